@@ -1,0 +1,39 @@
+//! # csdr-core: the pure heart of csdr
+//!
+//! csdr backs up the resources of selected Kubernetes namespaces (and their volumes) to object
+//! storage and restores them into the same or another cluster — often a newer Kubernetes
+//! release, another region, another storage class or image registry.
+//!
+//! This crate holds everything that can be decided without I/O: the backup model, namespace
+//! and resource selection, Kubernetes quantities, schedules, API-version choice and migration
+//! ("KubernetesConvert"), restore transformations, restore planning and the archive format.
+//! It owns the ports (`Cluster`, `Vault`, `VolumeSnapshotter`, `Clock`) that its sibling crates
+//! implement: `csdr-kube` binds them to Kubernetes, `csdr-storage` to object storage. Like
+//! `quinn-proto`, it has no clock of its own: time is passed in.
+//!
+//! ```
+//! use csdr_core::object::KubeObject;
+//! use csdr_core::version_priority::sort_by_priority;
+//! use serde_json::json;
+//!
+//! // Objects are JSON with a known identity…
+//! let ingress = KubeObject::new(json!({
+//!     "apiVersion": "extensions/v1beta1", "kind": "Ingress",
+//!     "metadata": {"name": "shop", "namespace": "web"},
+//! }))?;
+//! assert_eq!(ingress.describe(), "Ingress web/shop");
+//!
+//! // …and versions are ordered the way the API server orders them.
+//! let mut versions = vec!["v1beta1", "v1"];
+//! sort_by_priority(&mut versions);
+//! assert_eq!(versions[0], "v1");
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
+
+pub mod discovery;
+pub mod error;
+pub mod model;
+pub mod object;
+pub mod version_priority;
+
+pub use error::{Error, Result};

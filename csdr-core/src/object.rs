@@ -1,0 +1,483 @@
+//! Kubernetes objects as JSON, and the names that identify their types.
+//!
+//! csdr handles every resource, built-in or custom, as a [`KubeObject`]: a JSON object that is
+//! known to carry `apiVersion`, `kind` and `metadata.name`. Nothing is filtered through typed
+//! structs, so fields the engine does not know about survive a backup and a restore unchanged.
+//!
+//! ```
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let deploy = KubeObject::new(json!({
+//!     "apiVersion": "apps/v1",
+//!     "kind": "Deployment",
+//!     "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+//! }))?;
+//! assert_eq!(deploy.group_version(), GroupVersion::new("apps", "v1"));
+//! assert_eq!(deploy.namespace(), Some("shop"));
+//! assert_eq!(deploy.label("app"), Some("web"));
+//! # Ok::<(), csdr_core::object::ObjectError>(())
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Why a JSON value is not a usable Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Kubernetes object{}: {reason}", describe_origin(.origin))]
+pub struct ObjectError {
+    /// `kind namespace/name` or whatever could be read of the object, if anything.
+    pub origin: Option<String>,
+    /// What is missing or malformed, naming the field.
+    pub reason: String,
+}
+
+fn describe_origin(origin: &Option<String>) -> String {
+    origin.as_ref().map(|o| format!(" {o}")).unwrap_or_default()
+}
+
+/// A Kubernetes object held as JSON: `apiVersion`, `kind` and `metadata.name` are guaranteed
+/// to be strings by [`KubeObject::new`]; everything else is kept as it came.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct KubeObject(Map<String, Value>);
+
+impl KubeObject {
+    /// Wraps a JSON value, checking that it is an object with a string `apiVersion`, a string
+    /// `kind` and a non-empty string `metadata.name`.
+    pub fn new(value: Value) -> Result<Self, ObjectError> {
+        let Value::Object(map) = value else {
+            return Err(ObjectError {
+                origin: None,
+                reason: "expected a JSON object".into(),
+            });
+        };
+        let origin = || {
+            let kind = map.get("kind").and_then(Value::as_str).unwrap_or("?");
+            let meta = map.get("metadata");
+            let name = meta
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            match meta
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+            {
+                Some(ns) => Some(format!("{kind} {ns}/{name}")),
+                None => Some(format!("{kind} {name}")),
+            }
+        };
+        let fail = |reason: &str| ObjectError {
+            origin: origin(),
+            reason: reason.to_string(),
+        };
+        match map.get("apiVersion") {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => return Err(fail("field apiVersion must be a non-empty string")),
+        }
+        match map.get("kind") {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => return Err(fail("field kind must be a non-empty string")),
+        }
+        let Some(Value::Object(meta)) = map.get("metadata") else {
+            return Err(fail("field metadata must be an object"));
+        };
+        match meta.get("name") {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => return Err(fail("field metadata.name must be a non-empty string")),
+        }
+        match meta.get("namespace") {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            _ => return Err(fail("field metadata.namespace must be a string")),
+        }
+        Ok(KubeObject(map))
+    }
+
+    /// Parses an object from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, ObjectError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ObjectError {
+            origin: None,
+            reason: format!("malformed JSON: {e}"),
+        })?;
+        Self::new(value)
+    }
+
+    /// The raw `apiVersion`, e.g. `apps/v1` or `v1`.
+    pub fn api_version(&self) -> &str {
+        self.0
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The `apiVersion` split into group and version.
+    pub fn group_version(&self) -> GroupVersion {
+        GroupVersion::parse(self.api_version())
+    }
+
+    /// The `kind`, e.g. `Deployment`.
+    pub fn kind(&self) -> &str {
+        self.0.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// Group, version and kind together.
+    pub fn gvk(&self) -> GroupVersionKind {
+        let gv = self.group_version();
+        GroupVersionKind::new(gv.group, gv.version, self.kind())
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.metadata_str("name").unwrap_or("")
+    }
+
+    /// `metadata.namespace`, if set and not empty.
+    pub fn namespace(&self) -> Option<&str> {
+        self.metadata_str("namespace").filter(|s| !s.is_empty())
+    }
+
+    /// The `metadata` object.
+    pub fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.0.get("metadata").and_then(Value::as_object)
+    }
+
+    /// The `metadata` object, created if it is missing.
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let meta = self
+            .0
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        match meta {
+            Value::Object(m) => m,
+            _ => unreachable!("metadata was just made an object"),
+        }
+    }
+
+    fn metadata_str(&self, key: &str) -> Option<&str> {
+        self.metadata()
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+    }
+
+    /// `metadata.labels` as a JSON map, if present.
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        self.metadata()
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+    }
+
+    /// One label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels()
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    }
+
+    /// `metadata.annotations` as a JSON map, if present.
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.metadata()
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+    }
+
+    /// One annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+    }
+
+    /// Sets a label, creating `metadata.labels` if needed.
+    pub fn set_label(&mut self, key: &str, value: &str) {
+        let meta = self.metadata_mut();
+        let labels = meta
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !labels.is_object() {
+            *labels = Value::Object(Map::new());
+        }
+        if let Value::Object(l) = labels {
+            l.insert(key.to_string(), Value::String(value.to_string()));
+        }
+    }
+
+    /// Sets `metadata.namespace`.
+    pub fn set_namespace(&mut self, namespace: &str) {
+        self.metadata_mut()
+            .insert("namespace".into(), Value::String(namespace.to_string()));
+    }
+
+    /// Sets `apiVersion` (and so group and version).
+    pub fn set_api_version(&mut self, gv: &GroupVersion) {
+        self.0
+            .insert("apiVersion".into(), Value::String(gv.api_version()));
+    }
+
+    /// A short reference for messages: `Kind namespace/name` or `Kind name`.
+    pub fn describe(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{} {}/{}", self.kind(), ns, self.name()),
+            None => format!("{} {}", self.kind(), self.name()),
+        }
+    }
+
+    /// A field by JSON pointer (`/spec/replicas`).
+    pub fn pointer(&self, pointer: &str) -> Option<&Value> {
+        if pointer.is_empty() {
+            return None;
+        }
+        let mut parts = pointer.trim_start_matches('/').splitn(2, '/');
+        let first = parts.next()?;
+        let value = self.0.get(&first.replace("~1", "/").replace("~0", "~"))?;
+        match parts.next() {
+            Some(rest) => value.pointer(&format!("/{rest}")),
+            None => Some(value),
+        }
+    }
+
+    /// All top-level fields. Changing `apiVersion`, `kind` or `metadata.name` through this
+    /// breaks the guarantees of [`KubeObject::new`]; accessors then return empty strings.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// All top-level fields, mutable. See [`KubeObject::fields`].
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.0
+    }
+
+    /// The object as a JSON value.
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
+
+    /// A copy of the object as a JSON value.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+}
+
+impl TryFrom<Value> for KubeObject {
+    type Error = ObjectError;
+    fn try_from(value: Value) -> Result<Self, Self::Error> {
+        KubeObject::new(value)
+    }
+}
+
+impl From<KubeObject> for Value {
+    fn from(obj: KubeObject) -> Value {
+        obj.into_value()
+    }
+}
+
+/// An API group and version, e.g. `apps/v1`; the core group is the empty string (`v1`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupVersion {
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The version, e.g. `v1beta1`.
+    pub version: String,
+}
+
+impl GroupVersion {
+    /// A group and a version.
+    pub fn new(group: impl Into<String>, version: impl Into<String>) -> Self {
+        GroupVersion {
+            group: group.into(),
+            version: version.into(),
+        }
+    }
+
+    /// Splits an `apiVersion` string: `apps/v1` → (`apps`, `v1`), `v1` → (``, `v1`).
+    pub fn parse(api_version: &str) -> Self {
+        match api_version.split_once('/') {
+            Some((g, v)) => GroupVersion::new(g, v),
+            None => GroupVersion::new("", api_version),
+        }
+    }
+
+    /// The `apiVersion` string: `apps/v1`, or `v1` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// This group and version with a kind.
+    pub fn with_kind(&self, kind: impl Into<String>) -> GroupVersionKind {
+        GroupVersionKind::new(self.group.clone(), self.version.clone(), kind)
+    }
+}
+
+impl fmt::Display for GroupVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.api_version())
+    }
+}
+
+/// Group, version and kind: the type of an object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupVersionKind {
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The version.
+    pub version: String,
+    /// The kind, e.g. `Deployment`.
+    pub kind: String,
+}
+
+impl GroupVersionKind {
+    /// A group, version and kind.
+    pub fn new(
+        group: impl Into<String>,
+        version: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Self {
+        GroupVersionKind {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+        }
+    }
+
+    /// Parses `apps/v1/Deployment` or `v1/ConfigMap` (the keys of a backup's resource list).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (gv, kind) = text.rsplit_once('/')?;
+        if kind.is_empty() || gv.is_empty() {
+            return None;
+        }
+        let gv = GroupVersion::parse(gv);
+        Some(gv.with_kind(kind))
+    }
+
+    /// The group and version.
+    pub fn group_version(&self) -> GroupVersion {
+        GroupVersion::new(self.group.clone(), self.version.clone())
+    }
+}
+
+impl fmt::Display for GroupVersionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.group_version(), self.kind)
+    }
+}
+
+/// Group, version and resource (the plural, lower-case name used in URLs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupVersionResource {
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The version.
+    pub version: String,
+    /// The plural resource name, e.g. `deployments`.
+    pub resource: String,
+}
+
+impl GroupVersionResource {
+    /// A group, version and resource.
+    pub fn new(
+        group: impl Into<String>,
+        version: impl Into<String>,
+        resource: impl Into<String>,
+    ) -> Self {
+        GroupVersionResource {
+            group: group.into(),
+            version: version.into(),
+            resource: resource.into(),
+        }
+    }
+
+    /// The group and version.
+    pub fn group_version(&self) -> GroupVersion {
+        GroupVersion::new(self.group.clone(), self.version.clone())
+    }
+
+    /// `resource.group`, or just `resource` for the core group (Velero's directory name).
+    pub fn group_resource(&self) -> String {
+        group_resource(&self.resource, &self.group)
+    }
+}
+
+impl fmt::Display for GroupVersionResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.group_version(), self.resource)
+    }
+}
+
+/// `resource.group`, or `resource` alone for the core group.
+pub fn group_resource(resource: &str, group: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rejects_objects_without_identity() {
+        let err = KubeObject::new(json!({"kind": "Pod", "metadata": {"name": "a"}})).unwrap_err();
+        assert!(err.to_string().contains("apiVersion"), "{err}");
+        let err = KubeObject::new(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid Kubernetes object Pod ?: field metadata.name must be a non-empty string"
+        );
+        assert!(KubeObject::new(json!([1, 2])).is_err());
+        assert!(KubeObject::from_json("{not json").is_err());
+    }
+
+    #[test]
+    fn group_version_parsing() {
+        assert_eq!(GroupVersion::parse("v1"), GroupVersion::new("", "v1"));
+        assert_eq!(
+            GroupVersion::parse("networking.k8s.io/v1beta1"),
+            GroupVersion::new("networking.k8s.io", "v1beta1")
+        );
+        assert_eq!(GroupVersion::new("", "v1").to_string(), "v1");
+        assert_eq!(
+            GroupVersionKind::parse("apps/v1/Deployment"),
+            Some(GroupVersionKind::new("apps", "v1", "Deployment"))
+        );
+        assert_eq!(
+            GroupVersionKind::parse("v1/ConfigMap"),
+            Some(GroupVersionKind::new("", "v1", "ConfigMap"))
+        );
+        assert_eq!(group_resource("pods", ""), "pods");
+        assert_eq!(group_resource("deployments", "apps"), "deployments.apps");
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_unknown_fields() {
+        let v = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": {"x": [1, 2, {"y": null}]}});
+        let obj: KubeObject = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&obj).unwrap(), v);
+        assert_eq!(obj.pointer("/spec/x/0"), Some(&json!(1)));
+    }
+
+    #[test]
+    fn mutators() {
+        let mut obj = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": "broken"}}))
+        .unwrap();
+        obj.set_label("a", "b");
+        obj.set_namespace("ns");
+        obj.set_api_version(&GroupVersion::new("", "v2"));
+        assert_eq!(obj.label("a"), Some("b"));
+        assert_eq!(obj.describe(), "ConfigMap ns/c");
+        assert_eq!(obj.api_version(), "v2");
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test of the workspace, with a real
+# S3-compatible server (moto) started on 127.0.0.1 for the vault tests and stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# --- the S3 test server -------------------------------------------------------------------
+VENV="${CSDR_VENV:-$PWD/.venv}"
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  echo "== installing moto[server] into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]"
+fi
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG=$(mktemp)
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; rm -f "$LOG"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "moto_server died:"; cat "$LOG"; exit 1; fi
+  sleep 0.2
+done
+export CSDR_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
+export CSDR_TEST_S3_BUCKET="csdr-test"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+"$VENV/bin/python" - <<PY
+import boto3
+boto3.client("s3", endpoint_url="$CSDR_TEST_S3_ENDPOINT").create_bucket(Bucket="$CSDR_TEST_S3_BUCKET")
+PY
+echo "== S3 test server on $CSDR_TEST_S3_ENDPOINT (bucket $CSDR_TEST_S3_BUCKET)"
+
+echo "== cargo test"
+cargo test --workspace --all-features

@@ -1,0 +1,19 @@
+//! # csdr: back up, restore and migrate Kubernetes applications
+//!
+//! A facade over the workspace's focused crates, re-exported here so a tool depends on one
+//! crate:
+//! - [`core`] (`csdr-core`): the pure model, selection, schedules, KubernetesConvert, restore
+//!   transformations, archive format and the engine over ports;
+//! - [`storage`] (`csdr-storage`): backup vaults on object storage;
+//! - [`kube`] (`csdr-kube`): the Kubernetes adapter.
+//!
+//! ```
+//! use csdr::core::model::BackupSpec;
+//!
+//! let spec = BackupSpec::new("nightly");
+//! assert_eq!(spec.ttl.as_secs(), 30 * 24 * 3600);
+//! ```
+
+pub use csdr_core as core;
+pub use csdr_kube as kube;
+pub use csdr_storage as storage;
