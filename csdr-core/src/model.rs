@@ -409,6 +409,18 @@ pub struct JobStatus {
     pub expiration: Option<Timestamp>,
 }
 
+/// The SHA-256 and size of one stored file or archive entry (V7).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryDigest {
+    /// The entry's path (inside the archive) or the object's key (in the vault).
+    pub path: String,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
 /// Serde for durations as text: writes Go's form (`720h0m0s`), reads Go or humantime forms
 /// (`720h`, `6h30m`, `1d`, `90m`).
 pub mod duration_text {
