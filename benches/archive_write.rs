@@ -1,0 +1,309 @@
+//! Archive write throughput against plain gzip of the same JSON (issue 4, DESIGN §7).
+//!
+//! 100,000 deterministic, realistic objects (ConfigMaps of 1–4 KiB of data, Deployments,
+//! Services, Secrets, PVCs), each at its preferred version (so each is written twice, as
+//! Velero does). Measured in the same process:
+//! - `archive_writer/2_threads`: `ArchiveWriter` (serialize, SHA-256, tar, gzip level 6 in
+//!   members on 2 worker threads) into a sink;
+//! - `gzip_level6_single_thread`: `flate2` gzip level 6 of the objects' JSON bytes, once each.
+//!
+//! After criterion's report the bench prints MB/s (of the objects' JSON bytes), the time
+//! ratios and the size ratio, from the best of a few timed runs of each.
+//!
+//! Run: `cargo bench --bench archive_write`.
+
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use csdr_core::archive::{ArchiveItem, ArchiveWriter, Placement, WriterOptions};
+use csdr_core::object::{GroupVersionResource, KubeObject};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+
+const OBJECTS: usize = 100_000;
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn hex(&mut self, len: usize) -> String {
+        let mut s = String::with_capacity(len);
+        while s.len() < len {
+            s.push_str(&format!("{:016x}", self.next()));
+        }
+        s.truncate(len);
+        s
+    }
+
+    fn base64(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        (0..len)
+            .map(|_| ALPHABET[self.below(64) as usize] as char)
+            .collect()
+    }
+}
+
+const WORDS: &[&str] = &[
+    "server", "port", "timeout", "retries", "cache", "enabled", "log", "level", "debug", "info",
+    "endpoint", "region", "bucket", "replicas", "threads", "pool", "size", "max", "min", "url",
+];
+
+fn metadata(rng: &mut Rng, namespace: &str, name: &str, app: &str) -> Value {
+    json!({
+        "name": name,
+        "namespace": namespace,
+        "uid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+        "resourceVersion": rng.below(10_000_000).to_string(),
+        "creationTimestamp": format!("2025-0{}-1{}T0{}:1{}:2{}Z", 1 + rng.below(9), rng.below(10), rng.below(10), rng.below(10), rng.below(10)),
+        "labels": {"app": app, "tier": WORDS[rng.below(WORDS.len() as u64) as usize], "release": format!("r{}", rng.below(50))},
+        "annotations": {"example.com/owner": format!("team-{}", rng.below(40))},
+    })
+}
+
+fn config_text(rng: &mut Rng, bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 64);
+    while text.len() < bytes {
+        let a = WORDS[rng.below(WORDS.len() as u64) as usize];
+        let b = WORDS[rng.below(WORDS.len() as u64) as usize];
+        match rng.below(3) {
+            0 => text.push_str(&format!("{a}.{b}={}\n", rng.below(100_000))),
+            1 => text.push_str(&format!("{a}_{b}: \"{}\"\n", rng.hex(12))),
+            _ => text.push_str(&format!("# {a} {b} {}\n", WORDS[rng.below(20) as usize])),
+        }
+    }
+    text.truncate(bytes);
+    text
+}
+
+fn generate(i: usize, rng: &mut Rng) -> ArchiveItem {
+    let namespace = format!("team-{:03}", i % 200);
+    let app = format!("app-{}", i % 1000);
+    let (group, resource, object) = match i % 10 {
+        0..=3 => {
+            let name = format!("{app}-config-{i}");
+            let size = 1024 + rng.below(3 * 1024) as usize;
+            let files = 1 + rng.below(3) as usize;
+            let mut data = serde_json::Map::new();
+            for f in 0..files {
+                data.insert(
+                    format!("{}-{f}.properties", WORDS[f]),
+                    Value::String(config_text(rng, size / files)),
+                );
+            }
+            let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": metadata(rng, &namespace, &name, &app), "data": data});
+            ("", "configmaps", obj)
+        }
+        4 | 5 => {
+            let name = format!("{app}-{i}");
+            let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": metadata(rng, &namespace, &name, &app),
+                "spec": {
+                    "replicas": 1 + rng.below(5),
+                    "selector": {"matchLabels": {"app": app}},
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                    "template": {
+                        "metadata": {"labels": {"app": app}},
+                        "spec": {"containers": [{
+                            "name": "main",
+                            "image": format!("registry.example.com/{app}:{}.{}.{}", rng.below(5), rng.below(20), rng.below(100)),
+                            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                            "env": [{"name": "MODE", "value": "production"}, {"name": "SEED", "value": rng.hex(16)}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+                            "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}],
+                        }],
+                        "volumes": [{"name": "config", "configMap": {"name": format!("{app}-config")}}],
+                        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                        },
+                    },
+                },
+                "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": rng.below(20)},
+            });
+            ("apps", "deployments", obj)
+        }
+        6 => {
+            let name = format!("{app}-svc-{i}");
+            let obj = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": metadata(rng, &namespace, &name, &app),
+                "spec": {"type": "ClusterIP", "clusterIP": format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256)),
+                    "selector": {"app": app},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]},
+            });
+            ("", "services", obj)
+        }
+        7 | 8 => {
+            let name = format!("{app}-secret-{i}");
+            let len = 64 + rng.below(1024) as usize;
+            let obj = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": metadata(rng, &namespace, &name, &app),
+                "data": {"password": rng.base64(44), "tls.key": rng.base64(len)},
+            });
+            ("", "secrets", obj)
+        }
+        _ => {
+            let name = format!("{app}-data-{i}");
+            let obj = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": metadata(rng, &namespace, &name, &app),
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "alicloud-disk-essd",
+                    "resources": {"requests": {"storage": format!("{}Gi", 20 + rng.below(200))}},
+                    "volumeName": format!("d-{}", rng.hex(20)), "volumeMode": "Filesystem"},
+                "status": {"phase": "Bound", "capacity": {"storage": "20Gi"}},
+            });
+            ("", "persistentvolumeclaims", obj)
+        }
+    };
+    let object = match KubeObject::new(object) {
+        Ok(object) => object,
+        Err(e) => panic!("generated object is invalid: {e}"),
+    };
+    ArchiveItem {
+        object,
+        placement: Placement {
+            resource: GroupVersionResource::new(group, "v1", resource),
+            preferred: true,
+        },
+    }
+}
+
+/// Counts bytes and drops them.
+struct CountingSink(u64);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_archive(items: &[ArchiveItem], threads: usize) -> u64 {
+    let options = WriterOptions {
+        mtime: 1_700_000_000,
+        threads,
+        ..WriterOptions::default()
+    };
+    let run = || -> Result<u64, csdr_core::Error> {
+        let mut writer = ArchiveWriter::new(CountingSink(0), options)?;
+        for item in items {
+            writer.add(item)?;
+        }
+        Ok(writer.finish()?.tarball_size)
+    };
+    match run() {
+        Ok(size) => size,
+        Err(e) => panic!("archive write failed: {e}"),
+    }
+}
+
+fn gzip_single_thread(json: &[u8]) -> u64 {
+    let mut gz = GzEncoder::new(CountingSink(0), Compression::new(6));
+    let done = gz.write_all(json).and_then(|()| gz.finish());
+    match done {
+        Ok(sink) => sink.0,
+        Err(e) => panic!("gzip failed: {e}"),
+    }
+}
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut out = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let value = f();
+        best = best.min(start.elapsed());
+        out = Some(value);
+    }
+    match out {
+        Some(value) => (best, value),
+        None => panic!("no runs"),
+    }
+}
+
+fn main() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let items: Vec<ArchiveItem> = (0..OBJECTS).map(|i| generate(i, &mut rng)).collect();
+    let mut json_once = Vec::new();
+    let mut json_as_archived = Vec::new();
+    for item in &items {
+        let start = json_once.len();
+        if let Err(e) = serde_json::to_writer(&mut json_once, item.object.fields()) {
+            panic!("serialize: {e}");
+        }
+        // Preferred version: the plain path and the -preferredversion copy.
+        json_as_archived.extend_from_slice(&json_once[start..]);
+        json_as_archived.extend_from_slice(&json_once[start..]);
+    }
+    let mb = json_once.len() as f64 / 1e6;
+    println!(
+        "{OBJECTS} objects, {mb:.1} MB of JSON once ({:.1} MB as archived, each object twice)",
+        json_as_archived.len() as f64 / 1e6
+    );
+
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("archive_write_100k");
+    group.throughput(Throughput::Bytes(json_once.len() as u64));
+    group.bench_function("archive_writer/2_threads", |b| {
+        b.iter(|| black_box(write_archive(&items, 2)))
+    });
+    group.bench_function("gzip_level6_single_thread", |b| {
+        b.iter(|| black_box(gzip_single_thread(&json_once)))
+    });
+    group.finish();
+
+    // The ratios, from the best of three runs of each, in this process.
+    let (archive_2, size_archive) = best_of(3, || write_archive(&items, 2));
+    let (archive_1, _) = best_of(3, || write_archive(&items, 1));
+    let (gzip_once, size_gzip_once) = best_of(3, || gzip_single_thread(&json_once));
+    let (gzip_twice, size_gzip_twice) = best_of(3, || gzip_single_thread(&json_as_archived));
+    let rate = |d: Duration| mb / d.as_secs_f64();
+    println!(
+        "archive writer, 2 threads:       {archive_2:>10.2?}  {:>7.1} MB/s  {size_archive} bytes",
+        rate(archive_2)
+    );
+    println!(
+        "archive writer, 1 thread:        {archive_1:>10.2?}  {:>7.1} MB/s",
+        rate(archive_1)
+    );
+    println!(
+        "gzip -6, 1 thread, JSON once:    {gzip_once:>10.2?}  {:>7.1} MB/s  {size_gzip_once} bytes",
+        rate(gzip_once)
+    );
+    println!(
+        "gzip -6, 1 thread, JSON twice:   {gzip_twice:>10.2?}  {:>7.1} MB/s  {size_gzip_twice} bytes",
+        rate(gzip_twice)
+    );
+    println!(
+        "time ratio archive(2 threads) / gzip(JSON once): {:.3} (goal <= 0.6)",
+        archive_2.as_secs_f64() / gzip_once.as_secs_f64()
+    );
+    println!(
+        "time ratio archive(2 threads) / gzip(JSON twice, as archived): {:.3}",
+        archive_2.as_secs_f64() / gzip_twice.as_secs_f64()
+    );
+    println!(
+        "size ratio archive / gzip(JSON once): {:.3}; archive / gzip(JSON twice): {:.3}",
+        size_archive as f64 / size_gzip_once as f64,
+        size_archive as f64 / size_gzip_twice as f64
+    );
+    criterion.final_summary();
+}
