@@ -98,9 +98,9 @@ fn generate(i: usize, rng: &mut Rng) -> ArchiveItem {
             let size = 1024 + rng.below(3 * 1024) as usize;
             let files = 1 + rng.below(3) as usize;
             let mut data = serde_json::Map::new();
-            for f in 0..files {
+            for (f, word) in WORDS.iter().take(files).enumerate() {
                 data.insert(
-                    format!("{}-{f}.properties", WORDS[f]),
+                    format!("{word}-{f}.properties"),
                     Value::String(config_text(rng, size / files)),
                 );
             }

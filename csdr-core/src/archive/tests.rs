@@ -430,6 +430,32 @@ fn rejects_hostile_paths_and_entry_types() {
 }
 
 #[test]
+fn extended_headers_are_bounded_and_their_paths_checked() {
+    // A GNU long name claiming 1 GiB is refused before anything is read into memory.
+    let mut tar = raw_header(b"././@LongLink", b'L', 1 << 30).to_vec();
+    tar.extend_from_slice(&[0; 1024]);
+    let err = first_error(&gzip(&tar), ReadLimits::default());
+    assert!(
+        matches!(&err, ArchiveError::Corrupt { reason, .. } if reason.contains("GNU long name")),
+        "{err:?}"
+    );
+
+    // A PAX path replaces the header's name, and is checked like any other path.
+    let record = "43 path=resources/../../../etc/shadow.json\n";
+    assert_eq!(record.len(), 43);
+    let cm = serde_json::to_vec(object("v1", "ConfigMap", Some("a"), "b").fields()).unwrap();
+    let bytes = raw_tarball(&[
+        (b"PaxHeaders/x", b'x', record.as_bytes()),
+        (b"resources/configmaps/namespaces/a/b.json", b'0', &cm),
+    ]);
+    let err = first_error(&bytes, ReadLimits::default());
+    assert!(
+        matches!(err, ArchiveError::Layout(LayoutError::ParentComponent { .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn rejects_oversize_entries_before_reading_them() {
     // The header claims 10 GiB; the data is not there at all.
     let mut tar = raw_header(b"resources/configmaps/namespaces/a/b.json", b'0', 10 << 30).to_vec();
@@ -720,7 +746,7 @@ fn arb_item() -> impl Strategy<Value = ArchiveItem> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn round_trip_gives_the_same_objects_placements_and_digests(
@@ -773,6 +799,16 @@ proptest! {
         for (index, mask) in &flips {
             let i = index.index(bad_tar.len());
             bad_tar[i] ^= mask;
+        }
+        let _ = read_all(&gzip(&bad_tar));
+        // Again with every header checksum made valid, so the damaged fields are parsed.
+        for block in bad_tar.chunks_exact_mut(512) {
+            if block.iter().any(|&b| b != 0) {
+                let mut header = tar::Header::new_old();
+                header.as_mut_bytes().copy_from_slice(block);
+                header.set_cksum();
+                block.copy_from_slice(header.as_bytes());
+            }
         }
         let _ = read_all(&gzip(&bad_tar));
         // Corrupt the compressed stream: with the tarball digest, always rejected.
