@@ -450,7 +450,10 @@ fn extended_headers_are_bounded_and_their_paths_checked() {
     ]);
     let err = first_error(&bytes, ReadLimits::default());
     assert!(
-        matches!(err, ArchiveError::Layout(LayoutError::ParentComponent { .. })),
+        matches!(
+            err,
+            ArchiveError::Layout(LayoutError::ParentComponent { .. })
+        ),
         "{err:?}"
     );
 }
