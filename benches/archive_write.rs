@@ -220,18 +220,40 @@ fn gzip_single_thread(json: &[u8]) -> u64 {
     }
 }
 
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut out = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let value = f();
-        best = best.min(start.elapsed());
-        out = Some(value);
-    }
-    match out {
-        Some(value) => (best, value),
-        None => panic!("no runs"),
+/// CPU seconds (user + system) used by this process so far, all threads included; Linux only.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+/// One variant under measurement: runs once, returns the output size.
+type Variant<'a> = dyn FnMut() -> u64 + 'a;
+
+/// Best wall time, CPU time of that run, and the output size, over interleaved rounds.
+#[derive(Clone, Copy)]
+struct Measured {
+    wall: Duration,
+    cpu: Option<f64>,
+    size: u64,
+}
+
+fn measure(f: &mut dyn FnMut() -> u64, best: &mut Option<Measured>) {
+    let cpu_start = process_cpu_seconds();
+    let start = Instant::now();
+    let size = f();
+    let wall = start.elapsed();
+    let cpu = match (cpu_start, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    if best.is_none_or(|b| wall < b.wall) {
+        *best = Some(Measured { wall, cpu, size });
     }
 }
 
@@ -270,40 +292,73 @@ fn main() {
     });
     group.finish();
 
-    // The ratios, from the best of three runs of each, in this process.
-    let (archive_2, size_archive) = best_of(3, || write_archive(&items, 2));
-    let (archive_1, _) = best_of(3, || write_archive(&items, 1));
-    let (gzip_once, size_gzip_once) = best_of(3, || gzip_single_thread(&json_once));
-    let (gzip_twice, size_gzip_twice) = best_of(3, || gzip_single_thread(&json_as_archived));
-    let rate = |d: Duration| mb / d.as_secs_f64();
-    println!(
-        "archive writer, 2 threads:       {archive_2:>10.2?}  {:>7.1} MB/s  {size_archive} bytes",
-        rate(archive_2)
-    );
-    println!(
-        "archive writer, 1 thread:        {archive_1:>10.2?}  {:>7.1} MB/s",
-        rate(archive_1)
-    );
-    println!(
-        "gzip -6, 1 thread, JSON once:    {gzip_once:>10.2?}  {:>7.1} MB/s  {size_gzip_once} bytes",
-        rate(gzip_once)
-    );
-    println!(
-        "gzip -6, 1 thread, JSON twice:   {gzip_twice:>10.2?}  {:>7.1} MB/s  {size_gzip_twice} bytes",
-        rate(gzip_twice)
-    );
-    println!(
-        "time ratio archive(2 threads) / gzip(JSON once): {:.3} (goal <= 0.6)",
-        archive_2.as_secs_f64() / gzip_once.as_secs_f64()
-    );
-    println!(
-        "time ratio archive(2 threads) / gzip(JSON twice, as archived): {:.3}",
-        archive_2.as_secs_f64() / gzip_twice.as_secs_f64()
-    );
-    println!(
-        "size ratio archive / gzip(JSON once): {:.3}; archive / gzip(JSON twice): {:.3}",
-        size_archive as f64 / size_gzip_once as f64,
-        size_archive as f64 / size_gzip_twice as f64
-    );
+    // The ratios, from the best of three interleaved rounds, so that load from other
+    // processes falls on every variant alike.
+    let mut runs: Vec<(&str, Box<Variant>, Option<Measured>)> = vec![
+        (
+            "archive writer, 2 threads",
+            Box::new(|| write_archive(&items, 2)),
+            None,
+        ),
+        (
+            "archive writer, 1 thread",
+            Box::new(|| write_archive(&items, 1)),
+            None,
+        ),
+        (
+            "gzip -6, 1 thread, JSON once",
+            Box::new(|| gzip_single_thread(&json_once)),
+            None,
+        ),
+        (
+            "gzip -6, 1 thread, JSON twice",
+            Box::new(|| gzip_single_thread(&json_as_archived)),
+            None,
+        ),
+    ];
+    for _ in 0..3 {
+        for (_, run, best) in runs.iter_mut() {
+            measure(run.as_mut(), best);
+        }
+    }
+    let results: Vec<(&str, Measured)> = runs
+        .iter()
+        .filter_map(|(name, _, best)| best.map(|b| (*name, b)))
+        .collect();
+    for (name, m) in &results {
+        let cpu = m.cpu.map(|c| format!("{c:.2}s CPU")).unwrap_or_default();
+        println!(
+            "{name:<32} {:>8.2?} wall  {:>6.1} MB/s  {cpu:>10}  {} bytes",
+            m.wall,
+            mb / m.wall.as_secs_f64(),
+            m.size
+        );
+    }
+    if let [
+        (_, archive_2),
+        (_, archive_1),
+        (_, gzip_once),
+        (_, gzip_twice),
+    ] = results[..]
+    {
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "time ratio archive(2 threads) / gzip(JSON once): {:.3} (goal <= 0.6); / gzip(JSON twice, as archived): {:.3}; archive 1 thread / gzip(JSON once): {:.3}",
+            ratio(archive_2.wall, gzip_once.wall),
+            ratio(archive_2.wall, gzip_twice.wall),
+            ratio(archive_1.wall, gzip_once.wall),
+        );
+        if let (Some(a), Some(g)) = (archive_2.cpu, gzip_once.cpu) {
+            println!(
+                "CPU ratio archive(2 threads) / gzip(JSON once): {:.3} (wall on 2 idle cores ~ half of it)",
+                a / g
+            );
+        }
+        println!(
+            "size ratio archive / gzip(JSON once): {:.3}; archive / gzip(JSON twice): {:.3}",
+            archive_2.size as f64 / gzip_once.size as f64,
+            archive_2.size as f64 / gzip_twice.size as f64
+        );
+    }
     criterion.final_summary();
 }
