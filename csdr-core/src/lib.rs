@@ -34,6 +34,8 @@ pub mod discovery;
 pub mod error;
 pub mod model;
 pub mod object;
+pub mod ports;
+pub mod transform;
 pub mod version_priority;
 
 pub use error::{Error, Result};
