@@ -34,7 +34,9 @@ pub mod discovery;
 pub mod error;
 pub mod model;
 pub mod object;
+pub mod patch;
 pub mod ports;
+pub mod sim;
 pub mod transform;
 pub mod version_priority;
 
