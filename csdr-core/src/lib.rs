@@ -34,6 +34,7 @@ pub mod discovery;
 pub mod error;
 pub mod model;
 pub mod object;
+pub mod releases;
 pub mod version_priority;
 
 pub use error::{Error, Result};
