@@ -112,24 +112,40 @@ use crate::version_priority::{highest_priority, sort_by_priority};
 /// A Kubernetes minor release csdr knows the built-in APIs of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[allow(missing_docs)] // the variants are their own documentation: V1_16 is Kubernetes 1.16
 pub enum KubeRelease {
+    /// Kubernetes 1.16.
     V1_16,
+    /// Kubernetes 1.17.
     V1_17,
+    /// Kubernetes 1.18.
     V1_18,
+    /// Kubernetes 1.19.
     V1_19,
+    /// Kubernetes 1.20.
     V1_20,
+    /// Kubernetes 1.21.
     V1_21,
+    /// Kubernetes 1.22.
     V1_22,
+    /// Kubernetes 1.23.
     V1_23,
+    /// Kubernetes 1.24.
     V1_24,
+    /// Kubernetes 1.25.
     V1_25,
+    /// Kubernetes 1.26.
     V1_26,
+    /// Kubernetes 1.27.
     V1_27,
+    /// Kubernetes 1.28.
     V1_28,
+    /// Kubernetes 1.29.
     V1_29,
+    /// Kubernetes 1.30.
     V1_30,
+    /// Kubernetes 1.31.
     V1_31,
+    /// Kubernetes 1.32.
     V1_32,
 }
 
