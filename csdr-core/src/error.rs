@@ -8,6 +8,7 @@
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
 use crate::object::ObjectError;
+use crate::releases::ReleaseError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,9 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A string does not name a Kubernetes release csdr knows.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
 }
 
 /// `Result` with [`Error`].
