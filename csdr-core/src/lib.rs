@@ -32,8 +32,10 @@
 
 pub mod discovery;
 pub mod error;
+pub mod label_selector;
 pub mod model;
 pub mod object;
+pub mod selection;
 pub mod version_priority;
 
 pub use error::{Error, Result};
