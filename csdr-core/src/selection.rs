@@ -1375,6 +1375,59 @@ mod tests {
         );
     }
 
+    #[test]
+    fn bare_name_selects_every_group_qualified_name_one() {
+        let crd = |group: &str| {
+            group_version_with(group, res("Certificate", "certificates", true, &["cert"]))
+        };
+        let discovery = Discovery {
+            groups: vec![crd("cert-manager.io"), crd("networking.internal.example")],
+        };
+        let names = |included: &[&str]| -> Vec<String> {
+            ResourceFilter::new(strings(included), vec![])
+                .select(&discovery)
+                .unwrap()
+                .iter()
+                .map(SelectedResource::group_resource)
+                .collect()
+        };
+        assert_eq!(
+            names(&["certificates"]),
+            [
+                "certificates.cert-manager.io",
+                "certificates.networking.internal.example"
+            ]
+        );
+        assert_eq!(
+            names(&["cert.cert-manager.io"]),
+            ["certificates.cert-manager.io"]
+        );
+    }
+
+    fn group_version_with(name: &str, resource: ApiResource) -> DiscoveredGroup {
+        group(name, "v1", vec![version("v1", vec![resource])])
+    }
+
+    /// `*` matching written as plain recursion.
+    fn reference_wildcard(pattern: &[char], name: &[char]) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some(('*', rest)) => {
+                (0..=name.len()).any(|skip| reference_wildcard(rest, &name[skip..]))
+            }
+            Some((c, rest)) => name.first() == Some(c) && reference_wildcard(rest, &name[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn wildcard_agrees_with_reference(pattern in "[ab*]{0,8}", name in "[ab]{0,10}") {
+            let p: Vec<char> = pattern.chars().collect();
+            let n: Vec<char> = name.chars().collect();
+            proptest::prop_assert_eq!(wildcard_match(&pattern, &name), reference_wildcard(&p, &n));
+        }
+    }
+
     // ---- cluster-scoped resources ----
 
     #[test]
