@@ -7,7 +7,10 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::label_selector::LabelSelectorError;
 use crate::object::ObjectError;
+use crate::releases::ReleaseError;
+use crate::selection::SelectionError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +19,15 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A string does not name a Kubernetes release csdr knows.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// A label selector is malformed.
+    #[error(transparent)]
+    LabelSelector(#[from] LabelSelectorError),
+    /// A backup's namespace or resource selection cannot be made.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
 }
 
 /// `Result` with [`Error`].

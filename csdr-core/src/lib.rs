@@ -32,10 +32,13 @@
 
 pub mod discovery;
 pub mod error;
+pub mod label_selector;
 pub mod model;
 pub mod object;
 pub mod patch;
 pub mod ports;
+pub mod releases;
+pub mod selection;
 pub mod sim;
 pub mod transform;
 pub mod version_priority;

@@ -49,7 +49,6 @@
 mod files;
 mod store;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -314,17 +313,6 @@ impl Cluster for SimCluster {
             None => Err(ClusterError::NotFound { what }),
         }
     }
-}
-
-/// Labels of an object as a plain map (for selectors).
-pub(crate) fn labels_of(obj: &KubeObject) -> BTreeMap<String, String> {
-    obj.labels()
-        .map(|l| {
-            l.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -5,25 +5,15 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::{Converter, Rejection, labels_of};
+use super::{Converter, Rejection};
 use crate::discovery::{
     ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery, ServedResource,
 };
+use crate::label_selector::LabelSelector;
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject, group_resource};
 use crate::ports::cluster::{ClusterError, ListOptions, ObjectPage};
+use crate::selection::canonical_group;
 use crate::version_priority::sort_by_priority;
-
-/// The group whose copy of a cohabiting resource is the canonical one (B5): the same objects
-/// are served by two groups.
-pub(crate) fn canonical_group<'a>(group: &'a str, plural: &str) -> &'a str {
-    match (group, plural) {
-        ("extensions", "deployments" | "daemonsets" | "replicasets") => "apps",
-        ("extensions", "ingresses" | "networkpolicies") => "networking.k8s.io",
-        ("extensions", "podsecuritypolicies") => "policy",
-        ("events.k8s.io", "events") => "",
-        _ => group,
-    }
-}
 
 /// What the simulator knows about the resource behind a request.
 #[derive(Clone, Debug)]
@@ -199,9 +189,9 @@ impl SimState {
         let r = self.resolve(gvr)?;
         let selector = match options.label_selector.as_deref() {
             Some(s) if !s.trim().is_empty() => {
-                Some(parse_selector(s).map_err(|reason| ClusterError::Invalid {
+                Some(LabelSelector::parse(s).map_err(|e| ClusterError::Invalid {
                     what: format!("labelSelector {s:?}"),
-                    reason,
+                    reason: e.to_string(),
                 })?)
             }
             _ => None,
@@ -244,7 +234,7 @@ impl SimState {
                 continue;
             }
             if let Some(sel) = &selector
-                && !sel(&labels_of(obj))
+                && !sel.matches_object(obj)
             {
                 continue;
             }
@@ -458,6 +448,15 @@ impl SimState {
             }
             "Service" => self.allocate_service(object),
             "PersistentVolumeClaim" => self.bind_claim(object, now)?,
+            "VolumeSnapshot" => self.take_snapshot(object, now)?,
+            "VolumeSnapshotContent" => {
+                if let Some(handle) = object.pointer("/spec/source/snapshotHandle").cloned() {
+                    object.fields_mut().insert(
+                        "status".into(),
+                        json!({"readyToUse": true, "snapshotHandle": handle}),
+                    );
+                }
+            }
             "PersistentVolume" => {
                 let phase = if object.pointer("/spec/claimRef").is_some() {
                     "Bound"
@@ -640,6 +639,94 @@ impl SimState {
             status["accessModes"] = modes;
         }
         pvc.fields_mut().insert("status".into(), status);
+        Ok(())
+    }
+
+    /// The CSI snapshot controller: a VolumeSnapshot of a bound claim gets a ready content
+    /// (dynamic snapshot); one naming an existing content binds to it (pre-provisioned).
+    fn take_snapshot(&mut self, vs: &mut KubeObject, now: Timestamp) -> Result<(), ClusterError> {
+        let ns = vs.namespace().unwrap_or("default").to_string();
+        let source = vs.pointer("/spec/source").cloned().unwrap_or(Value::Null);
+        let uid = vs
+            .metadata()
+            .and_then(|m| m.get("uid"))
+            .and_then(Value::as_str)
+            .unwrap_or("x")
+            .to_string();
+        let not_ready =
+            |message: String| json!({"readyToUse": false, "error": {"message": message}});
+        let status = if let Some(content_name) = source
+            .get("volumeSnapshotContentName")
+            .and_then(Value::as_str)
+        {
+            let key = ObjectKey {
+                resource: "volumesnapshotcontents.snapshot.storage.k8s.io".into(),
+                namespace: String::new(),
+                name: content_name.to_string(),
+            };
+            match self.objects.get(&key) {
+                Some(c) => {
+                    json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name,
+                    "restoreSize": c.pointer("/status/restoreSize").cloned().unwrap_or(Value::Null)})
+                }
+                None => not_ready(format!("VolumeSnapshotContent {content_name} not found")),
+            }
+        } else if let Some(claim) = source
+            .get("persistentVolumeClaimName")
+            .and_then(Value::as_str)
+        {
+            let key = ObjectKey {
+                resource: "persistentvolumeclaims".into(),
+                namespace: ns.clone(),
+                name: claim.to_string(),
+            };
+            match self.objects.get(&key).cloned() {
+                Some(pvc) if pvc.pointer("/status/phase") == Some(&json!("Bound")) => {
+                    let size = pvc
+                        .pointer("/status/capacity/storage")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let pv_name = pvc
+                        .pointer("/spec/volumeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let pv_key = ObjectKey {
+                        resource: "persistentvolumes".into(),
+                        namespace: String::new(),
+                        name: pv_name,
+                    };
+                    let driver = self
+                        .objects
+                        .get(&pv_key)
+                        .and_then(|pv| pv.pointer("/spec/csi/driver").cloned())
+                        .unwrap_or(json!("unknown"));
+                    let content_name = format!("snapcontent-{uid}");
+                    let content = KubeObject::new(json!({
+                        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                        "metadata": {"name": content_name},
+                        "spec": {"deletionPolicy": "Delete", "driver": driver,
+                            "volumeSnapshotClassName": vs.pointer("/spec/volumeSnapshotClassName").cloned().unwrap_or(Value::Null),
+                            "source": {"volumeHandle": format!("vol-{claim}")},
+                            "volumeSnapshotRef": {"name": vs.name(), "namespace": ns}},
+                        "status": {"readyToUse": true, "snapshotHandle": format!("snap-{uid}"), "restoreSize": size},
+                    }))
+                    .map_err(|e| invalid(vs.name(), e.to_string()))?;
+                    let gvr = GroupVersionResource::new(
+                        "snapshot.storage.k8s.io",
+                        "v1",
+                        "volumesnapshotcontents",
+                    );
+                    self.insert(&gvr, content, now, false)?;
+                    json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name, "restoreSize": size})
+                }
+                Some(_) => not_ready(format!("PersistentVolumeClaim {ns}/{claim} is not bound")),
+                None => not_ready(format!("PersistentVolumeClaim {ns}/{claim} not found")),
+            }
+        } else {
+            return Err(invalid(&vs.describe(), "spec.source: Required value"));
+        };
+        vs.fields_mut().insert("status".into(), status);
         Ok(())
     }
 
@@ -874,7 +961,17 @@ impl SimState {
     /// The preferred version for a stored object's resource (for export).
     pub fn preferred_for(&self, key: &ObjectKey) -> Option<(GroupVersion, String, bool)> {
         let served = self.served();
-        let s = served.iter().find(|s| s.group_resource() == key.resource)?;
+        let matching = |s: &&ServedResource| {
+            group_resource(
+                &s.resource.plural,
+                canonical_group(&s.group, &s.resource.plural),
+            ) == key.resource
+        };
+        let s = served
+            .iter()
+            .filter(matching)
+            .find(|s| s.group_resource() == key.resource)
+            .or_else(|| served.iter().find(matching))?;
         Some((
             GroupVersion::new(s.group.clone(), s.preferred_version.clone()),
             s.resource.plural.clone(),
@@ -909,31 +1006,4 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A minimal equality-based selector until the label selector module is wired in.
-type Selector = Box<dyn Fn(&BTreeMap<String, String>) -> bool>;
-
-fn parse_selector(text: &str) -> Result<Selector, String> {
-    let mut reqs: Vec<(String, Option<String>, bool)> = Vec::new();
-    for part in text.split(',') {
-        let part = part.trim();
-        if let Some((k, v)) = part.split_once("!=") {
-            reqs.push((k.trim().to_string(), Some(v.trim().to_string()), false));
-        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-            reqs.push((k.trim().to_string(), Some(v.trim().to_string()), true));
-        } else if let Some(k) = part.strip_prefix('!') {
-            reqs.push((k.trim().to_string(), None, false));
-        } else if !part.is_empty() {
-            reqs.push((part.to_string(), None, true));
-        } else {
-            return Err(format!("empty requirement in {text:?}"));
-        }
-    }
-    Ok(Box::new(move |labels| {
-        reqs.iter().all(|(k, v, eq)| match v {
-            Some(v) => (labels.get(k) == Some(v)) == *eq,
-            None => labels.contains_key(k) == *eq,
-        })
-    }))
 }

@@ -65,6 +65,18 @@ fn fixture() -> Discovery {
                 )],
             ),
             group(
+                "snapshot.storage.k8s.io",
+                "v1",
+                &[(
+                    "v1",
+                    vec![
+                        ApiResource::new("VolumeSnapshot", "volumesnapshots", true),
+                        ApiResource::new("VolumeSnapshotContent", "volumesnapshotcontents", false),
+                        ApiResource::new("VolumeSnapshotClass", "volumesnapshotclasses", false),
+                    ],
+                )],
+            ),
+            group(
                 "apiextensions.k8s.io",
                 "v1",
                 &[(
@@ -466,4 +478,52 @@ fn nodes_carry_zones() {
         n.label("topology.kubernetes.io/zone"),
         Some("cn-hangzhou-a")
     );
+}
+
+#[test]
+fn csi_snapshots_round_trip_through_the_snapshotter() {
+    use crate::ports::snapshot::{CsiSnapshotter, SnapshotError, VolumeSnapshotter};
+    let s = sim();
+    block_on(s.create(&gvr("storage.k8s.io", "v1", "storageclasses"), &obj(json!({"apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass", "metadata": {"name": "disk"}, "provisioner": "disk.csi.example.com"})))).unwrap();
+    let pvc = block_on(s.create(
+        &gvr("", "v1", "persistentvolumeclaims"),
+        &obj(json!({"apiVersion": "v1",
+        "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
+        "spec": {"storageClassName": "disk", "resources": {"requests": {"storage": "20Gi"}}}})),
+    ))
+    .unwrap();
+    let snapper = CsiSnapshotter::new(s.clone());
+    let t = Duration::from_secs(1);
+    let err = block_on(snapper.snapshot(&pvc, "disk.csi.example.com", "data-b1", t)).unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::NoSnapshotClass { .. }),
+        "{err}"
+    );
+    block_on(s.create(&gvr("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses"), &obj(json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+        "metadata": {"name": "disk-snap"}, "driver": "disk.csi.example.com", "deletionPolicy": "Retain"})))).unwrap();
+    let record = block_on(snapper.snapshot(&pvc, "disk.csi.example.com", "data-b1", t)).unwrap();
+    assert_eq!(record.class_name, "disk-snap");
+    assert!(record.snapshot_handle.starts_with("snap-"));
+    assert_eq!(record.restore_size.as_deref(), Some("20Gi"));
+    // Restoring into another namespace pre-provisions a content from the handle.
+    block_on(s.create(
+        &gvr("", "v1", "namespaces"),
+        &obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})),
+    ))
+    .unwrap();
+    let source = block_on(snapper.prepare_restore(&record, "other", "data-b1", t)).unwrap();
+    assert_eq!(
+        source,
+        json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "data-b1"})
+    );
+    let vs = block_on(s.get(
+        &gvr("snapshot.storage.k8s.io", "v1", "volumesnapshots"),
+        Some("other"),
+        "data-b1",
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(vs.pointer("/status/readyToUse"), Some(&json!(true)));
 }
