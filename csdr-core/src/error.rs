@@ -7,7 +7,10 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::config::ConfigError;
+use crate::node_policy::NodePolicyError;
 use crate::object::ObjectError;
+use crate::schedule::ScheduleError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +19,15 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A schedule expression cannot be parsed.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The `csdr-config` ConfigMap holds an invalid setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An unknown node scheduling policy.
+    #[error(transparent)]
+    NodePolicy(#[from] NodePolicyError),
 }
 
 /// `Result` with [`Error`].

@@ -30,10 +30,13 @@
 //! # Ok::<(), csdr_core::Error>(())
 //! ```
 
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod model;
+pub mod node_policy;
 pub mod object;
+pub mod schedule;
 pub mod version_priority;
 
 pub use error::{Error, Result};
