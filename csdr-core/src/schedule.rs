@@ -837,3 +837,744 @@ pub fn decide_run(
         RunDecision::Fire { scheduled_for: due }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn utc_fires(expr: &str, after: &str, n: usize) -> Vec<String> {
+        Schedule::parse(expr)
+            .unwrap()
+            .iter_after(ts(after), &TimeZone::UTC)
+            .take(n)
+            .map(|t| t.to_string())
+            .collect()
+    }
+
+    fn berlin() -> TimeZone {
+        TimeZone::get("Europe/Berlin").unwrap()
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week_when_both_are_restricted() {
+        // The FAQ's example under standard (Vixie/Velero) semantics: the 15th OR Mondays.
+        assert_eq!(
+            utc_fires("0 2 15 * 1", "2026-11-23T22:51:00Z", 4),
+            [
+                "2026-11-30T02:00:00Z",
+                "2026-12-07T02:00:00Z",
+                "2026-12-14T02:00:00Z",
+                "2026-12-15T02:00:00Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn faq_daily_example_fires_at_0401() {
+        assert_eq!(
+            utc_fires("1 4 * * *", "2026-03-01T04:00:59Z", 3),
+            [
+                "2026-03-01T04:01:00Z",
+                "2026-03-02T04:01:00Z",
+                "2026-03-03T04:01:00Z",
+            ]
+        );
+        // Strictly after: the fire time itself is not returned again.
+        assert_eq!(
+            utc_fires("1 4 * * *", "2026-03-01T04:01:00Z", 1),
+            ["2026-03-02T04:01:00Z"]
+        );
+    }
+
+    #[test]
+    fn hand_checked_fire_times() {
+        let table: &[(&str, &str, &[&str])] = &[
+            // 2026-01-01 is a Thursday: 7, 0, SUN and sun are all Sunday the 4th.
+            (
+                "0 0 * * 7",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T00:00:00Z", "2026-01-11T00:00:00Z"],
+            ),
+            (
+                "0 0 * * 0",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T00:00:00Z"],
+            ),
+            (
+                "0 0 * * sun",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T00:00:00Z"],
+            ),
+            // Fri-Sun through 7: 2nd (Fri), 3rd (Sat), 4th (Sun), then Fri 9th.
+            (
+                "0 0 * * 5-7",
+                "2026-01-01T00:00:00Z",
+                &[
+                    "2026-01-02T00:00:00Z",
+                    "2026-01-03T00:00:00Z",
+                    "2026-01-04T00:00:00Z",
+                    "2026-01-09T00:00:00Z",
+                ],
+            ),
+            // Month names, any case, in a range.
+            (
+                "0 12 1 mar-MAY *",
+                "2026-01-01T00:00:00Z",
+                &[
+                    "2026-03-01T12:00:00Z",
+                    "2026-04-01T12:00:00Z",
+                    "2026-05-01T12:00:00Z",
+                    "2027-03-01T12:00:00Z",
+                ],
+            ),
+            // Day names in a list: Monday 2026-01-05, Wednesday 7th, Friday 9th.
+            (
+                "30 6 * JAN Mon,WED,fri",
+                "2026-01-04T00:00:00Z",
+                &[
+                    "2026-01-05T06:30:00Z",
+                    "2026-01-07T06:30:00Z",
+                    "2026-01-09T06:30:00Z",
+                ],
+            ),
+            // Steps.
+            (
+                "*/15 * * * *",
+                "2026-05-05T10:07:00Z",
+                &[
+                    "2026-05-05T10:15:00Z",
+                    "2026-05-05T10:30:00Z",
+                    "2026-05-05T10:45:00Z",
+                    "2026-05-05T11:00:00Z",
+                ],
+            ),
+            (
+                "10-30/10 9 * * *",
+                "2026-05-05T09:10:00Z",
+                &[
+                    "2026-05-05T09:20:00Z",
+                    "2026-05-05T09:30:00Z",
+                    "2026-05-06T09:10:00Z",
+                ],
+            ),
+            // `n/step` runs from n to the end of the field (robfig).
+            (
+                "5/20 * * * *",
+                "2026-05-05T10:00:00Z",
+                &[
+                    "2026-05-05T10:05:00Z",
+                    "2026-05-05T10:25:00Z",
+                    "2026-05-05T10:45:00Z",
+                    "2026-05-05T11:05:00Z",
+                ],
+            ),
+            // Ranges and lists in the hour field.
+            (
+                "0 1-2,22 * * *",
+                "2026-05-05T12:00:00Z",
+                &[
+                    "2026-05-05T22:00:00Z",
+                    "2026-05-06T01:00:00Z",
+                    "2026-05-06T02:00:00Z",
+                ],
+            ),
+            // February 29th, including the 8-year gap over 2100.
+            (
+                "0 0 29 2 *",
+                "2025-01-01T00:00:00Z",
+                &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"],
+            ),
+            (
+                "0 0 29 2 *",
+                "2096-03-01T00:00:00Z",
+                &["2104-02-29T00:00:00Z"],
+            ),
+            // The 31st skips short months.
+            (
+                "0 0 31 * *",
+                "2026-04-01T00:00:00Z",
+                &["2026-05-31T00:00:00Z", "2026-07-31T00:00:00Z"],
+            ),
+            // robfig's star rule: `*/2` restricts (OR with Mondays); `*/1` and `?` do not.
+            (
+                "0 0 */2 * 1",
+                "2026-02-01T00:00:00Z",
+                &[
+                    "2026-02-02T00:00:00Z",
+                    "2026-02-03T00:00:00Z",
+                    "2026-02-05T00:00:00Z",
+                    "2026-02-07T00:00:00Z",
+                ],
+            ),
+            (
+                "0 0 */1 * 1",
+                "2026-02-01T00:00:00Z",
+                &["2026-02-02T00:00:00Z", "2026-02-09T00:00:00Z"],
+            ),
+            (
+                "0 0 ? * 1",
+                "2026-02-01T00:00:00Z",
+                &["2026-02-02T00:00:00Z", "2026-02-09T00:00:00Z"],
+            ),
+            (
+                "0 0 1 * ?",
+                "2026-02-02T00:00:00Z",
+                &["2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z"],
+            ),
+            // `0 0 30 2 1`: February 30th never exists, but Mondays do (OR).
+            (
+                "0 0 30 2 1",
+                "2026-01-01T00:00:00Z",
+                &["2026-02-02T00:00:00Z", "2026-02-09T00:00:00Z"],
+            ),
+            // Descriptors.
+            ("@hourly", "2026-05-05T10:07:00Z", &["2026-05-05T11:00:00Z"]),
+            ("@daily", "2026-05-05T10:07:00Z", &["2026-05-06T00:00:00Z"]),
+            (
+                "@midnight",
+                "2026-05-05T10:07:00Z",
+                &["2026-05-06T00:00:00Z"],
+            ),
+            ("@weekly", "2026-01-01T00:00:00Z", &["2026-01-04T00:00:00Z"]),
+            (
+                "@monthly",
+                "2026-05-05T10:07:00Z",
+                &["2026-06-01T00:00:00Z"],
+            ),
+            ("@yearly", "2026-05-05T10:07:00Z", &["2027-01-01T00:00:00Z"]),
+            (
+                "@ANNUALLY",
+                "2026-05-05T10:07:00Z",
+                &["2027-01-01T00:00:00Z"],
+            ),
+            // Intervals fire one interval after the anchor, and on from there.
+            (
+                "6h30m",
+                "2026-05-05T10:07:00Z",
+                &["2026-05-05T16:37:00Z", "2026-05-05T23:07:00Z"],
+            ),
+            (
+                "@every 90m",
+                "2026-05-05T10:07:00Z",
+                &["2026-05-05T11:37:00Z"],
+            ),
+            ("1d", "2026-05-05T10:07:00Z", &["2026-05-06T10:07:00Z"]),
+            (
+                "  @every   2h  ",
+                "2026-05-05T10:07:00Z",
+                &["2026-05-05T12:07:00Z"],
+            ),
+        ];
+        for (expr, after, expected) in table {
+            assert_eq!(
+                utc_fires(expr, after, expected.len()),
+                *expected,
+                "{expr} after {after}"
+            );
+        }
+    }
+
+    #[test]
+    fn expressions_that_never_fire_yield_none() {
+        for expr in ["0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 31 2 ?"] {
+            let schedule = Schedule::parse(expr).unwrap();
+            assert_eq!(
+                schedule.next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC),
+                None,
+                "{expr}"
+            );
+            assert_eq!(
+                schedule
+                    .iter_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC)
+                    .next(),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn interval_accessors() {
+        let schedule = Schedule::parse("6h30m").unwrap();
+        assert_eq!(schedule.interval(), Some(Duration::from_secs(23_400)));
+        assert!(schedule.cron().is_none());
+        assert_eq!(schedule.as_str(), "6h30m");
+        let cron = Schedule::parse(" 0 2 15 * 1 ").unwrap();
+        assert_eq!(cron.interval(), None);
+        assert!(cron.cron().unwrap().days_combined_with_or());
+        assert!(
+            !Schedule::parse("0 2 * * 1")
+                .unwrap()
+                .cron()
+                .unwrap()
+                .days_combined_with_or()
+        );
+        assert_eq!(cron.to_string(), "0 2 15 * 1");
+    }
+
+    #[test]
+    fn invalid_expressions_name_position_and_reason() {
+        let table = [
+            (
+                "0 25 * * *",
+                r#"invalid cron expression "0 25 * * *": hour 25 out of range 0-23 at position 2"#,
+            ),
+            (
+                "61 * * * *",
+                r#"invalid cron expression "61 * * * *": minute 61 out of range 0-59 at position 0"#,
+            ),
+            (
+                "* * 0 * *",
+                r#"invalid cron expression "* * 0 * *": day-of-month 0 out of range 1-31 at position 4"#,
+            ),
+            (
+                "* * * 13 *",
+                r#"invalid cron expression "* * * 13 *": month 13 out of range 1-12 at position 6"#,
+            ),
+            (
+                "* * * * 8",
+                r#"invalid cron expression "* * * * 8": day-of-week 8 out of range 0-7 at position 8"#,
+            ),
+            (
+                "0 2 15 * 1-9",
+                r#"invalid cron expression "0 2 15 * 1-9": day-of-week 9 out of range 0-7 at position 11"#,
+            ),
+            (
+                "* * * FOO *",
+                r#"invalid cron expression "* * * FOO *": month "FOO" is neither a number (1-12) nor a name (JAN-DEC) at position 6"#,
+            ),
+            (
+                "* * * * MONDAY",
+                r#"invalid cron expression "* * * * MONDAY": day-of-week "MONDAY" is neither a number (0-7) nor a name (SUN-SAT) at position 8"#,
+            ),
+            (
+                "x * * * *",
+                r#"invalid cron expression "x * * * *": minute "x" is not a number (0-59) at position 0"#,
+            ),
+            (
+                "*/0 * * * *",
+                r#"invalid cron expression "*/0 * * * *": minute step "0" must be a positive number at position 2"#,
+            ),
+            (
+                "1-5/x * * * *",
+                r#"invalid cron expression "1-5/x * * * *": minute step "x" must be a positive number at position 4"#,
+            ),
+            (
+                "1/2/3 * * * *",
+                r#"invalid cron expression "1/2/3 * * * *": too many '/' in minute "1/2/3" at position 3"#,
+            ),
+            (
+                "5-1 * * * *",
+                r#"invalid cron expression "5-1 * * * *": minute range 5-1 runs backwards (start after end) at position 0"#,
+            ),
+            (
+                "1,,2 * * * *",
+                r#"invalid cron expression "1,,2 * * * *": empty entry in the minute list at position 2"#,
+            ),
+            (
+                "0 0,1-x * * *",
+                r#"invalid cron expression "0 0,1-x * * *": hour "x" is not a number (0-23) at position 6"#,
+            ),
+            (
+                "* * * *",
+                r#"invalid cron expression "* * * *": expected 5 fields (minute hour day-of-month month day-of-week), found 4 at position 7"#,
+            ),
+            (
+                "* * * * * *",
+                r#"invalid cron expression "* * * * * *": expected 5 fields (minute hour day-of-month month day-of-week), found 6 at position 10"#,
+            ),
+            (
+                "  0 25 * * *",
+                r#"invalid cron expression "  0 25 * * *": hour 25 out of range 0-23 at position 4"#,
+            ),
+            // Positions count characters, not bytes (U+3000 is a 3-byte space); the message shows
+            // the input escaped, so invisible characters can be seen.
+            (
+                "0\u{3000}25 * * *",
+                "invalid cron expression \"0\\u{3000}25 * * *\": hour 25 out of range 0-23 at position 2",
+            ),
+            (
+                "6x",
+                r#"invalid interval "6x": unknown unit "x" (use s, m, h, d, w; e.g. "6h30m") at position 1"#,
+            ),
+            (
+                "0s",
+                r#"invalid interval "0s": an interval must be greater than zero at position 0"#,
+            ),
+            (
+                "-5m",
+                r#"invalid interval "-5m": an interval must be positive at position 0"#,
+            ),
+            (
+                "1500ms",
+                r#"invalid interval "1500ms": an interval must be a whole number of seconds at position 0"#,
+            ),
+            (
+                "@every 0m",
+                r#"invalid interval "@every 0m": an interval must be greater than zero at position 7"#,
+            ),
+            (
+                "@every",
+                r#"invalid interval "@every": missing interval (expected e.g. "6h30m", "90m" or "1d") at position 6"#,
+            ),
+            (
+                "@every 1h!",
+                r#"invalid interval "@every 1h!": unexpected character '!' in interval at position 9"#,
+            ),
+            (
+                "@fortnightly",
+                r#"invalid schedule "@fortnightly": unknown descriptor "@fortnightly" (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <interval>) at position 0"#,
+            ),
+            (
+                "@daily now",
+                r#"invalid schedule "@daily now": unexpected text after "@daily" at position 7"#,
+            ),
+            (
+                "   ",
+                r#"invalid schedule "   ": empty schedule (expected a cron expression such as "1 4 * * *", a descriptor such as "@daily", or an interval such as "6h30m") at position 3"#,
+            ),
+        ];
+        for (input, expected) in table {
+            let err = Schedule::parse(input).unwrap_err();
+            assert_eq!(err.to_string(), expected, "{input:?}");
+            assert_eq!(err.input(), input);
+        }
+        let err = Schedule::parse("0 25 * * *").unwrap_err();
+        assert_eq!(
+            (err.position(), err.reason()),
+            (2, "hour 25 out of range 0-23")
+        );
+        // Converts into the crate's error.
+        let crate_err: crate::Error = err.into();
+        assert!(crate_err.to_string().contains("hour 25"));
+    }
+
+    #[test]
+    fn serde_uses_the_text_and_validates() {
+        let schedule: Schedule = serde_json::from_str("\"@every 6h\"").unwrap();
+        assert_eq!(schedule.interval(), Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(serde_json::to_string(&schedule).unwrap(), "\"@every 6h\"");
+        let err = serde_json::from_str::<Schedule>("\"0 25 * * *\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hour 25 out of range 0-23 at position 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dst_spring_forward_skips_the_missing_local_time() {
+        // Europe/Berlin, 2026-03-29: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist.
+        let schedule = Schedule::parse("30 2 * * *").unwrap();
+        let fires: Vec<String> = schedule
+            .iter_after(ts("2026-03-27T12:00:00Z"), &berlin())
+            .take(3)
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            fires,
+            [
+                "2026-03-28T01:30:00Z",
+                "2026-03-30T00:30:00Z",
+                "2026-03-31T00:30:00Z"
+            ]
+        );
+        // Hourly keeps firing every real hour across the jump.
+        let hourly: Vec<String> = Schedule::parse("0 * * * *")
+            .unwrap()
+            .iter_after(ts("2026-03-28T23:30:00Z"), &berlin())
+            .take(3)
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            hourly,
+            [
+                "2026-03-29T00:00:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-29T02:00:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn dst_fall_back_fires_a_repeated_local_time_once() {
+        // Europe/Berlin, 2026-10-25: 03:00 CEST falls back to 02:00 CET; 02:xx happens twice.
+        let daily = Schedule::parse("30 2 * * *").unwrap();
+        let fires: Vec<String> = daily
+            .iter_after(ts("2026-10-24T12:00:00Z"), &berlin())
+            .take(2)
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(fires, ["2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"]);
+        // Asked from inside the second 02:xx, the repeated 02:30 does not fire again.
+        assert_eq!(
+            daily.next_after(ts("2026-10-25T01:10:00Z"), &berlin()),
+            Some(ts("2026-10-26T01:30:00Z"))
+        );
+        let half_hourly: Vec<String> = Schedule::parse("*/30 * * * *")
+            .unwrap()
+            .iter_after(ts("2026-10-24T23:45:00Z"), &berlin())
+            .take(3)
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            half_hourly,
+            [
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T02:00:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn cron_times_are_local_to_the_zone() {
+        // 04:01 in Berlin is 03:01Z in winter and 02:01Z in summer.
+        let schedule = Schedule::parse("1 4 * * *").unwrap();
+        assert_eq!(
+            schedule.next_after(ts("2026-01-10T00:00:00Z"), &berlin()),
+            Some(ts("2026-01-10T03:01:00Z"))
+        );
+        assert_eq!(
+            schedule.next_after(ts("2026-07-10T00:00:00Z"), &berlin()),
+            Some(ts("2026-07-10T02:01:00Z"))
+        );
+    }
+
+    #[test]
+    fn backup_names_use_utc_seconds() {
+        assert_eq!(
+            backup_name_for_run("nightly", ts("2026-11-30T02:00:00Z")),
+            "nightly-20261130020000"
+        );
+        assert_eq!(
+            backup_name_for_run("s", ts("2026-01-02T03:04:05.9+02:00")),
+            "s-20260102010405"
+        );
+    }
+
+    #[test]
+    fn latest_between_finds_the_most_recent_fire_time() {
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        let utc = &TimeZone::UTC;
+        let latest = |s: &Schedule, a: &str, b: &str| s.latest_between(ts(a), ts(b), utc);
+        assert_eq!(
+            latest(&hourly, "2026-01-01T00:10:00Z", "2026-01-03T05:20:00Z"),
+            Some(ts("2026-01-03T05:00:00Z"))
+        );
+        assert_eq!(
+            latest(&hourly, "2026-01-01T00:10:00Z", "2026-01-01T00:59:00Z"),
+            None
+        );
+        assert_eq!(
+            latest(&hourly, "2026-01-01T00:10:00Z", "2026-01-01T01:00:00Z"),
+            Some(ts("2026-01-01T01:00:00Z"))
+        );
+        let yearly = Schedule::parse("@yearly").unwrap();
+        assert_eq!(
+            latest(&yearly, "2001-06-01T00:00:00Z", "2026-05-01T00:00:00Z"),
+            Some(ts("2026-01-01T00:00:00Z"))
+        );
+        let interval = Schedule::parse("6h30m").unwrap();
+        assert_eq!(
+            latest(&interval, "2026-01-01T00:00:00Z", "2026-01-01T20:00:00Z"),
+            Some(ts("2026-01-01T19:30:00Z"))
+        );
+        assert_eq!(
+            latest(&interval, "2026-01-01T00:00:00Z", "2026-01-01T06:00:00Z"),
+            None
+        );
+        let never = Schedule::parse("0 0 30 2 *").unwrap();
+        assert_eq!(
+            latest(&never, "1990-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+            None
+        );
+    }
+
+    fn state(last_run: Option<&str>) -> ScheduleState {
+        ScheduleState {
+            paused: false,
+            created: ts("2026-01-01T00:10:00Z"),
+            last_run: last_run.map(ts),
+            run_in_progress: false,
+        }
+    }
+
+    #[test]
+    fn decide_run_rules() {
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        let interval = Schedule::parse("6h30m").unwrap();
+        let never = Schedule::parse("0 0 30 2 *").unwrap();
+        let paused = ScheduleState {
+            paused: true,
+            ..state(None)
+        };
+        let running = ScheduleState {
+            run_in_progress: true,
+            ..state(Some("2026-01-01T01:00:00Z"))
+        };
+        let fire = |at: &str| RunDecision::Fire {
+            scheduled_for: ts(at),
+        };
+        let wait = |at: &str| RunDecision::Wait { next: ts(at) };
+        let table: Vec<(&str, &Schedule, ScheduleState, &str, RunDecision)> = vec![
+            (
+                "not yet due, never ran",
+                &hourly,
+                state(None),
+                "2026-01-01T00:30:00Z",
+                wait("2026-01-01T01:00:00Z"),
+            ),
+            (
+                "due exactly now",
+                &hourly,
+                state(None),
+                "2026-01-01T01:00:00Z",
+                fire("2026-01-01T01:00:00Z"),
+            ),
+            (
+                "due a little late",
+                &hourly,
+                state(None),
+                "2026-01-01T01:05:00Z",
+                fire("2026-01-01T01:00:00Z"),
+            ),
+            (
+                "after downtime only the latest missed run",
+                &hourly,
+                state(Some("2026-01-01T01:00:00Z")),
+                "2026-01-01T05:20:00Z",
+                fire("2026-01-01T05:00:00Z"),
+            ),
+            (
+                "after the catch-up, back on schedule",
+                &hourly,
+                state(Some("2026-01-01T05:00:00Z")),
+                "2026-01-01T05:21:00Z",
+                wait("2026-01-01T06:00:00Z"),
+            ),
+            (
+                "paused and due",
+                &hourly,
+                paused,
+                "2026-01-01T05:00:00Z",
+                RunDecision::Skip {
+                    reason: SkipReason::Paused,
+                },
+            ),
+            (
+                "paused and not due",
+                &hourly,
+                paused,
+                "2026-01-01T00:20:00Z",
+                RunDecision::Skip {
+                    reason: SkipReason::Paused,
+                },
+            ),
+            (
+                "due while a run is in progress",
+                &hourly,
+                running,
+                "2026-01-01T03:30:00Z",
+                RunDecision::Skip {
+                    reason: SkipReason::RunInProgress {
+                        due: ts("2026-01-01T03:00:00Z"),
+                    },
+                },
+            ),
+            (
+                "in progress, not due",
+                &hourly,
+                running,
+                "2026-01-01T01:30:00Z",
+                wait("2026-01-01T02:00:00Z"),
+            ),
+            (
+                "never fires",
+                &never,
+                state(None),
+                "2026-01-01T05:00:00Z",
+                RunDecision::Skip {
+                    reason: SkipReason::NeverFires,
+                },
+            ),
+            // Interval anchored at creation (00:10): fires 06:40, 13:10, 19:40, 02:10…
+            (
+                "interval, first run",
+                &interval,
+                state(None),
+                "2026-01-01T06:40:00Z",
+                fire("2026-01-01T06:40:00Z"),
+            ),
+            (
+                "interval, downtime stays on grid",
+                &interval,
+                state(None),
+                "2026-01-01T21:00:00Z",
+                fire("2026-01-01T19:40:00Z"),
+            ),
+            (
+                "interval, after the catch-up",
+                &interval,
+                state(Some("2026-01-01T19:40:00Z")),
+                "2026-01-01T21:00:00Z",
+                wait("2026-01-02T02:10:00Z"),
+            ),
+        ];
+        for (case, schedule, state, now, expected) in table {
+            assert_eq!(
+                decide_run(schedule, &TimeZone::UTC, &state, ts(now)),
+                expected,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_controller_loop_with_downtime_and_a_long_run() {
+        // Ticks every minute from 00:00 to 07:30 for an hourly schedule created at 00:10; the
+        // controller is down 01:30–04:45 and the 05:00 run takes 70 minutes.
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        let mut st = state(None);
+        let mut running_until: Option<Timestamp> = None;
+        let mut started = Vec::new();
+        let start = ts("2026-01-01T00:00:00Z");
+        for minute in 0..=450 {
+            let now = start + SignedDuration::from_mins(minute);
+            if (90..285).contains(&minute) {
+                continue; // down
+            }
+            st.run_in_progress = running_until.is_some_and(|end| now < end);
+            if let RunDecision::Fire { scheduled_for } =
+                decide_run(&hourly, &TimeZone::UTC, &st, now)
+            {
+                started.push((now.to_string(), backup_name_for_run("s", scheduled_for)));
+                st.last_run = Some(scheduled_for);
+                let length = if scheduled_for == ts("2026-01-01T05:00:00Z") {
+                    70
+                } else {
+                    5
+                };
+                running_until = Some(now + SignedDuration::from_mins(length));
+            }
+        }
+        let expected = [
+            ("2026-01-01T01:00:00Z", "s-20260101010000"),
+            // Back at 04:45: one catch-up run for 04:00 (02:00 and 03:00 are dropped).
+            ("2026-01-01T04:45:00Z", "s-20260101040000"),
+            ("2026-01-01T05:00:00Z", "s-20260101050000"),
+            // 06:00 falls inside the 05:00 run (until 06:10): it starts when that one ends.
+            ("2026-01-01T06:10:00Z", "s-20260101060000"),
+            ("2026-01-01T07:00:00Z", "s-20260101070000"),
+        ];
+        let got: Vec<(&str, &str)> = started
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+}
