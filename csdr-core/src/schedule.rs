@@ -409,9 +409,10 @@ fn split_fields(text: &str, offset: usize) -> Vec<Field<'_>> {
 }
 
 fn parse_descriptor(input: &str, descriptor: &str, offset: usize) -> Result<Rule, ScheduleError> {
-    let (word, rest) = descriptor
-        .split_once(char::is_whitespace)
-        .unwrap_or((descriptor, ""));
+    let word_end = descriptor
+        .find(char::is_whitespace)
+        .unwrap_or(descriptor.len());
+    let (word, rest) = descriptor.split_at(word_end);
     let cron = match word.to_ascii_lowercase().as_str() {
         "yearly" | "annually" => "0 0 1 1 *",
         "monthly" => "0 0 1 * *",
