@@ -1578,4 +1578,228 @@ mod tests {
             .collect();
         assert_eq!(got, expected);
     }
+
+    /// One list entry of a generated cron field.
+    #[derive(Clone, Debug)]
+    enum Entry {
+        Star,
+        StarStep(u32),
+        One(u32),
+        Range(u32, u32),
+        RangeStep(u32, u32, u32),
+        From(u32, u32),
+    }
+
+    fn entry(min: u32, max: u32) -> impl Strategy<Value = Entry> {
+        let step = 1..=max.max(1);
+        prop_oneof![
+            3 => Just(Entry::Star),
+            1 => step.clone().prop_map(Entry::StarStep),
+            2 => (min..=max).prop_map(Entry::One),
+            1 => (min..=max, min..=max).prop_map(|(a, b)| Entry::Range(a.min(b), a.max(b))),
+            1 => (min..=max, min..=max, step.clone())
+                .prop_map(|(a, b, s)| Entry::RangeStep(a.min(b), a.max(b), s)),
+            1 => (min..=max, step).prop_map(|(a, s)| Entry::From(a, s)),
+        ]
+    }
+
+    fn field(min: u32, max: u32) -> impl Strategy<Value = Vec<Entry>> {
+        proptest::collection::vec(entry(min, max), 1..=3)
+    }
+
+    /// Writes a field, adding `shift` to every number and spelling values with `names` (when
+    /// given) where a name exists.
+    fn render(entries: &[Entry], shift: u32, names: Option<(u32, &[&str])>) -> String {
+        let value = |v: u32| match names {
+            Some((min, names)) if v >= min && ((v - min) as usize) < names.len() => {
+                let name = names[(v - min) as usize];
+                if v % 2 == 0 {
+                    name.to_lowercase()
+                } else {
+                    name.to_string()
+                }
+            }
+            _ => (v + shift).to_string(),
+        };
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Star => "*".to_string(),
+                Entry::StarStep(s) => format!("*/{s}"),
+                Entry::One(a) => value(*a),
+                Entry::Range(a, b) => format!("{}-{}", value(*a), value(*b)),
+                Entry::RangeStep(a, b, s) => format!("{}-{}/{s}", value(*a), value(*b)),
+                Entry::From(a, s) => format!("{}/{s}", value(*a)),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Any valid 5-field expression, with names sometimes.
+    fn expression() -> impl Strategy<Value = String> {
+        (
+            field(0, 59),
+            field(0, 23),
+            field(1, 31),
+            field(1, 12),
+            field(0, 7),
+            any::<bool>(),
+        )
+            .prop_map(|(mi, h, dom, mo, dow, names)| {
+                let month_names = names.then_some((1, MONTH.names));
+                let day_names = names.then_some((0, DAY_OF_WEEK.names));
+                format!(
+                    "{} {} {} {} {}",
+                    render(&mi, 0, None),
+                    render(&h, 0, None),
+                    render(&dom, 0, None),
+                    render(&mo, 0, month_names),
+                    render(&dow, 0, day_names)
+                )
+            })
+    }
+
+    fn instant() -> impl Strategy<Value = Timestamp> {
+        // 2000-01-01 .. 2100-01-01, to the second.
+        (946_684_800i64..4_102_444_800).prop_map(|s| Timestamp::from_second(s).unwrap())
+    }
+
+    /// Checks `next` against a minute-by-minute scan of the instants after `after` (at most
+    /// three days): no whole-minute instant before `next` fires.
+    fn check_next(spec: &CronSpec, tz: &TimeZone, after: Timestamp, next: Option<Timestamp>) {
+        let horizon = after + SignedDuration::from_hours(72);
+        let mut minute =
+            Timestamp::from_second(after.as_second() - after.as_second().rem_euclid(60)).unwrap()
+                + SignedDuration::from_mins(1);
+        let end = next.map_or(horizon, |n| n.min(horizon));
+        while minute < end {
+            let local = tz.to_datetime(minute);
+            // A local time that matches may only be skipped as the repeat of a fold.
+            if spec.matches(local) {
+                assert_ne!(
+                    resolve_local(local, tz),
+                    Some(minute),
+                    "missed fire at {minute}"
+                );
+            }
+            minute += SignedDuration::from_mins(1);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn next_after_is_strictly_after_matches_and_is_the_first(
+            expr in expression(),
+            after in instant(),
+            berlin_zone in any::<bool>(),
+        ) {
+            let tz = if berlin_zone { berlin() } else { TimeZone::UTC };
+            let schedule = Schedule::parse(&expr).unwrap();
+            let spec = schedule.cron().unwrap();
+            let next = schedule.next_after(after, &tz);
+            if let Some(next) = next {
+                prop_assert!(next > after);
+                prop_assert!(spec.matches(tz.to_datetime(next)), "{expr}: {next} does not match");
+            }
+            check_next(spec, &tz, after, next);
+        }
+
+        #[test]
+        fn fire_times_strictly_increase(expr in expression(), after in instant()) {
+            let tz = berlin();
+            let schedule = Schedule::parse(&expr).unwrap();
+            let spec = schedule.cron().unwrap();
+            let mut previous = after;
+            for fire in schedule.iter_after(after, &tz).take(12) {
+                prop_assert!(fire > previous, "{expr}: {fire} after {previous}");
+                prop_assert!(spec.matches(tz.to_datetime(fire)));
+                previous = fire;
+            }
+        }
+
+        #[test]
+        fn interval_fire_times_are_anchor_plus_multiples(
+            secs in 1i64..10_000_000,
+            after in instant(),
+        ) {
+            let schedule = Schedule::parse(&format!("{secs}s")).unwrap();
+            let every = SignedDuration::from_secs(secs);
+            for (k, fire) in schedule.iter_after(after, &TimeZone::UTC).take(5).enumerate() {
+                prop_assert_eq!(fire, after + every * (k as i32 + 1));
+            }
+        }
+
+        #[test]
+        fn latest_between_is_the_last_fire_in_the_window(
+            expr in expression(),
+            after in instant(),
+            span_minutes in 0i64..20_000,
+        ) {
+            let tz = berlin();
+            let schedule = Schedule::parse(&expr).unwrap();
+            let until = after + SignedDuration::from_mins(span_minutes);
+            match schedule.latest_between(after, until, &tz) {
+                Some(latest) => {
+                    prop_assert!(after < latest && latest <= until);
+                    prop_assert!(schedule.cron().unwrap().matches(tz.to_datetime(latest)));
+                    prop_assert!(schedule.next_after(latest, &tz).is_none_or(|n| n > until));
+                }
+                None => prop_assert!(schedule.next_after(after, &tz).is_none_or(|n| n > until)),
+            }
+        }
+
+        /// The `cron` crate as an oracle, where its semantics agree with ours: one day field is
+        /// `*` (so AND and OR coincide) and days of week are 1–6 (its numbers are ours + 1).
+        #[test]
+        fn agrees_with_the_cron_crate_where_semantics_coincide(
+            minutes in field(0, 59),
+            hours in field(0, 23),
+            days in field(1, 31),
+            months in field(1, 12),
+            weekdays in field(1, 6),
+            restrict_weekdays in any::<bool>(),
+            after in instant(),
+        ) {
+            let (dom, dow, dow_oracle) = if restrict_weekdays {
+                ("*".to_string(), render(&weekdays, 0, None), render(&weekdays, 1, None))
+            } else {
+                (render(&days, 0, None), "*".to_string(), "*".to_string())
+            };
+            let (mi, h, mo) = (render(&minutes, 0, None), render(&hours, 0, None), render(&months, 0, None));
+            let ours = Schedule::parse(&format!("{mi} {h} {dom} {mo} {dow}")).unwrap();
+            let oracle_text = format!("0 {mi} {h} {dom} {mo} {dow_oracle}");
+            let oracle: cron::Schedule = oracle_text.parse().unwrap();
+            let start = chrono::DateTime::from_timestamp(after.as_second(), 0).unwrap();
+            let expected: Vec<i64> = oracle
+                .after(&start)
+                .take(5)
+                .map(|t: chrono::DateTime<chrono::Utc>| t.timestamp())
+                .collect();
+            let got: Vec<i64> = ours
+                .iter_after(after, &TimeZone::UTC)
+                .take(expected.len())
+                .map(|t| t.as_second())
+                .collect();
+            prop_assert_eq!(got, expected, "ours {} vs cron crate {}", ours, oracle_text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(text in any::<String>()) {
+            if let Ok(schedule) = Schedule::parse(&text) {
+                let _ = schedule.next_after(Timestamp::UNIX_EPOCH, &TimeZone::UTC);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_cron_like_text(text in "[0-9*/,?@ a-zA-Z\\-]{0,24}") {
+            match Schedule::parse(&text) {
+                Ok(schedule) => {
+                    let _ = schedule.next_after(Timestamp::UNIX_EPOCH, &TimeZone::UTC);
+                }
+                Err(err) => prop_assert!(err.position() <= text.chars().count()),
+            }
+        }
+    }
 }
