@@ -455,7 +455,7 @@ fn boolean(block: &'static str, key: &'static str, value: &Value) -> Result<bool
 
 /// A timeout in whole, positive minutes.
 fn minutes_of(timeout: Duration) -> Result<u64, String> {
-    if timeout.subsec_nanos() != 0 || timeout.as_secs() % 60 != 0 || timeout.is_zero() {
+    if timeout.subsec_nanos() != 0 || !timeout.as_secs().is_multiple_of(60) || timeout.is_zero() {
         return Err(format!(
             "a timeout of {timeout:?} is not a positive whole number of minutes"
         ));

@@ -534,8 +534,9 @@ impl CronSpec {
         if at.second() != 0 || at.subsec_nanosecond() != 0 {
             return false;
         }
-        if !(bit(self.minutes, at.minute()) && bit(self.hours, at.hour()))
-            || !bit(self.months, at.month())
+        if !(bit(self.minutes, at.minute())
+            && bit(self.hours, at.hour())
+            && bit(self.months, at.month()))
         {
             return false;
         }
@@ -1613,7 +1614,7 @@ mod tests {
         let value = |v: u32| match names {
             Some((min, names)) if v >= min && ((v - min) as usize) < names.len() => {
                 let name = names[(v - min) as usize];
-                if v % 2 == 0 {
+                if v.is_multiple_of(2) {
                     name.to_lowercase()
                 } else {
                     name.to_string()
