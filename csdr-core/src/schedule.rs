@@ -549,7 +549,8 @@ impl CronSpec {
         }
     }
 
-    /// Whether `restricted` day fields are combined with OR (both restricted) or AND.
+    /// Whether the two day fields are combined with OR (both are restricted: a day matches
+    /// when either field does) rather than AND (at least one of them is unrestricted).
     pub fn days_combined_with_or(&self) -> bool {
         self.days_of_month_restricted && self.days_of_week_restricted
     }
