@@ -7,9 +7,12 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::config::ConfigError;
 use crate::label_selector::LabelSelectorError;
+use crate::node_policy::NodePolicyError;
 use crate::object::ObjectError;
 use crate::releases::ReleaseError;
+use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
 
 /// Everything that can go wrong in csdr-core.
@@ -28,6 +31,15 @@ pub enum Error {
     /// A backup's namespace or resource selection cannot be made.
     #[error(transparent)]
     Selection(#[from] SelectionError),
+    /// A schedule expression cannot be parsed.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The `csdr-config` ConfigMap holds an invalid setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An unknown node scheduling policy.
+    #[error(transparent)]
+    NodePolicy(#[from] NodePolicyError),
 }
 
 /// `Result` with [`Error`].

@@ -30,14 +30,17 @@
 //! # Ok::<(), csdr_core::Error>(())
 //! ```
 
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod label_selector;
 pub mod model;
+pub mod node_policy;
 pub mod object;
 pub mod patch;
 pub mod ports;
 pub mod releases;
+pub mod schedule;
 pub mod selection;
 pub mod sim;
 pub mod transform;
