@@ -7,6 +7,7 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::convert::ConvertError;
 use crate::object::ObjectError;
 
 /// Everything that can go wrong in csdr-core.
@@ -16,6 +17,9 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// An API version could not be chosen or an object could not be converted (R2).
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
 }
 
 /// `Result` with [`Error`].

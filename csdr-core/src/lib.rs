@@ -30,6 +30,7 @@
 //! # Ok::<(), csdr_core::Error>(())
 //! ```
 
+pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod model;
