@@ -175,7 +175,7 @@ pub enum ConvertError {
 }
 
 /// One built-in migration: a pure function from one group/version/kind to another.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Migration {
     /// A stable name printed in version-choice reasons, e.g.
     /// `ingress-networking-v1beta1-to-networking-v1`.

@@ -21,7 +21,9 @@
 //! - `pkg/apis/apps/v1beta2/defaults.go` and `pkg/apis/apps/v1/defaults.go`: identical
 //!   defaults (selector required; Deployment 25%/25%, 10, 600; DaemonSet RollingUpdate with
 //!   `maxUnavailable` 1, 10; StatefulSet RollingUpdate with `partition` 0, OrderedReady, 10), so
-//!   `apps/v1beta2` ⇄ `apps/v1` is a rename.
+//!   `apps/v1beta2` ⇄ `apps/v1` changes no meaning; the upgrade still writes the defaults out,
+//!   so every upgrade to `apps/v1` yields the same explicit object whatever version it came
+//!   from (and upgrade → downgrade → upgrade equals one upgrade).
 //! - `pkg/apis/apps/v1/conversion.go`: `extensions/v1beta1` DaemonSet
 //!   `spec.templateGeneration` round-trips through the `deprecated.daemonset.template.generation`
 //!   annotation (both directions, as here); Deployment `spec.rollbackTo` through
@@ -60,7 +62,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1",
             "extensions/v1beta1",
             "Deployment",
-            deployment_to_beta,
+            write_apps_v1_deployment_defaults,
         ),
         Migration::new(
             "deployment-apps-v1beta1-to-apps-v1",
@@ -74,7 +76,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1",
             "apps/v1beta1",
             "Deployment",
-            deployment_to_beta,
+            write_apps_v1_deployment_defaults,
         ),
         // DaemonSet
         Migration::new(
@@ -119,7 +121,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1",
             "apps/v1beta1",
             "StatefulSet",
-            statefulset_to_apps_v1beta1,
+            write_apps_v1_statefulset_defaults,
         ),
     ];
     // apps/v1beta2 has the apps/v1 schema and defaults.
@@ -129,7 +131,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1beta2",
             "apps/v1",
             "Deployment",
-            keep,
+            write_apps_v1_deployment_defaults,
         ),
         Migration::new(
             "deployment-apps-v1-to-apps-v1beta2",
@@ -143,7 +145,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1beta2",
             "apps/v1",
             "DaemonSet",
-            keep,
+            write_apps_v1_daemonset_defaults,
         ),
         Migration::new(
             "daemonset-apps-v1-to-apps-v1beta2",
@@ -171,7 +173,7 @@ pub(super) fn migrations() -> Vec<Migration> {
             "apps/v1beta2",
             "apps/v1",
             "StatefulSet",
-            keep,
+            write_apps_v1_statefulset_defaults,
         ),
         Migration::new(
             "statefulset-apps-v1-to-apps-v1beta2",
@@ -261,8 +263,9 @@ fn deployment_from_apps_v1beta1(mut obj: KubeObject) -> Result<KubeObject, Conve
     Ok(obj)
 }
 
-/// apps/v1 → extensions/v1beta1 or apps/v1beta1: write out the apps/v1 defaults.
-fn deployment_to_beta(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
+/// apps/v1 → extensions/v1beta1 or apps/v1beta1, and apps/v1beta2 → apps/v1: write out the
+/// apps/v1 defaults.
+fn write_apps_v1_deployment_defaults(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
     if let Some(spec) = spec_mut(&mut obj) {
         default_deployment_strategy(spec, json!("25%"), json!("25%"), false);
         default_field(spec, "revisionHistoryLimit", json!(10));
@@ -275,9 +278,7 @@ fn daemonset_from_extensions(mut obj: KubeObject) -> Result<KubeObject, ConvertE
     derive_selector(&mut obj, "daemonset-extensions-v1beta1-to-apps-v1")?;
     let mut generation = None;
     if let Some(spec) = spec_mut(&mut obj) {
-        if let Some(strategy) = object_entry(spec, "updateStrategy") {
-            default_field(strategy, "type", json!("OnDelete"));
-        }
+        default_daemonset_rolling_update(spec, "OnDelete");
         generation = spec.remove("templateGeneration");
     }
     match generation {
@@ -295,16 +296,29 @@ fn daemonset_from_extensions(mut obj: KubeObject) -> Result<KubeObject, ConvertE
     Ok(obj)
 }
 
-fn daemonset_to_extensions(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
-    if let Some(spec) = spec_mut(&mut obj)
-        && let Some(strategy) = object_entry(spec, "updateStrategy")
-    {
-        default_field(strategy, "type", json!("RollingUpdate"));
+/// `maxUnavailable` 1 for a RollingUpdate DaemonSet (the default in every version).
+fn default_daemonset_rolling_update(spec: &mut Map<String, Value>, default_type: &str) {
+    if let Some(strategy) = object_entry(spec, "updateStrategy") {
+        default_field(strategy, "type", json!(default_type));
         if strategy.get("type") == Some(&json!("RollingUpdate"))
             && let Some(ru) = object_entry(strategy, "rollingUpdate")
         {
             default_field(ru, "maxUnavailable", json!(1));
         }
+    }
+}
+
+/// apps/v1beta2 → apps/v1: write out the (identical) apps/v1 defaults.
+fn write_apps_v1_daemonset_defaults(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
+    if let Some(spec) = spec_mut(&mut obj) {
+        default_daemonset_rolling_update(spec, "RollingUpdate");
+    }
+    Ok(obj)
+}
+
+fn daemonset_to_extensions(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
+    if let Some(spec) = spec_mut(&mut obj) {
+        default_daemonset_rolling_update(spec, "RollingUpdate");
     }
     let generation = obj
         .annotation(TEMPLATE_GENERATION)
@@ -323,23 +337,18 @@ fn replicaset_from_extensions(mut obj: KubeObject) -> Result<KubeObject, Convert
     Ok(obj)
 }
 
-fn statefulset_from_apps_v1beta1(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
-    derive_selector(&mut obj, "statefulset-apps-v1beta1-to-apps-v1")?;
-    if let Some(spec) = spec_mut(&mut obj)
-        && let Some(strategy) = object_entry(spec, "updateStrategy")
-    {
-        default_field(strategy, "type", json!("OnDelete"));
-    }
-    Ok(obj)
-}
-
-fn statefulset_to_apps_v1beta1(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
-    if let Some(spec) = spec_mut(&mut obj)
+/// A StatefulSet's update strategy defaults: `default_type` when unset (with an empty
+/// `rollingUpdate` for RollingUpdate, as apps/v1 does), and `partition` 0 for a given
+/// `rollingUpdate` (every version).
+fn default_statefulset_strategy(obj: &mut KubeObject, default_type: &str) {
+    if let Some(spec) = spec_mut(obj)
         && let Some(strategy) = object_entry(spec, "updateStrategy")
     {
         if is_absent(strategy.get("type")) {
-            strategy.insert("type".into(), json!("RollingUpdate"));
-            default_field(strategy, "rollingUpdate", json!({}));
+            strategy.insert("type".into(), json!(default_type));
+            if default_type == "RollingUpdate" {
+                default_field(strategy, "rollingUpdate", json!({}));
+            }
         }
         if strategy.get("type") == Some(&json!("RollingUpdate"))
             && let Some(ru) = object_mut(strategy, "rollingUpdate")
@@ -347,6 +356,17 @@ fn statefulset_to_apps_v1beta1(mut obj: KubeObject) -> Result<KubeObject, Conver
             default_field(ru, "partition", json!(0));
         }
     }
+}
+
+fn statefulset_from_apps_v1beta1(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
+    derive_selector(&mut obj, "statefulset-apps-v1beta1-to-apps-v1")?;
+    default_statefulset_strategy(&mut obj, "OnDelete");
+    Ok(obj)
+}
+
+/// apps/v1 → apps/v1beta1, and apps/v1beta2 → apps/v1: write out the apps/v1 defaults.
+fn write_apps_v1_statefulset_defaults(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
+    default_statefulset_strategy(&mut obj, "RollingUpdate");
     Ok(obj)
 }
 
@@ -422,15 +442,21 @@ mod tests {
     }
 
     #[test]
-    fn deployment_apps_v1beta2_is_a_rename() {
+    fn deployment_apps_v1beta2_writes_the_same_defaults_out() {
         let mut before = nginx("apps/v1beta2");
         before["spec"]["selector"] = json!({"matchLabels": {"app": "nginx"}});
         let after = convert(obj(before.clone()), &apps_v1()).unwrap();
-        before["apiVersion"] = json!("apps/v1");
-        assert_eq!(after.to_value(), before);
+        let mut expected = before.clone();
+        expected["apiVersion"] = json!("apps/v1");
+        expected["spec"]["strategy"] =
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        expected["spec"]["revisionHistoryLimit"] = json!(10);
+        expected["spec"]["progressDeadlineSeconds"] = json!(600);
+        assert_eq!(after.to_value(), expected);
+        // The downgrade to apps/v1beta2 is a rename.
         let back = convert(after, &GroupVersion::new("apps", "v1beta2")).unwrap();
-        before["apiVersion"] = json!("apps/v1beta2");
-        assert_eq!(back.to_value(), before);
+        expected["apiVersion"] = json!("apps/v1beta2");
+        assert_eq!(back.to_value(), expected);
     }
 
     #[test]
@@ -517,13 +543,13 @@ mod tests {
         expected["spec"]["updateStrategy"] =
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}});
         assert_eq!(down.to_value(), expected);
-        // apps/v1beta2 is a rename.
+        // The downgrade to apps/v1beta2 is a rename; the upgrade from it writes the defaults.
         let beta2 = convert(obj(v1.clone()), &GroupVersion::new("apps", "v1beta2")).unwrap();
         v1["apiVersion"] = json!("apps/v1beta2");
         assert_eq!(beta2.to_value(), v1);
         let up = convert(beta2, &apps_v1()).unwrap();
-        v1["apiVersion"] = json!("apps/v1");
-        assert_eq!(up.to_value(), v1);
+        expected["apiVersion"] = json!("apps/v1");
+        assert_eq!(up.to_value(), expected);
     }
 
     /// The frontend ReplicaSet of the Kubernetes documentation.
