@@ -25,10 +25,30 @@
 //! what the old CRD accepted. A schema whose root has no `type` gets `type: object` (a
 //! structural schema requires it). Downgrades write `preserveUnknownFields: false` explicitly,
 //! since v1beta1 would otherwise default it to true; nothing else is lost.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "apiextensions.k8s.io/v1beta1",
+//!     "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+//!     "spec": {"group": "example.com", "version": "v1",
+//!         "names": {"plural": "widgets", "kind": "Widget"}}}))?;
+//! let new = convert(old, &GroupVersion::new("apiextensions.k8s.io", "v1"))?;
+//! assert_eq!(
+//!     new.pointer("/spec/versions"),
+//!     Some(&json!([{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema":
+//!         {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]))
+//! );
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value, json};
 
-use super::fields::{default_field, is_absent, object_entry, object_mut, objects_in, rename_field, spec_mut};
+use super::fields::{
+    default_field, is_absent, object_entry, object_mut, objects_in, rename_field, spec_mut,
+};
 use super::{ConvertError, Migration};
 use crate::object::KubeObject;
 
@@ -81,7 +101,9 @@ fn upgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
     // Top-level validation, subresources and columns move into every version.
     let schema = spec.remove("validation").filter(|v| !v.is_null());
     let subresources = spec.remove("subresources").filter(|v| !v.is_null());
-    let columns = spec.remove("additionalPrinterColumns").filter(|v| !v.is_null());
+    let columns = spec
+        .remove("additionalPrinterColumns")
+        .filter(|v| !v.is_null());
     let preserve = !matches!(spec.get("preserveUnknownFields"), Some(Value::Bool(false)));
     for v in objects_in(spec, "versions") {
         if let Some(s) = &schema {
@@ -113,8 +135,12 @@ fn upgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
     spec.insert("preserveUnknownFields".into(), json!(false));
     // Conversion webhook settings move under `webhook`.
     if let Some(conversion) = object_mut(spec, "conversion") {
-        let client = conversion.remove("webhookClientConfig").filter(|v| !v.is_null());
-        let mut review = conversion.remove("conversionReviewVersions").filter(|v| !v.is_null());
+        let client = conversion
+            .remove("webhookClientConfig")
+            .filter(|v| !v.is_null());
+        let mut review = conversion
+            .remove("conversionReviewVersions")
+            .filter(|v| !v.is_null());
         if conversion.get("strategy") == Some(&json!("Webhook")) && review.is_none() {
             review = Some(json!(["v1beta1"]));
         }
@@ -281,7 +307,10 @@ mod tests {
         assert_eq!(up.pointer("/spec/scope"), Some(&json!("Namespaced")));
         assert_eq!(up.pointer("/spec/versions/0/schema"), Some(&preserving));
         assert_eq!(up.pointer("/spec/versions/1/schema"), Some(&preserving));
-        assert_eq!(up.pointer("/spec/preserveUnknownFields"), Some(&json!(false)));
+        assert_eq!(
+            up.pointer("/spec/preserveUnknownFields"),
+            Some(&json!(false))
+        );
     }
 
     #[test]
@@ -293,16 +322,21 @@ mod tests {
         let up = convert(KubeObject::new(v).unwrap(), &v1()).unwrap();
         assert_eq!(
             up.pointer("/spec/conversion"),
-            Some(&json!({"strategy": "Webhook", "webhook": {"clientConfig": {"service": {"namespace": "default",
+            Some(
+                &json!({"strategy": "Webhook", "webhook": {"clientConfig": {"service": {"namespace": "default",
                 "name": "example-conversion-webhook-server", "path": "/crdconvert"}, "caBundle": "Ci0tLS0tQk"},
-                "conversionReviewVersions": ["v1beta1"]}}))
+                "conversionReviewVersions": ["v1beta1"]}})
+            )
         );
         let down = convert(up, &GroupVersion::new("apiextensions.k8s.io", "v1beta1")).unwrap();
         assert_eq!(
             down.pointer("/spec/conversion/webhookClientConfig/service/path"),
             Some(&json!("/crdconvert"))
         );
-        assert_eq!(down.pointer("/spec/conversion/conversionReviewVersions"), Some(&json!(["v1beta1"])));
+        assert_eq!(
+            down.pointer("/spec/conversion/conversionReviewVersions"),
+            Some(&json!(["v1beta1"]))
+        );
         assert_eq!(down.pointer("/spec/conversion/webhook"), None);
     }
 }

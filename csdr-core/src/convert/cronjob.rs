@@ -10,6 +10,19 @@
 //!   `batch/v2alpha1` therefore writes `2147483647` (`math.MaxInt32`) for an unset limit so the
 //!   restored CronJob keeps its history as before; downgrading to it writes the v1 defaults
 //!   (3 and 1).
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
+//!     "metadata": {"name": "hello"}, "spec": {"schedule": "*/1 * * * *"}}))?;
+//! let new = convert(old, &GroupVersion::new("batch", "v1"))?;
+//! assert_eq!(new.api_version(), "batch/v1");
+//! assert_eq!(new.pointer("/spec/schedule"), Some(&json!("*/1 * * * *")));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::json;
 
@@ -19,8 +32,20 @@ use crate::object::KubeObject;
 
 pub(super) fn migrations() -> Vec<Migration> {
     vec![
-        Migration::new("cronjob-batch-v1beta1-to-batch-v1", "batch/v1beta1", "batch/v1", "CronJob", keep),
-        Migration::new("cronjob-batch-v1-to-batch-v1beta1", "batch/v1", "batch/v1beta1", "CronJob", keep),
+        Migration::new(
+            "cronjob-batch-v1beta1-to-batch-v1",
+            "batch/v1beta1",
+            "batch/v1",
+            "CronJob",
+            keep,
+        ),
+        Migration::new(
+            "cronjob-batch-v1-to-batch-v1beta1",
+            "batch/v1",
+            "batch/v1beta1",
+            "CronJob",
+            keep,
+        ),
         Migration::new(
             "cronjob-batch-v2alpha1-to-batch-v1",
             "batch/v2alpha1",
@@ -89,7 +114,11 @@ mod tests {
     fn v2alpha1_to_v1_keeps_unlimited_history() {
         let mut before = hello("batch/v2alpha1");
         before["spec"]["failedJobsHistoryLimit"] = json!(5);
-        let v1 = convert(KubeObject::new(before).unwrap(), &GroupVersion::new("batch", "v1")).unwrap();
+        let v1 = convert(
+            KubeObject::new(before).unwrap(),
+            &GroupVersion::new("batch", "v1"),
+        )
+        .unwrap();
         let mut expected = hello("batch/v1");
         expected["spec"]["failedJobsHistoryLimit"] = json!(5);
         expected["spec"]["successfulJobsHistoryLimit"] = json!(2147483647);

@@ -13,6 +13,19 @@
 //! from clusters before 1.18, which did not derive it) or with `kubernetes.io/legacy-unknown`
 //! cannot be created through v1 and is reported as an error; csdr does not parse the PEM
 //! request to guess a signer. The downgrade is a rename.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "certificates.k8s.io/v1beta1",
+//!     "kind": "CertificateSigningRequest", "metadata": {"name": "jane"},
+//!     "spec": {"request": "LS0t", "signerName": "kubernetes.io/kube-apiserver-client"}}))?;
+//! let new = convert(old, &GroupVersion::new("certificates.k8s.io", "v1"))?;
+//! assert_eq!(new.pointer("/spec/usages"), Some(&json!(["digital signature", "key encipherment"])));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Value, json};
 
@@ -48,7 +61,11 @@ fn upgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
         .unwrap_or("")
         .to_string();
     if signer.is_empty() || signer == "kubernetes.io/legacy-unknown" {
-        let shown = if signer.is_empty() { "unset" } else { signer.as_str() };
+        let shown = if signer.is_empty() {
+            "unset"
+        } else {
+            signer.as_str()
+        };
         return Err(field_error(
             &obj,
             UP,
@@ -60,7 +77,11 @@ fn upgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
         ));
     }
     if let Some(spec) = spec_mut(&mut obj) {
-        default_field(spec, "usages", json!(["digital signature", "key encipherment"]));
+        default_field(
+            spec,
+            "usages",
+            json!(["digital signature", "key encipherment"]),
+        );
     }
     Ok(obj)
 }
@@ -72,8 +93,10 @@ mod tests {
     use serde_json::{Value, json};
 
     fn csr(api_version: &str, spec: Value) -> KubeObject {
-        KubeObject::new(json!({"apiVersion": api_version, "kind": "CertificateSigningRequest",
-            "metadata": {"name": "myuser"}, "spec": spec}))
+        KubeObject::new(
+            json!({"apiVersion": api_version, "kind": "CertificateSigningRequest",
+            "metadata": {"name": "myuser"}, "spec": spec}),
+        )
         .unwrap()
     }
 
@@ -81,8 +104,11 @@ mod tests {
     fn upgrade_writes_default_usages_and_downgrade_renames() {
         let spec = json!({"request": "LS0tLS1CRUdJTi", "signerName": "kubernetes.io/kube-apiserver-client",
             "expirationSeconds": 86400});
-        let up = convert(csr("certificates.k8s.io/v1beta1", spec.clone()),
-            &GroupVersion::new("certificates.k8s.io", "v1")).unwrap();
+        let up = convert(
+            csr("certificates.k8s.io/v1beta1", spec.clone()),
+            &GroupVersion::new("certificates.k8s.io", "v1"),
+        )
+        .unwrap();
         let mut expected = spec;
         expected["usages"] = json!(["digital signature", "key encipherment"]);
         assert_eq!(up, csr("certificates.k8s.io/v1", expected.clone()));
@@ -92,9 +118,15 @@ mod tests {
 
     #[test]
     fn legacy_or_missing_signer_is_refused() {
-        for spec in [json!({"request": "LS0t"}), json!({"request": "LS0t", "signerName": "kubernetes.io/legacy-unknown"})] {
-            let err = convert(csr("certificates.k8s.io/v1beta1", spec),
-                &GroupVersion::new("certificates.k8s.io", "v1")).unwrap_err();
+        for spec in [
+            json!({"request": "LS0t"}),
+            json!({"request": "LS0t", "signerName": "kubernetes.io/legacy-unknown"}),
+        ] {
+            let err = convert(
+                csr("certificates.k8s.io/v1beta1", spec),
+                &GroupVersion::new("certificates.k8s.io", "v1"),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains("field spec.signerName"), "{err}");
         }
     }

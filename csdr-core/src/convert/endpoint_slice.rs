@@ -11,6 +11,20 @@
 //!   downgrade rebuilds `topology` from `deprecatedTopology`, `zone` (which v1beta1 lacks, so
 //!   it is removed) and `nodeName` (hostname only when not already present; v1beta1 keeps
 //!   `nodeName` too). Nothing is lost in either direction.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "discovery.k8s.io/v1beta1",
+//!     "kind": "EndpointSlice", "metadata": {"name": "web-abc"}, "addressType": "IPv4",
+//!     "endpoints": [{"addresses": ["10.0.0.1"],
+//!         "topology": {"topology.kubernetes.io/zone": "eu-1a"}}]}))?;
+//! let new = convert(old, &GroupVersion::new("discovery.k8s.io", "v1"))?;
+//! assert_eq!(new.pointer("/endpoints/0"), Some(&json!({"addresses": ["10.0.0.1"], "zone": "eu-1a"})));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value};
 
@@ -81,7 +95,11 @@ fn downgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
             topology.insert(ZONE.into(), zone);
         }
         if let Some(node) = node
-            && topology.get(HOSTNAME).and_then(Value::as_str).unwrap_or("").is_empty()
+            && topology
+                .get(HOSTNAME)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
         {
             topology.insert(HOSTNAME.into(), node);
         }
@@ -110,16 +128,22 @@ mod tests {
 
     #[test]
     fn topology_becomes_zone_and_node() {
-        let before = slice("discovery.k8s.io/v1beta1", json!({"addresses": ["10.1.2.3"],
+        let before = slice(
+            "discovery.k8s.io/v1beta1",
+            json!({"addresses": ["10.1.2.3"],
             "conditions": {"ready": true}, "nodeName": "node-1",
             "topology": {"kubernetes.io/hostname": "node-1", "topology.kubernetes.io/zone": "us-west2-a",
-                "example.com/rack": "r1"}}));
+                "example.com/rack": "r1"}}),
+        );
         let after = convert(before.clone(), &GroupVersion::new("discovery.k8s.io", "v1")).unwrap();
         assert_eq!(
             after,
-            slice("discovery.k8s.io/v1", json!({"addresses": ["10.1.2.3"],
+            slice(
+                "discovery.k8s.io/v1",
+                json!({"addresses": ["10.1.2.3"],
                 "conditions": {"ready": true}, "nodeName": "node-1", "zone": "us-west2-a",
-                "deprecatedTopology": {"example.com/rack": "r1"}}))
+                "deprecatedTopology": {"example.com/rack": "r1"}})
+            )
         );
         let back = convert(after, &GroupVersion::new("discovery.k8s.io", "v1beta1")).unwrap();
         assert_eq!(back, before);
@@ -127,11 +151,16 @@ mod tests {
 
     #[test]
     fn a_hostname_other_than_node_name_is_kept() {
-        let before = slice("discovery.k8s.io/v1beta1", json!({"addresses": ["10.1.2.3"],
-            "nodeName": "node-1", "topology": {"kubernetes.io/hostname": "other"}}));
+        let before = slice(
+            "discovery.k8s.io/v1beta1",
+            json!({"addresses": ["10.1.2.3"],
+            "nodeName": "node-1", "topology": {"kubernetes.io/hostname": "other"}}),
+        );
         let after = convert(before, &GroupVersion::new("discovery.k8s.io", "v1")).unwrap();
-        assert_eq!(after.pointer("/endpoints/0/deprecatedTopology"),
-            Some(&json!({"kubernetes.io/hostname": "other"})));
+        assert_eq!(
+            after.pointer("/endpoints/0/deprecatedTopology"),
+            Some(&json!({"kubernetes.io/hostname": "other"}))
+        );
         assert_eq!(after.pointer("/endpoints/0/topology"), None);
     }
 }

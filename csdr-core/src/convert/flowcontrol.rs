@@ -14,6 +14,19 @@
 //!
 //! Lossy downgrade: a v1 `nominalConcurrencyShares: 0` becomes 30 once a beta server defaults
 //! it; nothing else is lost.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "flowcontrol.apiserver.k8s.io/v1beta2",
+//!     "kind": "PriorityLevelConfiguration", "metadata": {"name": "low"},
+//!     "spec": {"type": "Limited", "limited": {"assuredConcurrencyShares": 10}}}))?;
+//! let new = convert(old, &GroupVersion::new("flowcontrol.apiserver.k8s.io", "v1"))?;
+//! assert_eq!(new.pointer("/spec/limited"), Some(&json!({"nominalConcurrencyShares": 10})));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Value, json};
 
@@ -35,12 +48,48 @@ pub(super) fn migrations() -> Vec<Migration> {
         Migration::new("flowschema-v1-to-v1beta2", V1, V1BETA2, "FlowSchema", keep),
         Migration::new("flowschema-v1beta3-to-v1", V1BETA3, V1, "FlowSchema", keep),
         Migration::new("flowschema-v1-to-v1beta3", V1, V1BETA3, "FlowSchema", keep),
-        Migration::new("prioritylevelconfiguration-v1beta1-to-v1", V1BETA1, V1, PLC, from_assured),
-        Migration::new("prioritylevelconfiguration-v1-to-v1beta1", V1, V1BETA1, PLC, to_assured),
-        Migration::new("prioritylevelconfiguration-v1beta2-to-v1", V1BETA2, V1, PLC, from_assured),
-        Migration::new("prioritylevelconfiguration-v1-to-v1beta2", V1, V1BETA2, PLC, to_assured),
-        Migration::new("prioritylevelconfiguration-v1beta3-to-v1", V1BETA3, V1, PLC, from_nominal),
-        Migration::new("prioritylevelconfiguration-v1-to-v1beta3", V1, V1BETA3, PLC, keep),
+        Migration::new(
+            "prioritylevelconfiguration-v1beta1-to-v1",
+            V1BETA1,
+            V1,
+            PLC,
+            from_assured,
+        ),
+        Migration::new(
+            "prioritylevelconfiguration-v1-to-v1beta1",
+            V1,
+            V1BETA1,
+            PLC,
+            to_assured,
+        ),
+        Migration::new(
+            "prioritylevelconfiguration-v1beta2-to-v1",
+            V1BETA2,
+            V1,
+            PLC,
+            from_assured,
+        ),
+        Migration::new(
+            "prioritylevelconfiguration-v1-to-v1beta2",
+            V1,
+            V1BETA2,
+            PLC,
+            to_assured,
+        ),
+        Migration::new(
+            "prioritylevelconfiguration-v1beta3-to-v1",
+            V1BETA3,
+            V1,
+            PLC,
+            from_nominal,
+        ),
+        Migration::new(
+            "prioritylevelconfiguration-v1-to-v1beta3",
+            V1,
+            V1BETA3,
+            PLC,
+            keep,
+        ),
     ]
 }
 
@@ -88,9 +137,11 @@ mod tests {
     use serde_json::{Value, json};
 
     fn plc(api_version: &str, limited: Value) -> KubeObject {
-        KubeObject::new(json!({"apiVersion": api_version, "kind": "PriorityLevelConfiguration",
+        KubeObject::new(
+            json!({"apiVersion": api_version, "kind": "PriorityLevelConfiguration",
             "metadata": {"name": "workload-low"},
-            "spec": {"type": "Limited", "limited": limited}}))
+            "spec": {"type": "Limited", "limited": limited}}),
+        )
         .unwrap()
     }
 
@@ -101,21 +152,41 @@ mod tests {
     #[test]
     fn assured_shares_become_nominal_and_back() {
         let queuing = json!({"type": "Queue", "queuing": {"queues": 128, "handSize": 6, "queueLengthLimit": 50}});
-        let before = plc("flowcontrol.apiserver.k8s.io/v1beta2",
-            json!({"assuredConcurrencyShares": 100, "limitResponse": queuing}));
+        let before = plc(
+            "flowcontrol.apiserver.k8s.io/v1beta2",
+            json!({"assuredConcurrencyShares": 100, "limitResponse": queuing}),
+        );
         let up = convert(before.clone(), &v1()).unwrap();
-        assert_eq!(up, plc("flowcontrol.apiserver.k8s.io/v1",
-            json!({"nominalConcurrencyShares": 100, "limitResponse": queuing})));
-        let back = convert(up, &GroupVersion::new("flowcontrol.apiserver.k8s.io", "v1beta2")).unwrap();
+        assert_eq!(
+            up,
+            plc(
+                "flowcontrol.apiserver.k8s.io/v1",
+                json!({"nominalConcurrencyShares": 100, "limitResponse": queuing})
+            )
+        );
+        let back = convert(
+            up,
+            &GroupVersion::new("flowcontrol.apiserver.k8s.io", "v1beta2"),
+        )
+        .unwrap();
         assert_eq!(back, before);
     }
 
     #[test]
     fn zero_beta_shares_mean_thirty() {
-        for (v, field) in [("v1beta1", "assuredConcurrencyShares"), ("v1beta3", "nominalConcurrencyShares")] {
-            let before = plc(&format!("flowcontrol.apiserver.k8s.io/{v}"), json!({field: 0}));
+        for (v, field) in [
+            ("v1beta1", "assuredConcurrencyShares"),
+            ("v1beta3", "nominalConcurrencyShares"),
+        ] {
+            let before = plc(
+                &format!("flowcontrol.apiserver.k8s.io/{v}"),
+                json!({field: 0}),
+            );
             let up = convert(before, &v1()).unwrap();
-            assert_eq!(up.pointer("/spec/limited/nominalConcurrencyShares"), Some(&json!(30)));
+            assert_eq!(
+                up.pointer("/spec/limited/nominalConcurrencyShares"),
+                Some(&json!(30))
+            );
         }
     }
 

@@ -26,6 +26,23 @@
 //! Lossy: none of these downgrades loses information (the annotations carry what the old
 //! version has no field for), but a metrics annotation that is not valid JSON is reported
 //! as an error rather than silently dropped.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "autoscaling/v2beta1",
+//!     "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+//!     "spec": {"maxReplicas": 5, "metrics": [{"type": "Resource",
+//!         "resource": {"name": "cpu", "targetAverageUtilization": 60}}]}}))?;
+//! let new = convert(old, &GroupVersion::new("autoscaling", "v2"))?;
+//! assert_eq!(
+//!     new.pointer("/spec/metrics/0/resource"),
+//!     Some(&json!({"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}))
+//! );
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value, json};
 
@@ -43,8 +60,20 @@ const KIND: &str = "HorizontalPodAutoscaler";
 
 pub(super) fn migrations() -> Vec<Migration> {
     vec![
-        Migration::new("hpa-autoscaling-v2beta2-to-v2", "autoscaling/v2beta2", "autoscaling/v2", KIND, keep),
-        Migration::new("hpa-autoscaling-v2-to-v2beta2", "autoscaling/v2", "autoscaling/v2beta2", KIND, keep),
+        Migration::new(
+            "hpa-autoscaling-v2beta2-to-v2",
+            "autoscaling/v2beta2",
+            "autoscaling/v2",
+            KIND,
+            keep,
+        ),
+        Migration::new(
+            "hpa-autoscaling-v2-to-v2beta2",
+            "autoscaling/v2",
+            "autoscaling/v2beta2",
+            KIND,
+            keep,
+        ),
         Migration::new(
             "hpa-autoscaling-v2beta1-to-v2",
             "autoscaling/v2beta1",
@@ -59,8 +88,20 @@ pub(super) fn migrations() -> Vec<Migration> {
             KIND,
             v2_to_v2beta1,
         ),
-        Migration::new("hpa-autoscaling-v1-to-v2", "autoscaling/v1", "autoscaling/v2", KIND, v1_to_v2),
-        Migration::new("hpa-autoscaling-v2-to-v1", "autoscaling/v2", "autoscaling/v1", KIND, v2_to_v1),
+        Migration::new(
+            "hpa-autoscaling-v1-to-v2",
+            "autoscaling/v1",
+            "autoscaling/v2",
+            KIND,
+            v1_to_v2,
+        ),
+        Migration::new(
+            "hpa-autoscaling-v2-to-v1",
+            "autoscaling/v2",
+            "autoscaling/v1",
+            KIND,
+            v2_to_v1,
+        ),
     ]
 }
 
@@ -90,24 +131,44 @@ fn metric_to_v2(metric: &mut Map<String, Value>, current: bool) {
     };
     let mut identifier = Map::new();
     move_to(src, "metricName", &mut identifier, "name");
-    let selector_key = if key == "external" { "metricSelector" } else { "selector" };
+    let selector_key = if key == "external" {
+        "metricSelector"
+    } else {
+        "selector"
+    };
     if key != "resource" && key != "containerResource" {
         move_to(src, selector_key, &mut identifier, "selector");
     }
-    let described = if key == "object" { src.remove("target") } else { None };
+    let described = if key == "object" {
+        src.remove("target")
+    } else {
+        None
+    };
     let mut value = Map::new();
     if current {
-        move_to(src, "currentAverageUtilization", &mut value, "averageUtilization");
+        move_to(
+            src,
+            "currentAverageUtilization",
+            &mut value,
+            "averageUtilization",
+        );
         move_to(src, "currentAverageValue", &mut value, "averageValue");
         move_to(src, "currentValue", &mut value, "value");
         move_to(src, "averageValue", &mut value, "averageValue");
     } else {
-        move_to(src, "targetAverageUtilization", &mut value, "averageUtilization");
+        move_to(
+            src,
+            "targetAverageUtilization",
+            &mut value,
+            "averageUtilization",
+        );
         move_to(src, "targetAverageValue", &mut value, "averageValue");
         move_to(src, "targetValue", &mut value, "value");
         move_to(src, "averageValue", &mut value, "averageValue");
         let ty = match key.as_str() {
-            "resource" | "containerResource" if value.contains_key("averageUtilization") => "Utilization",
+            "resource" | "containerResource" if value.contains_key("averageUtilization") => {
+                "Utilization"
+            }
             "object" if !value.contains_key("averageValue") => "Value",
             "external" if value.contains_key("value") => "Value",
             _ => "AverageValue",
@@ -120,7 +181,10 @@ fn metric_to_v2(metric: &mut Map<String, Value>, current: bool) {
     if !identifier.is_empty() {
         src.insert("metric".into(), Value::Object(identifier));
     }
-    src.insert(if current { "current" } else { "target" }.into(), Value::Object(value));
+    src.insert(
+        if current { "current" } else { "target" }.into(),
+        Value::Object(value),
+    );
 }
 
 /// A v2 metric spec (or status) to the v2beta1 shape, in place.
@@ -144,7 +208,11 @@ fn metric_to_v2beta1(metric: &mut Map<String, Value>, current: bool) {
         src.insert("target".into(), d);
     }
     move_to(&mut identifier, "name", src, "metricName");
-    let selector_key = if key == "external" { "metricSelector" } else { "selector" };
+    let selector_key = if key == "external" {
+        "metricSelector"
+    } else {
+        "selector"
+    };
     move_to(&mut identifier, "selector", src, selector_key);
     let prefix = if current { "current" } else { "target" };
     match key.as_str() {
@@ -153,23 +221,45 @@ fn metric_to_v2beta1(metric: &mut Map<String, Value>, current: bool) {
             move_to(&mut value, "averageValue", src, "averageValue");
         }
         _ => {
-            move_to(&mut value, "averageUtilization", src, &format!("{prefix}AverageUtilization"));
-            move_to(&mut value, "averageValue", src, &format!("{prefix}AverageValue"));
+            move_to(
+                &mut value,
+                "averageUtilization",
+                src,
+                &format!("{prefix}AverageUtilization"),
+            );
+            move_to(
+                &mut value,
+                "averageValue",
+                src,
+                &format!("{prefix}AverageValue"),
+            );
             move_to(&mut value, "value", src, &format!("{prefix}Value"));
         }
     }
 }
 
-fn for_each_metric(obj: &mut KubeObject, section: &str, list: &str, f: impl Fn(&mut Map<String, Value>)) {
+fn for_each_metric(
+    obj: &mut KubeObject,
+    section: &str,
+    list: &str,
+    f: impl Fn(&mut Map<String, Value>),
+) {
     if let Some(section) = object_mut(obj.fields_mut(), section)
         && let Some(Value::Array(metrics)) = section.get_mut(list)
     {
-        metrics.iter_mut().filter_map(Value::as_object_mut).for_each(f);
+        metrics
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(f);
     }
 }
 
 /// Parses a JSON annotation the API server wrote, naming it when it is not valid.
-fn parse_annotation(obj: &KubeObject, migration: &str, key: &str) -> Result<Option<Value>, ConvertError> {
+fn parse_annotation(
+    obj: &KubeObject,
+    migration: &str,
+    key: &str,
+) -> Result<Option<Value>, ConvertError> {
     match obj.annotation(key) {
         None => Ok(None),
         Some(text) => serde_json::from_str(text).map(Some).map_err(|e| {
@@ -203,7 +293,9 @@ fn v2beta1_to_v2(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
     restore_behavior(&mut obj, "hpa-autoscaling-v2beta1-to-v2")?;
     drop_round_trip_annotations(&mut obj);
     for_each_metric(&mut obj, "spec", "metrics", |m| metric_to_v2(m, false));
-    for_each_metric(&mut obj, "status", "currentMetrics", |m| metric_to_v2(m, true));
+    for_each_metric(&mut obj, "status", "currentMetrics", |m| {
+        metric_to_v2(m, true)
+    });
     Ok(obj)
 }
 
@@ -214,7 +306,9 @@ fn v2_to_v2beta1(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
         set_annotation(&mut obj, BEHAVIOR, b.to_string());
     }
     for_each_metric(&mut obj, "spec", "metrics", |m| metric_to_v2beta1(m, false));
-    for_each_metric(&mut obj, "status", "currentMetrics", |m| metric_to_v2beta1(m, true));
+    for_each_metric(&mut obj, "status", "currentMetrics", |m| {
+        metric_to_v2beta1(m, true)
+    });
     Ok(obj)
 }
 
@@ -247,7 +341,10 @@ fn v1_to_v2(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
     drop_round_trip_annotations(&mut obj);
     if let Some(spec) = spec_mut(&mut obj) {
         let mut metrics = Vec::new();
-        if let Some(cpu) = spec.remove("targetCPUUtilizationPercentage").filter(|v| !v.is_null()) {
+        if let Some(cpu) = spec
+            .remove("targetCPUUtilizationPercentage")
+            .filter(|v| !v.is_null())
+        {
             metrics.push(json!({"type": "Resource", "resource": {"name": "cpu",
                 "target": {"type": "Utilization", "averageUtilization": cpu}}}));
         }
@@ -259,7 +356,9 @@ fn v1_to_v2(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
         spec.insert("metrics".into(), Value::Array(metrics));
     }
     if let Some(status) = object_mut(obj.fields_mut(), "status") {
-        let cpu = status.remove("currentCPUUtilizationPercentage").filter(|v| !v.is_null());
+        let cpu = status
+            .remove("currentCPUUtilizationPercentage")
+            .filter(|v| !v.is_null());
         let current = converted_list(current, true);
         if !current.is_empty() {
             status.insert("currentMetrics".into(), Value::Array(current));
@@ -288,7 +387,9 @@ fn v2_to_v1(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
         let mut cpu_done = false;
         for mut m in metrics {
             let utilization = m.pointer("/resource/target/averageUtilization").cloned();
-            if is_cpu_resource(&m) && let Some(u) = utilization.filter(|u| !u.is_null()) {
+            if is_cpu_resource(&m)
+                && let Some(u) = utilization.filter(|u| !u.is_null())
+            {
                 if !cpu_done {
                     spec.insert("targetCPUUtilizationPercentage".into(), u);
                     cpu_done = true;
@@ -360,39 +461,45 @@ mod tests {
 
     /// The multi-metric HPA of the Kubernetes HPA walkthrough, in both shapes.
     fn walkthrough_v2beta1() -> Value {
-        hpa("autoscaling/v2beta1", json!({
-            "scaleTargetRef": target_ref(), "minReplicas": 1, "maxReplicas": 10,
-            "metrics": [
-                {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 50}},
-                {"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}},
-                {"type": "Pods", "pods": {"metricName": "packets-per-second", "targetAverageValue": "1k"}},
-                {"type": "Object", "object": {"metricName": "requests-per-second",
-                    "target": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "main-route"},
-                    "targetValue": "10k"}},
-                {"type": "External", "external": {"metricName": "queue_messages_ready",
-                    "metricSelector": {"matchLabels": {"queue": "worker_tasks"}}, "targetAverageValue": "30"}}
-            ]
-        }))
+        hpa(
+            "autoscaling/v2beta1",
+            json!({
+                "scaleTargetRef": target_ref(), "minReplicas": 1, "maxReplicas": 10,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 50}},
+                    {"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}},
+                    {"type": "Pods", "pods": {"metricName": "packets-per-second", "targetAverageValue": "1k"}},
+                    {"type": "Object", "object": {"metricName": "requests-per-second",
+                        "target": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "main-route"},
+                        "targetValue": "10k"}},
+                    {"type": "External", "external": {"metricName": "queue_messages_ready",
+                        "metricSelector": {"matchLabels": {"queue": "worker_tasks"}}, "targetAverageValue": "30"}}
+                ]
+            }),
+        )
     }
 
     fn walkthrough_v2() -> Value {
-        hpa("autoscaling/v2", json!({
-            "scaleTargetRef": target_ref(), "minReplicas": 1, "maxReplicas": 10,
-            "metrics": [
-                {"type": "Resource", "resource": {"name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 50}}},
-                {"type": "Resource", "resource": {"name": "memory",
-                    "target": {"type": "AverageValue", "averageValue": "500Mi"}}},
-                {"type": "Pods", "pods": {"metric": {"name": "packets-per-second"},
-                    "target": {"type": "AverageValue", "averageValue": "1k"}}},
-                {"type": "Object", "object": {"metric": {"name": "requests-per-second"},
-                    "describedObject": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "main-route"},
-                    "target": {"type": "Value", "value": "10k"}}},
-                {"type": "External", "external": {"metric": {"name": "queue_messages_ready",
-                    "selector": {"matchLabels": {"queue": "worker_tasks"}}},
-                    "target": {"type": "AverageValue", "averageValue": "30"}}}
-            ]
-        }))
+        hpa(
+            "autoscaling/v2",
+            json!({
+                "scaleTargetRef": target_ref(), "minReplicas": 1, "maxReplicas": 10,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50}}},
+                    {"type": "Resource", "resource": {"name": "memory",
+                        "target": {"type": "AverageValue", "averageValue": "500Mi"}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "packets-per-second"},
+                        "target": {"type": "AverageValue", "averageValue": "1k"}}},
+                    {"type": "Object", "object": {"metric": {"name": "requests-per-second"},
+                        "describedObject": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "main-route"},
+                        "target": {"type": "Value", "value": "10k"}}},
+                    {"type": "External", "external": {"metric": {"name": "queue_messages_ready",
+                        "selector": {"matchLabels": {"queue": "worker_tasks"}}},
+                        "target": {"type": "AverageValue", "averageValue": "30"}}}
+                ]
+            }),
+        )
     }
 
     #[test]
@@ -417,8 +524,11 @@ mod tests {
         let o = KubeObject::new(v.clone()).unwrap();
         let down = convert(o.clone(), &GroupVersion::new("autoscaling", "v2beta1")).unwrap();
         assert_eq!(down.pointer("/spec/behavior"), None);
-        let stored: Value =
-            serde_json::from_str(down.annotation("autoscaling.alpha.kubernetes.io/behavior").unwrap()).unwrap();
+        let stored: Value = serde_json::from_str(
+            down.annotation("autoscaling.alpha.kubernetes.io/behavior")
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(stored, v["spec"]["behavior"]);
         assert_eq!(convert(down, &v2()).unwrap(), o);
     }
@@ -450,16 +560,22 @@ mod tests {
 
     /// The `php-apache` autoscaling/v1 HPA of the HPA walkthrough.
     fn php_apache_v1() -> Value {
-        hpa("autoscaling/v1", json!({"scaleTargetRef": target_ref(), "minReplicas": 1,
-            "maxReplicas": 10, "targetCPUUtilizationPercentage": 50}))
+        hpa(
+            "autoscaling/v1",
+            json!({"scaleTargetRef": target_ref(), "minReplicas": 1,
+            "maxReplicas": 10, "targetCPUUtilizationPercentage": 50}),
+        )
     }
 
     #[test]
     fn v1_to_v2_and_back() {
         let up = convert(KubeObject::new(php_apache_v1()).unwrap(), &v2()).unwrap();
-        let expected = hpa("autoscaling/v2", json!({"scaleTargetRef": target_ref(), "minReplicas": 1,
+        let expected = hpa(
+            "autoscaling/v2",
+            json!({"scaleTargetRef": target_ref(), "minReplicas": 1,
             "maxReplicas": 10, "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 50}}}]}));
+                "target": {"type": "Utilization", "averageUtilization": 50}}}]}),
+        );
         assert_eq!(up.to_value(), expected);
         let down = convert(up, &GroupVersion::new("autoscaling", "v1")).unwrap();
         assert_eq!(down.to_value(), php_apache_v1());
@@ -468,7 +584,10 @@ mod tests {
     #[test]
     fn v1_without_target_means_80_percent_cpu() {
         let mut v = php_apache_v1();
-        v["spec"].as_object_mut().unwrap().remove("targetCPUUtilizationPercentage");
+        v["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("targetCPUUtilizationPercentage");
         let up = convert(KubeObject::new(v).unwrap(), &v2()).unwrap();
         assert_eq!(
             up.pointer("/spec/metrics"),
@@ -481,12 +600,21 @@ mod tests {
     fn v2_to_v1_keeps_other_metrics_in_the_annotation() {
         let o = KubeObject::new(walkthrough_v2()).unwrap();
         let down = convert(o.clone(), &GroupVersion::new("autoscaling", "v1")).unwrap();
-        assert_eq!(down.pointer("/spec/targetCPUUtilizationPercentage"), Some(&json!(50)));
+        assert_eq!(
+            down.pointer("/spec/targetCPUUtilizationPercentage"),
+            Some(&json!(50))
+        );
         assert_eq!(down.pointer("/spec/metrics"), None);
-        let others: Value =
-            serde_json::from_str(down.annotation("autoscaling.alpha.kubernetes.io/metrics").unwrap()).unwrap();
+        let others: Value = serde_json::from_str(
+            down.annotation("autoscaling.alpha.kubernetes.io/metrics")
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(others.as_array().unwrap().len(), 4);
-        assert_eq!(others[0], json!({"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}}));
+        assert_eq!(
+            others[0],
+            json!({"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "500Mi"}})
+        );
         // Upgrading again restores every metric and removes the annotation.
         assert_eq!(convert(down, &v2()).unwrap(), o);
     }

@@ -23,6 +23,24 @@
 //! Downgrade v1 → v1beta1 is lossless for fields v1beta1 has (`pathType`, `ingressClassName`
 //! and `resource` backends exist in v1beta1 since 1.18). A v1 `port.name` wins over
 //! `port.number` when both are set, as in the API server.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
+//!     "metadata": {"name": "shop"},
+//!     "spec": {"rules": [{"http": {"paths": [{"path": "/",
+//!         "backend": {"serviceName": "shop", "servicePort": "http"}}]}}]}}))?;
+//! let new = convert(old, &GroupVersion::new("networking.k8s.io", "v1"))?;
+//! assert_eq!(
+//!     new.pointer("/spec/rules/0/http/paths/0"),
+//!     Some(&json!({"path": "/", "pathType": "ImplementationSpecific",
+//!         "backend": {"service": {"name": "shop", "port": {"name": "http"}}}}))
+//! );
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value, json};
 
@@ -114,7 +132,10 @@ fn upgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s,
             Some(other) => {
-                return Err((format!("{at}.serviceName"), format!("expected a string, found {other}")));
+                return Err((
+                    format!("{at}.serviceName"),
+                    format!("expected a string, found {other}"),
+                ));
             }
         };
         let port = match port {
@@ -167,13 +188,19 @@ fn downgrade(mut obj: KubeObject) -> Result<KubeObject, ConvertError> {
             if service.is_null() {
                 return Ok(());
             }
-            return Err((format!("{at}.service"), format!("expected an object, found {service}")));
+            return Err((
+                format!("{at}.service"),
+                format!("expected an object, found {service}"),
+            ));
         };
         if let Some(name) = service.remove("name") {
             backend.insert("serviceName".into(), name);
         }
         let port = service.remove("port").unwrap_or(Value::Null);
-        let port_name = port.get("name").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let port_name = port
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let value = match port_name {
             Some(name) => json!(name),
             None => port.get("number").cloned().unwrap_or(json!(0)),
@@ -247,7 +274,11 @@ mod tests {
 
     #[test]
     fn extensions_v1beta1_to_networking_v1() {
-        let v1 = convert(fanout_v1beta1(), &GroupVersion::new("networking.k8s.io", "v1")).unwrap();
+        let v1 = convert(
+            fanout_v1beta1(),
+            &GroupVersion::new("networking.k8s.io", "v1"),
+        )
+        .unwrap();
         assert_eq!(v1.to_value(), fanout_v1());
         // The class annotation stays an annotation; no ingressClassName is invented.
         assert_eq!(v1.pointer("/spec/ingressClassName"), None);
@@ -257,12 +288,18 @@ mod tests {
     #[test]
     fn networking_v1_to_v1beta1_and_extensions() {
         let v1 = obj(fanout_v1());
-        let back = convert(v1.clone(), &GroupVersion::new("networking.k8s.io", "v1beta1")).unwrap();
+        let back = convert(
+            v1.clone(),
+            &GroupVersion::new("networking.k8s.io", "v1beta1"),
+        )
+        .unwrap();
         let mut expected = fanout_v1beta1().to_value();
         expected["apiVersion"] = json!("networking.k8s.io/v1beta1");
         // pathType survives the downgrade (v1beta1 has it since 1.18).
-        expected["spec"]["rules"][0]["http"]["paths"][0]["pathType"] = json!("ImplementationSpecific");
-        expected["spec"]["rules"][0]["http"]["paths"][2]["pathType"] = json!("ImplementationSpecific");
+        expected["spec"]["rules"][0]["http"]["paths"][0]["pathType"] =
+            json!("ImplementationSpecific");
+        expected["spec"]["rules"][0]["http"]["paths"][2]["pathType"] =
+            json!("ImplementationSpecific");
         assert_eq!(back.to_value(), expected);
         let ext = convert(v1, &GroupVersion::new("extensions", "v1beta1")).unwrap();
         expected["apiVersion"] = json!("extensions/v1beta1");
@@ -271,13 +308,18 @@ mod tests {
 
     #[test]
     fn ingress_class_name_field_moves_unchanged() {
-        let o = obj(json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "Ingress",
+        let o = obj(
+            json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "Ingress",
             "metadata": {"name": "i"},
             "spec": {"ingressClassName": "external-lb",
                 "rules": [{"http": {"paths": [{"path": "/", "pathType": "Exact",
-                    "backend": {"serviceName": "s", "servicePort": 80}}]}}]}}));
+                    "backend": {"serviceName": "s", "servicePort": 80}}]}}]}}),
+        );
         let v1 = convert(o, &GroupVersion::new("networking.k8s.io", "v1")).unwrap();
-        assert_eq!(v1.pointer("/spec/ingressClassName"), Some(&json!("external-lb")));
+        assert_eq!(
+            v1.pointer("/spec/ingressClassName"),
+            Some(&json!("external-lb"))
+        );
         assert_eq!(
             v1.pointer("/spec/rules/0/http/paths/0"),
             Some(&json!({"path": "/", "pathType": "Exact",
@@ -287,9 +329,11 @@ mod tests {
 
     #[test]
     fn a_malformed_port_is_named() {
-        let o = obj(json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
+        let o = obj(
+            json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
             "metadata": {"name": "i", "namespace": "web"},
-            "spec": {"rules": [{"http": {"paths": [{"backend": {"serviceName": "s", "servicePort": true}}]}}]}}));
+            "spec": {"rules": [{"http": {"paths": [{"backend": {"serviceName": "s", "servicePort": true}}]}}]}}),
+        );
         let err = convert(o, &GroupVersion::new("networking.k8s.io", "v1")).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -301,10 +345,12 @@ mod tests {
 
     #[test]
     fn ingress_class_renames() {
-        let o = obj(json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "IngressClass",
+        let o = obj(
+            json!({"apiVersion": "networking.k8s.io/v1beta1", "kind": "IngressClass",
             "metadata": {"name": "external-lb"},
             "spec": {"controller": "example.com/ingress-controller",
-                "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "external-lb"}}}));
+                "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "external-lb"}}}),
+        );
         let v1 = convert(o.clone(), &GroupVersion::new("networking.k8s.io", "v1")).unwrap();
         let mut expected = o.to_value();
         expected["apiVersion"] = json!("networking.k8s.io/v1");

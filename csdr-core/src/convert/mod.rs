@@ -493,7 +493,11 @@ fn choose_with(
         ));
     }
     // 3. The highest-priority version both share.
-    let mut shared: Vec<&GroupVersion> = backed_up.versions.iter().filter(|gv| is_served(gv)).collect();
+    let mut shared: Vec<&GroupVersion> = backed_up
+        .versions
+        .iter()
+        .filter(|gv| is_served(gv))
+        .collect();
     shared.sort_by(|a, b| by_priority(a, b, &target.preferred.group));
     if let Some(best) = shared.first() {
         return Ok(direct(
@@ -558,7 +562,10 @@ fn choose_with(
         if v.is_empty() {
             "nothing".to_string()
         } else {
-            v.iter().map(GroupVersion::api_version).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(GroupVersion::api_version)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     Err(ConvertError::NoSharedVersion {

@@ -8,6 +8,19 @@
 //! - `pkg/apis/extensions/v1beta1/defaults.go` and `pkg/apis/networking/v1/defaults.go`:
 //!   the same defaults (port `protocol` TCP; `policyTypes` `[Ingress]`, plus `Egress` when
 //!   egress rules exist), so both directions are renames and lose nothing.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "extensions/v1beta1", "kind": "NetworkPolicy",
+//!     "metadata": {"name": "deny-all"}, "spec": {"podSelector": {}}}))?;
+//! let new = convert(old, &GroupVersion::new("networking.k8s.io", "v1"))?;
+//! assert_eq!(new.api_version(), "networking.k8s.io/v1");
+//! assert_eq!(new.pointer("/spec"), Some(&json!({"podSelector": {}})));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use super::{Migration, fields::keep};
 
@@ -59,7 +72,11 @@ mod tests {
     #[test]
     fn extensions_to_networking_v1_and_back() {
         let before = KubeObject::new(policy("extensions/v1beta1")).unwrap();
-        let v1 = convert(before.clone(), &GroupVersion::new("networking.k8s.io", "v1")).unwrap();
+        let v1 = convert(
+            before.clone(),
+            &GroupVersion::new("networking.k8s.io", "v1"),
+        )
+        .unwrap();
         assert_eq!(v1.to_value(), policy("networking.k8s.io/v1"));
         let back = convert(v1, &GroupVersion::new("extensions", "v1beta1")).unwrap();
         assert_eq!(back, before);

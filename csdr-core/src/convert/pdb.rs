@@ -12,6 +12,24 @@
 //!   v1beta1 `{}` → v1 match-none; v1beta1 match-all → v1 `{}`; otherwise that key is stripped.
 //!   Downgrade: v1 match-none → v1beta1 `{}`; v1 `{}` → v1beta1 match-all; otherwise stripped.
 //!   Unset selectors stay unset. Nothing is lost in either direction.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! // In policy/v1beta1 an empty selector selects no pods…
+//! let old = KubeObject::new(json!({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget",
+//!     "metadata": {"name": "none"}, "spec": {"maxUnavailable": 1, "selector": {}}}))?;
+//! let new = convert(old, &GroupVersion::new("policy", "v1"))?;
+//! // …and still does in policy/v1.
+//! assert_eq!(
+//!     new.pointer("/spec/selector"),
+//!     Some(&json!({"matchExpressions": [{"key":
+//!         "pdb.kubernetes.io/deprecated-v1beta1-empty-selector-match", "operator": "Exists"}]}))
+//! );
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value, json};
 
@@ -69,7 +87,9 @@ fn is_label_selector(selector: &Map<String, Value>, operator: &str) -> bool {
         && expr.get("key").and_then(Value::as_str) == Some(PDB_V1BETA1_LABEL)
         && expr.get("operator").and_then(Value::as_str) == Some(operator)
         && values_empty
-        && expr.keys().all(|k| matches!(k.as_str(), "key" | "operator" | "values"))
+        && expr
+            .keys()
+            .all(|k| matches!(k.as_str(), "key" | "operator" | "values"))
 }
 
 /// `StripPDBV1beta1Label`: drops the compatibility expressions.
@@ -79,7 +99,11 @@ fn strip_label(selector: &mut Map<String, Value>) {
     }
 }
 
-fn rewrite(mut obj: KubeObject, empty_to: &str, to_empty: &str) -> Result<KubeObject, ConvertError> {
+fn rewrite(
+    mut obj: KubeObject,
+    empty_to: &str,
+    to_empty: &str,
+) -> Result<KubeObject, ConvertError> {
     let Some(selector) = spec_mut(&mut obj).and_then(|s| object_mut(s, "selector")) else {
         return Ok(obj);
     };
@@ -142,14 +166,18 @@ mod tests {
         let up = convert(zk("policy/v1beta1", json!({})), &v1()).unwrap();
         assert_eq!(up, zk("policy/v1", none.clone()));
         // And back to the v1beta1 spelling of "nothing".
-        assert_eq!(convert(up, &v1beta1()).unwrap(), zk("policy/v1beta1", json!({})));
+        assert_eq!(
+            convert(up, &v1beta1()).unwrap(),
+            zk("policy/v1beta1", json!({}))
+        );
         let empty_parts = convert(zk("policy/v1beta1", json!({"matchLabels": {}})), &v1()).unwrap();
         assert_eq!(empty_parts, zk("policy/v1", none));
     }
 
     #[test]
     fn empty_v1_selector_still_selects_everything_in_v1beta1() {
-        let all = json!({"matchExpressions": [{"key": PDB_V1BETA1_LABEL, "operator": "DoesNotExist"}]});
+        let all =
+            json!({"matchExpressions": [{"key": PDB_V1BETA1_LABEL, "operator": "DoesNotExist"}]});
         let down = convert(zk("policy/v1", json!({})), &v1beta1()).unwrap();
         assert_eq!(down, zk("policy/v1beta1", all));
         assert_eq!(convert(down, &v1()).unwrap(), zk("policy/v1", json!({})));
@@ -163,15 +191,20 @@ mod tests {
         let up = convert(zk("policy/v1beta1", mixed), &v1()).unwrap();
         assert_eq!(
             up,
-            zk("policy/v1", json!({"matchLabels": {"app": "zookeeper"},
-                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}))
+            zk(
+                "policy/v1",
+                json!({"matchLabels": {"app": "zookeeper"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]})
+            )
         );
     }
 
     #[test]
     fn unset_selector_stays_unset() {
-        let o = KubeObject::new(json!({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": "p"}, "spec": {"maxUnavailable": 1}}))
+        let o = KubeObject::new(
+            json!({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "p"}, "spec": {"maxUnavailable": 1}}),
+        )
         .unwrap();
         let up = convert(o, &v1()).unwrap();
         assert_eq!(up.pointer("/spec"), Some(&json!({"maxUnavailable": 1})));

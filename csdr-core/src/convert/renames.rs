@@ -21,29 +21,73 @@
 //! Kinds with real field changes have their own modules (Ingress, workloads, CronJob,
 //! PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy, CustomResourceDefinition,
 //! EndpointSlice, webhooks, CertificateSigningRequest, API Priority and Fairness).
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "rbac.authorization.k8s.io/v1beta1",
+//!     "kind": "Role", "metadata": {"name": "pod-reader", "namespace": "default"},
+//!     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}))?;
+//! let new = convert(old.clone(), &GroupVersion::new("rbac.authorization.k8s.io", "v1"))?;
+//! assert_eq!(new.api_version(), "rbac.authorization.k8s.io/v1");
+//! assert_eq!(new.fields().get("rules"), old.fields().get("rules"));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use super::{Migration, fields::keep};
 
 /// (upgrade name, downgrade name, group, kind)
 const RENAMES: &[(&str, &str, &str, &str)] = &[
-    ("role-rbac-v1beta1-to-v1", "role-rbac-v1-to-v1beta1", "rbac.authorization.k8s.io", "Role"),
-    ("rolebinding-rbac-v1beta1-to-v1", "rolebinding-rbac-v1-to-v1beta1", "rbac.authorization.k8s.io", "RoleBinding"),
-    ("clusterrole-rbac-v1beta1-to-v1", "clusterrole-rbac-v1-to-v1beta1", "rbac.authorization.k8s.io", "ClusterRole"),
+    (
+        "role-rbac-v1beta1-to-v1",
+        "role-rbac-v1-to-v1beta1",
+        "rbac.authorization.k8s.io",
+        "Role",
+    ),
+    (
+        "rolebinding-rbac-v1beta1-to-v1",
+        "rolebinding-rbac-v1-to-v1beta1",
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+    ),
+    (
+        "clusterrole-rbac-v1beta1-to-v1",
+        "clusterrole-rbac-v1-to-v1beta1",
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+    ),
     (
         "clusterrolebinding-rbac-v1beta1-to-v1",
         "clusterrolebinding-rbac-v1-to-v1beta1",
         "rbac.authorization.k8s.io",
         "ClusterRoleBinding",
     ),
-    ("storageclass-storage-v1beta1-to-v1", "storageclass-storage-v1-to-v1beta1", "storage.k8s.io", "StorageClass"),
+    (
+        "storageclass-storage-v1beta1-to-v1",
+        "storageclass-storage-v1-to-v1beta1",
+        "storage.k8s.io",
+        "StorageClass",
+    ),
     (
         "volumeattachment-storage-v1beta1-to-v1",
         "volumeattachment-storage-v1-to-v1beta1",
         "storage.k8s.io",
         "VolumeAttachment",
     ),
-    ("csidriver-storage-v1beta1-to-v1", "csidriver-storage-v1-to-v1beta1", "storage.k8s.io", "CSIDriver"),
-    ("csinode-storage-v1beta1-to-v1", "csinode-storage-v1-to-v1beta1", "storage.k8s.io", "CSINode"),
+    (
+        "csidriver-storage-v1beta1-to-v1",
+        "csidriver-storage-v1-to-v1beta1",
+        "storage.k8s.io",
+        "CSIDriver",
+    ),
+    (
+        "csinode-storage-v1beta1-to-v1",
+        "csinode-storage-v1-to-v1beta1",
+        "storage.k8s.io",
+        "CSINode",
+    ),
     (
         "csistoragecapacity-storage-v1beta1-to-v1",
         "csistoragecapacity-storage-v1-to-v1beta1",
@@ -56,9 +100,24 @@ const RENAMES: &[(&str, &str, &str, &str)] = &[
         "scheduling.k8s.io",
         "PriorityClass",
     ),
-    ("lease-coordination-v1beta1-to-v1", "lease-coordination-v1-to-v1beta1", "coordination.k8s.io", "Lease"),
-    ("event-events-v1beta1-to-v1", "event-events-v1-to-v1beta1", "events.k8s.io", "Event"),
-    ("runtimeclass-node-v1beta1-to-v1", "runtimeclass-node-v1-to-v1beta1", "node.k8s.io", "RuntimeClass"),
+    (
+        "lease-coordination-v1beta1-to-v1",
+        "lease-coordination-v1-to-v1beta1",
+        "coordination.k8s.io",
+        "Lease",
+    ),
+    (
+        "event-events-v1beta1-to-v1",
+        "event-events-v1-to-v1beta1",
+        "events.k8s.io",
+        "Event",
+    ),
+    (
+        "runtimeclass-node-v1beta1-to-v1",
+        "runtimeclass-node-v1-to-v1beta1",
+        "node.k8s.io",
+        "RuntimeClass",
+    ),
     (
         "apiservice-apiregistration-v1beta1-to-v1",
         "apiservice-apiregistration-v1-to-v1beta1",
@@ -91,30 +150,46 @@ mod tests {
     /// A realistic object of each renamed kind, as the Kubernetes documentation writes it.
     fn example(kind: &str) -> Value {
         match kind {
-            "Role" => json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]}]}),
-            "ClusterRole" => json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "watch", "list"]}],
-                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-monitoring": "true"}}]}}),
+            "Role" => {
+                json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]}]})
+            }
+            "ClusterRole" => {
+                json!({"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "watch", "list"]}],
+                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-monitoring": "true"}}]}})
+            }
             "RoleBinding" | "ClusterRoleBinding" => json!({
                 "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}],
                 "roleRef": {"kind": "Role", "name": "pod-reader", "apiGroup": "rbac.authorization.k8s.io"}}),
-            "StorageClass" => json!({"provisioner": "kubernetes.io/aws-ebs", "parameters": {"type": "gp2"},
-                "reclaimPolicy": "Retain", "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer"}),
-            "VolumeAttachment" => json!({"spec": {"attacher": "ebs.csi.aws.com", "nodeName": "node-1",
-                "source": {"persistentVolumeName": "pv-1"}}}),
+            "StorageClass" => {
+                json!({"provisioner": "kubernetes.io/aws-ebs", "parameters": {"type": "gp2"},
+                "reclaimPolicy": "Retain", "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer"})
+            }
+            "VolumeAttachment" => {
+                json!({"spec": {"attacher": "ebs.csi.aws.com", "nodeName": "node-1",
+                "source": {"persistentVolumeName": "pv-1"}}})
+            }
             "CSIDriver" => json!({"spec": {"attachRequired": true, "podInfoOnMount": true,
                 "volumeLifecycleModes": ["Persistent", "Ephemeral"]}}),
-            "CSINode" => json!({"spec": {"drivers": [{"name": "ebs.csi.aws.com", "nodeID": "i-0123", "topologyKeys": ["topology.ebs.csi.aws.com/zone"]}]}}),
+            "CSINode" => {
+                json!({"spec": {"drivers": [{"name": "ebs.csi.aws.com", "nodeID": "i-0123", "topologyKeys": ["topology.ebs.csi.aws.com/zone"]}]}})
+            }
             "CSIStorageCapacity" => json!({"storageClassName": "standard", "capacity": "100Gi",
                 "nodeTopology": {"matchLabels": {"topology.kubernetes.io/zone": "us-east-1a"}}}),
             "PriorityClass" => json!({"value": 1000000, "globalDefault": false,
                 "description": "This priority class should be used for XYZ service pods only."}),
             "Lease" => json!({"spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40}}),
-            "Event" => json!({"eventTime": "2021-01-01T00:00:00.000000Z", "reportingController": "kubelet",
+            "Event" => {
+                json!({"eventTime": "2021-01-01T00:00:00.000000Z", "reportingController": "kubelet",
                 "reportingInstance": "node-1", "action": "Pulling", "reason": "Pulling", "type": "Normal",
-                "regarding": {"kind": "Pod", "name": "web-0", "namespace": "default"}, "note": "Pulling image"}),
-            "RuntimeClass" => json!({"handler": "runsc", "scheduling": {"nodeSelector": {"runtime": "gvisor"}}}),
-            "APIService" => json!({"spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
-                "versionPriority": 100, "service": {"namespace": "kube-system", "name": "metrics-server"}}}),
+                "regarding": {"kind": "Pod", "name": "web-0", "namespace": "default"}, "note": "Pulling image"})
+            }
+            "RuntimeClass" => {
+                json!({"handler": "runsc", "scheduling": {"nodeSelector": {"runtime": "gvisor"}}})
+            }
+            "APIService" => {
+                json!({"spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
+                "versionPriority": 100, "service": {"namespace": "kube-system", "name": "metrics-server"}}})
+            }
             other => panic!("no example for {other}"),
         }
     }

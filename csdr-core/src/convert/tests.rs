@@ -10,7 +10,12 @@ fn gv(api_version: &str) -> GroupVersion {
 }
 
 fn backed(resource: &str, kind: &str, versions: &[&str], preferred: &str) -> BackedUpVersions {
-    BackedUpVersions::new(resource, kind, versions.iter().map(|v| gv(v)), gv(preferred))
+    BackedUpVersions::new(
+        resource,
+        kind,
+        versions.iter().map(|v| gv(v)),
+        gv(preferred),
+    )
 }
 
 fn target(versions: &[&str], preferred: &str) -> TargetVersions {
@@ -24,7 +29,12 @@ fn faq_deployment_from_116_to_128_uses_apps_v1() {
     let b = backed(
         "deployments.apps",
         "Deployment",
-        &["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2", "apps/v1"],
+        &[
+            "extensions/v1beta1",
+            "apps/v1beta1",
+            "apps/v1beta2",
+            "apps/v1",
+        ],
         "apps/v1",
     );
     let choice = choose_version(&b, &target(&["apps/v1"], "apps/v1")).unwrap();
@@ -94,7 +104,11 @@ fn source_preferred_when_target_preferred_was_not_backed_up() {
     let b = backed(
         "horizontalpodautoscalers.autoscaling",
         "HorizontalPodAutoscaler",
-        &["autoscaling/v1", "autoscaling/v2beta1", "autoscaling/v2beta2"],
+        &[
+            "autoscaling/v1",
+            "autoscaling/v2beta1",
+            "autoscaling/v2beta2",
+        ],
         "autoscaling/v1",
     );
     let t = target(
@@ -130,7 +144,11 @@ fn highest_shared_version_otherwise() {
         "example.com/v1alpha1",
     );
     let t = target(
-        &["example.com/v1", "example.com/v1beta1", "example.com/v1beta2"],
+        &[
+            "example.com/v1",
+            "example.com/v1beta1",
+            "example.com/v1beta2",
+        ],
         "example.com/v1",
     );
     let choice = choose_version(&b, &t).unwrap();
@@ -152,7 +170,10 @@ fn highest_shared_ties_go_to_the_target_preferred_group() {
         &["extensions/v1beta1", "apps/v1beta1"],
         "extensions/v1beta2",
     );
-    let t = target(&["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"], "apps/v1beta2");
+    let t = target(
+        &["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"],
+        "apps/v1beta2",
+    );
     let choice = choose_version(&b, &t).unwrap();
     assert_eq!(choice.target, gv("apps/v1beta1"));
 }
@@ -182,7 +203,12 @@ fn migration_to_a_non_preferred_version_when_the_preferred_is_unreachable() {
         to: GroupVersionKind::new("example.com", "v1beta1", "Widget"),
         apply: to_beta,
     }]);
-    let b = backed("widgets.example.com", "Widget", &["example.com/v1alpha1"], "example.com/v1alpha1");
+    let b = backed(
+        "widgets.example.com",
+        "Widget",
+        &["example.com/v1alpha1"],
+        "example.com/v1alpha1",
+    );
     let t = target(&["example.com/v1", "example.com/v1beta1"], "example.com/v1");
     let choice = registry.choose_version(&b, &t).unwrap();
     assert_eq!(choice.target, gv("example.com/v1beta1"));
@@ -200,7 +226,12 @@ fn migration_to_a_non_preferred_version_when_the_preferred_is_unreachable() {
 
 #[test]
 fn nothing_shared_is_an_error_naming_the_resource() {
-    let b = backed("widgets.example.com", "Widget", &["example.com/v1alpha1"], "example.com/v1alpha1");
+    let b = backed(
+        "widgets.example.com",
+        "Widget",
+        &["example.com/v1alpha1"],
+        "example.com/v1alpha1",
+    );
     let err = choose_version(&b, &target(&["example.com/v1"], "example.com/v1")).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -233,8 +264,10 @@ fn pod_security_policy_is_not_restorable() {
     let ok = choose_version(&b, &target(&["policy/v1beta1"], "policy/v1beta1")).unwrap();
     assert_eq!(ok.target, gv("policy/v1beta1"));
 
-    let psp = KubeObject::new(json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
-        "metadata": {"name": "restricted"}, "spec": {"privileged": false}}))
+    let psp = KubeObject::new(
+        json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+        "metadata": {"name": "restricted"}, "spec": {"privileged": false}}),
+    )
     .unwrap();
     let err = convert(psp, &gv("policy/v1")).unwrap_err();
     assert_eq!(
@@ -246,8 +279,10 @@ fn pod_security_policy_is_not_restorable() {
 
 #[test]
 fn custom_resources_are_never_converted() {
-    let cr = KubeObject::new(json!({"apiVersion": "stable.example.com/v1beta1", "kind": "CronTab",
-        "metadata": {"name": "c"}, "spec": {"cronSpec": "* * * * */5"}}))
+    let cr = KubeObject::new(
+        json!({"apiVersion": "stable.example.com/v1beta1", "kind": "CronTab",
+        "metadata": {"name": "c"}, "spec": {"cronSpec": "* * * * */5"}}),
+    )
     .unwrap();
     let err = convert(cr.clone(), &gv("stable.example.com/v1")).unwrap_err();
     assert_eq!(
@@ -255,7 +290,10 @@ fn custom_resources_are_never_converted() {
         "CronTab c: no built-in migration from stable.example.com/v1beta1 to \
          stable.example.com/v1; restore it at a version the target serves or deploy it manually"
     );
-    assert_eq!(convert(cr.clone(), &gv("stable.example.com/v1beta1")).unwrap(), cr);
+    assert_eq!(
+        convert(cr.clone(), &gv("stable.example.com/v1beta1")).unwrap(),
+        cr
+    );
 }
 
 #[test]
@@ -282,7 +320,10 @@ fn error_converts_into_the_crate_error() {
         resource: "pods".into(),
     }
     .into();
-    assert!(e.to_string().starts_with("pods: the backup records no API version"));
+    assert!(
+        e.to_string()
+            .starts_with("pods: the backup records no API version")
+    );
 }
 
 // ---- property tests ------------------------------------------------------------------------
@@ -316,16 +357,63 @@ fn pick(set: &[GroupVersion], index: usize, fallback: &str) -> GroupVersion {
 /// Arbitrary JSON built from the field names the migrations look at.
 fn arb_json() -> impl Strategy<Value = Value> {
     const KEYS: &[&str] = &[
-        "backend", "defaultBackend", "serviceName", "servicePort", "service", "port", "name",
-        "number", "rules", "http", "paths", "pathType", "selector", "matchLabels",
-        "matchExpressions", "template", "metadata", "labels", "annotations", "strategy", "type",
-        "rollingUpdate", "updateStrategy", "templateGeneration", "revisionHistoryLimit",
-        "metrics", "resource", "pods", "object", "external", "target", "metricName",
-        "targetAverageUtilization", "targetCPUUtilizationPercentage", "behavior",
-        "currentMetrics", "versions", "version", "validation", "schema", "openAPIV3Schema",
-        "subresources", "additionalPrinterColumns", "JSONPath", "conversion", "webhook",
-        "preserveUnknownFields", "endpoints", "topology", "deprecatedTopology", "webhooks",
-        "sideEffects", "signerName", "limited", "assuredConcurrencyShares", "status", "spec",
+        "backend",
+        "defaultBackend",
+        "serviceName",
+        "servicePort",
+        "service",
+        "port",
+        "name",
+        "number",
+        "rules",
+        "http",
+        "paths",
+        "pathType",
+        "selector",
+        "matchLabels",
+        "matchExpressions",
+        "template",
+        "metadata",
+        "labels",
+        "annotations",
+        "strategy",
+        "type",
+        "rollingUpdate",
+        "updateStrategy",
+        "templateGeneration",
+        "revisionHistoryLimit",
+        "metrics",
+        "resource",
+        "pods",
+        "object",
+        "external",
+        "target",
+        "metricName",
+        "targetAverageUtilization",
+        "targetCPUUtilizationPercentage",
+        "behavior",
+        "currentMetrics",
+        "versions",
+        "version",
+        "validation",
+        "schema",
+        "openAPIV3Schema",
+        "subresources",
+        "additionalPrinterColumns",
+        "JSONPath",
+        "conversion",
+        "webhook",
+        "preserveUnknownFields",
+        "endpoints",
+        "topology",
+        "deprecatedTopology",
+        "webhooks",
+        "sideEffects",
+        "signerName",
+        "limited",
+        "assuredConcurrencyShares",
+        "status",
+        "spec",
     ];
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -333,15 +421,31 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         (0i64..100).prop_map(|n| json!(n)),
         "[a-zA-Z%0-9]{0,6}".prop_map(Value::String),
-        proptest::sample::select(vec!["RollingUpdate", "Resource", "Object", "External", "Pods", "cpu", "Webhook", "None", "Exists"])
-            .prop_map(|s| json!(s)),
+        proptest::sample::select(vec![
+            "RollingUpdate",
+            "Resource",
+            "Object",
+            "External",
+            "Pods",
+            "cpu",
+            "Webhook",
+            "None",
+            "Exists"
+        ])
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
-                Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())
-            }),
+            proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..6).prop_map(
+                |kv| {
+                    Value::Object(
+                        kv.into_iter()
+                            .map(|(k, v)| (k.to_string(), v))
+                            .collect::<Map<_, _>>(),
+                    )
+                }
+            ),
         ]
     })
 }
@@ -377,11 +481,17 @@ fn ingress_strategy() -> impl Strategy<Value = KubeObject> {
     ];
     let backend = prop_oneof![
         ("[a-z]{1,8}", port.clone()).prop_map(|(n, p)| json!({"serviceName": n, "servicePort": p})),
-        "[a-z]{1,8}".prop_map(|n| json!({"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": n}})),
+        "[a-z]{1,8}".prop_map(
+            |n| json!({"resource": {"apiGroup": "k8s.example.com", "kind": "Bucket", "name": n}})
+        ),
     ];
     let path = (
         proptest::option::of("/[a-z]{0,6}"),
-        proptest::option::of(proptest::sample::select(vec!["Exact", "Prefix", "ImplementationSpecific"])),
+        proptest::option::of(proptest::sample::select(vec![
+            "Exact",
+            "Prefix",
+            "ImplementationSpecific",
+        ])),
         backend.clone(),
     )
         .prop_map(|(p, t, b)| {
@@ -395,7 +505,10 @@ fn ingress_strategy() -> impl Strategy<Value = KubeObject> {
             m.insert("backend".into(), b);
             Value::Object(m)
         });
-    let rule = (proptest::option::of("[a-z]{1,6}\\.example\\.com"), proptest::collection::vec(path, 0..3))
+    let rule = (
+        proptest::option::of("[a-z]{1,6}\\.example\\.com"),
+        proptest::collection::vec(path, 0..3),
+    )
         .prop_map(|(h, paths)| {
             let mut m = Map::new();
             if let Some(h) = h {
@@ -422,26 +535,35 @@ fn ingress_strategy() -> impl Strategy<Value = KubeObject> {
             if class {
                 meta["annotations"] = json!({"kubernetes.io/ingress.class": "nginx"});
             }
-            KubeObject::new(json!({"apiVersion": api, "kind": "Ingress", "metadata": meta, "spec": spec}))
-                .unwrap()
+            KubeObject::new(
+                json!({"apiVersion": api, "kind": "Ingress", "metadata": meta, "spec": spec}),
+            )
+            .unwrap()
         })
 }
 
 fn deployment_strategy() -> impl Strategy<Value = KubeObject> {
-    let int_or_percent = prop_oneof![(0i64..5).prop_map(|n| json!(n)), (0i64..100).prop_map(|n| json!(format!("{n}%")))];
+    let int_or_percent = prop_oneof![
+        (0i64..5).prop_map(|n| json!(n)),
+        (0i64..100).prop_map(|n| json!(format!("{n}%")))
+    ];
     let strategy = prop_oneof![
         Just(None),
         Just(Some(json!({"type": "Recreate"}))),
-        (proptest::option::of(int_or_percent.clone()), proptest::option::of(int_or_percent)).prop_map(|(u, s)| {
-            let mut ru = Map::new();
-            if let Some(u) = u {
-                ru.insert("maxUnavailable".into(), u);
-            }
-            if let Some(s) = s {
-                ru.insert("maxSurge".into(), s);
-            }
-            Some(json!({"type": "RollingUpdate", "rollingUpdate": ru}))
-        }),
+        (
+            proptest::option::of(int_or_percent.clone()),
+            proptest::option::of(int_or_percent)
+        )
+            .prop_map(|(u, s)| {
+                let mut ru = Map::new();
+                if let Some(u) = u {
+                    ru.insert("maxUnavailable".into(), u);
+                }
+                if let Some(s) = s {
+                    ru.insert("maxSurge".into(), s);
+                }
+                Some(json!({"type": "RollingUpdate", "rollingUpdate": ru}))
+            }),
     ];
     (
         proptest::sample::select(vec!["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"]),

@@ -17,6 +17,20 @@
 //! 30 seconds as before. A webhook whose side effects are `Unknown` or `Some` (or unset, which
 //! meant Unknown) cannot be expressed in v1 and is reported as an error naming the webhook;
 //! so are duplicate webhook names. The downgrade writes the v1 defaults out and loses nothing.
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "admissionregistration.k8s.io/v1beta1",
+//!     "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "policy"},
+//!     "webhooks": [{"name": "policy.example.com", "sideEffects": "None"}]}))?;
+//! let new = convert(old, &GroupVersion::new("admissionregistration.k8s.io", "v1"))?;
+//! assert_eq!(new.pointer("/webhooks/0/failurePolicy"), Some(&json!("Ignore")));
+//! assert_eq!(new.pointer("/webhooks/0/timeoutSeconds"), Some(&json!(30)));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Value, json};
 
@@ -72,7 +86,11 @@ fn upgrade(mut obj: KubeObject, migration: &str) -> Result<KubeObject, ConvertEr
     let mut problem = None;
     let mut names: Vec<String> = Vec::new();
     for (i, hook) in objects_in(obj.fields_mut(), "webhooks").enumerate() {
-        let name = hook.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = hook
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if problem.is_none() && !name.is_empty() && names.contains(&name) {
             problem = Some((
                 format!("webhooks[{i}].name"),
@@ -80,7 +98,10 @@ fn upgrade(mut obj: KubeObject, migration: &str) -> Result<KubeObject, ConvertEr
             ));
         }
         names.push(name.clone());
-        let side_effects = hook.get("sideEffects").and_then(Value::as_str).unwrap_or("Unknown");
+        let side_effects = hook
+            .get("sideEffects")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown");
         if problem.is_none() && !matches!(side_effects, "None" | "NoneOnDryRun") {
             problem = Some((
                 format!("webhooks[{i}].sideEffects"),
@@ -135,15 +156,24 @@ mod tests {
 
     #[test]
     fn upgrade_writes_v1beta1_defaults() {
-        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
-            let up = convert(config("admissionregistration.k8s.io/v1beta1", kind, hook()),
-                &GroupVersion::new("admissionregistration.k8s.io", "v1")).unwrap();
+        for kind in [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ] {
+            let up = convert(
+                config("admissionregistration.k8s.io/v1beta1", kind, hook()),
+                &GroupVersion::new("admissionregistration.k8s.io", "v1"),
+            )
+            .unwrap();
             let mut expected = hook();
             expected["failurePolicy"] = json!("Ignore");
             expected["matchPolicy"] = json!("Exact");
             expected["timeoutSeconds"] = json!(30);
             expected["admissionReviewVersions"] = json!(["v1beta1"]);
-            assert_eq!(up, config("admissionregistration.k8s.io/v1", kind, expected));
+            assert_eq!(
+                up,
+                config("admissionregistration.k8s.io/v1", kind, expected)
+            );
         }
     }
 
@@ -151,20 +181,41 @@ mod tests {
     fn downgrade_writes_v1_defaults() {
         let mut v1 = hook();
         v1["admissionReviewVersions"] = json!(["v1"]);
-        let down = convert(config("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", v1.clone()),
-            &GroupVersion::new("admissionregistration.k8s.io", "v1beta1")).unwrap();
+        let down = convert(
+            config(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                v1.clone(),
+            ),
+            &GroupVersion::new("admissionregistration.k8s.io", "v1beta1"),
+        )
+        .unwrap();
         v1["failurePolicy"] = json!("Fail");
         v1["matchPolicy"] = json!("Equivalent");
         v1["timeoutSeconds"] = json!(10);
-        assert_eq!(down, config("admissionregistration.k8s.io/v1beta1", "ValidatingWebhookConfiguration", v1));
+        assert_eq!(
+            down,
+            config(
+                "admissionregistration.k8s.io/v1beta1",
+                "ValidatingWebhookConfiguration",
+                v1
+            )
+        );
     }
 
     #[test]
     fn unknown_side_effects_are_refused() {
         let mut h = hook();
         h.as_object_mut().unwrap().remove("sideEffects");
-        let err = convert(config("admissionregistration.k8s.io/v1beta1", "MutatingWebhookConfiguration", h),
-            &GroupVersion::new("admissionregistration.k8s.io", "v1")).unwrap_err();
+        let err = convert(
+            config(
+                "admissionregistration.k8s.io/v1beta1",
+                "MutatingWebhookConfiguration",
+                h,
+            ),
+            &GroupVersion::new("admissionregistration.k8s.io", "v1"),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with(
             "MutatingWebhookConfiguration pod-policy.example.com: migration \
              mutatingwebhookconfiguration-v1beta1-to-v1 cannot convert field webhooks[0].sideEffects: \

@@ -33,6 +33,21 @@
 //! revision of the *source* cluster, meaningless on restore; the downgrade does not invent
 //! one. A missing selector with no template labels cannot be derived and is an error
 //! (`apps/v1` would reject the object).
+//!
+//! ```
+//! use csdr_core::convert::convert;
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use serde_json::json;
+//!
+//! let old = KubeObject::new(json!({"apiVersion": "extensions/v1beta1", "kind": "DaemonSet",
+//!     "metadata": {"name": "agent"},
+//!     "spec": {"template": {"metadata": {"labels": {"app": "agent"}}}}}))?;
+//! let new = convert(old, &GroupVersion::new("apps", "v1"))?;
+//! assert_eq!(new.pointer("/spec/selector"), Some(&json!({"matchLabels": {"app": "agent"}})));
+//! // extensions/v1beta1 defaulted to OnDelete; apps/v1 would default to RollingUpdate.
+//! assert_eq!(new.pointer("/spec/updateStrategy/type"), Some(&json!("OnDelete")));
+//! # Ok::<(), csdr_core::Error>(())
+//! ```
 
 use serde_json::{Map, Value, json};
 
@@ -419,7 +434,8 @@ mod tests {
     #[test]
     fn deployment_explicit_values_are_kept() {
         let mut before = nginx("extensions/v1beta1");
-        before["spec"]["selector"] = json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["nginx"]}]});
+        before["spec"]["selector"] =
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["nginx"]}]});
         before["spec"]["strategy"] = json!({"type": "Recreate"});
         before["spec"]["revisionHistoryLimit"] = json!(5);
         before["spec"]["progressDeadlineSeconds"] = json!(120);
@@ -434,8 +450,7 @@ mod tests {
         let after = convert(obj(nginx("apps/v1beta1")), &apps_v1()).unwrap();
         let mut expected = nginx("apps/v1");
         expected["spec"]["selector"] = json!({"matchLabels": {"app": "nginx"}});
-        expected["spec"]["strategy"] =
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        expected["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
         expected["spec"]["revisionHistoryLimit"] = json!(2);
         expected["spec"]["progressDeadlineSeconds"] = json!(600);
         assert_eq!(after.to_value(), expected);
@@ -448,8 +463,7 @@ mod tests {
         let after = convert(obj(before.clone()), &apps_v1()).unwrap();
         let mut expected = before.clone();
         expected["apiVersion"] = json!("apps/v1");
-        expected["spec"]["strategy"] =
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        expected["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
         expected["spec"]["revisionHistoryLimit"] = json!(10);
         expected["spec"]["progressDeadlineSeconds"] = json!(600);
         assert_eq!(after.to_value(), expected);
@@ -464,11 +478,13 @@ mod tests {
         let mut v1 = nginx("apps/v1");
         v1["spec"]["selector"] = json!({"matchLabels": {"app": "nginx"}});
         let mut expected = v1.clone();
-        expected["spec"]["strategy"] =
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        expected["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
         expected["spec"]["revisionHistoryLimit"] = json!(10);
         expected["spec"]["progressDeadlineSeconds"] = json!(600);
-        for gv in [GroupVersion::new("extensions", "v1beta1"), GroupVersion::new("apps", "v1beta1")] {
+        for gv in [
+            GroupVersion::new("extensions", "v1beta1"),
+            GroupVersion::new("apps", "v1beta1"),
+        ] {
             let down = convert(obj(v1.clone()), &gv).unwrap();
             expected["apiVersion"] = json!(gv.api_version());
             assert_eq!(down.to_value(), expected);
@@ -477,14 +493,19 @@ mod tests {
         let ext = obj(nginx("extensions/v1beta1"));
         let beta2 = convert(ext, &GroupVersion::new("apps", "v1beta2")).unwrap();
         assert_eq!(beta2.api_version(), "apps/v1beta2");
-        assert_eq!(beta2.pointer("/spec/revisionHistoryLimit"), Some(&json!(2147483647)));
+        assert_eq!(
+            beta2.pointer("/spec/revisionHistoryLimit"),
+            Some(&json!(2147483647))
+        );
     }
 
     #[test]
     fn deployment_without_selector_or_labels_is_an_error() {
-        let before = obj(json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment",
+        let before = obj(
+            json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "shop"},
-            "spec": {"template": {"spec": {"containers": []}}}}));
+            "spec": {"template": {"spec": {"containers": []}}}}),
+        );
         let err = convert(before, &apps_v1()).unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -519,7 +540,8 @@ mod tests {
         before["spec"]["templateGeneration"] = json!(3);
         let after = convert(obj(before), &apps_v1()).unwrap();
         let mut expected = fluentd("apps/v1");
-        expected["metadata"]["annotations"] = json!({"deprecated.daemonset.template.generation": "3"});
+        expected["metadata"]["annotations"] =
+            json!({"deprecated.daemonset.template.generation": "3"});
         expected["spec"]["selector"] = json!({"matchLabels": {"name": "fluentd-elasticsearch"}});
         expected["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
         assert_eq!(after.to_value(), expected);
@@ -612,7 +634,8 @@ mod tests {
         let down = convert(obj(v1.clone()), &GroupVersion::new("apps", "v1beta1")).unwrap();
         let mut expected = v1.clone();
         expected["apiVersion"] = json!("apps/v1beta1");
-        expected["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+        expected["spec"]["updateStrategy"] =
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
         assert_eq!(down.to_value(), expected);
         let beta2 = convert(obj(v1.clone()), &GroupVersion::new("apps", "v1beta2")).unwrap();
         v1["apiVersion"] = json!("apps/v1beta2");
