@@ -10,6 +10,7 @@
 use crate::config::ConfigError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
+use crate::convert::ConvertError;
 use crate::object::ObjectError;
 use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
@@ -40,6 +41,9 @@ pub enum Error {
     /// An unknown node scheduling policy.
     #[error(transparent)]
     NodePolicy(#[from] NodePolicyError),
+    /// An API version could not be chosen or an object could not be converted (R2).
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
 }
 
 /// `Result` with [`Error`].

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod config;
+pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod label_selector;
