@@ -8,9 +8,9 @@
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
 use crate::config::ConfigError;
+use crate::convert::ConvertError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
-use crate::convert::ConvertError;
 use crate::object::ObjectError;
 use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
