@@ -8,6 +8,7 @@
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
 use crate::object::ObjectError;
+use crate::quantity::QuantityError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,9 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A string is not a Kubernetes quantity.
+    #[error(transparent)]
+    Quantity(#[from] QuantityError),
 }
 
 /// `Result` with [`Error`].

@@ -35,6 +35,7 @@ pub mod error;
 pub mod model;
 pub mod object;
 pub mod ports;
+pub mod quantity;
 pub mod transform;
 pub mod version_priority;
 
