@@ -14,6 +14,8 @@ use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
 
+pub mod volumes;
+
 /// An object after a transformation, with the warnings the transformation raised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
