@@ -15,6 +15,7 @@ use crate::object::ObjectError;
 use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
+use crate::quantity::QuantityError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,9 @@ pub enum Error {
     /// An API version could not be chosen or an object could not be converted (R2).
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    /// A string is not a Kubernetes quantity.
+    #[error(transparent)]
+    Quantity(#[from] QuantityError),
 }
 
 /// `Result` with [`Error`].

@@ -40,6 +40,7 @@ pub mod node_policy;
 pub mod object;
 pub mod patch;
 pub mod ports;
+pub mod quantity;
 pub mod releases;
 pub mod schedule;
 pub mod selection;

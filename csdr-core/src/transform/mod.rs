@@ -14,6 +14,11 @@ use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
 
+pub mod access_modes;
+pub mod disk_floor;
+pub mod storage_class;
+pub mod volumes;
+
 /// An object after a transformation, with the warnings the transformation raised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
