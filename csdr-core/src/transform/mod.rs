@@ -14,6 +14,13 @@ use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
 
+pub mod images;
+pub mod namespace_mapping;
+pub mod sanitize;
+pub mod services;
+#[cfg(test)]
+pub(crate) mod testing;
+
 /// An object after a transformation, with the warnings the transformation raised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
