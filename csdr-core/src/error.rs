@@ -8,6 +8,7 @@
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
 use crate::object::ObjectError;
+use crate::transform::images::{ImageReferenceError, ImageRuleError};
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,12 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A container image reference is not valid.
+    #[error(transparent)]
+    ImageReference(#[from] ImageReferenceError),
+    /// A restore's image rule (change-image case or registry mapping) cannot be used.
+    #[error(transparent)]
+    ImageRule(#[from] ImageRuleError),
 }
 
 /// `Result` with [`Error`].

@@ -86,7 +86,12 @@ pub fn namespace_mapping(
             }
         }
         ("", "PersistentVolume") => {
-            map_reference(ctx, &mut object, &["spec", "claimRef"], "spec.claimRef.namespace")?;
+            map_reference(
+                ctx,
+                &mut object,
+                &["spec", "claimRef"],
+                "spec.claimRef.namespace",
+            )?;
         }
         ("snapshot.storage.k8s.io", "VolumeSnapshotContent") => {
             map_reference(
@@ -151,7 +156,10 @@ fn map_reference(
         for key in &path[1..] {
             value = value.and_then(|v| v.get(key));
         }
-        match value.and_then(|v| v.get("namespace")).and_then(Value::as_str) {
+        match value
+            .and_then(|v| v.get("namespace"))
+            .and_then(Value::as_str)
+        {
             Some(ns) if !ns.is_empty() => ns.to_string(),
             _ => return Ok(()),
         }
@@ -211,7 +219,8 @@ mod tests {
     fn ctx_with(mapping: &[(&str, &str)]) -> TransformContext {
         let mut spec = RestoreSpec::new("restore-1", "nightly");
         for (from, to) in mapping {
-            spec.namespace_mapping.insert(from.to_string(), to.to_string());
+            spec.namespace_mapping
+                .insert(from.to_string(), to.to_string());
         }
         TransformContext::new(spec)
     }
@@ -316,7 +325,11 @@ mod tests {
         assert_eq!(err.field, "subjects[0].namespace");
 
         let empty = ctx_with(&[("a", "")]);
-        let err = run(&empty, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}})).unwrap_err();
+        let err = run(
+            &empty,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}),
+        )
+        .unwrap_err();
         assert_eq!(err.field, "metadata.name");
         assert!(err.reason.contains("empty"), "{err}");
     }

@@ -77,7 +77,8 @@ const SERVER_SET_METADATA: [&str; 9] = [
 ];
 
 /// Job labels that carry the source Job's uid.
-const JOB_CONTROLLER_UID_LABELS: [&str; 2] = ["controller-uid", "batch.kubernetes.io/controller-uid"];
+const JOB_CONTROLLER_UID_LABELS: [&str; 2] =
+    ["controller-uid", "batch.kubernetes.io/controller-uid"];
 
 /// Prefix of the projected token volume the ServiceAccount admission plugin adds.
 const KUBE_API_ACCESS_PREFIX: &str = "kube-api-access-";
@@ -94,7 +95,10 @@ pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
     let is_job = object.group_version().group == "batch" && object.kind() == "Job";
 
     let meta = object.metadata_mut();
-    let has_name = meta.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let has_name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     if has_name {
         meta.remove("generateName");
     }
@@ -103,16 +107,27 @@ pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
     }
     object.fields_mut().remove("status");
 
-    object.set_label(BACKUP_NAME_LABEL, &valid_label_value(&ctx.backup.backup_name));
+    object.set_label(
+        BACKUP_NAME_LABEL,
+        &valid_label_value(&ctx.backup.backup_name),
+    );
     object.set_label(RESTORE_NAME_LABEL, &valid_label_value(&ctx.restore.name));
 
     if is_pod {
-        if let Some(spec) = object.fields_mut().get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(spec) = object
+            .fields_mut()
+            .get_mut("spec")
+            .and_then(Value::as_object_mut)
+        {
             sanitize_pod_spec(spec);
         }
     }
     if is_job {
-        if let Some(spec) = object.fields_mut().get_mut("spec").and_then(Value::as_object_mut) {
+        if let Some(spec) = object
+            .fields_mut()
+            .get_mut("spec")
+            .and_then(Value::as_object_mut)
+        {
             drop_job_controller_uid(spec);
         }
     }
@@ -179,7 +194,11 @@ fn projects_token(volume: &Value) -> bool {
     volume
         .pointer("/projected/sources")
         .and_then(Value::as_array)
-        .is_some_and(|sources| sources.iter().any(|s| s.get("serviceAccountToken").is_some()))
+        .is_some_and(|sources| {
+            sources
+                .iter()
+                .any(|s| s.get("serviceAccountToken").is_some())
+        })
 }
 
 fn drop_job_controller_uid(spec: &mut Map<String, Value>) {
@@ -206,7 +225,10 @@ fn remove_controller_uid_labels(labels: Option<&mut Value>) {
 mod tests {
     use super::*;
     use crate::model::RestoreSpec;
-    use crate::transform::testing::{KUBE_VOCABULARY, arb_body, arb_kube_object, assert_transformation_laws};
+    use crate::transform::testing::{
+        KUBE_VOCABULARY, arb_body, arb_body_with_pod_specs, arb_kube_object,
+        assert_transformation_laws,
+    };
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -404,12 +426,19 @@ mod tests {
         // Known answer: the first 57 characters, then sha256(name)[..6] (computed independently).
         let long = "nightly-backup-of-the-production-namespace-with-a-very-long-name-2024";
         let value = valid_label_value(long);
-        assert_eq!(value, "nightly-backup-of-the-production-namespace-with-a-very-lo69e091");
+        assert_eq!(
+            value,
+            "nightly-backup-of-the-production-namespace-with-a-very-lo69e091"
+        );
         assert_eq!(value.len(), 63);
 
         let mut spec = RestoreSpec::new(long, "nightly");
         spec.backup_name = "nightly".into();
-        let out = sanitize(&TransformContext::new(spec), obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}))).unwrap();
+        let out = sanitize(
+            &TransformContext::new(spec),
+            obj(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})),
+        )
+        .unwrap();
         assert_eq!(out.object.label(RESTORE_NAME_LABEL), Some(value.as_str()));
         assert!(out.warnings.is_empty());
     }
@@ -461,7 +490,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn laws_hold_on_arbitrary_objects(object in arb_kube_object(TYPES, arb_body(&KUBE_VOCABULARY, 5))) {
+        fn laws_hold_on_arbitrary_objects(object in prop_oneof![
+            arb_kube_object(TYPES, arb_body(&KUBE_VOCABULARY, 5)),
+            arb_kube_object(TYPES, arb_body_with_pod_specs()),
+        ]) {
             let mut owned = owned_paths(object.kind());
             if object.labels().is_none() {
                 // Labels of the wrong shape are replaced by a map holding the two labels.

@@ -141,7 +141,10 @@ mod tests {
     }
 
     fn service(metadata: Value, spec: Value) -> KubeObject {
-        KubeObject::new(json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec})).unwrap()
+        KubeObject::new(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -156,60 +159,101 @@ mod tests {
             "selector": {"app": "web"}});
         // (name, preserve_node_ports, metadata, spec, expected metadata, expected spec, warnings)
         let cases: Vec<(&str, bool, Value, Value, Value, Value, usize)> = vec![
-            ("ClusterIP: addresses cleared",
-                false, meta.clone(),
+            (
+                "ClusterIP: addresses cleared",
+                false,
+                meta.clone(),
                 json!({"clusterIP": "172.21.3.4", "clusterIPs": ["172.21.3.4"], "ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "web"}}),
                 meta.clone(),
-                json!({"ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "web"}}), 0),
-            ("headless Service keeps None",
-                false, meta.clone(),
+                json!({"ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "web"}}),
+                0,
+            ),
+            (
+                "headless Service keeps None",
+                false,
+                meta.clone(),
                 json!({"clusterIP": "None", "clusterIPs": ["None"], "ports": [{"port": 5432}], "selector": {"app": "db"}}),
                 meta.clone(),
-                json!({"clusterIP": "None", "clusterIPs": ["None"], "ports": [{"port": 5432}], "selector": {"app": "db"}}), 0),
-            ("NodePort keeps its node ports",
-                false, meta.clone(),
+                json!({"clusterIP": "None", "clusterIPs": ["None"], "ports": [{"port": 5432}], "selector": {"app": "db"}}),
+                0,
+            ),
+            (
+                "NodePort keeps its node ports",
+                false,
+                meta.clone(),
                 json!({"type": "NodePort", "clusterIP": "172.21.3.4", "clusterIPs": ["172.21.3.4"], "ports": [{"port": 80, "nodePort": 30007}]}),
                 meta.clone(),
-                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30007}]}), 0),
-            ("ExternalName has no cluster IP, even None",
-                false, meta.clone(),
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30007}]}),
+                0,
+            ),
+            (
+                "ExternalName has no cluster IP, even None",
+                false,
+                meta.clone(),
                 json!({"type": "ExternalName", "externalName": "my.database.example.com", "clusterIP": "None"}),
                 meta.clone(),
-                json!({"type": "ExternalName", "externalName": "my.database.example.com"}), 0),
-            ("LoadBalancer Local: healthCheckNodePort dropped, node ports kept",
-                false, meta.clone(), local_lb.clone(),
+                json!({"type": "ExternalName", "externalName": "my.database.example.com"}),
+                0,
+            ),
+            (
+                "LoadBalancer Local: healthCheckNodePort dropped, node ports kept",
+                false,
+                meta.clone(),
+                local_lb.clone(),
                 meta.clone(),
                 json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ipFamilies": ["IPv4"],
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31080, "protocol": "TCP"}],
-                    "selector": {"app": "web"}}), 0),
-            ("LoadBalancer Local with preserve_node_ports keeps healthCheckNodePort",
-                true, meta.clone(), local_lb.clone(),
+                    "selector": {"app": "web"}}),
+                0,
+            ),
+            (
+                "LoadBalancer Local with preserve_node_ports keeps healthCheckNodePort",
+                true,
+                meta.clone(),
+                local_lb.clone(),
                 meta.clone(),
                 json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 32012, "ipFamilies": ["IPv4"],
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 31080, "protocol": "TCP"}],
-                    "selector": {"app": "web"}}), 0),
-            ("LoadBalancer Cluster policy: nothing about health checks",
-                false, meta.clone(),
+                    "selector": {"app": "web"}}),
+                0,
+            ),
+            (
+                "LoadBalancer Cluster policy: nothing about health checks",
+                false,
+                meta.clone(),
                 json!({"type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "ports": [{"port": 443, "nodePort": 30443}]}),
                 meta.clone(),
-                json!({"type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "ports": [{"port": 443, "nodePort": 30443}]}), 0),
-            ("existing SLB: same instance, listener override disabled, warning",
-                false, lb_meta,
+                json!({"type": "LoadBalancer", "externalTrafficPolicy": "Cluster", "ports": [{"port": 443, "nodePort": 30443}]}),
+                0,
+            ),
+            (
+                "existing SLB: same instance, listener override disabled, warning",
+                false,
+                lb_meta,
                 json!({"type": "LoadBalancer", "clusterIP": "172.21.0.9", "ports": [{"port": 80, "nodePort": 31080}]}),
                 json!({"name": "web", "namespace": "shop", "annotations": {
                     "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id": "lb-2zeabc123",
                     "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-force-override-listeners": "false"}}),
-                json!({"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 31080}]}), 1),
-            ("SLB annotation on a ClusterIP Service is not a load balancer",
-                false, json!({"name": "web", "namespace": "shop", "annotations": {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id": "lb-1"}}),
+                json!({"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 31080}]}),
+                1,
+            ),
+            (
+                "SLB annotation on a ClusterIP Service is not a load balancer",
+                false,
+                json!({"name": "web", "namespace": "shop", "annotations": {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id": "lb-1"}}),
                 json!({"type": "ClusterIP"}),
                 json!({"name": "web", "namespace": "shop", "annotations": {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id": "lb-1"}}),
-                json!({"type": "ClusterIP"}), 0),
+                json!({"type": "ClusterIP"}),
+                0,
+            ),
         ];
         for (name, preserve, metadata, spec, expected_meta, expected_spec, warnings) in cases {
             let out = services(&ctx(preserve), service(metadata, spec)).unwrap();
-            assert_eq!(out.object.to_value(),
-                json!({"apiVersion": "v1", "kind": "Service", "metadata": expected_meta, "spec": expected_spec}), "{name}");
+            assert_eq!(
+                out.object.to_value(),
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": expected_meta, "spec": expected_spec}),
+                "{name}"
+            );
             assert_eq!(out.warnings.len(), warnings, "{name}");
         }
     }
@@ -221,21 +265,49 @@ mod tests {
             json!({"type": "LoadBalancer"}),
         )).unwrap();
         let warning = &out.warnings[0];
-        assert_eq!(warning.object.as_ref().map(|o| o.name.as_str()), Some("web"));
-        assert!(warning.message.contains("lb-2zeabc123"), "{}", warning.message);
-        assert!(warning.message.contains("configure the listeners"), "{}", warning.message);
+        assert_eq!(
+            warning.object.as_ref().map(|o| o.name.as_str()),
+            Some("web")
+        );
+        assert!(
+            warning.message.contains("lb-2zeabc123"),
+            "{}",
+            warning.message
+        );
+        assert!(
+            warning.message.contains("configure the listeners"),
+            "{}",
+            warning.message
+        );
     }
 
     #[test]
     fn status_is_never_added_and_other_groups_pass_through() {
-        let out = services(&ctx(false), service(json!({"name": "web"}), json!({"type": "LoadBalancer", "clusterIP": "10.0.0.1"}))).unwrap();
+        let out = services(
+            &ctx(false),
+            service(
+                json!({"name": "web"}),
+                json!({"type": "LoadBalancer", "clusterIP": "10.0.0.1"}),
+            ),
+        )
+        .unwrap();
         assert_eq!(out.object.pointer("/status"), None);
-        let knative = KubeObject::new(json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-            "metadata": {"name": "hello"}, "spec": {"clusterIP": "10.0.0.1"}})).unwrap();
-        assert_eq!(services(&ctx(false), knative.clone()).unwrap().object, knative);
+        let knative = KubeObject::new(
+            json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+            "metadata": {"name": "hello"}, "spec": {"clusterIP": "10.0.0.1"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            services(&ctx(false), knative.clone()).unwrap().object,
+            knative
+        );
     }
 
-    const TYPES: &[(&str, &str)] = &[("v1", "Service"), ("v1", "Pod"), ("serving.knative.dev/v1", "Service")];
+    const TYPES: &[(&str, &str)] = &[
+        ("v1", "Service"),
+        ("v1", "Pod"),
+        ("serving.knative.dev/v1", "Service"),
+    ];
 
     proptest! {
         #[test]

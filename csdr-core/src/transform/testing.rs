@@ -143,15 +143,21 @@ pub(crate) fn arb_json(vocab: &'static Vocabulary, depth: u32) -> BoxedStrategy<
 
 /// A JSON object (the fields of an object besides `apiVersion`, `kind` and `metadata`) with
 /// keys from `vocab`.
-pub(crate) fn arb_body(vocab: &'static Vocabulary, depth: u32) -> BoxedStrategy<Map<String, Value>> {
-    prop::collection::vec((prop::sample::select(vocab.keys), arb_json(vocab, depth)), 0..4)
-        .prop_map(|entries| {
-            entries
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect()
-        })
-        .boxed()
+pub(crate) fn arb_body(
+    vocab: &'static Vocabulary,
+    depth: u32,
+) -> BoxedStrategy<Map<String, Value>> {
+    prop::collection::vec(
+        (prop::sample::select(vocab.keys), arb_json(vocab, depth)),
+        0..4,
+    )
+    .prop_map(|entries| {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    })
+    .boxed()
 }
 
 /// A Kubernetes object of one of `types` (`(apiVersion, kind)`), with a name, maybe a
@@ -163,7 +169,9 @@ pub(crate) fn arb_kube_object(
 ) -> BoxedStrategy<KubeObject> {
     let metadata = (
         "[a-z][a-z0-9-]{0,8}",
-        prop::option::of(prop::sample::select(&["source", "team-a", "default", "other"][..])),
+        prop::option::of(prop::sample::select(
+            &["source", "team-a", "default", "other"][..],
+        )),
         arb_body(&KUBE_VOCABULARY, 2),
     );
     (prop::sample::select(types), metadata, body)
@@ -179,6 +187,145 @@ pub(crate) fn arb_kube_object(
             fields.insert("kind".into(), Value::String(kind.to_string()));
             fields.insert("metadata".into(), Value::Object(meta));
             KubeObject::new(Value::Object(fields)).expect("generated objects have an identity")
+        })
+        .boxed()
+}
+
+/// Where pod specs live in the built-in kinds (`spec`, `spec.template.spec`, …), as JSON
+/// object key paths.
+pub(crate) const POD_SPEC_PATHS: &[&[&str]] = &[
+    &["spec"],
+    &["template", "spec"],
+    &["spec", "template", "spec"],
+    &["spec", "jobTemplate", "spec", "template", "spec"],
+];
+
+/// Image references, valid and not, as found in containers.
+pub(crate) const IMAGES: &[&str] = &[
+    "nginx",
+    "nginx:1.25",
+    "docker.io/library/nginx:1.25",
+    "index.docker.io/library/redis:7",
+    "bitnami/redis:7.2",
+    "app1:v1",
+    "app1",
+    "app2:v1",
+    "localhost:5000/app:v1",
+    "registry.example.com:5000/team/app:v1",
+    "[::1]:5000/app",
+    "busybox@sha256:2f0a8f7c3a4e1c1d5f0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d",
+    "nginx:1.25@sha256:2f0a8f7c3a4e1c1d5f0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d",
+    "docker.io/library/mirror/nginx:1.25",
+    "",
+    "Not A Valid Image",
+];
+
+/// A container with a name, an image from [`IMAGES`] (or none), volume mounts and random
+/// fields.
+pub(crate) fn arb_container() -> BoxedStrategy<Value> {
+    (
+        "[a-z]{1,6}",
+        prop::option::of(prop::sample::select(IMAGES)),
+        prop::collection::vec(prop::sample::select(VOLUME_NAMES), 0..3),
+        arb_body(&KUBE_VOCABULARY, 2),
+    )
+        .prop_map(|(name, image, mounts, extra)| {
+            let mut container = extra;
+            container.insert("name".into(), Value::String(name));
+            match image {
+                Some(image) => container.insert("image".into(), Value::String(image.into())),
+                None => container.remove("image"),
+            };
+            let mounts = mounts
+                .into_iter()
+                .map(|m| serde_json::json!({"name": m, "mountPath": format!("/mnt/{m}")}))
+                .collect();
+            container.insert("volumeMounts".into(), Value::Array(mounts));
+            Value::Object(container)
+        })
+        .boxed()
+}
+
+/// Volume names a pod spec may carry, service-account token volumes included.
+const VOLUME_NAMES: &[&str] = &[
+    "data",
+    "kube-api-access-7xk2p",
+    "default-token-abcde",
+    "web-token-zzz",
+];
+
+/// A volume named from [`VOLUME_NAMES`], projected (with or without a token source), secret
+/// or PVC.
+pub(crate) fn arb_volume() -> BoxedStrategy<Value> {
+    (prop::sample::select(VOLUME_NAMES), 0..4u8)
+        .prop_map(|(name, source)| match source {
+            0 => serde_json::json!({"name": name, "projected": {"sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt"}}]}}),
+            1 => serde_json::json!({"name": name, "projected": {"sources": [{"configMap": {"name": "x"}}]}}),
+            2 => serde_json::json!({"name": name, "secret": {"secretName": name}}),
+            _ => serde_json::json!({"name": name, "persistentVolumeClaim": {"claimName": name}}),
+        })
+        .boxed()
+}
+
+/// A pod spec: container lists, volumes, scheduling fields and random fields.
+pub(crate) fn arb_pod_spec() -> BoxedStrategy<Value> {
+    (
+        prop::collection::vec(arb_container(), 0..3),
+        prop::collection::vec(arb_container(), 0..2),
+        prop::collection::vec(arb_container(), 0..2),
+        prop::collection::vec(arb_volume(), 0..3),
+        prop::option::of(prop::sample::select(&["default", "web", ""][..])),
+        arb_body(&KUBE_VOCABULARY, 2),
+    )
+        .prop_map(|(containers, init, ephemeral, volumes, sa, extra)| {
+            let mut spec = extra;
+            spec.insert("containers".into(), Value::Array(containers));
+            spec.insert("initContainers".into(), Value::Array(init));
+            spec.insert("ephemeralContainers".into(), Value::Array(ephemeral));
+            spec.insert("volumes".into(), Value::Array(volumes));
+            spec.insert("nodeName".into(), Value::String("node-1".into()));
+            spec.insert("priority".into(), Value::from(1000));
+            if let Some(sa) = sa {
+                spec.insert("serviceAccountName".into(), Value::String(sa.into()));
+            }
+            Value::Object(spec)
+        })
+        .boxed()
+}
+
+/// A random body with a pod spec at every path of [`POD_SPEC_PATHS`], so a transformation
+/// that looks in the wrong place for a kind is caught.
+pub(crate) fn arb_body_with_pod_specs() -> BoxedStrategy<Map<String, Value>> {
+    (
+        arb_body(&KUBE_VOCABULARY, 3),
+        prop::collection::vec(arb_pod_spec(), 4),
+    )
+        .prop_map(|(mut body, specs)| {
+            for (path, pod_spec) in POD_SPEC_PATHS.iter().zip(specs) {
+                let mut map = &mut body;
+                for key in &path[..path.len() - 1] {
+                    let entry = map
+                        .entry(key.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if !entry.is_object() {
+                        *entry = Value::Object(Map::new());
+                    }
+                    map = match entry {
+                        Value::Object(m) => m,
+                        _ => unreachable!("made an object above"),
+                    };
+                }
+                let last = path[path.len() - 1];
+                match (map.get_mut(last), pod_spec) {
+                    (Some(Value::Object(existing)), Value::Object(spec)) => existing.extend(spec),
+                    (_, spec) => {
+                        map.insert(last.to_string(), spec);
+                    }
+                }
+            }
+            body
         })
         .boxed()
 }
@@ -303,9 +450,18 @@ mod tests {
         assert!(!path_matches("/spec/clusterIP", "/spec/clusterIPs/0"));
         assert!(path_matches("/spec/clusterIPs/**", "/spec/clusterIPs"));
         assert!(path_matches("/spec/clusterIPs/**", "/spec/clusterIPs/1"));
-        assert!(path_matches("/spec/containers/*/image", "/spec/containers/3/image"));
-        assert!(!path_matches("/spec/containers/*/image", "/spec/containers/3/name"));
-        assert!(!path_matches("/spec/containers/*/image", "/spec/containers"));
+        assert!(path_matches(
+            "/spec/containers/*/image",
+            "/spec/containers/3/image"
+        ));
+        assert!(!path_matches(
+            "/spec/containers/*/image",
+            "/spec/containers/3/name"
+        ));
+        assert!(!path_matches(
+            "/spec/containers/*/image",
+            "/spec/containers"
+        ));
     }
 
     #[test]
