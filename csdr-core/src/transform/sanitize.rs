@@ -47,6 +47,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![allow(
+    clippy::result_large_err,
+    reason = "the TransformFn shape (transform/mod.rs) fixes the error type; boxing it is the coordinator's call"
+)]
+
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
@@ -113,21 +118,15 @@ pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
     );
     object.set_label(RESTORE_NAME_LABEL, &valid_label_value(&ctx.restore.name));
 
-    if is_pod {
-        if let Some(spec) = object
-            .fields_mut()
-            .get_mut("spec")
-            .and_then(Value::as_object_mut)
-        {
+    if let Some(spec) = object
+        .fields_mut()
+        .get_mut("spec")
+        .and_then(Value::as_object_mut)
+    {
+        if is_pod {
             sanitize_pod_spec(spec);
         }
-    }
-    if is_job {
-        if let Some(spec) = object
-            .fields_mut()
-            .get_mut("spec")
-            .and_then(Value::as_object_mut)
-        {
+        if is_job {
             drop_job_controller_uid(spec);
         }
     }
