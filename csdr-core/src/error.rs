@@ -16,6 +16,7 @@ use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
 use crate::quantity::QuantityError;
+use crate::transform::images::{ImageReferenceError, ImageRuleError};
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,12 @@ pub enum Error {
     /// A string is not a Kubernetes quantity.
     #[error(transparent)]
     Quantity(#[from] QuantityError),
+    /// A container image reference is not valid.
+    #[error(transparent)]
+    ImageReference(#[from] ImageReferenceError),
+    /// A restore's image rule (change-image case or registry mapping) cannot be used.
+    #[error(transparent)]
+    ImageRule(#[from] ImageRuleError),
 }
 
 /// `Result` with [`Error`].

@@ -16,8 +16,14 @@ use crate::object::KubeObject;
 
 pub mod access_modes;
 pub mod disk_floor;
+pub mod images;
+pub mod namespace_mapping;
+pub mod sanitize;
+pub mod services;
 pub mod storage_class;
 pub mod volumes;
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// An object after a transformation, with the warnings the transformation raised.
 #[derive(Clone, Debug, PartialEq)]
