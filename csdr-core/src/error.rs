@@ -12,10 +12,10 @@ use crate::convert::ConvertError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
 use crate::object::ObjectError;
+use crate::quantity::QuantityError;
 use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
-use crate::quantity::QuantityError;
 use crate::transform::images::{ImageReferenceError, ImageRuleError};
 
 /// Everything that can go wrong in csdr-core.
@@ -55,6 +55,9 @@ pub enum Error {
     /// A restore's image rule (change-image case or registry mapping) cannot be used.
     #[error(transparent)]
     ImageRule(#[from] ImageRuleError),
+    /// A restore transformation refused an object.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
 }
 
 /// `Result` with [`Error`].

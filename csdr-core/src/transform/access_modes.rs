@@ -61,7 +61,6 @@ pub const MULTI_NODE_MODES: [&str; 2] = ["ReadWriteMany", "ReadOnlyMany"];
 
 /// R7: applies `convert_to_access_modes` to converted claims and restores disk volumes as
 /// single-node. Other objects pass through unchanged.
-#[allow(clippy::result_large_err)] // The shape is `TransformFn`'s, fixed in `transform`.
 pub fn coerce_access_modes(
     ctx: &TransformContext,
     mut obj: KubeObject,
@@ -112,7 +111,6 @@ pub fn coerce_access_modes(
 }
 
 /// Rule 1: a claim converted by `storage_class_mapping` gets `convert_to_access_modes`.
-#[allow(clippy::result_large_err)]
 fn apply_conversion_modes(
     ctx: &TransformContext,
     obj: &mut KubeObject,

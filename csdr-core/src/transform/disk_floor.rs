@@ -47,7 +47,6 @@ pub fn disk_floor() -> Quantity {
 
 /// R5: raises a disk claim's request (and limit) or a disk volume's capacity below 20 GiB to
 /// `20Gi`. Other objects pass through unchanged.
-#[allow(clippy::result_large_err)] // The shape is `TransformFn`'s, fixed in `transform`.
 pub fn apply_disk_floor(
     ctx: &TransformContext,
     mut obj: KubeObject,
@@ -91,7 +90,6 @@ pub fn apply_disk_floor(
 }
 
 /// The size at `path.storage`, as a quantity and as written; `None` if absent.
-#[allow(clippy::result_large_err)]
 fn read_size(
     obj: &KubeObject,
     path: &[&str],

@@ -91,11 +91,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![allow(
-    clippy::result_large_err,
-    reason = "the TransformFn shape (transform/mod.rs) fixes the error type; boxing it is the coordinator's call"
-)]
-
 use std::fmt;
 use std::str::FromStr;
 

@@ -47,11 +47,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![allow(
-    clippy::result_large_err,
-    reason = "the TransformFn shape (transform/mod.rs) fixes the error type; boxing it is the coordinator's call"
-)]
-
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};

@@ -45,11 +45,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![allow(
-    clippy::result_large_err,
-    reason = "the TransformFn shape (transform/mod.rs) fixes the error type; boxing it is the coordinator's call"
-)]
-
 use serde_json::Value;
 
 use crate::model::{Issue, ObjectRef};

@@ -62,7 +62,6 @@ pub const MULTI_ZONED: &str = "current cluster is multi-zoned";
 
 /// R8: moves a claim or volume to the class `storage_class_mapping` names for it, or refuses
 /// with the FAQ's errors. Other objects pass through unchanged.
-#[allow(clippy::result_large_err)] // The shape is `TransformFn`'s, fixed in `transform`.
 pub fn convert_storage_class(
     ctx: &TransformContext,
     mut obj: KubeObject,

@@ -266,7 +266,6 @@ pub fn pv_disposition(ctx: &TransformContext, pv: &KubeObject) -> PvDisposition 
 /// R10 as a transformation: rewrites a claim's volume binding and data source and a volume's
 /// claim reference so that they bind afresh in the target (see the module documentation).
 /// Other kinds pass through unchanged.
-#[allow(clippy::result_large_err)] // The shape is `TransformFn`'s, fixed in `transform`.
 pub fn restore_volume_binding(
     ctx: &TransformContext,
     mut obj: KubeObject,
