@@ -16,6 +16,9 @@ pub enum Error {
     /// A JSON value is not a usable Kubernetes object.
     #[error(transparent)]
     Object(#[from] ObjectError),
+    /// A vault operation failed.
+    #[error(transparent)]
+    Vault(#[from] crate::ports::vault::VaultError),
 }
 
 /// `Result` with [`Error`].

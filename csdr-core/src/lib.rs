@@ -36,6 +36,7 @@ pub mod model;
 pub mod object;
 pub mod ports;
 pub mod transform;
+pub mod vault_record;
 pub mod version_priority;
 
 pub use error::{Error, Result};

@@ -16,3 +16,4 @@
 
 pub mod clock;
 pub mod cluster;
+pub mod vault;
