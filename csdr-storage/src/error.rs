@@ -124,7 +124,8 @@ impl ErrorContext {
         if lower.contains("incorrectly configured region")
             || lower.contains("authorizationheadermalformed")
             || lower.contains("permanentredirect")
-            || (lower.contains("region") && (lower.contains("wrong") || lower.contains("expecting")))
+            || (lower.contains("region")
+                && (lower.contains("wrong") || lower.contains("expecting")))
         {
             return VaultError::WrongRegion {
                 bucket,
@@ -139,7 +140,8 @@ impl ErrorContext {
                     reason: text,
                 };
             }
-            object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. } => {
+            object_store::Error::NotImplemented { .. }
+            | object_store::Error::NotSupported { .. } => {
                 return VaultError::Storage {
                     operation: operation.to_string(),
                     key: key.to_string(),

@@ -176,7 +176,10 @@ mod tests {
         );
         assert_eq!(
             classify("backups/b/csdr-attempts/x/attempt.json"),
-            Some(("b".into(), BackupKey::Attempt("x".into(), "attempt.json".into())))
+            Some((
+                "b".into(),
+                BackupKey::Attempt("x".into(), "attempt.json".into())
+            ))
         );
         assert_eq!(classify("restores/r/x"), None);
         assert_eq!(classify("backups/b"), None);

@@ -107,11 +107,7 @@ fn parse_bool(url: &str, key: &str, value: &str) -> Result<bool, StorageError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(bad(
-            url,
-            key,
-            format!("`{value}` is not `true` or `false`"),
-        )),
+        _ => Err(bad(url, key, format!("`{value}` is not `true` or `false`"))),
     }
 }
 
@@ -345,8 +341,13 @@ mod tests {
             VaultLocation::parse("file:///var/csdr").unwrap(),
             VaultLocation::File("/var/csdr".into())
         );
-        assert_eq!(VaultLocation::parse("memory://").unwrap(), VaultLocation::Memory);
-        let err = VaultLocation::parse("file://var/csdr").unwrap_err().to_string();
+        assert_eq!(
+            VaultLocation::parse("memory://").unwrap(),
+            VaultLocation::Memory
+        );
+        let err = VaultLocation::parse("file://var/csdr")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("path") && err.contains("absolute"), "{err}");
         let err = VaultLocation::parse("gs://b").unwrap_err().to_string();
         assert!(err.contains("unsupported scheme `gs`"), "{err}");
@@ -362,7 +363,10 @@ mod tests {
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(s.path_style);
         let v = s3("s3://csdr-test?endpoint=https://minio.example&path_style=false");
-        assert_eq!(v.endpoint.as_deref(), Some("https://csdr-test.minio.example"));
+        assert_eq!(
+            v.endpoint.as_deref(),
+            Some("https://csdr-test.minio.example")
+        );
         let aws = s3("s3://csdr-test");
         assert!(!aws.path_style && aws.endpoint.is_none());
     }
@@ -374,7 +378,8 @@ mod tests {
             public.endpoint.as_deref(),
             Some("https://cnfs-oss-a.oss-cn-beijing.aliyuncs.com")
         );
-        let by_host = s3("s3://cnfs-oss-a?endpoint=https://oss-cn-beijing.aliyuncs.com&region=cn-beijing");
+        let by_host =
+            s3("s3://cnfs-oss-a?endpoint=https://oss-cn-beijing.aliyuncs.com&region=cn-beijing");
         assert_eq!(by_host.provider, S3Provider::Oss);
         assert!(!by_host.path_style);
         let spec = VaultLocation::parse_with(
@@ -383,7 +388,9 @@ mod tests {
             Some(VaultNetwork::Internal),
         )
         .unwrap();
-        let VaultLocation::S3(spec) = spec else { panic!() };
+        let VaultLocation::S3(spec) = spec else {
+            panic!()
+        };
         assert_eq!(
             spec.endpoint.as_deref(),
             Some("https://cnfs-oss-a.oss-cn-hangzhou-internal.aliyuncs.com")
@@ -397,7 +404,10 @@ mod tests {
             ("s3://B_ad", "bucket"),
             ("s3://b1b?network=internal", "network"),
             ("s3://b1b?provider=oss", "region"),
-            ("s3://b1b?provider=oss&region=cn&path_style=true", "path_style"),
+            (
+                "s3://b1b?provider=oss&region=cn&path_style=true",
+                "path_style",
+            ),
             ("s3://b1b?path_style=yes", "path_style"),
             ("s3://b1b?endpoint=localhost:9000", "endpoint"),
             ("s3://b1b/../x", "prefix"),

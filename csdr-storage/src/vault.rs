@@ -189,8 +189,7 @@ impl ObjectVault {
     /// Sets up a vault's client without any I/O but creating a `file://` folder; call
     /// [`ObjectVault::open`] to also check (or record) the vault's identity.
     pub fn connect(spec: &VaultSpec, options: &StorageOptions) -> Result<Self, StorageError> {
-        let location =
-            VaultLocation::parse_with(&spec.url, spec.region.as_deref(), spec.network)?;
+        let location = VaultLocation::parse_with(&spec.url, spec.region.as_deref(), spec.network)?;
         let client_err = |reason: String| StorageError::Client {
             location: location.to_string(),
             reason,
@@ -400,7 +399,11 @@ impl Inner {
     async fn get(&self, rel: &str) -> Result<Option<Bytes>, VaultError> {
         let path = self.path(rel);
         match self.store.get(&path).await {
-            Ok(r) => r.bytes().await.map(Some).map_err(|e| self.err("get", rel, e)),
+            Ok(r) => r
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| self.err("get", rel, e)),
             Err(e @ object_store::Error::NotFound { .. }) if !is_no_such_bucket(&e) => Ok(None),
             Err(e) => Err(self.err("get", rel, e)),
         }
@@ -524,7 +527,8 @@ impl Inner {
                 }
             }
         };
-        let region_differs = matches!((&existing.region, &wanted.region), (Some(a), Some(b)) if a != b);
+        let region_differs =
+            matches!((&existing.region, &wanted.region), (Some(a), Some(b)) if a != b);
         if existing.name != wanted.name || existing.location != wanted.location || region_differs {
             return Err(StorageError::ConfigurationMismatch {
                 location: self.location.to_string(),
@@ -691,7 +695,8 @@ impl Inner {
         let body = Bytes::from(format!("{{\"backup\":\"{name}\"}}"));
         // Create-only so that OSS's x-oss-forbid-overwrite never gets in the way; a marker
         // already there is as good as a new one.
-        self.put_create(&layout::deletion_marker(name), body).await?;
+        self.put_create(&layout::deletion_marker(name), body)
+            .await?;
         Ok(())
     }
 
@@ -794,8 +799,7 @@ impl Vault for ObjectVault {
             .put_multipart(&inner.path(&data_key))
             .await
             .map_err(|e| inner.err("upload", &data_key, e))?;
-        let writer =
-            WriteMultipart::new_with_chunk_size(upload, inner.options.part_size.max(1));
+        let writer = WriteMultipart::new_with_chunk_size(upload, inner.options.part_size.max(1));
         Ok(Box::new(ObjectUpload {
             inner: self.inner.clone(),
             name: name.to_string(),
@@ -851,9 +855,12 @@ impl Vault for ObjectVault {
 
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {
         let inner = &self.inner;
-        let record = inner.visible(name).await?.ok_or_else(|| VaultError::NotFound {
-            what: format!("backup {name}"),
-        })?;
+        let record = inner
+            .visible(name)
+            .await?
+            .ok_or_else(|| VaultError::NotFound {
+                what: format!("backup {name}"),
+            })?;
         let file = archive_file_name(name);
         let Some((key, bytes)) = inner.backup_file(&record, &file).await? else {
             return Err(VaultError::Integrity {
@@ -881,9 +888,12 @@ impl Vault for ObjectVault {
 
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError> {
         let inner = &self.inner;
-        let record = inner.visible(name).await?.ok_or_else(|| VaultError::NotFound {
-            what: format!("backup {name}"),
-        })?;
+        let record = inner
+            .visible(name)
+            .await?
+            .ok_or_else(|| VaultError::NotFound {
+                what: format!("backup {name}"),
+            })?;
         let mut files = BTreeMap::new();
         for kind in CompanionKind::ALL {
             let file = kind.file_name(name);
@@ -936,12 +946,14 @@ impl Vault for ObjectVault {
         let key = layout::restore_file(name, RESTORE_RECORD_FILE);
         match self.inner.get(&key).await? {
             None => Ok(None),
-            Some(bytes) => RestoreRecord::from_json(&bytes)
-                .map(Some)
-                .map_err(|e| VaultError::Corrupt {
-                    key,
-                    reason: e.reason,
-                }),
+            Some(bytes) => {
+                RestoreRecord::from_json(&bytes)
+                    .map(Some)
+                    .map_err(|e| VaultError::Corrupt {
+                        key,
+                        reason: e.reason,
+                    })
+            }
         }
     }
 
@@ -1004,7 +1016,9 @@ impl Vault for ObjectVault {
                 // Never committed: everything old enough goes.
                 for (id, (newest, _)) in &g.attempts {
                     if *newest <= cutoff {
-                        report.removed.extend(inner.remove_attempt(&name, id).await?);
+                        report
+                            .removed
+                            .extend(inner.remove_attempt(&name, id).await?);
                     }
                 }
                 let old: Vec<String> = g
@@ -1031,18 +1045,23 @@ impl Vault for ObjectVault {
                     inner.finish_commit(&record).await?;
                     report.finished_commits.push(name.clone());
                 } else {
-                    report.removed.extend(inner.remove_attempt(&name, id).await?);
+                    report
+                        .removed
+                        .extend(inner.remove_attempt(&name, id).await?);
                 }
             }
         }
         // Probes of validations that were interrupted.
         let listing = inner
             .store
-            .list_with_delimiter(if inner.prefix.is_empty() {
-                None
-            } else {
-                Some(inner.path(""))
-            }.as_ref())
+            .list_with_delimiter(
+                if inner.prefix.is_empty() {
+                    None
+                } else {
+                    Some(inner.path(""))
+                }
+                .as_ref(),
+            )
             .await
             .map_err(|e| inner.err("list", "", e))?;
         for m in listing.objects {
@@ -1092,6 +1111,12 @@ impl ObjectUpload {
             what: format!("upload of backup {name}"),
             reason: "already finished".into(),
         })?;
+        // Surface a failed part's own error (finish() would report its abort's instead).
+        let mut writer = writer;
+        writer
+            .wait_for_capacity(0)
+            .await
+            .map_err(|e| inner.err("upload", &self.data_key, e))?;
         writer
             .finish()
             .await
@@ -1112,7 +1137,10 @@ impl ObjectUpload {
                 size: f.gzip.len() as u64,
             });
             inner
-                .put(&layout::attempt_file(&name, &self.attempt, &file), f.gzip.into())
+                .put(
+                    &layout::attempt_file(&name, &self.attempt, &file),
+                    f.gzip.into(),
+                )
                 .await?;
         }
         let metadata = record.to_velero_json()?;

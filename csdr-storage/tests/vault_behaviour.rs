@@ -1,5 +1,6 @@
 //! One behavioural suite for the vault, run against `memory://`, `file://` (a temp folder)
 //! and a real S3 server (`CSDR_TEST_S3_ENDPOINT`, see `scripts/test.sh`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
 mod common;
 
@@ -87,9 +88,12 @@ async fn commit(
 ) -> csdr_core::vault_record::BackupRecord {
     let mut up = t.vault.start_backup(name).await.unwrap();
     write_all(&mut up, bytes, 64 * 1024).await;
-    up.commit(record(name, phase, Some("2026-01-31T00:00:00Z")), companions())
-        .await
-        .unwrap()
+    up.commit(
+        record(name, phase, Some("2026-01-31T00:00:00Z")),
+        companions(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn put_raw(t: &TestVault, rel: &str, bytes: Vec<u8>) {
@@ -107,7 +111,14 @@ async fn delete_raw(t: &TestVault, rel: &str) {
 async fn get_raw(t: &TestVault, rel: &str) -> Vec<u8> {
     let (store, root) = t.vault.raw_store();
     let path = Path::from(format!("{}/{rel}", root.as_ref()).trim_start_matches('/'));
-    store.get(&path).await.unwrap().bytes().await.unwrap().to_vec()
+    store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
 }
 
 async fn validates_available(t: &TestVault) {
@@ -133,13 +144,19 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
 
     let listed = t.vault.list_backups().await.unwrap();
     assert_eq!(listed, vec![committed.clone()]);
-    assert_eq!(t.vault.backup("nightly").await.unwrap(), Some(committed.clone()));
+    assert_eq!(
+        t.vault.backup("nightly").await.unwrap(),
+        Some(committed.clone())
+    );
     assert_eq!(t.vault.backup("other").await.unwrap(), None);
 
     let got = t.vault.download_archive("nightly").await.unwrap();
     assert!(got.warning.is_none());
     assert_eq!(got.bytes, Bytes::from(bytes));
-    assert_eq!(t.vault.backup_companions("nightly").await.unwrap(), companions());
+    assert_eq!(
+        t.vault.backup_companions("nightly").await.unwrap(),
+        companions()
+    );
 
     // Velero's layout, and nothing left of the attempt.
     let mut keys = backup_keys(t, "nightly").await;
@@ -216,7 +233,13 @@ async fn a_taken_name_fails_fast(t: &TestVault) {
     first.abort().await.unwrap();
     assert!(backup_keys(t, "busy").await.is_empty());
     // Free again once the attempt is gone.
-    t.vault.start_backup("busy").await.unwrap().abort().await.unwrap();
+    t.vault
+        .start_backup("busy")
+        .await
+        .unwrap()
+        .abort()
+        .await
+        .unwrap();
     let err = t.vault.start_backup("../x").await.err().unwrap();
     assert!(matches!(err, VaultError::InvalidInput { .. }), "{err}");
 }
@@ -238,7 +261,10 @@ async fn restores_are_stored_create_only(t: &TestVault) {
     assert_eq!(t.vault.restore("r1").await.unwrap(), Some(record.clone()));
     assert_eq!(t.vault.restore("r2").await.unwrap(), None);
     let err = t.vault.put_restore(&record, &files).await.unwrap_err();
-    assert!(matches!(err, VaultError::RestoreAlreadyExists { .. }), "{err}");
+    assert!(
+        matches!(err, VaultError::RestoreAlreadyExists { .. }),
+        "{err}"
+    );
     let keys = t.vault.keys().await.unwrap();
     for k in [
         "restores/r1/csdr-restore.json",
@@ -283,8 +309,18 @@ async fn velero_written_backup_is_readable(t: &TestVault) {
         gzip(br#"{"v1/ConfigMap":["shop/c"]}"#),
     )
     .await;
-    put_raw(t, &format!("{dir}/{name}-csi-volumesnapshots.json.gz"), gzip(b"null")).await;
-    put_raw(t, &format!("{dir}/{name}-podvolumebackups.json.gz"), gzip(b"null")).await;
+    put_raw(
+        t,
+        &format!("{dir}/{name}-csi-volumesnapshots.json.gz"),
+        gzip(b"null"),
+    )
+    .await;
+    put_raw(
+        t,
+        &format!("{dir}/{name}-podvolumebackups.json.gz"),
+        gzip(b"null"),
+    )
+    .await;
     put_raw(
         t,
         &format!("{dir}/velero-backup.json"),
@@ -305,12 +341,22 @@ async fn velero_written_backup_is_readable(t: &TestVault) {
     );
     let c = t.vault.backup_companions(name).await.unwrap();
     assert_eq!(c.logs, b"velero log\n");
-    assert_eq!(c.results.warnings.namespaces["shop"], vec!["odd".to_string()]);
+    assert_eq!(
+        c.results.warnings.namespaces["shop"],
+        vec!["odd".to_string()]
+    );
     assert!(c.results.errors.is_empty());
     assert_eq!(c.resource_list["v1/ConfigMap"], vec!["shop/c".to_string()]);
     assert!(c.csi_volume_snapshots.is_empty());
     // It counts for expiry like any other backup, and its name is taken.
-    assert_eq!(t.vault.expired_backups(ts("2024-02-01T00:00:00Z")).await.unwrap().len(), 1);
+    assert_eq!(
+        t.vault
+            .expired_backups(ts("2024-02-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(t.vault.start_backup(name).await.is_err());
 }
 
@@ -347,7 +393,11 @@ async fn interrupted_delete_is_invisible_and_finished_by_a_second_delete(t: &Tes
     // remove_orphans also finishes an interrupted deletion.
     commit(t, "doomed2", JobPhase::Completed, b"x").await;
     t.vault.mark_deleted("doomed2").await.unwrap();
-    let report = t.vault.remove_orphans(Timestamp::now(), Duration::from_secs(3600)).await.unwrap();
+    let report = t
+        .vault
+        .remove_orphans(Timestamp::now(), Duration::from_secs(3600))
+        .await
+        .unwrap();
     assert_eq!(report.finished_deletions, vec!["doomed2".to_string()]);
     assert!(backup_keys(t, "doomed2").await.is_empty());
 }
@@ -372,13 +422,29 @@ async fn expired_backups_are_listed(t: &TestVault) {
     let names = |v: Vec<csdr_core::vault_record::BackupRecord>| {
         v.iter().map(|r| r.name().to_string()).collect::<Vec<_>>()
     };
-    assert!(t.vault.expired_backups(ts("2026-01-01T12:00:00Z")).await.unwrap().is_empty());
+    assert!(
+        t.vault
+            .expired_backups(ts("2026-01-01T12:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        names(t.vault.expired_backups(ts("2026-01-02T00:00:00Z")).await.unwrap()),
+        names(
+            t.vault
+                .expired_backups(ts("2026-01-02T00:00:00Z"))
+                .await
+                .unwrap()
+        ),
         vec!["short"]
     );
     assert_eq!(
-        names(t.vault.expired_backups(ts("2027-01-01T00:00:00Z")).await.unwrap()),
+        names(
+            t.vault
+                .expired_backups(ts("2027-01-01T00:00:00Z"))
+                .await
+                .unwrap()
+        ),
         vec!["long", "short"]
     );
 }
@@ -386,7 +452,13 @@ async fn expired_backups_are_listed(t: &TestVault) {
 async fn interrupted_uploads_never_show_and_are_collected(t: &TestVault) {
     let big = data(6 * 1024 * 1024, 3);
     // Started and aborted before any data.
-    t.vault.start_backup("a").await.unwrap().abort().await.unwrap();
+    t.vault
+        .start_backup("a")
+        .await
+        .unwrap()
+        .abort()
+        .await
+        .unwrap();
     // Aborted after data.
     let mut up = t.vault.start_backup("b").await.unwrap();
     write_all(&mut up, &big, 1024 * 1024).await;
@@ -409,7 +481,11 @@ async fn interrupted_uploads_never_show_and_are_collected(t: &TestVault) {
     assert!(backup_keys(t, "b").await.is_empty());
     // Within the grace period nothing is touched…
     let grace = Duration::from_secs(3600);
-    let report = t.vault.remove_orphans(Timestamp::now(), grace).await.unwrap();
+    let report = t
+        .vault
+        .remove_orphans(Timestamp::now(), grace)
+        .await
+        .unwrap();
     assert!(report.removed.is_empty(), "{report:?}");
     assert!(!backup_keys(t, "e").await.is_empty());
     // …after it, every leftover goes and the names are free again.
@@ -427,23 +503,33 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &TestVault) {
         let name = format!("cut-{i}");
         let mut up = t.vault.start_backup(&name).await.unwrap();
         write_all(&mut up, &bytes, 50_000).await;
-        let fut = up.commit(
-            record(&name, JobPhase::Completed, None),
-            companions(),
-        );
+        let fut = up.commit(record(&name, JobPhase::Completed, None), companions());
         // Drop the commit wherever it is after `wait_ms`.
         let _ = tokio::time::timeout(Duration::from_millis(wait_ms), fut).await;
         match t.vault.backup(&name).await.unwrap() {
             Some(_) => {
                 let got = t.vault.download_archive(&name).await.unwrap();
                 assert_eq!(got.bytes, Bytes::from(bytes.clone()));
-                assert_eq!(t.vault.backup_companions(&name).await.unwrap(), companions());
+                assert_eq!(
+                    t.vault.backup_companions(&name).await.unwrap(),
+                    companions()
+                );
             }
-            None => assert!(!t.vault.list_backups().await.unwrap().iter().any(|r| r.name() == name)),
+            None => assert!(
+                !t.vault
+                    .list_backups()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.name() == name)
+            ),
         }
     }
     // After the grace period: uncommitted ones vanish, committed ones are complete.
-    t.vault.remove_orphans(later(2), Duration::from_secs(3600)).await.unwrap();
+    t.vault
+        .remove_orphans(later(2), Duration::from_secs(3600))
+        .await
+        .unwrap();
     for i in 0..7 {
         let name = format!("cut-{i}");
         let keys = backup_keys(t, &name).await;
@@ -518,12 +604,21 @@ async fn commit_race_loser_cleans_only_its_own_attempt(t: &TestVault) {
     let got = t.vault.download_archive("both").await.unwrap();
     assert_eq!(got.bytes, Bytes::from_static(b"from b"));
     assert_eq!(
-        t.vault.backup("both").await.unwrap().unwrap().attempt.as_deref(),
+        t.vault
+            .backup("both")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempt
+            .as_deref(),
         Some(b_attempt.as_str())
     );
     let keys = backup_keys(t, "both").await;
     assert_eq!(keys.len(), 7, "{keys:?}");
-    assert!(!keys.iter().any(|k| k.contains("csdr-attempts")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.contains("csdr-attempts")),
+        "{keys:?}"
+    );
 }
 
 async fn flipped_or_truncated_data_is_rejected(t: &TestVault) {
@@ -537,15 +632,25 @@ async fn flipped_or_truncated_data_is_rejected(t: &TestVault) {
     let err = t.vault.download_archive("fragile").await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, VaultError::Integrity { .. }), "{text}");
-    assert!(text.contains("integrity check failed for") && text.contains(key), "{text}");
+    assert!(
+        text.contains("integrity check failed for") && text.contains(key),
+        "{text}"
+    );
     assert!(text.contains("SHA-256"), "{text}");
 
     put_raw(t, key, bytes[..9_000].to_vec()).await;
     let err = t.vault.download_archive("fragile").await.unwrap_err();
-    assert!(err.to_string().contains("truncated: 9000 bytes stored, 10000 recorded"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("truncated: 9000 bytes stored, 10000 recorded"),
+        "{err}"
+    );
 
     put_raw(t, key, bytes.clone()).await;
-    assert_eq!(t.vault.download_archive("fragile").await.unwrap().bytes, Bytes::from(bytes));
+    assert_eq!(
+        t.vault.download_archive("fragile").await.unwrap().bytes,
+        Bytes::from(bytes)
+    );
 
     // Companions are verified too.
     put_raw(t, "backups/fragile/fragile-results.gz", gzip(b"{}")).await;
@@ -572,7 +677,12 @@ async fn crash_between_commit_and_copy_stays_readable(t: &TestVault) {
     for f in &files {
         let from = format!("backups/halfway/{f}");
         let bytes = get_raw(t, &from).await;
-        put_raw(t, &format!("backups/halfway/csdr-attempts/{attempt}/{f}"), bytes).await;
+        put_raw(
+            t,
+            &format!("backups/halfway/csdr-attempts/{attempt}/{f}"),
+            bytes,
+        )
+        .await;
         delete_raw(t, &from).await;
     }
     put_raw(
@@ -588,12 +698,23 @@ async fn crash_between_commit_and_copy_stays_readable(t: &TestVault) {
         t.vault.download_archive("halfway").await.unwrap().bytes,
         Bytes::from(bytes.clone())
     );
-    assert_eq!(t.vault.backup_companions("halfway").await.unwrap(), companions());
+    assert_eq!(
+        t.vault.backup_companions("halfway").await.unwrap(),
+        companions()
+    );
     // Not within the grace period…
-    let report = t.vault.remove_orphans(Timestamp::now(), Duration::from_secs(3600)).await.unwrap();
+    let report = t
+        .vault
+        .remove_orphans(Timestamp::now(), Duration::from_secs(3600))
+        .await
+        .unwrap();
     assert!(report.finished_commits.is_empty());
     // …then the copy to Velero's keys is finished.
-    let report = t.vault.remove_orphans(later(2), Duration::from_secs(3600)).await.unwrap();
+    let report = t
+        .vault
+        .remove_orphans(later(2), Duration::from_secs(3600))
+        .await
+        .unwrap();
     assert_eq!(report.finished_commits, vec!["halfway".to_string()]);
     let keys = backup_keys(t, "halfway").await;
     assert_eq!(keys.len(), 7, "{keys:?}");

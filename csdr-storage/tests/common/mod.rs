@@ -1,5 +1,5 @@
 //! Backends and fixtures shared by the vault tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -148,9 +148,12 @@ pub fn companions() -> BackupCompanions {
         results: JobResults {
             errors: MessageGroups::default(),
             warnings: MessageGroups {
-                namespaces: [("shop".to_string(), vec!["Deployment shop/web: odd".to_string()])]
-                    .into_iter()
-                    .collect(),
+                namespaces: [(
+                    "shop".to_string(),
+                    vec!["Deployment shop/web: odd".to_string()],
+                )]
+                .into_iter()
+                .collect(),
                 ..MessageGroups::default()
             },
         },
