@@ -58,6 +58,9 @@ pub enum Error {
     /// A restore transformation refused an object.
     #[error(transparent)]
     Transform(#[from] crate::transform::TransformError),
+    /// A vault operation failed.
+    #[error(transparent)]
+    Vault(#[from] crate::ports::vault::VaultError),
 }
 
 /// `Result` with [`Error`].

@@ -46,6 +46,7 @@ pub mod schedule;
 pub mod selection;
 pub mod sim;
 pub mod transform;
+pub mod vault_record;
 pub mod version_priority;
 
 pub use error::{Error, Result};
