@@ -11,6 +11,7 @@ use crate::config::ConfigError;
 use crate::convert::ConvertError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
+use crate::archive::ArchiveError;
 use crate::object::ObjectError;
 use crate::quantity::QuantityError;
 use crate::releases::ReleaseError;
@@ -61,6 +62,9 @@ pub enum Error {
     /// A vault operation failed.
     #[error(transparent)]
     Vault(#[from] crate::ports::vault::VaultError),
+    /// A backup tarball could not be written or read, or failed verification.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 /// `Result` with [`Error`].

@@ -30,6 +30,7 @@
 //! # Ok::<(), csdr_core::Error>(())
 //! ```
 
+pub mod archive;
 pub mod config;
 pub mod convert;
 pub mod discovery;
