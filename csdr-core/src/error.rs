@@ -7,11 +7,11 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::archive::ArchiveError;
 use crate::config::ConfigError;
 use crate::convert::ConvertError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
-use crate::archive::ArchiveError;
 use crate::object::ObjectError;
 use crate::quantity::QuantityError;
 use crate::releases::ReleaseError;
@@ -65,6 +65,16 @@ pub enum Error {
     /// A backup tarball could not be written or read, or failed verification.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// A schedule names a time zone the time zone database does not know.
+    #[error("schedule {schedule}: unknown time zone {name:?}: {reason}")]
+    TimeZone {
+        /// The schedule.
+        schedule: String,
+        /// The time zone name.
+        name: String,
+        /// The database's answer.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].

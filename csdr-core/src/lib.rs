@@ -34,6 +34,7 @@ pub mod archive;
 pub mod config;
 pub mod convert;
 pub mod discovery;
+pub mod engine;
 pub mod error;
 pub mod label_selector;
 pub mod model;
