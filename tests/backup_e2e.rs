@@ -1,4 +1,5 @@
 //! End-to-end backups: a simulated Kubernetes 1.16 cluster into memory and file vaults.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod support;
 
