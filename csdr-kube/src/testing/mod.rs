@@ -68,6 +68,8 @@ pub enum Failure {
     InternalError,
     /// 503 Service Unavailable.
     ServiceUnavailable,
+    /// 410 Gone with reason `Expired`, as for an expired continue token.
+    Expired,
 }
 
 /// Why the server could not start or stop.

@@ -106,6 +106,9 @@ fn failure_response(failure: Failure) -> Response {
         Failure::InternalError => status_response(&Status::internal(
             "an error on the server (\"injected failure\") has prevented the request from succeeding",
         )),
+        Failure::Expired => status_response(&Status::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        )),
         Failure::ServiceUnavailable => status_response(&Status::new(
             503,
             "ServiceUnavailable",
@@ -165,6 +168,13 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
         },
         Route::GroupVersion { group, version } => {
             match documents::resource_list(&app.sim.discovery(), &group, &version) {
+                Some(doc) => json_response(200, &doc),
+                None => status_response(&Status::no_such_resource()),
+            }
+        }
+        Route::OpenApiV3Index => json_response(200, &documents::openapi_v3_index(&app.sim.discovery())),
+        Route::OpenApiV3 { group, version } => {
+            match documents::openapi_v3_group_version(&app.sim.discovery(), &group, &version) {
                 Some(doc) => json_response(200, &doc),
                 None => status_response(&Status::no_such_resource()),
             }
@@ -314,6 +324,14 @@ impl ResourceRequest {
     }
 
     fn body_value(&self) -> Result<Value, Status> {
+        let content_type = self.content_type();
+        if content_type.contains("protobuf") || content_type.contains("cbor") {
+            return Err(Status::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+            ));
+        }
         let value: Value = match serde_json::from_slice(&self.body) {
             Ok(v) => v,
             Err(json_error) => serde_yaml::from_slice(&self.body).map_err(|_| {

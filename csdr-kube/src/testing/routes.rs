@@ -52,7 +52,16 @@ pub enum Route {
     },
     /// A collection or an object.
     Resource(ResourcePath),
-    /// `/openapi/...` and `/swagger...`: not served, so clients fall back.
+    /// `/openapi/v3`: the index of per-group-version OpenAPI v3 documents.
+    OpenApiV3Index,
+    /// `/openapi/v3/api/<version>` or `/openapi/v3/apis/<group>/<version>`.
+    OpenApiV3 {
+        /// The group; empty for the core group.
+        group: String,
+        /// The version.
+        version: String,
+    },
+    /// `/openapi/v2` and `/swagger...`: not served, so clients fall back.
     OpenApi,
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
@@ -67,6 +76,19 @@ impl Route {
         let (group, version, rest) = match segments.as_slice() {
             ["version"] => return Route::Version,
             ["healthz" | "livez" | "readyz", ..] => return Route::Health,
+            ["openapi", "v3"] => return Route::OpenApiV3Index,
+            ["openapi", "v3", "api", version] => {
+                return Route::OpenApiV3 {
+                    group: String::new(),
+                    version: version.to_string(),
+                };
+            }
+            ["openapi", "v3", "apis", group, version] => {
+                return Route::OpenApiV3 {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                };
+            }
             ["openapi", ..] | ["swagger.json"] | ["swaggerapi", ..] => return Route::OpenApi,
             ["api"] => return Route::CoreVersions,
             ["apis"] => return Route::Groups,
@@ -130,7 +152,15 @@ mod tests {
         assert_eq!(Route::parse("/version"), Route::Version);
         assert_eq!(Route::parse("/api"), Route::CoreVersions);
         assert_eq!(Route::parse("/apis/"), Route::Groups);
-        assert_eq!(Route::parse("/openapi/v3"), Route::OpenApi);
+        assert_eq!(Route::parse("/openapi/v2"), Route::OpenApi);
+        assert_eq!(Route::parse("/openapi/v3"), Route::OpenApiV3Index);
+        assert_eq!(
+            Route::parse("/openapi/v3/apis/apps/v1"),
+            Route::OpenApiV3 {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
         assert_eq!(
             Route::parse("/api/v1"),
             Route::GroupVersion {
