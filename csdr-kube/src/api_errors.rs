@@ -40,7 +40,10 @@ pub fn error_from_answer(what: &str, code: u16, body: &[u8]) -> ClusterError {
         if text.is_empty() {
             format!("HTTP {code}")
         } else {
-            format!("HTTP {code}: {}", text.chars().take(300).collect::<String>())
+            format!(
+                "HTTP {code}: {}",
+                text.chars().take(300).collect::<String>()
+            )
         }
     });
     let what = what.to_string();

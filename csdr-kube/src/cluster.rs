@@ -39,8 +39,8 @@ use serde_json::Value;
 
 use crate::api_errors::{error_from_answer, is_transient_status};
 use crate::discovery::{
-    AGGREGATED_ACCEPT, DiscoveryWarning, LegacyGroup, aggregated_groups, is_aggregated, legacy_core_versions,
-    legacy_groups, legacy_resources,
+    AGGREGATED_ACCEPT, DiscoveryWarning, LegacyGroup, aggregated_groups, is_aggregated,
+    legacy_core_versions, legacy_groups, legacy_resources,
 };
 use crate::retry::{RetryPolicy, parse_retry_after};
 
@@ -49,7 +49,9 @@ use crate::retry::{RetryPolicy, parse_retry_after};
 #[non_exhaustive]
 pub enum ConnectError {
     /// The URL given is not a valid API server URL.
-    #[error("invalid Kubernetes API server URL {url:?}: {reason}; give one like http://127.0.0.1:6443")]
+    #[error(
+        "invalid Kubernetes API server URL {url:?}: {reason}; give one like http://127.0.0.1:6443"
+    )]
     InvalidUrl {
         /// The URL as given.
         url: String,
@@ -138,10 +140,12 @@ impl KubeCluster {
 
     /// The API server at `url` without authentication (e.g. the test API server on loopback).
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
-        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| ConnectError::InvalidUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
+        let uri: http::Uri =
+            url.parse()
+                .map_err(|e: http::uri::InvalidUri| ConnectError::InvalidUrl {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
         if uri.scheme().is_none() || uri.host().is_none() {
             return Err(ConnectError::InvalidUrl {
                 url: url.to_string(),
@@ -181,7 +185,11 @@ impl KubeCluster {
     }
 
     /// Sends a request, retrying transient failures; the body of a 2xx answer, or the error.
-    async fn send(&self, what: &str, request: http::Request<Vec<u8>>) -> Result<Answer, ClusterError> {
+    async fn send(
+        &self,
+        what: &str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Answer, ClusterError> {
         let (parts, body) = request.into_parts();
         let mut attempt = 0u32;
         loop {
@@ -435,7 +443,6 @@ impl KubeCluster {
     /// Watches one object until `condition` holds; `Ok(None)` when the watch ended first.
     async fn watch_until(
         &self,
-        what: &str,
         gvr: &GroupVersionResource,
         namespace: Option<&str>,
         name: &str,
@@ -443,6 +450,7 @@ impl KubeCluster {
         condition: WaitCondition,
         seconds: u32,
     ) -> Result<Option<KubeObject>, ClusterError> {
+        let what = &Self::describe(gvr, namespace, name);
         let params = WatchParams::default()
             .fields(&format!("metadata.name={name}"))
             .timeout(seconds.clamp(1, 290));
@@ -683,7 +691,7 @@ impl Cluster for KubeCluster {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let seconds = u32::try_from(left.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
                 match self
-                    .watch_until(&what, gvr, namespace, name, &rv, condition, seconds)
+                    .watch_until(gvr, namespace, name, &rv, condition, seconds)
                     .await
                 {
                     Ok(Some(obj)) => return Ok(obj),

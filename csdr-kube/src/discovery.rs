@@ -224,7 +224,10 @@ pub fn legacy_resources(doc: &Value) -> Vec<ApiResource> {
             if plural.is_empty() || plural.contains('/') || kind.is_empty() {
                 return None;
             }
-            let namespaced = r.get("namespaced").and_then(Value::as_bool).unwrap_or(false);
+            let namespaced = r
+                .get("namespaced")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let mut res = ApiResource::new(kind, plural, namespaced);
             let singular = text(r, "singularName");
             if !singular.is_empty() {

@@ -1,5 +1,7 @@
 //! `KubeCluster` against the HTTP `ApiServer`: discovery, paging, conflicts, retries, waits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+
 mod support;
 
 use std::collections::BTreeMap;
@@ -32,7 +34,13 @@ async fn serve(release: KubeRelease) -> (ApiServer, KubeCluster) {
 }
 
 /// Group → (preferred version, version → resources sorted by plural), independent of order.
-type Normalized = BTreeMap<String, (String, BTreeMap<String, Vec<csdr_core::discovery::ApiResource>>)>;
+type Normalized = BTreeMap<
+    String,
+    (
+        String,
+        BTreeMap<String, Vec<csdr_core::discovery::ApiResource>>,
+    ),
+>;
 
 fn normalized(d: &Discovery) -> Normalized {
     d.groups
@@ -109,7 +117,11 @@ async fn a_group_that_fails_discovery_is_skipped_and_reported() {
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].group, "batch");
     assert_eq!(warnings[0].version.as_deref(), Some("v1beta1"));
-    assert!(warnings[0].to_string().contains("HTTP 503"), "{}", warnings[0]);
+    assert!(
+        warnings[0].to_string().contains("HTTP 503"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[tokio::test]
@@ -221,7 +233,12 @@ async fn create_conflicts_and_update_conflicts() {
     );
 
     let patched = cluster
-        .patch_merge(&configmaps(), Some("default"), "settings", &json!({"data": {"b": "x"}}))
+        .patch_merge(
+            &configmaps(),
+            Some("default"),
+            "settings",
+            &json!({"data": {"b": "x"}}),
+        )
         .await
         .unwrap();
     assert_eq!(patched.fields()["data"], json!({"a": "2", "b": "x"}));
@@ -252,7 +269,9 @@ async fn create_conflicts_and_update_conflicts() {
         None
     );
     assert!(matches!(
-        cluster.delete(&configmaps(), Some("default"), "settings").await,
+        cluster
+            .delete(&configmaps(), Some("default"), "settings")
+            .await,
         Err(ClusterError::NotFound { .. })
     ));
 }
@@ -337,7 +356,11 @@ async fn wait_for_watches_until_bound_or_times_out() {
     // Bind the claim on the simulated cluster directly, as a provisioner would, once the
     // waiter has looked (its first read sees Pending).
     let sim = server.sim().clone();
-    let mut current = sim.get(&pvcs, Some("default"), "data").await.unwrap().unwrap();
+    let mut current = sim
+        .get(&pvcs, Some("default"), "data")
+        .await
+        .unwrap()
+        .unwrap();
     current
         .fields_mut()
         .insert("status".into(), json!({"phase": "Bound"}));
@@ -381,11 +404,16 @@ async fn cluster_scoped_resources_and_other_versions() {
     let (_server, cluster) = serve(KubeRelease::V1_16).await;
     cluster.discover().await.unwrap();
     let classes = GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses");
-    let sc = obj(json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": "fast"}, "provisioner": "csi.example.com"}));
+    let sc = obj(
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "fast"}, "provisioner": "csi.example.com"}),
+    );
     cluster.create(&classes, &sc).await.unwrap();
     // A namespace given for a cluster-scoped resource is ignored, as discovery says.
-    let got = cluster.get(&classes, Some("default"), "fast").await.unwrap();
+    let got = cluster
+        .get(&classes, Some("default"), "fast")
+        .await
+        .unwrap();
     assert_eq!(got.map(|o| o.name().to_string()), Some("fast".into()));
 
     let deployments_v1 = GroupVersionResource::new("apps", "v1", "deployments");
@@ -395,7 +423,11 @@ async fn cluster_scoped_resources_and_other_versions() {
             "template": {"metadata": {"labels": {"app": "web"}},
                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}));
     cluster.create(&deployments_v1, &deploy).await.unwrap();
-    for (group, version) in [("apps", "v1beta2"), ("apps", "v1beta1"), ("extensions", "v1beta1")] {
+    for (group, version) in [
+        ("apps", "v1beta2"),
+        ("apps", "v1beta1"),
+        ("extensions", "v1beta1"),
+    ] {
         let gvr = GroupVersionResource::new(group, version, "deployments");
         let items: Vec<KubeObject> = cluster
             .list(&gvr, None, None, 100)

@@ -259,7 +259,11 @@ pub fn openapi_v3_index(discovery: &Discovery) -> Value {
 }
 
 /// `/openapi/v3/apis/<group>/<version>` (see [`openapi_v3_index`]), if served.
-pub fn openapi_v3_group_version(discovery: &Discovery, group: &str, version: &str) -> Option<Value> {
+pub fn openapi_v3_group_version(
+    discovery: &Discovery,
+    group: &str,
+    version: &str,
+) -> Option<Value> {
     let served = discovery
         .group(group)?
         .versions

@@ -133,7 +133,9 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
         return status_response(&Status::new(
             405,
             "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource ({method} {path})"),
+            format!(
+                "the server does not allow this method on the requested resource ({method} {path})"
+            ),
         ));
     }
     let accept = headers
@@ -172,7 +174,9 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
                 None => status_response(&Status::no_such_resource()),
             }
         }
-        Route::OpenApiV3Index => json_response(200, &documents::openapi_v3_index(&app.sim.discovery())),
+        Route::OpenApiV3Index => {
+            json_response(200, &documents::openapi_v3_index(&app.sim.discovery()))
+        }
         Route::OpenApiV3 { group, version } => {
             match documents::openapi_v3_group_version(&app.sim.discovery(), &group, &version) {
                 Some(doc) => json_response(200, &doc),
@@ -213,7 +217,11 @@ pub(crate) struct FieldSelector {
 impl FieldSelector {
     pub fn parse(text: Option<&str>) -> Result<Self, Status> {
         let mut terms = Vec::new();
-        for term in text.unwrap_or("").split(',').filter(|t| !t.trim().is_empty()) {
+        for term in text
+            .unwrap_or("")
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+        {
             let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
                 (f, false, v)
             } else if let Some((f, v)) = term.split_once("==") {
@@ -308,7 +316,10 @@ fn list_item(obj: KubeObject) -> Value {
 
 impl ResourceRequest {
     fn param(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn content_type(&self) -> String {
@@ -329,19 +340,25 @@ impl ResourceRequest {
             return Err(Status::new(
                 415,
                 "UnsupportedMediaType",
-                format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+                ),
             ));
         }
         let value: Value = match serde_json::from_slice(&self.body) {
             Ok(v) => v,
             Err(json_error) => serde_yaml::from_slice(&self.body).map_err(|_| {
-                Status::bad_request(format!("the request body is not valid JSON or YAML: {json_error}"))
+                Status::bad_request(format!(
+                    "the request body is not valid JSON or YAML: {json_error}"
+                ))
             })?,
         };
         if value.is_object() {
             Ok(value)
         } else {
-            Err(Status::bad_request("the request body must be a JSON object"))
+            Err(Status::bad_request(
+                "the request body must be a JSON object",
+            ))
         }
     }
 
@@ -434,7 +451,9 @@ impl ResourceRequest {
             (method, _) => Err(Status::new(
                 405,
                 "MethodNotAllowed",
-                format!("the server does not allow this method on the requested resource ({method})"),
+                format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                ),
             )),
         }
     }
@@ -565,7 +584,9 @@ impl ResourceRequest {
         let api_version = target.api_version();
         let kind = target.resource.kind.clone();
         let Some(map) = value.as_object_mut() else {
-            return Err(Status::bad_request("the request body must be a JSON object"));
+            return Err(Status::bad_request(
+                "the request body must be a JSON object",
+            ));
         };
         match map.get("apiVersion").and_then(Value::as_str) {
             None | Some("") => {
@@ -634,7 +655,11 @@ impl ResourceRequest {
     }
 
     async fn namespace_must_exist(&self, target: &Target) -> Result<(), Status> {
-        let Some(ns) = target.namespace.as_deref().filter(|_| target.resource.namespaced) else {
+        let Some(ns) = target
+            .namespace
+            .as_deref()
+            .filter(|_| target.resource.namespaced)
+        else {
             return Ok(());
         };
         let gvr = GroupVersionResource::new("", "v1", "namespaces");
@@ -671,9 +696,7 @@ impl ResourceRequest {
             // PUT .../status replaces only the status of the stored object.
             let mut current = self.current(target).await?;
             match obj.fields().get("status") {
-                Some(status) => current
-                    .fields_mut()
-                    .insert("status".into(), status.clone()),
+                Some(status) => current.fields_mut().insert("status".into(), status.clone()),
                 None => current.fields_mut().remove("status"),
             };
             current
@@ -707,17 +730,23 @@ impl ResourceRequest {
         let patch: Value = match serde_json::from_slice(&self.body) {
             Ok(v) => v,
             Err(e) if content_type == "application/apply-patch+yaml" => {
-                serde_yaml::from_slice(&self.body).map_err(|_| {
-                    Status::bad_request(format!("the patch is not valid YAML: {e}"))
-                })?
+                serde_yaml::from_slice(&self.body)
+                    .map_err(|_| Status::bad_request(format!("the patch is not valid YAML: {e}")))?
             }
-            Err(e) => return Err(Status::bad_request(format!("the patch is not valid JSON: {e}"))),
+            Err(e) => {
+                return Err(Status::bad_request(format!(
+                    "the patch is not valid JSON: {e}"
+                )));
+            }
         };
         let only_status = target.path.subresource.is_some();
         let (code, result) = match content_type.as_str() {
             "application/merge-patch+json" if !only_status => (
                 200,
-                self.app.sim.patch_merge(&target.gvr, ns, &name, &patch).await,
+                self.app
+                    .sim
+                    .patch_merge(&target.gvr, ns, &name, &patch)
+                    .await,
             ),
             "application/json-patch+json" if !only_status => {
                 (200, self.app.sim.patch_json(&target.gvr, ns, &name, &patch))
@@ -730,7 +759,12 @@ impl ResourceRequest {
                 match content_type.as_str() {
                     "application/json-patch+json" => {
                         csdr_core::patch::apply_json_patch(&mut value, &patch).map_err(|e| {
-                            Status::invalid(&target.resource.kind, &target.path.group, &name, &e.to_string())
+                            Status::invalid(
+                                &target.resource.kind,
+                                &target.path.group,
+                                &name,
+                                &e.to_string(),
+                            )
                         })?
                     }
                     "application/merge-patch+json" => {
@@ -739,7 +773,12 @@ impl ResourceRequest {
                     _ => apply_strategic_merge_patch(&mut value, &without_identity(&patch)),
                 }
                 let mut patched = KubeObject::new(value).map_err(|e| {
-                    Status::invalid(&target.resource.kind, &target.path.group, &name, &e.to_string())
+                    Status::invalid(
+                        &target.resource.kind,
+                        &target.path.group,
+                        &name,
+                        &e.to_string(),
+                    )
                 })?;
                 if only_status {
                     let status = patched.fields().get("status").cloned();
@@ -857,7 +896,11 @@ mod tests {
         .unwrap();
         let sel = FieldSelector::parse(Some("metadata.name=a,metadata.namespace==n")).unwrap();
         assert!(sel.matches(&obj));
-        assert!(!FieldSelector::parse(Some("metadata.name!=a")).unwrap().matches(&obj));
+        assert!(
+            !FieldSelector::parse(Some("metadata.name!=a"))
+                .unwrap()
+                .matches(&obj)
+        );
         let err = FieldSelector::parse(Some("spec.nodeName=x")).unwrap_err();
         assert_eq!(err.code, 400);
         assert!(err.message.contains("spec.nodeName"));

@@ -11,6 +11,17 @@
 
 use serde_json::{Value, json};
 
+/// The object a [`Status`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusDetails {
+    /// The resource plural (or the kind, for `Invalid`).
+    pub kind: String,
+    /// The group; empty for the core group.
+    pub group: String,
+    /// The object's name.
+    pub name: String,
+}
+
 /// A failure as the Kubernetes API reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -20,8 +31,8 @@ pub struct Status {
     pub reason: String,
     /// The human-readable message.
     pub message: String,
-    /// The object concerned: (resource, group, name), when there is one.
-    pub details: Option<(String, String, String)>,
+    /// The object concerned, when there is one.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 fn group_resource(resource: &str, group: &str) -> String {
@@ -44,7 +55,11 @@ impl Status {
     }
 
     fn about(mut self, resource: &str, group: &str, name: &str) -> Self {
-        self.details = Some((resource.to_string(), group.to_string(), name.to_string()));
+        self.details = Some(Box::new(StatusDetails {
+            kind: resource.to_string(),
+            group: group.to_string(),
+            name: name.to_string(),
+        }));
         self
     }
 
@@ -60,7 +75,11 @@ impl Status {
 
     /// 404: the path names no resource the server serves.
     pub fn no_such_resource() -> Self {
-        Status::new(404, "NotFound", "the server could not find the requested resource")
+        Status::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 409: an object with the name exists.
@@ -68,7 +87,10 @@ impl Status {
         Status::new(
             409,
             "AlreadyExists",
-            format!("{} {name:?} already exists", group_resource(resource, group)),
+            format!(
+                "{} {name:?} already exists",
+                group_resource(resource, group)
+            ),
         )
         .about(resource, group, name)
     }
@@ -88,8 +110,12 @@ impl Status {
 
     /// 422: the object is invalid.
     pub fn invalid(kind: &str, group: &str, name: &str, reason: &str) -> Self {
-        Status::new(422, "Invalid", format!("{kind} {name:?} is invalid: {reason}"))
-            .about(kind, group, name)
+        Status::new(
+            422,
+            "Invalid",
+            format!("{kind} {name:?} is invalid: {reason}"),
+        )
+        .about(kind, group, name)
     }
 
     /// 400: the request itself is malformed.
@@ -119,7 +145,9 @@ impl Status {
         Status::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
         )
     }
 
@@ -139,10 +167,10 @@ impl Status {
             "reason": self.reason,
             "code": self.code,
         });
-        if let (Some((kind, group, name)), Some(map)) = (&self.details, status.as_object_mut()) {
+        if let (Some(d), Some(map)) = (&self.details, status.as_object_mut()) {
             map.insert(
                 "details".into(),
-                json!({"name": name, "group": group, "kind": kind}),
+                json!({"name": d.name, "group": d.group, "kind": d.kind}),
             );
         }
         status

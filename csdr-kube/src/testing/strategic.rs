@@ -64,9 +64,9 @@ fn merge_key(target: &[Value], patch: &[Value]) -> Option<&'static str> {
     if patch.is_empty() || !patch.iter().all(Value::is_object) {
         return None;
     }
-    MERGE_KEYS.into_iter().find(|key| {
-        patch.iter().chain(target).all(|e| e.get(*key).is_some())
-    })
+    MERGE_KEYS
+        .into_iter()
+        .find(|key| patch.iter().chain(target).all(|e| e.get(*key).is_some()))
 }
 
 fn merge_list(target: &mut Vec<Value>, patch: &[Value], key: &str) {

@@ -68,7 +68,10 @@ async fn snapshot(req: &WatchRequest) -> Result<Snapshot, Status> {
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         for obj in page.items.into_iter().filter(|o| req.fields.matches(o)) {
-            let key = (obj.namespace().unwrap_or("").to_string(), obj.name().to_string());
+            let key = (
+                obj.namespace().unwrap_or("").to_string(),
+                obj.name().to_string(),
+            );
             out.insert(key, obj);
         }
         match page.continue_token {
@@ -105,7 +108,10 @@ impl State {
                     match self.req.since {
                         None => self.pending.push_back(event("ADDED", obj.to_value())),
                         Some(since) => {
-                            if resource_version(obj).parse::<u64>().is_ok_and(|rv| rv > since) {
+                            if resource_version(obj)
+                                .parse::<u64>()
+                                .is_ok_and(|rv| rv > since)
+                            {
                                 self.pending.push_back(event("MODIFIED", obj.to_value()));
                             }
                         }
