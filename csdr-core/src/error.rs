@@ -7,10 +7,16 @@
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
 
+use crate::config::ConfigError;
+use crate::convert::ConvertError;
 use crate::label_selector::LabelSelectorError;
+use crate::node_policy::NodePolicyError;
 use crate::object::ObjectError;
+use crate::quantity::QuantityError;
 use crate::releases::ReleaseError;
+use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
+use crate::transform::images::{ImageReferenceError, ImageRuleError};
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,33 @@ pub enum Error {
     /// A backup's namespace or resource selection cannot be made.
     #[error(transparent)]
     Selection(#[from] SelectionError),
+    /// A schedule expression cannot be parsed.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The `csdr-config` ConfigMap holds an invalid setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An unknown node scheduling policy.
+    #[error(transparent)]
+    NodePolicy(#[from] NodePolicyError),
+    /// An API version could not be chosen or an object could not be converted (R2).
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// A string is not a Kubernetes quantity.
+    #[error(transparent)]
+    Quantity(#[from] QuantityError),
+    /// A container image reference is not valid.
+    #[error(transparent)]
+    ImageReference(#[from] ImageReferenceError),
+    /// A restore's image rule (change-image case or registry mapping) cannot be used.
+    #[error(transparent)]
+    ImageRule(#[from] ImageRuleError),
+    /// A restore transformation refused an object.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
+    /// A vault operation failed.
+    #[error(transparent)]
+    Vault(#[from] crate::ports::vault::VaultError),
 }
 
 /// `Result` with [`Error`].

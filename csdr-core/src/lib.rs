@@ -30,17 +30,23 @@
 //! # Ok::<(), csdr_core::Error>(())
 //! ```
 
+pub mod config;
+pub mod convert;
 pub mod discovery;
 pub mod error;
 pub mod label_selector;
 pub mod model;
+pub mod node_policy;
 pub mod object;
 pub mod patch;
 pub mod ports;
+pub mod quantity;
 pub mod releases;
+pub mod schedule;
 pub mod selection;
 pub mod sim;
 pub mod transform;
+pub mod vault_record;
 pub mod version_priority;
 
 pub use error::{Error, Result};

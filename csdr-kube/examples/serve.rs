@@ -4,23 +4,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use csdr_core::object::{GroupVersion, KubeObject};
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::SimCluster;
 use csdr_kube::testing::ApiServer;
-
-fn rename(obj: &KubeObject, gv: &GroupVersion) -> Result<KubeObject, String> {
-    let mut out = obj.clone();
-    out.set_api_version(gv);
-    Ok(out)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let release: KubeRelease = args.next().unwrap_or_else(|| "1.28".into()).parse()?;
     let port: u16 = args.next().unwrap_or_else(|| "0".into()).parse()?;
-    let sim = SimCluster::from_discovery(release.discovery(), rename);
+    let sim = SimCluster::new(release);
     let server = ApiServer::start_on(sim, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     println!("{}", server.url());
     tokio::signal::ctrl_c().await?;

@@ -17,3 +17,4 @@
 pub mod clock;
 pub mod cluster;
 pub mod snapshot;
+pub mod vault;

@@ -55,11 +55,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::convert;
 use crate::discovery::Discovery;
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
 use crate::patch::{apply_json_patch, apply_merge_patch};
 use crate::ports::clock::{Clock, ManualClock};
 use crate::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
+use crate::releases::KubeRelease;
 
 pub use files::{DocumentError, SimDocument};
 use store::SimState;
@@ -100,6 +102,14 @@ impl std::fmt::Debug for SimCluster {
 pub const SIM_EPOCH: &str = "2026-01-01T00:00:00Z";
 
 impl SimCluster {
+    /// A simulated cluster of a Kubernetes release: the release's served versions, preferred
+    /// versions, resource names and scopes (see [`crate::releases`]), with built-in objects
+    /// converted between versions by the core's KubernetesConvert rules
+    /// ([`crate::convert::convert`]).
+    pub fn new(release: KubeRelease) -> Self {
+        Self::from_discovery(release.discovery(), convert_builtin)
+    }
+
     /// A simulated cluster serving `discovery`, converting built-in objects between versions
     /// with `converter`. It starts with the namespaces `default`, `kube-system`, `kube-public`
     /// and `kube-node-lease`, and a manual clock at [`SIM_EPOCH`].
@@ -218,6 +228,11 @@ impl SimCluster {
     pub fn discovery(&self) -> Discovery {
         self.lock().discovery.clone()
     }
+}
+
+/// The [`Converter`] of [`SimCluster::new`]: the core's KubernetesConvert rules.
+pub fn convert_builtin(obj: &KubeObject, to: &GroupVersion) -> Result<KubeObject, String> {
+    convert::convert(obj.clone(), to).map_err(|e| e.to_string())
 }
 
 #[async_trait]

@@ -544,3 +544,59 @@ fn resource_version_is_the_last_one_assigned() {
         json!((before + 1).to_string())
     );
 }
+
+#[test]
+fn a_release_serves_one_object_at_every_version_by_the_conversion_rules() {
+    use crate::releases::KubeRelease;
+    let s = SimCluster::new(KubeRelease::V1_16);
+    let d = obj(
+        json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.17"}]}}}}),
+    );
+    block_on(s.create(&gvr("extensions", "v1beta1", "deployments"), &d)).unwrap();
+    for (g, v) in [
+        ("apps", "v1"),
+        ("apps", "v1beta2"),
+        ("apps", "v1beta1"),
+        ("extensions", "v1beta1"),
+    ] {
+        let got = block_on(s.get(&gvr(g, v, "deployments"), Some("default"), "web"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.group_version(), GroupVersion::new(g, v));
+        assert_eq!(got.pointer("/spec/replicas"), Some(&json!(2)));
+    }
+    let v1 = block_on(s.get(&gvr("apps", "v1", "deployments"), Some("default"), "web"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        v1.pointer("/spec/selector/matchLabels/app"),
+        Some(&json!("web"))
+    );
+    // Ingress on 1.16: extensions/v1beta1 and networking.k8s.io/v1beta1 are one object.
+    let ing = obj(
+        json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {"backend": {"serviceName": "web", "servicePort": 80}}}),
+    );
+    block_on(s.create(&gvr("extensions", "v1beta1", "ingresses"), &ing)).unwrap();
+    let n = block_on(s.get(
+        &gvr("networking.k8s.io", "v1beta1", "ingresses"),
+        Some("default"),
+        "shop",
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(n.api_version(), "networking.k8s.io/v1beta1");
+    assert_eq!(n.pointer("/spec/backend/serviceName"), Some(&json!("web")));
+    assert!(
+        block_on(s.get(
+            &gvr("networking.k8s.io", "v1", "ingresses"),
+            Some("default"),
+            "shop"
+        ))
+        .is_err()
+    );
+}

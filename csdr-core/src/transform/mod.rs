@@ -14,6 +14,18 @@ use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
 
+pub mod access_modes;
+pub mod disk_floor;
+pub mod images;
+pub mod namespace_mapping;
+pub mod pipeline;
+pub mod sanitize;
+pub mod services;
+pub mod storage_class;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod volumes;
+
 /// An object after a transformation, with the warnings the transformation raised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
@@ -40,8 +52,8 @@ pub type TransformFn = fn(&TransformContext, KubeObject) -> Result<Transformed, 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{object}: {field}: {reason}")]
 pub struct TransformError {
-    /// The object.
-    pub object: ObjectRef,
+    /// The object (boxed to keep `Result<Transformed, TransformError>` small).
+    pub object: Box<ObjectRef>,
     /// The field concerned, as a dotted path (`spec.storageClassName`).
     pub field: String,
     /// What is wrong and what to do about it.
@@ -52,7 +64,7 @@ impl TransformError {
     /// An error about one field of an object.
     pub fn new(object: &KubeObject, field: impl Into<String>, reason: impl Into<String>) -> Self {
         TransformError {
-            object: ObjectRef::of(object),
+            object: Box::new(ObjectRef::of(object)),
             field: field.into(),
             reason: reason.into(),
         }

@@ -24,12 +24,7 @@
 //! use csdr_kube::testing::ApiServer;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let sim = SimCluster::from_discovery(KubeRelease::V1_28.discovery(), |obj, gv| {
-//!     let mut obj = obj.clone();
-//!     obj.set_api_version(gv);
-//!     Ok(obj)
-//! });
-//! let server = ApiServer::start(sim).await?;
+//! let server = ApiServer::start(SimCluster::new(KubeRelease::V1_28)).await?;
 //! let cluster = KubeCluster::from_url(&server.url())?;
 //! let discovery = cluster.discover().await?;
 //! assert!(discovery.serves("apps", "v1", "deployments"));
