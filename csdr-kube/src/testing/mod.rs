@@ -11,10 +11,17 @@
 //! cluster-scoped resources at every version the cluster serves; errors as `Status` objects.
 //! There is no authentication: it is for loopback only.
 //!
-//! Not served: OpenAPI (`/openapi/v2`, `/openapi/v3` answer 404 so clients fall back),
-//! `Table` output (lists are plain lists; `kubectl` prints them itself), `dryRun` (answered
-//! 400 rather than ignored), subresources other than `status`, and watch history (see
-//! [`watch`](self) semantics in the server docs: snapshots, no deletions before the watch).
+//! OpenAPI: `/openapi/v3` lists one document per group version that declares each resource's
+//! operations with the `fieldValidation` parameter and no schemas (see
+//! [`documents::openapi_v3_index`]), which is enough for `kubectl apply` to skip client-side
+//! validation; `/openapi/v2` answers 404.
+//!
+//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), protobuf
+//! request bodies (answered 415: `kubectl create namespace`/`create deployment` and other
+//! typed generators send protobuf; `kubectl apply/create -f` send JSON), `dryRun` (answered 400
+//! rather than ignored), field validation of unknown fields, subresources other than `status`,
+//! and watch history: a watch compares snapshots, so deletions between a list and the start of
+//! a watch from its resourceVersion are not reported.
 //!
 //! ```
 //! use csdr_core::ports::cluster::Cluster;
