@@ -58,6 +58,12 @@ pub enum Error {
     /// A restore transformation refused an object.
     #[error(transparent)]
     Transform(#[from] crate::transform::TransformError),
+    /// A restore cannot be planned (R1).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// An archive entry cannot be added to the backup contents index.
+    #[error(transparent)]
+    Contents(#[from] crate::plan::contents::ContentsError),
 }
 
 /// `Result` with [`Error`].
