@@ -1,1 +1,642 @@
+//! Tests of restore planning: an end-to-end 1.16 → 1.28 plan, filter and namespace tables,
+//! existing objects, and properties (determinism, served versions, no panics).
 
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::contents::{ArchiveItem, BackupContents, ContentsError, EntryVersion};
+use super::existing::{ExistingAction, existing_action};
+use super::*;
+use crate::convert::ChoiceRule;
+use crate::model::{ExistingResourcePolicy, RestoreSpec};
+use crate::releases::KubeRelease;
+use crate::transform::StorageClassFacts;
+
+const DISK: &str = "diskplugin.csi.alibabacloud.com";
+const NAS: &str = "nasplugin.csi.alibabacloud.com";
+
+fn obj(v: Value) -> KubeObject {
+    KubeObject::new(v).unwrap()
+}
+
+/// `(resource dir, version, preferred, object)`: how the archive reader feeds the index.
+type Entry = (&'static str, &'static str, bool, KubeObject);
+
+fn with_api(o: &KubeObject, api: &str) -> KubeObject {
+    let mut o = o.clone();
+    o.set_api_version(&GroupVersion::parse(api));
+    o
+}
+
+/// A backup of Kubernetes 1.16 as Velero with EnableAPIGroupVersions writes it.
+fn backup_116() -> Vec<Entry> {
+    let mut e: Vec<Entry> = Vec::new();
+    let deployment = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "d1", "resourceVersion": "10",
+            "labels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.17"}]}}},
+        "status": {"readyReplicas": 2}}));
+    e.push(("deployments.apps", "v1", true, deployment.clone()));
+    e.push((
+        "deployments.apps",
+        "v1beta2",
+        false,
+        with_api(&deployment, "apps/v1beta2"),
+    ));
+    e.push((
+        "deployments.apps",
+        "v1beta1",
+        false,
+        with_api(&deployment, "apps/v1beta1"),
+    ));
+    e.push((
+        "deployments.extensions",
+        "v1beta1",
+        false,
+        with_api(&deployment, "extensions/v1beta1"),
+    ));
+
+    let ingress = obj(
+        json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {"rules": [{"host": "shop.example.com", "http": {"paths": [
+            {"path": "/", "backend": {"serviceName": "web-nodeport", "servicePort": 80}}]}}]}}),
+    );
+    e.push(("ingresses.extensions", "v1beta1", true, ingress.clone()));
+    e.push((
+        "ingresses.networking.k8s.io",
+        "v1beta1",
+        true,
+        with_api(&ingress, "networking.k8s.io/v1beta1"),
+    ));
+
+    e.push((
+        "services",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web-nodeport", "namespace": "shop"},
+        "spec": {"type": "NodePort", "clusterIP": "172.21.3.4", "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}]}})),
+    ));
+    e.push((
+        "services",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web-lb", "namespace": "shop"},
+        "spec": {"type": "LoadBalancer", "clusterIP": "172.21.9.9",
+            "externalTrafficPolicy": "Local", "healthCheckNodePort": 31555,
+            "selector": {"app": "web"},
+            "ports": [{"port": 443, "targetPort": 8443, "nodePort": 31443, "protocol": "TCP"}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "47.0.0.1"}]}}})),
+    ));
+
+    e.push((
+        "persistentvolumeclaims",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": "shop",
+            "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "alicloud-disk",
+            "resources": {"requests": {"storage": "10Gi"}}, "volumeName": "d-2ze1"},
+        "status": {"phase": "Bound"}})),
+    ));
+    e.push((
+        "persistentvolumes",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1",
+        "kind": "PersistentVolume", "metadata": {"name": "d-2ze1"},
+        "spec": {"accessModes": ["ReadWriteMany"], "capacity": {"storage": "10Gi"},
+            "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "alicloud-disk",
+            "csi": {"driver": DISK, "volumeHandle": "d-2ze1"},
+            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "shop", "name": "data",
+                "uid": "c1"}}})),
+    ));
+    e.push((
+        "persistentvolumeclaims",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "logs", "namespace": "shop"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "alicloud-nas",
+            "resources": {"requests": {"storage": "50Gi"}}, "volumeName": "nas-logs"}})),
+    ));
+    e.push((
+        "persistentvolumes",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1",
+        "kind": "PersistentVolume", "metadata": {"name": "nas-logs"},
+        "spec": {"accessModes": ["ReadWriteMany"], "capacity": {"storage": "50Gi"},
+            "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "alicloud-nas",
+            "csi": {"driver": NAS, "volumeHandle": "nas-logs"},
+            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "shop", "name": "logs",
+                "uid": "c2", "resourceVersion": "77"}}})),
+    ));
+
+    for name in ["settings", "features"] {
+        e.push((
+            "configmaps",
+            "v1",
+            true,
+            obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "shop"}, "data": {"k": "v"}})),
+        ));
+    }
+    e.push((
+        "secrets",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db-password", "namespace": "shop"}, "type": "Opaque",
+        "data": {"password": "czNjcjN0"}})),
+    ));
+
+    // The CRD was captured at apiextensions.k8s.io/v1beta1 only (an older Velero layout).
+    e.push((
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "v1beta1",
+        true,
+        obj(json!({"apiVersion": "apiextensions.k8s.io/v1beta1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                    "shortNames": ["wdg"]},
+                "version": "v1",
+                "versions": [{"name": "v1", "served": true, "storage": true}],
+                "validation": {"openAPIV3Schema": {"type": "object"}}}})),
+    ));
+    e.push((
+        "widgets.example.com",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "example.com/v1",
+        "kind": "Widget", "metadata": {"name": "gizmo", "namespace": "shop"},
+        "spec": {"size": 3}})),
+    ));
+
+    let psp = obj(
+        json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+        "metadata": {"name": "restricted"},
+        "spec": {"privileged": false, "runAsUser": {"rule": "MustRunAsNonRoot"},
+            "seLinux": {"rule": "RunAsAny"}, "fsGroup": {"rule": "RunAsAny"},
+            "supplementalGroups": {"rule": "RunAsAny"}}}),
+    );
+    e.push(("podsecuritypolicies.policy", "v1beta1", true, psp.clone()));
+    e.push((
+        "podsecuritypolicies.extensions",
+        "v1beta1",
+        false,
+        with_api(&psp, "extensions/v1beta1"),
+    ));
+
+    let event = obj(json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web.15f1", "namespace": "shop"},
+        "reason": "ScalingReplicaSet", "message": "Scaled up"}));
+    e.push(("events", "v1", true, event.clone()));
+    e.push((
+        "events.events.k8s.io",
+        "v1beta1",
+        true,
+        with_api(&event, "events.k8s.io/v1beta1"),
+    ));
+    e.push((
+        "nodes",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "cn-beijing.192.168.0.7"}})),
+    ));
+    e.push((
+        "namespaces",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "shop", "uid": "n1", "labels": {"team": "web"}},
+        "status": {"phase": "Active"}})),
+    ));
+    e
+}
+
+fn contents_of(entries: &[Entry]) -> BackupContents {
+    let mut contents = BackupContents::new();
+    for (dir, version, preferred, object) in entries {
+        contents
+            .add(dir, version, *preferred, object.clone())
+            .unwrap();
+    }
+    contents
+}
+
+fn context_128(contents: &BackupContents, spec: RestoreSpec) -> TransformContext {
+    let mut ctx = TransformContext::new(spec);
+    ctx.backup = contents.backup_facts("nightly-116");
+    ctx.target.discovery = KubeRelease::V1_28.discovery();
+    ctx.target.storage_classes = vec![
+        StorageClassFacts {
+            name: "alicloud-disk".into(),
+            provisioner: DISK.into(),
+            volume_binding_mode: Some("WaitForFirstConsumer".into()),
+        },
+        StorageClassFacts {
+            name: "alicloud-nas".into(),
+            provisioner: NAS.into(),
+            volume_binding_mode: Some("Immediate".into()),
+        },
+    ];
+    ctx
+}
+
+fn plan_of(entries: &[Entry], spec: RestoreSpec) -> RestorePlan {
+    let contents = contents_of(entries);
+    let ctx = context_128(&contents, spec);
+    plan_restore(&contents, &ctx, &PlanOptions::default()).unwrap()
+}
+
+fn step_names(plan: &RestorePlan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .map(|s| match s {
+            PlanStep::Create(c) => format!("create {}", c.object.describe()),
+            PlanStep::WaitEstablished { crd } => format!("wait {crd}"),
+            PlanStep::RefreshDiscovery => "refresh".to_string(),
+        })
+        .collect()
+}
+
+fn create<'p>(plan: &'p RestorePlan, describe: &str) -> &'p CreateStep {
+    plan.creates()
+        .find(|c| c.object.describe() == describe)
+        .unwrap_or_else(|| panic!("no create step for {describe}: {:?}", step_names(plan)))
+}
+
+// ---------------------------------------------------------------------------------------
+// End to end: a Kubernetes 1.16 backup restored to 1.28.
+
+#[test]
+fn a_116_backup_restored_to_128() {
+    let plan = plan_of(
+        &backup_116(),
+        RestoreSpec::new("move-to-128", "nightly-116"),
+    );
+
+    // R3: CRDs, their wait, a discovery refresh, then the priority list, then the rest by
+    // resource.group; within a resource by namespace then name.
+    assert_eq!(
+        step_names(&plan),
+        [
+            "create CustomResourceDefinition widgets.example.com",
+            "wait widgets.example.com",
+            "refresh",
+            "create Namespace shop",
+            "create PersistentVolume nas-logs",
+            "create PersistentVolumeClaim shop/data",
+            "create PersistentVolumeClaim shop/logs",
+            "create Secret shop/db-password",
+            "create ConfigMap shop/features",
+            "create ConfigMap shop/settings",
+            "create Service shop/web-lb",
+            "create Service shop/web-nodeport",
+            "create Deployment shop/web",
+            "create Ingress shop/shop",
+            "create Widget shop/gizmo",
+        ]
+    );
+
+    // R2: version choices.
+    let deploy = create(&plan, "Deployment shop/web");
+    let choice = deploy.version.as_ref().unwrap();
+    assert_eq!(choice.target, GroupVersion::new("apps", "v1"));
+    assert_eq!(choice.rule, ChoiceRule::TargetPreferred);
+    assert_eq!(
+        deploy.resource,
+        GroupVersionResource::new("apps", "v1", "deployments")
+    );
+
+    let ingress = create(&plan, "Ingress shop/shop");
+    let choice = ingress.version.as_ref().unwrap();
+    assert_eq!(choice.rule, ChoiceRule::Migration);
+    assert_eq!(
+        choice.reason,
+        "target prefers networking.k8s.io/v1; backed up as networking.k8s.io/v1beta1; \
+         migrated by ingress-networking-v1beta1-to-networking-v1"
+    );
+    assert_eq!(
+        ingress.resource,
+        GroupVersionResource::new("networking.k8s.io", "v1", "ingresses")
+    );
+    assert_eq!(ingress.object.api_version(), "networking.k8s.io/v1");
+    assert_eq!(
+        ingress.object.pointer("/spec/rules/0/http/paths/0/backend"),
+        Some(&json!({"service": {"name": "web-nodeport", "port": {"number": 80}}}))
+    );
+    assert_eq!(
+        ingress
+            .object
+            .pointer("/spec/rules/0/http/paths/0/pathType"),
+        Some(&json!("ImplementationSpecific"))
+    );
+    // Stored twice (V4b), restored once.
+    assert_eq!(
+        plan.creates()
+            .filter(|c| c.object.kind() == "Ingress")
+            .count(),
+        1
+    );
+
+    let crd = create(&plan, "CustomResourceDefinition widgets.example.com");
+    assert_eq!(crd.object.api_version(), "apiextensions.k8s.io/v1");
+    assert_eq!(
+        crd.version.as_ref().unwrap().migrations,
+        ["crd-apiextensions-v1beta1-to-v1"]
+    );
+    assert_eq!(
+        crd.object
+            .pointer("/spec/versions/0/schema/openAPIV3Schema/type"),
+        Some(&json!("object"))
+    );
+
+    // The custom resource is served by the CRD the plan restores first.
+    let widget = create(&plan, "Widget shop/gizmo");
+    assert_eq!(
+        widget.resource,
+        GroupVersionResource::new("example.com", "v1", "widgets")
+    );
+    assert_eq!(
+        widget.version.as_ref().unwrap().reason,
+        "target prefers example.com/v1; backed up as example.com/v1"
+    );
+
+    // PodSecurityPolicy: not restorable, with the reason; nothing else is.
+    assert_eq!(plan.not_restorable.len(), 1, "{:?}", plan.not_restorable);
+    let psp = &plan.not_restorable[0];
+    assert_eq!(psp.object.as_ref().unwrap().kind, "PodSecurityPolicy");
+    assert_eq!(psp.object.as_ref().unwrap().name, "restricted");
+    assert!(
+        psp.message
+            .contains("PodSecurityPolicy was removed in Kubernetes 1.25"),
+        "{}",
+        psp.message
+    );
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+
+    // Never restored: the Event (stored under both groups: once) and the Node; the Delete PV.
+    let skipped: Vec<(String, String)> = plan
+        .skipped
+        .iter()
+        .map(|(o, reason)| (format!("{} {}", o.kind, o.name), reason.clone()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "Node cn-beijing.192.168.0.7".to_string(),
+                "nodes are never restored".to_string()
+            ),
+            (
+                "Event web.15f1".to_string(),
+                "events.events.k8s.io are never restored".to_string()
+            ),
+            (
+                "PersistentVolume d-2ze1".to_string(),
+                "reclaim policy Delete and no snapshot: its claim is provisioned dynamically, \
+                 with a new, empty volume"
+                    .to_string()
+            ),
+        ]
+    );
+
+    // Transformations.
+    let names = |d: &str| create(&plan, d).transformations.clone();
+    assert_eq!(
+        names("PersistentVolumeClaim shop/data"),
+        ["sanitize", "access-modes", "disk-floor", "volume-binding"]
+    );
+    let data = &create(&plan, "PersistentVolumeClaim shop/data").object;
+    assert_eq!(
+        data.pointer("/spec/accessModes"),
+        Some(&json!(["ReadWriteOnce"]))
+    );
+    assert_eq!(
+        data.pointer("/spec/resources/requests/storage"),
+        Some(&json!("20Gi"))
+    );
+    assert_eq!(data.pointer("/spec/volumeName"), None);
+    assert_eq!(
+        names("PersistentVolume nas-logs"),
+        ["sanitize", "volume-binding"]
+    );
+    assert_eq!(
+        create(&plan, "PersistentVolume nas-logs")
+            .object
+            .pointer("/spec/claimRef/uid"),
+        None
+    );
+    assert_eq!(names("PersistentVolumeClaim shop/logs"), ["sanitize"]);
+    assert_eq!(names("Service shop/web-nodeport"), ["sanitize", "services"]);
+    let nodeport = &create(&plan, "Service shop/web-nodeport").object;
+    assert_eq!(nodeport.pointer("/spec/clusterIP"), None);
+    assert_eq!(
+        nodeport.pointer("/spec/ports/0/nodePort"),
+        Some(&json!(30080))
+    );
+    let lb = &create(&plan, "Service shop/web-lb").object;
+    assert_eq!(lb.pointer("/spec/healthCheckNodePort"), None);
+    assert_eq!(lb.pointer("/spec/ports/0/nodePort"), Some(&json!(31443)));
+    assert_eq!(lb.pointer("/status"), None);
+    assert_eq!(names("Deployment shop/web"), ["sanitize"]);
+    assert_eq!(
+        create(&plan, "Deployment shop/web")
+            .object
+            .label("velero.io/restore-name"),
+        Some("move-to-128")
+    );
+    let ns = create(&plan, "Namespace shop");
+    assert_eq!(ns.object.label("team"), Some("web"));
+    assert!(ns.source.is_some());
+
+    // Warnings: the disk claim's access modes, its size, and its new volume.
+    let warnings: Vec<String> = plan.warnings.iter().map(|w| w.message.clone()).collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings[0].contains("restored as [\"ReadWriteOnce\"]"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("raised from 10Gi to 20Gi"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2].contains("reclaim policy Delete and no snapshot"),
+        "{warnings:?}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .all(|w| w.object.as_ref().unwrap().name == "data")
+    );
+
+    // Deterministic, whatever order the archive was read in; and printable.
+    let again = plan_of(
+        &backup_116(),
+        RestoreSpec::new("move-to-128", "nightly-116"),
+    );
+    assert_eq!(again, plan);
+    let mut reversed = backup_116();
+    reversed.reverse();
+    assert_eq!(
+        plan_of(&reversed, RestoreSpec::new("move-to-128", "nightly-116")),
+        plan
+    );
+    let text = serde_json::to_string(&plan).unwrap();
+    let back: RestorePlan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, plan);
+    assert!(
+        serde_yaml::to_string(&plan)
+            .unwrap()
+            .contains("step: waitEstablished")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The contents index.
+
+#[test]
+fn the_index_keeps_every_version_once_per_object() {
+    let contents = contents_of(&backup_116());
+    let deployments = contents.resource("extensions", "deployments").unwrap();
+    assert_eq!(deployments.objects().count(), 1);
+    let (_, web) = deployments.objects().next().unwrap();
+    let versions: Vec<String> = web.versions.keys().map(GroupVersion::api_version).collect();
+    assert_eq!(
+        versions,
+        [
+            "apps/v1",
+            "apps/v1beta1",
+            "apps/v1beta2",
+            "extensions/v1beta1"
+        ]
+    );
+    assert_eq!(
+        deployments.preferred(),
+        Some(&GroupVersion::new("apps", "v1"))
+    );
+    let mut groups: Vec<&str> = deployments.stored_groups().collect();
+    groups.sort();
+    assert_eq!(groups, ["apps", "extensions"]);
+    // Event in core and events.k8s.io, Ingress twice, PSP twice: each one object.
+    assert_eq!(
+        contents.resource("", "events").unwrap().objects().count(),
+        1
+    );
+    assert_eq!(contents.object_count(), 17);
+}
+
+#[test]
+fn the_preferred_version_does_not_depend_on_the_order_entries_come_in() {
+    let ingress = obj(
+        json!({"apiVersion": "extensions/v1beta1", "kind": "Ingress",
+        "metadata": {"name": "a", "namespace": "n"}}),
+    );
+    let entries: Vec<Entry> = vec![
+        ("ingresses.extensions", "v1beta1", true, ingress.clone()),
+        (
+            "ingresses.networking.k8s.io",
+            "v1beta1",
+            true,
+            with_api(&ingress, "networking.k8s.io/v1beta1"),
+        ),
+    ];
+    let forward = contents_of(&entries);
+    let mut rev = entries.clone();
+    rev.reverse();
+    assert_eq!(forward, contents_of(&rev));
+    assert_eq!(
+        forward
+            .resource("networking.k8s.io", "ingresses")
+            .unwrap()
+            .preferred(),
+        Some(&GroupVersion::new("networking.k8s.io", "v1beta1"))
+    );
+}
+
+#[test]
+fn the_plain_path_records_the_preferred_version() {
+    let mut contents = BackupContents::new();
+    let cronjob = obj(json!({"apiVersion": "batch/v1beta1", "kind": "CronJob",
+        "metadata": {"name": "report", "namespace": "ops"}}));
+    contents
+        .add_plain("cronjobs.batch", cronjob.clone())
+        .unwrap();
+    let res = contents.resource("batch", "cronjobs").unwrap();
+    assert_eq!(
+        res.preferred(),
+        Some(&GroupVersion::new("batch", "v1beta1"))
+    );
+    // The same object again at its -preferredversion directory: still one version.
+    contents
+        .add("cronjobs.batch", "v1beta1", true, cronjob)
+        .unwrap();
+    let res = contents.resource("batch", "cronjobs").unwrap();
+    assert_eq!(res.objects().next().unwrap().1.versions.len(), 1);
+}
+
+#[test]
+fn damaged_entries_are_refused_naming_the_entry() {
+    let mut contents = BackupContents::new();
+    let deploy = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"}}));
+    let err = contents
+        .add("deployments.apps", "v1beta2", false, deploy.clone())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "backup entry Deployment shop/web under deployments.apps: field apiVersion is \
+         \"apps/v1\" but the directory holds apps/v1beta2; the backup archive is damaged, take \
+         a new backup"
+    );
+    assert!(matches!(
+        contents.add(".apps", "v1", true, deploy.clone()),
+        Err(ContentsError::BadResourceDir { .. })
+    ));
+    assert!(matches!(
+        contents.add_plain("deployments.extensions", deploy.clone()),
+        Err(ContentsError::VersionMismatch { .. })
+    ));
+    let item = ArchiveItem {
+        resource: "deployments",
+        group: "apps",
+        version: EntryVersion::Served("v1"),
+        namespace: Some("other"),
+        name: "web",
+    };
+    let err = contents.add_item(item, deploy).unwrap_err();
+    assert!(matches!(err, ContentsError::PathMismatch { .. }));
+    assert!(
+        err.to_string().contains("deployments.apps/other/web"),
+        "{err}"
+    );
+    assert_eq!(contents.object_count(), 0);
+}
+
+#[test]
+fn backup_facts_come_from_the_backed_up_volumes() {
+    let facts = contents_of(&backup_116()).backup_facts("nightly-116");
+    assert_eq!(facts.backup_name, "nightly-116");
+    let delete = facts
+        .persistent_volumes
+        .iter()
+        .find(|p| p.name == "d-2ze1")
+        .unwrap();
+    assert_eq!(delete.reclaim_policy, "Delete");
+    assert_eq!(delete.csi_driver.as_deref(), Some(DISK));
+    assert_eq!(delete.claim, Some(("shop".to_string(), "data".to_string())));
+}
