@@ -640,3 +640,575 @@ fn backup_facts_come_from_the_backed_up_volumes() {
     assert_eq!(delete.csi_driver.as_deref(), Some(DISK));
     assert_eq!(delete.claim, Some(("shop".to_string(), "data".to_string())));
 }
+
+// ---------------------------------------------------------------------------------------
+// Filters (R1) and never-restored rules.
+
+fn cm(ns: &str, name: &str, labels: Value) -> Entry {
+    (
+        "configmaps",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": labels}})),
+    )
+}
+
+/// A backup of several namespaces with cluster-scoped objects of every relation.
+fn backup_multi() -> Vec<Entry> {
+    let mut e: Vec<Entry> = Vec::new();
+    for ns in [
+        "shop",
+        "shop-staging",
+        "web-a",
+        "web-b",
+        "kube-system",
+        "csdr",
+    ] {
+        e.push(cm(ns, "settings", json!({"app": "web"})));
+    }
+    e.push(cm("shop", "plain", json!({})));
+    let deployment = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "web-a", "labels": {"app": "api"}},
+        "spec": {"selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "api", "image": "api:1"}]}}}}));
+    e.push(("deployments.apps", "v1", true, deployment.clone()));
+    e.push((
+        "deployments.extensions",
+        "v1beta1",
+        false,
+        with_api(&deployment, "extensions/v1beta1"),
+    ));
+    e.push((
+        "ingresses.networking.k8s.io",
+        "v1",
+        true,
+        obj(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "api", "namespace": "web-a"}})),
+    ));
+    e.push((
+        "pods",
+        "v1",
+        true,
+        obj(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kube-apiserver-node-1", "namespace": "kube-system",
+            "annotations": {"kubernetes.io/config.mirror": "0f3c"}},
+        "spec": {"containers": [{"name": "a", "image": "k8s.gcr.io/kube-apiserver:v1.16.9"}]}})),
+    ));
+    let claim = |ns: &str, name: &str, volume: &str| -> Entry {
+        (
+            "persistentvolumeclaims",
+            "v1",
+            true,
+            obj(json!({"apiVersion": "v1",
+            "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": ns},
+            "spec": {"storageClassName": "alicloud-nas", "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "50Gi"}}, "volumeName": volume}})),
+        )
+    };
+    let volume = |name: &str, ns: &str, claim: &str| -> Entry {
+        (
+            "persistentvolumes",
+            "v1",
+            true,
+            obj(json!({"apiVersion": "v1",
+            "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"persistentVolumeReclaimPolicy": "Retain", "storageClassName": "alicloud-nas",
+                "csi": {"driver": NAS, "volumeHandle": name},
+                "claimRef": {"namespace": ns, "name": claim}}})),
+        )
+    };
+    e.push(claim("shop", "data", "pv-shop"));
+    e.push(volume("pv-shop", "shop", "data"));
+    e.push(claim("web-b", "cache", "pv-web-b"));
+    e.push(volume("pv-web-b", "web-b", "cache"));
+    for (name, provisioner) in [("alicloud-nas", NAS), ("unused", DISK)] {
+        e.push((
+            "storageclasses.storage.k8s.io",
+            "v1",
+            true,
+            obj(json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name}, "provisioner": provisioner})),
+        ));
+    }
+    e.push((
+        "clusterroles.rbac.authorization.k8s.io",
+        "v1",
+        true,
+        obj(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "reader", "labels": {"app": "web"}}, "rules": []})),
+    ));
+    e.push((
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "v1",
+        true,
+        obj(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
+                "shortNames": ["wdg"]},
+            "versions": [
+                {"name": "v1alpha1", "served": true, "storage": false},
+                {"name": "v1beta1", "served": true, "storage": true},
+                {"name": "v0", "served": false, "storage": false}]}})),
+    ));
+    e.push((
+        "widgets.example.com",
+        "v1beta1",
+        true,
+        obj(json!({
+        "apiVersion": "example.com/v1beta1", "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "web-b", "labels": {"app": "web"}}})),
+    ));
+    for ns in ["shop", "web-b", "csdr"] {
+        e.push((
+            "namespaces",
+            "v1",
+            true,
+            obj(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"team": ns}}})),
+        ));
+    }
+    e
+}
+
+fn spec(edit: impl FnOnce(&mut RestoreSpec)) -> RestoreSpec {
+    let mut s = RestoreSpec::new("r1", "b1");
+    edit(&mut s);
+    s
+}
+
+/// Created objects other than Namespaces, `Kind ns/name`, sorted.
+fn created_objects(plan: &RestorePlan) -> Vec<String> {
+    let mut v: Vec<String> = plan
+        .creates()
+        .filter(|c| c.object.kind() != "Namespace")
+        .map(|c| c.object.describe())
+        .collect();
+    v.sort();
+    v
+}
+
+fn created_namespaces(plan: &RestorePlan) -> Vec<String> {
+    plan.creates()
+        .filter(|c| c.object.kind() == "Namespace")
+        .map(|c| c.object.name().to_string())
+        .collect()
+}
+
+#[test]
+fn namespace_filters_match_source_namespaces_with_wildcards() {
+    let settings_in = |plan: &RestorePlan| -> Vec<String> {
+        plan.creates()
+            .filter(|c| c.object.kind() == "ConfigMap" && c.object.name() == "settings")
+            .filter_map(|c| c.object.namespace().map(String::from))
+            .collect()
+    };
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (
+            &[],
+            &[],
+            &["kube-system", "shop", "shop-staging", "web-a", "web-b"],
+        ),
+        (
+            &["*"],
+            &[],
+            &["kube-system", "shop", "shop-staging", "web-a", "web-b"],
+        ),
+        (&["web-*"], &[], &["web-a", "web-b"]),
+        (&["shop*"], &["*-staging"], &["shop"]),
+        (
+            &["*"],
+            &["kube-*", "web-b"],
+            &["shop", "shop-staging", "web-a"],
+        ),
+        (&["*-a", "shop"], &[], &["shop", "web-a"]),
+        (&["csdr"], &[], &[]),
+        (&["nothing-here"], &[], &[]),
+    ];
+    for (included, excluded, expected) in cases {
+        let plan = plan_of(
+            &backup_multi(),
+            spec(|s| {
+                s.included_namespaces = included.iter().map(|s| s.to_string()).collect();
+                s.excluded_namespaces = excluded.iter().map(|s| s.to_string()).collect();
+            }),
+        );
+        assert_eq!(
+            settings_in(&plan),
+            *expected,
+            "included {included:?} excluded {excluded:?}"
+        );
+    }
+}
+
+#[test]
+fn resources_are_named_by_every_name_form() {
+    let kinds = |included: &[&str], excluded: &[&str]| -> Vec<String> {
+        let plan = plan_of(
+            &backup_multi(),
+            spec(|s| {
+                s.included_namespaces = vec!["web-a".into(), "web-b".into()];
+                s.include_cluster_resources = Some(true);
+                s.included_resources = included.iter().map(|s| s.to_string()).collect();
+                s.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
+            }),
+        );
+        let set: BTreeSet<String> = plan
+            .creates()
+            .filter(|c| c.object.kind() != "Namespace")
+            .map(|c| c.object.kind().to_string())
+            .collect();
+        set.into_iter().collect()
+    };
+    for name in [
+        "deployments",
+        "deployment",
+        "Deployment",
+        "DEPLOYMENT",
+        "deploy",
+        "deployments.apps",
+        "deployments.extensions",
+        "deploy.extensions",
+    ] {
+        assert_eq!(kinds(&[name], &[]), ["Deployment"], "{name}");
+    }
+    for name in ["cm", "configmap", "ConfigMaps", "configmaps"] {
+        assert_eq!(kinds(&[name], &[]), ["ConfigMap"], "{name}");
+    }
+    // Either group of a cohabiting pair names the unit.
+    assert_eq!(kinds(&["ingresses.extensions"], &[]), ["Ingress"]);
+    assert_eq!(kinds(&["ing"], &[]), ["Ingress"]);
+    // A custom resource by the short name its CRD declares, with its CRD.
+    assert_eq!(
+        kinds(&["wdg", "crd"], &[]),
+        ["CustomResourceDefinition", "Widget"]
+    );
+    assert_eq!(
+        kinds(&["pv", "sc"], &[]),
+        ["PersistentVolume", "StorageClass"]
+    );
+    // A name the target serves but the backup does not hold: nothing, no error.
+    assert!(kinds(&["cronjobs"], &[]).is_empty());
+    assert!(kinds(&["*"], &["*"]).is_empty());
+    assert_eq!(
+        kinds(
+            &[],
+            &[
+                "cm",
+                "deploy",
+                "ingresses",
+                "pvc",
+                "pv",
+                "storageclasses.storage.k8s.io",
+                "clusterroles",
+                "widgets.example.com",
+                "crds"
+            ]
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        kinds(
+            &["*"],
+            &[
+                "cm",
+                "deploy",
+                "ingresses",
+                "pvc",
+                "pv",
+                "sc",
+                "clusterrole"
+            ]
+        ),
+        ["CustomResourceDefinition", "Widget"]
+    );
+}
+
+#[test]
+fn an_unknown_resource_name_is_an_error_naming_it() {
+    let contents = contents_of(&backup_multi());
+    for (included, excluded, name, field) in [
+        (
+            vec!["deploymnets"],
+            vec![],
+            "deploymnets",
+            "includedResources",
+        ),
+        (
+            vec![],
+            vec!["gadgets.example.com"],
+            "gadgets.example.com",
+            "excludedResources",
+        ),
+    ] {
+        let ctx = context_128(
+            &contents,
+            spec(|s| {
+                s.included_resources = included.iter().map(|s| s.to_string()).collect();
+                s.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
+            }),
+        );
+        let err = plan_restore(&contents, &ctx, &PlanOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("{name:?}")), "{text}");
+        assert!(text.contains(field), "{text}");
+    }
+}
+
+#[test]
+fn the_label_selector_filters_objects() {
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| s.label_selector = Some("app in (web, api)".into())),
+    );
+    let mut expected = vec![
+        "ClusterRole reader",
+        "ConfigMap kube-system/settings",
+        "ConfigMap shop-staging/settings",
+        "ConfigMap shop/settings",
+        "ConfigMap web-a/settings",
+        "ConfigMap web-b/settings",
+        "Deployment web-a/api",
+    ];
+    expected.sort();
+    assert_eq!(created_objects(&plan), expected);
+    // The namespaces the objects land in are created although their Namespace objects do not
+    // match: from the backup's Namespace object where there is one, else a new one.
+    assert_eq!(
+        create(&plan, "Namespace shop").object.label("team"),
+        Some("shop")
+    );
+    assert!(create(&plan, "Namespace web-a").source.is_none());
+    // The Widget matches but its CRD (no labels) does not, and the target does not serve it.
+    assert_eq!(plan.not_restorable.len(), 1);
+    assert_eq!(
+        plan.not_restorable[0].object.as_ref().unwrap().kind,
+        "Widget"
+    );
+    assert_eq!(
+        plan.not_restorable[0].message,
+        "widgets.example.com: its CustomResourceDefinition widgets.example.com is neither \
+         served by the target cluster nor restored from the backup; install the CRD in the \
+         target or include it in the restore"
+    );
+
+    let contents = contents_of(&backup_multi());
+    let ctx = context_128(
+        &contents,
+        spec(|s| s.label_selector = Some("app=web tier=db".into())),
+    );
+    let err = plan_restore(&contents, &ctx, &PlanOptions::default()).unwrap_err();
+    assert!(matches!(err, PlanError::LabelSelector(_)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("restore labelSelector: invalid label selector"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cluster_scoped_resources_follow_include_cluster_resources() {
+    let cluster = |included: &[&str], include: Option<bool>| -> Vec<String> {
+        let plan = plan_of(
+            &backup_multi(),
+            spec(|s| {
+                s.included_namespaces = included.iter().map(|s| s.to_string()).collect();
+                s.include_cluster_resources = include;
+            }),
+        );
+        plan.creates()
+            .filter(|c| c.object.namespace().is_none() && c.object.kind() != "Namespace")
+            .map(|c| c.object.describe())
+            .collect()
+    };
+    let all = [
+        "CustomResourceDefinition widgets.example.com",
+        "StorageClass alicloud-nas",
+        "StorageClass unused",
+        "PersistentVolume pv-shop",
+        "PersistentVolume pv-web-b",
+        "ClusterRole reader",
+    ];
+    // Unset, every namespace: every cluster-scoped object the backup holds.
+    assert_eq!(cluster(&[], None), all);
+    assert_eq!(cluster(&[], Some(true)), all);
+    assert_eq!(cluster(&["shop"], Some(true)), all);
+    assert!(cluster(&[], Some(false)).is_empty());
+    // Unset, some namespaces: only those related to the restored objects.
+    assert_eq!(
+        cluster(&["shop"], None),
+        ["StorageClass alicloud-nas", "PersistentVolume pv-shop"]
+    );
+    assert_eq!(
+        cluster(&["web-b"], None),
+        [
+            "CustomResourceDefinition widgets.example.com",
+            "StorageClass alicloud-nas",
+            "PersistentVolume pv-web-b"
+        ]
+    );
+    assert!(cluster(&["web-a"], None).is_empty());
+    // With none, the namespaces are still created.
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| s.include_cluster_resources = Some(false)),
+    );
+    assert_eq!(
+        created_namespaces(&plan),
+        ["kube-system", "shop", "shop-staging", "web-a", "web-b"]
+    );
+}
+
+#[test]
+fn the_engine_namespace_mirror_pods_and_never_restored_objects_are_skipped() {
+    let plan = plan_of(&backup_multi(), RestoreSpec::new("r1", "b1"));
+    let skipped: Vec<String> = plan
+        .skipped
+        .iter()
+        .map(|(o, why)| format!("{} {}: {why}", o.kind, o.name))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "ConfigMap settings: objects in the engine's namespace csdr are the engine's own \
+             and never restored",
+            "Namespace csdr: the engine's own namespace csdr is never restored",
+            "Pod kube-apiserver-node-1: mirror pod of a static pod: the kubelet of the node \
+             that runs the static pod recreates it",
+        ]
+    );
+    assert!(!created_namespaces(&plan).contains(&"csdr".to_string()));
+    assert!(plan.creates().all(|c| c.object.namespace() != Some("csdr")));
+}
+
+#[test]
+fn namespaces_are_created_after_mapping() {
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| {
+            s.included_namespaces = vec!["shop".into(), "web-a".into()];
+            s.namespace_mapping
+                .insert("shop".into(), "shop-restored".into());
+        }),
+    );
+    assert_eq!(created_namespaces(&plan), ["shop-restored", "web-a"]);
+    // From the backup's Namespace object, renamed, labels kept.
+    let shop = create(&plan, "Namespace shop-restored");
+    assert_eq!(shop.object.label("team"), Some("shop"));
+    assert_eq!(shop.source.as_ref().unwrap().name, "shop");
+    assert_eq!(shop.transformations, ["sanitize", "namespace-mapping"]);
+    // No Namespace object in the backup: a plain new one, labelled with the restore.
+    let web = create(&plan, "Namespace web-a");
+    assert!(web.source.is_none() && web.version.is_none());
+    assert_eq!(web.object.label("velero.io/restore-name"), Some("r1"));
+    assert_eq!(
+        web.resource,
+        GroupVersionResource::new("", "v1", "namespaces")
+    );
+    // Everything lands in the mapped namespace; namespaces come right after the CRDs.
+    assert!(plan.creates().all(|c| c.object.namespace() != Some("shop")));
+    assert_eq!(
+        create(&plan, "ConfigMap shop-restored/settings")
+            .source
+            .as_ref()
+            .unwrap()
+            .namespace
+            .as_deref(),
+        Some("shop")
+    );
+    let first_namespace = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, PlanStep::Create(c) if c.object.kind() == "Namespace"))
+        .unwrap();
+    // No CRD in this restore, so no wait and no refresh: the namespaces come first.
+    assert_eq!(first_namespace, 0);
+
+    // A selected Namespace object with nothing in it is created too.
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| {
+            s.included_namespaces = vec!["web-b".into()];
+            s.included_resources = vec!["namespaces".into()];
+        }),
+    );
+    assert_eq!(created_namespaces(&plan), ["web-b"]);
+    assert!(created_objects(&plan).is_empty());
+}
+
+#[test]
+fn a_transformation_error_puts_the_object_in_errors_and_the_plan_goes_on() {
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| {
+            s.included_namespaces = vec!["shop".into()];
+            s.storage_class_mapping
+                .insert("alicloud-nas".into(), "nas-gone".into());
+        }),
+    );
+    let errors: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("storageclass nas-gone not exists")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("PersistentVolumeClaim shop/data"))
+    );
+    assert!(created_objects(&plan).contains(&"ConfigMap shop/settings".to_string()));
+}
+
+#[test]
+fn custom_resources_take_the_versions_their_crd_serves() {
+    let plan = plan_of(&backup_multi(), RestoreSpec::new("r1", "b1"));
+    let widget = create(&plan, "Widget web-b/w");
+    // Served: v1beta1 and v1alpha1 (v0 is not served); v1beta1 is the highest priority.
+    assert_eq!(
+        widget.resource,
+        GroupVersionResource::new("example.com", "v1beta1", "widgets")
+    );
+    assert_eq!(
+        widget.version.as_ref().unwrap().rule,
+        ChoiceRule::TargetPreferred
+    );
+    // Without its CRD and not served by the target: not restorable, the rest goes on.
+    let plan = plan_of(
+        &backup_multi(),
+        spec(|s| s.excluded_resources = vec!["crd".into()]),
+    );
+    assert_eq!(plan.not_restorable.len(), 1);
+    assert!(plan.creates().any(|c| c.object.kind() == "Deployment"));
+}
+
+#[test]
+fn the_priority_list_is_configurable() {
+    let contents = contents_of(&backup_multi());
+    let ctx = context_128(
+        &contents,
+        spec(|s| s.included_namespaces = vec!["web-a".into()]),
+    );
+    let options = PlanOptions {
+        order: order::RestoreOrder::new(["ingresses.networking.k8s.io".to_string()]),
+        ..PlanOptions::default()
+    };
+    let plan = plan_restore(&contents, &ctx, &options).unwrap();
+    assert_eq!(
+        step_names(&plan),
+        [
+            "create Ingress web-a/api",
+            "create ConfigMap web-a/settings",
+            "create Deployment web-a/api",
+            "create Namespace web-a",
+        ]
+    );
+}
