@@ -11,6 +11,7 @@ use crate::convert::ChoiceRule;
 use crate::model::{ExistingResourcePolicy, RestoreSpec};
 use crate::releases::KubeRelease;
 use crate::transform::StorageClassFacts;
+use crate::transform::testing::{arb_body_with_pod_specs, arb_kube_object};
 
 const DISK: &str = "diskplugin.csi.alibabacloud.com";
 const NAS: &str = "nasplugin.csi.alibabacloud.com";
@@ -1212,3 +1213,360 @@ fn the_priority_list_is_configurable() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Existing objects (R11).
+
+#[test]
+fn existing_objects_are_skipped_warned_about_or_patched() {
+    let desired = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop",
+            "labels": {"app": "web", "velero.io/backup-name": "b1", "velero.io/restore-name": "r2"}},
+        "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}}));
+    // The live object as the API server returns it: server-set metadata, status, defaults,
+    // and the labels of an earlier restore.
+    let live_same = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "u1", "resourceVersion": "9",
+            "generation": 4, "creationTimestamp": "2024-01-01T00:00:00Z",
+            "managedFields": [{"manager": "kubectl"}],
+            "labels": {"app": "web", "velero.io/backup-name": "b0", "velero.io/restore-name": "r1"}},
+        "spec": {"replicas": 3, "progressDeadlineSeconds": 600,
+            "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.25",
+                "terminationMessagePath": "/dev/termination-log"}]}}},
+        "status": {"readyReplicas": 3}}));
+    let mut live_other = live_same.clone();
+    live_other.fields_mut()["spec"]["replicas"] = json!(1);
+    live_other.fields_mut()["spec"]["paused"] = json!(true);
+    let cluster_desired = obj(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": [{"verbs": ["get"]}]}));
+    let cluster_live = obj(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": []}));
+
+    use ExistingResourcePolicy::{None as Keep, Update};
+    let warn = |text: &str, o: &KubeObject| {
+        ExistingAction::SkipWithWarning(Issue::about(ObjectRef::of(o), text))
+    };
+    let cases = [
+        (Keep, &desired, &live_same, ExistingAction::Skip),
+        (Update, &desired, &live_same, ExistingAction::Skip),
+        (
+            Keep,
+            &desired,
+            &live_other,
+            warn(
+                "Deployment shop/web already exists and differs from the backup",
+                &desired,
+            ),
+        ),
+        (
+            Update,
+            &desired,
+            &live_other,
+            // Only the field the backup holds; `paused` (not in the backup) stays.
+            ExistingAction::Patch(json!({"spec": {"replicas": 3}})),
+        ),
+        (
+            Keep,
+            &cluster_desired,
+            &cluster_live,
+            warn(
+                "ClusterRole reader already exists and differs from the backup",
+                &cluster_desired,
+            ),
+        ),
+        (
+            Update,
+            &cluster_desired,
+            &cluster_live,
+            ExistingAction::Patch(json!({"rules": [{"verbs": ["get"]}]})),
+        ),
+    ];
+    for (policy, desired, live, expected) in cases {
+        assert_eq!(
+            existing_action(policy, desired, live),
+            expected,
+            "{policy:?} {}",
+            live.describe()
+        );
+    }
+}
+
+#[test]
+fn an_update_patch_brings_the_live_object_to_the_backup() {
+    let desired = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "annotations": {"a": "1"}},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}}));
+    let live = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "uid": "x",
+            "annotations": {"a": "2", "b": "server"}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.0.0.1",
+            "ports": [{"port": 80, "protocol": "TCP"}]}}));
+    let ExistingAction::Patch(patch) =
+        existing_action(ExistingResourcePolicy::Update, &desired, &live)
+    else {
+        panic!("expected a patch");
+    };
+    let mut patched = live.to_value();
+    crate::patch::apply_merge_patch(&mut patched, &patch);
+    let patched = obj(patched);
+    assert_eq!(patched.pointer("/spec/clusterIP"), Some(&json!("10.0.0.1")));
+    assert_eq!(patched.annotation("b"), Some("server"));
+    assert_eq!(
+        existing_action(ExistingResourcePolicy::None, &desired, &patched),
+        ExistingAction::Skip
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties.
+
+/// Realistic archive entries across releases: (resource dir, apiVersion, kind, namespaced).
+const ENTRY_TYPES: &[(&str, &str, &str, bool)] = &[
+    ("deployments.apps", "apps/v1", "Deployment", true),
+    ("deployments.apps", "apps/v1beta2", "Deployment", true),
+    (
+        "deployments.extensions",
+        "extensions/v1beta1",
+        "Deployment",
+        true,
+    ),
+    (
+        "ingresses.extensions",
+        "extensions/v1beta1",
+        "Ingress",
+        true,
+    ),
+    (
+        "ingresses.networking.k8s.io",
+        "networking.k8s.io/v1beta1",
+        "Ingress",
+        true,
+    ),
+    (
+        "ingresses.networking.k8s.io",
+        "networking.k8s.io/v1",
+        "Ingress",
+        true,
+    ),
+    ("cronjobs.batch", "batch/v1beta1", "CronJob", true),
+    ("cronjobs.batch", "batch/v1", "CronJob", true),
+    ("configmaps", "v1", "ConfigMap", true),
+    ("services", "v1", "Service", true),
+    ("pods", "v1", "Pod", true),
+    (
+        "persistentvolumeclaims",
+        "v1",
+        "PersistentVolumeClaim",
+        true,
+    ),
+    ("persistentvolumes", "v1", "PersistentVolume", false),
+    ("namespaces", "v1", "Namespace", false),
+    (
+        "podsecuritypolicies.policy",
+        "policy/v1beta1",
+        "PodSecurityPolicy",
+        false,
+    ),
+    (
+        "priorityclasses.scheduling.k8s.io",
+        "scheduling.k8s.io/v1beta1",
+        "PriorityClass",
+        false,
+    ),
+    ("events", "v1", "Event", true),
+    ("nodes", "v1", "Node", false),
+    ("widgets.example.com", "example.com/v1", "Widget", true),
+    ("widgets.example.com", "example.com/v2beta1", "Widget", true),
+    ("gadgets.example.org", "example.org/v1", "Gadget", true),
+];
+
+fn arb_entry() -> impl Strategy<Value = Entry> {
+    (
+        prop::sample::select(ENTRY_TYPES),
+        prop::sample::select(&["a", "b", "c"][..]),
+        prop::sample::select(&["shop", "web", "csdr", "kube-system"][..]),
+        any::<bool>(),
+    )
+        .prop_map(|((dir, api, kind, namespaced), name, ns, preferred)| {
+            let mut meta = json!({"name": name, "labels": {"app": name}});
+            if namespaced {
+                meta["namespace"] = json!(ns);
+            }
+            let version = GroupVersion::parse(api).version;
+            let version: &'static str = Box::leak(version.into_boxed_str());
+            (
+                dir,
+                version,
+                preferred,
+                obj(json!({"apiVersion": api, "kind": kind, "metadata": meta,
+                    "spec": {"replicas": 1}})),
+            )
+        })
+}
+
+fn widget_crd(versions: &[&str]) -> Entry {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"name": v, "served": true, "storage": *v == "v1"}))
+        .collect();
+    (
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "v1",
+        true,
+        obj(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"}, "versions": versions}})),
+    )
+}
+
+fn arb_backup() -> impl Strategy<Value = Vec<Entry>> {
+    (
+        prop::collection::vec(arb_entry(), 0..25),
+        prop::option::of(prop::sample::subsequence(
+            vec!["v1", "v2beta1", "v1alpha1"],
+            0..3,
+        )),
+    )
+        .prop_map(|(mut entries, crd)| {
+            if let Some(versions) = crd {
+                entries.push(widget_crd(&versions));
+            }
+            entries
+        })
+}
+
+const NAMESPACE_CHOICES: &[&[&str]] = &[&[], &["shop"], &["*", "web"]];
+const RESOURCE_CHOICES: &[&[&str]] = &[&[], &["deploy", "ing"], &["crd", "widgets"]];
+
+fn arb_spec() -> impl Strategy<Value = RestoreSpec> {
+    (
+        prop::sample::select(NAMESPACE_CHOICES),
+        prop::sample::select(RESOURCE_CHOICES),
+        prop::option::of(any::<bool>()),
+        prop::option::of(prop::sample::select(&["app=a", "app!=b", "!app"][..])),
+        any::<bool>(),
+    )
+        .prop_map(|(namespaces, resources, cluster, selector, map)| {
+            spec(|s| {
+                s.included_namespaces = namespaces.iter().map(|s| s.to_string()).collect();
+                s.included_resources = resources.iter().map(|s| s.to_string()).collect();
+                s.include_cluster_resources = cluster;
+                s.label_selector = selector.map(String::from);
+                if map {
+                    s.namespace_mapping.insert("shop".into(), "shop-2".into());
+                }
+            })
+        })
+}
+
+fn plan_for(entries: &[Entry], spec: RestoreSpec, release: KubeRelease) -> Option<RestorePlan> {
+    let mut contents = BackupContents::new();
+    for (dir, version, preferred, object) in entries {
+        let _ = contents.add(dir, version, *preferred, object.clone());
+    }
+    let mut ctx = context_128(&contents, spec);
+    ctx.target.discovery = release.discovery();
+    plan_restore(&contents, &ctx, &PlanOptions::default()).ok()
+}
+
+/// Whether an earlier CRD step of the plan serves `gvr`.
+fn served_by_crd(steps: &[&CreateStep], gvr: &GroupVersionResource) -> bool {
+    steps.iter().any(|s| {
+        let o = &s.object;
+        o.kind() == "CustomResourceDefinition"
+            && o.pointer("/spec/group") == Some(&json!(gvr.group))
+            && o.pointer("/spec/names/plural") == Some(&json!(gvr.resource))
+            && o.pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .is_some_and(|vs| {
+                    vs.iter()
+                        .any(|v| v["name"] == json!(gvr.version) && v["served"] == json!(true))
+                })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_plan_does_not_depend_on_the_order_entries_are_added(
+        (entries, shuffled) in arb_backup().prop_flat_map(|e| (Just(e.clone()), Just(e).prop_shuffle())),
+        spec in arb_spec(),
+    ) {
+        let a = plan_for(&entries, spec.clone(), KubeRelease::V1_28);
+        let b = plan_for(&shuffled, spec, KubeRelease::V1_28);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_create_step_is_served_by_the_target_or_an_earlier_crd(
+        entries in arb_backup(),
+        spec in arb_spec(),
+        release in prop::sample::select(&KubeRelease::ALL[..]),
+    ) {
+        let Some(plan) = plan_for(&entries, spec, release) else { return Ok(()); };
+        let discovery = release.discovery();
+        let mut earlier: Vec<&CreateStep> = Vec::new();
+        for step in &plan.steps {
+            if let PlanStep::Create(c) = step {
+                let r = &c.resource;
+                prop_assert!(
+                    discovery.serves(&r.group, &r.version, &r.resource) || served_by_crd(&earlier, r),
+                    "{} is created at {} which {} does not serve", c.object.describe(), r, release
+                );
+                prop_assert_eq!(c.object.api_version(), r.group_version().api_version());
+                earlier.push(c);
+            }
+        }
+        // Never restored: nodes, events, the engine's namespace.
+        prop_assert!(plan.creates().all(|c| !matches!(c.object.kind(), "Node" | "Event")));
+        prop_assert!(plan.creates().all(|c| c.object.namespace() != Some("csdr")));
+    }
+
+    #[test]
+    fn planning_never_panics_on_arbitrary_objects(
+        objects in prop::collection::vec(
+            (
+                prop::sample::select(&["deployments", "ingresses", "customresourcedefinitions",
+                    "namespaces", "persistentvolumes", "persistentvolumeclaims", "pods",
+                    "services", "widgets", "events", "x", ""][..]),
+                prop::bool::ANY,
+                arb_kube_object(ARBITRARY_TYPES, arb_body_with_pod_specs()),
+            ),
+            0..12,
+        ),
+        junk_dir in "[a-z.]{0,12}",
+        spec in arb_spec(),
+    ) {
+        let mut contents = BackupContents::new();
+        for (plural, plain, object) in objects {
+            let gv = object.group_version();
+            let dir = crate::object::group_resource(plural, &gv.group);
+            let _ = if plain {
+                contents.add_plain(&dir, object.clone())
+            } else {
+                contents.add(&dir, &gv.version, false, object.clone())
+            };
+            let _ = contents.add(&junk_dir, &gv.version, true, object);
+        }
+        let ctx = context_128(&contents, spec);
+        let _ = plan_restore(&contents, &ctx, &PlanOptions::default());
+    }
+}
+
+const ARBITRARY_TYPES: &[(&str, &str)] = &[
+    ("apps/v1beta1", "Deployment"),
+    ("extensions/v1beta1", "Ingress"),
+    ("apiextensions.k8s.io/v1beta1", "CustomResourceDefinition"),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ("v1", "Namespace"),
+    ("v1", "PersistentVolume"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("example.com/v1", "Widget"),
+    ("events.k8s.io/v1beta1", "Event"),
+    ("policy/v1beta1", "PodSecurityPolicy"),
+];
