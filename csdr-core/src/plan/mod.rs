@@ -195,7 +195,7 @@ impl RestorePlan {
 /// What the target serves (or will serve) for one resource.
 struct TargetResource {
     versions: TargetVersions,
-    /// Per served group: (plural, namespaced).
+    /// The plural per served group.
     plurals: BTreeMap<String, String>,
 }
 
@@ -304,8 +304,8 @@ fn step_key(order: &RestoreOrder, step: &CreateStep) -> StepKey {
     )
 }
 
-/// A Namespace object of the backup: (its version choice input, whether the filters select
-/// it as an object in its own right).
+/// A Namespace object of the backup whose name passes the namespace filter, and whether the
+/// other filters select it as an object in its own right (else it is created only if needed).
 struct NamespaceObject<'a> {
     candidate: Candidate<'a>,
     selected: bool,
