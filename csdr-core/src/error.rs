@@ -61,6 +61,12 @@ pub enum Error {
     /// A vault operation failed.
     #[error(transparent)]
     Vault(#[from] crate::ports::vault::VaultError),
+    /// A restore cannot be planned (R1).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// An archive entry cannot be added to the backup contents index.
+    #[error(transparent)]
+    Contents(#[from] crate::plan::contents::ContentsError),
 }
 
 /// `Result` with [`Error`].
