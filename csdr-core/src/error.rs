@@ -75,6 +75,12 @@ pub enum Error {
         /// The database's answer.
         reason: String,
     },
+    /// A restore cannot be planned (R1).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// An archive entry cannot be added to the backup contents index.
+    #[error(transparent)]
+    Contents(#[from] crate::plan::contents::ContentsError),
 }
 
 /// `Result` with [`Error`].

@@ -41,6 +41,7 @@ pub mod model;
 pub mod node_policy;
 pub mod object;
 pub mod patch;
+pub mod plan;
 pub mod ports;
 pub mod quantity;
 pub mod releases;

@@ -164,6 +164,13 @@ impl SimCluster {
             .create(&GroupVersionResource::new("", "v1", "nodes"), &node, now)
     }
 
+    /// The last `resourceVersion` the cluster assigned, as a number (0 before any write).
+    /// An HTTP front end reports it as a list's `metadata.resourceVersion` and starts watches
+    /// from it; every object written later carries a higher one.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().last_resource_version()
+    }
+
     /// How many objects the cluster holds.
     pub fn object_count(&self) -> usize {
         self.lock().len()

@@ -87,6 +87,11 @@ impl SimState {
         self.objects.len()
     }
 
+    /// The last resourceVersion assigned (0 before any write).
+    pub fn last_resource_version(&self) -> u64 {
+        self.next_rv.saturating_sub(1)
+    }
+
     pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &KubeObject)> {
         self.objects.iter()
     }

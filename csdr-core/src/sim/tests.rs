@@ -529,6 +529,23 @@ fn csi_snapshots_round_trip_through_the_snapshotter() {
 }
 
 #[test]
+fn resource_version_is_the_last_one_assigned() {
+    let sim = sim();
+    let before = sim.resource_version();
+    assert_eq!(before, 4, "the four default namespaces");
+    let gvr = GroupVersionResource::new("", "v1", "configmaps");
+    let cm = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "default"}}))
+    .unwrap();
+    let stored = block_on(sim.create(&gvr, &cm)).unwrap();
+    assert_eq!(sim.resource_version(), before + 1);
+    assert_eq!(
+        stored.metadata().unwrap()["resourceVersion"],
+        json!((before + 1).to_string())
+    );
+}
+
+#[test]
 fn a_release_serves_one_object_at_every_version_by_the_conversion_rules() {
     use crate::releases::KubeRelease;
     let s = SimCluster::new(KubeRelease::V1_16);
