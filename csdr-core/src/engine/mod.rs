@@ -32,6 +32,7 @@
 
 mod backup;
 mod maintenance;
+mod restore;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ use crate::transform::TransformOptions;
 use crate::vault_record::ResourceList;
 
 pub use maintenance::{GcReport, ScheduleTick};
+pub use restore::RestoreReport;
 
 /// Options of the engine beyond the `csdr-config` ConfigMap.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -301,6 +301,33 @@ impl BackupContents {
         self.add_item(item, object)
     }
 
+    /// Adds one entry read by [`crate::archive::ArchiveReader`].
+    ///
+    /// # Errors
+    /// As [`BackupContents::add_item`].
+    pub fn add_entry(
+        &mut self,
+        path: &crate::archive::ItemPath,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        use crate::archive::VersionDir;
+        let version = match &path.version_dir {
+            VersionDir::Unversioned => EntryVersion::Plain,
+            VersionDir::Preferred(v) => EntryVersion::Preferred(v),
+            VersionDir::Served(v) => EntryVersion::Served(v),
+        };
+        self.add_item(
+            ArchiveItem {
+                resource: &path.resource,
+                group: &path.group,
+                version,
+                namespace: path.namespace.as_deref(),
+                name: &path.name,
+            },
+            object,
+        )
+    }
+
     /// Adds one archive entry as the archive reader yields it: the path's parts and the
     /// object. The path's namespace and name must be the object's, and a versioned directory's
     /// version the object's `apiVersion`.
