@@ -31,10 +31,25 @@
 //! ```
 
 pub mod archive;
+pub mod config;
+pub mod convert;
 pub mod discovery;
+pub mod engine;
 pub mod error;
+pub mod label_selector;
 pub mod model;
+pub mod node_policy;
 pub mod object;
+pub mod patch;
+pub mod plan;
+pub mod ports;
+pub mod quantity;
+pub mod releases;
+pub mod schedule;
+pub mod selection;
+pub mod sim;
+pub mod transform;
+pub mod vault_record;
 pub mod version_priority;
 
 pub use error::{Error, Result};

@@ -447,12 +447,12 @@ pub mod duration_text {
             .map_err(|e| format!("invalid duration {text:?}: {e}"))
     }
 
-    /// Serializes as [`format`].
+    /// Serializes as [`format()`].
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format(d))
     }
 
-    /// Deserializes with [`parse`].
+    /// Deserializes with [`parse()`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         parse(&text).map_err(serde::de::Error::custom)

@@ -1,0 +1,656 @@
+//! The backup pipeline (B1–B11).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt, stream};
+use serde_json::Value;
+
+use super::{BackupReport, Engine, ProgressEvent};
+use crate::archive::{ArchiveItem, ArchiveWriter, Placement, WriterOptions};
+use crate::discovery::Discovery;
+use crate::model::{BackupSpec, Issue, JobPhase, JobStatus, ObjectRef};
+use crate::object::{GroupVersionResource, KubeObject};
+use crate::ports::cluster::ClusterError;
+use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::ports::vault::BackupUpload;
+use crate::selection::{
+    BackupSelection, ClusterResources, RelatedClusterObjects, SelectedResource,
+    selectable_resources,
+};
+use crate::transform::volumes::volume_snapshot_name;
+use crate::vault_record::{BackupCompanions, BackupRecord, JobResults, ResourceList};
+
+/// Upload the archive in chunks of about this size.
+const CHUNK: usize = 1 << 20;
+/// Objects buffered per list task.
+const TASK_BUFFER: usize = 64;
+/// List per namespace when at most this many namespaces are selected; else list across all
+/// namespaces and filter.
+const PER_NAMESPACE_LISTS: usize = 8;
+
+/// Bytes written by the archive writer, waiting to be uploaded.
+#[derive(Clone, Default)]
+struct Spool(Arc<Mutex<Vec<u8>>>);
+
+impl Spool {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One list call stream: a unit at one version, in one namespace or all.
+struct ListTask {
+    unit: usize,
+    gvr: GroupVersionResource,
+    namespace: Option<String>,
+    preferred: bool,
+}
+
+/// Why the whole job failed.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+/// Everything the backup collects while it runs.
+#[derive(Default)]
+struct Collected {
+    errors: Vec<Issue>,
+    warnings: Vec<Issue>,
+    resources: ResourceList,
+    counts: BTreeMap<String, u64>,
+    related: RelatedClusterObjects,
+    claims_in_use: BTreeSet<(String, String)>,
+    log: Vec<String>,
+    done: u64,
+    seen: BTreeSet<(String, String, String)>,
+}
+
+fn resource_key(obj: &KubeObject) -> String {
+    format!("{}/{}", obj.api_version(), obj.kind())
+}
+
+fn object_key(obj: &KubeObject) -> String {
+    match obj.namespace() {
+        Some(ns) => format!("{ns}/{}", obj.name()),
+        None => obj.name().to_string(),
+    }
+}
+
+impl Engine {
+    /// Runs a backup (B1–B11). Never panics and always returns a report: a job that could not
+    /// run is `Failed` with its reason (`VaultError: …`, `get target namespace failed: …`,
+    /// a timeout); objects that failed make it `PartiallyFailed`.
+    pub async fn backup(&self, spec: BackupSpec) -> BackupReport {
+        let started = self.clock.now();
+        self.emit(ProgressEvent::Started {
+            job: "backup".into(),
+            name: spec.name.clone(),
+        });
+        let timeout = self.options.config.application_backup.backup_timeout;
+        let mut report = match tokio::time::timeout(timeout, self.run_backup(&spec)).await {
+            Ok(Ok(report)) => report,
+            Ok(Err(Fatal(reason))) => failed(&spec, reason),
+            Err(_) => failed(
+                &spec,
+                format!(
+                    "backup process timeout: the backup did not finish within {} (raise velero_timeout_minutes in csdr-config)",
+                    crate::model::duration_text::format(&timeout)
+                ),
+            ),
+        };
+        report.status.start_timestamp = Some(started);
+        report.status.completion_timestamp = Some(self.clock.now());
+        if report.status.phase == JobPhase::Failed {
+            tracing::warn!(backup = %spec.name, reason = ?report.status.failure_reason, "backup failed");
+        }
+        self.emit(ProgressEvent::Finished {
+            phase: report.status.phase,
+        });
+        report
+    }
+
+    async fn run_backup(&self, spec: &BackupSpec) -> Result<BackupReport, Fatal> {
+        let now = self.clock.now();
+        self.vault.validate(now).await.require_available()?;
+        let discovery = self.cluster.discover().await?;
+        let namespaces = self.namespace_names().await?;
+        let selection = BackupSelection::resolve(
+            spec,
+            &discovery,
+            &namespaces,
+            &self.options.engine_namespace,
+        )?;
+        let mut upload = self.vault.start_backup(&spec.name).await?;
+        match self
+            .stream_backup(spec, &discovery, &selection, &mut upload)
+            .await
+        {
+            Ok((record, companions, mut report)) => {
+                let committed = upload.commit(record, companions).await?;
+                report.archive_sha256 = committed.archive.map(|a| a.sha256);
+                Ok(report)
+            }
+            Err(fatal) => {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(error = %e, "could not clean up the aborted upload; GC will");
+                }
+                Err(fatal)
+            }
+        }
+    }
+
+    async fn namespace_names(&self) -> Result<Vec<String>, ClusterError> {
+        let gvr = GroupVersionResource::new("", "v1", "namespaces");
+        let mut names = Vec::new();
+        let mut list = self.cluster.list(&gvr, None, None, self.options.page_size);
+        while let Some(ns) = list.next().await {
+            names.push(ns?.name().to_string());
+        }
+        Ok(names)
+    }
+
+    async fn stream_backup(
+        &self,
+        spec: &BackupSpec,
+        discovery: &Discovery,
+        selection: &BackupSelection,
+        upload: &mut Box<dyn BackupUpload>,
+    ) -> Result<(BackupRecord, BackupCompanions, BackupReport), Fatal> {
+        let spool = Spool::default();
+        let mut writer = ArchiveWriter::new(spool.clone(), WriterOptions::default())?;
+        let mut c = Collected {
+            warnings: selection.warnings.clone(),
+            ..Default::default()
+        };
+        for w in &c.warnings {
+            self.emit(ProgressEvent::Issue {
+                error: false,
+                issue: w.clone(),
+            });
+        }
+
+        // 1. Namespaced units, and cluster-scoped ones taken wholesale.
+        let units: Vec<SelectedResource> = selection
+            .namespaced_resources()
+            .cloned()
+            .chain(selection.wholesale_cluster_resources().into_iter().cloned())
+            .collect();
+        let per_namespace = selection.namespaces.len() <= PER_NAMESPACE_LISTS;
+        let mut tasks = Vec::new();
+        for (i, unit) in units.iter().enumerate() {
+            let preferred = unit.preferred();
+            for gvr in unit.gvrs() {
+                let is_preferred = gvr.group_version() == preferred;
+                let scopes: Vec<Option<String>> = if !unit.namespaced() {
+                    vec![None]
+                } else if per_namespace {
+                    selection.namespaces.iter().cloned().map(Some).collect()
+                } else {
+                    vec![None]
+                };
+                for ns in scopes {
+                    tasks.push(ListTask {
+                        unit: i,
+                        gvr: gvr.clone(),
+                        namespace: ns,
+                        preferred: is_preferred,
+                    });
+                }
+            }
+        }
+        self.run_list_tasks(
+            &units,
+            tasks,
+            selection,
+            &mut writer,
+            &spool,
+            upload,
+            &mut c,
+        )
+        .await?;
+
+        // 2. Related cluster-scoped objects (B4): the selected namespaces, and the PVs,
+        //    StorageClasses and CRDs of selected objects.
+        if selection.cluster_resources != ClusterResources::All {
+            self.backup_related(discovery, selection, &mut writer, &spool, upload, &mut c)
+                .await?;
+        }
+
+        // 3. Volume data (B6).
+        let mut snapshots = Vec::new();
+        let mut snapshot_objects = Vec::new();
+        if spec.backup_volumes {
+            self.snapshot_volumes(spec, &mut c, &mut snapshots, &mut snapshot_objects)
+                .await;
+        }
+
+        // 4. Finish the archive and upload the rest.
+        let (summary, _) = writer.finish_into_inner()?;
+        let rest = spool.take();
+        if !rest.is_empty() {
+            upload.write(Bytes::from(rest)).await?;
+        }
+        let phase = if c.errors.is_empty() {
+            JobPhase::Completed
+        } else {
+            JobPhase::PartiallyFailed
+        };
+        let now = self.clock.now();
+        let status = JobStatus {
+            phase,
+            failure_reason: None,
+            errors: c.errors,
+            warnings: c.warnings,
+            progress: crate::model::Progress {
+                total_items: c.done,
+                items_done: c.done,
+            },
+            start_timestamp: None,
+            completion_timestamp: Some(now),
+            expiration: jiff::SignedDuration::try_from(spec.ttl)
+                .ok()
+                .and_then(|ttl| now.checked_add(ttl).ok()),
+        };
+        let mut record = BackupRecord::new(spec.clone(), status.clone(), now);
+        record.entries = summary.entries;
+        record.resource_counts = c.counts;
+        let log = c.log.join("\n").into_bytes();
+        let companions = BackupCompanions {
+            logs: log,
+            results: JobResults::from_status(&status),
+            resource_list: c.resources.clone(),
+            csi_volume_snapshots: snapshot_objects
+                .iter()
+                .map(|(vs, _): &(KubeObject, KubeObject)| vs.clone())
+                .collect(),
+            csi_volume_snapshot_contents: snapshot_objects
+                .iter()
+                .map(|(_, content)| content.clone())
+                .collect(),
+        };
+        let report = BackupReport {
+            name: spec.name.clone(),
+            status,
+            resources: c.resources,
+            volume_snapshots: snapshots,
+            archive_entries: summary.objects,
+            archive_sha256: None,
+        };
+        Ok((record, companions, report))
+    }
+
+    /// Runs list tasks with bounded concurrency (`backup_max_worker_num`) while consuming
+    /// their objects in task order, so the archive's order does not depend on timing.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_list_tasks(
+        &self,
+        units: &[SelectedResource],
+        tasks: Vec<ListTask>,
+        selection: &BackupSelection,
+        writer: &mut ArchiveWriter<Spool>,
+        spool: &Spool,
+        upload: &mut Box<dyn BackupUpload>,
+        c: &mut Collected,
+    ) -> Result<(), Fatal> {
+        let workers = self
+            .options
+            .config
+            .application_backup
+            .backup_max_worker_num
+            .get();
+        let label_selector = selection.label_selector.to_string();
+        let label_selector = (!label_selector.is_empty()).then_some(label_selector);
+        let page = self.options.page_size;
+        let mut receivers = Vec::with_capacity(tasks.len());
+        let mut senders = Vec::with_capacity(tasks.len());
+        for _ in &tasks {
+            let (tx, rx) = mpsc::channel::<Result<KubeObject, ClusterError>>(TASK_BUFFER);
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let cluster = &self.cluster;
+        let label_selector = &label_selector;
+        let producers = stream::iter(tasks.iter().zip(senders)).for_each_concurrent(
+            workers,
+            |(task, mut tx)| async move {
+                let mut list = cluster.list(
+                    &task.gvr,
+                    task.namespace.as_deref(),
+                    label_selector.as_deref(),
+                    page,
+                );
+                while let Some(item) = list.next().await {
+                    let stop = item.is_err();
+                    if tx.send(item).await.is_err() || stop {
+                        break;
+                    }
+                }
+            },
+        );
+        let consumer = async {
+            for (task, mut rx) in tasks.iter().zip(receivers) {
+                let unit = &units[task.unit];
+                self.emit(ProgressEvent::Resource {
+                    resource: format!("{}/{}", unit.group_resource(), task.gvr.version),
+                });
+                let mut n = 0u64;
+                while let Some(item) = rx.next().await {
+                    match item {
+                        Ok(obj) => {
+                            if !selection.selects(&obj) {
+                                continue;
+                            }
+                            n += 1;
+                            self.archive_object(unit, &task.gvr, task.preferred, obj, writer, c)?;
+                            if spool.len() >= CHUNK {
+                                upload.write(Bytes::from(spool.take())).await?;
+                            }
+                        }
+                        Err(e) => {
+                            let issue = Issue::general(format!(
+                                "listing {} at {}{}: {e}",
+                                unit.group_resource(),
+                                task.gvr.group_version(),
+                                task.namespace
+                                    .as_deref()
+                                    .map(|ns| format!(" in namespace {ns}"))
+                                    .unwrap_or_default()
+                            ));
+                            self.emit(ProgressEvent::Issue {
+                                error: true,
+                                issue: issue.clone(),
+                            });
+                            c.errors.push(issue);
+                        }
+                    }
+                }
+                c.log.push(format!(
+                    "listed {} at {}{}: {n} objects",
+                    unit.group_resource(),
+                    task.gvr.group_version(),
+                    task.namespace
+                        .as_deref()
+                        .map(|ns| format!(" in {ns}"))
+                        .unwrap_or_default()
+                ));
+            }
+            Ok::<(), Fatal>(())
+        };
+        let ((), consumed) = futures::join!(producers, consumer);
+        consumed
+    }
+
+    /// Writes one object at one version; counts it once, at its preferred version.
+    fn archive_object(
+        &self,
+        unit: &SelectedResource,
+        gvr: &GroupVersionResource,
+        preferred: bool,
+        obj: KubeObject,
+        writer: &mut ArchiveWriter<Spool>,
+        c: &mut Collected,
+    ) -> Result<(), Fatal> {
+        if preferred {
+            let key = (
+                unit.group_resource(),
+                obj.namespace().unwrap_or("").to_string(),
+                obj.name().to_string(),
+            );
+            if !c.seen.insert(key) {
+                return Ok(()); // listed twice (an object in two selected scopes)
+            }
+            c.resources
+                .entry(resource_key(&obj))
+                .or_default()
+                .push(object_key(&obj));
+            *c.counts.entry(resource_key(&obj)).or_default() += 1;
+            c.related.note(unit, &obj);
+            if obj.kind() == "Pod" {
+                note_claims(&obj, &mut c.claims_in_use);
+            }
+            c.done += 1;
+            if c.done.is_multiple_of(100) {
+                self.emit(ProgressEvent::Items {
+                    done: c.done,
+                    total: None,
+                });
+            }
+        }
+        writer.add(&ArchiveItem {
+            object: obj,
+            placement: Placement {
+                resource: gvr.clone(),
+                preferred,
+            },
+        })?;
+        Ok(())
+    }
+
+    async fn backup_related(
+        &self,
+        discovery: &Discovery,
+        selection: &BackupSelection,
+        writer: &mut ArchiveWriter<Spool>,
+        spool: &Spool,
+        upload: &mut Box<dyn BackupUpload>,
+        c: &mut Collected,
+    ) -> Result<(), Fatal> {
+        let selected = |group_resource: &str| {
+            selection
+                .resources
+                .iter()
+                .any(|u| u.group_resource() == group_resource)
+        };
+        let mut wanted: Vec<(&str, Vec<String>)> = Vec::new();
+        // Namespaces of selected objects are taken whatever the cluster-resource mode.
+        if selected("namespaces") {
+            wanted.push(("namespaces", selection.namespaces.clone()));
+        }
+        if selection.cluster_resources == ClusterResources::Related {
+            let r = std::mem::take(&mut c.related);
+            wanted.push((
+                "persistentvolumes",
+                r.persistent_volumes.iter().cloned().collect(),
+            ));
+            wanted.push((
+                "storageclasses.storage.k8s.io",
+                r.storage_classes.iter().cloned().collect(),
+            ));
+            wanted.push((
+                "customresourcedefinitions.apiextensions.k8s.io",
+                r.custom_resource_definitions.iter().cloned().collect(),
+            ));
+        }
+        let all_units = selectable_resources(discovery);
+        for (group_resource, names) in wanted {
+            if names.is_empty() || !selected(group_resource) {
+                continue;
+            }
+            let Some(unit) = all_units
+                .iter()
+                .find(|u| u.group_resource() == group_resource)
+            else {
+                continue;
+            };
+            let preferred = unit.preferred();
+            for gvr in unit.gvrs() {
+                let is_preferred = gvr.group_version() == preferred;
+                for name in &names {
+                    match self.cluster.get(&gvr, None, name).await {
+                        Ok(Some(obj)) => {
+                            self.archive_object(unit, &gvr, is_preferred, obj, writer, c)?;
+                        }
+                        Ok(None) => {
+                            if is_preferred {
+                                c.warnings.push(Issue::about(
+                                    ObjectRef {
+                                        group: gvr.group.clone(),
+                                        version: gvr.version.clone(),
+                                        kind: unit.kind().to_string(),
+                                        namespace: None,
+                                        name: name.clone(),
+                                    },
+                                    "referenced by a selected object but not found; not backed up",
+                                ));
+                            }
+                        }
+                        Err(e) => c.errors.push(Issue::general(format!(
+                            "getting {group_resource} {name} at {}: {e}",
+                            gvr.group_version()
+                        ))),
+                    }
+                    if spool.len() >= CHUNK {
+                        upload.write(Bytes::from(spool.take())).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Snapshots every claim mounted by a selected pod whose volume is a CSI volume (B6).
+    async fn snapshot_volumes(
+        &self,
+        spec: &BackupSpec,
+        c: &mut Collected,
+        records: &mut Vec<VolumeSnapshotRecord>,
+        objects: &mut Vec<(KubeObject, KubeObject)>,
+    ) {
+        let Some(snapshotter) = &self.snapshotter else {
+            c.warnings.push(Issue::general(
+                "backupVolumes is set but the engine has no volume snapshotter; volume data was not backed up",
+            ));
+            return;
+        };
+        let pvcs = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
+        let pvs = GroupVersionResource::new("", "v1", "persistentvolumes");
+        let (pvcs, pvs) = (&pvcs, &pvs);
+        let claims: Vec<(String, String)> = c.claims_in_use.iter().cloned().collect();
+        let batch = self.options.config.pv_backup.batch_snapshot_max_num.get();
+        let results: Vec<_> = stream::iter(claims)
+            .map(|(ns, name)| async move {
+                let claim = match self.cluster.get(pvcs, Some(&ns), &name).await {
+                    Ok(Some(claim)) => claim,
+                    Ok(None) => return Err(format!("PersistentVolumeClaim {ns}/{name} not found")),
+                    Err(e) => return Err(e.to_string()),
+                };
+                let Some(pv_name) = claim.pointer("/spec/volumeName").and_then(Value::as_str) else {
+                    return Err(format!("PersistentVolumeClaim {ns}/{name} is not bound"));
+                };
+                let driver = match self.cluster.get(pvs, None, pv_name).await {
+                    Ok(Some(pv)) => pv
+                        .pointer("/spec/csi/driver")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    Ok(None) => None,
+                    Err(e) => return Err(e.to_string()),
+                };
+                let Some(driver) = driver else {
+                    return Err(format!(
+                        "the volume of PersistentVolumeClaim {ns}/{name} is not a CSI volume; its data was not backed up"
+                    ));
+                };
+                let snap_name = volume_snapshot_name(&name, &spec.name);
+                snapshotter
+                    .snapshot(&claim, &driver, &snap_name, self.options.snapshot_wait)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .buffered(batch)
+            .collect()
+            .await;
+        let snap_gvr = |r: &str| GroupVersionResource::new("snapshot.storage.k8s.io", "v1", r);
+        for result in results {
+            match result {
+                Ok(record) => {
+                    let vs = self
+                        .cluster
+                        .get(
+                            &snap_gvr("volumesnapshots"),
+                            Some(&record.pvc_namespace),
+                            &record.snapshot_name,
+                        )
+                        .await;
+                    let content_name = vs
+                        .as_ref()
+                        .ok()
+                        .and_then(|v| v.as_ref())
+                        .and_then(|v| v.pointer("/status/boundVolumeSnapshotContentName"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    let content = match &content_name {
+                        Some(n) => {
+                            self.cluster
+                                .get(&snap_gvr("volumesnapshotcontents"), None, n)
+                                .await
+                        }
+                        None => Ok(None),
+                    };
+                    if let (Ok(Some(vs)), Ok(Some(content))) = (vs, content) {
+                        objects.push((vs, content));
+                    }
+                    c.log.push(format!(
+                        "snapshot {} of PersistentVolumeClaim {}/{} ready",
+                        record.snapshot_name, record.pvc_namespace, record.pvc_name
+                    ));
+                    records.push(record);
+                }
+                Err(reason) => c.errors.push(Issue::general(reason)),
+            }
+        }
+    }
+}
+
+/// The claims a pod mounts.
+fn note_claims(pod: &KubeObject, claims: &mut BTreeSet<(String, String)>) {
+    let ns = pod.namespace().unwrap_or("default");
+    if let Some(Value::Array(volumes)) = pod.pointer("/spec/volumes") {
+        for v in volumes {
+            if let Some(name) = v
+                .pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+            {
+                claims.insert((ns.to_string(), name.to_string()));
+            }
+        }
+    }
+}
+
+fn failed(spec: &BackupSpec, reason: String) -> BackupReport {
+    BackupReport {
+        name: spec.name.clone(),
+        status: JobStatus {
+            phase: JobPhase::Failed,
+            failure_reason: Some(reason),
+            ..Default::default()
+        },
+        resources: ResourceList::new(),
+        volume_snapshots: Vec::new(),
+        archive_entries: 0,
+        archive_sha256: None,
+    }
+}

@@ -1,0 +1,282 @@
+//! The engine: backup and restore pipelines over the ports.
+//!
+//! [`Engine`] is the only part of csdr-core that sequences I/O. It takes a [`Cluster`], a
+//! [`Vault`], optionally a [`VolumeSnapshotter`], and a [`Clock`], and runs:
+//! - [`Engine::backup`] (B1–B11): discover, select, list every served version with bounded
+//!   concurrency, stream the objects into the archive and the vault without holding them in
+//!   memory, snapshot volumes if asked, commit the record last;
+//! - [`Engine::restore`] (R1–R12): refuse non-restorable backups, download and verify, plan
+//!   with the core planner, apply in order, wait for CRDs and claims, record the result;
+//! - [`Engine::delete_backup`], [`Engine::gc`] and [`Engine::run_schedule_tick`].
+//!
+//! Jobs report [`ProgressEvent`]s to an optional callback, log through `tracing`, and stop
+//! when their future is dropped (an unfinished upload is never visible, V5). The engine runs
+//! on a tokio runtime (it uses tokio's timer for timeouts).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use csdr_core::engine::Engine;
+//! use csdr_core::model::BackupSpec;
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::sim::SimCluster;
+//! # use csdr_core::ports::vault::Vault;
+//! # async fn run(vault: Arc<dyn Vault>) -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = Engine::builder()
+//!     .cluster(Arc::new(SimCluster::new(KubeRelease::V1_16)))
+//!     .vault(vault)
+//!     .build()?;
+//! let report = engine.backup(BackupSpec::new("nightly")).await;
+//! println!("{}: {} objects", report.status.phase, report.status.progress.items_done);
+//! # Ok(()) }
+//! ```
+
+mod backup;
+mod maintenance;
+mod restore;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::{Issue, JobStatus};
+use crate::ports::clock::Clock;
+use crate::ports::cluster::Cluster;
+use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
+use crate::ports::vault::Vault;
+use crate::selection::DEFAULT_ENGINE_NAMESPACE;
+use crate::transform::TransformOptions;
+use crate::vault_record::ResourceList;
+
+pub use maintenance::{GcReport, ScheduleTick};
+pub use restore::RestoreReport;
+
+/// Options of the engine beyond the `csdr-config` ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Workers, timeouts and snapshot batches (C1).
+    pub config: Config,
+    /// The engine's own namespace: never backed up or restored (B1).
+    pub engine_namespace: String,
+    /// Disk classification and conversion targets for restore transformations.
+    pub transform: TransformOptions,
+    /// Objects per list request.
+    pub page_size: u32,
+    /// How long to wait for a restored CRD to be Established.
+    pub crd_wait: Duration,
+    /// How long to wait for a restored claim to be Bound (R12).
+    pub pvc_bind_wait: Duration,
+    /// How long to wait for a volume snapshot to be ready (B6).
+    pub snapshot_wait: Duration,
+    /// How old uncommitted upload data must be before GC removes it (B10); longer than the
+    /// backup timeout.
+    pub orphan_grace: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        let config = Config::default();
+        let orphan_grace = config.application_backup.backup_timeout * 2;
+        EngineOptions {
+            config,
+            engine_namespace: DEFAULT_ENGINE_NAMESPACE.to_string(),
+            transform: TransformOptions::default(),
+            page_size: 500,
+            crd_wait: Duration::from_secs(60),
+            pvc_bind_wait: Duration::from_secs(300),
+            snapshot_wait: Duration::from_secs(600),
+            orphan_grace,
+        }
+    }
+}
+
+/// What a job reports while it runs, for progress bars and logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum ProgressEvent {
+    /// A job started.
+    Started {
+        /// `backup` or `restore`.
+        job: String,
+        /// The job's name.
+        name: String,
+    },
+    /// Work on one resource began.
+    Resource {
+        /// `resource.group` at a version, e.g. `deployments.apps/v1`.
+        resource: String,
+    },
+    /// Items done so far, and the total when known.
+    Items {
+        /// Items done.
+        done: u64,
+        /// Items expected, if known.
+        total: Option<u64>,
+    },
+    /// A warning or error was recorded.
+    Issue {
+        /// Whether it is an error (else a warning).
+        error: bool,
+        /// The issue.
+        issue: Issue,
+    },
+    /// The job finished.
+    Finished {
+        /// Its phase.
+        phase: crate::model::JobPhase,
+    },
+}
+
+/// A callback receiving [`ProgressEvent`]s.
+pub type ProgressSink = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// The result of a backup.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackupReport {
+    /// The backup's name.
+    pub name: String,
+    /// Phase, errors, warnings, progress and times.
+    pub status: JobStatus,
+    /// The objects backed up, by `group/version/Kind` at their preferred version.
+    pub resources: ResourceList,
+    /// Volume snapshots taken (B6).
+    pub volume_snapshots: Vec<VolumeSnapshotRecord>,
+    /// Entries written to the archive (objects at every version, plus metadata).
+    pub archive_entries: u64,
+    /// SHA-256 of the tarball, when committed.
+    pub archive_sha256: Option<String>,
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// A required port was not given to the builder.
+    #[error("the engine needs a {0}; pass one to Engine::builder()")]
+    Missing(&'static str),
+}
+
+/// Builds an [`Engine`].
+#[derive(Default)]
+pub struct EngineBuilder {
+    cluster: Option<Arc<dyn Cluster>>,
+    vault: Option<Arc<dyn Vault>>,
+    snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
+    clock: Option<Arc<dyn Clock>>,
+    options: EngineOptions,
+    progress: Option<ProgressSink>,
+}
+
+impl EngineBuilder {
+    /// The cluster to back up from and restore into.
+    pub fn cluster(mut self, cluster: Arc<dyn Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// The vault backups are stored in.
+    pub fn vault(mut self, vault: Arc<dyn Vault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The volume snapshotter (needed for `backup_volumes` and for restoring snapshots).
+    pub fn snapshotter(mut self, snapshotter: Arc<dyn VolumeSnapshotter>) -> Self {
+        self.snapshotter = Some(snapshotter);
+        self
+    }
+
+    /// The clock; the system clock when not given.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The `csdr-config` configuration (C1).
+    pub fn config(mut self, config: Config) -> Self {
+        self.options.config = config;
+        self
+    }
+
+    /// All engine options.
+    pub fn options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A callback for progress events.
+    pub fn progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// The engine; fails if the cluster or the vault is missing.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        Ok(Engine {
+            cluster: self.cluster.ok_or(EngineError::Missing("cluster"))?,
+            vault: self.vault.ok_or(EngineError::Missing("vault"))?,
+            snapshotter: self.snapshotter,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            options: self.options,
+            progress: self.progress,
+        })
+    }
+}
+
+/// The system's clock: what the engine uses unless given another.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}
+
+/// Backs up and restores Kubernetes applications over the ports.
+#[derive(Clone)]
+pub struct Engine {
+    cluster: Arc<dyn Cluster>,
+    vault: Arc<dyn Vault>,
+    snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
+    clock: Arc<dyn Clock>,
+    options: EngineOptions,
+    progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("vault", &self.vault.location())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// The vault.
+    pub fn vault(&self) -> &Arc<dyn Vault> {
+        &self.vault
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Arc<dyn Cluster> {
+        &self.cluster
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        if let Some(sink) = &self.progress {
+            sink(&event);
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! The restore pipeline (R1–R12).
+
+use std::collections::BTreeSet;
+
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Engine, ProgressEvent};
+use crate::archive::ArchiveReader;
+use crate::model::{Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
+use crate::object::{GroupVersionResource, KubeObject};
+use crate::plan::contents::BackupContents;
+use crate::plan::existing::{ExistingAction, existing_action};
+use crate::plan::{CreateStep, PlanOptions, PlanStep, RestorePlan, plan_restore};
+use crate::ports::cluster::{ClusterError, WaitCondition};
+use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
+use crate::vault_record::{
+    BackupCompanions, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
+};
+
+/// The result of a restore.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// The restore's name.
+    pub name: String,
+    /// The backup restored from.
+    pub backup_name: String,
+    /// Whether nothing was written (R1 `dry_run`).
+    pub dry_run: bool,
+    /// Phase, errors, warnings, progress and times.
+    pub status: JobStatus,
+    /// The plan: every step with its version choice and transformations.
+    pub plan: RestorePlan,
+    /// Objects created (for a dry run: that would be created).
+    pub created: Vec<ObjectRef>,
+    /// Objects that already existed and were left as they were (R11).
+    pub existing: Vec<ObjectRef>,
+    /// Objects that already existed and were patched to the backed-up state (R11 `update`).
+    pub patched: Vec<ObjectRef>,
+}
+
+impl RestoreReport {
+    /// The final objects, exactly as they are (or would be) created, in plan order.
+    pub fn objects(&self) -> impl Iterator<Item = &KubeObject> {
+        self.plan.creates().map(|c| &c.object)
+    }
+}
+
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+/// What happened to one create step.
+enum Applied {
+    Created,
+    Existing(Option<Issue>),
+    Patched,
+    Failed(Issue),
+}
+
+impl Engine {
+    /// Runs a restore (R1–R12). Always returns a report: a restore that could not run is
+    /// `Failed` with its reason (a missing or non-restorable backup, an integrity error, an
+    /// invalid spec); objects that could not be restored make it `PartiallyFailed`.
+    /// With `spec.dry_run` the plan and the final objects are computed and nothing is written.
+    pub async fn restore(&self, spec: RestoreSpec) -> RestoreReport {
+        let started = self.clock.now();
+        self.emit(ProgressEvent::Started {
+            job: "restore".into(),
+            name: spec.name.clone(),
+        });
+        let mut report = match self.run_restore(&spec).await {
+            Ok(report) => report,
+            Err(Fatal(reason)) => RestoreReport {
+                name: spec.name.clone(),
+                backup_name: spec.backup_name.clone(),
+                dry_run: spec.dry_run,
+                status: JobStatus {
+                    phase: JobPhase::Failed,
+                    failure_reason: Some(reason),
+                    ..Default::default()
+                },
+                plan: RestorePlan::default(),
+                created: Vec::new(),
+                existing: Vec::new(),
+                patched: Vec::new(),
+            },
+        };
+        report.status.start_timestamp = Some(started);
+        report.status.completion_timestamp = Some(self.clock.now());
+        if !spec.dry_run && report.status.phase != JobPhase::Failed {
+            self.record_restore(&spec, &mut report, started).await;
+        }
+        self.emit(ProgressEvent::Finished {
+            phase: report.status.phase,
+        });
+        report
+    }
+
+    async fn run_restore(&self, spec: &RestoreSpec) -> Result<RestoreReport, Fatal> {
+        let now = self.clock.now();
+        self.vault.validate(now).await.require_available()?;
+        let record = self.vault.backup(&spec.backup_name).await?.ok_or_else(|| {
+            Fatal(format!(
+                "backup {} not found in vault {}: only Completed and PartiallyFailed backups can be restored",
+                spec.backup_name,
+                self.vault.location()
+            ))
+        })?;
+        if !record.is_restorable() {
+            return Err(Fatal(format!(
+                "backup {} is {}: only Completed and PartiallyFailed backups can be restored",
+                spec.backup_name, record.status.phase
+            )));
+        }
+        let mut warnings = Vec::new();
+        // V7: the vault verifies the tarball before handing it over; the reader verifies
+        // every entry against the record before anything is applied.
+        let archive = self.vault.download_archive(&spec.backup_name).await?;
+        if let Some(w) = archive.warning {
+            warnings.push(Issue::general(w));
+        }
+        let companions = self.vault.backup_companions(&spec.backup_name).await?;
+        let mut reader = ArchiveReader::new(&archive.bytes[..]);
+        if !record.entries.is_empty() {
+            reader = reader.with_expected_digests(record.entries.clone());
+        }
+        let mut contents = BackupContents::new();
+        for entry in reader {
+            let entry = entry?;
+            contents.add_entry(&entry.path, entry.object)?;
+        }
+
+        let target = self.target_facts().await?;
+        let mut backup = contents.backup_facts(&spec.backup_name);
+        let snapshots = snapshot_records(&companions);
+        backup.snapshotted_pvcs = snapshots
+            .iter()
+            .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
+            .collect();
+        let ctx = TransformContext {
+            restore: spec.clone(),
+            backup,
+            target,
+            options: self.options.transform.clone(),
+        };
+        let options = PlanOptions {
+            engine_namespace: self.options.engine_namespace.clone(),
+            ..PlanOptions::default()
+        };
+        let plan = plan_restore(&contents, &ctx, &options)?;
+        let mut status = JobStatus {
+            phase: JobPhase::InProgress,
+            errors: plan
+                .not_restorable
+                .iter()
+                .chain(&plan.errors)
+                .cloned()
+                .collect(),
+            warnings,
+            ..Default::default()
+        };
+        status.warnings.extend(plan.warnings.iter().cloned());
+        let total = plan.creates().count() as u64;
+        status.progress = Progress {
+            total_items: total,
+            items_done: 0,
+        };
+        let mut report = RestoreReport {
+            name: spec.name.clone(),
+            backup_name: spec.backup_name.clone(),
+            dry_run: spec.dry_run,
+            status,
+            plan,
+            created: Vec::new(),
+            existing: Vec::new(),
+            patched: Vec::new(),
+        };
+        if spec.dry_run {
+            report.created = report
+                .plan
+                .creates()
+                .map(|c| ObjectRef::of(&c.object))
+                .collect();
+            report.status.progress.items_done = total;
+        } else {
+            self.apply_plan(spec, &ctx, &snapshots, &mut report).await;
+        }
+        report.status.phase = if report.status.errors.is_empty() {
+            JobPhase::Completed
+        } else {
+            JobPhase::PartiallyFailed
+        };
+        Ok(report)
+    }
+
+    /// What the restore needs to know about the target: discovery, StorageClasses, zones.
+    async fn target_facts(&self) -> Result<TargetFacts, ClusterError> {
+        let discovery = self.cluster.discover().await?;
+        let mut facts = TargetFacts {
+            discovery,
+            ..Default::default()
+        };
+        let sc = GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses");
+        if facts.discovery.serves(&sc.group, &sc.version, &sc.resource) {
+            let mut list = self.cluster.list(&sc, None, None, self.options.page_size);
+            while let Some(obj) = list.next().await {
+                let obj = obj?;
+                facts.storage_classes.push(StorageClassFacts {
+                    name: obj.name().to_string(),
+                    provisioner: str_field(&obj, "/provisioner").unwrap_or_default(),
+                    volume_binding_mode: str_field(&obj, "/volumeBindingMode"),
+                });
+            }
+        }
+        let nodes = GroupVersionResource::new("", "v1", "nodes");
+        let mut list = self
+            .cluster
+            .list(&nodes, None, None, self.options.page_size);
+        while let Some(node) = list.next().await {
+            let node = node?;
+            if let Some(zone) = node
+                .label("topology.kubernetes.io/zone")
+                .or_else(|| node.label("failure-domain.beta.kubernetes.io/zone"))
+            {
+                facts.zones.insert(zone.to_string());
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Applies the plan's steps in order; creates of one resource run concurrently
+    /// (`restore_max_worker_num`). Then waits for claims to bind (R12).
+    async fn apply_plan(
+        &self,
+        spec: &RestoreSpec,
+        ctx: &TransformContext,
+        snapshots: &[VolumeSnapshotRecord],
+        report: &mut RestoreReport,
+    ) {
+        let workers = self
+            .options
+            .config
+            .application_backup
+            .restore_max_worker_num
+            .get();
+        let steps = report.plan.steps.clone();
+        let mut i = 0;
+        let mut done = 0u64;
+        let mut claims = Vec::new();
+        while i < steps.len() {
+            match &steps[i] {
+                PlanStep::Create(first) => {
+                    let mut j = i;
+                    while j < steps.len()
+                        && matches!(&steps[j], PlanStep::Create(c) if c.resource == first.resource)
+                    {
+                        j += 1;
+                    }
+                    let batch: Vec<&CreateStep> = steps[i..j]
+                        .iter()
+                        .filter_map(|s| match s {
+                            PlanStep::Create(c) => Some(c.as_ref()),
+                            _ => None,
+                        })
+                        .collect();
+                    self.emit(ProgressEvent::Resource {
+                        resource: first.resource.to_string(),
+                    });
+                    let results: Vec<(ObjectRef, Applied)> = stream::iter(batch.iter())
+                        .map(|step| async move {
+                            (
+                                ObjectRef::of(&step.object),
+                                self.apply_create(spec, snapshots, step).await,
+                            )
+                        })
+                        .buffered(workers)
+                        .collect()
+                        .await;
+                    for ((object, applied), step) in results.into_iter().zip(&batch) {
+                        match applied {
+                            Applied::Created => {
+                                if step.object.kind() == "PersistentVolumeClaim" {
+                                    claims.push(step.object.clone());
+                                }
+                                report.created.push(object);
+                            }
+                            Applied::Existing(warning) => {
+                                report.status.warnings.extend(warning);
+                                report.existing.push(object);
+                            }
+                            Applied::Patched => report.patched.push(object),
+                            Applied::Failed(issue) => {
+                                self.emit(ProgressEvent::Issue {
+                                    error: true,
+                                    issue: issue.clone(),
+                                });
+                                report.status.errors.push(issue);
+                            }
+                        }
+                        done += 1;
+                    }
+                    report.status.progress.items_done = done;
+                    self.emit(ProgressEvent::Items {
+                        done,
+                        total: Some(report.status.progress.total_items),
+                    });
+                    i = j;
+                }
+                PlanStep::WaitEstablished { crd } => {
+                    let gvr = GroupVersionResource::new(
+                        "apiextensions.k8s.io",
+                        "v1",
+                        "customresourcedefinitions",
+                    );
+                    let gvr =
+                        if ctx
+                            .target
+                            .discovery
+                            .serves(&gvr.group, &gvr.version, &gvr.resource)
+                        {
+                            gvr
+                        } else {
+                            GroupVersionResource::new(
+                                "apiextensions.k8s.io",
+                                "v1beta1",
+                                "customresourcedefinitions",
+                            )
+                        };
+                    if let Err(e) = self
+                        .cluster
+                        .wait_for(
+                            &gvr,
+                            None,
+                            crd,
+                            WaitCondition::Established,
+                            self.options.crd_wait,
+                        )
+                        .await
+                    {
+                        report.status.errors.push(Issue::general(format!(
+                            "create cluster resources timeout: crd {crd} not established: {e}"
+                        )));
+                    }
+                    i += 1;
+                }
+                PlanStep::RefreshDiscovery => {
+                    if let Err(e) = self.cluster.discover().await {
+                        report
+                            .status
+                            .errors
+                            .push(Issue::general(format!("refreshing discovery: {e}")));
+                    }
+                    i += 1;
+                }
+            }
+        }
+        // R12: claims whose class binds immediately must bind now; WaitForFirstConsumer
+        // claims bind when their pods are scheduled, which a restore cannot wait for.
+        for claim in claims {
+            let immediate = match claim
+                .pointer("/spec/storageClassName")
+                .and_then(Value::as_str)
+            {
+                Some(class) => ctx
+                    .target_storage_class(class)
+                    .map(|sc| {
+                        sc.volume_binding_mode.as_deref().unwrap_or("Immediate") == "Immediate"
+                    })
+                    .unwrap_or(true),
+                None => true,
+            };
+            if !immediate {
+                continue;
+            }
+            let ns = claim.namespace().unwrap_or("default").to_string();
+            let gvr = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
+            if let Err(e) = self
+                .cluster
+                .wait_for(
+                    &gvr,
+                    Some(&ns),
+                    claim.name(),
+                    WaitCondition::Bound,
+                    self.options.pvc_bind_wait,
+                )
+                .await
+            {
+                let reason = match e {
+                    ClusterError::Timeout { .. } => format!(
+                        "create cluster resources timeout: pvc {ns}/{} not bound",
+                        claim.name()
+                    ),
+                    other => format!("waiting for pvc {ns}/{} to bind: {other}", claim.name()),
+                };
+                report
+                    .status
+                    .errors
+                    .push(Issue::about(ObjectRef::of(&claim), reason));
+            }
+        }
+    }
+
+    async fn apply_create(
+        &self,
+        spec: &RestoreSpec,
+        snapshots: &[VolumeSnapshotRecord],
+        step: &CreateStep,
+    ) -> Applied {
+        let object = &step.object;
+        let fail = |reason: String| Applied::Failed(Issue::about(ObjectRef::of(object), reason));
+        if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
+            return fail(reason);
+        }
+        match self.cluster.create(&step.resource, object).await {
+            Ok(_) => Applied::Created,
+            Err(ClusterError::AlreadyExists { .. }) => {
+                if object.kind() == "Namespace" {
+                    return Applied::Existing(None); // a namespace step only ensures it exists
+                }
+                let live = match self
+                    .cluster
+                    .get(&step.resource, object.namespace(), object.name())
+                    .await
+                {
+                    Ok(Some(live)) => live,
+                    Ok(None) => return fail("already exists, then vanished".into()),
+                    Err(e) => return fail(e.to_string()),
+                };
+                match existing_action(spec.existing_resource_policy, object, &live) {
+                    ExistingAction::Skip => Applied::Existing(None),
+                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(w)),
+                    ExistingAction::Patch(patch) => {
+                        match self
+                            .cluster
+                            .patch_merge(&step.resource, object.namespace(), object.name(), &patch)
+                            .await
+                        {
+                            Ok(_) => Applied::Patched,
+                            // R11: a failed update is a warning, not an abort.
+                            Err(e) => Applied::Existing(Some(Issue::about(
+                                ObjectRef::of(object),
+                                format!(
+                                    "already exists; updating it to the backed-up state failed: {e}"
+                                ),
+                            ))),
+                        }
+                    }
+                }
+            }
+            Err(e) => fail(format!("could not be restored: {e}")),
+        }
+    }
+
+    /// Makes the VolumeSnapshot a restored claim's `dataSource` names exist in its namespace.
+    async fn prepare_snapshot_source(
+        &self,
+        spec: &RestoreSpec,
+        snapshots: &[VolumeSnapshotRecord],
+        step: &CreateStep,
+    ) -> Result<(), String> {
+        let object = &step.object;
+        if object.kind() != "PersistentVolumeClaim"
+            || object
+                .pointer("/spec/dataSource/kind")
+                .and_then(Value::as_str)
+                != Some("VolumeSnapshot")
+        {
+            return Ok(());
+        }
+        let Some(source) = &step.source else {
+            return Ok(());
+        };
+        let Some(record) = snapshots.iter().find(|r| {
+            Some(r.pvc_namespace.as_str()) == source.namespace.as_deref()
+                && r.pvc_name == source.name
+        }) else {
+            return Ok(());
+        };
+        let Some(snapshotter) = &self.snapshotter else {
+            return Err(format!(
+                "its data is in volume snapshot {} but the engine has no volume snapshotter",
+                record.snapshot_name
+            ));
+        };
+        let ns = object.namespace().unwrap_or("default");
+        let name = object
+            .pointer("/spec/dataSource/name")
+            .and_then(Value::as_str)
+            .unwrap_or(&record.snapshot_name);
+        let _ = spec;
+        snapshotter
+            .prepare_restore(record, ns, name, self.options.snapshot_wait)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn record_restore(
+        &self,
+        spec: &RestoreSpec,
+        report: &mut RestoreReport,
+        started: jiff::Timestamp,
+    ) {
+        let mut resource_list = ResourceList::new();
+        for object in &report.created {
+            let key = format!(
+                "{}/{}",
+                crate::object::GroupVersion::new(object.group.clone(), object.version.clone()),
+                object.kind
+            );
+            let name = match &object.namespace {
+                Some(ns) => format!("{ns}/{}", object.name),
+                None => object.name.clone(),
+            };
+            resource_list.entry(key).or_default().push(name);
+        }
+        let record = RestoreRecord {
+            spec: spec.clone(),
+            status: report.status.clone(),
+            created: started,
+        };
+        let companions = RestoreCompanions {
+            logs: format!(
+                "restore {} from backup {}: {} created, {} existing, {} patched, {} errors, {} warnings\n",
+                spec.name,
+                spec.backup_name,
+                report.created.len(),
+                report.existing.len(),
+                report.patched.len(),
+                report.status.errors.len(),
+                report.status.warnings.len()
+            )
+            .into_bytes(),
+            results: JobResults::from_status(&report.status),
+            resource_list,
+        };
+        if let Err(e) = self.vault.put_restore(&record, &companions).await {
+            report.status.warnings.push(Issue::general(format!(
+                "the restore ran but its record could not be written to the vault: {e}"
+            )));
+        }
+    }
+}
+
+fn str_field(obj: &KubeObject, pointer: &str) -> Option<String> {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The snapshot records of a backup, rebuilt from the VolumeSnapshots and contents it stored.
+fn snapshot_records(companions: &BackupCompanions) -> Vec<VolumeSnapshotRecord> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for vs in &companions.csi_volume_snapshots {
+        let content_name = str_field(vs, "/status/boundVolumeSnapshotContentName");
+        let content = companions
+            .csi_volume_snapshot_contents
+            .iter()
+            .find(|c| Some(c.name()) == content_name.as_deref());
+        let (Some(ns), Some(pvc), Some(content)) = (
+            vs.namespace(),
+            str_field(vs, "/spec/source/persistentVolumeClaimName"),
+            content,
+        ) else {
+            continue;
+        };
+        let (Some(driver), Some(handle)) = (
+            str_field(content, "/spec/driver"),
+            str_field(content, "/status/snapshotHandle"),
+        ) else {
+            continue;
+        };
+        if !seen.insert((ns.to_string(), pvc.clone())) {
+            continue;
+        }
+        out.push(VolumeSnapshotRecord {
+            pvc_namespace: ns.to_string(),
+            pvc_name: pvc,
+            snapshot_name: vs.name().to_string(),
+            class_name: str_field(vs, "/spec/volumeSnapshotClassName").unwrap_or_default(),
+            driver,
+            snapshot_handle: handle,
+            restore_size: str_field(vs, "/status/restoreSize"),
+        });
+    }
+    out
+}

@@ -1,0 +1,449 @@
+//! The backup contents index: every object a backup holds, at every version it was captured
+//! at, keyed by canonical resource, namespace and name.
+//!
+//! The archive lists one entry per object *per version directory* (V4):
+//! `resources/<resource>[.<group>]/<version>[-preferredversion]/…` and the plain path that
+//! holds the preferred version. [`BackupContents`] folds those entries back into objects:
+//!
+//! - resources are keyed by their canonical group ([`canonical_group`]): `deployments.extensions`
+//!   and `deployments.apps` are one resource, `ingresses.extensions` and
+//!   `ingresses.networking.k8s.io` too — so an Ingress that Velero stored under both groups (V4b)
+//!   is one object, restored once;
+//! - each object keeps every backed-up version (`BTreeMap<GroupVersion, KubeObject>`);
+//! - the source's preferred version is recorded per resource, from the `-preferredversion`
+//!   directories and the plain path. When two groups of a cohabiting pair both claim it (Velero's
+//!   double Ingress), the canonical group's claim wins, then the higher-priority version — so
+//!   the index does not depend on the order entries are read.
+//!
+//! ```
+//! use csdr_core::object::{GroupVersion, KubeObject};
+//! use csdr_core::plan::contents::BackupContents;
+//! use serde_json::json;
+//!
+//! let ingress = |api: &str| KubeObject::new(json!({"apiVersion": api, "kind": "Ingress",
+//!     "metadata": {"name": "shop", "namespace": "web"}})).unwrap();
+//! let mut contents = BackupContents::new();
+//! contents.add("ingresses.extensions", "v1beta1", true, ingress("extensions/v1beta1"))?;
+//! contents.add("ingresses.networking.k8s.io", "v1beta1", true, ingress("networking.k8s.io/v1beta1"))?;
+//!
+//! let resource = contents.resource("networking.k8s.io", "ingresses").unwrap();
+//! assert_eq!(resource.objects().count(), 1);
+//! assert_eq!(resource.preferred(), Some(&GroupVersion::new("networking.k8s.io", "v1beta1")));
+//! # Ok::<(), csdr_core::plan::contents::ContentsError>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::object::{GroupVersion, KubeObject, group_resource};
+use crate::selection::canonical_group;
+use crate::transform::{BackupFacts, PersistentVolumeFacts, StorageClassFacts};
+use crate::version_priority::compare_priority;
+
+/// Why an archive entry cannot be added to the index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentsError {
+    /// The resource directory is not `<plural>` or `<plural>.<group>`.
+    #[error(
+        "backup entry {object}: resource directory {dir:?} is not `<plural>` or \
+         `<plural>.<group>`; the backup archive is damaged, take a new backup"
+    )]
+    BadResourceDir {
+        /// The directory as given.
+        dir: String,
+        /// The object, `Kind namespace/name`.
+        object: String,
+    },
+    /// The object's `apiVersion` is not the version its directory says.
+    #[error(
+        "backup entry {object} under {dir}: field apiVersion is {found:?} but the directory \
+         holds {expected}; the backup archive is damaged, take a new backup"
+    )]
+    VersionMismatch {
+        /// The resource directory.
+        dir: String,
+        /// The object, `Kind namespace/name`.
+        object: String,
+        /// `apiVersion` as the directory implies it.
+        expected: String,
+        /// `apiVersion` as the object has it.
+        found: String,
+    },
+    /// The object's namespace or name is not the one its path says.
+    #[error(
+        "backup entry {dir}/{path}: the object inside is {object}; the backup archive is \
+         damaged, take a new backup"
+    )]
+    PathMismatch {
+        /// The resource directory.
+        dir: String,
+        /// `namespace/name` or `name` as the path says.
+        path: String,
+        /// The object, `Kind namespace/name`.
+        object: String,
+    },
+}
+
+/// Which version directory an archive entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryVersion<'a> {
+    /// The plain path (no version directory): the source's preferred version; the version is
+    /// the object's own `apiVersion`.
+    Plain,
+    /// `<version>-preferredversion/`.
+    Preferred(&'a str),
+    /// `<version>/`: another served version.
+    Served(&'a str),
+}
+
+/// One archive entry, as the archive reader yields it.
+#[derive(Clone, Copy, Debug)]
+pub struct ArchiveItem<'a> {
+    /// The plural resource, e.g. `deployments`.
+    pub resource: &'a str,
+    /// The group of the directory; empty for the core group.
+    pub group: &'a str,
+    /// The version directory.
+    pub version: EntryVersion<'a>,
+    /// The namespace of the path; `None` under `cluster/`.
+    pub namespace: Option<&'a str>,
+    /// The name of the path (file name without `.json`).
+    pub name: &'a str,
+}
+
+/// A canonical resource: its plural and canonical group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResourceKey {
+    /// The canonical group (`apps` for deployments, also those stored under `extensions`).
+    pub group: String,
+    /// The plural, e.g. `deployments`.
+    pub plural: String,
+}
+
+impl ResourceKey {
+    /// The canonical key of a resource stored under `group`.
+    pub fn canonical(group: &str, plural: &str) -> Self {
+        ResourceKey {
+            group: canonical_group(group, plural).to_string(),
+            plural: plural.to_string(),
+        }
+    }
+
+    /// `plural.group`, or `plural` for the core group.
+    pub fn group_resource(&self) -> String {
+        group_resource(&self.plural, &self.group)
+    }
+}
+
+/// An object's identity inside one resource: namespace (none when cluster-scoped) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectKey {
+    /// The namespace; `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// The name.
+    pub name: String,
+}
+
+/// One backed-up object at every version the backup captured it at.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackedUpObject {
+    /// The object per version.
+    pub versions: BTreeMap<GroupVersion, KubeObject>,
+}
+
+impl BackedUpObject {
+    /// The object at the given version if captured there, else at its highest-priority
+    /// version (the canonical group winning ties). `None` only for an empty entry.
+    pub fn representative(&self, preferred: Option<&GroupVersion>) -> Option<&KubeObject> {
+        if let Some(o) = preferred.and_then(|p| self.versions.get(p)) {
+            return Some(o);
+        }
+        self.versions
+            .iter()
+            .max_by(|(a, _), (b, _)| {
+                compare_priority(&a.version, &b.version).then_with(|| b.group.cmp(&a.group))
+            })
+            .map(|(_, o)| o)
+    }
+}
+
+/// Everything the backup holds for one canonical resource.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResourceContents {
+    groups: BTreeSet<String>,
+    preferred: Option<GroupVersion>,
+    objects: BTreeMap<ObjectKey, BackedUpObject>,
+}
+
+impl ResourceContents {
+    /// The groups the resource was stored under (one, or both of a cohabiting pair).
+    pub fn stored_groups(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(String::as_str)
+    }
+
+    /// The source's preferred version, if any entry said so.
+    pub fn preferred(&self) -> Option<&GroupVersion> {
+        self.preferred.as_ref()
+    }
+
+    /// Every object, ordered by namespace then name.
+    pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &BackedUpObject)> {
+        self.objects.iter()
+    }
+
+    /// Every version any object of the resource was captured at.
+    pub fn versions(&self) -> BTreeSet<&GroupVersion> {
+        self.objects
+            .values()
+            .flat_map(|o| o.versions.keys())
+            .collect()
+    }
+
+    fn claim_preferred(&mut self, canonical: &str, gv: GroupVersion) {
+        let better = match &self.preferred {
+            None => true,
+            Some(current) => {
+                let in_canonical = |g: &GroupVersion| g.group == canonical;
+                in_canonical(&gv)
+                    .cmp(&in_canonical(current))
+                    .then_with(|| compare_priority(&gv.version, &current.version))
+                    .then_with(|| current.group.cmp(&gv.group))
+                    .then_with(|| current.version.cmp(&gv.version))
+                    .is_gt()
+            }
+        };
+        if better {
+            self.preferred = Some(gv);
+        }
+    }
+}
+
+/// The index of a backup's objects: see the [module documentation](self).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackupContents {
+    resources: BTreeMap<ResourceKey, ResourceContents>,
+}
+
+/// Splits `deployments.apps` into (`deployments`, `apps`), `pods` into (`pods`, ``).
+fn split_resource_dir(dir: &str) -> Option<(&str, &str)> {
+    let (plural, group) = dir.split_once('.').unwrap_or((dir, ""));
+    let valid = !plural.is_empty()
+        && !plural.contains('/')
+        && !group.contains('/')
+        && (group.is_empty() || !group.starts_with('.') && !group.ends_with('.'));
+    valid.then_some((plural, group))
+}
+
+impl BackupContents {
+    /// An empty index.
+    pub fn new() -> Self {
+        BackupContents::default()
+    }
+
+    /// Adds the object found under `resources/<resource_dir>/<version>[-preferredversion]/…`;
+    /// `resource_dir` is `<plural>` or `<plural>.<group>` (`deployments.apps`, `pods`,
+    /// `ingresses.extensions`). The namespace and name are the object's.
+    ///
+    /// # Errors
+    /// A malformed `resource_dir`, or an object whose `apiVersion` is not `<group>/<version>`.
+    pub fn add(
+        &mut self,
+        resource_dir: &str,
+        version: &str,
+        preferred: bool,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        let entry = if preferred {
+            EntryVersion::Preferred(version)
+        } else {
+            EntryVersion::Served(version)
+        };
+        self.add_dir_entry(resource_dir, entry, object)
+    }
+
+    /// Adds the object found at the plain path `resources/<resource_dir>/namespaces/<ns>/…`
+    /// (or `…/cluster/…`): the source's preferred version, at the object's own `apiVersion`.
+    ///
+    /// # Errors
+    /// As [`BackupContents::add`].
+    pub fn add_plain(
+        &mut self,
+        resource_dir: &str,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        self.add_dir_entry(resource_dir, EntryVersion::Plain, object)
+    }
+
+    fn add_dir_entry(
+        &mut self,
+        resource_dir: &str,
+        version: EntryVersion<'_>,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        let Some((resource, group)) = split_resource_dir(resource_dir) else {
+            return Err(ContentsError::BadResourceDir {
+                dir: resource_dir.to_string(),
+                object: object.describe(),
+            });
+        };
+        let namespace = object.namespace().map(str::to_string);
+        let name = object.name().to_string();
+        let item = ArchiveItem {
+            resource,
+            group,
+            version,
+            namespace: namespace.as_deref(),
+            name: &name,
+        };
+        self.add_item(item, object)
+    }
+
+    /// Adds one entry read by [`crate::archive::ArchiveReader`].
+    ///
+    /// # Errors
+    /// As [`BackupContents::add_item`].
+    pub fn add_entry(
+        &mut self,
+        path: &crate::archive::ItemPath,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        use crate::archive::VersionDir;
+        let version = match &path.version_dir {
+            VersionDir::Unversioned => EntryVersion::Plain,
+            VersionDir::Preferred(v) => EntryVersion::Preferred(v),
+            VersionDir::Served(v) => EntryVersion::Served(v),
+        };
+        self.add_item(
+            ArchiveItem {
+                resource: &path.resource,
+                group: &path.group,
+                version,
+                namespace: path.namespace.as_deref(),
+                name: &path.name,
+            },
+            object,
+        )
+    }
+
+    /// Adds one archive entry as the archive reader yields it: the path's parts and the
+    /// object. The path's namespace and name must be the object's, and a versioned directory's
+    /// version the object's `apiVersion`.
+    ///
+    /// # Errors
+    /// [`ContentsError`] naming the entry when path and object disagree.
+    pub fn add_item(
+        &mut self,
+        item: ArchiveItem<'_>,
+        object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        let dir = group_resource(item.resource, item.group);
+        if split_resource_dir(&dir) != Some((item.resource, item.group)) {
+            return Err(ContentsError::BadResourceDir {
+                dir,
+                object: object.describe(),
+            });
+        }
+        if item.namespace != object.namespace() || item.name != object.name() {
+            let path = match item.namespace {
+                Some(ns) => format!("{ns}/{}", item.name),
+                None => item.name.to_string(),
+            };
+            return Err(ContentsError::PathMismatch {
+                dir,
+                path,
+                object: object.describe(),
+            });
+        }
+        let gv = match item.version {
+            EntryVersion::Plain => object.group_version(),
+            EntryVersion::Preferred(v) | EntryVersion::Served(v) => {
+                GroupVersion::new(item.group, v)
+            }
+        };
+        if gv.group != item.group || object.group_version() != gv {
+            return Err(ContentsError::VersionMismatch {
+                dir,
+                object: object.describe(),
+                expected: GroupVersion::new(item.group, gv.version).api_version(),
+                found: object.api_version().to_string(),
+            });
+        }
+        let key = ResourceKey::canonical(item.group, item.resource);
+        let canonical = key.group.clone();
+        let contents = self.resources.entry(key).or_default();
+        contents.groups.insert(item.group.to_string());
+        if !matches!(item.version, EntryVersion::Served(_)) {
+            contents.claim_preferred(&canonical, gv.clone());
+        }
+        let object_key = ObjectKey {
+            namespace: item.namespace.map(str::to_string),
+            name: item.name.to_string(),
+        };
+        contents
+            .objects
+            .entry(object_key)
+            .or_default()
+            .versions
+            .insert(gv, object);
+        Ok(())
+    }
+
+    /// Every resource, ordered by canonical group then plural.
+    pub fn resources(&self) -> impl Iterator<Item = (&ResourceKey, &ResourceContents)> {
+        self.resources.iter()
+    }
+
+    /// A resource by (any of its) group and plural.
+    pub fn resource(&self, group: &str, plural: &str) -> Option<&ResourceContents> {
+        self.resources.get(&ResourceKey::canonical(group, plural))
+    }
+
+    /// The number of objects (each counted once, whatever its versions).
+    pub fn object_count(&self) -> usize {
+        self.resources.values().map(|r| r.objects.len()).sum()
+    }
+
+    /// The StorageClasses and PersistentVolumes the backup holds, as the transformations need
+    /// them (`snapshotted_pvcs` is left empty: volume snapshots are not in the archive).
+    pub fn backup_facts(&self, backup_name: &str) -> BackupFacts {
+        let at_preferred = |group: &str, plural: &str| -> Vec<&KubeObject> {
+            self.resource(group, plural)
+                .map(|r| {
+                    r.objects()
+                        .filter_map(|(_, o)| o.representative(r.preferred()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let text = |o: &KubeObject, p: &str| o.pointer(p).and_then(Value::as_str).map(String::from);
+        let storage_classes = at_preferred("storage.k8s.io", "storageclasses")
+            .into_iter()
+            .map(|sc| StorageClassFacts {
+                name: sc.name().to_string(),
+                provisioner: text(sc, "/provisioner").unwrap_or_default(),
+                volume_binding_mode: text(sc, "/volumeBindingMode"),
+            })
+            .collect();
+        let persistent_volumes = at_preferred("", "persistentvolumes")
+            .into_iter()
+            .map(|pv| PersistentVolumeFacts {
+                name: pv.name().to_string(),
+                reclaim_policy: text(pv, "/spec/persistentVolumeReclaimPolicy")
+                    .unwrap_or_else(|| "Retain".into()),
+                storage_class: text(pv, "/spec/storageClassName"),
+                csi_driver: text(pv, "/spec/csi/driver"),
+                flex_driver: text(pv, "/spec/flexVolume/driver"),
+                claim: text(pv, "/spec/claimRef/namespace").zip(text(pv, "/spec/claimRef/name")),
+            })
+            .collect();
+        BackupFacts {
+            backup_name: backup_name.to_string(),
+            storage_classes,
+            persistent_volumes,
+            snapshotted_pvcs: BTreeSet::new(),
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! Restore planning (DESIGN R1, R2, R3, R10, R11): what a restore will create, in which order,
+//! at which API version, after which transformations — computed before the first write.
+//!
+//! [`plan_restore`] reads a [`BackupContents`] index, the [`TransformContext`] (restore spec,
+//! backup facts, target facts including the target's discovery) and [`PlanOptions`], and
+//! returns a [`RestorePlan`]. It is pure and deterministic: the same inputs give the same
+//! plan, whatever order the archive entries were added in.
+//!
+//! 1. **Filters** (R1, [`filter`]): namespaces (source names, `*` wildcards), resources (every
+//!    name form), the label selector, cluster-scoped resources. Then the rules: never restored
+//!    are the resources of [`is_never_restored`] (nodes, events, csinodes,
+//!    volumeattachments, …), mirror pods (annotation `kubernetes.io/config.mirror`), objects
+//!    in the engine's namespace and that Namespace itself, and PersistentVolumes whose
+//!    [`pv_disposition`] is Skip (R10). Those go to [`RestorePlan::skipped`] with the reason.
+//! 2. **Version choice** (R2): per resource, [`choose_version`] between the backed-up versions
+//!    and what the target serves: the target's discovery for every resource it serves (both
+//!    groups of a cohabiting resource); for a custom resource the target does not serve yet,
+//!    the served versions of its CRD restored by this plan (highest priority preferred).
+//!    A resource with no CRD anywhere, no shared version or no replacement (PodSecurityPolicy)
+//!    puts each of its objects in [`RestorePlan::not_restorable`]; the rest goes on. The chosen
+//!    object is [`convert`]ed when a migration is needed.
+//! 3. **Transformations** (R4–R10): the pipeline runs on each object; a [`TransformError`]
+//!    puts the object in [`RestorePlan::errors`]; warnings are collected.
+//! 4. **Order** (R3, [`order`]): every CRD is created first, then each is waited on until
+//!    Established, then discovery is refreshed, then everything else in priority order.
+//!    Every target namespace an object lands in (after namespace mapping) gets a Namespace
+//!    create step: the backup's Namespace object, transformed, or a plain new one.
+//!
+//! What to do with objects that already exist (R11) is decided at apply time against the live
+//! object: [`existing::existing_action`].
+//!
+//! ```
+//! use csdr_core::model::RestoreSpec;
+//! use csdr_core::object::KubeObject;
+//! use csdr_core::plan::contents::BackupContents;
+//! use csdr_core::plan::{PlanOptions, PlanStep, plan_restore};
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::transform::TransformContext;
+//! use serde_json::json;
+//!
+//! let mut contents = BackupContents::new();
+//! contents.add("configmaps", "v1", true, KubeObject::new(json!({"apiVersion": "v1",
+//!     "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"}}))?)?;
+//! contents.add("nodes", "v1", true, KubeObject::new(json!({"apiVersion": "v1",
+//!     "kind": "Node", "metadata": {"name": "node-1"}}))?)?;
+//!
+//! let mut ctx = TransformContext::new(RestoreSpec::new("r1", "nightly"));
+//! ctx.target.discovery = KubeRelease::V1_28.discovery();
+//! let plan = plan_restore(&contents, &ctx, &PlanOptions::default())?;
+//!
+//! let created: Vec<String> = plan.creates().map(|c| c.object.describe()).collect();
+//! assert_eq!(created, ["Namespace shop", "ConfigMap shop/settings"]);
+//! assert_eq!(plan.skipped[0].0.kind, "Node");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod contents;
+pub mod existing;
+pub mod filter;
+pub mod order;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::convert::{
+    BackedUpVersions, ConvertError, TargetVersions, VersionChoice, choose_version, convert,
+};
+use crate::discovery::ServedResource;
+use crate::label_selector::LabelSelectorError;
+use crate::model::{Issue, ObjectRef};
+use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
+use crate::releases::{builtin_resource_by_plural, is_never_restored};
+use crate::selection::{ClusterResources, DEFAULT_ENGINE_NAMESPACE, ResourceList, canonical_group};
+use crate::transform::pipeline::{DEFAULT_PIPELINE, NamedTransform, run};
+use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of};
+use crate::transform::{TransformContext, TransformError};
+use crate::version_priority::highest_priority;
+
+use contents::{BackedUpObject, BackupContents, ResourceContents, ResourceKey};
+use filter::{RestoreFilter, backup_unit, known_resources};
+use order::RestoreOrder;
+
+/// The annotation the kubelet puts on mirror pods of static pods; such pods are never restored.
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+const CRD_GROUP: &str = "apiextensions.k8s.io";
+const CRDS: &str = "customresourcedefinitions";
+
+/// Why a restore cannot be planned at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A resource name of the restore designates nothing.
+    #[error(
+        "{list} resource {name:?} matches no resource in the backup, no built-in Kubernetes \
+         resource and nothing the target cluster serves (by plural, singular, kind, short name \
+         or plural.group); correct or remove it in the restore's {field}",
+        field = .list.field()
+    )]
+    UnknownResource {
+        /// The name as given.
+        name: String,
+        /// The list it came from.
+        list: ResourceList,
+    },
+    /// The restore's label selector is invalid.
+    #[error("restore labelSelector: {0}")]
+    LabelSelector(#[from] LabelSelectorError),
+}
+
+/// What a plan is computed with, besides the restore and the facts.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// The restore order (R3); default [`order::DEFAULT_RESTORE_PRIORITIES`].
+    pub order: RestoreOrder,
+    /// The transformations, in order; default [`DEFAULT_PIPELINE`].
+    pub transforms: Vec<NamedTransform>,
+    /// The engine's namespace: its objects, and it, are never restored.
+    pub engine_namespace: String,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            order: RestoreOrder::default(),
+            transforms: DEFAULT_PIPELINE.to_vec(),
+            engine_namespace: DEFAULT_ENGINE_NAMESPACE.to_string(),
+        }
+    }
+}
+
+/// Creating one object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStep {
+    /// The object to create, final: converted and transformed.
+    pub object: KubeObject,
+    /// Where to create it: the target group, version and plural.
+    pub resource: GroupVersionResource,
+    /// The backed-up object it comes from (`None` for a Namespace the plan adds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObjectRef>,
+    /// The version choice and its reason (`None` for a Namespace the plan adds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionChoice>,
+    /// The names of the transformations that changed it, in order.
+    pub transformations: Vec<String>,
+}
+
+/// One step of a restore.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "camelCase")]
+pub enum PlanStep {
+    /// Create an object.
+    Create(Box<CreateStep>),
+    /// Wait until a CustomResourceDefinition (by name) reports the `Established` condition.
+    WaitEstablished {
+        /// The CRD's name, `plural.group`.
+        crd: String,
+    },
+    /// Read the target's discovery again, so the new custom resources are served.
+    RefreshDiscovery,
+}
+
+/// What a restore will do: see the [module documentation](self).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlan {
+    /// The steps, in order.
+    pub steps: Vec<PlanStep>,
+    /// Objects that cannot be restored to this target, with the reason (R2).
+    pub not_restorable: Vec<Issue>,
+    /// Objects a transformation refused: they cannot be restored as asked.
+    pub errors: Vec<Issue>,
+    /// Warnings of the transformations.
+    pub warnings: Vec<Issue>,
+    /// Objects the restore leaves out by rule, with the reason.
+    pub skipped: Vec<(ObjectRef, String)>,
+}
+
+impl RestorePlan {
+    /// The create steps, in order.
+    pub fn creates(&self) -> impl Iterator<Item = &CreateStep> {
+        self.steps.iter().filter_map(|s| match s {
+            PlanStep::Create(c) => Some(c.as_ref()),
+            _ => None,
+        })
+    }
+}
+
+/// What the target serves (or will serve) for one resource.
+struct TargetResource {
+    versions: TargetVersions,
+    /// The plural per served group.
+    plurals: BTreeMap<String, String>,
+}
+
+/// One object the filters let through.
+struct Candidate<'a> {
+    key: &'a ResourceKey,
+    resource: &'a ResourceContents,
+    object: &'a BackedUpObject,
+    representative: &'a KubeObject,
+}
+
+/// Plans a restore: see the [module documentation](self).
+///
+/// # Errors
+/// [`PlanError`] when the restore's resource names or label selector cannot be used; every
+/// per-object problem is reported inside the plan instead.
+pub fn plan_restore(
+    contents: &BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+) -> Result<RestorePlan, PlanError> {
+    let served = ctx.target.discovery.served_resources();
+    let known = known_resources(contents, &served);
+    let filter = RestoreFilter::new(&ctx.restore, &options.engine_namespace, &known)?;
+    let mut planner = Planner {
+        ctx,
+        options,
+        served,
+        plan: RestorePlan::default(),
+        crds: BTreeMap::new(),
+    };
+
+    let (candidates, namespace_objects) = planner.select(contents, &filter);
+
+    // Pass 1: CRDs.
+    let mut late = Vec::new();
+    let mut crd_steps = Vec::new();
+    for c in candidates {
+        if c.key.group == CRD_GROUP && c.key.plural == CRDS {
+            if let Some(step) = planner.plan_object(&c, None) {
+                planner.note_crd(&step.object);
+                crd_steps.push(step);
+            }
+        } else {
+            late.push(c);
+        }
+    }
+
+    // Pass 2: everything else.
+    let mut steps = Vec::new();
+    let mut targets: BTreeMap<&ResourceKey, Result<TargetResource, String>> = BTreeMap::new();
+    for c in &late {
+        let target = targets
+            .entry(c.key)
+            .or_insert_with(|| planner.target_resource(c.key));
+        match target {
+            Ok(target) => {
+                if let Some(step) = planner.plan_object(c, Some(target)) {
+                    steps.push(step);
+                }
+            }
+            Err(reason) => planner.plan.not_restorable.push(Issue::about(
+                ObjectRef::of(c.representative),
+                reason.clone(),
+            )),
+        }
+    }
+
+    // Namespaces: every target namespace an object lands in, and the selected Namespace
+    // objects of the backup.
+    let needed: BTreeSet<String> = steps
+        .iter()
+        .filter_map(|s| s.object.namespace().map(String::from))
+        .collect();
+    steps.extend(planner.namespace_steps(&namespace_objects, needed));
+
+    let order = &options.order;
+    crd_steps.sort_by_cached_key(|s| step_key(order, s));
+    steps.sort_by_cached_key(|s| step_key(order, s));
+    let mut plan = planner.plan;
+    let waits: Vec<PlanStep> = crd_steps
+        .iter()
+        .map(|s| PlanStep::WaitEstablished {
+            crd: s.object.name().to_string(),
+        })
+        .collect();
+    let any_crd = !crd_steps.is_empty();
+    plan.steps
+        .extend(crd_steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
+    plan.steps.extend(waits);
+    if any_crd {
+        plan.steps.push(PlanStep::RefreshDiscovery);
+    }
+    plan.steps
+        .extend(steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
+    Ok(plan)
+}
+
+type StepKey = ((usize, String), Option<String>, String);
+
+fn step_key(order: &RestoreOrder, step: &CreateStep) -> StepKey {
+    (
+        order.key(&step.resource),
+        step.object.namespace().map(String::from),
+        step.object.name().to_string(),
+    )
+}
+
+/// A Namespace object of the backup whose name passes the namespace filter, and whether the
+/// other filters select it as an object in its own right (else it is created only if needed).
+struct NamespaceObject<'a> {
+    candidate: Candidate<'a>,
+    selected: bool,
+}
+
+struct Planner<'a> {
+    ctx: &'a TransformContext,
+    options: &'a PlanOptions,
+    served: Vec<ServedResource>,
+    plan: RestorePlan,
+    /// Restored CRDs, final objects, by (group, plural).
+    crds: BTreeMap<(String, String), KubeObject>,
+}
+
+impl<'a> Planner<'a> {
+    fn skip(&mut self, object: &KubeObject, reason: impl Into<String>) {
+        self.plan
+            .skipped
+            .push((ObjectRef::of(object), reason.into()));
+    }
+
+    /// Applies the filters and the never-restored rules.
+    fn select<'c>(
+        &mut self,
+        contents: &'c BackupContents,
+        filter: &RestoreFilter,
+    ) -> (Vec<Candidate<'c>>, Vec<NamespaceObject<'c>>) {
+        let mut chosen = Vec::new();
+        let mut cluster_related = Vec::new();
+        let mut namespaces = Vec::new();
+        let engine = self.options.engine_namespace.as_str();
+        for (key, resource) in contents.resources() {
+            let Some(kind) = resource
+                .objects()
+                .find_map(|(_, o)| o.representative(resource.preferred()))
+                .map(|o| o.kind().to_string())
+            else {
+                continue;
+            };
+            let unit = backup_unit(key, &kind, contents, &self.served);
+            let resource_selected = filter.includes_resource(&unit);
+            let never = resource
+                .stored_groups()
+                .chain(std::iter::once(key.group.as_str()))
+                .any(|g| is_never_restored(g, &key.plural));
+            let is_namespace = key.group.is_empty() && key.plural == "namespaces";
+            for (object_key, object) in resource.objects() {
+                let Some(representative) = object.representative(resource.preferred()) else {
+                    continue;
+                };
+                let candidate = Candidate {
+                    key,
+                    resource,
+                    object,
+                    representative,
+                };
+                if is_namespace {
+                    let name = object_key.name.as_str();
+                    if name == engine {
+                        self.skip(
+                            representative,
+                            format!("the engine's own namespace {engine} is never restored"),
+                        );
+                    } else if filter.includes_namespace(name) {
+                        let selected = resource_selected && filter.matches_labels(representative);
+                        namespaces.push(NamespaceObject {
+                            candidate,
+                            selected,
+                        });
+                    }
+                    continue;
+                }
+                match &object_key.namespace {
+                    Some(ns) if ns == engine => {
+                        if resource_selected {
+                            self.skip(
+                                representative,
+                                format!(
+                                    "objects in the engine's namespace {engine} are the \
+                                     engine's own and never restored"
+                                ),
+                            );
+                        }
+                        continue;
+                    }
+                    Some(ns) if !filter.includes_namespace(ns) => continue,
+                    _ => {}
+                }
+                if !resource_selected {
+                    continue;
+                }
+                let cluster_scoped = object_key.namespace.is_none();
+                let related_only =
+                    cluster_scoped && filter.cluster_resources() == ClusterResources::Related;
+                if cluster_scoped && filter.cluster_resources() == ClusterResources::None {
+                    continue;
+                }
+                if !related_only && !filter.matches_labels(representative) {
+                    continue;
+                }
+                if never {
+                    self.skip(
+                        representative,
+                        format!("{} are never restored", key.group_resource()),
+                    );
+                    continue;
+                }
+                if key.group.is_empty()
+                    && key.plural == "pods"
+                    && representative.annotation(MIRROR_POD_ANNOTATION).is_some()
+                {
+                    self.skip(
+                        representative,
+                        "mirror pod of a static pod: the kubelet of the node that runs the \
+                         static pod recreates it",
+                    );
+                    continue;
+                }
+                if related_only {
+                    cluster_related.push(candidate);
+                } else {
+                    chosen.push(candidate);
+                }
+            }
+        }
+        let related = related(&chosen, cluster_related);
+        chosen.extend(related);
+        let mut kept = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            if let PvDisposition::Skip { reason } = pv_disposition(self.ctx, c.representative) {
+                self.skip(c.representative, reason);
+            } else {
+                kept.push(c);
+            }
+        }
+        (kept, namespaces)
+    }
+
+    fn note_crd(&mut self, crd: &KubeObject) {
+        let text = |p: &str| crd.pointer(p).and_then(Value::as_str).map(String::from);
+        if let (Some(group), Some(plural)) = (text("/spec/group"), text("/spec/names/plural")) {
+            self.crds.insert((group, plural), crd.clone());
+        }
+    }
+
+    /// What the target serves for a resource, or why nothing.
+    fn target_resource(&self, key: &ResourceKey) -> Result<TargetResource, String> {
+        let members: Vec<&ServedResource> = self
+            .served
+            .iter()
+            .filter(|s| {
+                s.resource.plural == key.plural
+                    && canonical_group(&s.group, &s.resource.plural) == key.group
+            })
+            .collect();
+        if let Some(first) = members.first() {
+            let preferred_member = members
+                .iter()
+                .find(|m| m.group == key.group)
+                .unwrap_or(first);
+            let versions = members
+                .iter()
+                .flat_map(|m| {
+                    m.versions
+                        .iter()
+                        .map(|v| GroupVersion::new(m.group.clone(), v.clone()))
+                })
+                .collect::<Vec<_>>();
+            let preferred = GroupVersion::new(
+                preferred_member.group.clone(),
+                preferred_member.preferred_version.clone(),
+            );
+            return Ok(TargetResource {
+                versions: TargetVersions::new(versions, preferred),
+                plurals: members
+                    .iter()
+                    .map(|m| (m.group.clone(), m.resource.plural.clone()))
+                    .collect(),
+            });
+        }
+        let builtin = builtin_resource_by_plural(&key.group, &key.plural).is_some()
+            || crate::selection::COHABITING_RESOURCES
+                .iter()
+                .any(|(p, modern, _)| *p == key.plural && *modern == key.group);
+        if builtin {
+            // Nothing served: choose_version says why (no shared version, or no replacement).
+            return Ok(TargetResource {
+                versions: TargetVersions::new([], GroupVersion::new(key.group.clone(), "")),
+                plurals: BTreeMap::new(),
+            });
+        }
+        let Some(crd) = self.crds.get(&(key.group.clone(), key.plural.clone())) else {
+            return Err(format!(
+                "{}: its CustomResourceDefinition {} is neither served by the target cluster \
+                 nor restored from the backup; install the CRD in the target or include it in \
+                 the restore",
+                key.group_resource(),
+                key.group_resource()
+            ));
+        };
+        let served: Vec<String> = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|versions| {
+                versions
+                    .iter()
+                    .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|v| v.get("name").and_then(Value::as_str))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let preferred = highest_priority(&served).cloned().unwrap_or_default();
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or(&key.plural)
+            .to_string();
+        Ok(TargetResource {
+            versions: TargetVersions::new(
+                served
+                    .iter()
+                    .map(|v| GroupVersion::new(key.group.clone(), v.clone())),
+                GroupVersion::new(key.group.clone(), preferred),
+            ),
+            plurals: BTreeMap::from([(key.group.clone(), plural)]),
+        })
+    }
+
+    /// Chooses the version, converts and transforms one object. `target` is `None` for CRDs,
+    /// whose target versions come from the discovery.
+    fn plan_object(
+        &mut self,
+        c: &Candidate<'_>,
+        target: Option<&TargetResource>,
+    ) -> Option<CreateStep> {
+        let owned;
+        let target = match target {
+            Some(t) => t,
+            None => match self.target_resource(c.key) {
+                Ok(t) => {
+                    owned = t;
+                    &owned
+                }
+                Err(reason) => {
+                    self.plan
+                        .not_restorable
+                        .push(Issue::about(ObjectRef::of(c.representative), reason));
+                    return None;
+                }
+            },
+        };
+        let source = ObjectRef::of(c.representative);
+        let object_versions: Vec<GroupVersion> = c.object.versions.keys().cloned().collect();
+        let preferred = c
+            .resource
+            .preferred()
+            .filter(|p| c.object.versions.contains_key(p))
+            .cloned()
+            .unwrap_or_else(|| c.representative.group_version());
+        let backed_up = BackedUpVersions::new(
+            c.key.group_resource(),
+            c.representative.kind(),
+            object_versions,
+            preferred,
+        );
+        let not_restorable = |e: ConvertError| Issue::about(source.clone(), e.to_string());
+        let choice = match choose_version(&backed_up, &target.versions) {
+            Ok(choice) => choice,
+            Err(e) => {
+                self.plan.not_restorable.push(not_restorable(e));
+                return None;
+            }
+        };
+        let stored = c.object.versions.get(&choice.backed_up)?;
+        let converted = match convert(stored.clone(), &choice.target) {
+            Ok(o) => o,
+            Err(e) => {
+                self.plan.not_restorable.push(not_restorable(e));
+                return None;
+            }
+        };
+        let outcome = match run(&self.options.transforms, self.ctx, converted) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.plan.errors.push(transform_issue(e));
+                return None;
+            }
+        };
+        self.plan.warnings.extend(outcome.warnings);
+        let plural = target
+            .plurals
+            .get(&choice.target.group)
+            .cloned()
+            .unwrap_or_else(|| c.key.plural.clone());
+        Some(CreateStep {
+            resource: GroupVersionResource::new(
+                choice.target.group.clone(),
+                choice.target.version.clone(),
+                plural,
+            ),
+            object: outcome.object,
+            source: Some(source),
+            version: Some(choice),
+            transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// Namespace create steps: the selected Namespace objects of the backup and every needed
+    /// target namespace (from the backup's Namespace object if it maps there, else new).
+    fn namespace_steps(
+        &mut self,
+        namespaces: &[NamespaceObject<'_>],
+        mut needed: BTreeSet<String>,
+    ) -> Vec<CreateStep> {
+        let core = TargetResource {
+            versions: TargetVersions::new(
+                [GroupVersion::new("", "v1")],
+                GroupVersion::new("", "v1"),
+            ),
+            plurals: BTreeMap::from([(String::new(), "namespaces".to_string())]),
+        };
+        let mut steps = Vec::new();
+        for ns in namespaces {
+            let target = self.ctx.map_namespace(ns.candidate.representative.name());
+            if !ns.selected && !needed.contains(target) {
+                continue;
+            }
+            if let Some(step) = self.plan_object(&ns.candidate, Some(&core)) {
+                needed.remove(step.object.name());
+                steps.push(step);
+            }
+        }
+        for name in needed {
+            if name == self.options.engine_namespace {
+                continue;
+            }
+            let plain =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let Ok(object) = KubeObject::new(plain) else {
+                continue;
+            };
+            let labelled = crate::transform::sanitize::sanitize(self.ctx, object.clone())
+                .map(|t| t.object)
+                .unwrap_or(object);
+            steps.push(CreateStep {
+                object: labelled,
+                resource: GroupVersionResource::new("", "v1", "namespaces"),
+                source: None,
+                version: None,
+                transformations: vec!["sanitize".into()],
+            });
+        }
+        steps
+    }
+}
+
+fn transform_issue(e: TransformError) -> Issue {
+    Issue::about(*e.object, format!("{}: {}", e.field, e.reason))
+}
+
+/// Names of cluster-scoped objects, as (group, plural, name).
+type ClusterNames = BTreeSet<(String, String, String)>;
+
+fn storage_class_name(name: &str) -> (String, String, String) {
+    (
+        "storage.k8s.io".to_string(),
+        "storageclasses".to_string(),
+        name.to_string(),
+    )
+}
+
+/// Of the cluster-scoped candidates, those related to the chosen objects: PVs bound to chosen
+/// claims (by the claim's `volumeName` or the volume's `claimRef`), the StorageClasses of those
+/// claims and volumes, the CRDs of chosen custom resources.
+fn related<'c>(chosen: &[Candidate<'c>], cluster: Vec<Candidate<'c>>) -> Vec<Candidate<'c>> {
+    let mut names = ClusterNames::new();
+    let mut claims = BTreeSet::new();
+    for c in chosen {
+        let o = c.representative;
+        if c.key.group.is_empty() && c.key.plural == "persistentvolumeclaims" {
+            if let Some(ns) = o.namespace() {
+                claims.insert((ns.to_string(), o.name().to_string()));
+            }
+            if let Some(volume) = o.pointer("/spec/volumeName").and_then(Value::as_str) {
+                names.insert((
+                    String::new(),
+                    "persistentvolumes".into(),
+                    volume.to_string(),
+                ));
+            }
+            if let Some(class) = storage_class_of(o) {
+                names.insert(storage_class_name(class));
+            }
+        } else if !c.key.group.is_empty()
+            && builtin_resource_by_plural(&c.key.group, &c.key.plural).is_none()
+        {
+            names.insert((
+                CRD_GROUP.to_string(),
+                CRDS.to_string(),
+                c.key.group_resource(),
+            ));
+        }
+    }
+    let name_of = |c: &Candidate<'_>| {
+        (
+            c.key.group.clone(),
+            c.key.plural.clone(),
+            c.representative.name().to_string(),
+        )
+    };
+    let is_volume =
+        |c: &Candidate<'_>| c.key.group.is_empty() && c.key.plural == "persistentvolumes";
+    for c in cluster.iter().filter(|c| is_volume(c)) {
+        let o = c.representative;
+        let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(String::from);
+        let bound = text("/spec/claimRef/namespace")
+            .zip(text("/spec/claimRef/name"))
+            .is_some_and(|claim| claims.contains(&claim));
+        if bound || names.contains(&name_of(c)) {
+            names.insert(name_of(c));
+            if let Some(class) = storage_class_of(o) {
+                names.insert(storage_class_name(class));
+            }
+        }
+    }
+    cluster
+        .into_iter()
+        .filter(|c| names.contains(&name_of(c)))
+        .collect()
+}

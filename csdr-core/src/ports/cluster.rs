@@ -1,0 +1,450 @@
+//! The `Cluster` port: what the engine needs from a Kubernetes API server.
+//!
+//! Implemented by `csdr_kube::KubeCluster` (a real API server through `kube`) and by the
+//! core's simulated cluster. Objects cross it as [`KubeObject`]s at an explicit
+//! [`GroupVersionResource`], so the engine can read one object at every version the server
+//! serves (B5) and write it at the version the planner chose (R2).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use serde_json::Value;
+
+use crate::discovery::Discovery;
+use crate::object::{GroupVersionResource, KubeObject};
+
+/// Why a cluster call failed. `what` names the object or resource concerned
+/// (`deployments.apps shop/web`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The object or resource does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// The object or resource.
+        what: String,
+    },
+    /// An object with that name already exists.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// The object.
+        what: String,
+    },
+    /// The server rejected the object as invalid.
+    #[error("{what} is invalid: {reason}")]
+    Invalid {
+        /// The object.
+        what: String,
+        /// The server's reason, naming the field where it does.
+        reason: String,
+    },
+    /// A write conflicted with a concurrent change (stale resourceVersion).
+    #[error("conflict writing {what}: {reason}")]
+    Conflict {
+        /// The object.
+        what: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The caller may not do this.
+    #[error("forbidden: {what}: {reason}")]
+    Forbidden {
+        /// The object or resource.
+        what: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// A list's continue token expired (HTTP 410); restart the list.
+    #[error("list of {what} expired: {reason}")]
+    Gone {
+        /// The resource being listed.
+        what: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// A wait ran out of time.
+    #[error("timed out after {timeout:?} waiting for {what} to be {condition}")]
+    Timeout {
+        /// The object waited for.
+        what: String,
+        /// The condition, e.g. `Bound`.
+        condition: String,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// The server could not be reached or asked to retry (429, 5xx, network); transient.
+    #[error("cluster unavailable: {reason}")]
+    Unavailable {
+        /// What happened.
+        reason: String,
+    },
+    /// The cluster returned something the adapter could not use.
+    #[error("unexpected answer from the cluster about {what}: {reason}")]
+    Protocol {
+        /// The object or resource.
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl ClusterError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ClusterError::Unavailable { .. })
+    }
+}
+
+/// Options of a list call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// A label selector in Kubernetes syntax.
+    pub label_selector: Option<String>,
+    /// Page size; `None` lets the server choose.
+    pub limit: Option<u32>,
+    /// The continue token of the previous page.
+    pub continue_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectPage {
+    /// The objects, each with `apiVersion` and `kind` filled in.
+    pub items: Vec<KubeObject>,
+    /// The token for the next page; `None` on the last page.
+    pub continue_token: Option<String>,
+}
+
+/// A state to wait for (R3, R12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitCondition {
+    /// A CustomResourceDefinition whose `Established` condition is `True`.
+    Established,
+    /// A PersistentVolumeClaim whose `status.phase` is `Bound`.
+    Bound,
+    /// A VolumeSnapshot whose `status.readyToUse` is `true`.
+    ReadyToUse,
+}
+
+impl WaitCondition {
+    /// Whether an object is in the state.
+    pub fn is_met(self, obj: &KubeObject) -> bool {
+        match self {
+            WaitCondition::Established => obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|conds| {
+                    conds.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some("Established")
+                            && c.get("status").and_then(Value::as_str) == Some("True")
+                    })
+                }),
+            WaitCondition::Bound => {
+                obj.pointer("/status/phase").and_then(Value::as_str) == Some("Bound")
+            }
+            WaitCondition::ReadyToUse => {
+                obj.pointer("/status/readyToUse").and_then(Value::as_bool) == Some(true)
+            }
+        }
+    }
+
+    /// The condition's name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitCondition::Established => "Established",
+            WaitCondition::Bound => "Bound",
+            WaitCondition::ReadyToUse => "ReadyToUse",
+        }
+    }
+}
+
+/// A Kubernetes API server as the engine sees it.
+#[async_trait]
+pub trait Cluster: Send + Sync {
+    /// Every group, version and resource the server serves.
+    async fn discover(&self) -> Result<Discovery, ClusterError>;
+
+    /// One page of objects of a resource at a version, in one namespace or (`None`) in all
+    /// namespaces / cluster-wide.
+    async fn list_page(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectPage, ClusterError>;
+
+    /// One object, or `None` if it does not exist.
+    async fn get(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError>;
+
+    /// Creates an object (its namespace is taken from the object); returns it as stored.
+    async fn create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError>;
+
+    /// Replaces an object; returns it as stored.
+    async fn update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError>;
+
+    /// Applies a JSON merge patch (RFC 7386) to an object; returns it as stored.
+    async fn patch_merge(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<KubeObject, ClusterError>;
+
+    /// Deletes an object.
+    async fn delete(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ClusterError>;
+
+    /// Waits until an object meets a condition, or fails with [`ClusterError::Timeout`].
+    async fn wait_for(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        condition: WaitCondition,
+        timeout: Duration,
+    ) -> Result<KubeObject, ClusterError>;
+
+    /// Every object of a resource at a version as a stream, page by page (`page_size` per
+    /// request). An expired continue token restarts the list from the beginning once, skipping
+    /// the objects already yielded.
+    fn list<'a>(
+        &'a self,
+        gvr: &'a GroupVersionResource,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+        page_size: u32,
+    ) -> BoxStream<'a, Result<KubeObject, ClusterError>> {
+        struct State {
+            token: Option<String>,
+            done: bool,
+            restarted: bool,
+            yielded: u64,
+            skip: u64,
+        }
+        let start = State {
+            token: None,
+            done: false,
+            restarted: false,
+            yielded: 0,
+            skip: 0,
+        };
+        stream::unfold(start, move |mut st| async move {
+            loop {
+                if st.done {
+                    return None;
+                }
+                let options = ListOptions {
+                    label_selector: label_selector.map(str::to_string),
+                    limit: Some(page_size.max(1)),
+                    continue_token: st.token.clone(),
+                };
+                match self.list_page(gvr, namespace, &options).await {
+                    Ok(page) => {
+                        st.token = page.continue_token.filter(|t| !t.is_empty());
+                        st.done = st.token.is_none();
+                        let mut items = page.items;
+                        let drop = (st.skip.min(items.len() as u64)) as usize;
+                        st.skip -= drop as u64;
+                        items.drain(..drop);
+                        st.yielded += items.len() as u64;
+                        let out: Vec<_> = items.into_iter().map(Ok).collect();
+                        if out.is_empty() && !st.done {
+                            continue;
+                        }
+                        return Some((stream::iter(out), st));
+                    }
+                    Err(ClusterError::Gone { .. }) if !st.restarted => {
+                        st.restarted = true;
+                        st.token = None;
+                        st.skip = st.yielded;
+                        st.yielded = 0;
+                        continue;
+                    }
+                    Err(e) => {
+                        st.done = true;
+                        return Some((stream::iter(vec![Err(e)]), st));
+                    }
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    /// Pages of `page_size` over 0..n ConfigMaps; the continue token is the offset. Fails
+    /// once with `Gone` when asked for `gone_at`.
+    struct Paged {
+        n: usize,
+        gone_at: Mutex<Option<usize>>,
+    }
+
+    fn cm(i: usize) -> KubeObject {
+        KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm{i}"), "namespace": "ns"}}))
+        .unwrap()
+    }
+
+    #[async_trait]
+    impl Cluster for Paged {
+        async fn discover(&self) -> Result<Discovery, ClusterError> {
+            Ok(Discovery::default())
+        }
+        async fn list_page(
+            &self,
+            _gvr: &GroupVersionResource,
+            _ns: Option<&str>,
+            o: &ListOptions,
+        ) -> Result<ObjectPage, ClusterError> {
+            let from: usize = o
+                .continue_token
+                .as_deref()
+                .map_or(0, |t| t.parse().unwrap());
+            let mut gone = self.gone_at.lock().unwrap();
+            if *gone == Some(from) {
+                *gone = None;
+                return Err(ClusterError::Gone {
+                    what: "configmaps".into(),
+                    reason: "too old".into(),
+                });
+            }
+            let to = (from + o.limit.unwrap() as usize).min(self.n);
+            Ok(ObjectPage {
+                items: (from..to).map(cm).collect(),
+                continue_token: (to < self.n).then(|| to.to_string()),
+            })
+        }
+        async fn get(
+            &self,
+            _: &GroupVersionResource,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<Option<KubeObject>, ClusterError> {
+            Ok(None)
+        }
+        async fn create(
+            &self,
+            _: &GroupVersionResource,
+            o: &KubeObject,
+        ) -> Result<KubeObject, ClusterError> {
+            Ok(o.clone())
+        }
+        async fn update(
+            &self,
+            _: &GroupVersionResource,
+            o: &KubeObject,
+        ) -> Result<KubeObject, ClusterError> {
+            Ok(o.clone())
+        }
+        async fn patch_merge(
+            &self,
+            _: &GroupVersionResource,
+            _: Option<&str>,
+            name: &str,
+            _: &Value,
+        ) -> Result<KubeObject, ClusterError> {
+            Err(ClusterError::NotFound { what: name.into() })
+        }
+        async fn delete(
+            &self,
+            _: &GroupVersionResource,
+            _: Option<&str>,
+            _: &str,
+        ) -> Result<(), ClusterError> {
+            Ok(())
+        }
+        async fn wait_for(
+            &self,
+            _: &GroupVersionResource,
+            _: Option<&str>,
+            name: &str,
+            c: WaitCondition,
+            t: Duration,
+        ) -> Result<KubeObject, ClusterError> {
+            Err(ClusterError::Timeout {
+                what: name.into(),
+                condition: c.name().into(),
+                timeout: t,
+            })
+        }
+    }
+
+    fn names(cluster: &Paged, page: u32) -> Vec<String> {
+        let gvr = GroupVersionResource::new("", "v1", "configmaps");
+        let items: Vec<_> =
+            futures::executor::block_on(cluster.list(&gvr, None, None, page).collect::<Vec<_>>());
+        items
+            .into_iter()
+            .map(|r| r.unwrap().name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn list_streams_every_page_in_order() {
+        let c = Paged {
+            n: 7,
+            gone_at: Mutex::new(None),
+        };
+        let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
+        assert_eq!(names(&c, 3), expected);
+        assert_eq!(names(&c, 100), expected);
+        let empty = Paged {
+            n: 0,
+            gone_at: Mutex::new(None),
+        };
+        assert!(names(&empty, 3).is_empty());
+    }
+
+    #[test]
+    fn expired_continue_token_restarts_without_duplicates() {
+        let c = Paged {
+            n: 7,
+            gone_at: Mutex::new(Some(3)),
+        };
+        let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
+        assert_eq!(names(&c, 3), expected);
+    }
+
+    #[test]
+    fn wait_conditions() {
+        let pvc = |phase: &str| {
+            KubeObject::new(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "p"}, "status": {"phase": phase}}))
+            .unwrap()
+        };
+        assert!(WaitCondition::Bound.is_met(&pvc("Bound")));
+        assert!(!WaitCondition::Bound.is_met(&pvc("Pending")));
+        let crd = KubeObject::new(json!({"apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition", "metadata": {"name": "x"},
+            "status": {"conditions": [{"type": "NamesAccepted", "status": "True"},
+                                      {"type": "Established", "status": "True"}]}}))
+        .unwrap();
+        assert!(WaitCondition::Established.is_met(&crd));
+        assert!(!WaitCondition::ReadyToUse.is_met(&crd));
+    }
+}

@@ -1,0 +1,20 @@
+//! The ports: traits csdr-core owns and its sibling crates implement.
+//!
+//! The engine talks to the outside world only through these, so everything else in the core
+//! stays pure and testable. `csdr-kube` implements [`cluster::Cluster`] on a real API server,
+//! `csdr-storage` implements the vault on object storage, and the core's simulated cluster
+//! implements [`cluster::Cluster`] in memory. Time comes in through [`clock::Clock`].
+//!
+//! ```
+//! use csdr_core::ports::clock::{Clock, ManualClock};
+//!
+//! let clock = ManualClock::new("2026-11-24T04:00:00Z".parse()?);
+//! clock.advance(std::time::Duration::from_secs(60));
+//! assert_eq!(clock.now().to_string(), "2026-11-24T04:01:00Z");
+//! # Ok::<(), jiff::Error>(())
+//! ```
+
+pub mod clock;
+pub mod cluster;
+pub mod snapshot;
+pub mod vault;

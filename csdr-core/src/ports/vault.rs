@@ -1,0 +1,356 @@
+//! The `Vault` port: where backups are stored, read back, verified and deleted (V1–V7, B7, B10).
+//!
+//! The engine writes a backup in three steps: [`Vault::start_backup`] claims nothing yet but
+//! fails fast if the name is taken; [`BackupUpload::write`] streams the tarball in chunks while
+//! it is being produced (to storage keys private to this attempt); [`BackupUpload::commit`]
+//! stores the small companion files and then the metadata, last and create-only. The metadata
+//! object is the commit point: until it exists the backup is invisible, and of several
+//! writers of one name exactly one commits — the others get
+//! [`VaultError::AlreadyExists`] and only their own attempt's data is removed.
+//!
+//! Reading verifies: [`Vault::download_archive`] returns the tarball only after its SHA-256 and
+//! size match the metadata (V7). Deleting writes a deletion marker first (the backup is then
+//! invisible everywhere), then removes the objects (V6).
+//!
+//! ```
+//! use csdr_core::ports::vault::{VaultError, VaultPhase, VaultValidation};
+//!
+//! let err = VaultError::AlreadyExists { name: "nightly".into(), state: "is committed (Completed)".into() };
+//! assert_eq!(
+//!     err.to_string(),
+//!     "VaultError: backup already exists in vault: nightly is committed (Completed); choose another name"
+//! );
+//! let v = VaultValidation::unavailable(&err, "2026-11-24T04:00:00Z".parse()?);
+//! assert_eq!(v.phase, VaultPhase::Unavailable);
+//! assert!(v.message.starts_with("VaultError: "));
+//! # Ok::<(), jiff::Error>(())
+//! ```
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::Timestamp;
+
+use crate::vault_record::{BackupCompanions, BackupRecord, RestoreCompanions, RestoreRecord};
+
+/// Whether a vault can be used (V2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum VaultPhase {
+    /// A full round trip (write, read, delete, create-only) worked.
+    Available,
+    /// Something failed; the message says what. Backups and restores refuse to start.
+    #[default]
+    Unavailable,
+}
+
+/// The result of validating a vault (V2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultValidation {
+    /// Available or not.
+    pub phase: VaultPhase,
+    /// `ok` or the `VaultError: …` message of the step that failed.
+    pub message: String,
+    /// When the validation ran.
+    pub last_validated: Timestamp,
+}
+
+impl VaultValidation {
+    /// A successful validation.
+    pub fn available(now: Timestamp) -> Self {
+        VaultValidation {
+            phase: VaultPhase::Available,
+            message: "ok".into(),
+            last_validated: now,
+        }
+    }
+
+    /// A failed validation with the error's message.
+    pub fn unavailable(error: &VaultError, now: Timestamp) -> Self {
+        VaultValidation {
+            phase: VaultPhase::Unavailable,
+            message: error.to_string(),
+            last_validated: now,
+        }
+    }
+
+    /// `Ok(())` when available, else the message as a [`VaultError::Unavailable`] — what a
+    /// backup or restore reports when it refuses to start (V2).
+    pub fn require_available(&self) -> Result<(), VaultError> {
+        match self.phase {
+            VaultPhase::Available => Ok(()),
+            VaultPhase::Unavailable => Err(VaultError::Unavailable {
+                message: self
+                    .message
+                    .strip_prefix("VaultError: ")
+                    .unwrap_or(&self.message)
+                    .to_string(),
+            }),
+        }
+    }
+}
+
+/// A verified tarball (V7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedArchive {
+    /// The tarball's bytes, checked against the recorded SHA-256 and size.
+    pub bytes: Bytes,
+    /// Set when the bytes could not be checked because the backup has no checksums (written
+    /// by Velero, V4b); the engine reports it as a warning.
+    pub warning: Option<String>,
+}
+
+/// What [`Vault::remove_orphans`] did (B10).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrphanReport {
+    /// Keys removed: uncommitted attempts' data, losers' leftovers, the objects of finished
+    /// deletions.
+    pub removed: Vec<String>,
+    /// Committed backups whose copy to Velero's canonical keys was completed.
+    pub finished_commits: Vec<String>,
+    /// Deletions finished.
+    pub finished_deletions: Vec<String>,
+}
+
+/// Why a vault operation failed. Every message starts with `VaultError: ` and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The bucket does not exist.
+    #[error("VaultError: bucket {bucket} does not exist; create it or correct the vault's URL")]
+    BucketNotFound {
+        /// The bucket.
+        bucket: String,
+    },
+    /// The credentials may not do this.
+    #[error(
+        "VaultError: access denied to {location}: {reason}; check the credentials and the bucket's policy"
+    )]
+    AccessDenied {
+        /// `s3://bucket/prefix/key` or the path.
+        location: String,
+        /// The server's reason.
+        reason: String,
+    },
+    /// The endpoint could not be reached.
+    #[error(
+        "VaultError: endpoint {endpoint} unreachable: {reason}; check the endpoint and the network (internal or public access)"
+    )]
+    Unreachable {
+        /// The endpoint URL.
+        endpoint: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The bucket is in another region than the one configured.
+    #[error("VaultError: wrong region for bucket {bucket}: {reason}; set the bucket's region")]
+    WrongRegion {
+        /// The bucket.
+        bucket: String,
+        /// The server's reason, naming the expected region when it does.
+        reason: String,
+    },
+    /// The storage cannot refuse to overwrite an object, so create-only commits (B7) cannot
+    /// be guaranteed.
+    #[error(
+        "VaultError: {location} does not guarantee create-only writes: {reason}; use a storage service that honours If-None-Match: * (for Alibaba OSS set provider=oss)"
+    )]
+    CreateOnlyUnsupported {
+        /// The vault.
+        location: String,
+        /// What the probe saw.
+        reason: String,
+    },
+    /// A backup of that name exists, is being uploaded or is being deleted (B7).
+    #[error("VaultError: backup already exists in vault: {name} {state}; choose another name")]
+    AlreadyExists {
+        /// The backup's name.
+        name: String,
+        /// `is committed (Completed)`, `is being uploaded (attempt …)`, `is being deleted`.
+        state: String,
+    },
+    /// A restore record of that name exists.
+    #[error("VaultError: restore already exists in vault: {name}; choose another name")]
+    RestoreAlreadyExists {
+        /// The restore's name.
+        name: String,
+    },
+    /// No visible backup or restore of that name.
+    #[error("VaultError: {what} not found in vault")]
+    NotFound {
+        /// `backup nightly`, `restore r1`.
+        what: String,
+    },
+    /// Stored data does not match its recorded checksum or size (V7).
+    #[error(
+        "VaultError: integrity check failed for {key}: {reason}; the stored data is damaged, restore from another backup"
+    )]
+    Integrity {
+        /// The object's key.
+        key: String,
+        /// Expected and actual digest or size.
+        reason: String,
+    },
+    /// A stored record or companion cannot be read.
+    #[error("VaultError: cannot read {key}: {reason}")]
+    Corrupt {
+        /// The object's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The vault's URL or configuration is wrong, or does not match the vault stored there (V3).
+    #[error("VaultError: invalid vault configuration: {reason}")]
+    Configuration {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The vault was validated as unavailable (V2).
+    #[error("VaultError: {message}")]
+    Unavailable {
+        /// The validation's message.
+        message: String,
+    },
+    /// The argument is not usable (an empty or malformed name).
+    #[error("VaultError: invalid {what}: {reason}")]
+    InvalidInput {
+        /// What was passed.
+        what: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Any other storage failure.
+    #[error("VaultError: {operation} {key} failed: {reason}")]
+    Storage {
+        /// `put`, `get`, `list`, `delete`, `copy`, `upload`.
+        operation: String,
+        /// The key or prefix.
+        key: String,
+        /// The storage's error.
+        reason: String,
+        /// Whether retrying later may succeed.
+        transient: bool,
+    },
+}
+
+impl VaultError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Unreachable { .. }
+                | VaultError::Storage {
+                    transient: true,
+                    ..
+                }
+        )
+    }
+}
+
+impl From<crate::vault_record::RecordError> for VaultError {
+    fn from(e: crate::vault_record::RecordError) -> Self {
+        VaultError::Corrupt {
+            key: e.file,
+            reason: e.reason,
+        }
+    }
+}
+
+/// A backup vault as the engine sees it. Object-safe: use it as `Arc<dyn Vault>`.
+#[async_trait]
+pub trait Vault: Send + Sync {
+    /// Where the vault is, for messages (`s3://bucket/prefix`, `file:///path`).
+    fn location(&self) -> String;
+
+    /// Checks the vault by a real round trip: write, read back and delete a probe object, and
+    /// create one probe twice to check that create-only writes are refused the second time.
+    /// Never fails: problems are reported as [`VaultPhase::Unavailable`] with the message.
+    async fn validate(&self, now: Timestamp) -> VaultValidation;
+
+    /// Starts uploading a backup. Fails fast with [`VaultError::AlreadyExists`] when the name
+    /// is committed (in any phase), being uploaded by another attempt, or being deleted; the
+    /// commit is still the arbiter when two start at once.
+    async fn start_backup(&self, name: &str) -> Result<Box<dyn BackupUpload>, VaultError>;
+
+    /// Committed backups that are Completed or PartiallyFailed and not being deleted (V5),
+    /// by name.
+    async fn list_backups(&self) -> Result<Vec<BackupRecord>, VaultError>;
+
+    /// One backup with the visibility of [`Vault::list_backups`]; `None` if not visible.
+    async fn backup(&self, name: &str) -> Result<Option<BackupRecord>, VaultError>;
+
+    /// A visible backup's tarball, returned only after its SHA-256 and size have been checked
+    /// against the metadata (V7). A mismatch or a truncated object is
+    /// [`VaultError::Integrity`] naming the key.
+    async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError>;
+
+    /// A visible backup's companion files (logs, results, resource list, snapshot lists),
+    /// each verified against its recorded digest when there is one. Missing companions and
+    /// Velero's `null` read as empty.
+    async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError>;
+
+    /// Stores a restore's record and files under `restores/<name>/`; create-only
+    /// ([`VaultError::RestoreAlreadyExists`]).
+    async fn put_restore(
+        &self,
+        record: &RestoreRecord,
+        companions: &RestoreCompanions,
+    ) -> Result<(), VaultError>;
+
+    /// A restore's record, or `None`.
+    async fn restore(&self, name: &str) -> Result<Option<RestoreRecord>, VaultError>;
+
+    /// Deletes a backup (V6): a deletion marker first, which hides it everywhere at once,
+    /// then its objects, the marker last. Idempotent: deleting an absent backup succeeds, and
+    /// calling it again after an interruption finishes the job.
+    async fn delete_backup(&self, name: &str) -> Result<(), VaultError>;
+
+    /// Visible backups whose expiry is at or before `now` (B10).
+    async fn expired_backups(&self, now: Timestamp) -> Result<Vec<BackupRecord>, VaultError> {
+        Ok(self
+            .list_backups()
+            .await?
+            .into_iter()
+            .filter(|b| b.is_expired(now))
+            .collect())
+    }
+
+    /// Garbage collection (B10): removes data of attempts that never committed and whose
+    /// objects are older than `grace`, losers' leftovers beside committed backups, finishes
+    /// interrupted deletions and interrupted commits. Never removes a committed backup's data.
+    /// `grace` must be longer than the longest backup (its timeout), or a live upload could
+    /// lose its data.
+    async fn remove_orphans(
+        &self,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Result<OrphanReport, VaultError>;
+}
+
+/// One attempt at uploading a backup, from [`Vault::start_backup`].
+///
+/// Dropping it without [`BackupUpload::commit`] or [`BackupUpload::abort`] leaves the attempt's
+/// data as an orphan that is invisible and removed by [`Vault::remove_orphans`] after the grace
+/// period.
+#[async_trait]
+pub trait BackupUpload: Send {
+    /// The attempt's unique id.
+    fn attempt(&self) -> &str;
+
+    /// Appends a chunk of the tarball. Chunks are buffered into parts and uploaded while the
+    /// archive is still being written; this waits when too many parts are in flight.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), VaultError>;
+
+    /// Finishes the tarball, stores the companions, then writes the metadata create-only.
+    /// The vault fills in `record.archive`, `record.files` and `record.attempt`; the returned
+    /// record is what was committed. If another attempt committed the name first, this
+    /// attempt's data is removed and [`VaultError::AlreadyExists`] returned.
+    async fn commit(
+        self: Box<Self>,
+        record: BackupRecord,
+        companions: BackupCompanions,
+    ) -> Result<BackupRecord, VaultError>;
+
+    /// Abandons the attempt and removes its data.
+    async fn abort(self: Box<Self>) -> Result<(), VaultError>;
+}

@@ -1,0 +1,341 @@
+//! A simulated Kubernetes API server in memory: the embedded default cluster.
+//!
+//! [`SimCluster`] implements the [`Cluster`] port over a [`Discovery`] (for a Kubernetes
+//! release: every group, version and resource that release serves) and an object store keyed
+//! the way an API server keys etcd: one stored copy per object, at the resource's storage
+//! version, readable at every version served for it — including the other group of a
+//! cohabiting resource (a Deployment created as `extensions/v1beta1` is read as `apps/v1`).
+//! It behaves like an API server where the engine can tell: namespaces must exist,
+//! `resourceVersion`s advance and conflict, `AlreadyExists` / `NotFound` / `Invalid` errors,
+//! PersistentVolumeClaims bind when their StorageClass exists (dynamic provisioning creates the
+//! PV), CustomResourceDefinitions become `Established` and add their resources to discovery,
+//! Services get cluster IPs and node ports.
+//!
+//! It does no I/O: state is loaded from and exported to YAML documents by
+//! [`SimCluster::load_documents`] and [`SimCluster::export_documents`]; the caller reads and
+//! writes the files. Nothing changes by itself: a wait for a condition that is not met times
+//! out at once.
+//!
+//! ```
+//! use csdr_core::discovery::{ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery};
+//! use csdr_core::object::{GroupVersion, GroupVersionResource, KubeObject};
+//! use csdr_core::ports::cluster::Cluster;
+//! use csdr_core::sim::SimCluster;
+//! use serde_json::json;
+//!
+//! let discovery = Discovery { groups: vec![DiscoveredGroup {
+//!     name: "".into(), preferred_version: "v1".into(),
+//!     versions: vec![DiscoveredVersion { version: "v1".into(), resources: vec![
+//!         ApiResource::new("Namespace", "namespaces", false),
+//!         ApiResource::new("ConfigMap", "configmaps", true),
+//!     ]}],
+//! }]};
+//! let sim = SimCluster::from_discovery(discovery, |obj, gv| {
+//!     let mut obj = obj.clone();
+//!     obj.set_api_version(gv);
+//!     Ok(obj)
+//! });
+//! let gvr = GroupVersionResource::new("", "v1", "configmaps");
+//! let cm = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+//!     "metadata": {"name": "settings", "namespace": "default"}, "data": {"a": "1"}}))?;
+//! # futures::executor::block_on(async {
+//! let stored = sim.create(&gvr, &cm).await?;
+//! assert_eq!(stored.metadata().unwrap()["resourceVersion"], "5"); // after 4 default namespaces
+//! assert!(sim.create(&gvr, &cm).await.is_err()); // AlreadyExists
+//! # Ok::<(), csdr_core::ports::cluster::ClusterError>(()) })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod files;
+mod store;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::convert;
+use crate::discovery::Discovery;
+use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
+use crate::patch::{apply_json_patch, apply_merge_patch};
+use crate::ports::clock::{Clock, ManualClock};
+use crate::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
+use crate::releases::KubeRelease;
+
+pub use files::{DocumentError, SimDocument};
+use store::SimState;
+
+/// Converts a built-in object to another version of its resource (the core's
+/// KubernetesConvert rules); `Err` carries the reason.
+pub type Converter = fn(&KubeObject, &GroupVersion) -> Result<KubeObject, String>;
+
+/// An admission rule for tests: objects of `kind` named `name` (any name when `None`) are
+/// rejected as invalid with `message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The kind to reject.
+    pub kind: String,
+    /// The name to reject, or every object of the kind.
+    pub name: Option<String>,
+    /// The message of the `Invalid` error.
+    pub message: String,
+}
+
+/// A simulated Kubernetes API server. Cheap to clone: clones share state.
+#[derive(Clone)]
+pub struct SimCluster {
+    state: Arc<Mutex<SimState>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SimCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        f.debug_struct("SimCluster")
+            .field("objects", &st.len())
+            .finish()
+    }
+}
+
+/// The instant a simulated cluster's clock starts at unless told otherwise.
+pub const SIM_EPOCH: &str = "2026-01-01T00:00:00Z";
+
+impl SimCluster {
+    /// A simulated cluster of a Kubernetes release: the release's served versions, preferred
+    /// versions, resource names and scopes (see [`crate::releases`]), with built-in objects
+    /// converted between versions by the core's KubernetesConvert rules
+    /// ([`crate::convert::convert`]).
+    pub fn new(release: KubeRelease) -> Self {
+        Self::from_discovery(release.discovery(), convert_builtin)
+    }
+
+    /// A simulated cluster serving `discovery`, converting built-in objects between versions
+    /// with `converter`. It starts with the namespaces `default`, `kube-system`, `kube-public`
+    /// and `kube-node-lease`, and a manual clock at [`SIM_EPOCH`].
+    pub fn from_discovery(discovery: Discovery, converter: Converter) -> Self {
+        let start = SIM_EPOCH.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(start));
+        let sim = SimCluster {
+            state: Arc::new(Mutex::new(SimState::new(discovery, converter))),
+            clock,
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            // Cannot fail on a fresh state: the names are valid and unused.
+            let _ = sim.lock().create_namespace_if_missing(ns, sim.clock.now());
+        }
+        sim
+    }
+
+    /// The same cluster reading time from `clock` (creation timestamps).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        // The state stays consistent between operations, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an admission rule that rejects matching objects as invalid (for tests of partial
+    /// failures).
+    pub fn reject(&self, rule: Rejection) {
+        self.lock().rejections.push(rule);
+    }
+
+    /// Adds a node with a zone label (`topology.kubernetes.io/zone`).
+    pub fn add_node(&self, name: &str, zone: &str) -> Result<KubeObject, ClusterError> {
+        let node = KubeObject::new(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/hostname": name,
+                "topology.kubernetes.io/zone": zone,
+                "failure-domain.beta.kubernetes.io/zone": zone,
+            }},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }))
+        .map_err(|e| ClusterError::Invalid {
+            what: format!("nodes {name}"),
+            reason: e.to_string(),
+        })?;
+        let now = self.clock.now();
+        self.lock()
+            .create(&GroupVersionResource::new("", "v1", "nodes"), &node, now)
+    }
+
+    /// The last `resourceVersion` the cluster assigned, as a number (0 before any write).
+    /// An HTTP front end reports it as a list's `metadata.resourceVersion` and starts watches
+    /// from it; every object written later carries a higher one.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().last_resource_version()
+    }
+
+    /// How many objects the cluster holds.
+    pub fn object_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Applies an RFC 6902 JSON patch to an object (what `kubectl patch --type json` sends).
+    pub fn patch_json(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<KubeObject, ClusterError> {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        let current = st
+            .get(gvr, namespace, name)?
+            .ok_or_else(|| ClusterError::NotFound {
+                what: st.describe(gvr, namespace, name),
+            })?;
+        let mut value = current.into_value();
+        apply_json_patch(&mut value, patch).map_err(|e| ClusterError::Invalid {
+            what: st.describe(gvr, namespace, name),
+            reason: e.to_string(),
+        })?;
+        let obj = KubeObject::new(value).map_err(|e| ClusterError::Invalid {
+            what: st.describe(gvr, namespace, name),
+            reason: e.to_string(),
+        })?;
+        st.update(gvr, &obj, now)
+    }
+
+    /// Loads objects from documents (YAML, multi-document allowed, or JSON; `List` kinds are
+    /// expanded). System fields present in a document (uid, resourceVersion,
+    /// creationTimestamp, status) are kept, so state exported by
+    /// [`SimCluster::export_documents`] loads back unchanged; objects without status go
+    /// through creation as the API server would (PVCs bind, CRDs become Established).
+    /// Missing namespaces are created. Returns how many objects were loaded.
+    pub fn load_documents(&self, documents: &[SimDocument]) -> Result<usize, DocumentError> {
+        let objects = files::parse_documents(documents)?;
+        let now = self.clock.now();
+        let mut st = self.lock();
+        st.load(objects, now)
+    }
+
+    /// Every object as one YAML document at the release's preferred version, with the path
+    /// `<namespace>/<resource>.<group>/<name>.yaml` (cluster-scoped objects under `_cluster/`,
+    /// the core group written as `core`), sorted by path.
+    pub fn export_documents(&self) -> Result<Vec<SimDocument>, DocumentError> {
+        let st = self.lock();
+        files::export(&st)
+    }
+
+    /// The discovery document as it is now (the release's resources plus established CRDs).
+    pub fn discovery(&self) -> Discovery {
+        self.lock().discovery.clone()
+    }
+}
+
+/// The [`Converter`] of [`SimCluster::new`]: the core's KubernetesConvert rules.
+pub fn convert_builtin(obj: &KubeObject, to: &GroupVersion) -> Result<KubeObject, String> {
+    convert::convert(obj.clone(), to).map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl Cluster for SimCluster {
+    async fn discover(&self) -> Result<Discovery, ClusterError> {
+        Ok(self.discovery())
+    }
+
+    async fn list_page(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectPage, ClusterError> {
+        self.lock().list(gvr, namespace, options)
+    }
+
+    async fn get(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        self.lock().get(gvr, namespace, name)
+    }
+
+    async fn create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let now = self.clock.now();
+        self.lock().create(gvr, object, now)
+    }
+
+    async fn update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let now = self.clock.now();
+        self.lock().update(gvr, object, now)
+    }
+
+    async fn patch_merge(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<KubeObject, ClusterError> {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        let current = st
+            .get(gvr, namespace, name)?
+            .ok_or_else(|| ClusterError::NotFound {
+                what: st.describe(gvr, namespace, name),
+            })?;
+        let mut value = current.into_value();
+        // The merge patch must not move the object: keep its identity fields.
+        let mut patch = patch.clone();
+        if let Some(p) = patch.as_object_mut() {
+            p.remove("apiVersion");
+            p.remove("kind");
+        }
+        apply_merge_patch(&mut value, &patch);
+        let obj = KubeObject::new(value).map_err(|e| ClusterError::Invalid {
+            what: st.describe(gvr, namespace, name),
+            reason: e.to_string(),
+        })?;
+        st.update(gvr, &obj, now)
+    }
+
+    async fn delete(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        self.lock().delete(gvr, namespace, name)
+    }
+
+    async fn wait_for(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        condition: WaitCondition,
+        timeout: Duration,
+    ) -> Result<KubeObject, ClusterError> {
+        let st = self.lock();
+        let what = st.describe(gvr, namespace, name);
+        match st.get(gvr, namespace, name)? {
+            Some(obj) if condition.is_met(&obj) => Ok(obj),
+            Some(_) => Err(ClusterError::Timeout {
+                what,
+                condition: condition.name().to_string(),
+                timeout,
+            }),
+            None => Err(ClusterError::NotFound { what }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1014 @@
+//! The simulated API server's state: objects keyed by canonical resource, namespace and name.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::{Converter, Rejection};
+use crate::discovery::{
+    ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery, ServedResource,
+};
+use crate::label_selector::LabelSelector;
+use crate::object::{GroupVersion, GroupVersionResource, KubeObject, group_resource};
+use crate::ports::cluster::{ClusterError, ListOptions, ObjectPage};
+use crate::selection::canonical_group;
+use crate::version_priority::sort_by_priority;
+
+/// What the simulator knows about the resource behind a request.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    /// `plural.group` of the canonical group.
+    pub key: String,
+    pub kind: String,
+    pub namespaced: bool,
+    /// The version objects are stored at.
+    pub storage: GroupVersion,
+    /// Whether the resource is one of the release's own (converted with the converter) rather
+    /// than a custom resource (served as-is at every version).
+    pub builtin: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ObjectKey {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+pub(crate) struct SimState {
+    builtin: Discovery,
+    pub discovery: Discovery,
+    objects: BTreeMap<ObjectKey, KubeObject>,
+    next_rv: u64,
+    next_uid: u64,
+    next_ip: u32,
+    next_port: u32,
+    converter: Converter,
+    pub rejections: Vec<Rejection>,
+}
+
+fn invalid(what: &str, reason: impl Into<String>) -> ClusterError {
+    ClusterError::Invalid {
+        what: what.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+impl SimState {
+    pub fn new(discovery: Discovery, converter: Converter) -> Self {
+        SimState {
+            builtin: discovery.clone(),
+            discovery,
+            objects: BTreeMap::new(),
+            next_rv: 1,
+            next_uid: 1,
+            next_ip: 10,
+            next_port: 30000,
+            converter,
+            rejections: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// The last resourceVersion assigned (0 before any write).
+    pub fn last_resource_version(&self) -> u64 {
+        self.next_rv.saturating_sub(1)
+    }
+
+    pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &KubeObject)> {
+        self.objects.iter()
+    }
+
+    pub fn describe(&self, gvr: &GroupVersionResource, ns: Option<&str>, name: &str) -> String {
+        match ns {
+            Some(ns) => format!("{} {}/{}", gvr.group_resource(), ns, name),
+            None => format!("{} {}", gvr.group_resource(), name),
+        }
+    }
+
+    fn served(&self) -> Vec<ServedResource> {
+        self.discovery.served_resources()
+    }
+
+    /// Resolves a request's resource, or `NotFound` if the server does not serve it.
+    pub fn resolve(&self, gvr: &GroupVersionResource) -> Result<Resolved, ClusterError> {
+        let res = self
+            .discovery
+            .group(&gvr.group)
+            .and_then(|g| g.versions.iter().find(|v| v.version == gvr.version))
+            .and_then(|v| v.resources.iter().find(|r| r.plural == gvr.resource))
+            .ok_or_else(|| ClusterError::NotFound {
+                what: format!("the server could not find the requested resource {gvr}"),
+            })?;
+        let canonical = canonical_group(&gvr.group, &gvr.resource);
+        let served = self.served();
+        let storage_version = served
+            .iter()
+            .find(|s| s.group == canonical && s.resource.plural == gvr.resource)
+            .or_else(|| {
+                served
+                    .iter()
+                    .find(|s| s.group == gvr.group && s.resource.plural == gvr.resource)
+            })
+            .map(|s| GroupVersion::new(s.group.clone(), s.preferred_version.clone()))
+            .unwrap_or_else(|| gvr.group_version());
+        let builtin = self.builtin.serves(&gvr.group, &gvr.version, &gvr.resource);
+        Ok(Resolved {
+            key: group_resource(&gvr.resource, canonical),
+            kind: res.kind.clone(),
+            namespaced: res.namespaced,
+            storage: storage_version,
+            builtin,
+        })
+    }
+
+    fn convert(
+        &self,
+        obj: &KubeObject,
+        to: &GroupVersion,
+        builtin: bool,
+    ) -> Result<KubeObject, ClusterError> {
+        if obj.group_version() == *to {
+            return Ok(obj.clone());
+        }
+        if builtin {
+            (self.converter)(obj, to).map_err(|reason| ClusterError::Protocol {
+                what: obj.describe(),
+                reason: format!("cannot convert to {to}: {reason}"),
+            })
+        } else {
+            let mut out = obj.clone();
+            out.set_api_version(to);
+            Ok(out)
+        }
+    }
+
+    fn key(&self, r: &Resolved, ns: Option<&str>, name: &str) -> ObjectKey {
+        ObjectKey {
+            resource: r.key.clone(),
+            namespace: if r.namespaced {
+                ns.unwrap_or("").to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    pub fn get(
+        &self,
+        gvr: &GroupVersionResource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        let r = self.resolve(gvr)?;
+        match self.objects.get(&self.key(&r, ns, name)) {
+            Some(obj) => self.convert(obj, &gvr.group_version(), r.builtin).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list(
+        &self,
+        gvr: &GroupVersionResource,
+        ns: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectPage, ClusterError> {
+        let r = self.resolve(gvr)?;
+        let selector = match options.label_selector.as_deref() {
+            Some(s) if !s.trim().is_empty() => {
+                Some(LabelSelector::parse(s).map_err(|e| ClusterError::Invalid {
+                    what: format!("labelSelector {s:?}"),
+                    reason: e.to_string(),
+                })?)
+            }
+            _ => None,
+        };
+        let after: Option<(String, String)> = match options.continue_token.as_deref() {
+            Some(t) if !t.is_empty() => {
+                let (a, b) = t.split_once('/').ok_or_else(|| ClusterError::Gone {
+                    what: gvr.group_resource(),
+                    reason: format!("invalid continue token {t:?}"),
+                })?;
+                Some((a.to_string(), b.to_string()))
+            }
+            _ => None,
+        };
+        let limit = options
+            .limit
+            .map(|l| l.max(1) as usize)
+            .unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut last: Option<&ObjectKey> = None;
+        let mut more = false;
+        for (key, obj) in self.objects.range(
+            ObjectKey {
+                resource: r.key.clone(),
+                namespace: String::new(),
+                name: String::new(),
+            }..,
+        ) {
+            if key.resource != r.key {
+                break;
+            }
+            if let (Some(ns), true) = (ns, r.namespaced)
+                && key.namespace != ns
+            {
+                continue;
+            }
+            if let Some((a_ns, a_name)) = &after
+                && (&key.namespace, &key.name) <= (a_ns, a_name)
+            {
+                continue;
+            }
+            if let Some(sel) = &selector
+                && !sel.matches_object(obj)
+            {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(self.convert(obj, &gvr.group_version(), r.builtin)?);
+            last = Some(key);
+        }
+        let continue_token = match (more, last) {
+            (true, Some(k)) => Some(format!("{}/{}", k.namespace, k.name)),
+            _ => None,
+        };
+        Ok(ObjectPage {
+            items,
+            continue_token,
+        })
+    }
+
+    /// Assigns resourceVersion, uid and creationTimestamp. A load (`fresh == false`, `keep`)
+    /// keeps the values a saved object carries and moves the counters past them.
+    fn stamp(&mut self, meta: &mut Map<String, Value>, now: Timestamp, fresh: bool) {
+        self.stamp_with(meta, now, fresh, false)
+    }
+
+    fn stamp_with(
+        &mut self,
+        meta: &mut Map<String, Value>,
+        now: Timestamp,
+        fresh: bool,
+        keep: bool,
+    ) {
+        let saved_rv = meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<u64>().ok());
+        match saved_rv {
+            Some(rv) if keep => self.next_rv = self.next_rv.max(rv + 1),
+            _ => {
+                let rv = self.next_rv;
+                self.next_rv += 1;
+                meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+            }
+        }
+        if let Some(n) = meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .and_then(|u| u.strip_prefix("5e1f0000-0000-4000-8000-"))
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        {
+            self.next_uid = self.next_uid.max(n + 1);
+        }
+        if fresh || !meta.contains_key("uid") {
+            let uid = self.next_uid;
+            self.next_uid += 1;
+            meta.insert(
+                "uid".into(),
+                Value::String(format!("5e1f0000-0000-4000-8000-{uid:012x}")),
+            );
+        }
+        if fresh || !meta.contains_key("creationTimestamp") {
+            meta.insert("creationTimestamp".into(), Value::String(now.to_string()));
+        }
+    }
+
+    fn check_admission(&self, what: &str, obj: &KubeObject) -> Result<(), ClusterError> {
+        if !is_dns_subdomain(obj.name()) {
+            return Err(invalid(
+                what,
+                format!(
+                    "metadata.name: Invalid value: {:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'",
+                    obj.name()
+                ),
+            ));
+        }
+        for rule in &self.rejections {
+            if rule.kind == obj.kind() && rule.name.as_deref().is_none_or(|n| n == obj.name()) {
+                return Err(invalid(what, rule.message.clone()));
+            }
+        }
+        let gv = obj.group_version();
+        if gv.group == "apps"
+            && gv.version == "v1"
+            && matches!(
+                obj.kind(),
+                "Deployment" | "DaemonSet" | "ReplicaSet" | "StatefulSet"
+            )
+            && obj.pointer("/spec/selector").is_none()
+        {
+            return Err(invalid(what, "spec.selector: Required value"));
+        }
+        Ok(())
+    }
+
+    pub fn create_namespace_if_missing(
+        &mut self,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<(), ClusterError> {
+        let gvr = GroupVersionResource::new("", "v1", "namespaces");
+        if self.get(&gvr, None, name)?.is_some() {
+            return Ok(());
+        }
+        let ns = KubeObject::new(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+        .map_err(|e| invalid(name, e.to_string()))?;
+        self.create(&gvr, &ns, now).map(|_| ())
+    }
+
+    pub fn create(
+        &mut self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        now: Timestamp,
+    ) -> Result<KubeObject, ClusterError> {
+        self.insert(gvr, object.clone(), now, true)
+    }
+
+    /// Inserts an object. `fresh`: a create (system fields assigned anew, side effects run);
+    /// otherwise a load of saved state (system fields kept where present; side effects run
+    /// only for objects without status).
+    fn insert(
+        &mut self,
+        gvr: &GroupVersionResource,
+        mut object: KubeObject,
+        now: Timestamp,
+        fresh: bool,
+    ) -> Result<KubeObject, ClusterError> {
+        let r = self.resolve(gvr)?;
+        let ns = object.namespace().map(str::to_string);
+        let what = self.describe(gvr, ns.as_deref(), object.name());
+        if object.group_version() != gvr.group_version() || object.kind() != r.kind {
+            return Err(invalid(
+                &what,
+                format!(
+                    "the object is {} {} but the request is for {} ({})",
+                    object.api_version(),
+                    object.kind(),
+                    gvr.group_version(),
+                    r.kind
+                ),
+            ));
+        }
+        if r.namespaced {
+            let Some(ns_name) = ns.as_deref() else {
+                return Err(invalid(&what, "metadata.namespace: Required value"));
+            };
+            let ns_gvr = GroupVersionResource::new("", "v1", "namespaces");
+            if self.get(&ns_gvr, None, ns_name)?.is_none() {
+                return Err(ClusterError::NotFound {
+                    what: format!("namespaces {ns_name:?}"),
+                });
+            }
+        } else if ns.is_some() {
+            object.metadata_mut().remove("namespace");
+        }
+        self.check_admission(&what, &object)?;
+        let key = self.key(&r, ns.as_deref(), object.name());
+        if self.objects.contains_key(&key) {
+            return Err(ClusterError::AlreadyExists { what });
+        }
+        let run_side_effects = fresh || object.fields().get("status").is_none();
+        {
+            let meta = object.metadata_mut();
+            if fresh {
+                for k in [
+                    "uid",
+                    "resourceVersion",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "selfLink",
+                    "managedFields",
+                ] {
+                    meta.remove(k);
+                }
+                meta.insert("generation".into(), json!(1));
+            }
+        }
+        let mut meta = std::mem::take(object.metadata_mut());
+        self.stamp_with(&mut meta, now, fresh, !fresh);
+        *object.metadata_mut() = meta;
+        if run_side_effects {
+            self.on_create(&mut object, now)?;
+        }
+        let stored = self.convert(&object, &r.storage, r.builtin)?;
+        self.objects.insert(key, stored);
+        if object.kind() == "CustomResourceDefinition" {
+            self.refresh_crds();
+        }
+        self.convert(&object, &gvr.group_version(), r.builtin)
+    }
+
+    /// What an API server and its controllers do when an object is created.
+    fn on_create(&mut self, object: &mut KubeObject, now: Timestamp) -> Result<(), ClusterError> {
+        match object.kind() {
+            "Namespace" => {
+                object
+                    .fields_mut()
+                    .insert("status".into(), json!({"phase": "Active"}));
+            }
+            "CustomResourceDefinition" => {
+                object.fields_mut().insert(
+                    "status".into(),
+                    json!({"conditions": [
+                        {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}
+                    ]}),
+                );
+            }
+            "Service" => self.allocate_service(object),
+            "PersistentVolumeClaim" => self.bind_claim(object, now)?,
+            "VolumeSnapshot" => self.take_snapshot(object, now)?,
+            "VolumeSnapshotContent" => {
+                if let Some(handle) = object.pointer("/spec/source/snapshotHandle").cloned() {
+                    object.fields_mut().insert(
+                        "status".into(),
+                        json!({"readyToUse": true, "snapshotHandle": handle}),
+                    );
+                }
+            }
+            "PersistentVolume" => {
+                let phase = if object.pointer("/spec/claimRef").is_some() {
+                    "Bound"
+                } else {
+                    "Available"
+                };
+                object
+                    .fields_mut()
+                    .insert("status".into(), json!({"phase": phase}));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn allocate_service(&mut self, svc: &mut KubeObject) {
+        let Some(Value::Object(spec)) = svc.fields_mut().get_mut("spec") else {
+            return;
+        };
+        let ty = spec
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
+        if ty == "ExternalName" {
+            return;
+        }
+        let wants_ip = match spec.get("clusterIP").and_then(Value::as_str) {
+            None | Some("") => true,
+            Some(_) => false,
+        };
+        if wants_ip {
+            let n = self.next_ip;
+            self.next_ip += 1;
+            let ip = format!("10.96.{}.{}", n / 250, n % 250 + 1);
+            spec.insert("clusterIP".into(), Value::String(ip.clone()));
+            spec.insert("clusterIPs".into(), json!([ip]));
+        }
+        if (ty == "NodePort" || ty == "LoadBalancer")
+            && let Some(Value::Array(ports)) = spec.get_mut("ports")
+        {
+            {
+                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    if port.get("nodePort").and_then(Value::as_u64).is_none() {
+                        port.insert("nodePort".into(), json!(self.next_port));
+                        self.next_port += 1;
+                    }
+                }
+            }
+        }
+        if ty == "LoadBalancer"
+            && spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local")
+            && spec
+                .get("healthCheckNodePort")
+                .and_then(Value::as_u64)
+                .is_none()
+        {
+            spec.insert("healthCheckNodePort".into(), json!(self.next_port));
+            self.next_port += 1;
+        }
+    }
+
+    fn storage_class(&self, name: &str) -> Option<KubeObject> {
+        self.objects
+            .iter()
+            .find(|(k, _)| k.resource == "storageclasses.storage.k8s.io" && k.name == name)
+            .map(|(_, o)| o.clone())
+    }
+
+    fn default_storage_class(&self) -> Option<KubeObject> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.resource == "storageclasses.storage.k8s.io")
+            .map(|(_, o)| o)
+            .find(|o| {
+                o.annotation("storageclass.kubernetes.io/is-default-class") == Some("true")
+                    || o.annotation("storageclass.beta.kubernetes.io/is-default-class")
+                        == Some("true")
+            })
+            .cloned()
+    }
+
+    /// Binds a new claim: to its named PV if that exists, else by dynamic provisioning when its
+    /// StorageClass exists (the simulator binds at once whatever the binding mode).
+    fn bind_claim(&mut self, pvc: &mut KubeObject, now: Timestamp) -> Result<(), ClusterError> {
+        let ns = pvc.namespace().unwrap_or("default").to_string();
+        let name = pvc.name().to_string();
+        let request = pvc
+            .pointer("/spec/resources/requests/storage")
+            .cloned()
+            .unwrap_or(json!("1Gi"));
+        let modes = pvc
+            .pointer("/spec/accessModes")
+            .cloned()
+            .unwrap_or(json!(["ReadWriteOnce"]));
+        let mut phase = "Pending";
+        let volume_name = pvc
+            .pointer("/spec/volumeName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(pv_name) = volume_name.filter(|v| !v.is_empty()) {
+            let key = ObjectKey {
+                resource: "persistentvolumes".into(),
+                namespace: String::new(),
+                name: pv_name,
+            };
+            if let Some(pv) = self.objects.get_mut(&key) {
+                let mut v = pv.to_value();
+                v["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": ns, "name": name, "apiVersion": "v1"});
+                v["status"] = json!({"phase": "Bound"});
+                if let Ok(bound) = KubeObject::new(v) {
+                    *pv = bound;
+                }
+                phase = "Bound";
+            }
+        } else {
+            let class_name = match pvc.pointer("/spec/storageClassName") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => None,
+                None => self.default_storage_class().map(|sc| sc.name().to_string()),
+            };
+            if let Some(sc) = class_name
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|s| self.storage_class(s))
+            {
+                let provisioner = sc
+                    .fields()
+                    .get("provisioner")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let reclaim = sc
+                    .fields()
+                    .get("reclaimPolicy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Delete")
+                    .to_string();
+                let uid = pvc
+                    .metadata()
+                    .and_then(|m| m.get("uid"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("x")
+                    .to_string();
+                let pv_name = format!("pvc-{uid}");
+                let pv = KubeObject::new(json!({
+                    "apiVersion": "v1", "kind": "PersistentVolume",
+                    "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": provisioner}},
+                    "spec": {
+                        "capacity": {"storage": request},
+                        "accessModes": modes,
+                        "persistentVolumeReclaimPolicy": reclaim,
+                        "storageClassName": sc.name(),
+                        "csi": {"driver": provisioner, "volumeHandle": format!("vol-{uid}")},
+                        "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": ns, "name": name, "uid": uid},
+                    },
+                }))
+                .map_err(|e| invalid(&name, e.to_string()))?;
+                self.insert(
+                    &GroupVersionResource::new("", "v1", "persistentvolumes"),
+                    pv,
+                    now,
+                    true,
+                )?;
+                if let Some(Value::Object(spec)) = pvc.fields_mut().get_mut("spec") {
+                    spec.insert("volumeName".into(), Value::String(pv_name));
+                    if !spec.contains_key("storageClassName") {
+                        spec.insert(
+                            "storageClassName".into(),
+                            Value::String(sc.name().to_string()),
+                        );
+                    }
+                }
+                phase = "Bound";
+            }
+        }
+        let mut status = json!({"phase": phase});
+        if phase == "Bound" {
+            status["capacity"] = json!({"storage": request});
+            status["accessModes"] = modes;
+        }
+        pvc.fields_mut().insert("status".into(), status);
+        Ok(())
+    }
+
+    /// The CSI snapshot controller: a VolumeSnapshot of a bound claim gets a ready content
+    /// (dynamic snapshot); one naming an existing content binds to it (pre-provisioned).
+    fn take_snapshot(&mut self, vs: &mut KubeObject, now: Timestamp) -> Result<(), ClusterError> {
+        let ns = vs.namespace().unwrap_or("default").to_string();
+        let source = vs.pointer("/spec/source").cloned().unwrap_or(Value::Null);
+        let uid = vs
+            .metadata()
+            .and_then(|m| m.get("uid"))
+            .and_then(Value::as_str)
+            .unwrap_or("x")
+            .to_string();
+        let not_ready =
+            |message: String| json!({"readyToUse": false, "error": {"message": message}});
+        let status = if let Some(content_name) = source
+            .get("volumeSnapshotContentName")
+            .and_then(Value::as_str)
+        {
+            let key = ObjectKey {
+                resource: "volumesnapshotcontents.snapshot.storage.k8s.io".into(),
+                namespace: String::new(),
+                name: content_name.to_string(),
+            };
+            match self.objects.get(&key) {
+                Some(c) => {
+                    json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name,
+                    "restoreSize": c.pointer("/status/restoreSize").cloned().unwrap_or(Value::Null)})
+                }
+                None => not_ready(format!("VolumeSnapshotContent {content_name} not found")),
+            }
+        } else if let Some(claim) = source
+            .get("persistentVolumeClaimName")
+            .and_then(Value::as_str)
+        {
+            let key = ObjectKey {
+                resource: "persistentvolumeclaims".into(),
+                namespace: ns.clone(),
+                name: claim.to_string(),
+            };
+            match self.objects.get(&key).cloned() {
+                Some(pvc) if pvc.pointer("/status/phase") == Some(&json!("Bound")) => {
+                    let size = pvc
+                        .pointer("/status/capacity/storage")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let pv_name = pvc
+                        .pointer("/spec/volumeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let pv_key = ObjectKey {
+                        resource: "persistentvolumes".into(),
+                        namespace: String::new(),
+                        name: pv_name,
+                    };
+                    let driver = self
+                        .objects
+                        .get(&pv_key)
+                        .and_then(|pv| pv.pointer("/spec/csi/driver").cloned())
+                        .unwrap_or(json!("unknown"));
+                    let content_name = format!("snapcontent-{uid}");
+                    let content = KubeObject::new(json!({
+                        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                        "metadata": {"name": content_name},
+                        "spec": {"deletionPolicy": "Delete", "driver": driver,
+                            "volumeSnapshotClassName": vs.pointer("/spec/volumeSnapshotClassName").cloned().unwrap_or(Value::Null),
+                            "source": {"volumeHandle": format!("vol-{claim}")},
+                            "volumeSnapshotRef": {"name": vs.name(), "namespace": ns}},
+                        "status": {"readyToUse": true, "snapshotHandle": format!("snap-{uid}"), "restoreSize": size},
+                    }))
+                    .map_err(|e| invalid(vs.name(), e.to_string()))?;
+                    let gvr = GroupVersionResource::new(
+                        "snapshot.storage.k8s.io",
+                        "v1",
+                        "volumesnapshotcontents",
+                    );
+                    self.insert(&gvr, content, now, false)?;
+                    json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name, "restoreSize": size})
+                }
+                Some(_) => not_ready(format!("PersistentVolumeClaim {ns}/{claim} is not bound")),
+                None => not_ready(format!("PersistentVolumeClaim {ns}/{claim} not found")),
+            }
+        } else {
+            return Err(invalid(&vs.describe(), "spec.source: Required value"));
+        };
+        vs.fields_mut().insert("status".into(), status);
+        Ok(())
+    }
+
+    pub fn update(
+        &mut self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        _now: Timestamp,
+    ) -> Result<KubeObject, ClusterError> {
+        let r = self.resolve(gvr)?;
+        let ns = object.namespace().map(str::to_string);
+        let what = self.describe(gvr, ns.as_deref(), object.name());
+        if object.group_version() != gvr.group_version() || object.kind() != r.kind {
+            return Err(invalid(&what, "apiVersion and kind must match the request"));
+        }
+        let key = self.key(&r, ns.as_deref(), object.name());
+        let Some(current) = self.objects.get(&key).cloned() else {
+            return Err(ClusterError::NotFound { what });
+        };
+        self.check_admission(&what, object)?;
+        let current_meta = current.metadata().cloned().unwrap_or_default();
+        let mut updated = object.clone();
+        if let Some(rv) = object
+            .metadata()
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(Value::as_str)
+        {
+            let stored_rv = current_meta
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !rv.is_empty() && rv != stored_rv {
+                return Err(ClusterError::Conflict {
+                    what,
+                    reason: format!(
+                        "the object has been modified; please apply your changes to the latest version and try again (resourceVersion {rv} is stale, current is {stored_rv})"
+                    ),
+                });
+            }
+        }
+        let current_at_version = self.convert(&current, &gvr.group_version(), r.builtin)?;
+        let spec_changed = current_at_version.fields().get("spec") != updated.fields().get("spec");
+        {
+            let meta = updated.metadata_mut();
+            for k in ["uid", "creationTimestamp"] {
+                if let Some(v) = current_meta.get(k) {
+                    meta.insert(k.to_string(), v.clone());
+                }
+            }
+            let generation = current_meta
+                .get("generation")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            meta.insert(
+                "generation".into(),
+                json!(if spec_changed {
+                    generation + 1
+                } else {
+                    generation
+                }),
+            );
+        }
+        if updated.fields().get("status").is_none()
+            && let Some(status) = current_at_version.fields().get("status")
+        {
+            updated.fields_mut().insert("status".into(), status.clone());
+        }
+        let mut meta = std::mem::take(updated.metadata_mut());
+        self.stamp(&mut meta, _now, false);
+        *updated.metadata_mut() = meta;
+        let stored = self.convert(&updated, &r.storage, r.builtin)?;
+        self.objects.insert(key, stored);
+        if updated.kind() == "CustomResourceDefinition" {
+            self.refresh_crds();
+        }
+        self.convert(&updated, &gvr.group_version(), r.builtin)
+    }
+
+    pub fn delete(
+        &mut self,
+        gvr: &GroupVersionResource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        let r = self.resolve(gvr)?;
+        let key = self.key(&r, ns, name);
+        let Some(removed) = self.objects.remove(&key) else {
+            return Err(ClusterError::NotFound {
+                what: self.describe(gvr, ns, name),
+            });
+        };
+        match removed.kind() {
+            "Namespace" => self.objects.retain(|k, _| k.namespace != name),
+            "CustomResourceDefinition" => {
+                let crd_key = crd_resource_key(&removed);
+                self.objects
+                    .retain(|k, _| Some(&k.resource) != crd_key.as_ref());
+                self.refresh_crds();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Rebuilds discovery: the release's groups plus every stored CRD's served versions.
+    fn refresh_crds(&mut self) {
+        let mut discovery = self.builtin.clone();
+        let crds: Vec<KubeObject> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.resource == "customresourcedefinitions.apiextensions.k8s.io")
+            .map(|(_, o)| o.clone())
+            .collect();
+        for crd in crds {
+            let Some(spec) = crd.fields().get("spec") else {
+                continue;
+            };
+            let group = spec
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let names = spec.get("names").cloned().unwrap_or(Value::Null);
+            let kind = names.get("kind").and_then(Value::as_str).unwrap_or("");
+            let plural = names.get("plural").and_then(Value::as_str).unwrap_or("");
+            if group.is_empty() || kind.is_empty() || plural.is_empty() {
+                continue;
+            }
+            let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
+            let mut resource = ApiResource::new(kind, plural, namespaced);
+            if let Some(s) = names.get("singular").and_then(Value::as_str) {
+                resource.singular = s.to_string();
+            }
+            resource.short_names = str_list(names.get("shortNames"));
+            resource.categories = str_list(names.get("categories"));
+            let mut versions: Vec<String> = match spec.get("versions").and_then(Value::as_array) {
+                Some(vs) => vs
+                    .iter()
+                    .filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(true))
+                    .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+                    .collect(),
+                None => spec
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .map(|v| vec![v.to_string()])
+                    .unwrap_or_default(),
+            };
+            if versions.is_empty() {
+                continue;
+            }
+            sort_by_priority(&mut versions);
+            let entry = match discovery.groups.iter().position(|g| g.name == group) {
+                Some(i) => &mut discovery.groups[i],
+                None => {
+                    discovery.groups.push(DiscoveredGroup {
+                        name: group.clone(),
+                        preferred_version: versions[0].clone(),
+                        versions: Vec::new(),
+                    });
+                    let last = discovery.groups.len() - 1;
+                    &mut discovery.groups[last]
+                }
+            };
+            for v in &versions {
+                match entry.versions.iter_mut().find(|dv| &dv.version == v) {
+                    Some(dv) => dv.resources.push(resource.clone()),
+                    None => entry.versions.push(DiscoveredVersion {
+                        version: v.clone(),
+                        resources: vec![resource.clone()],
+                    }),
+                }
+            }
+            let mut all: Vec<String> = entry.versions.iter().map(|v| v.version.clone()).collect();
+            sort_by_priority(&mut all);
+            entry
+                .versions
+                .sort_by_key(|v| all.iter().position(|a| *a == v.version));
+            entry.preferred_version = all[0].clone();
+        }
+        self.discovery = discovery;
+    }
+
+    /// Loads parsed objects (see `SimCluster::load_documents`).
+    pub fn load(
+        &mut self,
+        mut objects: Vec<(String, KubeObject)>,
+        now: Timestamp,
+    ) -> Result<usize, super::DocumentError> {
+        // Definitions and containers first, as `kubectl apply` of a folder would need.
+        let rank = |o: &KubeObject| match o.kind() {
+            "CustomResourceDefinition" => 0,
+            "Namespace" => 1,
+            "StorageClass" => 2,
+            "PersistentVolume" => 3,
+            _ => 4,
+        };
+        objects.sort_by_key(|(_, o)| rank(o));
+        let count = objects.len();
+        for (origin, obj) in objects {
+            let err = |e: ClusterError| super::DocumentError {
+                origin: origin.clone(),
+                reason: e.to_string(),
+            };
+            let gv = obj.group_version();
+            let resource = self
+                .discovery
+                .resource_for_kind(&gv.group, &gv.version, obj.kind())
+                .cloned()
+                .ok_or_else(|| super::DocumentError {
+                    origin: origin.clone(),
+                    reason: format!(
+                        "{} {} is not served by this cluster",
+                        obj.api_version(),
+                        obj.kind()
+                    ),
+                })?;
+            if let (true, Some(ns)) = (resource.namespaced, obj.namespace()) {
+                let ns = ns.to_string();
+                self.create_namespace_if_missing(&ns, now).map_err(err)?;
+            }
+            let gvr = GroupVersionResource::new(gv.group, gv.version, resource.plural);
+            if obj.kind() == "Namespace" && self.get(&gvr, None, obj.name()).map_err(err)?.is_some()
+            {
+                // A saved Namespace replaces the default one created at start.
+                self.delete(&gvr, None, obj.name()).map_err(err)?;
+            }
+            self.insert(&gvr, obj, now, false).map_err(err)?;
+        }
+        Ok(count)
+    }
+
+    /// The preferred version for a stored object's resource (for export).
+    pub fn preferred_for(&self, key: &ObjectKey) -> Option<(GroupVersion, String, bool)> {
+        let served = self.served();
+        let matching = |s: &&ServedResource| {
+            group_resource(
+                &s.resource.plural,
+                canonical_group(&s.group, &s.resource.plural),
+            ) == key.resource
+        };
+        let s = served
+            .iter()
+            .filter(matching)
+            .find(|s| s.group_resource() == key.resource)
+            .or_else(|| served.iter().find(matching))?;
+        Some((
+            GroupVersion::new(s.group.clone(), s.preferred_version.clone()),
+            s.resource.plural.clone(),
+            self.builtin
+                .serves(&s.group, &s.preferred_version, &s.resource.plural),
+        ))
+    }
+
+    /// An object converted for export.
+    pub fn export_object(
+        &self,
+        obj: &KubeObject,
+        to: &GroupVersion,
+        builtin: bool,
+    ) -> Result<KubeObject, ClusterError> {
+        self.convert(obj, to, builtin)
+    }
+}
+
+fn crd_resource_key(crd: &KubeObject) -> Option<String> {
+    let group = crd.pointer("/spec/group")?.as_str()?;
+    let plural = crd.pointer("/spec/names/plural")?.as_str()?;
+    Some(group_resource(plural, group))
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,1564 @@
+//! Images (R9): changing the container images of restored workloads, and the image reference
+//! grammar they are matched with.
+//!
+//! [`images`] rewrites the `image` of every container, init container and ephemeral container
+//! of core Pods and of every pod template: Deployment, StatefulSet, DaemonSet, ReplicaSet
+//! (`apps` and the old `extensions`), ReplicationController, PodTemplate, Job, and CronJob
+//! (`spec.jobTemplate.spec.template`). Two kinds of rules come from the restore spec:
+//!
+//! 1. **Change-image cases** (`restore.change_image_cases`, the FAQ's ConfigMap rows), tried in
+//!    order, the first matching case wins:
+//!    - `old,new` where both sides are image references: `app1:v1,app2:v2` (that exact image
+//!      becomes `app2:v2`), `app1,app2` (repository only: any version of `app1` becomes `app2`
+//!      with the same tag and digest), full references
+//!      `docker.io/library/app1:v1,registry.cn-beijing.aliyuncs.com/my-registry/app2:v2`. When the
+//!      old side names a version (tag or digest) the new side replaces the whole reference;
+//!      when it names only the repository, a tag or digest on the new side replaces the
+//!      image's version.
+//!    - `old:new` without a comma changes the tag only: `v1:v2` turns every `…:v1` into `…:v2`.
+//! 2. **Registry mapping** (`restore.image_registry_mapping`, prefix → prefix, e.g.
+//!    `docker.io/library/` → `registry.cn-beijing.aliyuncs.com/my-registry/`), applied after the
+//!    cases to the image's normalised name; the longest matching prefix wins, and prefixes match
+//!    whole path components (`docker.io/lib` does not match `docker.io/library/nginx`). Tag and
+//!    digest are kept (a mirror holds the same content).
+//!
+//! References are compared in normalised form, as Docker does: `nginx` is
+//! `docker.io/library/nginx:latest`, `user/app` is `docker.io/user/app`,
+//! `index.docker.io/…` is `docker.io/…`; a first component with a `.` or `:` or `localhost` is a
+//! registry (`host:5000/app:v1` has the registry `host:5000` and the tag `v1`); digests
+//! (`@sha256:…`, also `name:tag@sha256:…`) are kept through repository and registry changes and
+//! dropped, with a warning, when a rule changes the tag (a pinned digest would otherwise pull
+//! the old content). A rewritten image keeps the user's form where nothing was changed: `nginx`
+//! with the tag case `latest:1.27` becomes `nginx:1.27`, not `docker.io/library/nginx:1.27`.
+//!
+//! **Applied once.** A restore changes an image once. A mapping whose replacement lies under
+//! its own prefix (`docker.io/library/` → `docker.io/library/mirror/`) leaves images already
+//! under the replacement alone, so a second pass does not map `docker.io/library/mirror/nginx`
+//! to `docker.io/library/mirror/mirror/nginx`. Rules that chain otherwise (`app1,app2` then
+//! `app2,app3`, a mapping onto another mapping's prefix, a case producing a name another rule
+//! rewrites) are refused for the images they would change twice, with an error naming the
+//! container and both results: a restore that applies them would not be idempotent.
+//!
+//! **Velero.** The cases are the format of Velero's `ChangeImageNameAction`
+//! (`pkg/restore/actions/change_image_name_action.go`), which csdr follows in format and
+//! deviates from in matching: Velero replaces *substrings* of the image string (`app1` also
+//! matches `myapp1` and `registry.example.com/app1`; `5000,3000` changes a registry port), tries
+//! the ConfigMap's rows in Go's random map order, ignores rows without a comma (so the FAQ's
+//! tag-only `v1:v2` does nothing in Velero), and covers only `containers` and `initContainers`
+//! of Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and
+//! CronJobs. csdr matches normalised references component-wise (change a registry with
+//! `image_registry_mapping`), tries cases in order, implements the tag-only case, and also
+//! covers ephemeral containers and PodTemplates.
+//!
+//! The reference grammar is that of the `distribution/reference` Go package (`regexp.go`,
+//! `normalize.go`): lowercase path components separated by `.`, `_`, `__` or dashes; a domain
+//! (DNS components or a bracketed IPv6 address) with an optional port; tags `[\w][\w.-]{0,127}`;
+//! digests `algorithm:hex` with the lengths go-digest enforces (sha256, sha384, sha512); a path
+//! of at most 255 characters; a bare 64-hex string is refused as ambiguous with an image id.
+//! Where `ParseDockerRef` drops the tag of a `name:tag@digest` reference, csdr keeps it (it is
+//! what the user wrote, and the tag-only case matches it).
+//!
+//! ```
+//! use csdr_core::model::RestoreSpec;
+//! use csdr_core::object::KubeObject;
+//! use csdr_core::transform::TransformContext;
+//! use csdr_core::transform::images::{ImageReference, images};
+//! use serde_json::json;
+//!
+//! let image: ImageReference = "registry.example.com:5000/team/app:v1".parse()?;
+//! assert_eq!(image.registry.as_deref(), Some("registry.example.com:5000"));
+//! assert_eq!(image.tag.as_deref(), Some("v1"));
+//! assert_eq!(ImageReference::parse("nginx")?.normalised().to_string(), "docker.io/library/nginx:latest");
+//!
+//! let mut spec = RestoreSpec::new("restore-1", "nightly");
+//! spec.image_registry_mapping.insert(
+//!     "docker.io/library/".into(), "registry.cn-beijing.aliyuncs.com/my-registry/".into());
+//! spec.change_image_cases.push("app1:v1,app2:v2".into());
+//! let ctx = TransformContext::new(spec);
+//! let deploy = KubeObject::new(json!({
+//!     "apiVersion": "apps/v1", "kind": "Deployment",
+//!     "metadata": {"name": "web", "namespace": "shop"},
+//!     "spec": {"template": {"spec": {"containers": [
+//!         {"name": "web", "image": "nginx:1.25"},
+//!         {"name": "app", "image": "app1:v1"},
+//!     ]}}},
+//! }))?;
+//! let out = images(&ctx, deploy)?.object;
+//! assert_eq!(out.pointer("/spec/template/spec/containers/0/image"),
+//!            Some(&json!("registry.cn-beijing.aliyuncs.com/my-registry/nginx:1.25")));
+//! assert_eq!(out.pointer("/spec/template/spec/containers/1/image"),
+//!            Some(&json!("registry.cn-beijing.aliyuncs.com/my-registry/app2:v2")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::model::{Issue, ObjectRef, RestoreSpec};
+use crate::object::KubeObject;
+use crate::transform::{TransformContext, TransformError, Transformed};
+
+/// Docker Hub's canonical registry name.
+const DOCKER_HUB: &str = "docker.io";
+/// Docker Hub's legacy registry name, normalised to [`DOCKER_HUB`].
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+/// The namespace of Docker Hub's official images.
+const OFFICIAL_NAMESPACE: &str = "library";
+/// The tag of a reference that names none.
+const DEFAULT_TAG: &str = "latest";
+/// The longest repository path `distribution/reference` accepts.
+const PATH_MAX: usize = 255;
+/// The container lists of a pod spec.
+const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+/// A container image reference: `[registry/]repository[:tag][@digest]`, as written.
+///
+/// [`ImageReference::parse`] keeps what the user wrote (no implicit registry, `library/` or
+/// tag is added), so `parse(r.to_string()) == r`; [`ImageReference::normalised`] makes the
+/// implicit parts explicit for comparisons.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ImageReference {
+    /// The registry (`host[:port]`), when written; `None` means Docker Hub.
+    pub registry: Option<String>,
+    /// The repository path, e.g. `library/nginx`, `team/app`, `nginx`.
+    pub repository: String,
+    /// The tag, when written.
+    pub tag: Option<String>,
+    /// The digest (`sha256:…`), when written.
+    pub digest: Option<String>,
+}
+
+/// An image reference that does not follow the `distribution/reference` grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference `{input}`: {reason}")]
+pub struct ImageReferenceError {
+    /// The text that was parsed.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ImageReference {
+    /// Parses a reference as `distribution/reference`'s `ParseNormalizedNamed` accepts it,
+    /// keeping the written form.
+    ///
+    /// # Errors
+    /// [`ImageReferenceError`] naming the input and the offending part.
+    pub fn parse(input: &str) -> Result<Self, ImageReferenceError> {
+        let fail = |reason: String| ImageReferenceError {
+            input: input.to_string(),
+            reason,
+        };
+        if input.is_empty() {
+            return Err(fail("the reference is empty".into()));
+        }
+        if input.len() == 64
+            && input
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(fail(
+                "a 64-character hexadecimal string is an image id, not a repository name".into(),
+            ));
+        }
+        let (name_and_tag, digest) = match input.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (input, None),
+        };
+        if let Some(digest) = digest {
+            check_digest(digest).map_err(fail)?;
+        }
+        let (name, tag) = match name_and_tag.rfind(':') {
+            Some(i) if !name_and_tag[i + 1..].contains('/') => {
+                (&name_and_tag[..i], Some(&name_and_tag[i + 1..]))
+            }
+            _ => (name_and_tag, None),
+        };
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(fail)?;
+        }
+        let (registry, repository) = split_registry(name);
+        if let Some(registry) = registry {
+            check_registry(registry).map_err(fail)?;
+        }
+        check_repository(repository).map_err(fail)?;
+        Ok(ImageReference {
+            registry: registry.map(str::to_string),
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        })
+    }
+
+    /// The reference with its implicit parts made explicit: registry `docker.io` (also for
+    /// `index.docker.io`), `library/` for single-component Docker Hub repositories, and the tag
+    /// `latest` when neither tag nor digest is given.
+    pub fn normalised(&self) -> ImageReference {
+        let registry = match self.registry.as_deref() {
+            None | Some(DOCKER_HUB_LEGACY) => DOCKER_HUB,
+            Some(other) => other,
+        };
+        let repository = if registry == DOCKER_HUB && !self.repository.contains('/') {
+            format!("{OFFICIAL_NAMESPACE}/{}", self.repository)
+        } else {
+            self.repository.clone()
+        };
+        let tag = match (&self.tag, &self.digest) {
+            (None, None) => Some(DEFAULT_TAG.to_string()),
+            (tag, _) => tag.clone(),
+        };
+        ImageReference {
+            registry: Some(registry.to_string()),
+            repository,
+            tag,
+            digest: self.digest.clone(),
+        }
+    }
+
+    /// The normalised name, `registry/repository`, e.g. `docker.io/library/nginx`.
+    pub fn normalised_name(&self) -> String {
+        let n = self.normalised();
+        format!(
+            "{}/{}",
+            n.registry.as_deref().unwrap_or(DOCKER_HUB),
+            n.repository
+        )
+    }
+
+    /// The name as written, `[registry/]repository`.
+    pub fn name(&self) -> String {
+        match &self.registry {
+            Some(registry) => format!("{registry}/{}", self.repository),
+            None => self.repository.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ImageReference {
+    type Err = ImageReferenceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImageReference::parse(s)
+    }
+}
+
+/// Splits `name` into (registry, repository) as `splitDockerDomain` does: the first component
+/// is a registry if there is more than one and it contains `.` or `:`, is `localhost`, or has an
+/// uppercase letter.
+fn split_registry(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest))
+            if first == "localhost"
+                || first.contains(['.', ':'])
+                || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+        {
+            (Some(first), rest)
+        }
+        _ => (None, name),
+    }
+}
+
+/// `host[:port]`, host being DNS components or a bracketed IPv6 address.
+fn check_registry(registry: &str) -> Result<(), String> {
+    let bad =
+        || format!("registry `{registry}` is not a host name or address with an optional port");
+    let (host_valid, port) = if let Some(rest) = registry.strip_prefix('[') {
+        let (address, after) = rest.split_once(']').ok_or_else(bad)?;
+        let valid =
+            !address.is_empty() && address.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        match after {
+            "" => (valid, None),
+            _ => (valid, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+        }
+    } else {
+        let (host, port) = match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        };
+        let valid_component = |c: &str| {
+            !c.is_empty()
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+        };
+        (host.split('.').all(valid_component), port)
+    };
+    let port_valid = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if host_valid && port_valid {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Lowercase path components separated by `/`, each `[a-z0-9]+` runs joined by `.`, `_`, `__`
+/// or one or more `-`; at most 255 characters.
+fn check_repository(repository: &str) -> Result<(), String> {
+    if repository.is_empty() {
+        return Err("the repository name is empty".into());
+    }
+    if repository.len() > PATH_MAX {
+        return Err(format!(
+            "the repository name is longer than {PATH_MAX} characters"
+        ));
+    }
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("repository name `{repository}` must be lowercase"));
+    }
+    for component in repository.split('/') {
+        if !valid_path_component(component) {
+            return Err(format!(
+                "`{component}` in `{repository}` is not a valid path component (lowercase letters \
+                 and digits, separated by `.`, `_`, `__` or dashes)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn valid_path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < bytes.len() && alnum(bytes[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == bytes.len() {
+            return true;
+        }
+        match bytes[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += 1;
+                if bytes.get(i) == Some(&b'_') {
+                    i += 1;
+                }
+            }
+            b'-' => {
+                while bytes.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// `[\w][\w.-]{0,127}`.
+fn check_tag(tag: &str) -> Result<(), String> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = tag.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(bytes[0])
+        && bytes[1..]
+            .iter()
+            .all(|&b| word(b) || b == b'.' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "tag `{tag}` must be 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`"
+        ))
+    }
+}
+
+/// `algorithm:hex` with an algorithm go-digest supports and its exact length.
+fn check_digest(digest: &str) -> Result<(), String> {
+    let Some((algorithm, encoded)) = digest.split_once(':') else {
+        return Err(format!("digest `{digest}` must be `algorithm:hex`"));
+    };
+    let length = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => {
+            return Err(format!(
+                "digest algorithm `{algorithm}` is not supported (sha256, sha384, sha512)"
+            ));
+        }
+    };
+    if encoded.len() != length
+        || !encoded
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "digest `{digest}` must have {length} lowercase hexadecimal digits"
+        ));
+    }
+    Ok(())
+}
+
+/// A change-image rule or registry mapping of the restore spec that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("image rule `{rule}`: {reason}")]
+pub struct ImageRuleError {
+    /// The rule as written (`app1:v1,app2:v2`, or `prefix → replacement`).
+    pub rule: String,
+    /// What is wrong and how to write it.
+    pub reason: String,
+}
+
+/// One change-image case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ChangeImageCase {
+    /// `old,new`.
+    Reference {
+        text: String,
+        old: ImageReference,
+        new: ImageReference,
+    },
+    /// `oldtag:newtag`.
+    Tag {
+        text: String,
+        old: String,
+        new: String,
+    },
+}
+
+/// One registry prefix mapping, both sides without a trailing `/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RegistryMapping {
+    text: String,
+    /// Normalised prefix (`docker.io/library`).
+    prefix: String,
+    /// The replacement as written (`registry.cn-beijing.aliyuncs.com/my-registry`).
+    replacement: String,
+    /// The replacement normalised like a prefix.
+    replacement_normalised: String,
+}
+
+/// The image rules of a restore, parsed and checked: change-image cases and registry mappings.
+///
+/// [`images`] builds them for each object; the planner may call [`ImageRules::from_restore`]
+/// once to report a malformed rule before anything is restored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageRules {
+    cases: Vec<ChangeImageCase>,
+    mappings: Vec<RegistryMapping>,
+}
+
+/// The outcome of rewriting one image.
+struct Rewrite {
+    image: ImageReference,
+    notes: Vec<String>,
+}
+
+impl ImageRules {
+    /// Parses `change_image_cases` and `image_registry_mapping` of a restore spec.
+    ///
+    /// # Errors
+    /// [`ImageRuleError`] for the first rule that is not in the FAQ's format or names an
+    /// invalid reference, prefix or tag.
+    pub fn from_restore(spec: &RestoreSpec) -> Result<Self, ImageRuleError> {
+        let cases = spec
+            .change_image_cases
+            .iter()
+            .map(|c| parse_case(c))
+            .collect::<Result<_, _>>()?;
+        let mappings = spec
+            .image_registry_mapping
+            .iter()
+            .map(|(from, to)| parse_mapping(from, to))
+            .collect::<Result<_, _>>()?;
+        Ok(ImageRules { cases, mappings })
+    }
+
+    /// Whether there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty() && self.mappings.is_empty()
+    }
+
+    /// One pass of the rules over one image: the first matching case, then the longest matching
+    /// mapping.
+    fn apply(&self, image: &ImageReference) -> Result<Rewrite, String> {
+        let mut notes = Vec::new();
+        let mut current = image.clone();
+        if let Some(case) = self.cases.iter().find(|c| c.matches(&current)) {
+            current = case.apply(&current, &mut notes);
+        }
+        let name = current.normalised_name();
+        let best = self
+            .mappings
+            .iter()
+            .filter(|m| under(&name, &m.prefix))
+            .max_by_key(|m| m.prefix.len());
+        if let Some(mapping) = best
+            && !under(&name, &mapping.replacement_normalised)
+        {
+            let rest = &name[mapping.prefix.len()..];
+            let mut text = format!("{}{rest}", mapping.replacement);
+            if let Some(tag) = &current.tag {
+                text = format!("{text}:{tag}");
+            }
+            if let Some(digest) = &current.digest {
+                text = format!("{text}@{digest}");
+            }
+            current = ImageReference::parse(&text)
+                .map_err(|e| format!("registry mapping `{}` produces {e}", mapping.text))?;
+        }
+        Ok(Rewrite {
+            image: current,
+            notes,
+        })
+    }
+
+    /// Rewrites one image; `Ok(None)` when nothing changes. Refuses rules that would change the
+    /// result again on a second pass.
+    fn rewrite(&self, image: &ImageReference) -> Result<Option<Rewrite>, String> {
+        let once = self.apply(image)?;
+        if once.image.to_string() == image.to_string() {
+            return Ok(None);
+        }
+        let twice = self.apply(&once.image)?;
+        if twice.image.to_string() != once.image.to_string() {
+            return Err(format!(
+                "the image rules change `{image}` to `{}` and would change that again to `{}`; a \
+                 restore changes each image once, so combine the chained rules into one",
+                once.image, twice.image
+            ));
+        }
+        Ok(Some(once))
+    }
+}
+
+/// Whether `name` equals `prefix` or lies under it (whole path components).
+fn under(name: &str, prefix: &str) -> bool {
+    name == prefix || (name.starts_with(prefix) && name.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+fn parse_case(text: &str) -> Result<ChangeImageCase, ImageRuleError> {
+    let fail = |reason: String| ImageRuleError {
+        rule: text.to_string(),
+        reason,
+    };
+    let trimmed = text.trim();
+    if let Some((old, new)) = trimmed.split_once(',') {
+        let (old, new) = (old.trim(), new.trim());
+        let parse = |side: &str| {
+            ImageReference::parse(side).map_err(|e| {
+                fail(format!(
+                    "{e}; a case is `old,new` with image references on both sides"
+                ))
+            })
+        };
+        Ok(ChangeImageCase::Reference {
+            text: trimmed.to_string(),
+            old: parse(old)?,
+            new: parse(new)?,
+        })
+    } else if let Some((old, new)) = trimmed.split_once(':') {
+        for tag in [old, new] {
+            check_tag(tag)
+                .map_err(|e| fail(format!("{e}; a case without a comma is `oldtag:newtag`")))?;
+        }
+        Ok(ChangeImageCase::Tag {
+            text: trimmed.to_string(),
+            old: old.to_string(),
+            new: new.to_string(),
+        })
+    } else {
+        Err(fail(
+            "a case is `old,new` (`app1:v1,app2:v2`, `app1,app2`, full references) or \
+             `oldtag:newtag` (`v1:v2`)"
+                .into(),
+        ))
+    }
+}
+
+/// Normalises a registry prefix: trailing `/` removed, Docker Hub made explicit.
+fn normalise_prefix(prefix: &str) -> Result<String, String> {
+    let prefix = prefix.trim().trim_end_matches('/');
+    if prefix.is_empty() {
+        return Err("the prefix is empty".into());
+    }
+    let (first, rest) = match prefix.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (prefix, None),
+    };
+    let is_registry = first == "localhost"
+        || first.contains(['.', ':'])
+        || first.bytes().any(|b| b.is_ascii_uppercase());
+    let (registry, path) = if is_registry {
+        check_registry(first)?;
+        let registry = if first == DOCKER_HUB_LEGACY {
+            DOCKER_HUB
+        } else {
+            first
+        };
+        (registry, rest)
+    } else {
+        (DOCKER_HUB, Some(prefix))
+    };
+    match path {
+        Some(path) => {
+            check_repository(path)?;
+            Ok(format!("{registry}/{path}"))
+        }
+        None => Ok(registry.to_string()),
+    }
+}
+
+fn parse_mapping(from: &str, to: &str) -> Result<RegistryMapping, ImageRuleError> {
+    let text = format!("{from} → {to}");
+    let fail = |reason: String| ImageRuleError {
+        rule: text.clone(),
+        reason: format!(
+            "{reason}; a registry mapping is `registry[/namespace]/` → `registry[/namespace]/`"
+        ),
+    };
+    let prefix = normalise_prefix(from).map_err(fail)?;
+    let replacement_normalised = normalise_prefix(to).map_err(fail)?;
+    Ok(RegistryMapping {
+        text: text.clone(),
+        prefix,
+        replacement: to.trim().trim_end_matches('/').to_string(),
+        replacement_normalised,
+    })
+}
+
+impl ChangeImageCase {
+    fn matches(&self, image: &ImageReference) -> bool {
+        let normalised = image.normalised();
+        match self {
+            ChangeImageCase::Tag { old, .. } => normalised.tag.as_deref() == Some(old.as_str()),
+            ChangeImageCase::Reference { old, .. } => {
+                let old_n = old.normalised();
+                old_n.registry == normalised.registry
+                    && old_n.repository == normalised.repository
+                    && (old.tag.is_none() || old.tag == normalised.tag)
+                    && (old.digest.is_none() || old.digest == image.digest)
+            }
+        }
+    }
+
+    fn apply(&self, image: &ImageReference, notes: &mut Vec<String>) -> ImageReference {
+        match self {
+            ChangeImageCase::Tag { text, new, .. } => {
+                if let Some(digest) = &image.digest {
+                    notes.push(format!(
+                        "digest {digest} dropped: case `{text}` changes the tag, so the image is \
+                         pulled by its new tag"
+                    ));
+                }
+                ImageReference {
+                    tag: Some(new.clone()),
+                    digest: None,
+                    ..image.clone()
+                }
+            }
+            ChangeImageCase::Reference { text, old, new } => {
+                let versioned = |r: &ImageReference| r.tag.is_some() || r.digest.is_some();
+                let result = if versioned(old) || versioned(new) {
+                    new.clone()
+                } else {
+                    ImageReference {
+                        tag: image.tag.clone(),
+                        digest: image.digest.clone(),
+                        ..new.clone()
+                    }
+                };
+                if let Some(digest) = &image.digest
+                    && result.digest.as_ref() != Some(digest)
+                {
+                    notes.push(format!(
+                        "digest {digest} dropped: case `{text}` replaces the image's version"
+                    ));
+                }
+                result
+            }
+        }
+    }
+}
+
+/// Where the pod specs of an object are, by group and kind.
+fn pod_spec_paths(object: &KubeObject) -> &'static [&'static str] {
+    let group = object.group_version().group;
+    match (group.as_str(), object.kind()) {
+        ("", "Pod") => &["spec"],
+        ("", "PodTemplate") => &["template", "spec"],
+        ("", "ReplicationController")
+        | ("apps" | "extensions", "Deployment" | "DaemonSet" | "ReplicaSet")
+        | ("apps", "StatefulSet")
+        | ("batch", "Job") => &["spec", "template", "spec"],
+        ("batch", "CronJob") => &["spec", "jobTemplate", "spec", "template", "spec"],
+        _ => &[],
+    }
+}
+
+/// Applies the restore's change-image cases and registry mappings to every container image of
+/// a Pod or pod template: see the [module documentation](self).
+///
+/// # Errors
+/// A [`TransformError`] naming the container and its `image` field when the image is not a
+/// valid reference, when a rule is malformed, or when the rules would change the image twice.
+/// Objects without pod specs, and all objects when no rules are set, pass through unchanged.
+pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed, TransformError> {
+    let path = pod_spec_paths(&object);
+    let restore = &ctx.restore;
+    if path.is_empty()
+        || (restore.change_image_cases.is_empty() && restore.image_registry_mapping.is_empty())
+    {
+        return Ok(Transformed::unchanged(object));
+    }
+    let rules = ImageRules::from_restore(restore);
+    let mut object = object;
+    let mut warnings = Vec::new();
+    let field_prefix = path.join(".");
+
+    // Collect the images first, rewrite them, then write them back.
+    let mut changes: Vec<(&'static str, usize, String)> = Vec::new();
+    {
+        let mut spec = object.fields().get(path[0]);
+        for key in &path[1..] {
+            spec = spec.and_then(|v| v.get(key));
+        }
+        for list in CONTAINER_LISTS {
+            let Some(containers) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else {
+                continue;
+            };
+            for (i, container) in containers.iter().enumerate() {
+                let Some(image) = container.get("image").and_then(Value::as_str) else {
+                    continue;
+                };
+                if image.is_empty() {
+                    continue;
+                }
+                let container_name = container.get("name").and_then(Value::as_str).unwrap_or("?");
+                let field = format!("{field_prefix}.{list}[{i}].image");
+                let fail = |reason: String| {
+                    TransformError::new(
+                        &object,
+                        field.clone(),
+                        format!("container `{container_name}`: {reason}"),
+                    )
+                };
+                let rules = rules
+                    .as_ref()
+                    .map_err(|e| fail(format!("{e}; fix the restore's image rules")))?;
+                let reference = ImageReference::parse(image).map_err(|e| {
+                    fail(format!(
+                        "{e}; the image rules cannot be applied to it — fix the image in the \
+                         backed-up object or exclude it from the restore"
+                    ))
+                })?;
+                if let Some(rewrite) = rules.rewrite(&reference).map_err(fail)? {
+                    for note in rewrite.notes {
+                        warnings.push(Issue::about(
+                            ObjectRef::of(&object),
+                            format!(
+                                "{}: container `{container_name}` image `{image}` → `{}`: {note}",
+                                object.describe(),
+                                rewrite.image
+                            ),
+                        ));
+                    }
+                    changes.push((list, i, rewrite.image.to_string()));
+                }
+            }
+        }
+    }
+
+    let mut spec = object.fields_mut().get_mut(path[0]);
+    for key in &path[1..] {
+        spec = spec.and_then(|v| v.get_mut(key));
+    }
+    if let Some(spec) = spec {
+        for (list, i, image) in changes {
+            if let Some(Value::Object(container)) = spec.get_mut(list).and_then(|l| l.get_mut(i)) {
+                container.insert("image".into(), Value::String(image));
+            }
+        }
+    }
+    Ok(Transformed { object, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::testing::{
+        arb_body_with_pod_specs, arb_kube_object, assert_transformation_laws,
+    };
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const SHA: &str = "sha256:2f0a8f7c3a4e1c1d5f0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d";
+
+    fn reference(
+        registry: Option<&str>,
+        repository: &str,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> ImageReference {
+        ImageReference {
+            registry: registry.map(str::to_string),
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn parser_table() {
+        let digest = format!("busybox@{SHA}");
+        let tag_digest = format!("registry.example.com:5000/team/app:v1@{SHA}");
+        let cases: Vec<(&str, ImageReference, &str)> = vec![
+            (
+                "nginx",
+                reference(None, "nginx", None, None),
+                "docker.io/library/nginx:latest",
+            ),
+            (
+                "nginx:1.25",
+                reference(None, "nginx", Some("1.25"), None),
+                "docker.io/library/nginx:1.25",
+            ),
+            (
+                "user/app",
+                reference(None, "user/app", None, None),
+                "docker.io/user/app:latest",
+            ),
+            (
+                "docker.io/nginx",
+                reference(Some("docker.io"), "nginx", None, None),
+                "docker.io/library/nginx:latest",
+            ),
+            (
+                "index.docker.io/library/nginx:1",
+                reference(Some("index.docker.io"), "library/nginx", Some("1"), None),
+                "docker.io/library/nginx:1",
+            ),
+            (
+                "localhost/app",
+                reference(Some("localhost"), "app", None, None),
+                "localhost/app:latest",
+            ),
+            (
+                "localhost:5000/app:v1",
+                reference(Some("localhost:5000"), "app", Some("v1"), None),
+                "localhost:5000/app:v1",
+            ),
+            (
+                "host:5000/app",
+                reference(Some("host:5000"), "app", None, None),
+                "host:5000/app:latest",
+            ),
+            (
+                "[::1]:5000/app:v1",
+                reference(Some("[::1]:5000"), "app", Some("v1"), None),
+                "[::1]:5000/app:v1",
+            ),
+            (
+                "Registry.Example.com/a/b__c.d-e",
+                reference(Some("Registry.Example.com"), "a/b__c.d-e", None, None),
+                "Registry.Example.com/a/b__c.d-e:latest",
+            ),
+            (
+                &digest,
+                reference(None, "busybox", None, Some(SHA)),
+                &*Box::leak(format!("docker.io/library/busybox@{SHA}").into_boxed_str()),
+            ),
+            (
+                &tag_digest,
+                reference(
+                    Some("registry.example.com:5000"),
+                    "team/app",
+                    Some("v1"),
+                    Some(SHA),
+                ),
+                &tag_digest,
+            ),
+            // A single component is always a repository, as in Docker: `localhost:5000` is
+            // `localhost` tagged `5000`.
+            (
+                "localhost:5000",
+                reference(None, "localhost", Some("5000"), None),
+                "docker.io/library/localhost:5000",
+            ),
+        ];
+        for (input, expected, normalised) in cases {
+            let parsed = ImageReference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(parsed, expected, "{input}");
+            assert_eq!(parsed.to_string(), input, "{input} keeps its written form");
+            assert_eq!(parsed.normalised().to_string(), normalised, "{input}");
+        }
+    }
+
+    #[test]
+    fn parser_refuses_what_distribution_refuses() {
+        let hex64 = "a".repeat(64);
+        let long = format!("{}/app", "a".repeat(255));
+        let cases = [
+            ("", "empty"),
+            ("Nginx", "lowercase"),
+            ("team/Nginx:1", "lowercase"),
+            ("nginx:", "tag"),
+            ("nginx:-1", "tag"),
+            ("nginx@sha256:abc", "64 lowercase"),
+            (
+                "nginx@md5:0123456789abcdef0123456789abcdef",
+                "not supported",
+            ),
+            ("nginx@sha256", "algorithm:hex"),
+            ("-nginx", "path component"),
+            ("nginx-", "path component"),
+            ("a//b", "path component"),
+            ("a___b", "path component"),
+            ("host:port/app", "registry"),
+            ("[zz]:5000/app", "registry"),
+            ("-bad.com/app", "registry"),
+            (hex64.as_str(), "image id"),
+            (long.as_str(), "255"),
+        ];
+        for (input, reason) in cases {
+            let err = ImageReference::parse(input).unwrap_err();
+            assert_eq!(err.input, input);
+            assert!(err.reason.contains(reason), "{input}: {err}");
+        }
+    }
+
+    fn ctx(mapping: &[(&str, &str)], cases: &[&str]) -> TransformContext {
+        let mut spec = RestoreSpec::new("restore-1", "nightly");
+        for (from, to) in mapping {
+            spec.image_registry_mapping
+                .insert(from.to_string(), to.to_string());
+        }
+        spec.change_image_cases = cases.iter().map(|c| c.to_string()).collect();
+        TransformContext::new(spec)
+    }
+
+    fn pod(images: &[&str]) -> KubeObject {
+        let containers: Vec<Value> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| json!({"name": format!("c{i}"), "image": image, "ports": [{"containerPort": 80}]}))
+            .collect();
+        KubeObject::new(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"containers": containers, "restartPolicy": "Always"}})).unwrap()
+    }
+
+    fn container_images(object: &KubeObject, pointer: &str) -> Vec<String> {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| c["image"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// (rules, input image, expected image, warnings)
+    #[test]
+    fn rules_table() {
+        const FAQ_MAPPING: &[(&str, &str)] = &[(
+            "docker.io/library/",
+            "registry.cn-beijing.aliyuncs.com/my-registry/",
+        )];
+        let digest = |s: &str| s.replace("SHA", SHA);
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static [&'static str],
+            &'static str,
+            &'static str,
+            usize,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "FAQ mapping, familiar name",
+                FAQ_MAPPING,
+                &[],
+                "nginx",
+                "registry.cn-beijing.aliyuncs.com/my-registry/nginx",
+                0,
+            ),
+            (
+                "FAQ mapping, explicit name",
+                FAQ_MAPPING,
+                &[],
+                "docker.io/library/nginx:1.25",
+                "registry.cn-beijing.aliyuncs.com/my-registry/nginx:1.25",
+                0,
+            ),
+            (
+                "FAQ mapping, legacy hub name",
+                FAQ_MAPPING,
+                &[],
+                "index.docker.io/library/redis:7",
+                "registry.cn-beijing.aliyuncs.com/my-registry/redis:7",
+                0,
+            ),
+            (
+                "FAQ mapping keeps tag and digest",
+                FAQ_MAPPING,
+                &[],
+                "nginx:1.25@SHA",
+                "registry.cn-beijing.aliyuncs.com/my-registry/nginx:1.25@SHA",
+                0,
+            ),
+            (
+                "FAQ mapping: not an official image",
+                FAQ_MAPPING,
+                &[],
+                "bitnami/redis:7.2",
+                "bitnami/redis:7.2",
+                0,
+            ),
+            (
+                "FAQ mapping: registry with port untouched",
+                FAQ_MAPPING,
+                &[],
+                "localhost:5000/nginx:v1",
+                "localhost:5000/nginx:v1",
+                0,
+            ),
+            (
+                "mapping a registry with a port",
+                &[(
+                    "registry.example.com:5000",
+                    "registry.cn-hangzhou.aliyuncs.com",
+                )],
+                &[],
+                "registry.example.com:5000/team/app:v1",
+                "registry.cn-hangzhou.aliyuncs.com/team/app:v1",
+                0,
+            ),
+            (
+                "prefixes match whole components",
+                &[("docker.io/lib", "x.example.com")],
+                &[],
+                "nginx",
+                "nginx",
+                0,
+            ),
+            (
+                "longest prefix wins",
+                &[
+                    ("docker.io/", "mirror.example.com/hub/"),
+                    ("docker.io/library/", "mirror.example.com/official/"),
+                ],
+                &[],
+                "nginx:1.25",
+                "mirror.example.com/official/nginx:1.25",
+                0,
+            ),
+            (
+                "shorter prefix for the rest",
+                &[
+                    ("docker.io/", "mirror.example.com/hub/"),
+                    ("docker.io/library/", "mirror.example.com/official/"),
+                ],
+                &[],
+                "bitnami/redis",
+                "mirror.example.com/hub/bitnami/redis",
+                0,
+            ),
+            (
+                "replacement under its prefix maps once",
+                &[("docker.io/library/", "docker.io/library/mirror/")],
+                &[],
+                "nginx",
+                "docker.io/library/mirror/nginx",
+                0,
+            ),
+            (
+                "…and leaves mapped images alone",
+                &[("docker.io/library/", "docker.io/library/mirror/")],
+                &[],
+                "docker.io/library/mirror/nginx:1.25",
+                "docker.io/library/mirror/nginx:1.25",
+                0,
+            ),
+            (
+                "case name:tag",
+                &[],
+                &["app1:v1,app2:v2"],
+                "app1:v1",
+                "app2:v2",
+                0,
+            ),
+            (
+                "case name:tag, normalised match",
+                &[],
+                &["app1:v1,app2:v2"],
+                "docker.io/library/app1:v1",
+                "app2:v2",
+                0,
+            ),
+            (
+                "case name:tag, other tag untouched",
+                &[],
+                &["app1:v1,app2:v2"],
+                "app1:v2",
+                "app1:v2",
+                0,
+            ),
+            (
+                "case name:tag, other registry untouched (Velero would change it)",
+                &[],
+                &["app1:v1,app2:v2"],
+                "registry.example.com/app1:v1",
+                "registry.example.com/app1:v1",
+                0,
+            ),
+            (
+                "case name:tag, no substring match (Velero would change it)",
+                &[],
+                &["app1:v1,app2:v2"],
+                "myapp1:v1",
+                "myapp1:v1",
+                0,
+            ),
+            (
+                "case name:tag, digest dropped",
+                &[],
+                &["app1:v1,app2:v2"],
+                "app1:v1@SHA",
+                "app2:v2",
+                1,
+            ),
+            (
+                "case repository only keeps the tag",
+                &[],
+                &["app1,app2"],
+                "app1:v3",
+                "app2:v3",
+                0,
+            ),
+            (
+                "case repository only keeps no tag",
+                &[],
+                &["app1,app2"],
+                "app1",
+                "app2",
+                0,
+            ),
+            (
+                "case repository only keeps the digest",
+                &[],
+                &["app1,app2"],
+                "app1@SHA",
+                "app2@SHA",
+                0,
+            ),
+            (
+                "case repository only, new tag",
+                &[],
+                &["app1,app2:v9"],
+                "app1:v3@SHA",
+                "app2:v9",
+                1,
+            ),
+            ("case tag only", &[], &["v1:v2"], "app:v1", "app:v2", 0),
+            (
+                "case tag only, registry port is not a tag",
+                &[],
+                &["v1:v2"],
+                "host:5000/app:v1",
+                "host:5000/app:v2",
+                0,
+            ),
+            (
+                "case tag only, registry port untouched",
+                &[],
+                &["5000:6000"],
+                "host:5000/app",
+                "host:5000/app",
+                0,
+            ),
+            (
+                "case tag only, implicit latest",
+                &[],
+                &["latest:1.27"],
+                "nginx",
+                "nginx:1.27",
+                0,
+            ),
+            (
+                "case tag only, digest dropped",
+                &[],
+                &["v1:v2"],
+                "app:v1@SHA",
+                "app:v2",
+                1,
+            ),
+            (
+                "case tag only, digest-only untouched",
+                &[],
+                &["latest:v2"],
+                "app@SHA",
+                "app@SHA",
+                0,
+            ),
+            (
+                "case full references",
+                &[],
+                &["docker.io/library/app1:v1,registry.cn-beijing.aliyuncs.com/my-registry/app2:v2"],
+                "app1:v1",
+                "registry.cn-beijing.aliyuncs.com/my-registry/app2:v2",
+                0,
+            ),
+            (
+                "case with spaces",
+                &[],
+                &[" app1:v1 , app2:v2 "],
+                "app1:v1",
+                "app2:v2",
+                0,
+            ),
+            (
+                "cases in order, first wins",
+                &[],
+                &["app1:v1,app2:v2", "app1,app3"],
+                "app1:v1",
+                "app2:v2",
+                0,
+            ),
+            (
+                "cases in order, second for the rest",
+                &[],
+                &["app1:v1,app2:v2", "app1,app3"],
+                "app1:v5",
+                "app3:v5",
+                0,
+            ),
+            (
+                "case then mapping",
+                FAQ_MAPPING,
+                &["app1:v1,app2:v2"],
+                "app1:v1",
+                "registry.cn-beijing.aliyuncs.com/my-registry/app2:v2",
+                0,
+            ),
+            (
+                "case to another registry is not mapped again",
+                FAQ_MAPPING,
+                &["docker.io/library/app1:v1,registry.cn-beijing.aliyuncs.com/my-registry/app2:v2"],
+                "app1:v1",
+                "registry.cn-beijing.aliyuncs.com/my-registry/app2:v2",
+                0,
+            ),
+        ];
+        for (name, mapping, rules, input, expected, warnings) in cases {
+            let (input, expected) = (digest(input), digest(expected));
+            let out = images(&ctx(mapping, rules), pod(&[&input]))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                container_images(&out.object, "/spec/containers"),
+                vec![expected.clone()],
+                "{name}"
+            );
+            assert_eq!(out.warnings.len(), warnings, "{name}: {:?}", out.warnings);
+            // Applying again changes nothing.
+            let again = images(&ctx(mapping, rules), out.object.clone()).unwrap();
+            assert_eq!(again.object, out.object, "{name}: idempotent");
+        }
+    }
+
+    #[test]
+    fn every_pod_template_and_container_list() {
+        let ctx = ctx(
+            &[(
+                "docker.io/library/",
+                "registry.cn-beijing.aliyuncs.com/my-registry/",
+            )],
+            &[],
+        );
+        let lists = json!({
+            "containers": [{"name": "web", "image": "nginx:1.25"}],
+            "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+            "ephemeralContainers": [{"name": "debug", "image": "busybox"}]
+        });
+        let expected = [
+            "registry.cn-beijing.aliyuncs.com/my-registry/nginx:1.25",
+            "registry.cn-beijing.aliyuncs.com/my-registry/busybox:1.36",
+            "registry.cn-beijing.aliyuncs.com/my-registry/busybox",
+        ];
+        let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": lists});
+        let objects = [
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "spec": lists}),
+                "/spec",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "PodTemplate", "template": template}),
+                "/template/spec",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ReplicationController", "spec": {"replicas": 1, "template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment", "spec": {"template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"serviceName": "web", "template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "batch/v1", "kind": "Job", "spec": {"backoffLimit": 4, "template": template}}),
+                "/spec/template/spec",
+            ),
+            (
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}}),
+                "/spec/jobTemplate/spec/template/spec",
+            ),
+        ];
+        for (mut value, path) in objects {
+            value["metadata"] = json!({"name": "web", "namespace": "shop"});
+            let kind = value["kind"].as_str().unwrap().to_string();
+            let out = images(&ctx, KubeObject::new(value).unwrap())
+                .unwrap()
+                .object;
+            for (list, image) in ["containers", "initContainers", "ephemeralContainers"]
+                .iter()
+                .zip(expected)
+            {
+                assert_eq!(
+                    container_images(&out, &format!("{path}/{list}")),
+                    vec![image.to_string()],
+                    "{kind} {list}"
+                );
+            }
+        }
+        // Not a workload, or a workload kind of another group: untouched.
+        for value in [
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": lists}),
+            json!({"apiVersion": "example.com/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": template}}),
+        ] {
+            let object = KubeObject::new(value).unwrap();
+            assert_eq!(images(&ctx, object.clone()).unwrap().object, object);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_container_and_field() {
+        // Invalid image, with rules set.
+        let err = images(
+            &ctx(&[("docker.io/library/", "r.example.com/lib/")], &[]),
+            pod(&["nginx", "Nginx:Latest"]),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "spec.containers[1].image");
+        assert!(err.reason.contains("container `c1`"), "{err}");
+        assert!(err.reason.contains("Nginx:Latest"), "{err}");
+        assert_eq!(err.object.name, "web");
+        // Without rules, images are not looked at.
+        let object = pod(&["Nginx:Latest"]);
+        assert_eq!(
+            images(&ctx(&[], &[]), object.clone()).unwrap().object,
+            object
+        );
+
+        // Chained cases: app1 → app2 → app3 would not be idempotent.
+        let chained = ctx(&[], &["app1,app2", "app2,app3"]);
+        let err = images(&chained, pod(&["app1:v1"])).unwrap_err();
+        assert_eq!(err.field, "spec.containers[0].image");
+        assert!(
+            err.reason.contains("`app1:v1` to `app2:v1`") && err.reason.contains("`app3:v1`"),
+            "{err}"
+        );
+        // The second case alone is fine for images it changes once.
+        let out = images(&chained, pod(&["app2:v1"])).unwrap();
+        assert_eq!(
+            container_images(&out.object, "/spec/containers"),
+            vec!["app3:v1"]
+        );
+
+        // A mapping onto another mapping's prefix.
+        let err = images(
+            &ctx(
+                &[
+                    ("a.example.com", "b.example.com"),
+                    ("b.example.com", "c.example.com"),
+                ],
+                &[],
+            ),
+            pod(&["a.example.com/app"]),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("combine"), "{err}");
+
+        // Malformed rules.
+        for (mapping, cases, needle) in [
+            (&[][..], &["app1"][..], "`old,new`"),
+            (&[][..], &["app1:v1,Bad"][..], "lowercase"),
+            (&[][..], &["v1:v2:v3"][..], "oldtag:newtag"),
+            (&[("docker.io/library/", "")][..], &[][..], "empty"),
+            (
+                &[("Bad Prefix/", "x.example.com/")][..],
+                &[][..],
+                "registry mapping",
+            ),
+        ] {
+            let err = images(&ctx(mapping, cases), pod(&["nginx"])).unwrap_err();
+            assert!(err.reason.contains(needle), "{needle}: {err}");
+            assert!(err.reason.contains("container `c0`"), "{err}");
+            assert!(ImageRules::from_restore(&ctx(mapping, cases).restore).is_err());
+        }
+    }
+
+    #[test]
+    fn digest_warning_names_the_object_and_container() {
+        let out = images(&ctx(&[], &["v1:v2"]), pod(&[&format!("app:v1@{SHA}")])).unwrap();
+        let warning = &out.warnings[0];
+        assert_eq!(
+            warning.object.as_ref().map(|o| o.name.as_str()),
+            Some("web")
+        );
+        assert!(
+            warning.message.contains("container `c0`") && warning.message.contains("digest"),
+            "{}",
+            warning.message
+        );
+    }
+
+    fn arb_reference_text() -> impl Strategy<Value = String> {
+        let registry = prop_oneof![
+            Just(String::new()),
+            prop::sample::select(
+                &[
+                    "localhost",
+                    "localhost:5000",
+                    "docker.io",
+                    "index.docker.io",
+                    "[::1]:5000",
+                    "registry.cn-beijing.aliyuncs.com",
+                    "192.168.1.10:8443"
+                ][..]
+            )
+            .prop_map(str::to_string),
+            "[a-z0-9]{1,5}(\\.[a-z0-9]([a-zA-Z0-9-]{0,3}[a-z0-9])?){1,2}(:[0-9]{1,5})?",
+        ];
+        let component = "[a-z0-9]{1,4}(([._]|__|-{1,2})[a-z0-9]{1,4}){0,2}";
+        // A first component with a `.` would be a registry (as in Docker), so it has none.
+        let first = "[a-z0-9]{1,4}((_|__|-{1,2})[a-z0-9]{1,4}){0,2}";
+        let repository =
+            (first, prop::collection::vec(component, 0..3)).prop_map(|(first, rest)| {
+                std::iter::once(first)
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            });
+        let tag = prop::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}");
+        let digest = prop::option::of("[a-f0-9]{64}");
+        (registry, repository, tag, digest).prop_map(|(registry, repository, tag, digest)| {
+            let mut text = if registry.is_empty() {
+                repository
+            } else {
+                format!("{registry}/{repository}")
+            };
+            if let Some(tag) = tag {
+                text = format!("{text}:{tag}");
+            }
+            if let Some(digest) = digest {
+                text = format!("{text}@sha256:{digest}");
+            }
+            text
+        })
+    }
+
+    const TYPES: &[(&str, &str)] = &[
+        ("v1", "Pod"),
+        ("v1", "PodTemplate"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("batch/v1", "Job"),
+        ("batch/v1", "CronJob"),
+        ("v1", "Service"),
+        ("example.com/v1", "Deployment"),
+    ];
+
+    fn owned_paths(kind: &str, api_version: &str) -> Vec<String> {
+        let object = KubeObject::new(
+            json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}),
+        )
+        .unwrap();
+        let prefix: String = pod_spec_paths(&object)
+            .iter()
+            .map(|k| format!("/{k}"))
+            .collect();
+        if prefix.is_empty() {
+            return Vec::new();
+        }
+        CONTAINER_LISTS
+            .iter()
+            .map(|l| format!("{prefix}/{l}/*/image"))
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(input in "\\PC{0,40}") {
+            let _ = ImageReference::parse(&input);
+        }
+
+        #[test]
+        fn parser_never_panics_on_reference_like_text(input in "[a-zA-Z0-9:/@._\\[\\]-]{0,40}") {
+            if let Ok(reference) = ImageReference::parse(&input) {
+                prop_assert_eq!(reference.to_string(), input);
+                prop_assert_eq!(ImageReference::parse(&reference.to_string()).unwrap(), reference);
+            }
+        }
+
+        #[test]
+        fn valid_references_round_trip(text in arb_reference_text()) {
+            let reference = ImageReference::parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(reference.to_string(), text);
+            prop_assert_eq!(ImageReference::parse(&reference.to_string()).unwrap(), reference.clone());
+            let normalised = reference.normalised();
+            prop_assert_eq!(ImageReference::parse(&normalised.to_string()).unwrap(), normalised.clone());
+            prop_assert_eq!(normalised.normalised(), normalised);
+        }
+
+        #[test]
+        fn laws_hold_on_arbitrary_objects(
+            object in arb_kube_object(TYPES, arb_body_with_pod_specs()),
+            rules in 0..3usize,
+        ) {
+            let ctx = match rules {
+                0 => ctx(&[("docker.io/library/", "registry.cn-beijing.aliyuncs.com/my-registry/")], &["app1:v1,app2:v2", "v1:v2"]),
+                1 => ctx(&[("docker.io/library/", "docker.io/library/mirror/"), ("localhost:5000", "registry.example.com:5000")], &["app1,app2", "latest:stable"]),
+                _ => ctx(&[("docker.io/", "mirror.example.com/hub/")], &["app1,app2", "app2,app3", "1.25:1.26"]),
+            };
+            let owned = owned_paths(object.kind(), object.api_version());
+            let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
+            assert_transformation_laws(images, &ctx, object, &owned);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Restore transformations (R4–R10): what a restore does to each backed-up object.
+//!
+//! Each behaviour lives in a module of its own, named for it, with one function of the shape
+//! [`TransformFn`]: it takes the [`TransformContext`] and an object and returns the object it
+//! would create plus the warnings it raised, or a [`TransformError`] naming the object and the
+//! field. Transformations are pure, idempotent (applying one twice equals applying it once) and
+//! touch only the fields they own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::discovery::Discovery;
+use crate::model::{Issue, ObjectRef, RestoreSpec};
+use crate::object::KubeObject;
+
+pub mod access_modes;
+pub mod disk_floor;
+pub mod images;
+pub mod namespace_mapping;
+pub mod pipeline;
+pub mod sanitize;
+pub mod services;
+pub mod storage_class;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod volumes;
+
+/// An object after a transformation, with the warnings the transformation raised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transformed {
+    /// The object to create.
+    pub object: KubeObject,
+    /// Warnings, each naming the object.
+    pub warnings: Vec<Issue>,
+}
+
+impl Transformed {
+    /// An object with no warnings.
+    pub fn unchanged(object: KubeObject) -> Self {
+        Transformed {
+            object,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// The shape of every transformation.
+pub type TransformFn = fn(&TransformContext, KubeObject) -> Result<Transformed, TransformError>;
+
+/// A transformation refused an object: the object cannot be restored as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {field}: {reason}")]
+pub struct TransformError {
+    /// The object (boxed to keep `Result<Transformed, TransformError>` small).
+    pub object: Box<ObjectRef>,
+    /// The field concerned, as a dotted path (`spec.storageClassName`).
+    pub field: String,
+    /// What is wrong and what to do about it.
+    pub reason: String,
+}
+
+impl TransformError {
+    /// An error about one field of an object.
+    pub fn new(object: &KubeObject, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        TransformError {
+            object: Box::new(ObjectRef::of(object)),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A StorageClass as the transformations need to know it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageClassFacts {
+    /// The class name.
+    pub name: String,
+    /// Its provisioner (CSI driver name), e.g. `diskplugin.csi.alibabacloud.com`.
+    pub provisioner: String,
+    /// `Immediate` or `WaitForFirstConsumer`; Kubernetes' default is `Immediate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_binding_mode: Option<String>,
+}
+
+/// A backed-up PersistentVolume as the transformations need to know it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistentVolumeFacts {
+    /// The PV name.
+    pub name: String,
+    /// `persistentVolumeReclaimPolicy` (`Delete`, `Retain`, `Recycle`).
+    pub reclaim_policy: String,
+    /// `spec.storageClassName`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// `spec.csi.driver`, if a CSI volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csi_driver: Option<String>,
+    /// `spec.flexVolume.driver`, if a FlexVolume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flex_driver: Option<String>,
+    /// The claim it was bound to, as (namespace, name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<(String, String)>,
+}
+
+/// What the restore knows about the backup it restores from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupFacts {
+    /// The backup's name (restored objects are labelled with it).
+    pub backup_name: String,
+    /// StorageClasses found in the backup (the source cluster's).
+    #[serde(default)]
+    pub storage_classes: Vec<StorageClassFacts>,
+    /// PersistentVolumes found in the backup.
+    #[serde(default)]
+    pub persistent_volumes: Vec<PersistentVolumeFacts>,
+    /// PVCs whose data was snapshotted, as (namespace, name) in the source cluster.
+    #[serde(default)]
+    pub snapshotted_pvcs: BTreeSet<(String, String)>,
+}
+
+/// What the restore knows about the target cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetFacts {
+    /// StorageClasses of the target cluster.
+    #[serde(default)]
+    pub storage_classes: Vec<StorageClassFacts>,
+    /// Zones the target's nodes span (`topology.kubernetes.io/zone`).
+    #[serde(default)]
+    pub zones: BTreeSet<String>,
+    /// What the target serves.
+    #[serde(default)]
+    pub discovery: Discovery,
+}
+
+/// Options of the transformations that a deployment may change (part of the engine's
+/// configuration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformOptions {
+    /// CSI drivers / provisioners whose volumes are disks (R5, R7).
+    pub disk_provisioners: Vec<String>,
+    /// FlexVolume drivers whose volumes are disks.
+    pub disk_flex_drivers: Vec<String>,
+    /// Provisioners a StorageClass conversion may target (R8).
+    pub conversion_provisioners: Vec<String>,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        TransformOptions {
+            disk_provisioners: vec!["diskplugin.csi.alibabacloud.com".into()],
+            disk_flex_drivers: vec!["alicloud/disk".into()],
+            conversion_provisioners: vec![
+                "diskplugin.csi.alibabacloud.com".into(),
+                "nasplugin.csi.alibabacloud.com".into(),
+            ],
+        }
+    }
+}
+
+/// Everything a transformation may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransformContext {
+    /// The restore being run.
+    pub restore: RestoreSpec,
+    /// Facts about the backup.
+    pub backup: BackupFacts,
+    /// Facts about the target cluster.
+    pub target: TargetFacts,
+    /// Configurable options.
+    pub options: TransformOptions,
+}
+
+impl TransformContext {
+    /// A context with default options and empty facts, for a restore spec.
+    pub fn new(restore: RestoreSpec) -> Self {
+        let backup = BackupFacts {
+            backup_name: restore.backup_name.clone(),
+            ..Default::default()
+        };
+        TransformContext {
+            restore,
+            backup,
+            target: TargetFacts::default(),
+            options: TransformOptions::default(),
+        }
+    }
+
+    /// The target namespace for a source namespace, after `namespace_mapping`.
+    pub fn map_namespace<'a>(&'a self, source: &'a str) -> &'a str {
+        self.restore
+            .namespace_mapping
+            .get(source)
+            .map(String::as_str)
+            .unwrap_or(source)
+    }
+
+    /// A target StorageClass by name.
+    pub fn target_storage_class(&self, name: &str) -> Option<&StorageClassFacts> {
+        self.target.storage_classes.iter().find(|s| s.name == name)
+    }
+
+    /// A backed-up PersistentVolume by name.
+    pub fn backed_up_pv(&self, name: &str) -> Option<&PersistentVolumeFacts> {
+        self.backup
+            .persistent_volumes
+            .iter()
+            .find(|p| p.name == name)
+    }
+}
+
+/// A map of labels (used by several transformations).
+pub type Labels = BTreeMap<String, String>;

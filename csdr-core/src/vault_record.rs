@@ -1,0 +1,1093 @@
+//! What a vault stores about a backup or a restore, and its Velero-compatible JSON.
+//!
+//! A committed backup is described by `backups/<name>/velero-backup.json`: a `velero.io/v1`
+//! `Backup` object that Velero itself can read (its `metadata`, `spec` and `status` are filled
+//! the way Velero fills them), with csdr's own record under a top-level `csdr` field. Velero
+//! decodes this file leniently and ignores fields it does not know, so the addition is
+//! invisible to it. A file written by Velero has no `csdr` field; it is read from Velero's own
+//! fields (V4b) and carries no checksums ([`RecordSource::Velero`]).
+//!
+//! The companions beside it (results, resource list, CSI snapshot lists) are gzip-compressed
+//! JSON, exactly as Velero writes them; Velero writes `null` for an empty one and that reads as
+//! empty here. Everything in this module is pure: bytes in, values out.
+//!
+//! ```
+//! use csdr_core::model::{BackupSpec, JobPhase, JobStatus};
+//! use csdr_core::vault_record::{BackupRecord, RecordSource};
+//!
+//! let created: jiff::Timestamp = "2026-11-24T04:00:00Z".parse()?;
+//! let status = JobStatus { phase: JobPhase::Completed, ..JobStatus::default() };
+//! let record = BackupRecord::new(BackupSpec::new("nightly"), status, created);
+//! let json = record.to_velero_json()?;
+//! let value: serde_json::Value = serde_json::from_slice(&json)?;
+//! assert_eq!(value["apiVersion"], "velero.io/v1");
+//! assert_eq!(value["status"]["phase"], "Completed");
+//! assert_eq!(value["spec"]["ttl"], "720h0m0s");
+//!
+//! let back = BackupRecord::from_velero_json(&json)?;
+//! assert_eq!(back, record);
+//! assert_eq!(back.source, RecordSource::Csdr);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::model::{BackupSpec, EntryDigest, Issue, JobPhase, JobStatus, Progress, RestoreSpec};
+use crate::object::KubeObject;
+
+/// The archive format version csdr writes, as Velero's `status.formatVersion`.
+pub const ARCHIVE_FORMAT_VERSION: &str = "1.1.0";
+
+/// The version of csdr's own `csdr` section of the metadata.
+pub const RECORD_VERSION: u32 = 1;
+
+/// The namespace Velero's Backup objects conventionally live in.
+const VELERO_NAMESPACE: &str = "velero";
+
+/// Why a stored record or companion cannot be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {reason}")]
+pub struct RecordError {
+    /// The file, e.g. `velero-backup.json` or `<name>-results.gz`.
+    pub file: String,
+    /// What is wrong, naming the field where there is one.
+    pub reason: String,
+}
+
+impl RecordError {
+    fn new(file: &str, reason: impl Into<String>) -> Self {
+        RecordError {
+            file: file.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Who wrote a backup's metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RecordSource {
+    /// csdr: checksums and the full spec and status are in the `csdr` field.
+    #[default]
+    Csdr,
+    /// Velero (V4b): no checksums; spec and status are read from Velero's fields.
+    Velero,
+}
+
+/// Everything a vault keeps about one backup (V4, V7, B9, B10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupRecord {
+    /// What was backed up; `spec.name` is the backup's name.
+    pub spec: BackupSpec,
+    /// The final status: phase, issues, progress, times and expiry.
+    pub status: JobStatus,
+    /// When the backup object was created.
+    pub created: Timestamp,
+    /// The archive format version (`metadata/version` inside the tarball).
+    pub format_version: String,
+    /// SHA-256 and size of the tarball, `path` being its file name (`<name>.tar.gz`). Filled in
+    /// by the vault when the upload is committed; `None` for a Velero-written backup.
+    pub archive: Option<EntryDigest>,
+    /// SHA-256 and size of each companion file (`<name>-results.gz`, …), by file name. Filled
+    /// in by the vault when the upload is committed.
+    pub files: Vec<EntryDigest>,
+    /// SHA-256 and size of every entry inside the tarball, supplied by the engine.
+    pub entries: Vec<EntryDigest>,
+    /// Objects per type, keyed like the resource list (`apps/v1/Deployment`).
+    pub resource_counts: BTreeMap<String, u64>,
+    /// The upload attempt whose data this record commits. Filled in by the vault; `None` for a
+    /// Velero-written backup.
+    pub attempt: Option<String>,
+    /// Who wrote the metadata.
+    pub source: RecordSource,
+}
+
+impl BackupRecord {
+    /// A csdr record with no digests yet: the engine adds entries and counts, the vault the
+    /// archive and file digests.
+    pub fn new(spec: BackupSpec, status: JobStatus, created: Timestamp) -> Self {
+        BackupRecord {
+            spec,
+            status,
+            created,
+            format_version: ARCHIVE_FORMAT_VERSION.to_string(),
+            archive: None,
+            files: Vec::new(),
+            entries: Vec::new(),
+            resource_counts: BTreeMap::new(),
+            attempt: None,
+            source: RecordSource::Csdr,
+        }
+    }
+
+    /// The backup's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Whether the backup is shown to clusters and may be restored (V5).
+    pub fn is_restorable(&self) -> bool {
+        self.status.phase.is_restorable()
+    }
+
+    /// Whether the backup's expiry has passed at `now` (B10); a backup without an expiry
+    /// never expires.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.status.expiration.is_some_and(|e| e <= now)
+    }
+
+    /// The recorded digest of a companion file, by file name.
+    pub fn file_digest(&self, file: &str) -> Option<&EntryDigest> {
+        self.files.iter().find(|d| d.path == file)
+    }
+
+    /// The `velero-backup.json` bytes: a `velero.io/v1` Backup with csdr's record under `csdr`.
+    pub fn to_velero_json(&self) -> Result<Vec<u8>, RecordError> {
+        let file = "velero-backup.json";
+        let spec = &self.spec;
+        let mut velero_spec = Map::new();
+        let mut put_list = |key: &str, list: &Vec<String>| {
+            if !list.is_empty() {
+                velero_spec.insert(key.to_string(), json!(list));
+            }
+        };
+        put_list("includedNamespaces", &spec.included_namespaces);
+        put_list("excludedNamespaces", &spec.excluded_namespaces);
+        put_list("includedResources", &spec.included_resources);
+        put_list("excludedResources", &spec.excluded_resources);
+        if let Some(include) = spec.include_cluster_resources {
+            velero_spec.insert("includeClusterResources".into(), json!(include));
+        }
+        velero_spec.insert(
+            "ttl".into(),
+            json!(crate::model::duration_text::format(&spec.ttl)),
+        );
+        velero_spec.insert("snapshotVolumes".into(), json!(spec.backup_volumes));
+        if let Some(location) = &spec.storage_location {
+            velero_spec.insert("storageLocation".into(), json!(location));
+        }
+
+        let st = &self.status;
+        let mut status = Map::new();
+        status.insert("version".into(), json!(1));
+        status.insert("formatVersion".into(), json!(self.format_version));
+        if let Some(t) = st.expiration {
+            status.insert("expiration".into(), json!(t));
+        }
+        status.insert("phase".into(), json!(st.phase.to_string()));
+        if let Some(t) = st.start_timestamp {
+            status.insert("startTimestamp".into(), json!(t));
+        }
+        if let Some(t) = st.completion_timestamp {
+            status.insert("completionTimestamp".into(), json!(t));
+        }
+        if let Some(reason) = &st.failure_reason {
+            status.insert("failureReason".into(), json!(reason));
+        }
+        if !st.warnings.is_empty() {
+            status.insert("warnings".into(), json!(st.warnings.len()));
+        }
+        if !st.errors.is_empty() {
+            status.insert("errors".into(), json!(st.errors.len()));
+        }
+        status.insert(
+            "progress".into(),
+            json!({"totalItems": st.progress.total_items, "itemsBackedUp": st.progress.items_done}),
+        );
+
+        let mut labels = Map::new();
+        if let Some(location) = &spec.storage_location {
+            labels.insert("velero.io/storage-location".into(), json!(location));
+        }
+        let csdr = CsdrBackupSection {
+            record_version: RECORD_VERSION,
+            spec: spec.clone(),
+            status: st.clone(),
+            attempt: self.attempt.clone(),
+            archive: self.archive.clone(),
+            files: self.files.clone(),
+            entries: self.entries.clone(),
+            resource_counts: self.resource_counts.clone(),
+        };
+        let doc = json!({
+            "apiVersion": "velero.io/v1",
+            "kind": "Backup",
+            "metadata": {
+                "name": spec.name,
+                "namespace": VELERO_NAMESPACE,
+                "creationTimestamp": self.created,
+                "labels": labels,
+            },
+            "spec": velero_spec,
+            "status": status,
+            "csdr": csdr,
+        });
+        serde_json::to_vec_pretty(&doc).map_err(|e| RecordError::new(file, e.to_string()))
+    }
+
+    /// Reads `velero-backup.json`, written by csdr or by Velero (V4b).
+    pub fn from_velero_json(bytes: &[u8]) -> Result<Self, RecordError> {
+        let file = "velero-backup.json";
+        let doc: VeleroObject = serde_json::from_slice(bytes)
+            .map_err(|e| RecordError::new(file, format!("not a Velero Backup object: {e}")))?;
+        if doc.api_version != "velero.io/v1" || doc.kind != "Backup" {
+            return Err(RecordError::new(
+                file,
+                format!(
+                    "expected apiVersion velero.io/v1 and kind Backup, found {} {}",
+                    doc.api_version, doc.kind
+                ),
+            ));
+        }
+        let created = doc.metadata.creation_timestamp;
+        if let Some(csdr) = doc.csdr {
+            let section: CsdrBackupSection = serde_json::from_value(csdr)
+                .map_err(|e| RecordError::new(file, format!("field `csdr`: {e}")))?;
+            if section.record_version > RECORD_VERSION {
+                return Err(RecordError::new(
+                    file,
+                    format!(
+                        "field `csdr.recordVersion` is {}, newer than this csdr reads ({RECORD_VERSION}); upgrade csdr",
+                        section.record_version
+                    ),
+                ));
+            }
+            let format_version = doc
+                .status
+                .get("formatVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(ARCHIVE_FORMAT_VERSION)
+                .to_string();
+            return Ok(BackupRecord {
+                created: created
+                    .or(section.status.start_timestamp)
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+                spec: section.spec,
+                status: section.status,
+                format_version,
+                archive: section.archive,
+                files: section.files,
+                entries: section.entries,
+                resource_counts: section.resource_counts,
+                attempt: section.attempt,
+                source: RecordSource::Csdr,
+            });
+        }
+        let name = doc.metadata.name.ok_or_else(|| {
+            RecordError::new(file, "field `metadata.name` is missing".to_string())
+        })?;
+        let spec = velero_spec(name, &doc.spec).map_err(|reason| RecordError::new(file, reason))?;
+        let status = velero_status(&doc.status).map_err(|reason| RecordError::new(file, reason))?;
+        let format_version = doc
+            .status
+            .get("formatVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(ARCHIVE_FORMAT_VERSION)
+            .to_string();
+        Ok(BackupRecord {
+            created: created
+                .or(status.start_timestamp)
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            spec,
+            status,
+            format_version,
+            archive: None,
+            files: Vec::new(),
+            entries: Vec::new(),
+            resource_counts: BTreeMap::new(),
+            attempt: None,
+            source: RecordSource::Velero,
+        })
+    }
+}
+
+/// csdr's part of `velero-backup.json`, under the top-level `csdr` field.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CsdrBackupSection {
+    record_version: u32,
+    spec: BackupSpec,
+    status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    archive: Option<EntryDigest>,
+    #[serde(default)]
+    files: Vec<EntryDigest>,
+    #[serde(default)]
+    entries: Vec<EntryDigest>,
+    #[serde(default)]
+    resource_counts: BTreeMap<String, u64>,
+}
+
+/// The parts of a Velero API object csdr reads; everything else is ignored, as Velero does.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VeleroObject {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    metadata: VeleroMeta,
+    #[serde(default)]
+    spec: Map<String, Value>,
+    #[serde(default)]
+    status: Map<String, Value>,
+    #[serde(default)]
+    csdr: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VeleroMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<Timestamp>,
+}
+
+fn string_list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| format!("field `spec.{key}` is not a list of strings: {e}")),
+    }
+}
+
+fn velero_spec(name: String, spec: &Map<String, Value>) -> Result<BackupSpec, String> {
+    let mut out = BackupSpec::new(name);
+    out.included_namespaces = string_list(spec, "includedNamespaces")?;
+    out.excluded_namespaces = string_list(spec, "excludedNamespaces")?;
+    out.included_resources = string_list(spec, "includedResources")?;
+    out.excluded_resources = string_list(spec, "excludedResources")?;
+    out.include_cluster_resources = spec.get("includeClusterResources").and_then(Value::as_bool);
+    out.backup_volumes = spec
+        .get("snapshotVolumes")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    out.storage_location = spec
+        .get("storageLocation")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(ttl) = spec.get("ttl").and_then(Value::as_str) {
+        out.ttl = crate::model::duration_text::parse(ttl)
+            .map_err(|e| format!("field `spec.ttl`: {e}"))?;
+    }
+    if let Some(selector) = spec.get("labelSelector").filter(|v| !v.is_null()) {
+        out.label_selector = Some(label_selector_text(selector)?);
+    }
+    Ok(out)
+}
+
+/// Writes a `metav1.LabelSelector` in Kubernetes selector syntax (`app=web,tier in (a,b)`).
+fn label_selector_text(selector: &Value) -> Result<String, String> {
+    let mut terms = Vec::new();
+    if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            let v = v.as_str().ok_or_else(|| {
+                format!("field `spec.labelSelector.matchLabels.{k}` is not a string")
+            })?;
+            terms.push(format!("{k}={v}"));
+        }
+    }
+    if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
+        for (i, e) in exprs.iter().enumerate() {
+            let field = |f: &str| format!("field `spec.labelSelector.matchExpressions[{i}].{f}`");
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{} is missing", field("key")))?;
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| vs.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e.get("operator").and_then(Value::as_str) {
+                Some("In") => terms.push(format!("{key} in ({})", values.join(","))),
+                Some("NotIn") => terms.push(format!("{key} notin ({})", values.join(","))),
+                Some("Exists") => terms.push(key.to_string()),
+                Some("DoesNotExist") => terms.push(format!("!{key}")),
+                other => {
+                    return Err(format!(
+                        "{} is {other:?}; expected In, NotIn, Exists or DoesNotExist",
+                        field("operator")
+                    ));
+                }
+            }
+        }
+    }
+    Ok(terms.join(","))
+}
+
+fn velero_time(status: &Map<String, Value>, key: &str) -> Result<Option<Timestamp>, String> {
+    match status.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| format!("field `status.{key}` is not a timestamp: {e}")),
+    }
+}
+
+/// Maps Velero's backup phases onto csdr's: only Completed and PartiallyFailed are
+/// restorable; Velero's intermediate phases (New, InProgress, WaitingForPluginOperations…,
+/// Finalizing…, Deleting) are treated as in progress, FailedValidation as Failed.
+fn velero_phase(phase: Option<&str>) -> JobPhase {
+    match phase {
+        Some("Completed") => JobPhase::Completed,
+        Some("PartiallyFailed") => JobPhase::PartiallyFailed,
+        Some("Failed") | Some("FailedValidation") => JobPhase::Failed,
+        _ => JobPhase::InProgress,
+    }
+}
+
+fn velero_status(status: &Map<String, Value>) -> Result<JobStatus, String> {
+    let progress = status.get("progress");
+    let count = |key: &str| {
+        progress
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(JobStatus {
+        phase: velero_phase(status.get("phase").and_then(Value::as_str)),
+        failure_reason: status
+            .get("failureReason")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        progress: Progress {
+            total_items: count("totalItems"),
+            items_done: count("itemsBackedUp"),
+        },
+        start_timestamp: velero_time(status, "startTimestamp")?,
+        completion_timestamp: velero_time(status, "completionTimestamp")?,
+        expiration: velero_time(status, "expiration")?,
+    })
+}
+
+/// What a vault keeps about one restore, under `restores/<name>/` (R12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreRecord {
+    /// What was restored; `spec.name` is the restore's name.
+    pub spec: RestoreSpec,
+    /// The final status.
+    pub status: JobStatus,
+    /// When the restore was created.
+    pub created: Timestamp,
+}
+
+impl RestoreRecord {
+    /// The restore's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The record's JSON: a `velero.io/v1` Restore with csdr's record under `csdr`.
+    pub fn to_json(&self) -> Result<Vec<u8>, RecordError> {
+        let spec = &self.spec;
+        let st = &self.status;
+        let mut velero_spec = Map::new();
+        velero_spec.insert("backupName".into(), json!(spec.backup_name));
+        if !spec.included_namespaces.is_empty() {
+            velero_spec.insert("includedNamespaces".into(), json!(spec.included_namespaces));
+        }
+        if !spec.excluded_namespaces.is_empty() {
+            velero_spec.insert("excludedNamespaces".into(), json!(spec.excluded_namespaces));
+        }
+        if !spec.namespace_mapping.is_empty() {
+            velero_spec.insert("namespaceMapping".into(), json!(spec.namespace_mapping));
+        }
+        let mut status = Map::new();
+        status.insert("phase".into(), json!(st.phase.to_string()));
+        if let Some(t) = st.start_timestamp {
+            status.insert("startTimestamp".into(), json!(t));
+        }
+        if let Some(t) = st.completion_timestamp {
+            status.insert("completionTimestamp".into(), json!(t));
+        }
+        if let Some(reason) = &st.failure_reason {
+            status.insert("failureReason".into(), json!(reason));
+        }
+        if !st.warnings.is_empty() {
+            status.insert("warnings".into(), json!(st.warnings.len()));
+        }
+        if !st.errors.is_empty() {
+            status.insert("errors".into(), json!(st.errors.len()));
+        }
+        let doc = json!({
+            "apiVersion": "velero.io/v1",
+            "kind": "Restore",
+            "metadata": {"name": spec.name, "namespace": VELERO_NAMESPACE, "creationTimestamp": self.created},
+            "spec": velero_spec,
+            "status": status,
+            "csdr": {"recordVersion": RECORD_VERSION, "spec": spec, "status": st},
+        });
+        serde_json::to_vec_pretty(&doc)
+            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))
+    }
+
+    /// Reads a record written by [`RestoreRecord::to_json`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, RecordError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Section {
+            record_version: u32,
+            spec: RestoreSpec,
+            status: JobStatus,
+        }
+        let doc: VeleroObject = serde_json::from_slice(bytes).map_err(|e| {
+            RecordError::new(RESTORE_RECORD_FILE, format!("not a Restore object: {e}"))
+        })?;
+        if doc.api_version != "velero.io/v1" || doc.kind != "Restore" {
+            return Err(RecordError::new(
+                RESTORE_RECORD_FILE,
+                format!(
+                    "expected apiVersion velero.io/v1 and kind Restore, found {} {}",
+                    doc.api_version, doc.kind
+                ),
+            ));
+        }
+        let section: Section = serde_json::from_value(
+            doc.csdr
+                .ok_or_else(|| RecordError::new(RESTORE_RECORD_FILE, "field `csdr` is missing"))?,
+        )
+        .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, format!("field `csdr`: {e}")))?;
+        if section.record_version > RECORD_VERSION {
+            return Err(RecordError::new(
+                RESTORE_RECORD_FILE,
+                format!(
+                    "field `csdr.recordVersion` is {}, newer than this csdr reads ({RECORD_VERSION}); upgrade csdr",
+                    section.record_version
+                ),
+            ));
+        }
+        Ok(RestoreRecord {
+            created: doc
+                .metadata
+                .creation_timestamp
+                .or(section.status.start_timestamp)
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            spec: section.spec,
+            status: section.status,
+        })
+    }
+}
+
+/// The file name of a restore's record inside `restores/<name>/` (csdr's own; Velero keeps
+/// restores in the cluster and stores only their logs and results).
+pub const RESTORE_RECORD_FILE: &str = "csdr-restore.json";
+
+/// Messages of one kind (errors or warnings), grouped the way Velero groups them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageGroups {
+    /// About the engine itself (storage, reading the backup, …).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub velero: Vec<String>,
+    /// About cluster-scoped objects.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub cluster: Vec<String>,
+    /// About namespaced objects, by namespace.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
+    pub namespaces: BTreeMap<String, Vec<String>>,
+}
+
+impl MessageGroups {
+    /// Groups issues: by the namespace of their object, cluster-scoped objects under `cluster`,
+    /// issues without an object under `velero`. Each message names its object.
+    pub fn from_issues(issues: &[Issue]) -> Self {
+        let mut out = MessageGroups::default();
+        for issue in issues {
+            let text = issue.to_string();
+            match &issue.object {
+                None => out.velero.push(text),
+                Some(o) => match &o.namespace {
+                    Some(ns) => out.namespaces.entry(ns.clone()).or_default().push(text),
+                    None => out.cluster.push(text),
+                },
+            }
+        }
+        out
+    }
+
+    /// The number of messages.
+    pub fn len(&self) -> usize {
+        self.velero.len()
+            + self.cluster.len()
+            + self.namespaces.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Whether there are no messages.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A job's results file (`<name>-results.gz`, `restore-<name>-results.gz`):
+/// `{"errors": {…}, "warnings": {…}}` as Velero writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResults {
+    /// The errors.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub errors: MessageGroups,
+    /// The warnings.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub warnings: MessageGroups,
+}
+
+impl JobResults {
+    /// The results of a job status.
+    pub fn from_status(status: &JobStatus) -> Self {
+        JobResults {
+            errors: MessageGroups::from_issues(&status.errors),
+            warnings: MessageGroups::from_issues(&status.warnings),
+        }
+    }
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A backup's resource list: `{"apps/v1/Deployment": ["ns/name", …]}`; cluster-scoped
+/// objects are listed by name alone.
+pub type ResourceList = BTreeMap<String, Vec<String>>;
+
+/// The small files stored beside a backup's tarball (V4).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackupCompanions {
+    /// The backup's log as plain text (stored gzip-compressed as `<name>-logs.gz`).
+    pub logs: Vec<u8>,
+    /// Errors and warnings (`<name>-results.gz`).
+    pub results: JobResults,
+    /// The backed-up objects by type (`<name>-resource-list.json.gz`).
+    pub resource_list: ResourceList,
+    /// CSI VolumeSnapshots taken (`<name>-csi-volumesnapshots.json.gz`).
+    pub csi_volume_snapshots: Vec<KubeObject>,
+    /// Their VolumeSnapshotContents (`<name>-csi-volumesnapshotcontents.json.gz`).
+    pub csi_volume_snapshot_contents: Vec<KubeObject>,
+}
+
+/// One companion file of a backup: its file name and gzip bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompanionFile {
+    /// Which companion.
+    pub kind: CompanionKind,
+    /// The gzip-compressed content.
+    pub gzip: Vec<u8>,
+}
+
+/// The kinds of companion files, with Velero's file names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CompanionKind {
+    /// `<name>-logs.gz`
+    Logs,
+    /// `<name>-results.gz`
+    Results,
+    /// `<name>-resource-list.json.gz`
+    ResourceList,
+    /// `<name>-csi-volumesnapshots.json.gz`
+    CsiVolumeSnapshots,
+    /// `<name>-csi-volumesnapshotcontents.json.gz`
+    CsiVolumeSnapshotContents,
+}
+
+impl CompanionKind {
+    /// Every kind, in the order they are written.
+    pub const ALL: [CompanionKind; 5] = [
+        CompanionKind::Logs,
+        CompanionKind::Results,
+        CompanionKind::ResourceList,
+        CompanionKind::CsiVolumeSnapshots,
+        CompanionKind::CsiVolumeSnapshotContents,
+    ];
+
+    /// The file name for a backup: `<backup>-logs.gz`, ….
+    pub fn file_name(self, backup: &str) -> String {
+        let suffix = match self {
+            CompanionKind::Logs => "logs.gz",
+            CompanionKind::Results => "results.gz",
+            CompanionKind::ResourceList => "resource-list.json.gz",
+            CompanionKind::CsiVolumeSnapshots => "csi-volumesnapshots.json.gz",
+            CompanionKind::CsiVolumeSnapshotContents => "csi-volumesnapshotcontents.json.gz",
+        };
+        format!("{backup}-{suffix}")
+    }
+}
+
+/// The tarball's file name for a backup: `<backup>.tar.gz`.
+pub fn archive_file_name(backup: &str) -> String {
+    format!("{backup}.tar.gz")
+}
+
+impl BackupCompanions {
+    /// Encodes every companion as Velero does (gzip; JSON for all but the logs).
+    pub fn encode(&self, backup: &str) -> Result<Vec<CompanionFile>, RecordError> {
+        let json = |kind: CompanionKind, value: Result<Vec<u8>, serde_json::Error>| {
+            let bytes =
+                value.map_err(|e| RecordError::new(&kind.file_name(backup), e.to_string()))?;
+            Ok::<_, RecordError>(CompanionFile {
+                kind,
+                gzip: gzip(&bytes),
+            })
+        };
+        Ok(vec![
+            CompanionFile {
+                kind: CompanionKind::Logs,
+                gzip: gzip(&self.logs),
+            },
+            json(CompanionKind::Results, serde_json::to_vec(&self.results))?,
+            json(
+                CompanionKind::ResourceList,
+                serde_json::to_vec(&self.resource_list),
+            )?,
+            json(
+                CompanionKind::CsiVolumeSnapshots,
+                serde_json::to_vec(&self.csi_volume_snapshots),
+            )?,
+            json(
+                CompanionKind::CsiVolumeSnapshotContents,
+                serde_json::to_vec(&self.csi_volume_snapshot_contents),
+            )?,
+        ])
+    }
+
+    /// Decodes companion files; a missing file (`None`) or a `null` is empty.
+    pub fn decode(
+        backup: &str,
+        mut file: impl FnMut(CompanionKind) -> Option<Vec<u8>>,
+    ) -> Result<Self, RecordError> {
+        let mut out = BackupCompanions::default();
+        for kind in CompanionKind::ALL {
+            let Some(gz) = file(kind) else { continue };
+            let name = kind.file_name(backup);
+            let plain =
+                gunzip(&gz).map_err(|e| RecordError::new(&name, format!("not gzip: {e}")))?;
+            let parse_err =
+                |e: serde_json::Error| RecordError::new(&name, format!("invalid JSON: {e}"));
+            match kind {
+                CompanionKind::Logs => out.logs = plain,
+                CompanionKind::Results => {
+                    out.results = serde_json::from_slice::<Option<JobResults>>(&plain)
+                        .map_err(parse_err)?
+                        .unwrap_or_default()
+                }
+                CompanionKind::ResourceList => {
+                    out.resource_list = serde_json::from_slice::<Option<ResourceList>>(&plain)
+                        .map_err(parse_err)?
+                        .unwrap_or_default()
+                }
+                CompanionKind::CsiVolumeSnapshots => {
+                    out.csi_volume_snapshots =
+                        serde_json::from_slice::<Option<Vec<KubeObject>>>(&plain)
+                            .map_err(parse_err)?
+                            .unwrap_or_default()
+                }
+                CompanionKind::CsiVolumeSnapshotContents => {
+                    out.csi_volume_snapshot_contents =
+                        serde_json::from_slice::<Option<Vec<KubeObject>>>(&plain)
+                            .map_err(parse_err)?
+                            .unwrap_or_default()
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The small files stored beside a restore's record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreCompanions {
+    /// The restore's log as plain text (`restore-<name>-logs.gz`).
+    pub logs: Vec<u8>,
+    /// Errors and warnings (`restore-<name>-results.gz`).
+    pub results: JobResults,
+    /// The restored objects by type (`restore-<name>-resource-list.json.gz`).
+    pub resource_list: ResourceList,
+}
+
+impl RestoreCompanions {
+    /// The files as Velero names them for a restore, with their gzip bytes.
+    pub fn encode(&self, restore: &str) -> Result<Vec<(String, Vec<u8>)>, RecordError> {
+        let results = serde_json::to_vec(&self.results)
+            .map_err(|e| RecordError::new("restore results", e.to_string()))?;
+        let list = serde_json::to_vec(&self.resource_list)
+            .map_err(|e| RecordError::new("restore resource list", e.to_string()))?;
+        Ok(vec![
+            (format!("restore-{restore}-logs.gz"), gzip(&self.logs)),
+            (format!("restore-{restore}-results.gz"), gzip(&results)),
+            (
+                format!("restore-{restore}-resource-list.json.gz"),
+                gzip(&list),
+            ),
+        ])
+    }
+}
+
+/// Gzip-compresses bytes (default level).
+pub fn gzip(plain: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(plain);
+    enc.finish().unwrap_or_default()
+}
+
+/// Decompresses gzip bytes.
+pub fn gunzip(gz: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Lower-case hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ObjectRef;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn full_record() -> BackupRecord {
+        let mut spec = BackupSpec::new("b1");
+        spec.included_namespaces = vec!["shop".into()];
+        spec.label_selector = Some("app=web".into());
+        spec.storage_location = Some("default".into());
+        let status = JobStatus {
+            phase: JobPhase::PartiallyFailed,
+            errors: vec![Issue::general("one")],
+            warnings: vec![Issue::about(
+                ObjectRef {
+                    kind: "ConfigMap".into(),
+                    namespace: Some("shop".into()),
+                    name: "c".into(),
+                    version: "v1".into(),
+                    ..ObjectRef::default()
+                },
+                "odd",
+            )],
+            start_timestamp: Some(ts("2026-01-01T00:00:00Z")),
+            completion_timestamp: Some(ts("2026-01-01T00:01:00Z")),
+            expiration: Some(ts("2026-01-31T00:00:00Z")),
+            ..JobStatus::default()
+        };
+        let mut r = BackupRecord::new(spec, status, ts("2026-01-01T00:00:00Z"));
+        r.archive = Some(EntryDigest {
+            path: "b1.tar.gz".into(),
+            sha256: "ab".repeat(32),
+            size: 42,
+        });
+        r.entries.push(EntryDigest {
+            path: "resources/configmaps/namespaces/shop/c.json".into(),
+            sha256: "cd".repeat(32),
+            size: 7,
+        });
+        r.resource_counts.insert("v1/ConfigMap".into(), 1);
+        r.attempt = Some("a1".into());
+        r
+    }
+
+    #[test]
+    fn csdr_record_round_trips_and_fills_velero_fields() {
+        let r = full_record();
+        let json = r.to_velero_json().unwrap();
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["metadata"]["name"], "b1");
+        assert_eq!(
+            v["metadata"]["labels"]["velero.io/storage-location"],
+            "default"
+        );
+        assert_eq!(v["spec"]["includedNamespaces"], json!(["shop"]));
+        assert_eq!(v["status"]["phase"], "PartiallyFailed");
+        assert_eq!(v["status"]["formatVersion"], "1.1.0");
+        assert_eq!(v["status"]["errors"], 1);
+        assert_eq!(v["status"]["warnings"], 1);
+        assert_eq!(v["status"]["expiration"], "2026-01-31T00:00:00Z");
+        assert_eq!(v["csdr"]["archive"]["size"], 42);
+        assert_eq!(BackupRecord::from_velero_json(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn velero_written_backup_is_read_without_checksums() {
+        let velero = json!({
+            "kind": "Backup", "apiVersion": "velero.io/v1",
+            "metadata": {"name": "nightly-20240101", "namespace": "velero",
+                "creationTimestamp": "2024-01-01T00:00:00Z", "uid": "x", "resourceVersion": "1"},
+            "spec": {"includedNamespaces": ["shop"], "ttl": "720h0m0s",
+                "labelSelector": {"matchLabels": {"app": "web"},
+                    "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                         {"key": "legacy", "operator": "DoesNotExist"}]},
+                "hooks": {}, "storageLocation": "default", "csiSnapshotTimeout": "10m0s"},
+            "status": {"version": 1, "formatVersion": "1.1.0", "phase": "Completed",
+                "expiration": "2024-01-31T00:00:00Z", "startTimestamp": "2024-01-01T00:00:00Z",
+                "completionTimestamp": "2024-01-01T00:00:09Z", "warnings": 2,
+                "progress": {"totalItems": 10, "itemsBackedUp": 10}}
+        });
+        let r = BackupRecord::from_velero_json(&serde_json::to_vec(&velero).unwrap()).unwrap();
+        assert_eq!(r.source, RecordSource::Velero);
+        assert_eq!(r.name(), "nightly-20240101");
+        assert!(r.archive.is_none() && r.attempt.is_none());
+        assert!(r.is_restorable());
+        assert_eq!(
+            r.spec.label_selector.as_deref(),
+            Some("app=web,tier in (a,b),!legacy")
+        );
+        assert_eq!(r.status.progress.items_done, 10);
+        assert!(r.is_expired(ts("2024-02-01T00:00:00Z")));
+        assert!(!r.is_expired(ts("2024-01-02T00:00:00Z")));
+    }
+
+    #[test]
+    fn velero_intermediate_phases_are_not_restorable() {
+        for phase in [
+            "New",
+            "InProgress",
+            "Finalizing",
+            "Deleting",
+            "FailedValidation",
+            "Failed",
+        ] {
+            let doc = json!({"kind": "Backup", "apiVersion": "velero.io/v1",
+                "metadata": {"name": "b"}, "status": {"phase": phase}});
+            let r = BackupRecord::from_velero_json(&serde_json::to_vec(&doc).unwrap()).unwrap();
+            assert!(!r.is_restorable(), "{phase}");
+        }
+    }
+
+    #[test]
+    fn malformed_metadata_names_the_file_and_field() {
+        let err = BackupRecord::from_velero_json(
+            b"{\"kind\": \"Restore\", \"apiVersion\": \"velero.io/v1\"}",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("velero-backup.json: expected"),
+            "{err}"
+        );
+        let doc = json!({"kind": "Backup", "apiVersion": "velero.io/v1", "metadata": {"name": "b"},
+            "spec": {"ttl": "forever"}});
+        let err = BackupRecord::from_velero_json(&serde_json::to_vec(&doc).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("field `spec.ttl`"), "{err}");
+        let err = BackupRecord::from_velero_json(b"not json").unwrap_err();
+        assert!(
+            err.to_string().contains("not a Velero Backup object"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn companions_round_trip_and_velero_nulls_read_as_empty() {
+        let mut c = BackupCompanions {
+            logs: b"line 1\nline 2\n".to_vec(),
+            results: JobResults::from_status(&full_record().status),
+            ..BackupCompanions::default()
+        };
+        c.resource_list
+            .insert("apps/v1/Deployment".into(), vec!["shop/web".into()]);
+        let files = c.encode("b1").unwrap();
+        assert_eq!(files.len(), CompanionKind::ALL.len());
+        let back = BackupCompanions::decode("b1", |k| {
+            files.iter().find(|f| f.kind == k).map(|f| f.gzip.clone())
+        })
+        .unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.results.errors.velero, vec!["one".to_string()]);
+        assert_eq!(back.results.warnings.namespaces["shop"].len(), 1);
+
+        let null = gzip(b"null");
+        let empty =
+            BackupCompanions::decode("b1", |k| (k != CompanionKind::Logs).then(|| null.clone()))
+                .unwrap();
+        assert_eq!(empty, BackupCompanions::default());
+        let partial = gzip(br#"{"errors": null, "warnings": {"cluster": ["w"]}}"#);
+        let r = BackupCompanions::decode("b1", |k| {
+            (k == CompanionKind::Results).then(|| partial.clone())
+        })
+        .unwrap();
+        assert_eq!(r.results.warnings.cluster, vec!["w".to_string()]);
+        assert!(r.results.errors.is_empty());
+    }
+
+    #[test]
+    fn companion_names_follow_velero() {
+        assert_eq!(
+            CompanionKind::ResourceList.file_name("b"),
+            "b-resource-list.json.gz"
+        );
+        assert_eq!(CompanionKind::Logs.file_name("b"), "b-logs.gz");
+        assert_eq!(archive_file_name("b"), "b.tar.gz");
+        let err = BackupCompanions::decode("b", |k| {
+            (k == CompanionKind::Results).then(|| b"xx".to_vec())
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("b-results.gz: not gzip"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn restore_record_round_trips() {
+        let r = RestoreRecord {
+            spec: RestoreSpec::new("r1", "b1"),
+            status: JobStatus {
+                phase: JobPhase::Completed,
+                ..JobStatus::default()
+            },
+            created: ts("2026-01-02T00:00:00Z"),
+        };
+        let json = r.to_json().unwrap();
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["kind"], "Restore");
+        assert_eq!(v["spec"]["backupName"], "b1");
+        assert_eq!(RestoreRecord::from_json(&json).unwrap(), r);
+        let files = RestoreCompanions::default().encode("r1").unwrap();
+        assert_eq!(files[1].0, "restore-r1-results.gz");
+    }
+
+    #[test]
+    fn digests_are_lower_hex_sha256() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

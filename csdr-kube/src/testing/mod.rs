@@ -1,0 +1,246 @@
+//! An HTTP Kubernetes API server over the core's [`SimCluster`], for tests and demos
+//! (feature `testing`).
+//!
+//! [`ApiServer`] listens on a loopback address and answers the Kubernetes REST protocol well
+//! enough for `kube` clients and `kubectl`: `/version`; discovery (`/api`, `/apis`,
+//! `/apis/<group>`, `/api/v1`, `/apis/<group>/<version>`, and aggregated discovery when asked
+//! for); list (with `limit`/`continue`, `labelSelector`, `fieldSelector` on `metadata.name` and
+//! `metadata.namespace`, all namespaces), `watch=true`, get, create, update, patch (JSON merge,
+//! JSON patch, strategic merge approximated as in [`strategic`], server-side apply approximated
+//! as a strategic merge of the applied object), delete and deletecollection, for namespaced and
+//! cluster-scoped resources at every version the cluster serves; errors as `Status` objects.
+//! There is no authentication: it is for loopback only.
+//!
+//! OpenAPI: `/openapi/v3` lists one document per group version that declares each resource's
+//! operations with the `fieldValidation` parameter and no schemas (see
+//! [`documents::openapi_v3_index`]), which is enough for `kubectl apply` to skip client-side
+//! validation; `/openapi/v2` answers 404.
+//!
+//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), protobuf
+//! request bodies (answered 415: `kubectl create namespace`/`create deployment` and other
+//! typed generators send protobuf; `kubectl apply/create -f` send JSON), `dryRun` (answered 400
+//! rather than ignored), field validation of unknown fields, subresources other than `status`,
+//! and watch history: a watch compares snapshots, so deletions between a list and the start of
+//! a watch from its resourceVersion are not reported.
+//!
+//! ```
+//! use csdr_core::ports::cluster::Cluster;
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::sim::SimCluster;
+//! use csdr_kube::KubeCluster;
+//! use csdr_kube::testing::ApiServer;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = ApiServer::start(SimCluster::new(KubeRelease::V1_28)).await?;
+//! let cluster = KubeCluster::from_url(&server.url())?;
+//! let discovery = cluster.discover().await?;
+//! assert!(discovery.serves("apps", "v1", "deployments"));
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod documents;
+mod rest;
+pub mod routes;
+pub mod status;
+pub mod strategic;
+mod watch;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use csdr_core::releases::KubeRelease;
+use csdr_core::sim::SimCluster;
+use tokio::task::JoinHandle;
+
+use rest::{App, Injected};
+
+/// A failure the server answers instead of serving a request (see
+/// [`ApiServer::inject_failures`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// 429 Too Many Requests with a `Retry-After` header (whole seconds).
+    TooManyRequests {
+        /// The `Retry-After` sent.
+        retry_after: Duration,
+    },
+    /// 500 Internal Server Error.
+    InternalError,
+    /// 503 Service Unavailable.
+    ServiceUnavailable,
+    /// 410 Gone with reason `Expired`, as for an expired continue token.
+    Expired,
+}
+
+/// Why the server could not start or stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address could not be listened on.
+    #[error("cannot listen on {addr}: {reason}; choose another port (0 picks a free one)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        reason: String,
+    },
+    /// The server stopped with an error.
+    #[error("the API server on {addr} failed: {reason}")]
+    Serve {
+        /// Its address.
+        addr: SocketAddr,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A running HTTP Kubernetes API server over a simulated cluster. Dropping it stops it.
+pub struct ApiServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl ApiServer {
+    /// Serves `sim` on a free port of 127.0.0.1.
+    pub async fn start(sim: SimCluster) -> Result<ApiServer, ServeError> {
+        Self::start_on(sim, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Serves `sim` on `addr` (port 0: any free port). `/version` reports the release whose
+    /// built-in APIs the cluster serves (see [`documents::release_of`]).
+    pub async fn start_on(sim: SimCluster, addr: SocketAddr) -> Result<ApiServer, ServeError> {
+        let release = documents::release_of(&sim.discovery());
+        Self::start_with(sim, addr, release).await
+    }
+
+    /// Serves `sim` on `addr`, reporting `release` (the newest known when `None`) in
+    /// `/version`.
+    pub async fn start_with(
+        sim: SimCluster,
+        addr: SocketAddr,
+        release: Option<KubeRelease>,
+    ) -> Result<ApiServer, ServeError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError::Bind {
+                addr,
+                reason: e.to_string(),
+            })?;
+        let local = listener.local_addr().map_err(|e| ServeError::Bind {
+            addr,
+            reason: e.to_string(),
+        })?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (changes, _) = tokio::sync::watch::channel(0u64);
+        let app = Arc::new(App {
+            sim,
+            release,
+            address: local.to_string(),
+            aggregated: AtomicBool::new(true),
+            failures: Mutex::new(Vec::new()),
+            changes,
+            shutdown: stopped.clone(),
+            generated: AtomicU64::new(0),
+        });
+        let router = axum::Router::new().fallback({
+            let app = app.clone();
+            move |req: axum::extract::Request| rest::handle(app.clone(), req)
+        });
+        let mut signal = stopped;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        Ok(ApiServer {
+            addr: local,
+            app,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The simulated cluster served (shared: writes through either are seen by both).
+    pub fn sim(&self) -> &SimCluster {
+        &self.app.sim
+    }
+
+    /// Whether `/api` and `/apis` answer aggregated discovery when a client asks for it
+    /// (default `true`). With `false` clients must read the legacy documents.
+    pub fn set_aggregated_discovery(&self, enabled: bool) {
+        self.app.aggregated.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Makes the next `count` requests to `path` (the URL path, without query) answer
+    /// `failure` instead of being served.
+    pub fn inject_failures(&self, path: &str, failure: Failure, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut failures = self.app.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.push(Injected {
+            path: path.to_string(),
+            failure,
+            remaining: count,
+        });
+    }
+
+    /// How many injected failures for `path` are still to be answered.
+    pub fn pending_failures(&self, path: &str) -> usize {
+        let failures = self.app.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures
+            .iter()
+            .filter(|f| f.path == path)
+            .map(|f| f.remaining)
+            .sum()
+    }
+
+    /// Stops accepting connections, ends open watches and waits for requests in flight.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        let _ = self.stop.send(true);
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServeError::Serve {
+                addr: self.addr,
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(ServeError::Serve {
+                addr: self.addr,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

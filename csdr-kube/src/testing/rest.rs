@@ -1,0 +1,915 @@
+//! The REST verbs of the test API server: list, watch, get, create, update, patch, delete and
+//! deletecollection on the simulated cluster, with answers and `Status` errors shaped like a
+//! real API server's.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Query;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use csdr_core::discovery::ApiResource;
+use csdr_core::object::{GroupVersionResource, KubeObject};
+use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions};
+use csdr_core::releases::KubeRelease;
+use csdr_core::sim::SimCluster;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::documents;
+use super::routes::{ResourcePath, Route};
+use super::status::Status;
+use super::strategic::apply_strategic_merge_patch;
+use super::{Failure, watch as watching};
+
+/// Injected failures still to be answered for one path.
+#[derive(Clone, Debug)]
+pub(crate) struct Injected {
+    pub path: String,
+    pub failure: Failure,
+    pub remaining: usize,
+}
+
+/// The server's shared state.
+pub(crate) struct App {
+    pub sim: SimCluster,
+    pub release: Option<KubeRelease>,
+    pub address: String,
+    pub aggregated: AtomicBool,
+    pub failures: Mutex<Vec<Injected>>,
+    /// Bumped after every write made through the server, to wake watches.
+    pub changes: watch::Sender<u64>,
+    /// Becomes `true` (or closes) when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    pub generated: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn json_response(code: u16, value: &Value) -> Response {
+    json_response_typed(code, value, "application/json")
+}
+
+fn json_response_typed(code: u16, value: &Value, content_type: &str) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn status_response(status: &Status) -> Response {
+    json_response(status.code, &status.to_json())
+}
+
+impl App {
+    fn notify(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// The injected failure for a path, if one is still due (consumes it).
+    fn take_failure(&self, path: &str) -> Option<Failure> {
+        let mut failures = lock(&self.failures);
+        let index = failures
+            .iter()
+            .position(|f| f.path == path && f.remaining > 0)?;
+        let injected = &mut failures[index];
+        injected.remaining -= 1;
+        let failure = injected.failure;
+        if injected.remaining == 0 {
+            failures.remove(index);
+        }
+        Some(failure)
+    }
+}
+
+fn failure_response(failure: Failure) -> Response {
+    match failure {
+        Failure::TooManyRequests { retry_after } => {
+            let status = Status::new(
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later",
+            );
+            let mut resp = status_response(&status);
+            if let Ok(v) = retry_after.as_secs().to_string().parse() {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Failure::InternalError => status_response(&Status::internal(
+            "an error on the server (\"injected failure\") has prevented the request from succeeding",
+        )),
+        Failure::Expired => status_response(&Status::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        )),
+        Failure::ServiceUnavailable => status_response(&Status::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        )),
+    }
+}
+
+/// Answers one request.
+pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Response {
+    let path = req.uri().path().to_string();
+    if let Some(failure) = app.take_failure(&path) {
+        return failure_response(failure);
+    }
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let query: HashMap<String, String> = Query::try_from_uri(req.uri())
+        .map(|q: Query<HashMap<String, String>>| q.0)
+        .unwrap_or_default();
+    let route = Route::parse(&path);
+    if !matches!(route, Route::Resource(_)) && method != Method::GET {
+        return status_response(&Status::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "the server does not allow this method on the requested resource ({method} {path})"
+            ),
+        ));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let aggregated = if app.aggregated.load(Ordering::Relaxed) {
+        documents::aggregated_version_accepted(&accept)
+    } else {
+        None
+    };
+    let discovery_answer = |core: bool, legacy: Value| match aggregated {
+        Some(v) => json_response_typed(
+            200,
+            &documents::aggregated(&app.sim.discovery(), core, v),
+            &format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"),
+        ),
+        None => json_response(200, &legacy),
+    };
+    match route {
+        Route::Version => json_response(200, &documents::version_info(app.release)),
+        Route::Health => Response::new(Body::from("ok")),
+        Route::CoreVersions => discovery_answer(
+            true,
+            documents::core_versions(&app.sim.discovery(), &app.address),
+        ),
+        Route::Groups => discovery_answer(false, documents::group_list(&app.sim.discovery())),
+        Route::Group(name) => match documents::group(&app.sim.discovery(), &name) {
+            Some(doc) => json_response(200, &doc),
+            None => status_response(&Status::no_such_resource()),
+        },
+        Route::GroupVersion { group, version } => {
+            match documents::resource_list(&app.sim.discovery(), &group, &version) {
+                Some(doc) => json_response(200, &doc),
+                None => status_response(&Status::no_such_resource()),
+            }
+        }
+        Route::OpenApiV3Index => {
+            json_response(200, &documents::openapi_v3_index(&app.sim.discovery()))
+        }
+        Route::OpenApiV3 { group, version } => {
+            match documents::openapi_v3_group_version(&app.sim.discovery(), &group, &version) {
+                Some(doc) => json_response(200, &doc),
+                None => status_response(&Status::no_such_resource()),
+            }
+        }
+        Route::OpenApi | Route::Unknown => status_response(&Status::no_such_resource()),
+        Route::Resource(p) => {
+            let body = match axum::body::to_bytes(req.into_body(), 64 << 20).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return status_response(&Status::bad_request(format!(
+                        "cannot read the request body: {e}"
+                    )));
+                }
+            };
+            let request = ResourceRequest {
+                app: app.clone(),
+                method,
+                headers,
+                query,
+                body,
+            };
+            match request.serve(p).await {
+                Ok(resp) => resp,
+                Err(status) => status_response(&status),
+            }
+        }
+    }
+}
+
+/// A field selector of the forms the API server supports on every resource.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FieldSelector {
+    terms: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    pub fn parse(text: Option<&str>) -> Result<Self, Status> {
+        let mut terms = Vec::new();
+        for term in text
+            .unwrap_or("")
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+        {
+            let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = term.split_once("==") {
+                (f, true, v)
+            } else if let Some((f, v)) = term.split_once('=') {
+                (f, true, v)
+            } else {
+                return Err(Status::bad_request(format!(
+                    "invalid selector: '{term}'; can't understand '{term}'"
+                )));
+            };
+            let field = field.trim();
+            if field != "metadata.name" && field != "metadata.namespace" {
+                return Err(Status::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
+            }
+            terms.push((field.to_string(), equal, value.trim().to_string()));
+        }
+        Ok(FieldSelector { terms })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    pub fn matches(&self, obj: &KubeObject) -> bool {
+        self.terms.iter().all(|(field, equal, value)| {
+            let actual = if field == "metadata.name" {
+                obj.name()
+            } else {
+                obj.namespace().unwrap_or("")
+            };
+            (actual == value) == *equal
+        })
+    }
+}
+
+struct ResourceRequest {
+    app: Arc<App>,
+    method: Method,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    body: Bytes,
+}
+
+/// The resource of a request, as discovery describes it.
+struct Target {
+    path: ResourcePath,
+    resource: ApiResource,
+    gvr: GroupVersionResource,
+    namespace: Option<String>,
+}
+
+impl Target {
+    fn name(&self) -> &str {
+        self.path.name.as_deref().unwrap_or("")
+    }
+
+    fn api_version(&self) -> String {
+        self.gvr.group_version().api_version()
+    }
+
+    /// The Status for a simulator error about this request's object.
+    fn status(&self, err: ClusterError, name: &str) -> Status {
+        let (plural, group) = (&self.resource.plural, &self.path.group);
+        match err {
+            ClusterError::NotFound { .. } => Status::not_found(plural, group, name),
+            ClusterError::AlreadyExists { .. } => Status::already_exists(plural, group, name),
+            ClusterError::Conflict { reason, .. } => Status::conflict(plural, group, name, &reason),
+            ClusterError::Invalid { reason, .. } => {
+                Status::invalid(&self.resource.kind, group, name, &reason)
+            }
+            ClusterError::Forbidden { reason, .. } => Status::new(403, "Forbidden", reason),
+            ClusterError::Gone { reason, .. } => Status::expired(format!(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. ({reason})"
+            )),
+            other => Status::internal(other.to_string()),
+        }
+    }
+}
+
+/// An object without the fields list items of a real API server lack.
+fn list_item(obj: KubeObject) -> Value {
+    let mut value = obj.into_value();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    value
+}
+
+impl ResourceRequest {
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    fn body_value(&self) -> Result<Value, Status> {
+        let content_type = self.content_type();
+        if content_type.contains("protobuf") || content_type.contains("cbor") {
+            return Err(Status::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+                ),
+            ));
+        }
+        let value: Value = match serde_json::from_slice(&self.body) {
+            Ok(v) => v,
+            Err(json_error) => serde_yaml::from_slice(&self.body).map_err(|_| {
+                Status::bad_request(format!(
+                    "the request body is not valid JSON or YAML: {json_error}"
+                ))
+            })?,
+        };
+        if value.is_object() {
+            Ok(value)
+        } else {
+            Err(Status::bad_request(
+                "the request body must be a JSON object",
+            ))
+        }
+    }
+
+    fn resolve(&self, path: ResourcePath) -> Result<Target, Status> {
+        let discovery = self.app.sim.discovery();
+        let resource = discovery
+            .group(&path.group)
+            .and_then(|g| g.versions.iter().find(|v| v.version == path.version))
+            .and_then(|v| v.resources.iter().find(|r| r.plural == path.resource))
+            .cloned()
+            .ok_or_else(Status::no_such_resource)?;
+        if path.namespace.is_some() && !resource.namespaced {
+            return Err(Status::no_such_resource());
+        }
+        if path.name.is_some() && resource.namespaced && path.namespace.is_none() {
+            return Err(Status::no_such_resource());
+        }
+        let gvr = GroupVersionResource::new(&path.group, &path.version, &path.resource);
+        let namespace = path.namespace.clone();
+        Ok(Target {
+            path,
+            resource,
+            gvr,
+            namespace,
+        })
+    }
+
+    fn require_verb(&self, target: &Target, verb: &str) -> Result<(), Status> {
+        if target.resource.supports(verb) {
+            Ok(())
+        } else {
+            Err(Status::method_not_allowed(
+                verb,
+                &target.resource.plural,
+                &target.path.group,
+            ))
+        }
+    }
+
+    async fn serve(&self, path: ResourcePath) -> Result<Response, Status> {
+        if self.param("dryRun").is_some() {
+            return Err(Status::bad_request(
+                "dryRun is not supported by the csdr API simulator",
+            ));
+        }
+        let target = self.resolve(path)?;
+        if let Some(sub) = target.path.subresource.as_deref()
+            && sub != "status"
+        {
+            return Err(Status::new(
+                404,
+                "NotFound",
+                format!("the csdr API simulator does not serve the {sub} subresource"),
+            ));
+        }
+        let watch = matches!(self.param("watch"), Some("true" | "1"));
+        match (&self.method, target.path.name.is_some()) {
+            (&Method::GET, false) if watch => {
+                self.require_verb(&target, "watch")?;
+                self.watch(&target)
+            }
+            (&Method::GET, false) => {
+                self.require_verb(&target, "list")?;
+                self.list(&target).await
+            }
+            (&Method::GET, true) => {
+                self.require_verb(&target, "get")?;
+                self.get(&target).await
+            }
+            (&Method::POST, false) => {
+                self.require_verb(&target, "create")?;
+                self.create(&target).await
+            }
+            (&Method::PUT, true) => {
+                self.require_verb(&target, "update")?;
+                self.update(&target).await
+            }
+            (&Method::PATCH, true) => {
+                self.require_verb(&target, "patch")?;
+                self.patch(&target).await
+            }
+            (&Method::DELETE, true) => {
+                self.require_verb(&target, "delete")?;
+                self.delete(&target).await
+            }
+            (&Method::DELETE, false) => {
+                self.require_verb(&target, "deletecollection")?;
+                self.delete_collection(&target).await
+            }
+            (method, _) => Err(Status::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                ),
+            )),
+        }
+    }
+
+    /// Every object of the target matching the label and field selectors.
+    async fn list_all(
+        &self,
+        target: &Target,
+        fields: &FieldSelector,
+    ) -> Result<Vec<KubeObject>, Status> {
+        let mut out = Vec::new();
+        let mut options = ListOptions {
+            label_selector: self.param("labelSelector").map(str::to_string),
+            limit: Some(500),
+            continue_token: None,
+        };
+        loop {
+            let page = self
+                .app
+                .sim
+                .list_page(&target.gvr, target.namespace.as_deref(), &options)
+                .await
+                .map_err(|e| self.selector_status(target, e))?;
+            out.extend(page.items.into_iter().filter(|o| fields.matches(o)));
+            match page.continue_token {
+                Some(t) => options.continue_token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn selector_status(&self, target: &Target, err: ClusterError) -> Status {
+        match err {
+            ClusterError::Invalid { what, reason } => {
+                Status::bad_request(format!("unable to parse requirement: {what}: {reason}"))
+            }
+            other => target.status(other, ""),
+        }
+    }
+
+    async fn list(&self, target: &Target) -> Result<Response, Status> {
+        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let (items, token) = if fields.is_empty() {
+            let options = ListOptions {
+                label_selector: self.param("labelSelector").map(str::to_string),
+                limit: self
+                    .param("limit")
+                    .and_then(|l| l.parse::<u32>().ok())
+                    .filter(|l| *l > 0),
+                continue_token: self.param("continue").map(str::to_string),
+            };
+            let page = self
+                .app
+                .sim
+                .list_page(&target.gvr, target.namespace.as_deref(), &options)
+                .await
+                .map_err(|e| self.selector_status(target, e))?;
+            (page.items, page.continue_token)
+        } else {
+            (self.list_all(target, &fields).await?, None)
+        };
+        let mut metadata = json!({"resourceVersion": self.app.sim.resource_version().to_string()});
+        if let (Some(t), Some(m)) = (token, metadata.as_object_mut()) {
+            m.insert("continue".into(), Value::String(t));
+        }
+        let items: Vec<Value> = items.into_iter().map(list_item).collect();
+        Ok(json_response(
+            200,
+            &json!({
+                "kind": format!("{}List", target.resource.kind),
+                "apiVersion": target.api_version(),
+                "metadata": metadata,
+                "items": items,
+            }),
+        ))
+    }
+
+    fn watch(&self, target: &Target) -> Result<Response, Status> {
+        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let since = self
+            .param("resourceVersion")
+            .and_then(|rv| rv.parse::<u64>().ok())
+            .filter(|rv| *rv > 0);
+        let initial_events = self.param("sendInitialEvents") == Some("true");
+        let timeout = self
+            .param("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1800));
+        let stream = watching::events(watching::WatchRequest {
+            app: self.app.clone(),
+            gvr: target.gvr.clone(),
+            namespace: target.namespace.clone(),
+            label_selector: self.param("labelSelector").map(str::to_string),
+            fields,
+            since: if initial_events { None } else { since },
+            initial_events_bookmark: initial_events,
+            timeout,
+        });
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(stream))
+            .unwrap_or_default())
+    }
+
+    async fn get(&self, target: &Target) -> Result<Response, Status> {
+        let name = target.name();
+        match self
+            .app
+            .sim
+            .get(&target.gvr, target.namespace.as_deref(), name)
+            .await
+        {
+            Ok(Some(obj)) => Ok(json_response(200, &obj.into_value())),
+            Ok(None) => Err(Status::not_found(
+                &target.resource.plural,
+                &target.path.group,
+                name,
+            )),
+            Err(e) => Err(target.status(e, name)),
+        }
+    }
+
+    /// The body as an object of the target: apiVersion, kind and namespace checked against the
+    /// request and filled in when missing; a `generateName` turned into a name.
+    fn object_from_body(&self, target: &Target, mut value: Value) -> Result<KubeObject, Status> {
+        let api_version = target.api_version();
+        let kind = target.resource.kind.clone();
+        let Some(map) = value.as_object_mut() else {
+            return Err(Status::bad_request(
+                "the request body must be a JSON object",
+            ));
+        };
+        match map.get("apiVersion").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("apiVersion".into(), Value::String(api_version.clone()));
+            }
+            Some(v) if v == api_version => {}
+            Some(v) => {
+                return Err(Status::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+        }
+        match map.get("kind").and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert("kind".into(), Value::String(kind.clone()));
+            }
+            Some(k) if k == kind => {}
+            Some(k) => {
+                return Err(Status::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({kind})"
+                )));
+            }
+        }
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| Status::bad_request("metadata must be an object"))?;
+        if target.resource.namespaced {
+            let url_ns = target.namespace.clone().unwrap_or_default();
+            match meta.get("namespace").and_then(Value::as_str) {
+                None | Some("") => {
+                    meta.insert("namespace".into(), Value::String(url_ns));
+                }
+                Some(ns) if ns == url_ns => {}
+                Some(_) => {
+                    return Err(Status::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+        } else {
+            meta.remove("namespace");
+        }
+        let has_name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !has_name {
+            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+                let n = self.app.generated.fetch_add(1, Ordering::Relaxed);
+                let name = format!("{prefix}{}", suffix(n));
+                meta.insert("name".into(), Value::String(name));
+            } else if let Some(name) = target.path.name.as_deref() {
+                meta.insert("name".into(), Value::String(name.to_string()));
+            } else {
+                return Err(Status::invalid(
+                    &kind,
+                    &target.path.group,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ));
+            }
+        }
+        KubeObject::new(value).map_err(|e| Status::bad_request(e.to_string()))
+    }
+
+    async fn namespace_must_exist(&self, target: &Target) -> Result<(), Status> {
+        let Some(ns) = target
+            .namespace
+            .as_deref()
+            .filter(|_| target.resource.namespaced)
+        else {
+            return Ok(());
+        };
+        let gvr = GroupVersionResource::new("", "v1", "namespaces");
+        match self.app.sim.get(&gvr, None, ns).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Status::not_found("namespaces", "", ns)),
+            Err(e) => Err(Status::internal(e.to_string())),
+        }
+    }
+
+    async fn create(&self, target: &Target) -> Result<Response, Status> {
+        let obj = self.object_from_body(target, self.body_value()?)?;
+        self.namespace_must_exist(target).await?;
+        let created = self
+            .app
+            .sim
+            .create(&target.gvr, &obj)
+            .await
+            .map_err(|e| target.status(e, obj.name()))?;
+        self.app.notify();
+        Ok(json_response(201, &created.into_value()))
+    }
+
+    async fn update(&self, target: &Target) -> Result<Response, Status> {
+        let obj = self.object_from_body(target, self.body_value()?)?;
+        if obj.name() != target.name() {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({})",
+                obj.name(),
+                target.name()
+            )));
+        }
+        let obj = if target.path.subresource.is_some() {
+            // PUT .../status replaces only the status of the stored object.
+            let mut current = self.current(target).await?;
+            match obj.fields().get("status") {
+                Some(status) => current.fields_mut().insert("status".into(), status.clone()),
+                None => current.fields_mut().remove("status"),
+            };
+            current
+        } else {
+            obj
+        };
+        let updated = self
+            .app
+            .sim
+            .update(&target.gvr, &obj)
+            .await
+            .map_err(|e| target.status(e, obj.name()))?;
+        self.app.notify();
+        Ok(json_response(200, &updated.into_value()))
+    }
+
+    async fn current(&self, target: &Target) -> Result<KubeObject, Status> {
+        let name = target.name();
+        self.app
+            .sim
+            .get(&target.gvr, target.namespace.as_deref(), name)
+            .await
+            .map_err(|e| target.status(e, name))?
+            .ok_or_else(|| Status::not_found(&target.resource.plural, &target.path.group, name))
+    }
+
+    async fn patch(&self, target: &Target) -> Result<Response, Status> {
+        let name = target.name().to_string();
+        let ns = target.namespace.as_deref();
+        let content_type = self.content_type();
+        let patch: Value = match serde_json::from_slice(&self.body) {
+            Ok(v) => v,
+            Err(e) if content_type == "application/apply-patch+yaml" => {
+                serde_yaml::from_slice(&self.body)
+                    .map_err(|_| Status::bad_request(format!("the patch is not valid YAML: {e}")))?
+            }
+            Err(e) => {
+                return Err(Status::bad_request(format!(
+                    "the patch is not valid JSON: {e}"
+                )));
+            }
+        };
+        let only_status = target.path.subresource.is_some();
+        let (code, result) = match content_type.as_str() {
+            "application/merge-patch+json" if !only_status => (
+                200,
+                self.app
+                    .sim
+                    .patch_merge(&target.gvr, ns, &name, &patch)
+                    .await,
+            ),
+            "application/json-patch+json" if !only_status => {
+                (200, self.app.sim.patch_json(&target.gvr, ns, &name, &patch))
+            }
+            "application/merge-patch+json"
+            | "application/json-patch+json"
+            | "application/strategic-merge-patch+json" => {
+                let current = self.current(target).await?;
+                let mut value = current.to_value();
+                match content_type.as_str() {
+                    "application/json-patch+json" => {
+                        csdr_core::patch::apply_json_patch(&mut value, &patch).map_err(|e| {
+                            Status::invalid(
+                                &target.resource.kind,
+                                &target.path.group,
+                                &name,
+                                &e.to_string(),
+                            )
+                        })?
+                    }
+                    "application/merge-patch+json" => {
+                        csdr_core::patch::apply_merge_patch(&mut value, &without_identity(&patch))
+                    }
+                    _ => apply_strategic_merge_patch(&mut value, &without_identity(&patch)),
+                }
+                let mut patched = KubeObject::new(value).map_err(|e| {
+                    Status::invalid(
+                        &target.resource.kind,
+                        &target.path.group,
+                        &name,
+                        &e.to_string(),
+                    )
+                })?;
+                if only_status {
+                    let status = patched.fields().get("status").cloned();
+                    patched = current;
+                    match status {
+                        Some(s) => patched.fields_mut().insert("status".into(), s),
+                        None => patched.fields_mut().remove("status"),
+                    };
+                }
+                (200, self.app.sim.update(&target.gvr, &patched).await)
+            }
+            "application/apply-patch+yaml" => {
+                if self.param("fieldManager").is_none() {
+                    return Err(Status::bad_request(
+                        "PATCH requests with the apply content type must specify a fieldManager",
+                    ));
+                }
+                let applied = self.object_from_body(target, patch)?;
+                if applied.name() != name {
+                    return Err(Status::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        applied.name()
+                    )));
+                }
+                match self.app.sim.get(&target.gvr, ns, &name).await {
+                    Ok(Some(current)) => {
+                        let mut value = current.into_value();
+                        apply_strategic_merge_patch(&mut value, &applied.into_value());
+                        let merged = KubeObject::new(value)
+                            .map_err(|e| Status::bad_request(e.to_string()))?;
+                        (200, self.app.sim.update(&target.gvr, &merged).await)
+                    }
+                    Ok(None) => {
+                        self.namespace_must_exist(target).await?;
+                        (201, self.app.sim.create(&target.gvr, &applied).await)
+                    }
+                    Err(e) => return Err(target.status(e, &name)),
+                }
+            }
+            other => return Err(Status::unsupported_media_type(other)),
+        };
+        let obj = result.map_err(|e| target.status(e, &name))?;
+        self.app.notify();
+        Ok(json_response(code, &obj.into_value()))
+    }
+
+    async fn delete(&self, target: &Target) -> Result<Response, Status> {
+        let current = self.current(target).await?;
+        let name = target.name();
+        self.app
+            .sim
+            .delete(&target.gvr, target.namespace.as_deref(), name)
+            .await
+            .map_err(|e| target.status(e, name))?;
+        self.app.notify();
+        Ok(json_response(200, &current.into_value()))
+    }
+
+    async fn delete_collection(&self, target: &Target) -> Result<Response, Status> {
+        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let objects = self.list_all(target, &fields).await?;
+        for obj in &objects {
+            self.app
+                .sim
+                .delete(&target.gvr, obj.namespace(), obj.name())
+                .await
+                .map_err(|e| target.status(e, obj.name()))?;
+        }
+        self.app.notify();
+        let items: Vec<Value> = objects.into_iter().map(list_item).collect();
+        Ok(json_response(
+            200,
+            &json!({
+                "kind": format!("{}List", target.resource.kind),
+                "apiVersion": target.api_version(),
+                "metadata": {"resourceVersion": self.app.sim.resource_version().to_string()},
+                "items": items,
+            }),
+        ))
+    }
+}
+
+/// A patch without `apiVersion` and `kind`: a patch never moves an object to another kind.
+fn without_identity(patch: &Value) -> Value {
+    let mut patch = patch.clone();
+    if let Some(map) = patch.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+    }
+    patch
+}
+
+/// A 5-character suffix for `generateName`, from a counter (lower-case letters and digits,
+/// as the API server's random suffixes).
+fn suffix(n: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut n = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+            n /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_selectors() {
+        let obj = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "n"}}))
+        .unwrap();
+        let sel = FieldSelector::parse(Some("metadata.name=a,metadata.namespace==n")).unwrap();
+        assert!(sel.matches(&obj));
+        assert!(
+            !FieldSelector::parse(Some("metadata.name!=a"))
+                .unwrap()
+                .matches(&obj)
+        );
+        let err = FieldSelector::parse(Some("spec.nodeName=x")).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(err.message.contains("spec.nodeName"));
+    }
+
+    #[test]
+    fn generated_suffixes_differ() {
+        let names: std::collections::BTreeSet<String> = (0..1000).map(suffix).collect();
+        assert_eq!(names.len(), 1000);
+        assert!(names.iter().all(|n| n.len() == 5));
+    }
+}

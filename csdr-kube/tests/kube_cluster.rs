@@ -1,0 +1,441 @@
+//! `KubeCluster` against the HTTP `ApiServer`: discovery, paging, conflicts, retries, waits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use csdr_core::discovery::Discovery;
+use csdr_core::object::{GroupVersionResource, KubeObject};
+use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, WaitCondition};
+use csdr_core::releases::KubeRelease;
+use csdr_kube::testing::{ApiServer, Failure};
+use csdr_kube::{KubeCluster, RetryPolicy};
+use futures::StreamExt;
+use serde_json::json;
+
+fn fast_retries(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: attempts,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(1),
+    }
+}
+
+async fn serve(release: KubeRelease) -> (ApiServer, KubeCluster) {
+    let server = ApiServer::start(support::sim(release)).await.unwrap();
+    let cluster = KubeCluster::from_url(&server.url())
+        .unwrap()
+        .with_retry(fast_retries(4));
+    (server, cluster)
+}
+
+/// Group → (preferred version, version → resources sorted by plural), independent of order.
+type Normalized = BTreeMap<
+    String,
+    (
+        String,
+        BTreeMap<String, Vec<csdr_core::discovery::ApiResource>>,
+    ),
+>;
+
+fn normalized(d: &Discovery) -> Normalized {
+    d.groups
+        .iter()
+        .map(|g| {
+            let versions = g
+                .versions
+                .iter()
+                .map(|v| {
+                    let mut resources = v.resources.clone();
+                    resources.sort_by(|a, b| a.plural.cmp(&b.plural));
+                    (v.version.clone(), resources)
+                })
+                .collect();
+            (g.name.clone(), (g.preferred_version.clone(), versions))
+        })
+        .collect()
+}
+
+fn obj(value: serde_json::Value) -> KubeObject {
+    KubeObject::new(value).unwrap()
+}
+
+fn configmaps() -> GroupVersionResource {
+    GroupVersionResource::new("", "v1", "configmaps")
+}
+
+async fn create_namespace(cluster: &KubeCluster, name: &str) {
+    let ns = obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
+    cluster
+        .create(&GroupVersionResource::new("", "v1", "namespaces"), &ns)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn discovery_matches_the_release_table_aggregated_and_legacy() {
+    for release in [KubeRelease::V1_16, KubeRelease::V1_28] {
+        let (server, cluster) = serve(release).await;
+        let expected = release.discovery();
+        for aggregated in [true, false] {
+            server.set_aggregated_discovery(aggregated);
+            let found = cluster.discover().await.unwrap();
+            assert_eq!(
+                normalized(&found),
+                normalized(&expected),
+                "{release:?} aggregated={aggregated}"
+            );
+            let mut served = found.served_resources();
+            let mut want = expected.served_resources();
+            served.sort_by_key(|s| s.group_resource());
+            want.sort_by_key(|s| s.group_resource());
+            assert_eq!(served, want, "{release:?} aggregated={aggregated}");
+            assert!(cluster.discovery_warnings().is_empty());
+        }
+        let found = cluster.discover().await.unwrap();
+        assert_eq!(
+            found.serves("apps", "v1beta2", "deployments"),
+            release == KubeRelease::V1_16
+        );
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_group_that_fails_discovery_is_skipped_and_reported() {
+    let (server, cluster) = serve(KubeRelease::V1_16).await;
+    server.set_aggregated_discovery(false);
+    server.inject_failures("/apis/batch/v1beta1", Failure::ServiceUnavailable, 1000);
+    let found = cluster.discover().await.unwrap();
+    assert!(found.group("batch").is_none());
+    assert!(found.serves("apps", "v1", "deployments"));
+    let warnings = cluster.discovery_warnings();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].group, "batch");
+    assert_eq!(warnings[0].version.as_deref(), Some("v1beta1"));
+    assert!(
+        warnings[0].to_string().contains("HTTP 503"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[tokio::test]
+async fn lists_page_across_boundaries_and_fill_api_version_and_kind() {
+    let (_server, cluster) = serve(KubeRelease::V1_28).await;
+    create_namespace(&cluster, "paging").await;
+    for i in 0..25 {
+        let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:02}"), "namespace": "paging",
+                "labels": {"even": (i % 2 == 0).to_string()}}}));
+        cluster.create(&configmaps(), &cm).await.unwrap();
+    }
+    let first = cluster
+        .list_page(
+            &configmaps(),
+            Some("paging"),
+            &ListOptions {
+                limit: Some(10),
+                ..ListOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 10);
+    assert!(first.continue_token.is_some());
+    // The server leaves apiVersion and kind out of list items, as real ones do.
+    assert_eq!(first.items[0].api_version(), "v1");
+    assert_eq!(first.items[0].kind(), "ConfigMap");
+
+    let all: Vec<String> = cluster
+        .list(&configmaps(), Some("paging"), None, 10)
+        .map(|r| r.unwrap().name().to_string())
+        .collect()
+        .await;
+    let expected: Vec<String> = (0..25).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(all, expected);
+
+    let even: Vec<KubeObject> = cluster
+        .list(&configmaps(), None, Some("even=true"), 4)
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    assert_eq!(even.len(), 13);
+    assert!(even.iter().all(|o| o.label("even") == Some("true")));
+}
+
+#[tokio::test]
+async fn an_expired_continue_token_restarts_the_list() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    create_namespace(&cluster, "paging").await;
+    for i in 0..25 {
+        let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:02}"), "namespace": "paging"}}));
+        cluster.create(&configmaps(), &cm).await.unwrap();
+    }
+    let bad = cluster
+        .list_page(
+            &configmaps(),
+            Some("paging"),
+            &ListOptions {
+                limit: Some(10),
+                continue_token: Some("not-a-token".into()),
+                ..ListOptions::default()
+            },
+        )
+        .await;
+    assert!(matches!(bad, Err(ClusterError::Gone { .. })), "{bad:?}");
+
+    let path = "/api/v1/namespaces/paging/configmaps";
+    let gvr = configmaps();
+    let mut stream = cluster.list(&gvr, Some("paging"), None, 10);
+    let mut names = vec![stream.next().await.unwrap().unwrap().name().to_string()];
+    // The first page is read; the request for the second answers 410 Expired.
+    server.inject_failures(path, Failure::Expired, 1);
+    while let Some(item) = stream.next().await {
+        names.push(item.unwrap().name().to_string());
+    }
+    assert_eq!(server.pending_failures(path), 0, "the 410 was answered");
+    let expected: Vec<String> = (0..25).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(names, expected, "restarted without duplicates or gaps");
+}
+
+#[tokio::test]
+async fn create_conflicts_and_update_conflicts() {
+    let (_server, cluster) = serve(KubeRelease::V1_28).await;
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "default"}, "data": {"a": "1"}}));
+    let stored = cluster.create(&configmaps(), &cm).await.unwrap();
+    let again = cluster.create(&configmaps(), &cm).await;
+    assert_eq!(
+        again,
+        Err(ClusterError::AlreadyExists {
+            what: "configmaps default/settings".into()
+        })
+    );
+
+    let mut fresh = stored.clone();
+    fresh.fields_mut().insert("data".into(), json!({"a": "2"}));
+    let updated = cluster.update(&configmaps(), &fresh).await.unwrap();
+    assert_eq!(updated.pointer("/data/a"), Some(&json!("2")));
+
+    // `stored` carries the resourceVersion from before the update: stale.
+    let mut stale = stored;
+    stale.fields_mut().insert("data".into(), json!({"a": "3"}));
+    let conflict = cluster.update(&configmaps(), &stale).await;
+    assert!(
+        matches!(&conflict, Err(ClusterError::Conflict { what, .. }) if what == "configmaps default/settings"),
+        "{conflict:?}"
+    );
+
+    let patched = cluster
+        .patch_merge(
+            &configmaps(),
+            Some("default"),
+            "settings",
+            &json!({"data": {"b": "x"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.fields()["data"], json!({"a": "2", "b": "x"}));
+
+    let missing_ns = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "nowhere"}}));
+    assert!(matches!(
+        cluster.create(&configmaps(), &missing_ns).await,
+        Err(ClusterError::NotFound { .. })
+    ));
+    let invalid = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "Not_Valid", "namespace": "default"}}));
+    let err = cluster.create(&configmaps(), &invalid).await;
+    assert!(
+        matches!(&err, Err(ClusterError::Invalid { reason, .. }) if reason.contains("metadata.name")),
+        "{err:?}"
+    );
+
+    cluster
+        .delete(&configmaps(), Some("default"), "settings")
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster
+            .get(&configmaps(), Some("default"), "settings")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        cluster
+            .delete(&configmaps(), Some("default"), "settings")
+            .await,
+        Err(ClusterError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_then_succeed() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    server.inject_failures(
+        path,
+        Failure::TooManyRequests {
+            retry_after: Duration::from_secs(1),
+        },
+        2,
+    );
+    let page = cluster
+        .list_page(&configmaps(), Some("default"), &ListOptions::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(server.pending_failures(path), 0);
+
+    server.inject_failures(path, Failure::InternalError, 3);
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "after-500s", "namespace": "default"}}));
+    cluster.create(&configmaps(), &cm).await.unwrap();
+    assert_eq!(server.pending_failures(path), 0);
+    assert!(
+        cluster
+            .get(&configmaps(), Some("default"), "after-500s")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn persistent_failures_end_unavailable_after_bounded_attempts() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    let cluster = cluster.with_retry(fast_retries(3));
+    let path = "/api/v1/namespaces/default/configmaps/settings";
+    server.inject_failures(path, Failure::InternalError, 100);
+    let err = cluster
+        .get(&configmaps(), Some("default"), "settings")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert!(err.to_string().contains("3 attempts"), "{err}");
+    assert_eq!(server.pending_failures(path), 97, "exactly three attempts");
+}
+
+#[tokio::test]
+async fn wait_for_watches_until_bound_or_times_out() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    let pvcs = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
+    for name in ["data", "never"] {
+        let pvc = obj(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"storageClassName": "missing", "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}}}));
+        let stored = cluster.create(&pvcs, &pvc).await.unwrap();
+        assert_eq!(stored.pointer("/status/phase"), Some(&json!("Pending")));
+    }
+
+    let waiting = {
+        let url = server.url();
+        let pvcs = pvcs.clone();
+        tokio::spawn(async move {
+            let cluster = KubeCluster::from_url(&url).unwrap();
+            cluster
+                .wait_for(
+                    &pvcs,
+                    Some("default"),
+                    "data",
+                    WaitCondition::Bound,
+                    Duration::from_secs(60),
+                )
+                .await
+        })
+    };
+    // Bind the claim on the simulated cluster directly, as a provisioner would, once the
+    // waiter has looked (its first read sees Pending).
+    let sim = server.sim().clone();
+    let mut current = sim
+        .get(&pvcs, Some("default"), "data")
+        .await
+        .unwrap()
+        .unwrap();
+    current
+        .fields_mut()
+        .insert("status".into(), json!({"phase": "Bound"}));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.update(&pvcs, &current).await.unwrap();
+    let bound = waiting.await.unwrap().unwrap();
+    assert_eq!(bound.name(), "data");
+    assert!(WaitCondition::Bound.is_met(&bound));
+
+    let timeout = cluster
+        .wait_for(
+            &pvcs,
+            Some("default"),
+            "never",
+            WaitCondition::Bound,
+            Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(
+        timeout,
+        Err(ClusterError::Timeout {
+            what: "persistentvolumeclaims default/never".into(),
+            condition: "Bound".into(),
+            timeout: Duration::from_secs(1),
+        })
+    );
+    let missing = cluster
+        .wait_for(
+            &pvcs,
+            Some("default"),
+            "absent",
+            WaitCondition::Bound,
+            Duration::from_secs(1),
+        )
+        .await;
+    assert!(matches!(missing, Err(ClusterError::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn cluster_scoped_resources_and_other_versions() {
+    let (_server, cluster) = serve(KubeRelease::V1_16).await;
+    cluster.discover().await.unwrap();
+    let classes = GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses");
+    let sc = obj(
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "fast"}, "provisioner": "csi.example.com"}),
+    );
+    cluster.create(&classes, &sc).await.unwrap();
+    // A namespace given for a cluster-scoped resource is ignored, as discovery says.
+    let got = cluster
+        .get(&classes, Some("default"), "fast")
+        .await
+        .unwrap();
+    assert_eq!(got.map(|o| o.name().to_string()), Some("fast".into()));
+
+    let deployments_v1 = GroupVersionResource::new("apps", "v1", "deployments");
+    let deploy = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}));
+    cluster.create(&deployments_v1, &deploy).await.unwrap();
+    for (group, version) in [
+        ("apps", "v1beta2"),
+        ("apps", "v1beta1"),
+        ("extensions", "v1beta1"),
+    ] {
+        let gvr = GroupVersionResource::new(group, version, "deployments");
+        let items: Vec<KubeObject> = cluster
+            .list(&gvr, None, None, 100)
+            .map(|r| r.unwrap())
+            .collect()
+            .await;
+        assert_eq!(items.len(), 1, "{gvr}");
+        assert_eq!(items[0].api_version(), format!("{group}/{version}"));
+        assert_eq!(items[0].kind(), "Deployment");
+    }
+}
