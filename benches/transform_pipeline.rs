@@ -1,0 +1,494 @@
+//! Restore transformation cost against JSON parse cost (issue 7, DESIGN §7).
+//!
+//! 10,000 deterministic, realistic objects as a backup holds them (server-set fields, status
+//! and `managedFields` included): ConfigMaps, Secrets, Deployments, Pods, Services (ClusterIP,
+//! NodePort, LoadBalancer with `externalTrafficPolicy: Local` and an existing SLB), PVCs, PVs,
+//! Jobs and CronJobs. The restore context maps namespaces, an image registry and a
+//! StorageClass, and knows the target's classes and zones and the backup's classes and PVs.
+//! Measured in the same process:
+//! - `run_pipeline`: every restore transformation (`DEFAULT_PIPELINE`) over each object (the
+//!   objects are cloned for each run outside the timing);
+//! - `serde_json_parse`: `serde_json::from_slice::<Value>` of each object's JSON bytes.
+//!
+//! After criterion's report the bench prints ns/object for both and the ratio (goal ≤ 0.25),
+//! as medians of interleaved rounds, and the cost of each transformation run alone, so a
+//! missed goal shows where the time goes.
+//!
+//! Run: `cargo bench --bench transform_pipeline` (`BENCH_QUICK=1` for fewer samples).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput};
+use csdr_core::model::RestoreSpec;
+use csdr_core::object::KubeObject;
+use csdr_core::transform::pipeline::{DEFAULT_PIPELINE, NamedTransform, run, run_pipeline};
+use csdr_core::transform::{
+    BackupFacts, PersistentVolumeFacts, StorageClassFacts, TargetFacts, TransformContext,
+};
+use serde_json::{Value, json};
+
+const OBJECTS: usize = 10_000;
+const NAMESPACES: usize = 20;
+const DISK: &str = "diskplugin.csi.alibabacloud.com";
+const NAS: &str = "nasplugin.csi.alibabacloud.com";
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn hex(&mut self, len: usize) -> String {
+        let mut s = String::with_capacity(len + 16);
+        while s.len() < len {
+            s.push_str(&format!("{:016x}", self.next()));
+        }
+        s.truncate(len);
+        s
+    }
+}
+
+fn namespace(i: usize) -> String {
+    format!("shop-{:02}", i % NAMESPACES)
+}
+
+/// Metadata as a source API server returns it.
+fn metadata(rng: &mut Rng, namespace: Option<&str>, name: &str, app: &str, kind: &str) -> Value {
+    let mut meta = json!({
+        "name": name,
+        "uid": format!("{}-{}-{}-{}-{}", rng.hex(8), rng.hex(4), rng.hex(4), rng.hex(4), rng.hex(12)),
+        "resourceVersion": rng.below(10_000_000).to_string(),
+        "generation": 1 + rng.below(9),
+        "creationTimestamp": "2025-06-01T10:20:30Z",
+        "labels": {"app": app, "tier": "backend", "release": format!("r{}", rng.below(50))},
+        "annotations": {
+            "example.com/owner": format!("team-{}", rng.below(40)),
+            "kubectl.kubernetes.io/last-applied-configuration":
+                format!("{{\"apiVersion\":\"v1\",\"kind\":\"{kind}\",\"metadata\":{{\"name\":\"{name}\"}}}}"),
+        },
+        "managedFields": [{
+            "manager": "kubectl-client-side-apply", "operation": "Update",
+            "apiVersion": "v1", "time": "2025-06-01T10:20:30Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {}},
+        }],
+    });
+    if let (Some(ns), Some(m)) = (namespace, meta.as_object_mut()) {
+        m.insert("namespace".into(), json!(ns));
+    }
+    meta
+}
+
+fn image(rng: &mut Rng, app: &str) -> String {
+    match rng.below(3) {
+        0 => format!("nginx:1.{}", 20 + rng.below(8)),
+        1 => format!("docker.io/library/redis:7.{}", rng.below(4)),
+        _ => format!(
+            "registry.example.com/{app}:{}.{}",
+            rng.below(5),
+            rng.below(20)
+        ),
+    }
+}
+
+fn pod_spec(rng: &mut Rng, app: &str, claim: Option<&str>) -> Value {
+    let mut volumes = vec![json!({"name": "config", "configMap": {"name": format!("{app}-config")}})];
+    let mut mounts = vec![json!({"name": "config", "mountPath": "/etc/app"})];
+    if let Some(claim) = claim {
+        volumes.push(json!({"name": "data", "persistentVolumeClaim": {"claimName": claim}}));
+        mounts.push(json!({"name": "data", "mountPath": "/data"}));
+    }
+    json!({
+        "containers": [{
+            "name": "main",
+            "image": image(rng, app),
+            "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+            "env": [{"name": "MODE", "value": "production"}, {"name": "SEED", "value": rng.hex(16)}],
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "volumeMounts": mounts,
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePath": "/dev/termination-log",
+        }, {
+            "name": "sidecar",
+            "image": "docker.io/library/busybox:1.36",
+            "args": ["sh", "-c", "tail -f /dev/null"],
+        }],
+        "volumes": volumes,
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "default",
+        "schedulerName": "default-scheduler",
+    })
+}
+
+/// One backed-up object; PVs and their claims come in pairs (`i` and `i + 1`).
+fn generate(i: usize, rng: &mut Rng) -> Value {
+    let ns = namespace(i);
+    let ns = ns.as_str();
+    let app = format!("app-{}", i % 500);
+    let app = app.as_str();
+    match i % 100 {
+        0..=24 => {
+            let mut data = serde_json::Map::new();
+            for k in 0..1 + rng.below(4) {
+                data.insert(
+                    format!("key-{k}.properties"),
+                    json!(format!("server.port={}\ncache.size={}\n", rng.below(65536), rng.hex(24))),
+                );
+            }
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": metadata(rng, Some(ns), &format!("{app}-config-{i}"), app, "ConfigMap"),
+                "data": data})
+        }
+        25..=39 => {
+            let key_len = 64 + rng.below(512) as usize;
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": metadata(rng, Some(ns), &format!("{app}-secret-{i}"), app, "Secret"),
+                "data": {"password": rng.hex(44), "tls.key": rng.hex(key_len)}})
+        }
+        40..=54 => json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": metadata(rng, Some(ns), &format!("{app}-{i}"), app, "Deployment"),
+            "spec": {
+                "replicas": 1 + rng.below(5),
+                "selector": {"matchLabels": {"app": app}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"metadata": {"labels": {"app": app}}, "spec": pod_spec(rng, app, None)},
+            },
+            "status": {"replicas": 1, "readyReplicas": 1, "observedGeneration": 3,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}}),
+        55..=69 => {
+            let mut meta = metadata(rng, Some(ns), &format!("{app}-pod-{i}"), app, "Pod");
+            meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "name": format!("{app}-rs"), "uid": rng.hex(32), "controller": true}]);
+            let j = i / 100 * 100 + 80 + i % 10;
+            let mut spec = pod_spec(rng, app, Some(&format!("app-{}-data-{j}", j % 500)));
+            spec["nodeName"] = json!(format!("node-{}", rng.below(10)));
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
+                "status": {"phase": "Running", "podIP": "10.1.2.3", "hostIP": "192.168.0.4",
+                    "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0}]}})
+        }
+        70..=75 => {
+            let (ty, extra) = match i % 100 {
+                70..=72 => ("ClusterIP", json!({})),
+                73 => ("NodePort", json!({})),
+                74 => ("LoadBalancer", json!({"externalTrafficPolicy": "Local", "healthCheckNodePort": 31000 + rng.below(1000)})),
+                _ => ("LoadBalancer", json!({"externalTrafficPolicy": "Cluster"})),
+            };
+            let mut meta = metadata(rng, Some(ns), &format!("{app}-svc-{i}"), app, "Service");
+            if i % 100 == 75 {
+                meta["annotations"]["service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"] =
+                    json!(format!("lb-{}", rng.hex(20)));
+            }
+            let ip = format!("172.21.{}.{}", rng.below(256), rng.below(256));
+            let node_port = (ty != "ClusterIP").then(|| 30000 + rng.below(2000));
+            let mut spec = json!({"type": ty, "clusterIP": ip, "clusterIPs": [ip],
+                "selector": {"app": app}, "sessionAffinity": "None",
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]});
+            if let Some(p) = node_port {
+                spec["ports"][0]["nodePort"] = json!(p);
+            }
+            if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+                s.extend(e.clone());
+            }
+            let status = if ty == "LoadBalancer" {
+                json!({"loadBalancer": {"ingress": [{"ip": "47.1.2.3"}]}})
+            } else {
+                json!({"loadBalancer": {}})
+            };
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec, "status": status})
+        }
+        76..=79 => {
+            // The volume bound to the claim generated at `i + 4`.
+            let j = i / 100 * 100 + 80 + (i % 100 - 76);
+            let pv_name = format!("d-{j}");
+            let claim = format!("app-{}-data-{j}", j % 500);
+            let claim_ns = namespace(j);
+            let (class, driver, policy) = match i % 4 {
+                0 => ("alicloud-disk-ssd", DISK, "Delete"),
+                1 => ("alicloud-disk-ssd", DISK, "Retain"),
+                2 => ("alicloud-nas", NAS, "Retain"),
+                _ => ("alicloud-disk-essd", DISK, "Retain"),
+            };
+            let mut meta = metadata(rng, None, &pv_name, app, "PersistentVolume");
+            meta["annotations"]["pv.kubernetes.io/provisioned-by"] = json!(driver);
+            json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta,
+                "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": policy, "storageClassName": class, "volumeMode": "Filesystem",
+                    "claimRef": {"kind": "PersistentVolumeClaim", "namespace": claim_ns, "name": claim,
+                        "uid": rng.hex(32), "resourceVersion": "1234", "apiVersion": "v1"},
+                    "csi": {"driver": driver, "volumeHandle": pv_name, "fsType": "ext4"},
+                    "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["cn-hangzhou-a"]}]}]}}},
+                "status": {"phase": "Bound"}})
+        }
+        80..=89 => {
+            let n = i % 100 - 80;
+            let (class, size, modes) = match n % 4 {
+                0 => ("alicloud-disk-ssd", "10Gi", json!(["ReadWriteOnce"])),
+                1 => ("alicloud-disk-ssd", "40Gi", json!(["ReadWriteMany"])),
+                2 => ("alicloud-nas", "100Gi", json!(["ReadWriteMany"])),
+                _ => ("alicloud-disk-essd", "5Gi", json!(["ReadWriteOnce"])),
+            };
+            let mut meta = metadata(rng, Some(ns), &format!("{app}-data-{i}"), app, "PersistentVolumeClaim");
+            meta["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
+            meta["annotations"]["volume.beta.kubernetes.io/storage-provisioner"] = json!(DISK);
+            let mut spec = json!({"accessModes": modes, "storageClassName": class,
+                "resources": {"requests": {"storage": size}}, "volumeMode": "Filesystem"});
+            if n < 4 {
+                spec["volumeName"] = json!(format!("d-{i}"));
+            }
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec,
+                "status": {"phase": "Bound", "capacity": {"storage": size}, "accessModes": modes}})
+        }
+        90..=94 => json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": metadata(rng, Some(ns), &format!("{app}-job-{i}"), app, "Job"),
+            "spec": {"backoffLimit": 6, "completions": 1, "parallelism": 1,
+                "selector": {"matchLabels": {"controller-uid": rng.hex(32)}},
+                "template": {"metadata": {"labels": {"app": app}}, "spec": pod_spec(rng, app, None)}},
+            "status": {"succeeded": 1, "startTime": "2025-06-01T10:20:30Z"}}),
+        _ => json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": metadata(rng, Some(ns), &format!("{app}-cron-{i}"), app, "CronJob"),
+            "spec": {"schedule": "*/15 * * * *", "concurrencyPolicy": "Forbid",
+                "jobTemplate": {"spec": {"template": {"metadata": {"labels": {"app": app}},
+                    "spec": pod_spec(rng, app, None)}}}},
+            "status": {"lastScheduleTime": "2025-06-01T10:15:00Z"}}),
+    }
+}
+
+fn class(name: &str, provisioner: &str, mode: &str) -> StorageClassFacts {
+    StorageClassFacts {
+        name: name.into(),
+        provisioner: provisioner.into(),
+        volume_binding_mode: Some(mode.into()),
+    }
+}
+
+/// A migration restore: half the namespaces renamed, Docker Hub images mirrored, the old SSD
+/// class converted to a topology-aware class, onto a two-zone target.
+fn context(objects: &[KubeObject]) -> TransformContext {
+    let mut spec = RestoreSpec::new("restore-bench", "nightly-bench");
+    for n in (0..NAMESPACES).step_by(2) {
+        spec.namespace_mapping
+            .insert(namespace(n), format!("{}-restored", namespace(n)));
+    }
+    spec.image_registry_mapping.insert(
+        "docker.io/library/".into(),
+        "registry.cn-hangzhou.aliyuncs.com/mirror/".into(),
+    );
+    spec.storage_class_mapping.insert(
+        "alicloud-disk-ssd".into(),
+        "alicloud-disk-topology-alltype".into(),
+    );
+    spec.convert_to_access_modes = vec!["ReadWriteOnce".into()];
+    let mut ctx = TransformContext::new(spec);
+    ctx.target = TargetFacts {
+        storage_classes: vec![
+            class("alicloud-disk-topology-alltype", DISK, "WaitForFirstConsumer"),
+            class("alicloud-disk-essd", DISK, "WaitForFirstConsumer"),
+            class("alicloud-nas", NAS, "Immediate"),
+        ],
+        zones: ["cn-hangzhou-a".to_string(), "cn-hangzhou-b".to_string()].into(),
+        discovery: Default::default(),
+    };
+    ctx.backup = BackupFacts {
+        backup_name: "nightly-bench".into(),
+        storage_classes: vec![
+            class("alicloud-disk-ssd", DISK, "Immediate"),
+            class("alicloud-disk-essd", DISK, "WaitForFirstConsumer"),
+            class("alicloud-nas", NAS, "Immediate"),
+        ],
+        persistent_volumes: objects
+            .iter()
+            .filter(|o| o.kind() == "PersistentVolume")
+            .map(|pv| PersistentVolumeFacts {
+                name: pv.name().to_string(),
+                reclaim_policy: str_at(pv, "/spec/persistentVolumeReclaimPolicy"),
+                storage_class: Some(str_at(pv, "/spec/storageClassName")),
+                csi_driver: Some(str_at(pv, "/spec/csi/driver")),
+                flex_driver: None,
+                claim: Some((
+                    str_at(pv, "/spec/claimRef/namespace"),
+                    str_at(pv, "/spec/claimRef/name"),
+                )),
+            })
+            .collect(),
+        snapshotted_pvcs: Default::default(),
+    };
+    ctx
+}
+
+fn str_at(obj: &KubeObject, pointer: &str) -> String {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn transform_all(transforms: &[NamedTransform], ctx: &TransformContext, objects: Vec<KubeObject>) {
+    for object in objects {
+        match run(transforms, ctx, object) {
+            Ok(out) => {
+                black_box(out);
+            }
+            Err(e) => panic!("the pipeline refused a generated object: {e}"),
+        }
+    }
+}
+
+/// The same transformations called one after another, without `pipeline::run`'s clone and
+/// comparison per step: what the transformations themselves cost.
+fn chain_directly(transforms: &[NamedTransform], ctx: &TransformContext, objects: Vec<KubeObject>) {
+    for object in objects {
+        let mut current = object;
+        for t in transforms {
+            match (t.apply)(ctx, current) {
+                Ok(out) => {
+                    black_box(&out.warnings);
+                    current = out.object;
+                }
+                Err(e) => panic!("{} refused a generated object: {e}", t.name),
+            }
+        }
+        black_box(current);
+    }
+}
+
+fn parse_all(jsons: &[Vec<u8>]) {
+    for bytes in jsons {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) => {
+                black_box(value);
+            }
+            Err(e) => panic!("parse: {e}"),
+        }
+    }
+}
+
+/// Median ns/object of `rounds` timed runs of `f`, each given fresh input from `setup`.
+fn ns_per_object<I>(setup: &mut dyn FnMut() -> I, f: &mut dyn FnMut(I)) -> f64 {
+    let input = setup();
+    let start = Instant::now();
+    f(input);
+    start.elapsed().as_nanos() as f64 / OBJECTS as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let objects: Vec<KubeObject> = (0..OBJECTS)
+        .map(|i| match KubeObject::new(generate(i, &mut rng)) {
+            Ok(o) => o,
+            Err(e) => panic!("generated object is invalid: {e}"),
+        })
+        .collect();
+    let jsons: Vec<Vec<u8>> = objects
+        .iter()
+        .map(|o| match serde_json::to_vec(o.fields()) {
+            Ok(v) => v,
+            Err(e) => panic!("serialize: {e}"),
+        })
+        .collect();
+    let ctx = context(&objects);
+    let bytes: usize = jsons.iter().map(Vec::len).sum();
+    // Check that the pipeline accepts every object and changes most of them.
+    let mut changed = 0;
+    let mut warnings = 0;
+    for o in &objects {
+        match run_pipeline(&ctx, o.clone()) {
+            Ok(out) => {
+                changed += usize::from(!out.applied.is_empty());
+                warnings += out.warnings.len();
+            }
+            Err(e) => panic!("the pipeline refused a generated object: {e}"),
+        }
+    }
+    println!(
+        "{OBJECTS} objects, {:.1} MB of JSON ({} bytes/object); the pipeline changed {changed} and raised {warnings} warnings",
+        bytes as f64 / 1e6,
+        bytes / OBJECTS
+    );
+
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(if quick { 3 } else { 8 }))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("transform_10k");
+    group.throughput(Throughput::Elements(OBJECTS as u64));
+    group.bench_function("run_pipeline", |b| {
+        b.iter_batched(
+            || objects.clone(),
+            |objs| transform_all(DEFAULT_PIPELINE, &ctx, objs),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("serde_json_parse", |b| b.iter(|| parse_all(&jsons)));
+    group.finish();
+
+    // The ratio from interleaved rounds (load from other processes falls on both alike).
+    let rounds = if quick { 5 } else { 9 };
+    let (mut pipeline, mut parse, mut direct, mut clone_eq) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        pipeline.push(ns_per_object(&mut || objects.clone(), &mut |objs| {
+            transform_all(DEFAULT_PIPELINE, &ctx, objs)
+        }));
+        parse.push(ns_per_object(&mut || (), &mut |()| parse_all(&jsons)));
+        direct.push(ns_per_object(&mut || objects.clone(), &mut |objs| {
+            chain_directly(DEFAULT_PIPELINE, &ctx, objs)
+        }));
+        // What `pipeline::run` adds per transformation: a clone of the object before it and a
+        // comparison after it.
+        clone_eq.push(ns_per_object(&mut || (), &mut |()| {
+            for o in &objects {
+                let copy = o.clone();
+                black_box(copy == *o);
+            }
+        }));
+    }
+    let (pipeline, parse, direct, clone_eq) =
+        (median(pipeline), median(parse), median(direct), median(clone_eq));
+    println!("\nmedians of {rounds} interleaved rounds:");
+    println!("run_pipeline (8 transformations)          {pipeline:>9.0} ns/object");
+    println!("serde_json::from_slice::<Value>           {parse:>9.0} ns/object");
+    println!("the 8 transformations chained directly    {direct:>9.0} ns/object (no clone/== per step)");
+    println!(
+        "one clone + one == of an object           {clone_eq:>9.0} ns/object (pipeline::run does this {} times)",
+        DEFAULT_PIPELINE.len()
+    );
+    println!("each transformation alone, called directly:");
+    for t in DEFAULT_PIPELINE {
+        let one = std::slice::from_ref(t);
+        let ns = median(
+            (0..rounds.min(5))
+                .map(|_| {
+                    ns_per_object(&mut || objects.clone(), &mut |objs| {
+                        chain_directly(one, &ctx, objs)
+                    })
+                })
+                .collect(),
+        );
+        println!("  {:<18} {ns:>9.0} ns/object", t.name);
+    }
+    let ratio = pipeline / parse;
+    println!(
+        "RESULT transform_pipeline measured={pipeline:.0}ns/object baseline={parse:.0}ns/object ratio={ratio:.3} goal=0.25 met={}",
+        ratio <= 0.25
+    );
+    criterion.final_summary();
+}
