@@ -173,10 +173,7 @@ fn main() {
                 panic!("create object {i}: {e}");
             }
             if last_report.elapsed() > Duration::from_secs(15) {
-                println!(
-                    "  populated {i} objects in {:.0?}",
-                    started.elapsed()
-                );
+                println!("  populated {i} objects in {:.0?}", started.elapsed());
                 last_report = Instant::now();
             }
         }
@@ -200,7 +197,11 @@ fn main() {
     let reset = reset_high_water_mark();
     println!(
         "VmHWM reset by /proc/self/clear_refs: {}",
-        if reset { "yes" } else { "no (reporting growth over the pre-backup RSS)" }
+        if reset {
+            "yes"
+        } else {
+            "no (reporting growth over the pre-backup RSS)"
+        }
     );
     let before_rss = status_bytes("VmRSS");
     println!(
@@ -240,10 +241,8 @@ fn main() {
                 // Read RSS only near the end, so that the callback stays cheap.
                 if *done + 100 >= count as u64 {
                     last_item_rss.store(status_bytes("VmRSS"), Ordering::Relaxed);
-                    last_item_ms.store(
-                        backup_start.elapsed().as_millis() as u64,
-                        Ordering::Relaxed,
-                    );
+                    last_item_ms
+                        .store(backup_start.elapsed().as_millis() as u64, Ordering::Relaxed);
                 }
             }
         })

@@ -45,7 +45,9 @@ fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
     for i in 0..20 {
         let app = format!("web-{i}");
         let labels = json!({"app": app, "team": format!("team-{}", n % 5)});
-        out.push((gvr("apps", "v1", "deployments"), json!({
+        out.push((
+            gvr("apps", "v1", "deployments"),
+            json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": app, "namespace": ns, "labels": labels},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": app}},
@@ -53,7 +55,8 @@ fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
                     "name": "main", "image": format!("registry.example.com/{app}:1.{i}"),
                     "ports": [{"containerPort": 8080}],
                     "env": [{"name": "MODE", "value": "production"}],
-                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}})));
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}}),
+        ));
         out.push((gvr("", "v1", "pods"), json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("{app}-pod"), "namespace": ns, "labels": labels},
@@ -65,20 +68,28 @@ fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("{app}-config"), "namespace": ns, "labels": labels},
             "data": {"app.properties": format!("server.port=8080\nname={app}\n{}", "cache.size=1024\n".repeat(40))}})));
-        out.push((gvr("", "v1", "configmaps"), json!({
+        out.push((
+            gvr("", "v1", "configmaps"),
+            json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("{app}-flags"), "namespace": ns},
-            "data": {"flags": "a=1\nb=2\n"}})));
-        out.push((gvr("", "v1", "secrets"), json!({
+            "data": {"flags": "a=1\nb=2\n"}}),
+        ));
+        out.push((
+            gvr("", "v1", "secrets"),
+            json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": format!("{app}-secret"), "namespace": ns},
-            "data": {"password": "cGFzc3dvcmQ=", "token": "dG9rZW4tdG9rZW4tdG9rZW4tdG9rZW4="}})));
+            "data": {"password": "cGFzc3dvcmQ=", "token": "dG9rZW4tdG9rZW4tdG9rZW4tdG9rZW4="}}),
+        ));
     }
     for i in 0..15 {
         let spec = match i {
             0 => json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
                 "selector": {"app": "web-0"}, "ports": [{"port": 443, "targetPort": 8080}]}),
-            _ => json!({"selector": {"app": format!("web-{i}")}, "ports": [{"port": 80, "targetPort": 8080}]}),
+            _ => {
+                json!({"selector": {"app": format!("web-{i}")}, "ports": [{"port": 80, "targetPort": 8080}]})
+            }
         };
         out.push((
             gvr("", "v1", "services"),
@@ -87,26 +98,35 @@ fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
         ));
     }
     for i in 0..5 {
-        out.push((gvr("", "v1", "persistentvolumeclaims"), json!({
+        out.push((
+            gvr("", "v1", "persistentvolumeclaims"),
+            json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": {"name": format!("data-{i}"), "namespace": ns},
             "spec": {"storageClassName": "alicloud-disk-ssd", "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "20Gi"}}}})));
+                "resources": {"requests": {"storage": "20Gi"}}}}),
+        ));
     }
     for i in 0..3 {
-        out.push((gvr("batch", "v1", "jobs"), json!({
+        out.push((
+            gvr("batch", "v1", "jobs"),
+            json!({
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": format!("migrate-{i}"), "namespace": ns},
             "spec": {"template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "migrate", "image": "registry.example.com/migrate:1"}]}}}})));
+                "containers": [{"name": "migrate", "image": "registry.example.com/migrate:1"}]}}}}),
+        ));
     }
     for i in 0..2 {
-        out.push((gvr("batch", "v1beta1", "cronjobs"), json!({
+        out.push((
+            gvr("batch", "v1beta1", "cronjobs"),
+            json!({
             "apiVersion": "batch/v1beta1", "kind": "CronJob",
             "metadata": {"name": format!("report-{i}"), "namespace": ns},
             "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
                 "restartPolicy": "OnFailure",
-                "containers": [{"name": "report", "image": "registry.example.com/report:1"}]}}}}}})));
+                "containers": [{"name": "report", "image": "registry.example.com/report:1"}]}}}}}}),
+        ));
     }
     out
 }
@@ -321,4 +341,3 @@ fn main() {
         }
     });
 }
-

@@ -101,7 +101,8 @@ fn image(rng: &mut Rng, app: &str) -> String {
 }
 
 fn pod_spec(rng: &mut Rng, app: &str, claim: Option<&str>) -> Value {
-    let mut volumes = vec![json!({"name": "config", "configMap": {"name": format!("{app}-config")}})];
+    let mut volumes =
+        vec![json!({"name": "config", "configMap": {"name": format!("{app}-config")}})];
     let mut mounts = vec![json!({"name": "config", "mountPath": "/etc/app"})];
     if let Some(claim) = claim {
         volumes.push(json!({"name": "data", "persistentVolumeClaim": {"claimName": claim}}));
@@ -143,7 +144,11 @@ fn generate(i: usize, rng: &mut Rng) -> Value {
             for k in 0..1 + rng.below(4) {
                 data.insert(
                     format!("key-{k}.properties"),
-                    json!(format!("server.port={}\ncache.size={}\n", rng.below(65536), rng.hex(24))),
+                    json!(format!(
+                        "server.port={}\ncache.size={}\n",
+                        rng.below(65536),
+                        rng.hex(24)
+                    )),
                 );
             }
             json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -181,7 +186,10 @@ fn generate(i: usize, rng: &mut Rng) -> Value {
             let (ty, extra) = match i % 100 {
                 70..=72 => ("ClusterIP", json!({})),
                 73 => ("NodePort", json!({})),
-                74 => ("LoadBalancer", json!({"externalTrafficPolicy": "Local", "healthCheckNodePort": 31000 + rng.below(1000)})),
+                74 => (
+                    "LoadBalancer",
+                    json!({"externalTrafficPolicy": "Local", "healthCheckNodePort": 31000 + rng.below(1000)}),
+                ),
                 _ => ("LoadBalancer", json!({"externalTrafficPolicy": "Cluster"})),
             };
             let mut meta = metadata(rng, Some(ns), &format!("{app}-svc-{i}"), app, "Service");
@@ -239,7 +247,13 @@ fn generate(i: usize, rng: &mut Rng) -> Value {
                 2 => ("alicloud-nas", "100Gi", json!(["ReadWriteMany"])),
                 _ => ("alicloud-disk-essd", "5Gi", json!(["ReadWriteOnce"])),
             };
-            let mut meta = metadata(rng, Some(ns), &format!("{app}-data-{i}"), app, "PersistentVolumeClaim");
+            let mut meta = metadata(
+                rng,
+                Some(ns),
+                &format!("{app}-data-{i}"),
+                app,
+                "PersistentVolumeClaim",
+            );
             meta["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
             meta["annotations"]["volume.beta.kubernetes.io/storage-provisioner"] = json!(DISK);
             let mut spec = json!({"accessModes": modes, "storageClassName": class,
@@ -293,7 +307,11 @@ fn context(objects: &[KubeObject]) -> TransformContext {
     let mut ctx = TransformContext::new(spec);
     ctx.target = TargetFacts {
         storage_classes: vec![
-            class("alicloud-disk-topology-alltype", DISK, "WaitForFirstConsumer"),
+            class(
+                "alicloud-disk-topology-alltype",
+                DISK,
+                "WaitForFirstConsumer",
+            ),
             class("alicloud-disk-essd", DISK, "WaitForFirstConsumer"),
             class("alicloud-nas", NAS, "Immediate"),
         ],
@@ -461,12 +479,18 @@ fn main() {
             }
         }));
     }
-    let (pipeline, parse, direct, clone_eq) =
-        (median(pipeline), median(parse), median(direct), median(clone_eq));
+    let (pipeline, parse, direct, clone_eq) = (
+        median(pipeline),
+        median(parse),
+        median(direct),
+        median(clone_eq),
+    );
     println!("\nmedians of {rounds} interleaved rounds:");
     println!("run_pipeline (8 transformations)          {pipeline:>9.0} ns/object");
     println!("serde_json::from_slice::<Value>           {parse:>9.0} ns/object");
-    println!("the 8 transformations chained directly    {direct:>9.0} ns/object (no clone/== per step)");
+    println!(
+        "the 8 transformations chained directly    {direct:>9.0} ns/object (no clone/== per step)"
+    );
     println!(
         "one clone + one == of an object           {clone_eq:>9.0} ns/object (pipeline::run does this {} times)",
         DEFAULT_PIPELINE.len()

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the four benchmarks of DESIGN §7 / issue 7 and prints a summary table (Markdown).
+#
+#   scripts/bench.sh                              # the full run (about 10 minutes on 2 cores)
+#   CSDR_BENCH_OBJECTS=100000 scripts/bench.sh    # a shorter peak-memory run
+#
+# Environment:
+#   CSDR_BENCH_OBJECTS  objects in the peak-memory backup (default 1000000)
+#   CSDR_BENCH_ROUNDS   rounds of the kubectl comparison (default 3)
+#   BENCH_LOG_DIR       where the full outputs go (default: a new temporary folder)
+# Criterion sample counts and times are kept small so the whole run stays well under 15 min.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OBJECTS="${CSDR_BENCH_OBJECTS:-1000000}"
+ROUNDS="${CSDR_BENCH_ROUNDS:-3}"
+LOGS="${BENCH_LOG_DIR:-$(mktemp -d -t csdr-bench.XXXXXX)}"
+mkdir -p "$LOGS"
+
+echo "== building the benches (release)"
+cargo bench -p csdr --no-run
+
+run() {
+  local name=$1
+  shift
+  echo "== $name (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  local started=$SECONDS
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+  echo "== $name took $((SECONDS - started))s"
+}
+
+run archive_write \
+  cargo bench -p csdr --bench archive_write -- --warm-up-time 1 --measurement-time 5
+run transform_pipeline \
+  env BENCH_QUICK=1 cargo bench -p csdr --bench transform_pipeline
+run backup_rss \
+  env CSDR_BENCH_OBJECTS="$OBJECTS" cargo bench -p csdr --bench backup_rss
+run http_backup_vs_kubectl \
+  env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_backup_vs_kubectl
+
+# --- summary ----------------------------------------------------------------------------------
+# A `key=value` field of a bench's `RESULT` line.
+field() {
+  grep '^RESULT' "$LOGS/$1.log" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
+}
+# MB/s of a row of archive_write's own table (the rows start with the variant's name).
+archive_mbs() {
+  grep "^$1" "$LOGS/archive_write.log" | grep -o '[0-9.]* MB/s' | head -n1
+}
+met() { awk -v r="$1" -v g="$2" 'BEGIN { if (r == "") print "?"; else if (r + 0 <= g + 0) print "yes"; else print "no" }'; }
+
+archive_ratio=$(sed -n 's/^time ratio archive(2 threads) \/ gzip(JSON once): \([0-9.]*\).*/\1/p' "$LOGS/archive_write.log")
+tp_ratio=$(field transform_pipeline ratio)
+rss_peak=$(field backup_rss measured | sed 's/MiB//')
+http_ratio=$(field http_backup_vs_kubectl ratio)
+
+echo
+echo "## Summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo
+echo "| benchmark | measured | baseline | ratio | goal | met? |"
+echo "|---|---|---|---|---|---|"
+echo "| archive write, 100k objects (2 threads) | $(archive_mbs 'archive writer, 2 threads') | gzip -6, 1 thread: $(archive_mbs 'gzip -6, 1 thread, JSON once') | ${archive_ratio:-?} (time) | ≤ 0.6 | $(met "$archive_ratio" 0.6) |"
+echo "| restore transformation pipeline | $(field transform_pipeline measured) | serde_json parse: $(field transform_pipeline baseline) | ${tp_ratio:-?} | ≤ 0.25 | $(met "$tp_ratio" 0.25) |"
+echo "| peak RSS, backup of $(field backup_rss objects) objects | ${rss_peak:-?} MiB over the loaded cluster ($(field backup_rss seconds) s, $(field backup_rss objects_per_s) objects/s, vault $(field backup_rss vault_mib) MiB) | simulated cluster alone: $(field backup_rss baseline_cluster_rss) | – | ≤ 128 MiB | $(met "$rss_peak" 128) |"
+if grep -q '^RESULT http_backup_vs_kubectl skipped' "$LOGS/http_backup_vs_kubectl.log"; then
+  echo "| backup over HTTP vs kubectl get | skipped: kubectl absent | | | ≤ 1.0 | – |"
+else
+  echo "| backup over HTTP vs kubectl get ($(field http_backup_vs_kubectl resource_versions) resource versions) | $(field http_backup_vs_kubectl measured) | kubectl, sequential: $(field http_backup_vs_kubectl baseline) | ${http_ratio:-?} | ≤ 1.0 | $(met "$http_ratio" 1.0) |"
+fi
+echo
+echo "Full outputs: $LOGS"
