@@ -13,7 +13,8 @@
 //! - a sampled RSS timeline, the RSS when the last object was archived, the time, objects/s
 //!   and the size of what the vault holds.
 //!
-//! `CSDR_BENCH_OBJECTS` sets the object count (default 1,000,000).
+//! `CSDR_BENCH_OBJECTS` sets the object count (default 1,000,000 under `cargo bench`; 2,000
+//! when run without `--bench`, as `cargo test --benches` does, so that is a quick smoke test).
 //!
 //! Run: `cargo bench --bench backup_rss` (or `CSDR_BENCH_OBJECTS=100000 cargo bench …`).
 
@@ -136,7 +137,11 @@ fn main() {
     let count: usize = std::env::var("CSDR_BENCH_OBJECTS")
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(DEFAULT_OBJECTS);
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            DEFAULT_OBJECTS
+        } else {
+            2_000
+        });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

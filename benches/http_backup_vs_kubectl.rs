@@ -14,7 +14,8 @@
 //! Prints both times (medians), the ratio (goal ≤ 1.0), and checks that kubectl saw the same
 //! number of objects as the backup listed. Skips, saying so, only if kubectl is absent.
 //!
-//! Run: `cargo bench --bench http_backup_vs_kubectl` (`CSDR_BENCH_ROUNDS` rounds, default 3).
+//! Run: `cargo bench --bench http_backup_vs_kubectl` (`CSDR_BENCH_ROUNDS` rounds, default 3;
+//! 1 when run without `--bench`, as `cargo test --benches` does).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -215,7 +216,11 @@ fn main() {
     let rounds: usize = std::env::var("CSDR_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            3
+        } else {
+            1
+        })
         .max(1);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -28,6 +28,8 @@ use csdr_core::transform::{
 };
 use serde_json::{Value, json};
 
+/// Objects under `cargo bench`; a run without `--bench` (`cargo test --benches`) is a smoke
+/// test with 200 objects and one round.
 const OBJECTS: usize = 10_000;
 const NAMESPACES: usize = 20;
 const DISK: &str = "diskplugin.csi.alibabacloud.com";
@@ -392,12 +394,12 @@ fn parse_all(jsons: &[Vec<u8>]) {
     }
 }
 
-/// Median ns/object of `rounds` timed runs of `f`, each given fresh input from `setup`.
-fn ns_per_object<I>(setup: &mut dyn FnMut() -> I, f: &mut dyn FnMut(I)) -> f64 {
+/// ns/object of one timed run of `f` over `count` objects, given fresh input from `setup`.
+fn ns_per_object<I>(count: usize, setup: &mut dyn FnMut() -> I, f: &mut dyn FnMut(I)) -> f64 {
     let input = setup();
     let start = Instant::now();
     f(input);
-    start.elapsed().as_nanos() as f64 / OBJECTS as f64
+    start.elapsed().as_nanos() as f64 / count as f64
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -406,9 +408,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    let benching = std::env::args().any(|a| a == "--bench");
     let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let count = if benching { OBJECTS } else { 200 };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let objects: Vec<KubeObject> = (0..OBJECTS)
+    let objects: Vec<KubeObject> = (0..count)
         .map(|i| match KubeObject::new(generate(i, &mut rng)) {
             Ok(o) => o,
             Err(e) => panic!("generated object is invalid: {e}"),
@@ -436,9 +440,9 @@ fn main() {
         }
     }
     println!(
-        "{OBJECTS} objects, {:.1} MB of JSON ({} bytes/object); the pipeline changed {changed} and raised {warnings} warnings",
+        "{count} objects, {:.1} MB of JSON ({} bytes/object); the pipeline changed {changed} and raised {warnings} warnings",
         bytes as f64 / 1e6,
-        bytes / OBJECTS
+        bytes / count
     );
 
     let mut criterion = Criterion::default()
@@ -447,7 +451,7 @@ fn main() {
         .measurement_time(Duration::from_secs(if quick { 3 } else { 8 }))
         .configure_from_args();
     let mut group = criterion.benchmark_group("transform_10k");
-    group.throughput(Throughput::Elements(OBJECTS as u64));
+    group.throughput(Throughput::Elements(count as u64));
     group.bench_function("run_pipeline", |b| {
         b.iter_batched(
             || objects.clone(),
@@ -459,20 +463,26 @@ fn main() {
     group.finish();
 
     // The ratio from interleaved rounds (load from other processes falls on both alike).
-    let rounds = if quick { 5 } else { 9 };
+    let rounds = match (benching, quick) {
+        (false, _) => 1,
+        (true, true) => 5,
+        (true, false) => 9,
+    };
     let (mut pipeline, mut parse, mut direct, mut clone_eq) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        pipeline.push(ns_per_object(&mut || objects.clone(), &mut |objs| {
+        pipeline.push(ns_per_object(count, &mut || objects.clone(), &mut |objs| {
             transform_all(DEFAULT_PIPELINE, &ctx, objs)
         }));
-        parse.push(ns_per_object(&mut || (), &mut |()| parse_all(&jsons)));
-        direct.push(ns_per_object(&mut || objects.clone(), &mut |objs| {
+        parse.push(ns_per_object(count, &mut || (), &mut |()| {
+            parse_all(&jsons)
+        }));
+        direct.push(ns_per_object(count, &mut || objects.clone(), &mut |objs| {
             chain_directly(DEFAULT_PIPELINE, &ctx, objs)
         }));
         // What `pipeline::run` adds per transformation: a clone of the object before it and a
         // comparison after it.
-        clone_eq.push(ns_per_object(&mut || (), &mut |()| {
+        clone_eq.push(ns_per_object(count, &mut || (), &mut |()| {
             for o in &objects {
                 let copy = o.clone();
                 black_box(copy == *o);
@@ -501,7 +511,7 @@ fn main() {
         let ns = median(
             (0..rounds.min(5))
                 .map(|_| {
-                    ns_per_object(&mut || objects.clone(), &mut |objs| {
+                    ns_per_object(count, &mut || objects.clone(), &mut |objs| {
                         chain_directly(one, &ctx, objs)
                     })
                 })
