@@ -468,8 +468,8 @@ fn main() {
         (true, true) => 5,
         (true, false) => 9,
     };
-    let (mut pipeline, mut parse, mut direct, mut clone_eq) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut pipeline, mut parse, mut direct, mut clone_eq, mut drop_only) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         pipeline.push(ns_per_object(count, &mut || objects.clone(), &mut |objs| {
             transform_all(DEFAULT_PIPELINE, &ctx, objs)
@@ -480,6 +480,13 @@ fn main() {
         direct.push(ns_per_object(count, &mut || objects.clone(), &mut |objs| {
             chain_directly(DEFAULT_PIPELINE, &ctx, objs)
         }));
+        // Dropping the (freshly cloned, so cache-cold) objects: every transformation run
+        // alone pays this too.
+        drop_only.push(ns_per_object(count, &mut || objects.clone(), &mut |objs| {
+            for o in objs {
+                black_box(o);
+            }
+        }));
         // What `pipeline::run` adds per transformation: a clone of the object before it and a
         // comparison after it.
         clone_eq.push(ns_per_object(count, &mut || (), &mut |()| {
@@ -489,11 +496,12 @@ fn main() {
             }
         }));
     }
-    let (pipeline, parse, direct, clone_eq) = (
+    let (pipeline, parse, direct, clone_eq, drop_only) = (
         median(pipeline),
         median(parse),
         median(direct),
         median(clone_eq),
+        median(drop_only),
     );
     println!("\nmedians of {rounds} interleaved rounds:");
     println!("run_pipeline (8 transformations)          {pipeline:>9.0} ns/object");
@@ -504,6 +512,9 @@ fn main() {
     println!(
         "one clone + one == of an object           {clone_eq:>9.0} ns/object (pipeline::run does this {} times)",
         DEFAULT_PIPELINE.len()
+    );
+    println!(
+        "dropping a cloned object, no transformation {drop_only:>7.0} ns/object (included in each line below)"
     );
     println!("each transformation alone, called directly:");
     for t in DEFAULT_PIPELINE {
