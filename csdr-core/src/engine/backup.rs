@@ -144,6 +144,25 @@ impl Engine {
             &namespaces,
             &self.options.engine_namespace,
         )?;
+        let mut selection = selection;
+        // An API group whose discovery failed (an unavailable aggregated API) is skipped, not
+        // fatal: its objects cannot be listed, and the user is told which group.
+        for group in &discovery.unavailable {
+            selection.warnings.push(Issue::general(format!(
+                "API group {}{} is unavailable and was skipped: {}",
+                if group.group.is_empty() {
+                    "core"
+                } else {
+                    &group.group
+                },
+                group
+                    .version
+                    .as_deref()
+                    .map(|v| format!("/{v}"))
+                    .unwrap_or_default(),
+                group.reason
+            )));
+        }
         let mut upload = self.vault.start_backup(&spec.name).await?;
         match self
             .stream_backup(spec, &discovery, &selection, &mut upload)

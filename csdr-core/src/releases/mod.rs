@@ -281,7 +281,10 @@ impl KubeRelease {
                 .unwrap_or_default()
                 .to_string();
         }
-        Discovery { groups }
+        Discovery {
+            groups,
+            ..Default::default()
+        }
     }
 }
 

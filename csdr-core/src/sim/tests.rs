@@ -25,6 +25,7 @@ fn group(name: &str, preferred: &str, versions: &[(&str, Vec<ApiResource>)]) -> 
 fn fixture() -> Discovery {
     let deploy = ApiResource::new("Deployment", "deployments", true).with_short_names(&["deploy"]);
     Discovery {
+        unavailable: Vec::new(),
         groups: vec![
             group(
                 "",
