@@ -120,3 +120,43 @@ async fn backup_and_restore_through_the_http_api() {
     source_server.shutdown().await.unwrap();
     target_server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_api_group_is_skipped_with_a_warning() {
+    let server = ApiServer::start(shop_cluster(KubeRelease::V1_16))
+        .await
+        .unwrap();
+    server.set_aggregated_discovery(false);
+    server.inject_failures(
+        "/apis/batch/v1beta1",
+        csdr::kube::testing::Failure::ServiceUnavailable,
+        1000,
+    );
+    let cluster = Arc::new(KubeCluster::from_url(&server.url()).unwrap());
+    let engine = Engine::builder()
+        .cluster(cluster)
+        .vault(memory_vault().await)
+        .build()
+        .unwrap();
+    let mut spec = BackupSpec::new("partial-discovery");
+    spec.included_namespaces = vec!["shop".into()];
+    let report = engine.backup(spec).await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:#?}",
+        report.status
+    );
+    assert!(
+        report.status.warnings.iter().any(|w| w
+            .message
+            .starts_with("API group batch/v1beta1 is unavailable and was skipped")),
+        "{:#?}",
+        report.status.warnings
+    );
+    assert_eq!(
+        report.resources["apps/v1/Deployment"],
+        vec!["shop/web".to_string()]
+    );
+    server.shutdown().await.unwrap();
+}
