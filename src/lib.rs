@@ -17,3 +17,8 @@
 pub use csdr_core as core;
 pub use csdr_kube as kube;
 pub use csdr_storage as storage;
+
+/// The README's examples, run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
