@@ -53,6 +53,18 @@ pub struct ApiResource {
     pub categories: Vec<String>,
 }
 
+/// The verbs of an ordinary resource.
+pub const STANDARD_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
 impl ApiResource {
     /// A resource with the usual verbs and `singular` = lower-case kind.
     pub fn new(kind: &str, plural: &str, namespaced: bool) -> Self {
@@ -62,19 +74,7 @@ impl ApiResource {
             singular: kind.to_ascii_lowercase(),
             short_names: Vec::new(),
             namespaced,
-            verbs: [
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
         }
     }

@@ -357,16 +357,7 @@ pub enum Verbs {
     GetList,
 }
 
-const STANDARD_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+use crate::discovery::STANDARD_VERBS;
 const NO_DELETECOLLECTION_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
