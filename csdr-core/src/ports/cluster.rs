@@ -4,6 +4,29 @@
 //! core's simulated cluster. Objects cross it as [`KubeObject`]s at an explicit
 //! [`GroupVersionResource`], so the engine can read one object at every version the server
 //! serves (B5) and write it at the version the planner chose (R2).
+//!
+//! ```
+//! use csdr_core::object::GroupVersionResource;
+//! use csdr_core::ports::cluster::Cluster;
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::sim::SimCluster;
+//! use futures::StreamExt;
+//!
+//! # futures::executor::block_on(async {
+//! let cluster = SimCluster::new(KubeRelease::V1_28);
+//! let namespaces = GroupVersionResource::new("", "v1", "namespaces");
+//! // Every object of a resource, page by page.
+//! let names: Vec<String> = cluster
+//!     .list(&namespaces, None, None, 2)
+//!     .map(|ns| ns.map(|o| o.name().to_string()))
+//!     .collect::<Vec<_>>()
+//!     .await
+//!     .into_iter()
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+//! # Ok::<(), csdr_core::ports::cluster::ClusterError>(()) })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::Duration;
 
