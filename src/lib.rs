@@ -5,7 +5,8 @@
 //! - [`core`] (`csdr-core`): the pure model, selection, schedules, KubernetesConvert, restore
 //!   transformations, archive format and the engine over ports;
 //! - [`storage`] (`csdr-storage`): backup vaults on object storage;
-//! - [`kube`] (`csdr-kube`): the Kubernetes adapter.
+//! - [`kube`] (`csdr-kube`): the Kubernetes adapter;
+//! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files.
 //!
 //! ```
 //! use csdr::core::model::BackupSpec;
@@ -17,3 +18,5 @@
 pub use csdr_core as core;
 pub use csdr_kube as kube;
 pub use csdr_storage as storage;
+
+pub mod sim_folder;
