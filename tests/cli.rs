@@ -514,36 +514,61 @@ fn a_missing_backup_or_a_bad_option_exits_1() {
 fn check_reports_resources_a_release_cannot_take() {
     let root = tempfile::tempdir().unwrap();
     let vault = file_url(&root.path().join("vault"));
-    let source = root.path().join("cluster-116");
-    std::fs::create_dir_all(&source).unwrap();
+    let source = shop_folder(root.path());
     std::fs::write(
-        source.join("psp.yaml"),
-        "apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata: {name: restricted}\nspec:\n  seLinux: {rule: RunAsAny}\n  runAsUser: {rule: RunAsAny}\n  supplementalGroups: {rule: RunAsAny}\n  fsGroup: {rule: RunAsAny}\n",
+        source.join("widgets.yaml"),
+        r#"
+apiVersion: apiextensions.k8s.io/v1beta1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions: [{name: v1, served: true, storage: true}]
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: shop}
+spec: {size: 3}
+"#,
     )
     .unwrap();
-    std::fs::write(source.join("shop.yaml"), support::SHOP_YAML).unwrap();
+    // Without cluster-scoped resources the backup holds the Widget but not its CRD.
     csdr()
-        .args(["backup", "create", "all", "--cluster", &sim("1.16", &source), "--vault", &vault])
-        .args(["--include-namespaces", "shop", "--include-cluster-resources", "true"])
+        .args(["backup", "create", "no-crd", "--cluster", &sim("1.16", &source), "--vault", &vault])
+        .args(["--include-namespaces", "shop", "--include-cluster-resources", "false"])
         .assert()
         .code(0);
     let out = csdr()
-        .args(["check", "--from-backup", "all", "--vault", &vault, "--target-release", "1.30"])
+        .args(["check", "--from-backup", "no-crd", "--vault", &vault, "--target-release", "1.30"])
         .args(["-o", "json"])
         .output()
         .unwrap();
+    // Exit 2: the restore would be PartiallyFailed.
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let doc = json_out(&out);
-    let psp = doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "PodSecurityPolicy.policy")
-        .unwrap_or_else(|| panic!("{doc:#}"))
-        .clone();
-    assert_eq!(psp["result"], "not restorable");
-    assert_eq!(psp["objects"], serde_json::json!(["restricted"]));
-    assert!(!psp["detail"].as_str().unwrap().is_empty());
+    assert_eq!(doc["targetRelease"], "1.30");
+    let row = |kind: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind)
+            .unwrap_or_else(|| panic!("no row for {kind}: {doc:#}"))
+            .clone()
+    };
+    let widget = row("Widget.example.com");
+    assert_eq!(widget["result"], "not restorable");
+    assert_eq!(widget["objects"], serde_json::json!(["shop/w1"]));
+    assert!(!widget["detail"].as_str().unwrap().is_empty());
+    assert_eq!(row("Ingress.networking.k8s.io")["result"], "migrated");
+    // The table names the reason too.
+    csdr()
+        .args(["check", "--from-backup", "no-crd", "--vault", &vault, "--target-release", "1.30"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("Widget.example.com").and(predicate::str::contains("not restorable")));
 }
 
 #[test]
@@ -626,7 +651,9 @@ fn cluster_serve_answers_kubectl_and_saves_its_state() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("shop") && text.contains("kube-system"), "{text}");
-    let out = kubectl(&["create", "namespace", "smoke"]);
+    let manifest = root.path().join("smoke.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: Namespace\nmetadata: {name: smoke}\n").unwrap();
+    let out = kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Ctrl-C stops the server and saves the state.

@@ -341,7 +341,7 @@ impl Context {
                 ]);
             }
             format!(
-                "Backup {} restored into Kubernetes {}:\n\n{}",
+                "Backup {} checked against Kubernetes {} (a dry-run restore into an empty cluster):\n\n{}",
                 args.from_backup,
                 args.target_release,
                 render::table(&table)

@@ -309,7 +309,11 @@ pub fn backup_describe_table(
     let _ = writeln!(out);
     let _ = writeln!(out, "Backup Format Version:  {}", record.format_version);
     let _ = writeln!(out);
-    let _ = writeln!(out, "Started:    {}", time(st.start_timestamp));
+    let _ = writeln!(
+        out,
+        "Started:    {}",
+        time(st.start_timestamp.or(Some(record.created)))
+    );
     let _ = writeln!(out, "Completed:  {}", time(st.completion_timestamp));
     let _ = writeln!(out);
     let _ = writeln!(out, "Expiration:  {}", time(st.expiration));
