@@ -74,20 +74,26 @@ enum Command {
     #[command(subcommand)]
     Vault(VaultCommand),
     /// Check which backed-up resources a Kubernetes release can take: as-is, migrated, or not restorable.
-    #[command(after_help = "Examples:\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.30\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.22 -o json\n\nExit code 2 when some resources cannot be restored to that release.")]
+    #[command(
+        after_help = "Examples:\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.30\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.22 -o json\n\nExit code 2 when some resources cannot be restored to that release."
+    )]
     Check(CheckArgs),
     /// Serve simulated clusters over HTTP for kubectl.
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Delete expired backups and clean up unfinished uploads and deletions.
-    #[command(after_help = "Examples:\n  csdr gc --vault file:///tmp/csdr-vault\n  csdr gc --vault file:///tmp/csdr-vault --now 2027-01-01T00:00:00Z")]
+    #[command(
+        after_help = "Examples:\n  csdr gc --vault file:///tmp/csdr-vault\n  csdr gc --vault file:///tmp/csdr-vault --now 2027-01-01T00:00:00Z"
+    )]
     Gc(GcArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum ScheduleCommand {
     /// Print the next fire times of a schedule, one RFC 3339 UTC instant per line.
-    #[command(after_help = "Examples:\n  csdr schedule next \"0 2 15 * 1\" --after 2026-11-23T22:51:00Z --count 4\n  csdr schedule next @daily\n  csdr schedule next \"@every 6h30m\" --count 3\n\nCron fields: minute hour day-of-month month day-of-week (0-6 from Sunday, 7 = Sunday).\nWhen both day fields are restricted a day matches if either does (Vixie cron, Velero).")]
+    #[command(
+        after_help = "Examples:\n  csdr schedule next \"0 2 15 * 1\" --after 2026-11-23T22:51:00Z --count 4\n  csdr schedule next @daily\n  csdr schedule next \"@every 6h30m\" --count 3\n\nCron fields: minute hour day-of-month month day-of-week (0-6 from Sunday, 7 = Sunday).\nWhen both day fields are restricted a day matches if either does (Vixie cron, Velero)."
+    )]
     Next {
         /// A 5-field cron expression, a descriptor (@daily, @every 6h) or an interval (6h30m).
         /// Example: "0 2 * * *"
@@ -132,10 +138,14 @@ struct VaultArg {
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
     /// Back up namespaces of a cluster into a vault.
-    #[command(after_help = "Examples:\n  csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/csdr-vault --include-namespaces shop\n  csdr backup create nightly --cluster kube --vault 's3://backups/prod?region=eu-west-1' --exclude-namespaces 'test-*' --ttl 168h\n  csdr backup create web --cluster kube:prod --vault file:///tmp/csdr-vault --selector 'app in (web,api)' --backup-volumes\n\nBackups run in the foreground: the command returns when the backup has finished (--wait is accepted and changes nothing).\nExit code: 0 Completed, 2 PartiallyFailed, 1 Failed.")]
-    Create(BackupCreateArgs),
+    #[command(
+        after_help = "Examples:\n  csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/csdr-vault --include-namespaces shop\n  csdr backup create nightly --cluster kube --vault 's3://backups/prod?region=eu-west-1' --exclude-namespaces 'test-*' --ttl 168h\n  csdr backup create web --cluster kube:prod --vault file:///tmp/csdr-vault --selector 'app in (web,api)' --backup-volumes\n\nBackups run in the foreground: the command returns when the backup has finished (--wait is accepted and changes nothing).\nExit code: 0 Completed, 2 PartiallyFailed, 1 Failed."
+    )]
+    Create(Box<BackupCreateArgs>),
     /// List the backups of a vault (Completed and PartiallyFailed ones).
-    #[command(after_help = "Examples:\n  csdr backup list --vault file:///tmp/csdr-vault\n  csdr backup list --vault file:///tmp/csdr-vault -o json")]
+    #[command(
+        after_help = "Examples:\n  csdr backup list --vault file:///tmp/csdr-vault\n  csdr backup list --vault file:///tmp/csdr-vault -o json"
+    )]
     List {
         #[command(flatten)]
         vault: VaultArg,
@@ -143,7 +153,9 @@ enum BackupCommand {
         output: OutputArg,
     },
     /// Describe a backup: phase, times, expiry, selection; with --details its resources, volume snapshots, errors and warnings.
-    #[command(after_help = "Examples:\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault --details\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault -o yaml")]
+    #[command(
+        after_help = "Examples:\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault --details\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault -o yaml"
+    )]
     Describe {
         /// The backup's name. Example: shop-b
         name: String,
@@ -208,10 +220,14 @@ struct BackupCreateArgs {
 #[derive(Subcommand, Debug)]
 enum RestoreCommand {
     /// Restore a backup into a cluster, transforming it on the way; --dry-run shows the plan and the final objects.
-    #[command(after_help = "Examples:\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster sim:1.28:./cluster-128\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube --dry-run -o json\n  csdr restore create shop-r2 --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube:staging \\\n      --namespace-mapping shop:shop-staging --image-registry-mapping docker.io/library/=registry.example.com/mirror/ \\\n      --change-image 'nginx:1.17,nginx:1.25' --storage-class-mapping alicloud-disk-ssd=alicloud-disk-topology-alltype\n\nExit code: 0 Completed, 2 PartiallyFailed (some objects not restored), 1 Failed.")]
-    Create(RestoreCreateArgs),
+    #[command(
+        after_help = "Examples:\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster sim:1.28:./cluster-128\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube --dry-run -o json\n  csdr restore create shop-r2 --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube:staging \\\n      --namespace-mapping shop:shop-staging --image-registry-mapping docker.io/library/=registry.example.com/mirror/ \\\n      --change-image 'nginx:1.17,nginx:1.25' --storage-class-mapping alicloud-disk-ssd=alicloud-disk-topology-alltype\n\nExit code: 0 Completed, 2 PartiallyFailed (some objects not restored), 1 Failed."
+    )]
+    Create(Box<RestoreCreateArgs>),
     /// Describe a restore: phase, times, its backup, errors and warnings.
-    #[command(after_help = "Examples:\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault -o json")]
+    #[command(
+        after_help = "Examples:\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault -o json"
+    )]
     Describe {
         /// The restore's name. Example: shop-r
         name: String,
@@ -301,7 +317,9 @@ struct RestoreCreateArgs {
 #[derive(Subcommand, Debug)]
 enum VaultCommand {
     /// Check a vault by a real round trip; prints Available or Unavailable: <reason>.
-    #[command(after_help = "Examples:\n  csdr vault validate file:///tmp/csdr-vault\n  csdr vault validate 's3://backups/csdr?endpoint=http://127.0.0.1:9000&path_style=true' --vault-timeout 5s\n\nExit code: 0 Available, 1 Unavailable.")]
+    #[command(
+        after_help = "Examples:\n  csdr vault validate file:///tmp/csdr-vault\n  csdr vault validate 's3://backups/csdr?endpoint=http://127.0.0.1:9000&path_style=true' --vault-timeout 5s\n\nExit code: 0 Available, 1 Unavailable."
+    )]
     Validate {
         /// The vault URL. Example: file:///tmp/csdr-vault
         #[arg(value_name = "VAULT")]
@@ -326,7 +344,9 @@ struct CheckArgs {
 #[derive(Subcommand, Debug)]
 enum ClusterCommand {
     /// Serve a simulated cluster over HTTP on 127.0.0.1 until Ctrl-C, for kubectl.
-    #[command(after_help = "Examples:\n  csdr cluster serve --release 1.16 --state ./cluster-116 --port 8116\n  kubectl --server http://127.0.0.1:8116 get ns\n\nThe URL is printed on stdout. With --state the folder is loaded at start and saved on Ctrl-C.")]
+    #[command(
+        after_help = "Examples:\n  csdr cluster serve --release 1.16 --state ./cluster-116 --port 8116\n  kubectl --server http://127.0.0.1:8116 get ns\n\nThe URL is printed on stdout. With --state the folder is loaded at start and saved on Ctrl-C."
+    )]
     Serve {
         /// The Kubernetes release to simulate. Example: --release 1.28
         #[arg(long, value_name = "RELEASE")]

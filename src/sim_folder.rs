@@ -69,12 +69,20 @@ pub enum SimFolderError {
         /// The file.
         path: PathBuf,
     },
-    /// A document could not be loaded into the cluster or exported from it.
+    /// A document could not be loaded into the cluster.
     #[error("{folder}/{document}; correct or remove that document")]
     Document {
         /// The folder.
         folder: String,
         /// The core's error, naming the file (relative to the folder) and document.
+        document: csdr_core::sim::DocumentError,
+    },
+    /// An object could not be exported for saving.
+    #[error("{folder}: cannot save {document}")]
+    Export {
+        /// The folder.
+        folder: String,
+        /// The core's error, naming the object.
         document: csdr_core::sim::DocumentError,
     },
 }
@@ -125,7 +133,7 @@ pub fn load(release: KubeRelease, folder: &Path) -> Result<SimCluster, SimFolder
 pub fn save(sim: &SimCluster, folder: &Path) -> Result<(), SimFolderError> {
     let documents = sim
         .export_documents()
-        .map_err(|document| SimFolderError::Document {
+        .map_err(|document| SimFolderError::Export {
             folder: folder.display().to_string(),
             document,
         })?;
@@ -268,7 +276,10 @@ provisioner: diskplugin.csi.alibabacloud.com
     fn a_missing_folder_is_an_empty_cluster() {
         let dir = tempfile::tempdir().unwrap();
         let sim = load(KubeRelease::V1_28, &dir.path().join("nothing-here")).unwrap();
-        assert_eq!(sim.object_count(), SimCluster::new(KubeRelease::V1_28).object_count());
+        assert_eq!(
+            sim.object_count(),
+            SimCluster::new(KubeRelease::V1_28).object_count()
+        );
     }
 
     #[test]
@@ -280,7 +291,11 @@ provisioner: diskplugin.csi.alibabacloud.com
         let deployment = target.join("shop/deployments.apps/web.yaml");
         let text = std::fs::read_to_string(&deployment).unwrap();
         assert!(text.contains("kind: Deployment"), "{text}");
-        assert!(target.join("_cluster/storageclasses.storage.k8s.io/fast.yaml").exists());
+        assert!(
+            target
+                .join("_cluster/storageclasses.storage.k8s.io/fast.yaml")
+                .exists()
+        );
         assert!(target.join("_cluster/namespaces.core/shop.yaml").exists());
         assert!(target.join(STATE_MARKER).exists());
         // No temporary files are left.
@@ -301,7 +316,10 @@ provisioner: diskplugin.csi.alibabacloud.com
         let dir = seeded();
         let sim = load(KubeRelease::V1_16, dir.path()).unwrap();
         save(&sim, dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("app.yaml")).unwrap(), APP);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("app.yaml")).unwrap(),
+            APP
+        );
         assert!(dir.path().join("notes.txt").exists());
         // The seed file and the layout files describe the same objects: loaded once.
         let again = load(KubeRelease::V1_16, dir.path()).unwrap();
@@ -331,19 +349,31 @@ provisioner: diskplugin.csi.alibabacloud.com
         assert!(!old.exists());
         assert!(foreign.exists());
         assert!(odd.exists());
-        assert!(dir.path().join("_cluster/namespaces.core/default.yaml").exists());
-        assert!(!dir.path().join("_cluster/namespaces.core/gone.yaml").exists());
+        assert!(
+            dir.path()
+                .join("_cluster/namespaces.core/default.yaml")
+                .exists()
+        );
+        assert!(
+            !dir.path()
+                .join("_cluster/namespaces.core/gone.yaml")
+                .exists()
+        );
     }
 
     #[test]
     fn errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bad.yaml"), "kind: [unclosed").unwrap();
-        let err = load(KubeRelease::V1_28, dir.path()).unwrap_err().to_string();
+        let err = load(KubeRelease::V1_28, dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.yaml"), "{err}");
 
         std::fs::write(dir.path().join("bad.yaml"), [0xff, 0xfe]).unwrap();
-        let err = load(KubeRelease::V1_28, dir.path()).unwrap_err().to_string();
+        let err = load(KubeRelease::V1_28, dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.yaml") && err.contains("UTF-8"), "{err}");
 
         std::fs::write(
@@ -351,8 +381,13 @@ provisioner: diskplugin.csi.alibabacloud.com
             "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: a, namespace: b}\n",
         )
         .unwrap();
-        let err = load(KubeRelease::V1_28, dir.path()).unwrap_err().to_string();
-        assert!(err.contains("bad.yaml") && err.contains("not served"), "{err}");
+        let err = load(KubeRelease::V1_28, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.yaml") && err.contains("not served"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -377,15 +412,25 @@ provisioner: diskplugin.csi.alibabacloud.com
             .into_iter()
             .map(|d| d.path)
             .collect();
-        assert!(paths.contains(&"default/configmaps.core/j.yaml".to_string()), "{paths:?}");
-        assert!(paths.contains(&"default/configmaps.core/y.yaml".to_string()), "{paths:?}");
+        assert!(
+            paths.contains(&"default/configmaps.core/j.yaml".to_string()),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"default/configmaps.core/y.yaml".to_string()),
+            "{paths:?}"
+        );
     }
 
     #[test]
     fn layout_paths() {
         assert!(is_layout_path("shop/deployments.apps/web.yaml"));
-        assert!(is_layout_path("_cluster/storageclasses.storage.k8s.io/fast.yaml"));
-        assert!(is_layout_path("_cluster/clusterroles.rbac.authorization.k8s.io/system:x.yaml"));
+        assert!(is_layout_path(
+            "_cluster/storageclasses.storage.k8s.io/fast.yaml"
+        ));
+        assert!(is_layout_path(
+            "_cluster/clusterroles.rbac.authorization.k8s.io/system:x.yaml"
+        ));
         assert!(!is_layout_path("shop.yaml"));
         assert!(!is_layout_path("shop/apps/web.yaml"));
         assert!(!is_layout_path("shop/deployments.apps/web.yml"));

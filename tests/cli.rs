@@ -25,7 +25,15 @@ fn csdr_binary() -> &'static Path {
         let target_dir = profile_dir.parent().unwrap().to_path_buf();
         let mut build = std::process::Command::new(env!("CARGO"));
         build
-            .args(["build", "-q", "-p", "csdr", "--example", "csdr", "--target-dir"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "csdr",
+                "--example",
+                "csdr",
+                "--target-dir",
+            ])
             .arg(&target_dir);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
@@ -79,11 +87,20 @@ fn schedule_next_prints_the_fire_times_and_nothing_else() {
         );
     // Five by default.
     let out = csdr()
-        .args(["schedule", "next", "@every 6h30m", "--after", "2026-01-01T00:00:00Z"])
+        .args([
+            "schedule",
+            "next",
+            "@every 6h30m",
+            "--after",
+            "2026-01-01T00:00:00Z",
+        ])
         .output()
         .unwrap();
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap().lines().collect::<Vec<_>>(),
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
         [
             "2026-01-01T06:30:00Z",
             "2026-01-01T13:00:00Z",
@@ -119,12 +136,17 @@ fn usage_errors_exit_1_and_help_exits_0_with_examples() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--cluster"));
+    csdr().args(["backup", "frobnicate"]).assert().code(1);
     csdr()
-        .args(["backup", "frobnicate"])
-        .assert()
-        .code(1);
-    csdr()
-        .args(["backup", "create", "b1", "--cluster", "k8s:prod", "--vault", "memory://"])
+        .args([
+            "backup",
+            "create",
+            "b1",
+            "--cluster",
+            "k8s:prod",
+            "--vault",
+            "memory://",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("`k8s:prod` is not a cluster"));
@@ -169,24 +191,38 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     };
 
     // backup create: the report, exit 0.
-    run(&["backup", "create", "shop-b", "--cluster", &sim("1.16", &source)])
-        .args(["--vault", vault, "--include-namespaces", "shop", "--wait"])
-        .assert()
-        .code(0)
-        .stdout(
-            predicate::str::contains("Phase:       Completed")
-                .and(predicate::str::contains("apps/v1/Deployment"))
-                .and(predicate::str::contains("networking.k8s.io/v1beta1/Ingress")),
-        );
+    run(&[
+        "backup",
+        "create",
+        "shop-b",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args(["--vault", vault, "--include-namespaces", "shop", "--wait"])
+    .assert()
+    .code(0)
+    .stdout(
+        predicate::str::contains("Phase:       Completed")
+            .and(predicate::str::contains("apps/v1/Deployment"))
+            .and(predicate::str::contains(
+                "networking.k8s.io/v1beta1/Ingress",
+            )),
+    );
     // The source folder was only read.
     assert_eq!(std::fs::read_dir(&source).unwrap().count(), 1);
 
     // A second backup of the same name fails.
-    run(&["backup", "create", "shop-b", "--cluster", &sim("1.16", &source)])
-        .args(["--vault", vault])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("backup already exists in vault"));
+    run(&[
+        "backup",
+        "create",
+        "shop-b",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args(["--vault", vault])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("backup already exists in vault"));
 
     // backup list, as a table and as JSON.
     run(&["backup", "list", "--vault", vault])
@@ -201,47 +237,106 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     assert_eq!(list[0]["status"]["phase"], "Completed");
 
     // backup describe --details: resources per kind with names.
-    run(&["backup", "describe", "shop-b", "--vault", vault, "--details"])
-        .assert()
-        .code(0)
-        .stdout(
-            predicate::str::contains("Phase:        Completed")
-                .and(predicate::str::contains("  apps/v1/Deployment:\n    - shop/web\n"))
-                .and(predicate::str::contains("  v1/PersistentVolumeClaim:\n    - shop/data\n"))
-                .and(predicate::str::contains("storage.k8s.io/v1/StorageClass"))
-                .and(predicate::str::contains("CSI Volume Snapshots:  <none included>"))
-                .and(predicate::str::contains("Errors:\n  Velero:     <none>")),
-        );
+    run(&[
+        "backup",
+        "describe",
+        "shop-b",
+        "--vault",
+        vault,
+        "--details",
+    ])
+    .assert()
+    .code(0)
+    .stdout(
+        predicate::str::contains("Phase:        Completed")
+            .and(predicate::str::contains(
+                "  apps/v1/Deployment:\n    - shop/web\n",
+            ))
+            .and(predicate::str::contains(
+                "  v1/PersistentVolumeClaim:\n    - shop/data\n",
+            ))
+            .and(predicate::str::contains("storage.k8s.io/v1/StorageClass"))
+            .and(predicate::str::contains(
+                "CSI Volume Snapshots:  <none included>",
+            ))
+            .and(predicate::str::contains("Errors:\n  Velero:     <none>")),
+    );
     run(&["backup", "describe", "shop-b", "--vault", vault])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("<use --details for more information>"));
-    let out = run(&["backup", "describe", "shop-b", "--vault", vault, "--details", "-o", "yaml"])
-        .output()
-        .unwrap();
+        .stdout(predicate::str::contains(
+            "<use --details for more information>",
+        ));
+    let out = run(&[
+        "backup",
+        "describe",
+        "shop-b",
+        "--vault",
+        vault,
+        "--details",
+        "-o",
+        "yaml",
+    ])
+    .output()
+    .unwrap();
     let described: Value = serde_yaml::from_slice(&out.stdout).unwrap();
-    assert_eq!(described["resourceList"]["apps/v1/Deployment"][0], "shop/web");
+    assert_eq!(
+        described["resourceList"]["apps/v1/Deployment"][0],
+        "shop/web"
+    );
 
     // restore create --dry-run into 1.28 writes nothing.
-    let out = run(&["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", vault])
-        .args(["--cluster", &sim("1.28", &target), "--dry-run"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target), "--dry-run"])
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!target.exists());
 
     // restore create into 1.28: the folder holds the migrated objects.
-    run(&["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", vault])
-        .args(["--cluster", &sim("1.28", &target)])
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("Phase:       Completed"));
+    run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target)])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("Phase:       Completed"));
     let ingress =
         std::fs::read_to_string(target.join("shop/ingresses.networking.k8s.io/web.yaml")).unwrap();
-    assert!(ingress.contains("apiVersion: networking.k8s.io/v1"), "{ingress}");
-    let deployment = std::fs::read_to_string(target.join("shop/deployments.apps/web.yaml")).unwrap();
-    assert!(deployment.contains("velero.io/restore-name: shop-r"), "{deployment}");
-    assert!(target.join("shop/persistentvolumeclaims.core/data.yaml").exists());
+    assert!(
+        ingress.contains("apiVersion: networking.k8s.io/v1"),
+        "{ingress}"
+    );
+    let deployment =
+        std::fs::read_to_string(target.join("shop/deployments.apps/web.yaml")).unwrap();
+    assert!(
+        deployment.contains("velero.io/restore-name: shop-r"),
+        "{deployment}"
+    );
+    assert!(
+        target
+            .join("shop/persistentvolumeclaims.core/data.yaml")
+            .exists()
+    );
 
     // restore describe.
     run(&["restore", "describe", "shop-r", "--vault", vault])
@@ -254,14 +349,21 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     run(&["restore", "describe", "no-such-restore", "--vault", vault])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("restore no-such-restore not found"));
+        .stderr(predicate::str::contains(
+            "restore no-such-restore not found",
+        ));
 
     // check against 1.30: the Ingress is migrated, the Deployment restored as-is.
     let out = run(&["check", "--from-backup", "shop-b", "--vault", vault])
         .args(["--target-release", "1.30", "-o", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let check = json_out(&out);
     let row = |kind: &str| {
         check["resources"]
@@ -284,10 +386,18 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     assert_eq!(ingress["objects"], serde_json::json!(["shop/web"]));
     assert_eq!(row("Deployment.apps")["result"], "as-is");
     assert_eq!(row("Deployment.apps")["detail"], "apps/v1");
-    run(&["check", "--from-backup", "shop-b", "--vault", vault, "--target-release", "1.30"])
-        .assert()
-        .code(0)
-        .stdout(predicate::str::contains("KIND").and(predicate::str::contains("migrated")));
+    run(&[
+        "check",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+        "--target-release",
+        "1.30",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("KIND").and(predicate::str::contains("migrated")));
 
     // backup delete: gone from the list; deleting or describing it again fails.
     run(&["backup", "delete", "shop-b", "--vault", vault])
@@ -306,17 +416,38 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
         .code(1);
 
     // gc: a backup with a short TTL is deleted once it has expired.
-    run(&["backup", "create", "short", "--cluster", &sim("1.16", &source)])
-        .args(["--vault", vault, "--include-namespaces", "shop", "--ttl", "1h"])
-        .assert()
-        .code(0);
+    run(&[
+        "backup",
+        "create",
+        "short",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args([
+        "--vault",
+        vault,
+        "--include-namespaces",
+        "shop",
+        "--ttl",
+        "1h",
+    ])
+    .assert()
+    .code(0);
     run(&["gc", "--vault", vault])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("Expired backups deleted:  <none>"));
-    let out = run(&["gc", "--vault", vault, "--now", "2100-01-01T00:00:00Z", "-o", "json"])
-        .output()
-        .unwrap();
+    let out = run(&[
+        "gc",
+        "--vault",
+        vault,
+        "--now",
+        "2100-01-01T00:00:00Z",
+        "-o",
+        "json",
+    ])
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_out(&out)["expired"], serde_json::json!(["short"]));
     let out = run(&["backup", "list", "--vault", vault, "-o", "json"])
@@ -375,7 +506,13 @@ fn backed_up_shop(root: &Path) -> String {
     let vault = file_url(&root.join("vault"));
     let source = shop_folder(root);
     csdr()
-        .args(["backup", "create", "shop-b", "--cluster", &sim("1.16", &source)])
+        .args([
+            "backup",
+            "create",
+            "shop-b",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
         .args(["--vault", &vault, "--include-namespaces", "shop"])
         .assert()
         .code(0);
@@ -388,8 +525,22 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
     let vault = backed_up_shop(root.path());
     let target = root.path().join("cluster-128");
     let out = csdr()
-        .args(["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", &vault])
-        .args(["--cluster", &sim("1.28", &target), "--dry-run", "-o", "json"])
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--cluster",
+            &sim("1.28", &target),
+            "--dry-run",
+            "-o",
+            "json",
+        ])
         .args(["--namespace-mapping", "shop:shop-copy"])
         .args([
             "--image-registry-mapping",
@@ -397,7 +548,12 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json_out(&out);
     let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["plan", "objects", "warnings", "errors"]);
@@ -419,9 +575,15 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
         deployment["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example.com/mirror/nginx:1.17"
     );
-    assert_eq!(deployment["metadata"]["labels"]["velero.io/restore-name"], "shop-r");
+    assert_eq!(
+        deployment["metadata"]["labels"]["velero.io/restore-name"],
+        "shop-r"
+    );
     assert!(deployment["metadata"].get("uid").is_none());
-    assert_eq!(find("PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"], "20Gi");
+    assert_eq!(
+        find("PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
     // One plan entry per step, each create naming its object; the plan and objects agree.
     let plan = doc["plan"].as_array().unwrap();
     let creates: Vec<&Value> = plan.iter().filter(|s| s["step"] == "create").collect();
@@ -430,13 +592,23 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
         assert_eq!(step["object"]["kind"], object["kind"]);
         assert_eq!(step["object"]["name"], object["metadata"]["name"]);
     }
-    let ingress_step = creates.iter().find(|s| s["object"]["kind"] == "Ingress").unwrap();
-    assert!(!ingress_step["version"]["migrations"].as_array().unwrap().is_empty());
+    let ingress_step = creates
+        .iter()
+        .find(|s| s["object"]["kind"] == "Ingress")
+        .unwrap();
+    assert!(
+        !ingress_step["version"]["migrations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // The disk floor warning names its object.
     let warnings = doc["warnings"].as_array().unwrap();
     assert!(
-        warnings.iter().any(|w| w["object"]["name"] == "data"
-            && w["message"].as_str().unwrap().contains("20Gi")),
+        warnings
+            .iter()
+            .any(|w| w["object"]["name"] == "data"
+                && w["message"].as_str().unwrap().contains("20Gi")),
         "{warnings:#?}"
     );
     // Nothing was written.
@@ -444,7 +616,15 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
 
     // The same document in YAML.
     let out = csdr()
-        .args(["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", &vault])
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
         .args(["--cluster", "sim:1.28", "--dry-run", "-o", "yaml"])
         .output()
         .unwrap();
@@ -461,8 +641,21 @@ fn a_restore_the_target_cannot_bind_exits_2_and_names_the_object() {
     let target = root.path().join("cluster-128");
     // Without the StorageClass the claim never binds: PartiallyFailed.
     let out = csdr()
-        .args(["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", &vault])
-        .args(["--cluster", &sim("1.28", &target), "--exclude-resources", "storageclasses"])
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--cluster",
+            &sim("1.28", &target),
+            "--exclude-resources",
+            "storageclasses",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -483,19 +676,45 @@ fn a_missing_backup_or_a_bad_option_exits_1() {
     let root = tempfile::tempdir().unwrap();
     let vault = backed_up_shop(root.path());
     csdr()
-        .args(["restore", "create", "r1", "--from-backup", "nope", "--vault", &vault])
+        .args([
+            "restore",
+            "create",
+            "r1",
+            "--from-backup",
+            "nope",
+            "--vault",
+            &vault,
+        ])
         .args(["--cluster", "sim:1.28"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("backup nope not found"));
     csdr()
-        .args(["restore", "create", "r1", "--from-backup", "shop-b", "--vault", &vault])
+        .args([
+            "restore",
+            "create",
+            "r1",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
         .args(["--cluster", "sim:1.28", "--namespace-mapping", "shop"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("--namespace-mapping: `shop` is not old:new"));
+        .stderr(predicate::str::contains(
+            "--namespace-mapping: `shop` is not old:new",
+        ));
     csdr()
-        .args(["check", "--from-backup", "nope", "--vault", &vault, "--target-release", "1.30"])
+        .args([
+            "check",
+            "--from-backup",
+            "nope",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("nope"));
@@ -536,17 +755,43 @@ spec: {size: 3}
     .unwrap();
     // Without cluster-scoped resources the backup holds the Widget but not its CRD.
     csdr()
-        .args(["backup", "create", "no-crd", "--cluster", &sim("1.16", &source), "--vault", &vault])
-        .args(["--include-namespaces", "shop", "--include-cluster-resources", "false"])
+        .args([
+            "backup",
+            "create",
+            "no-crd",
+            "--cluster",
+            &sim("1.16", &source),
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--include-namespaces",
+            "shop",
+            "--include-cluster-resources",
+            "false",
+        ])
         .assert()
         .code(0);
     let out = csdr()
-        .args(["check", "--from-backup", "no-crd", "--vault", &vault, "--target-release", "1.30"])
+        .args([
+            "check",
+            "--from-backup",
+            "no-crd",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
         .args(["-o", "json"])
         .output()
         .unwrap();
     // Exit 2: the restore would be PartiallyFailed.
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json_out(&out);
     assert_eq!(doc["targetRelease"], "1.30");
     let row = |kind: &str| {
@@ -565,10 +810,21 @@ spec: {size: 3}
     assert_eq!(row("Ingress.networking.k8s.io")["result"], "migrated");
     // The table names the reason too.
     csdr()
-        .args(["check", "--from-backup", "no-crd", "--vault", &vault, "--target-release", "1.30"])
+        .args([
+            "check",
+            "--from-backup",
+            "no-crd",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("Widget.example.com").and(predicate::str::contains("not restorable")));
+        .stdout(
+            predicate::str::contains("Widget.example.com")
+                .and(predicate::str::contains("not restorable")),
+        );
 }
 
 #[test]
@@ -589,7 +845,10 @@ fn vault_validate_prints_available_or_unavailable() {
         .args(["vault", "validate", "file:///proc/csdr-cli-test/vault"])
         .assert()
         .code(1)
-        .stdout(predicate::str::starts_with("Unavailable: ").and(predicate::str::contains("/proc/csdr-cli-test")));
+        .stdout(
+            predicate::str::starts_with("Unavailable: ")
+                .and(predicate::str::contains("/proc/csdr-cli-test")),
+        );
     // An S3 endpoint nobody listens on.
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -627,7 +886,15 @@ fn cluster_serve_answers_kubectl_and_saves_its_state() {
     let root = tempfile::tempdir().unwrap();
     let state = shop_folder(root.path());
     let mut child = std::process::Command::new(csdr_binary())
-        .args(["cluster", "serve", "--release", "1.16", "--port", "0", "--state"])
+        .args([
+            "cluster",
+            "serve",
+            "--release",
+            "1.16",
+            "--port",
+            "0",
+            "--state",
+        ])
         .arg(&state)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -649,12 +916,27 @@ fn cluster_serve_answers_kubectl_and_saves_its_state() {
     };
     let out = kubectl(&["get", "ns"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("shop") && text.contains("kube-system"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("shop") && text.contains("kube-system"),
+        "{text}"
+    );
     let manifest = root.path().join("smoke.yaml");
-    std::fs::write(&manifest, "apiVersion: v1\nkind: Namespace\nmetadata: {name: smoke}\n").unwrap();
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: smoke}\n",
+    )
+    .unwrap();
     let out = kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Ctrl-C stops the server and saves the state.
     let killed = std::process::Command::new("kill")

@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             after,
             count,
         }) => schedule_next(&expression, after.as_deref(), count),
-        Command::Backup(BackupCommand::Create(args)) => ctx.backup_create(args).await,
+        Command::Backup(BackupCommand::Create(args)) => ctx.backup_create(*args).await,
         Command::Backup(BackupCommand::List { vault, output }) => {
             let vault = ctx.vault(&vault.vault).await?;
             let records = vault
@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             println!("Backup \"{name}\" deleted.");
             Ok(0)
         }
-        Command::Restore(RestoreCommand::Create(args)) => ctx.restore_create(args).await,
+        Command::Restore(RestoreCommand::Create(args)) => ctx.restore_create(*args).await,
         Command::Restore(RestoreCommand::Describe {
             name,
             vault,
@@ -105,9 +105,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                         "restore {name} not found in vault {url}; `csdr restore create` records restores there"
                     ))
                 })?;
-            print(output.output, &render::restore_describe_value(&record), || {
-                render::restore_describe_table(&record)
-            })?;
+            print(
+                output.output,
+                &render::restore_describe_value(&record),
+                || render::restore_describe_table(&record),
+            )?;
             Ok(phase_exit(record.status.phase))
         }
         Command::Vault(VaultCommand::Validate { vault }) => {
@@ -177,7 +179,11 @@ async fn find_backup(
 }
 
 /// `old<sep>new,…` pairs of a mapping option.
-fn mapping(option: &str, sep: char, entries: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+fn mapping(
+    option: &str,
+    sep: char,
+    entries: &[String],
+) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for entry in entries {
         match entry.split_once(sep) {
@@ -252,8 +258,11 @@ impl Context {
     fn restore_spec(args: &RestoreCreateArgs) -> Result<RestoreSpec, CliError> {
         let mut spec = RestoreSpec::new(&args.name, &args.from_backup);
         spec.namespace_mapping = mapping("--namespace-mapping", ':', &args.namespace_mapping)?;
-        spec.image_registry_mapping =
-            mapping("--image-registry-mapping", '=', &args.image_registry_mapping)?;
+        spec.image_registry_mapping = mapping(
+            "--image-registry-mapping",
+            '=',
+            &args.image_registry_mapping,
+        )?;
         spec.change_image_cases = args.change_image.clone();
         spec.storage_class_mapping =
             mapping("--storage-class-mapping", '=', &args.storage_class_mapping)?;
@@ -435,9 +444,13 @@ fn check_rows(report: &RestoreReport) -> Vec<CheckRow> {
         }
     }
     for (object, reason) in &report.plan.skipped {
-        rows.entry((kind_of(&object.group, &object.kind), "skipped", reason.clone()))
-            .or_default()
-            .push(name_of(object));
+        rows.entry((
+            kind_of(&object.group, &object.kind),
+            "skipped",
+            reason.clone(),
+        ))
+        .or_default()
+        .push(name_of(object));
     }
     rows.into_iter()
         .map(|((kind, result, detail), objects)| CheckRow {

@@ -36,14 +36,14 @@ impl Progress {
             ProgressEvent::Started { job, name } => bar.set_prefix(format!("{job} {name}")),
             ProgressEvent::Resource { resource } => bar.set_message(resource.clone()),
             ProgressEvent::Items { done, total } => {
-                if let Some(total) = total {
-                    if bar.length() != Some(*total) {
-                        bar.set_length(*total);
-                        if let Ok(style) = ProgressStyle::with_template(
-                            "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg}",
-                        ) {
-                            bar.set_style(style.progress_chars("=> "));
-                        }
+                if let Some(total) = total
+                    && bar.length() != Some(*total)
+                {
+                    bar.set_length(*total);
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg}",
+                    ) {
+                        bar.set_style(style.progress_chars("=> "));
                     }
                 }
                 bar.set_position(*done);

@@ -13,7 +13,11 @@ use serde_json::{Value, json};
 use crate::{CliError, Output};
 
 /// Prints `value` as JSON or YAML, or `table` as it is.
-pub fn print(output: Output, value: &Value, table: impl FnOnce() -> String) -> Result<(), CliError> {
+pub fn print(
+    output: Output,
+    value: &Value,
+    table: impl FnOnce() -> String,
+) -> Result<(), CliError> {
     let text = match output {
         Output::Table => table(),
         Output::Json => {
@@ -37,10 +41,7 @@ pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
 /// An instant to the second, or `<none>`.
 pub fn time(t: Option<Timestamp>) -> String {
     match t {
-        Some(t) => t
-            .round(jiff::Unit::Second)
-            .unwrap_or(t)
-            .to_string(),
+        Some(t) => t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
         None => "<none>".into(),
     }
 }
@@ -92,7 +93,11 @@ pub fn backup_report_table(report: &BackupReport) -> String {
     status_lines(&mut out, &report.status);
     let _ = writeln!(out, "Expiration:  {}", time(report.status.expiration));
     let p = report.status.progress;
-    let _ = writeln!(out, "Items:       {} of {} backed up", p.items_done, p.total_items);
+    let _ = writeln!(
+        out,
+        "Items:       {} of {} backed up",
+        p.items_done, p.total_items
+    );
     if let Some(sha) = &report.archive_sha256 {
         let _ = writeln!(
             out,
@@ -232,18 +237,30 @@ pub fn backup_describe_value(
 
 fn groups(out: &mut String, title: &str, g: &MessageGroups) {
     let _ = writeln!(out, "{title}:");
-    let _ = writeln!(out, "  Velero:     {}", if g.velero.is_empty() { "<none>" } else { "" });
+    let _ = writeln!(
+        out,
+        "  Velero:     {}",
+        if g.velero.is_empty() { "<none>" } else { "" }
+    );
     for m in &g.velero {
         let _ = writeln!(out, "    {m}");
     }
-    let _ = writeln!(out, "  Cluster:    {}", if g.cluster.is_empty() { "<none>" } else { "" });
+    let _ = writeln!(
+        out,
+        "  Cluster:    {}",
+        if g.cluster.is_empty() { "<none>" } else { "" }
+    );
     for m in &g.cluster {
         let _ = writeln!(out, "    {m}");
     }
     let _ = writeln!(
         out,
         "  Namespaces: {}",
-        if g.namespaces.is_empty() { "<none>" } else { "" }
+        if g.namespaces.is_empty() {
+            "<none>"
+        } else {
+            ""
+        }
     );
     for (ns, ms) in &g.namespaces {
         let _ = writeln!(out, "    {ns}:");
@@ -318,16 +335,30 @@ pub fn backup_describe_table(
     let _ = writeln!(out);
     let _ = writeln!(out, "Expiration:  {}", time(st.expiration));
     let _ = writeln!(out);
-    let _ = writeln!(out, "Total items to be backed up:  {}", st.progress.total_items);
-    let _ = writeln!(out, "Items backed up:              {}", st.progress.items_done);
+    let _ = writeln!(
+        out,
+        "Total items to be backed up:  {}",
+        st.progress.total_items
+    );
+    let _ = writeln!(
+        out,
+        "Items backed up:              {}",
+        st.progress.items_done
+    );
     let _ = writeln!(out);
     match companions {
         None => {
-            resource_counts(&mut out, record.resource_counts.iter().map(|(k, n)| (k, *n)));
+            resource_counts(
+                &mut out,
+                record.resource_counts.iter().map(|(k, n)| (k, *n)),
+            );
             let _ = writeln!(out);
             let _ = writeln!(out, "Resource List:  <use --details for more information>");
             let _ = writeln!(out);
-            let _ = writeln!(out, "CSI Volume Snapshots:  <use --details for more information>");
+            let _ = writeln!(
+                out,
+                "CSI Volume Snapshots:  <use --details for more information>"
+            );
         }
         Some(c) => {
             if c.resource_list.is_empty() {
@@ -360,7 +391,9 @@ pub fn backup_describe_table(
 }
 
 fn str_at<'a>(obj: &'a KubeObject, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("<unknown>")
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("<unknown>")
 }
 
 fn snapshot_lines(out: &mut String, vs: &KubeObject, contents: &[KubeObject]) {
@@ -383,7 +416,11 @@ fn snapshot_lines(out: &mut String, vs: &KubeObject, contents: &[KubeObject]) {
     );
     let _ = writeln!(out, "    Snapshot Content Name:  {content_name}");
     if let Some(content) = contents.iter().find(|c| c.name() == content_name) {
-        let _ = writeln!(out, "    Driver:                 {}", str_at(content, "/spec/driver"));
+        let _ = writeln!(
+            out,
+            "    Driver:                 {}",
+            str_at(content, "/spec/driver")
+        );
         let _ = writeln!(
             out,
             "    Storage Snapshot ID:    {}",
@@ -522,7 +559,11 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
         "Total items to be restored:  {}",
         st.progress.total_items
     );
-    let _ = writeln!(out, "Items restored:              {}", st.progress.items_done);
+    let _ = writeln!(
+        out,
+        "Items restored:              {}",
+        st.progress.items_done
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Started:    {}", time(st.start_timestamp));
     let _ = writeln!(out, "Completed:  {}", time(st.completion_timestamp));
@@ -557,7 +598,11 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
                 .join(", ")
         }
     };
-    let _ = writeln!(out, "Namespace mappings:       {}", mapping(&spec.namespace_mapping, ":"));
+    let _ = writeln!(
+        out,
+        "Namespace mappings:       {}",
+        mapping(&spec.namespace_mapping, ":")
+    );
     let _ = writeln!(
         out,
         "Image registry mappings:  {}",
@@ -581,7 +626,11 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
             csdr::core::model::ExistingResourcePolicy::Update => "update",
         }
     );
-    let _ = writeln!(out, "Preserve node ports:      {}", spec.preserve_node_ports);
+    let _ = writeln!(
+        out,
+        "Preserve node ports:      {}",
+        spec.preserve_node_ports
+    );
     let _ = writeln!(out);
     issues(&mut out, "Warnings", &st.warnings);
     let _ = writeln!(out);

@@ -76,7 +76,7 @@ pub enum OpenCluster {
         /// The cluster.
         cluster: Arc<KubeCluster>,
         /// The configuration it was built from.
-        config: kube::Config,
+        config: Box<kube::Config>,
     },
 }
 
@@ -116,7 +116,7 @@ impl OpenCluster {
                     .map_err(|e| CliError::failed(format!("--cluster: {e}")))?;
                 Ok(OpenCluster::Kube {
                     cluster: Arc::new(cluster),
-                    config,
+                    config: Box::new(config),
                 })
             }
         }
@@ -135,7 +135,7 @@ impl OpenCluster {
         Ok(match self {
             OpenCluster::Sim { sim, .. } => Arc::new(CsiSnapshotter::new(sim.clone())),
             OpenCluster::Kube { config, .. } => {
-                let cluster = KubeCluster::from_config(config.clone())
+                let cluster = KubeCluster::from_config(config.as_ref().clone())
                     .map_err(|e| CliError::failed(format!("--cluster: {e}")))?;
                 Arc::new(CsiSnapshotter::new(cluster))
             }
