@@ -338,6 +338,13 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
             .exists()
     );
 
+    // Restore names are unique in the vault.
+    run(&["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", vault])
+        .args(["--cluster", &sim("1.28", &target)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("restore shop-r already exists"));
+
     // restore describe.
     run(&["restore", "describe", "shop-r", "--vault", vault])
         .assert()
@@ -948,4 +955,85 @@ fn cluster_serve_answers_kubectl_and_saves_its_state() {
     assert_eq!(status.code(), Some(0));
     assert!(state.join("_cluster/namespaces.core/smoke.yaml").exists());
     assert!(state.join("shop/deployments.apps/web.yaml").exists());
+}
+
+/// `cluster serve` running in the background; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(release: &str, state: &Path) -> Served {
+        let mut child = std::process::Command::new(csdr_binary())
+            .args(["cluster", "serve", "--release", release, "--state"])
+            .arg(state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut url)
+            .unwrap();
+        Served {
+            child,
+            url: url.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kube_clusters_are_reached_through_the_kubeconfig() {
+    let root = tempfile::tempdir().unwrap();
+    let served = Served::start("1.16", &shop_folder(root.path()));
+    let kubeconfig = root.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster: {{server: '{}'}}\nusers:\n- name: anon\n  user: {{}}\ncontexts:\n- name: sim-116\n  context: {{cluster: sim, user: anon}}\n- name: broken\n  context: {{cluster: nowhere, user: anon}}\ncurrent-context: sim-116\n",
+            served.url
+        ),
+    )
+    .unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    // The named context and the current one.
+    for (name, cluster) in [("by-context", "kube:sim-116"), ("current", "kube")] {
+        csdr()
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["backup", "create", name, "--cluster", cluster, "--vault", &vault])
+            .args(["--include-namespaces", "shop"])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("Phase:       Completed").and(predicate::str::contains("apps/v1/Deployment")));
+    }
+    // A context that does not exist is named in the error.
+    csdr()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["backup", "create", "x", "--cluster", "kube:staging", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("staging"));
+}
+
+#[test]
+fn the_readme_tour_folder_backs_up_as_documented() {
+    // The README's tour backs up this folder; it must load and must not be written to.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/csdr/cluster-116");
+    let before = std::fs::read_dir(&folder).unwrap().count();
+    let dir = tempfile::tempdir().unwrap();
+    csdr()
+        .args(["backup", "create", "shop-b", "--cluster", &sim("1.16", &folder)])
+        .args(["--vault", &file_url(dir.path()), "--include-namespaces", "shop"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("networking.k8s.io/v1beta1/Ingress"));
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before);
 }

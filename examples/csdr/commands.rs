@@ -281,8 +281,21 @@ impl Context {
 
     async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {
         let spec = Self::restore_spec(&args)?;
-        let cluster = OpenCluster::open(&args.cluster).await?;
         let vault = self.vault(&args.vault.vault).await?;
+        if !spec.dry_run {
+            // Restore names are unique in a vault: refuse before writing anything.
+            let existing = vault
+                .restore(&spec.name)
+                .await
+                .map_err(|e| CliError::failed(format!("restore {}: {e}", spec.name)))?;
+            if existing.is_some() {
+                return Err(CliError::failed(format!(
+                    "restore {} already exists in vault {}; choose another name",
+                    spec.name, args.vault.vault
+                )));
+            }
+        }
+        let cluster = OpenCluster::open(&args.cluster).await?;
         let progress = Progress::new(self.progress);
         let engine = Engine::builder()
             .cluster(cluster.cluster())
