@@ -339,11 +339,19 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     );
 
     // Restore names are unique in the vault.
-    run(&["restore", "create", "shop-r", "--from-backup", "shop-b", "--vault", vault])
-        .args(["--cluster", &sim("1.28", &target)])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("restore shop-r already exists"));
+    run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target)])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("restore shop-r already exists"));
 
     // restore describe.
     run(&["restore", "describe", "shop-r", "--vault", vault])
@@ -1008,16 +1016,35 @@ fn kube_clusters_are_reached_through_the_kubeconfig() {
     for (name, cluster) in [("by-context", "kube:sim-116"), ("current", "kube")] {
         csdr()
             .env("KUBECONFIG", &kubeconfig)
-            .args(["backup", "create", name, "--cluster", cluster, "--vault", &vault])
+            .args([
+                "backup",
+                "create",
+                name,
+                "--cluster",
+                cluster,
+                "--vault",
+                &vault,
+            ])
             .args(["--include-namespaces", "shop"])
             .assert()
             .code(0)
-            .stdout(predicate::str::contains("Phase:       Completed").and(predicate::str::contains("apps/v1/Deployment")));
+            .stdout(
+                predicate::str::contains("Phase:       Completed")
+                    .and(predicate::str::contains("apps/v1/Deployment")),
+            );
     }
     // A context that does not exist is named in the error.
     csdr()
         .env("KUBECONFIG", &kubeconfig)
-        .args(["backup", "create", "x", "--cluster", "kube:staging", "--vault", &vault])
+        .args([
+            "backup",
+            "create",
+            "x",
+            "--cluster",
+            "kube:staging",
+            "--vault",
+            &vault,
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("staging"));
@@ -1030,10 +1057,23 @@ fn the_readme_tour_folder_backs_up_as_documented() {
     let before = std::fs::read_dir(&folder).unwrap().count();
     let dir = tempfile::tempdir().unwrap();
     csdr()
-        .args(["backup", "create", "shop-b", "--cluster", &sim("1.16", &folder)])
-        .args(["--vault", &file_url(dir.path()), "--include-namespaces", "shop"])
+        .args([
+            "backup",
+            "create",
+            "shop-b",
+            "--cluster",
+            &sim("1.16", &folder),
+        ])
+        .args([
+            "--vault",
+            &file_url(dir.path()),
+            "--include-namespaces",
+            "shop",
+        ])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("networking.k8s.io/v1beta1/Ingress"));
+        .stdout(predicate::str::contains(
+            "networking.k8s.io/v1beta1/Ingress",
+        ));
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before);
 }
