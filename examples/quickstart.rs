@@ -21,7 +21,7 @@ use csdr::core::releases::KubeRelease;
 use csdr::core::sim::{SimCluster, SimDocument};
 use csdr::storage::{ObjectVault, StorageOptions};
 
-const APP: &str = include_str!("data/shop-1.16.yaml");
+const APP: &str = include_str!("csdr/cluster-116/shop.yaml");
 const TARGET_STORAGE: &str = include_str!("data/target-storage.yaml");
 
 #[tokio::main]
@@ -39,11 +39,11 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     // 1. A Kubernetes 1.16 cluster holding the shop application.
     let source = SimCluster::new(KubeRelease::V1_16);
     let loaded = source.load_documents(&[SimDocument {
-        path: "examples/data/shop-1.16.yaml".into(),
+        path: "examples/csdr/cluster-116/shop.yaml".into(),
         text: APP.into(),
     }])?;
     println!(
-        "source: simulated Kubernetes 1.16 with {loaded} objects from examples/data/shop-1.16.yaml"
+        "source: simulated Kubernetes 1.16 with {loaded} objects from examples/csdr/cluster-116/shop.yaml"
     );
 
     // 2. A vault on the local file system.

@@ -13,7 +13,7 @@ use csdr::storage::{ObjectVault, StorageOptions};
 use serde_json::json;
 
 /// The shop application as YAML, in the API versions a 1.16 user wrote.
-pub const SHOP_YAML: &str = include_str!("../../examples/data/shop-1.16.yaml");
+pub const SHOP_YAML: &str = include_str!("../../examples/csdr/cluster-116/shop.yaml");
 
 /// The target cluster's StorageClasses.
 pub const TARGET_STORAGE_YAML: &str = include_str!("../../examples/data/target-storage.yaml");
