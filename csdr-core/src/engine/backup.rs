@@ -111,7 +111,9 @@ impl Engine {
             name: spec.name.clone(),
         });
         let timeout = self.options.config.application_backup.backup_timeout;
-        let mut report = match tokio::time::timeout(timeout, self.run_backup(&spec)).await {
+        let span = tracing::info_span!("backup", name = %spec.name);
+        let run = tracing::Instrument::instrument(self.run_backup(&spec), span);
+        let mut report = match tokio::time::timeout(timeout, run).await {
             Ok(Ok(report)) => report,
             Ok(Err(Fatal(reason))) => failed(&spec, reason),
             Err(_) => failed(
