@@ -86,7 +86,6 @@ struct Collected {
     claims_in_use: BTreeSet<(String, String)>,
     log: Vec<String>,
     done: u64,
-    seen: BTreeSet<(String, String, String)>,
 }
 
 fn resource_key(obj: &KubeObject) -> String {
@@ -435,15 +434,10 @@ impl Engine {
         writer: &mut ArchiveWriter<Spool>,
         c: &mut Collected,
     ) -> Result<(), Fatal> {
+        // List scopes never overlap (one namespace per task, or all namespaces once; related
+        // cluster-scoped objects only in the related pass), so each object arrives once per
+        // version and nothing needs remembering to deduplicate.
         if preferred {
-            let key = (
-                unit.group_resource(),
-                obj.namespace().unwrap_or("").to_string(),
-                obj.name().to_string(),
-            );
-            if !c.seen.insert(key) {
-                return Ok(()); // listed twice (an object in two selected scopes)
-            }
             c.resources
                 .entry(resource_key(&obj))
                 .or_default()
