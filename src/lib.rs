@@ -5,7 +5,8 @@
 //! - [`core`] (`csdr-core`): the pure model, selection, schedules, KubernetesConvert, restore
 //!   transformations, archive format and the engine over ports;
 //! - [`storage`] (`csdr-storage`): backup vaults on object storage;
-//! - [`kube`] (`csdr-kube`): the Kubernetes adapter.
+//! - [`kube`] (`csdr-kube`): the Kubernetes adapter;
+//! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files.
 //!
 //! ```
 //! use csdr::core::model::BackupSpec;
@@ -14,6 +15,13 @@
 //! assert_eq!(spec.ttl.as_secs(), 30 * 24 * 3600);
 //! ```
 
+pub mod sim_folder;
+
 pub use csdr_core as core;
 pub use csdr_kube as kube;
 pub use csdr_storage as storage;
+
+/// The README's examples, run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -104,3 +104,99 @@ async fn absent_namespaces_fail_the_backup() {
         Some("get target namespace failed: none of [a, b] exists")
     );
 }
+
+#[tokio::test]
+async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
+    use csdr::core::engine::ScheduleTick;
+    use csdr::core::model::ScheduleSpec;
+    use csdr::core::ports::clock::{Clock, ManualClock};
+    use std::time::Duration;
+
+    let vault = memory_vault().await;
+    let clock = Arc::new(ManualClock::new("2026-11-24T04:00:00Z".parse().unwrap()));
+    let engine = Engine::builder()
+        .cluster(Arc::new(shop_cluster(KubeRelease::V1_16)))
+        .vault(vault.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut template = BackupSpec::new("unused");
+    template.included_namespaces = vec!["shop".into()];
+    template.ttl = Duration::from_secs(3600);
+    let schedule = ScheduleSpec {
+        name: "hourly-shop".into(),
+        schedule: "0 * * * *".into(),
+        paused: false,
+        time_zone: None,
+        template,
+    };
+    let created: jiff::Timestamp = "2026-11-24T03:30:00Z".parse().unwrap();
+    // At 04:00 the 04:00 run is due: it is named after its scheduled time (S3).
+    let tick = engine
+        .run_schedule_tick(&schedule, created, None, false, clock.now())
+        .await
+        .unwrap();
+    let ScheduleTick::Ran {
+        scheduled_for,
+        report,
+    } = tick
+    else {
+        panic!("{tick:?}")
+    };
+    assert_eq!(scheduled_for.to_string(), "2026-11-24T04:00:00Z");
+    assert_eq!(report.name, "hourly-shop-20261124040000");
+    assert_eq!(report.status.phase, JobPhase::Completed);
+    // A run in progress is not overlapped; a paused schedule fires nothing.
+    let later: jiff::Timestamp = "2026-11-24T05:00:00Z".parse().unwrap();
+    let busy = engine
+        .run_schedule_tick(&schedule, created, Some(scheduled_for), true, later)
+        .await
+        .unwrap();
+    assert!(matches!(busy, ScheduleTick::Skipped { .. }), "{busy:?}");
+    let paused = ScheduleSpec {
+        paused: true,
+        ..schedule.clone()
+    };
+    let tick = engine
+        .run_schedule_tick(&paused, created, Some(scheduled_for), false, later)
+        .await
+        .unwrap();
+    assert!(matches!(tick, ScheduleTick::Skipped { .. }), "{tick:?}");
+    // Nothing due yet between runs.
+    let tick = engine
+        .run_schedule_tick(
+            &schedule,
+            created,
+            Some(scheduled_for),
+            false,
+            "2026-11-24T04:30:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(tick, ScheduleTick::Waiting { next: Some(_) }),
+        "{tick:?}"
+    );
+
+    // The backup expires one hour after it was taken (B10): GC before keeps it, after deletes it.
+    let kept = engine
+        .gc("2026-11-24T04:30:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(kept.expired.is_empty());
+    assert_eq!(vault.list_backups().await.unwrap().len(), 1);
+    let collected = engine
+        .gc("2026-11-24T06:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        collected.expired,
+        vec!["hourly-shop-20261124040000".to_string()]
+    );
+    assert!(vault.list_backups().await.unwrap().is_empty());
+    // Deleting again is harmless (V6).
+    engine
+        .delete_backup("hourly-shop-20261124040000")
+        .await
+        .unwrap();
+}

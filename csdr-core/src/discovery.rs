@@ -9,6 +9,7 @@
 //!
 //! let deployments = ApiResource::new("Deployment", "deployments", true).with_short_names(&["deploy"]);
 //! let discovery = Discovery {
+//!     unavailable: vec![],
 //!     groups: vec![DiscoveredGroup {
 //!         name: "apps".into(),
 //!         preferred_version: "v1".into(),
@@ -52,6 +53,18 @@ pub struct ApiResource {
     pub categories: Vec<String>,
 }
 
+/// The verbs of an ordinary resource.
+pub const STANDARD_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
 impl ApiResource {
     /// A resource with the usual verbs and `singular` = lower-case kind.
     pub fn new(kind: &str, plural: &str, namespaced: bool) -> Self {
@@ -61,19 +74,7 @@ impl ApiResource {
             singular: kind.to_ascii_lowercase(),
             short_names: Vec::new(),
             namespaced,
-            verbs: [
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
         }
     }
@@ -118,6 +119,24 @@ pub struct DiscoveredGroup {
 pub struct Discovery {
     /// Every API group, the core group (name `""`) included.
     pub groups: Vec<DiscoveredGroup>,
+    /// Groups (or group versions) the server lists but whose discovery failed — an
+    /// unavailable aggregated API such as `metrics.k8s.io` is the classic case. They are
+    /// skipped; the engine reports each as a warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableGroup>,
+}
+
+/// An API group whose discovery failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnavailableGroup {
+    /// The group; empty for the core group.
+    pub group: String,
+    /// The version that failed, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What happened.
+    pub reason: String,
 }
 
 /// A resource type of one group across every version that serves it.
@@ -237,6 +256,7 @@ mod tests {
 
     fn networking_116() -> Discovery {
         Discovery {
+            unavailable: Vec::new(),
             groups: vec![DiscoveredGroup {
                 name: "networking.k8s.io".into(),
                 preferred_version: "v1".into(),

@@ -6,6 +6,18 @@
 //!
 //! Rules (as in rustic_core): errors name the object and the field; no error is swallowed;
 //! nothing from outside (a file, a cluster, a bucket, a user) is ever `unwrap`ped.
+//!
+//! ```
+//! use csdr_core::Error;
+//! use csdr_core::quantity::Quantity;
+//!
+//! fn parse(text: &str) -> Result<Quantity, Error> {
+//!     Ok(Quantity::parse(text)?) // a QuantityError becomes an Error
+//! }
+//! let err = parse("20GB").unwrap_err();
+//! assert!(matches!(err, Error::Quantity(_)));
+//! assert!(err.to_string().contains("20GB"));
+//! ```
 
 use crate::archive::ArchiveError;
 use crate::config::ConfigError;

@@ -411,6 +411,19 @@ impl fmt::Display for GroupVersionResource {
     }
 }
 
+/// The strings of a JSON array (non-strings skipped); empty when the value is not an array.
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `resource.group`, or `resource` alone for the core group.
 pub fn group_resource(resource: &str, group: &str) -> String {
     if group.is_empty() {

@@ -24,6 +24,7 @@
 //!     versions: vec![DiscoveredVersion { version: "v1".into(), resources }],
 //! };
 //! let discovery = Discovery {
+//!     unavailable: vec![],
 //!     groups: vec![core(vec![
 //!         ApiResource::new("ConfigMap", "configmaps", true).with_short_names(&["cm"]),
 //!         ApiResource::new("Secret", "secrets", true),
@@ -1061,6 +1062,7 @@ mod tests {
         let mut token_review = res("TokenReview", "tokenreviews", false, &[]);
         token_review.verbs = vec!["create".into()];
         Discovery {
+            unavailable: Vec::new(),
             groups: vec![
                 group(
                     "",
@@ -1351,6 +1353,7 @@ mod tests {
     fn modern_group_is_primary_when_served_and_old_group_otherwise() {
         // A cluster serving deployments only in extensions (before apps existed).
         let old = Discovery {
+            unavailable: Vec::new(),
             groups: vec![group(
                 "extensions",
                 "v1beta1",
@@ -1390,6 +1393,7 @@ mod tests {
             group_version_with(group, res("Certificate", "certificates", true, &["cert"]))
         };
         let discovery = Discovery {
+            unavailable: Vec::new(),
             groups: vec![crd("cert-manager.io"), crd("networking.internal.example")],
         };
         let names = |included: &[&str]| -> Vec<String> {

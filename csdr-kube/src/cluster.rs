@@ -399,7 +399,13 @@ impl KubeCluster {
         let (more, more_warnings) = aggregated_groups(&apis);
         groups.extend(more);
         warnings.extend(more_warnings);
-        Ok(Some((Discovery { groups }, warnings)))
+        Ok(Some((
+            Discovery {
+                groups,
+                ..Default::default()
+            },
+            warnings,
+        )))
     }
 
     fn remember(&self, discovery: &Discovery) {
@@ -520,7 +526,7 @@ fn parse_json(what: &str, body: &[u8]) -> Result<Value, ClusterError> {
 #[async_trait]
 impl Cluster for KubeCluster {
     async fn discover(&self) -> Result<Discovery, ClusterError> {
-        let (discovery, warnings) = match self.discover_aggregated().await {
+        let (mut discovery, warnings) = match self.discover_aggregated().await {
             Ok(Some(found)) => found,
             Ok(None) | Err(ClusterError::NotFound { .. }) | Err(ClusterError::Invalid { .. }) => {
                 self.discover_legacy().await?
@@ -530,6 +536,14 @@ impl Cluster for KubeCluster {
         for w in &warnings {
             tracing::warn!("{w}");
         }
+        discovery.unavailable = warnings
+            .iter()
+            .map(|w| csdr_core::discovery::UnavailableGroup {
+                group: w.group.clone(),
+                version: w.version.clone(),
+                reason: w.reason.clone(),
+            })
+            .collect();
         self.remember(&discovery);
         *lock(&self.warnings) = warnings;
         Ok(discovery)

@@ -75,16 +75,7 @@ pub fn is_aggregated(doc: &Value) -> bool {
     doc.get("kind").and_then(Value::as_str) == Some("APIGroupDiscoveryList")
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use csdr_core::object::string_list as strings;
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")

@@ -113,6 +113,9 @@ async fn a_group_that_fails_discovery_is_skipped_and_reported() {
     let found = cluster.discover().await.unwrap();
     assert!(found.group("batch").is_none());
     assert!(found.serves("apps", "v1", "deployments"));
+    // The engine sees the skipped group in the discovery itself.
+    assert_eq!(found.unavailable.len(), 1);
+    assert_eq!(found.unavailable[0].group, "batch");
     let warnings = cluster.discovery_warnings();
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].group, "batch");

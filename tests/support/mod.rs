@@ -13,87 +13,10 @@ use csdr::storage::{ObjectVault, StorageOptions};
 use serde_json::json;
 
 /// The shop application as YAML, in the API versions a 1.16 user wrote.
-pub const SHOP_YAML: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: alicloud-disk-ssd}
-provisioner: diskplugin.csi.alibabacloud.com
-reclaimPolicy: Delete
-volumeBindingMode: Immediate
----
-apiVersion: extensions/v1beta1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  replicas: 2
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.17
-        ports: [{containerPort: 80}]
-        volumeMounts: [{name: data, mountPath: /data}]
-      volumes:
-      - name: data
-        persistentVolumeClaim: {claimName: data}
----
-apiVersion: extensions/v1beta1
-kind: Ingress
-metadata: {name: web, namespace: shop}
-spec:
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        backend: {serviceName: web, servicePort: 80}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop, labels: {app: web}}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 80, nodePort: 30080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-public, namespace: shop}
-spec:
-  type: LoadBalancer
-  externalTrafficPolicy: Local
-  selector: {app: web}
-  ports: [{port: 443, targetPort: 80}]
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: data, namespace: shop}
-spec:
-  storageClassName: alicloud-disk-ssd
-  accessModes: [ReadWriteMany]
-  resources: {requests: {storage: 10Gi}}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: web-config, namespace: shop, labels: {app: web}}
-data: {greeting: hello}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: web-secret, namespace: shop}
-type: Opaque
-data: {password: cGFzc3dvcmQ=}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: kube-proxy, namespace: kube-system}
-data: {mode: iptables}
-"#;
+pub const SHOP_YAML: &str = include_str!("../../examples/csdr/cluster-116/shop.yaml");
+
+/// The target cluster's StorageClasses.
+pub const TARGET_STORAGE_YAML: &str = include_str!("../../examples/data/target-storage.yaml");
 
 /// A simulated cluster of `release` holding the shop application.
 pub fn shop_cluster(release: KubeRelease) -> SimCluster {
@@ -111,21 +34,7 @@ pub fn target_cluster(release: KubeRelease) -> SimCluster {
     let sim = SimCluster::new(release);
     sim.load_documents(&[SimDocument {
         path: "target.yaml".into(),
-        text: r#"
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: alicloud-disk-ssd}
-provisioner: diskplugin.csi.alibabacloud.com
-reclaimPolicy: Delete
-volumeBindingMode: WaitForFirstConsumer
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: alicloud-disk-topology-alltype}
-provisioner: diskplugin.csi.alibabacloud.com
-volumeBindingMode: WaitForFirstConsumer
-"#
-        .into(),
+        text: TARGET_STORAGE_YAML.into(),
     }])
     .expect("the target fixture loads");
     sim.add_node("node-a", "cn-hangzhou-a").expect("node");

@@ -314,14 +314,14 @@ impl MigrationRegistry {
         if &obj.group_version() == to {
             return Ok(obj);
         }
-        if obj.kind() == "PodSecurityPolicy" {
-            return Err(ConvertError::NotRestorable {
-                object: obj.describe(),
-                reason: POD_SECURITY_POLICY_REMOVED.to_string(),
-            });
-        }
         let target = to.with_kind(obj.kind());
         let Some(chain) = self.path(&obj.gvk(), &target) else {
+            if obj.kind() == "PodSecurityPolicy" {
+                return Err(ConvertError::NotRestorable {
+                    object: obj.describe(),
+                    reason: POD_SECURITY_POLICY_REMOVED.to_string(),
+                });
+            }
             return Err(ConvertError::NoMigration {
                 object: obj.describe(),
                 from: obj.api_version().to_string(),
@@ -517,7 +517,7 @@ fn choose_with(
     targets.sort_by_key(|gv| *gv != &target.preferred);
     let mut sources: Vec<&GroupVersion> = backed_up.versions.iter().collect();
     sources.sort_by(|a, b| by_priority(a, b, &backed_up.preferred.group));
-    if backed_up.kind != "PodSecurityPolicy" {
+    {
         for to in targets {
             let to_gvk = to.with_kind(&backed_up.kind);
             let best = sources

@@ -127,7 +127,7 @@ const RENAMES: &[(&str, &str, &str, &str)] = &[
 ];
 
 pub(super) fn migrations() -> Vec<Migration> {
-    RENAMES
+    let mut all: Vec<Migration> = RENAMES
         .iter()
         .flat_map(|&(up, down, group, kind)| {
             let beta = format!("{group}/v1beta1");
@@ -137,7 +137,26 @@ pub(super) fn migrations() -> Vec<Migration> {
                 Migration::new(down, &ga, &beta, kind, keep),
             ]
         })
-        .collect()
+        .collect();
+    // PodSecurityPolicy lived in two groups with one schema (`extensions/v1beta1` and
+    // `policy/v1beta1`, pkg/apis/extensions/v1beta1 and pkg/apis/policy/v1beta1 types.go);
+    // where a cluster serves it, it moves between them as a rename. It has no successor:
+    // to a cluster without it, it is not restorable (see `POD_SECURITY_POLICY_REMOVED`).
+    all.push(Migration::new(
+        "podsecuritypolicy-extensions-v1beta1-to-policy-v1beta1",
+        "extensions/v1beta1",
+        "policy/v1beta1",
+        "PodSecurityPolicy",
+        keep,
+    ));
+    all.push(Migration::new(
+        "podsecuritypolicy-policy-v1beta1-to-extensions-v1beta1",
+        "policy/v1beta1",
+        "extensions/v1beta1",
+        "PodSecurityPolicy",
+        keep,
+    ));
+    all
 }
 
 #[cfg(test)]

@@ -263,6 +263,16 @@ fn pod_security_policy_is_not_restorable() {
     // Restorable where it is still served.
     let ok = choose_version(&b, &target(&["policy/v1beta1"], "policy/v1beta1")).unwrap();
     assert_eq!(ok.target, gv("policy/v1beta1"));
+    // Its two groups hold one schema: a rename moves it between them (the simulated 1.16
+    // serves it at both).
+    let ext = KubeObject::new(
+        json!({"apiVersion": "extensions/v1beta1", "kind": "PodSecurityPolicy",
+        "metadata": {"name": "restricted"}, "spec": {"privileged": false}}),
+    )
+    .unwrap();
+    let moved = convert(ext, &gv("policy/v1beta1")).unwrap();
+    assert_eq!(moved.api_version(), "policy/v1beta1");
+    assert_eq!(moved.pointer("/spec/privileged"), Some(&json!(false)));
 
     let psp = KubeObject::new(
         json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",

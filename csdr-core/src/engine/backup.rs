@@ -86,7 +86,6 @@ struct Collected {
     claims_in_use: BTreeSet<(String, String)>,
     log: Vec<String>,
     done: u64,
-    seen: BTreeSet<(String, String, String)>,
 }
 
 fn resource_key(obj: &KubeObject) -> String {
@@ -111,7 +110,9 @@ impl Engine {
             name: spec.name.clone(),
         });
         let timeout = self.options.config.application_backup.backup_timeout;
-        let mut report = match tokio::time::timeout(timeout, self.run_backup(&spec)).await {
+        let span = tracing::info_span!("backup", name = %spec.name);
+        let run = tracing::Instrument::instrument(self.run_backup(&spec), span);
+        let mut report = match tokio::time::timeout(timeout, run).await {
             Ok(Ok(report)) => report,
             Ok(Err(Fatal(reason))) => failed(&spec, reason),
             Err(_) => failed(
@@ -144,6 +145,25 @@ impl Engine {
             &namespaces,
             &self.options.engine_namespace,
         )?;
+        let mut selection = selection;
+        // An API group whose discovery failed (an unavailable aggregated API) is skipped, not
+        // fatal: its objects cannot be listed, and the user is told which group.
+        for group in &discovery.unavailable {
+            selection.warnings.push(Issue::general(format!(
+                "API group {}{} is unavailable and was skipped: {}",
+                if group.group.is_empty() {
+                    "core"
+                } else {
+                    &group.group
+                },
+                group
+                    .version
+                    .as_deref()
+                    .map(|v| format!("/{v}"))
+                    .unwrap_or_default(),
+                group.reason
+            )));
+        }
         let mut upload = self.vault.start_backup(&spec.name).await?;
         match self
             .stream_backup(spec, &discovery, &selection, &mut upload)
@@ -414,15 +434,10 @@ impl Engine {
         writer: &mut ArchiveWriter<Spool>,
         c: &mut Collected,
     ) -> Result<(), Fatal> {
+        // List scopes never overlap (one namespace per task, or all namespaces once; related
+        // cluster-scoped objects only in the related pass), so each object arrives once per
+        // version and nothing needs remembering to deduplicate.
         if preferred {
-            let key = (
-                unit.group_resource(),
-                obj.namespace().unwrap_or("").to_string(),
-                obj.name().to_string(),
-            );
-            if !c.seen.insert(key) {
-                return Ok(()); // listed twice (an object in two selected scopes)
-            }
             c.resources
                 .entry(resource_key(&obj))
                 .or_default()

@@ -76,7 +76,9 @@ impl Engine {
             job: "restore".into(),
             name: spec.name.clone(),
         });
-        let mut report = match self.run_restore(&spec).await {
+        let span = tracing::info_span!("restore", name = %spec.name, backup = %spec.backup_name);
+        let run = tracing::Instrument::instrument(self.run_restore(&spec), span);
+        let mut report = match run.await {
             Ok(report) => report,
             Err(Fatal(reason)) => RestoreReport {
                 name: spec.name.clone(),

@@ -1,4 +1,14 @@
 //! The `Clock` port: the only way the core learns the time.
+//!
+//! ```
+//! use csdr_core::ports::clock::{Clock, ManualClock};
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new("2026-11-24T04:00:00Z".parse()?);
+//! clock.advance(Duration::from_secs(3600));
+//! assert_eq!(clock.now().to_string(), "2026-11-24T05:00:00Z");
+//! # Ok::<(), jiff::Error>(())
+//! ```
 
 use std::sync::Mutex;
 use std::time::Duration;

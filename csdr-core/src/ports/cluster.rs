@@ -4,6 +4,29 @@
 //! core's simulated cluster. Objects cross it as [`KubeObject`]s at an explicit
 //! [`GroupVersionResource`], so the engine can read one object at every version the server
 //! serves (B5) and write it at the version the planner chose (R2).
+//!
+//! ```
+//! use csdr_core::object::GroupVersionResource;
+//! use csdr_core::ports::cluster::Cluster;
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::sim::SimCluster;
+//! use futures::StreamExt;
+//!
+//! # futures::executor::block_on(async {
+//! let cluster = SimCluster::new(KubeRelease::V1_28);
+//! let namespaces = GroupVersionResource::new("", "v1", "namespaces");
+//! // Every object of a resource, page by page.
+//! let names: Vec<String> = cluster
+//!     .list(&namespaces, None, None, 2)
+//!     .map(|ns| ns.map(|o| o.name().to_string()))
+//!     .collect::<Vec<_>>()
+//!     .await
+//!     .into_iter()
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+//! # Ok::<(), csdr_core::ports::cluster::ClusterError>(()) })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::Duration;
 
@@ -288,6 +311,82 @@ pub trait Cluster: Send + Sync {
         })
         .flatten()
         .boxed()
+    }
+}
+
+/// A shared cluster is a cluster: the engine and a snapshotter can use one connection.
+#[async_trait]
+impl<T: Cluster + ?Sized> Cluster for std::sync::Arc<T> {
+    async fn discover(&self) -> Result<Discovery, ClusterError> {
+        (**self).discover().await
+    }
+    async fn list_page(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectPage, ClusterError> {
+        (**self).list_page(gvr, namespace, options).await
+    }
+    async fn get(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        (**self).get(gvr, namespace, name).await
+    }
+    async fn create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self).create(gvr, object).await
+    }
+    async fn update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self).update(gvr, object).await
+    }
+    async fn patch_merge(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self).patch_merge(gvr, namespace, name, patch).await
+    }
+    async fn delete(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        (**self).delete(gvr, namespace, name).await
+    }
+    async fn wait_for(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        condition: WaitCondition,
+        timeout: Duration,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self)
+            .wait_for(gvr, namespace, name, condition, timeout)
+            .await
+    }
+    fn list<'a>(
+        &'a self,
+        gvr: &'a GroupVersionResource,
+        namespace: Option<&'a str>,
+        label_selector: Option<&'a str>,
+        page_size: u32,
+    ) -> BoxStream<'a, Result<KubeObject, ClusterError>> {
+        (**self).list(gvr, namespace, label_selector, page_size)
     }
 }
 

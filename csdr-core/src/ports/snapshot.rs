@@ -7,6 +7,26 @@
 //! content's snapshot handle. To restore in another cluster it pre-provisions a
 //! VolumeSnapshotContent from that handle and a VolumeSnapshot bound to it; the PVC then names
 //! the VolumeSnapshot as its `dataSource`.
+//!
+//! ```
+//! use csdr_core::ports::snapshot::{CsiSnapshotter, SnapshotError, VolumeSnapshotter};
+//! use csdr_core::object::KubeObject;
+//! use csdr_core::releases::KubeRelease;
+//! use csdr_core::sim::SimCluster;
+//! use serde_json::json;
+//!
+//! # futures::executor::block_on(async {
+//! // Kubernetes 1.16 predates the v1 snapshot API: the snapshotter says so.
+//! let snapshotter = CsiSnapshotter::new(SimCluster::new(KubeRelease::V1_16));
+//! let pvc = KubeObject::new(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+//!     "metadata": {"name": "data", "namespace": "shop"}})).unwrap();
+//! let err = snapshotter
+//!     .snapshot(&pvc, "diskplugin.csi.alibabacloud.com", "data-b1", std::time::Duration::from_secs(1))
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!(err, SnapshotError::NotServed);
+//! # });
+//! ```
 
 use std::time::Duration;
 

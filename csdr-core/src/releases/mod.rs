@@ -281,7 +281,10 @@ impl KubeRelease {
                 .unwrap_or_default()
                 .to_string();
         }
-        Discovery { groups }
+        Discovery {
+            groups,
+            ..Default::default()
+        }
     }
 }
 
@@ -354,16 +357,7 @@ pub enum Verbs {
     GetList,
 }
 
-const STANDARD_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+use crate::discovery::STANDARD_VERBS;
 const NO_DELETECOLLECTION_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];

@@ -23,7 +23,7 @@
 //! use csdr_core::sim::SimCluster;
 //! use serde_json::json;
 //!
-//! let discovery = Discovery { groups: vec![DiscoveredGroup {
+//! let discovery = Discovery { unavailable: vec![], groups: vec![DiscoveredGroup {
 //!     name: "".into(), preferred_version: "v1".into(),
 //!     versions: vec![DiscoveredVersion { version: "v1".into(), resources: vec![
 //!         ApiResource::new("Namespace", "namespaces", false),

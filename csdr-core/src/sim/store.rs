@@ -10,7 +10,7 @@ use crate::discovery::{
     ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery, ServedResource,
 };
 use crate::label_selector::LabelSelector;
-use crate::object::{GroupVersion, GroupVersionResource, KubeObject, group_resource};
+use crate::object::{GroupVersion, GroupVersionResource, KubeObject, group_resource, string_list};
 use crate::ports::cluster::{ClusterError, ListOptions, ObjectPage};
 use crate::selection::canonical_group;
 use crate::version_priority::sort_by_priority;
@@ -865,8 +865,8 @@ impl SimState {
             if let Some(s) = names.get("singular").and_then(Value::as_str) {
                 resource.singular = s.to_string();
             }
-            resource.short_names = str_list(names.get("shortNames"));
-            resource.categories = str_list(names.get("categories"));
+            resource.short_names = string_list(names.get("shortNames"));
+            resource.categories = string_list(names.get("categories"));
             let mut versions: Vec<String> = match spec.get("versions").and_then(Value::as_array) {
                 Some(vs) => vs
                     .iter()
@@ -1000,15 +1000,4 @@ fn crd_resource_key(crd: &KubeObject) -> Option<String> {
     let group = crd.pointer("/spec/group")?.as_str()?;
     let plural = crd.pointer("/spec/names/plural")?.as_str()?;
     Some(group_resource(plural, group))
-}
-
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -25,6 +25,7 @@ fn group(name: &str, preferred: &str, versions: &[(&str, Vec<ApiResource>)]) -> 
 fn fixture() -> Discovery {
     let deploy = ApiResource::new("Deployment", "deployments", true).with_short_names(&["deploy"]);
     Discovery {
+        unavailable: Vec::new(),
         groups: vec![
             group(
                 "",
@@ -599,4 +600,23 @@ fn a_release_serves_one_object_at_every_version_by_the_conversion_rules() {
         ))
         .is_err()
     );
+}
+
+#[test]
+fn a_pod_security_policy_on_1_16_is_read_in_both_groups() {
+    use crate::releases::KubeRelease;
+    let s = SimCluster::new(KubeRelease::V1_16);
+    let psp = obj(
+        json!({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy",
+        "metadata": {"name": "restricted"}, "spec": {"privileged": false}}),
+    );
+    block_on(s.create(&gvr("policy", "v1beta1", "podsecuritypolicies"), &psp)).unwrap();
+    let ext = block_on(s.get(
+        &gvr("extensions", "v1beta1", "podsecuritypolicies"),
+        None,
+        "restricted",
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(ext.api_version(), "extensions/v1beta1");
 }

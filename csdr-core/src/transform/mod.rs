@@ -4,7 +4,26 @@
 //! [`TransformFn`]: it takes the [`TransformContext`] and an object and returns the object it
 //! would create plus the warnings it raised, or a [`TransformError`] naming the object and the
 //! field. Transformations are pure, idempotent (applying one twice equals applying it once) and
-//! touch only the fields they own.
+//! touch only the fields they own. [`pipeline`] runs them all in a fixed order.
+//!
+//! ```
+//! use csdr_core::model::RestoreSpec;
+//! use csdr_core::object::KubeObject;
+//! use csdr_core::transform::{TransformContext, services::services};
+//! use serde_json::json;
+//!
+//! let mut spec = RestoreSpec::new("r1", "b1");
+//! spec.preserve_node_ports = true;
+//! let ctx = TransformContext::new(spec);
+//! let lb = KubeObject::new(json!({"apiVersion": "v1", "kind": "Service",
+//!     "metadata": {"name": "web", "namespace": "shop"},
+//!     "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+//!              "healthCheckNodePort": 32001, "clusterIP": "10.0.0.9"}}))?;
+//! let out = services(&ctx, lb)?;
+//! assert_eq!(out.object.pointer("/spec/healthCheckNodePort"), Some(&json!(32001)));
+//! assert_eq!(out.object.pointer("/spec/clusterIP"), None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 

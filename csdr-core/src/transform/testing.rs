@@ -385,10 +385,24 @@ pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
 }
 
 /// Panics unless every path changed between `before` and `after` matches one of `owned`.
+/// A container left empty because every field removed from it was owned (removing the only
+/// owned field of `spec` leaves `spec: {}`) is not a foreign change.
 pub(crate) fn assert_only_paths_changed(before: &Value, after: &Value, owned: &[&str]) {
+    let leaves_before = flatten(before);
+    let is_owned = |p: &str| owned.iter().any(|o| path_matches(o, p));
+    let emptied_by_owned_removals = |p: &str| {
+        let emptied = matches!(after.pointer(p), Some(Value::Object(m)) if m.is_empty())
+            || matches!(after.pointer(p), Some(Value::Array(a)) if a.is_empty());
+        let prefix = format!("{p}/");
+        let mut below = leaves_before
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .peekable();
+        emptied && below.peek().is_some() && below.all(|k| is_owned(k))
+    };
     let foreign: Vec<String> = changed_paths(before, after)
         .into_iter()
-        .filter(|p| !owned.iter().any(|o| path_matches(o, p)))
+        .filter(|p| !is_owned(p) && !emptied_by_owned_removals(p))
         .collect();
     assert!(
         foreign.is_empty(),

@@ -1,0 +1,448 @@
+//! `csdr`: the reference command line of csdr, in the conventions of Velero's CLI and kubectl.
+//!
+//! ```text
+//! alias csdr='cargo run -q --release --example csdr --'
+//! csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/vault --include-namespaces shop
+//! csdr backup describe shop-b --vault file:///tmp/vault --details
+//! csdr restore create shop-r --from-backup shop-b --vault file:///tmp/vault --cluster sim:1.28:./cluster-128 --dry-run -o json
+//! ```
+//!
+//! `<CLUSTER>` is `sim:<release>[:<folder>]` (a simulated cluster whose state is a folder of
+//! YAML files, loaded at start and saved at the end when the command wrote to it), `kube` (the
+//! current kubeconfig context) or `kube:<context>`. `<VAULT>` is a vault URL: `file:///…` (the
+//! folder is created), `s3://bucket/prefix?endpoint=…&region=…&path_style=true`, `memory://`.
+//!
+//! Exit codes: 0 success (Completed), 2 PartiallyFailed, 1 Failed or a usage error. Standard
+//! output carries only the requested output; errors, logs (`-v`, `-vv`) and progress bars go
+//! to standard error.
+
+#[path = "csdr/commands.rs"]
+mod commands;
+#[path = "csdr/progress.rs"]
+mod progress;
+#[path = "csdr/render.rs"]
+mod render;
+#[path = "csdr/targets.rs"]
+mod targets;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use csdr::core::model::{ExistingResourcePolicy, JobPhase};
+use targets::ClusterArg;
+
+/// Back up, restore and migrate Kubernetes applications.
+#[derive(Parser, Debug)]
+#[command(
+    name = "csdr",
+    version,
+    about,
+    after_help = "Examples:\n  csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/csdr-vault --include-namespaces shop\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault --details\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster sim:1.28:./cluster-128\n  csdr schedule next \"0 2 15 * 1\" --count 4\n\nExit codes: 0 success (Completed), 2 PartiallyFailed, 1 Failed or usage error."
+)]
+pub struct Cli {
+    /// More logs on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides). Hides progress bars.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// The vault's name, recorded in the vault on first use; a location belongs to one name.
+    /// Example: --vault-name prod-backups
+    #[arg(long, global = true, default_value = "default", value_name = "NAME")]
+    vault_name: String,
+
+    /// How long to keep trying to reach a vault before giving up (connect and retries).
+    /// Example: --vault-timeout 10s
+    #[arg(long, global = true, default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
+    vault_timeout: Duration,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Work with backup schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Create, list, describe and delete backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore backups, or preview a restore with --dry-run.
+    #[command(subcommand)]
+    Restore(RestoreCommand),
+    /// Work with vaults (where backups are stored).
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Check which backed-up resources a Kubernetes release can take: as-is, migrated, or not restorable.
+    #[command(
+        after_help = "Examples:\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.30\n  csdr check --from-backup shop-b --vault file:///tmp/csdr-vault --target-release 1.22 -o json\n\nExit code 2 when some resources cannot be restored to that release."
+    )]
+    Check(CheckArgs),
+    /// Serve simulated clusters over HTTP for kubectl.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Delete expired backups and clean up unfinished uploads and deletions.
+    #[command(
+        after_help = "Examples:\n  csdr gc --vault file:///tmp/csdr-vault\n  csdr gc --vault file:///tmp/csdr-vault --now 2027-01-01T00:00:00Z"
+    )]
+    Gc(GcArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Print the next fire times of a schedule, one RFC 3339 UTC instant per line.
+    #[command(
+        after_help = "Examples:\n  csdr schedule next \"0 2 15 * 1\" --after 2026-11-23T22:51:00Z --count 4\n  csdr schedule next @daily\n  csdr schedule next \"@every 6h30m\" --count 3\n\nCron fields: minute hour day-of-month month day-of-week (0-6 from Sunday, 7 = Sunday).\nWhen both day fields are restricted a day matches if either does (Vixie cron, Velero)."
+    )]
+    Next {
+        /// A 5-field cron expression, a descriptor (@daily, @every 6h) or an interval (6h30m).
+        /// Example: "0 2 * * *"
+        #[arg(value_name = "EXPR")]
+        expression: String,
+        /// Print fire times after this instant (RFC 3339); now by default.
+        /// Example: --after 2026-11-23T22:51:00Z
+        #[arg(long, value_name = "RFC3339")]
+        after: Option<String>,
+        /// How many fire times to print. Example: --count 10
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        count: usize,
+    },
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable text.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One YAML document.
+    Yaml,
+}
+
+#[derive(Args, Debug)]
+struct OutputArg {
+    /// Output format. Example: -o json
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Args, Debug)]
+struct VaultArg {
+    /// The vault URL: file:///path (created if missing), s3://bucket/prefix?endpoint=…, memory://.
+    /// Example: --vault file:///var/backups/csdr
+    #[arg(long, value_name = "VAULT")]
+    vault: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Back up namespaces of a cluster into a vault.
+    #[command(
+        after_help = "Examples:\n  csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/csdr-vault --include-namespaces shop\n  csdr backup create nightly --cluster kube --vault 's3://backups/prod?region=eu-west-1' --exclude-namespaces 'test-*' --ttl 168h\n  csdr backup create web --cluster kube:prod --vault file:///tmp/csdr-vault --selector 'app in (web,api)' --backup-volumes\n\nBackups run in the foreground: the command returns when the backup has finished (--wait is accepted and changes nothing).\nExit code: 0 Completed, 2 PartiallyFailed, 1 Failed."
+    )]
+    Create(Box<BackupCreateArgs>),
+    /// List the backups of a vault (Completed and PartiallyFailed ones).
+    #[command(
+        after_help = "Examples:\n  csdr backup list --vault file:///tmp/csdr-vault\n  csdr backup list --vault file:///tmp/csdr-vault -o json"
+    )]
+    List {
+        #[command(flatten)]
+        vault: VaultArg,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Describe a backup: phase, times, expiry, selection; with --details its resources, volume snapshots, errors and warnings.
+    #[command(
+        after_help = "Examples:\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault --details\n  csdr backup describe shop-b --vault file:///tmp/csdr-vault -o yaml"
+    )]
+    Describe {
+        /// The backup's name. Example: shop-b
+        name: String,
+        #[command(flatten)]
+        vault: VaultArg,
+        /// Also list every backed-up object by kind, the volume snapshots, and each error and warning.
+        #[arg(long)]
+        details: bool,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Delete a backup and its files from the vault.
+    #[command(after_help = "Examples:\n  csdr backup delete shop-b --vault file:///tmp/csdr-vault")]
+    Delete {
+        /// The backup's name. Example: shop-b
+        name: String,
+        #[command(flatten)]
+        vault: VaultArg,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BackupCreateArgs {
+    /// The backup's name, unique in the vault. Example: shop-b
+    name: String,
+    /// The cluster: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster sim:1.16:./cluster-116
+    #[arg(long, value_name = "CLUSTER")]
+    cluster: ClusterArg,
+    #[command(flatten)]
+    vault: VaultArg,
+    /// Namespaces to back up (* wildcards); all but the system ones by default. Example: --include-namespaces shop,web-*
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    include_namespaces: Vec<String>,
+    /// Namespaces to leave out (* wildcards). Example: --exclude-namespaces test-*
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    exclude_namespaces: Vec<String>,
+    /// Resources to back up, by plural, singular, kind, short name or plural.group. Example: --include-resources deployments.apps,pvc
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    include_resources: Vec<String>,
+    /// Resources to leave out. Example: --exclude-resources secrets,events
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    exclude_resources: Vec<String>,
+    /// Only objects whose labels match this Kubernetes label selector. Example: --selector 'app=web,tier in (a,b)'
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Cluster-scoped resources: true = all, false = none; by default those the selected objects use. Example: --include-cluster-resources false
+    #[arg(long, value_name = "true|false")]
+    include_cluster_resources: Option<bool>,
+    /// How long the backup is kept before gc deletes it (Go or humantime duration). Example: --ttl 168h
+    #[arg(long, default_value = "720h", value_parser = parse_duration, value_name = "DURATION")]
+    ttl: Duration,
+    /// Snapshot the volumes of selected pods with CSI VolumeSnapshots (needs snapshot.storage.k8s.io/v1 and a VolumeSnapshotClass).
+    #[arg(long)]
+    backup_volumes: bool,
+    /// Accepted for Velero compatibility: backups always run in the foreground until they finish.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum RestoreCommand {
+    /// Restore a backup into a cluster, transforming it on the way; --dry-run shows the plan and the final objects.
+    #[command(
+        after_help = "Examples:\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster sim:1.28:./cluster-128\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube --dry-run -o json\n  csdr restore create shop-r2 --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube:staging \\\n      --namespace-mapping shop:shop-staging --image-registry-mapping docker.io/library/=registry.example.com/mirror/ \\\n      --change-image 'nginx:1.17,nginx:1.25' --storage-class-mapping alicloud-disk-ssd=alicloud-disk-topology-alltype\n\nExit code: 0 Completed, 2 PartiallyFailed (some objects not restored), 1 Failed."
+    )]
+    Create(Box<RestoreCreateArgs>),
+    /// Describe a restore: phase, times, its backup, errors and warnings.
+    #[command(
+        after_help = "Examples:\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault\n  csdr restore describe shop-r --vault file:///tmp/csdr-vault -o json"
+    )]
+    Describe {
+        /// The restore's name. Example: shop-r
+        name: String,
+        #[command(flatten)]
+        vault: VaultArg,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+/// The R11 policy on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PolicyArg {
+    /// Leave existing objects; warn when they differ from the backup.
+    None,
+    /// Merge-patch existing objects to the backed-up state.
+    Update,
+}
+
+impl From<PolicyArg> for ExistingResourcePolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::None => ExistingResourcePolicy::None,
+            PolicyArg::Update => ExistingResourcePolicy::Update,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RestoreCreateArgs {
+    /// The restore's name, unique in the vault. Example: shop-r
+    name: String,
+    /// The backup to restore. Example: --from-backup shop-b
+    #[arg(long, value_name = "BACKUP")]
+    from_backup: String,
+    #[command(flatten)]
+    vault: VaultArg,
+    /// The target cluster: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster sim:1.28:./cluster-128
+    #[arg(long, value_name = "CLUSTER")]
+    cluster: ClusterArg,
+    /// Restore namespaces under other names, old:new. Example: --namespace-mapping shop:shop-copy,web:web-copy
+    #[arg(long, value_delimiter = ',', value_name = "OLD:NEW,…")]
+    namespace_mapping: Vec<String>,
+    /// Replace image registry prefixes, from=to. Example: --image-registry-mapping docker.io/library/=registry.example.com/mirror/
+    #[arg(long, value_delimiter = ',', value_name = "FROM=TO,…")]
+    image_registry_mapping: Vec<String>,
+    /// A change-image case in the FAQ's format, repeatable: "app1:v1,app2:v2", "app1,app2", "v1:v2" or full references. Example: --change-image 'nginx:1.17,nginx:1.25'
+    #[arg(long, value_name = "CASE")]
+    change_image: Vec<String>,
+    /// Convert PVCs (and PVs) to other StorageClasses, old=new. Example: --storage-class-mapping alicloud-disk-ssd=alicloud-disk-topology-alltype
+    #[arg(long, value_delimiter = ',', value_name = "OLD=NEW,…")]
+    storage_class_mapping: Vec<String>,
+    /// Access modes for claims converted to another StorageClass. Example: --convert-to-access-modes ReadWriteOnce
+    #[arg(long, value_delimiter = ',', value_name = "MODE,…")]
+    convert_to_access_modes: Vec<String>,
+    /// Keep healthCheckNodePort of LoadBalancer Services with externalTrafficPolicy Local (node ports are always kept).
+    #[arg(long)]
+    preserve_node_ports: bool,
+    /// What to do with objects that already exist. Example: --existing-resource-policy update
+    #[arg(long, value_enum, default_value_t = PolicyArg::None)]
+    existing_resource_policy: PolicyArg,
+    /// Namespaces to restore (* wildcards); all in the backup by default. Example: --include-namespaces shop
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    include_namespaces: Vec<String>,
+    /// Namespaces to leave out. Example: --exclude-namespaces test-*
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    exclude_namespaces: Vec<String>,
+    /// Resources to restore. Example: --include-resources deployments,services
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    include_resources: Vec<String>,
+    /// Resources to leave out. Example: --exclude-resources storageclasses
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    exclude_resources: Vec<String>,
+    /// Only objects whose labels match this selector. Example: --selector app=web
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Cluster-scoped resources: true = all in the backup, false = none. Example: --include-cluster-resources false
+    #[arg(long, value_name = "true|false")]
+    include_cluster_resources: Option<bool>,
+    /// Compute the plan and the final objects without writing anything. Example: --dry-run -o json
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum VaultCommand {
+    /// Check a vault by a real round trip; prints Available or Unavailable: <reason>.
+    #[command(
+        after_help = "Examples:\n  csdr vault validate file:///tmp/csdr-vault\n  csdr vault validate 's3://backups/csdr?endpoint=http://127.0.0.1:9000&path_style=true' --vault-timeout 5s\n\nExit code: 0 Available, 1 Unavailable."
+    )]
+    Validate {
+        /// The vault URL. Example: file:///tmp/csdr-vault
+        #[arg(value_name = "VAULT")]
+        vault: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// The backup to check. Example: --from-backup shop-b
+    #[arg(long, value_name = "BACKUP")]
+    from_backup: String,
+    #[command(flatten)]
+    vault: VaultArg,
+    /// The Kubernetes release to check against (1.16 to 1.32). Example: --target-release 1.30
+    #[arg(long, value_name = "RELEASE")]
+    target_release: csdr::core::releases::KubeRelease,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Serve a simulated cluster over HTTP on 127.0.0.1 until Ctrl-C, for kubectl.
+    #[command(
+        after_help = "Examples:\n  csdr cluster serve --release 1.16 --state ./cluster-116 --port 8116\n  kubectl --server http://127.0.0.1:8116 get ns\n\nThe URL is printed on stdout. With --state the folder is loaded at start and saved on Ctrl-C."
+    )]
+    Serve {
+        /// The Kubernetes release to simulate. Example: --release 1.28
+        #[arg(long, value_name = "RELEASE")]
+        release: csdr::core::releases::KubeRelease,
+        /// A folder of YAML files holding the cluster's state. Example: --state ./cluster-128
+        #[arg(long, value_name = "FOLDER")]
+        state: Option<std::path::PathBuf>,
+        /// The port on 127.0.0.1; 0 picks a free one. Example: --port 8080
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        port: u16,
+    },
+}
+
+#[derive(Args, Debug)]
+struct GcArgs {
+    #[command(flatten)]
+    vault: VaultArg,
+    /// Collect as if it were this instant (RFC 3339); now by default. Example: --now 2027-01-01T00:00:00Z
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    csdr::core::model::duration_text::parse(text)
+}
+
+/// A command's failure: its message goes to stderr, the exit code says how bad it was.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    code: u8,
+}
+
+impl CliError {
+    /// A failure (exit code 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+/// The exit code of a job's phase: 0 Completed, 2 PartiallyFailed, 1 Failed (or unfinished).
+pub fn phase_exit(phase: JobPhase) -> u8 {
+    match phase {
+        JobPhase::Completed => 0,
+        JobPhase::PartiallyFailed => 2,
+        JobPhase::Failed | JobPhase::InProgress => 1,
+    }
+}
+
+fn init_logs(verbose: u8) {
+    let level = match verbose {
+        0 => "error",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are successes; every usage error exits 1 (clap says 2).
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logs(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

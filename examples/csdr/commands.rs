@@ -1,0 +1,531 @@
+//! What each command does.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use csdr::core::engine::{Engine, RestoreReport};
+use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec};
+use csdr::core::ports::vault::{Vault, VaultPhase};
+use csdr::core::releases::KubeRelease;
+use csdr::core::schedule::Schedule;
+use csdr::core::sim::SimCluster;
+use csdr::kube::testing::ApiServer;
+use csdr::sim_folder;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::json;
+
+use crate::progress::Progress;
+use crate::render::{self, print};
+use crate::targets::{OpenCluster, connect_vault, open_vault};
+use crate::{
+    BackupCommand, BackupCreateArgs, CheckArgs, Cli, CliError, ClusterCommand, Command, GcArgs,
+    RestoreCommand, RestoreCreateArgs, ScheduleCommand, VaultCommand, phase_exit,
+};
+
+/// Runs a parsed command line; the exit code on success.
+pub async fn run(cli: Cli) -> Result<u8, CliError> {
+    let ctx = Context {
+        vault_name: cli.vault_name.clone(),
+        vault_timeout: cli.vault_timeout,
+        progress: cli.verbose == 0,
+    };
+    match cli.command {
+        Command::Schedule(ScheduleCommand::Next {
+            expression,
+            after,
+            count,
+        }) => schedule_next(&expression, after.as_deref(), count),
+        Command::Backup(BackupCommand::Create(args)) => ctx.backup_create(*args).await,
+        Command::Backup(BackupCommand::List { vault, output }) => {
+            let vault = ctx.vault(&vault.vault).await?;
+            let records = vault
+                .list_backups()
+                .await
+                .map_err(|e| CliError::failed(e.to_string()))?;
+            let location = vault.location();
+            print(output.output, &render::backup_list_value(&records), || {
+                render::backup_list_table(&records, &location)
+            })?;
+            Ok(0)
+        }
+        Command::Backup(BackupCommand::Describe {
+            name,
+            vault,
+            details,
+            output,
+        }) => {
+            let url = vault.vault;
+            let vault = ctx.vault(&url).await?;
+            let record = find_backup(vault.as_ref(), &name, &url).await?;
+            let companions = if details {
+                Some(
+                    vault
+                        .backup_companions(&name)
+                        .await
+                        .map_err(|e| CliError::failed(format!("backup {name}: {e}")))?,
+                )
+            } else {
+                None
+            };
+            let location = vault.location();
+            print(
+                output.output,
+                &render::backup_describe_value(&record, companions.as_ref()),
+                || render::backup_describe_table(&record, companions.as_ref(), &location),
+            )?;
+            Ok(0)
+        }
+        Command::Backup(BackupCommand::Delete { name, vault }) => {
+            let url = vault.vault;
+            let vault = ctx.vault(&url).await?;
+            find_backup(vault.as_ref(), &name, &url).await?;
+            vault
+                .delete_backup(&name)
+                .await
+                .map_err(|e| CliError::failed(format!("backup {name}: {e}")))?;
+            println!("Backup \"{name}\" deleted.");
+            Ok(0)
+        }
+        Command::Restore(RestoreCommand::Create(args)) => ctx.restore_create(*args).await,
+        Command::Restore(RestoreCommand::Describe {
+            name,
+            vault,
+            output,
+        }) => {
+            let url = vault.vault;
+            let vault = ctx.vault(&url).await?;
+            let record = vault
+                .restore(&name)
+                .await
+                .map_err(|e| CliError::failed(format!("restore {name}: {e}")))?
+                .ok_or_else(|| {
+                    CliError::failed(format!(
+                        "restore {name} not found in vault {url}; `csdr restore create` records restores there"
+                    ))
+                })?;
+            print(
+                output.output,
+                &render::restore_describe_value(&record),
+                || render::restore_describe_table(&record),
+            )?;
+            Ok(phase_exit(record.status.phase))
+        }
+        Command::Vault(VaultCommand::Validate { vault }) => {
+            let line = match connect_vault(&vault, &ctx.vault_name, ctx.vault_timeout) {
+                Err(reason) => format!("Unavailable: {reason}"),
+                Ok(v) => {
+                    let validation = v.validate(Timestamp::now()).await;
+                    match validation.phase {
+                        VaultPhase::Available => "Available".to_string(),
+                        VaultPhase::Unavailable => format!("Unavailable: {}", validation.message),
+                    }
+                }
+            };
+            println!("{line}");
+            Ok(if line == "Available" { 0 } else { 1 })
+        }
+        Command::Check(args) => ctx.check(args).await,
+        Command::Cluster(ClusterCommand::Serve {
+            release,
+            state,
+            port,
+        }) => serve(release, state, port).await,
+        Command::Gc(args) => ctx.gc(args).await,
+    }
+}
+
+struct Context {
+    vault_name: String,
+    vault_timeout: std::time::Duration,
+    progress: bool,
+}
+
+fn parse_instant(option: &str, text: &str) -> Result<Timestamp, CliError> {
+    text.parse().map_err(|e| {
+        CliError::failed(format!(
+            "{option}: `{text}` is not an RFC 3339 instant such as 2026-11-23T22:51:00Z: {e}"
+        ))
+    })
+}
+
+fn schedule_next(expression: &str, after: Option<&str>, count: usize) -> Result<u8, CliError> {
+    let schedule = Schedule::parse(expression).map_err(|e| CliError::failed(e.to_string()))?;
+    let after = match after {
+        Some(text) => parse_instant("--after", text)?,
+        None => Timestamp::now(),
+    };
+    for t in schedule.iter_after(after, &TimeZone::UTC).take(count) {
+        println!("{t}");
+    }
+    Ok(0)
+}
+
+async fn find_backup(
+    vault: &dyn Vault,
+    name: &str,
+    url: &str,
+) -> Result<csdr::core::vault_record::BackupRecord, CliError> {
+    vault
+        .backup(name)
+        .await
+        .map_err(|e| CliError::failed(format!("backup {name}: {e}")))?
+        .ok_or_else(|| {
+            CliError::failed(format!(
+                "backup {name} not found in vault {url}; `csdr backup list --vault {url}` shows the backups there"
+            ))
+        })
+}
+
+/// `old<sep>new,…` pairs of a mapping option.
+fn mapping(
+    option: &str,
+    sep: char,
+    entries: &[String],
+) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out = BTreeMap::new();
+    for entry in entries {
+        match entry.split_once(sep) {
+            Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                out.insert(from.to_string(), to.to_string());
+            }
+            _ => {
+                return Err(CliError::failed(format!(
+                    "{option}: `{entry}` is not old{sep}new"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {
+    if let Some(reason) = &status.failure_reason {
+        eprintln!("error: {job} {name} failed: {reason}");
+    }
+    for issue in &status.errors {
+        eprintln!("error: {issue}");
+    }
+}
+
+impl Context {
+    async fn vault(&self, url: &str) -> Result<Arc<dyn Vault>, CliError> {
+        open_vault(url, &self.vault_name, self.vault_timeout).await
+    }
+
+    async fn backup_create(&self, args: BackupCreateArgs) -> Result<u8, CliError> {
+        let mut spec = BackupSpec::new(&args.name);
+        spec.included_namespaces = args.include_namespaces;
+        spec.excluded_namespaces = args.exclude_namespaces;
+        spec.included_resources = args.include_resources;
+        spec.excluded_resources = args.exclude_resources;
+        spec.label_selector = args.selector;
+        spec.include_cluster_resources = args.include_cluster_resources;
+        spec.ttl = args.ttl;
+        spec.backup_volumes = args.backup_volumes;
+        spec.storage_location = Some(self.vault_name.clone());
+        let _ = args.wait; // backups always run to the end in the foreground
+
+        let cluster = OpenCluster::open(&args.cluster).await?;
+        let vault = self.vault(&args.vault.vault).await?;
+        let progress = Progress::new(self.progress);
+        let mut builder = Engine::builder()
+            .cluster(cluster.cluster())
+            .vault(vault)
+            .progress(progress.sink());
+        if spec.backup_volumes {
+            builder = builder.snapshotter(cluster.snapshotter()?);
+        }
+        let engine = builder
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let report = engine.backup(spec).await;
+        progress.finish();
+        if args.backup_volumes {
+            // Volume snapshots are objects in the cluster: keep them.
+            cluster.save()?;
+        }
+        report_issues(&report.status, "backup", &report.name);
+        print(
+            args.output.output,
+            &render::backup_report_value(&report),
+            || render::backup_report_table(&report),
+        )?;
+        Ok(phase_exit(report.status.phase))
+    }
+
+    fn restore_spec(args: &RestoreCreateArgs) -> Result<RestoreSpec, CliError> {
+        let mut spec = RestoreSpec::new(&args.name, &args.from_backup);
+        spec.namespace_mapping = mapping("--namespace-mapping", ':', &args.namespace_mapping)?;
+        spec.image_registry_mapping = mapping(
+            "--image-registry-mapping",
+            '=',
+            &args.image_registry_mapping,
+        )?;
+        spec.change_image_cases = args.change_image.clone();
+        spec.storage_class_mapping =
+            mapping("--storage-class-mapping", '=', &args.storage_class_mapping)?;
+        spec.convert_to_access_modes = args.convert_to_access_modes.clone();
+        spec.preserve_node_ports = args.preserve_node_ports;
+        spec.existing_resource_policy = args.existing_resource_policy.into();
+        spec.included_namespaces = args.include_namespaces.clone();
+        spec.excluded_namespaces = args.exclude_namespaces.clone();
+        spec.included_resources = args.include_resources.clone();
+        spec.excluded_resources = args.exclude_resources.clone();
+        spec.label_selector = args.selector.clone();
+        spec.include_cluster_resources = args.include_cluster_resources;
+        spec.dry_run = args.dry_run;
+        Ok(spec)
+    }
+
+    async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {
+        let spec = Self::restore_spec(&args)?;
+        let vault = self.vault(&args.vault.vault).await?;
+        if !spec.dry_run {
+            // Restore names are unique in a vault: refuse before writing anything.
+            let existing = vault
+                .restore(&spec.name)
+                .await
+                .map_err(|e| CliError::failed(format!("restore {}: {e}", spec.name)))?;
+            if existing.is_some() {
+                return Err(CliError::failed(format!(
+                    "restore {} already exists in vault {}; choose another name",
+                    spec.name, args.vault.vault
+                )));
+            }
+        }
+        let cluster = OpenCluster::open(&args.cluster).await?;
+        let progress = Progress::new(self.progress);
+        let engine = Engine::builder()
+            .cluster(cluster.cluster())
+            .vault(vault)
+            .snapshotter(cluster.snapshotter()?)
+            .progress(progress.sink())
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let report = engine.restore(spec).await;
+        progress.finish();
+        if !report.dry_run && report.status.phase != JobPhase::Failed {
+            cluster.save()?;
+        }
+        report_issues(&report.status, "restore", &report.name);
+        let value = if report.dry_run {
+            render::dry_run_value(&report)
+        } else {
+            render::to_value(&report)
+        };
+        print(args.output.output, &value, || {
+            render::restore_report_table(&report)
+        })?;
+        Ok(phase_exit(report.status.phase))
+    }
+
+    async fn check(&self, args: CheckArgs) -> Result<u8, CliError> {
+        let vault = self.vault(&args.vault.vault).await?;
+        let target = SimCluster::new(args.target_release);
+        let engine = Engine::builder()
+            .cluster(Arc::new(target))
+            .vault(vault)
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let mut spec = RestoreSpec::new(format!("check-{}", args.from_backup), &args.from_backup);
+        spec.dry_run = true;
+        let report = engine.restore(spec).await;
+        if report.status.phase == JobPhase::Failed {
+            report_issues(&report.status, "check of backup", &args.from_backup);
+            return Ok(1);
+        }
+        let rows = check_rows(&report);
+        let value = json!({
+            "backup": args.from_backup,
+            "targetRelease": args.target_release.to_string(),
+            "resources": rows.iter().map(|r| json!({
+                "kind": r.kind,
+                "result": r.result,
+                "objects": r.objects,
+                "detail": r.detail,
+            })).collect::<Vec<_>>(),
+        });
+        print(args.output.output, &value, || {
+            let mut table = vec![[
+                "KIND".to_string(),
+                "OBJECTS".into(),
+                "RESULT".into(),
+                "DETAIL".into(),
+            ]];
+            for r in &rows {
+                table.push([
+                    r.kind.clone(),
+                    r.objects.len().to_string(),
+                    r.result.to_string(),
+                    r.detail.clone(),
+                ]);
+            }
+            format!(
+                "Backup {} checked against Kubernetes {} (a dry-run restore into an empty cluster):\n\n{}",
+                args.from_backup,
+                args.target_release,
+                render::table(&table)
+            )
+        })?;
+        Ok(phase_exit(report.status.phase))
+    }
+
+    async fn gc(&self, args: GcArgs) -> Result<u8, CliError> {
+        let now = match &args.now {
+            Some(text) => parse_instant("--now", text)?,
+            None => Timestamp::now(),
+        };
+        let vault = self.vault(&args.vault.vault).await?;
+        // GC touches only the vault; the engine still wants a cluster, so it gets an empty one.
+        let engine = Engine::builder()
+            .cluster(Arc::new(SimCluster::new(KubeRelease::NEWEST)))
+            .vault(vault)
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let report = engine
+            .gc(now)
+            .await
+            .map_err(|e| CliError::failed(format!("gc: {e}")))?;
+        for (name, reason) in &report.failed {
+            eprintln!("error: backup {name}: {reason}");
+        }
+        print(args.output.output, &render::gc_value(&report), || {
+            render::gc_table(&report)
+        })?;
+        Ok(if report.failed.is_empty() { 0 } else { 2 })
+    }
+}
+
+/// One line of `check`: the objects of one kind with one outcome.
+struct CheckRow {
+    kind: String,
+    result: &'static str,
+    objects: Vec<String>,
+    detail: String,
+}
+
+/// Summarises a dry-run restore per kind: restored as-is (no migration), migrated (with the
+/// chain), not restorable or refused (with the reason), skipped by rule.
+fn check_rows(report: &RestoreReport) -> Vec<CheckRow> {
+    let mut rows: BTreeMap<(String, &'static str, String), Vec<String>> = BTreeMap::new();
+    let kind_of = |group: &str, kind: &str| {
+        if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        }
+    };
+    let name_of = |o: &csdr::core::model::ObjectRef| match &o.namespace {
+        Some(ns) => format!("{ns}/{}", o.name),
+        None => o.name.clone(),
+    };
+    for step in report.plan.creates() {
+        let (Some(source), Some(version)) = (&step.source, &step.version) else {
+            continue; // a Namespace the plan adds
+        };
+        let (result, detail) = if version.migrations.is_empty() {
+            ("as-is", version.target.api_version())
+        } else {
+            (
+                "migrated",
+                format!(
+                    "{} -> {} by {}",
+                    version.backed_up.api_version(),
+                    version.target.api_version(),
+                    version.migrations.join(" -> ")
+                ),
+            )
+        };
+        rows.entry((kind_of(&source.group, &source.kind), result, detail))
+            .or_default()
+            .push(name_of(source));
+    }
+    for (result, issues) in [
+        ("not restorable", &report.plan.not_restorable),
+        ("refused", &report.plan.errors),
+    ] {
+        for issue in issues {
+            let (kind, name) = match &issue.object {
+                Some(o) => (kind_of(&o.group, &o.kind), name_of(o)),
+                None => ("-".to_string(), "-".to_string()),
+            };
+            rows.entry((kind, result, issue.message.clone()))
+                .or_default()
+                .push(name);
+        }
+    }
+    for (object, reason) in &report.plan.skipped {
+        rows.entry((
+            kind_of(&object.group, &object.kind),
+            "skipped",
+            reason.clone(),
+        ))
+        .or_default()
+        .push(name_of(object));
+    }
+    rows.into_iter()
+        .map(|((kind, result, detail), objects)| CheckRow {
+            kind,
+            result,
+            objects,
+            detail,
+        })
+        .collect()
+}
+
+async fn serve(
+    release: KubeRelease,
+    state: Option<std::path::PathBuf>,
+    port: u16,
+) -> Result<u8, CliError> {
+    let sim = match &state {
+        Some(folder) => sim_folder::load(release, folder)
+            .map_err(|e| CliError::failed(format!("--state: {e}")))?,
+        None => SimCluster::new(release),
+    };
+    let server = ApiServer::start_on(sim.clone(), SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .map_err(|e| CliError::failed(format!("--port {port}: {e}")))?;
+    let url = server.url();
+    println!("{url}");
+    match &state {
+        Some(folder) => eprintln!(
+            "Serving a simulated Kubernetes {release} cluster. Try: kubectl --server {url} get ns\nCtrl-C stops it and saves the state to {}.",
+            folder.display()
+        ),
+        None => eprintln!(
+            "Serving a simulated Kubernetes {release} cluster. Try: kubectl --server {url} get ns\nCtrl-C stops it."
+        ),
+    }
+    wait_for_stop().await?;
+    server
+        .shutdown()
+        .await
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    if let Some(folder) = &state {
+        sim_folder::save(&sim, folder)
+            .map_err(|e| CliError::failed(format!("--state: saving the state: {e}")))?;
+        eprintln!("State saved to {}.", folder.display());
+    }
+    Ok(0)
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn wait_for_stop() -> Result<(), CliError> {
+    let fail = |e: std::io::Error| CliError::failed(format!("cannot listen for Ctrl-C: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(fail)?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(fail),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(fail)
+    }
+}

@@ -1,0 +1,1079 @@
+//! The reference CLI (`examples/csdr.rs`) against its contract (issue 7): every command, the
+//! exit codes (0 Completed, 2 PartiallyFailed, 1 Failed or usage error), the `--dry-run -o
+//! json` document, a full flow with `sim:` folders and a `file://` vault, the same flow on the
+//! S3 test server, and `cluster serve` with kubectl.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// The example binary, built once per test run with the profile of this test binary.
+fn csdr_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // <target>/<profile>/deps/cli-<hash>
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "csdr",
+                "--example",
+                "csdr",
+                "--target-dir",
+            ])
+            .arg(&target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the csdr example failed");
+        profile_dir.join("examples").join("csdr")
+    })
+}
+
+fn csdr() -> Command {
+    let mut cmd = Command::new(csdr_binary());
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// A folder holding the shop application as a user wrote it for Kubernetes 1.16.
+fn shop_folder(root: &Path) -> PathBuf {
+    let folder = root.join("cluster-116");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("shop.yaml"), support::SHOP_YAML).unwrap();
+    folder
+}
+
+fn sim(release: &str, folder: &Path) -> String {
+    format!("sim:{release}:{}", folder.display())
+}
+
+fn json_out(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[test]
+fn schedule_next_prints_the_fire_times_and_nothing_else() {
+    csdr()
+        .args(["schedule", "next", "0 2 15 * 1"])
+        .args(["--after", "2026-11-23T22:51:00Z", "--count", "4"])
+        .assert()
+        .code(0)
+        .stdout(
+            "2026-11-30T02:00:00Z\n2026-12-07T02:00:00Z\n2026-12-14T02:00:00Z\n2026-12-15T02:00:00Z\n",
+        );
+    // Five by default.
+    let out = csdr()
+        .args([
+            "schedule",
+            "next",
+            "@every 6h30m",
+            "--after",
+            "2026-01-01T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "2026-01-01T06:30:00Z",
+            "2026-01-01T13:00:00Z",
+            "2026-01-01T19:30:00Z",
+            "2026-01-02T02:00:00Z",
+            "2026-01-02T08:30:00Z"
+        ]
+    );
+}
+
+#[test]
+fn invalid_schedules_and_instants_exit_1_with_the_reason() {
+    csdr()
+        .args(["schedule", "next", "0 25 * * *"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            r#"invalid cron expression "0 25 * * *": hour 25 out of range 0-23 at position 2"#,
+        ));
+    csdr()
+        .args(["schedule", "next", "@daily", "--after", "yesterday"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("--after: `yesterday`"));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0_with_examples() {
+    csdr()
+        .args(["backup", "create", "b1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--cluster"));
+    csdr().args(["backup", "frobnicate"]).assert().code(1);
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "b1",
+            "--cluster",
+            "k8s:prod",
+            "--vault",
+            "memory://",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`k8s:prod` is not a cluster"));
+    csdr()
+        .args(["schedule", "next", "@daily", "--count", "many"])
+        .assert()
+        .code(1);
+    for command in [
+        vec!["schedule", "next"],
+        vec!["backup", "create"],
+        vec!["backup", "list"],
+        vec!["backup", "describe"],
+        vec!["backup", "delete"],
+        vec!["restore", "create"],
+        vec!["restore", "describe"],
+        vec!["vault", "validate"],
+        vec!["check"],
+        vec!["cluster", "serve"],
+        vec!["gc"],
+    ] {
+        csdr()
+            .args(&command)
+            .arg("--help")
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains("Examples:").and(predicate::str::contains("csdr ")));
+    }
+}
+
+/// The whole life of a backup through the CLI: 1.16 folder → vault → 1.28 folder.
+fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
+    let root = tempfile::tempdir().unwrap();
+    let source = shop_folder(root.path());
+    let target = root.path().join("cluster-128");
+    let run = |args: &[&str]| {
+        let mut cmd = csdr();
+        cmd.args(args);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+
+    // backup create: the report, exit 0.
+    run(&[
+        "backup",
+        "create",
+        "shop-b",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args(["--vault", vault, "--include-namespaces", "shop", "--wait"])
+    .assert()
+    .code(0)
+    .stdout(
+        predicate::str::contains("Phase:       Completed")
+            .and(predicate::str::contains("apps/v1/Deployment"))
+            .and(predicate::str::contains(
+                "networking.k8s.io/v1beta1/Ingress",
+            )),
+    );
+    // The source folder was only read.
+    assert_eq!(std::fs::read_dir(&source).unwrap().count(), 1);
+
+    // A second backup of the same name fails.
+    run(&[
+        "backup",
+        "create",
+        "shop-b",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args(["--vault", vault])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("backup already exists in vault"));
+
+    // backup list, as a table and as JSON.
+    run(&["backup", "list", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("NAME").and(predicate::str::contains("shop-b")));
+    let out = run(&["backup", "list", "--vault", vault, "-o", "json"])
+        .output()
+        .unwrap();
+    let list = json_out(&out);
+    assert_eq!(list[0]["name"], "shop-b");
+    assert_eq!(list[0]["status"]["phase"], "Completed");
+
+    // backup describe --details: resources per kind with names.
+    run(&[
+        "backup",
+        "describe",
+        "shop-b",
+        "--vault",
+        vault,
+        "--details",
+    ])
+    .assert()
+    .code(0)
+    .stdout(
+        predicate::str::contains("Phase:        Completed")
+            .and(predicate::str::contains(
+                "  apps/v1/Deployment:\n    - shop/web\n",
+            ))
+            .and(predicate::str::contains(
+                "  v1/PersistentVolumeClaim:\n    - shop/data\n",
+            ))
+            .and(predicate::str::contains("storage.k8s.io/v1/StorageClass"))
+            .and(predicate::str::contains(
+                "CSI Volume Snapshots:  <none included>",
+            ))
+            .and(predicate::str::contains("Errors:\n  Velero:     <none>")),
+    );
+    run(&["backup", "describe", "shop-b", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "<use --details for more information>",
+        ));
+    let out = run(&[
+        "backup",
+        "describe",
+        "shop-b",
+        "--vault",
+        vault,
+        "--details",
+        "-o",
+        "yaml",
+    ])
+    .output()
+    .unwrap();
+    let described: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        described["resourceList"]["apps/v1/Deployment"][0],
+        "shop/web"
+    );
+
+    // restore create --dry-run into 1.28 writes nothing.
+    let out = run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target), "--dry-run"])
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!target.exists());
+
+    // restore create into 1.28: the folder holds the migrated objects.
+    run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target)])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("Phase:       Completed"));
+    let ingress =
+        std::fs::read_to_string(target.join("shop/ingresses.networking.k8s.io/web.yaml")).unwrap();
+    assert!(
+        ingress.contains("apiVersion: networking.k8s.io/v1"),
+        "{ingress}"
+    );
+    let deployment =
+        std::fs::read_to_string(target.join("shop/deployments.apps/web.yaml")).unwrap();
+    assert!(
+        deployment.contains("velero.io/restore-name: shop-r"),
+        "{deployment}"
+    );
+    assert!(
+        target
+            .join("shop/persistentvolumeclaims.core/data.yaml")
+            .exists()
+    );
+
+    // Restore names are unique in the vault.
+    run(&[
+        "restore",
+        "create",
+        "shop-r",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+    ])
+    .args(["--cluster", &sim("1.28", &target)])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("restore shop-r already exists"));
+
+    // restore describe.
+    run(&["restore", "describe", "shop-r", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("Phase:        Completed")
+                .and(predicate::str::contains("Backup:  shop-b")),
+        );
+    run(&["restore", "describe", "no-such-restore", "--vault", vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "restore no-such-restore not found",
+        ));
+
+    // check against 1.30: the Ingress is migrated, the Deployment restored as-is.
+    let out = run(&["check", "--from-backup", "shop-b", "--vault", vault])
+        .args(["--target-release", "1.30", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let check = json_out(&out);
+    let row = |kind: &str| {
+        check["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {kind}: {check:#}"))
+    };
+    let ingress = row("Ingress.networking.k8s.io");
+    assert_eq!(ingress["result"], "migrated");
+    assert!(
+        ingress["detail"]
+            .as_str()
+            .unwrap()
+            .contains("-> networking.k8s.io/v1 by "),
+        "{ingress}"
+    );
+    assert_eq!(ingress["objects"], serde_json::json!(["shop/web"]));
+    assert_eq!(row("Deployment.apps")["result"], "as-is");
+    assert_eq!(row("Deployment.apps")["detail"], "apps/v1");
+    run(&[
+        "check",
+        "--from-backup",
+        "shop-b",
+        "--vault",
+        vault,
+        "--target-release",
+        "1.30",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains("KIND").and(predicate::str::contains("migrated")));
+
+    // backup delete: gone from the list; deleting or describing it again fails.
+    run(&["backup", "delete", "shop-b", "--vault", vault])
+        .assert()
+        .code(0);
+    let out = run(&["backup", "list", "--vault", vault, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(json_out(&out), serde_json::json!([]));
+    run(&["backup", "describe", "shop-b", "--vault", vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("backup shop-b not found"));
+    run(&["backup", "delete", "shop-b", "--vault", vault])
+        .assert()
+        .code(1);
+
+    // gc: a backup with a short TTL is deleted once it has expired.
+    run(&[
+        "backup",
+        "create",
+        "short",
+        "--cluster",
+        &sim("1.16", &source),
+    ])
+    .args([
+        "--vault",
+        vault,
+        "--include-namespaces",
+        "shop",
+        "--ttl",
+        "1h",
+    ])
+    .assert()
+    .code(0);
+    run(&["gc", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("Expired backups deleted:  <none>"));
+    let out = run(&[
+        "gc",
+        "--vault",
+        vault,
+        "--now",
+        "2100-01-01T00:00:00Z",
+        "-o",
+        "json",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_out(&out)["expired"], serde_json::json!(["short"]));
+    let out = run(&["backup", "list", "--vault", vault, "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(json_out(&out), serde_json::json!([]));
+}
+
+#[test]
+fn full_flow_with_sim_folders_and_a_file_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    // A vault folder that does not exist yet: it is created.
+    full_flow(&file_url(&dir.path().join("vault")), &[]);
+    assert!(dir.path().join("vault/backups").exists());
+}
+
+#[test]
+fn full_flow_on_the_s3_test_server() {
+    let Some((endpoint, bucket)) = s3_env() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let url = format!(
+        "s3://{bucket}/cli-{}-{nanos:x}?endpoint={endpoint}&region=us-east-1",
+        std::process::id()
+    );
+    full_flow(&url, &[]);
+}
+
+/// The S3 test server from `scripts/test.sh`: `None` (with a note) when it is not configured,
+/// a failure when it is not configured in CI.
+fn s3_env() -> Option<(String, String)> {
+    match (
+        std::env::var("CSDR_TEST_S3_ENDPOINT"),
+        std::env::var("CSDR_TEST_S3_BUCKET"),
+    ) {
+        (Ok(endpoint), Ok(bucket)) => Some((endpoint, bucket)),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not: the S3 CLI test must run in CI (use scripts/test.sh)"
+            );
+            eprintln!(
+                "note: skipping the S3 CLI flow: CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not set (run scripts/test.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// A backup of the shop in a fresh `file://` vault; returns the vault URL.
+fn backed_up_shop(root: &Path) -> String {
+    let vault = file_url(&root.join("vault"));
+    let source = shop_folder(root);
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "shop-b",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
+        .args(["--vault", &vault, "--include-namespaces", "shop"])
+        .assert()
+        .code(0);
+    vault
+}
+
+#[test]
+fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = backed_up_shop(root.path());
+    let target = root.path().join("cluster-128");
+    let out = csdr()
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--cluster",
+            &sim("1.28", &target),
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .args(["--namespace-mapping", "shop:shop-copy"])
+        .args([
+            "--image-registry-mapping",
+            "docker.io/library/=registry.example.com/mirror/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_out(&out);
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["plan", "objects", "warnings", "errors"]);
+    assert_eq!(doc["errors"], serde_json::json!([]));
+    let objects = doc["objects"].as_array().unwrap();
+    let find = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {objects:#?}"))
+    };
+    // Objects exactly as they would be created: migrated, mapped, sanitised, labelled.
+    let ingress = find("Ingress");
+    assert_eq!(ingress["apiVersion"], "networking.k8s.io/v1");
+    assert_eq!(ingress["metadata"]["namespace"], "shop-copy");
+    let deployment = find("Deployment");
+    assert_eq!(deployment["apiVersion"], "apps/v1");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/mirror/nginx:1.17"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["velero.io/restore-name"],
+        "shop-r"
+    );
+    assert!(deployment["metadata"].get("uid").is_none());
+    assert_eq!(
+        find("PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
+    // One plan entry per step, each create naming its object; the plan and objects agree.
+    let plan = doc["plan"].as_array().unwrap();
+    let creates: Vec<&Value> = plan.iter().filter(|s| s["step"] == "create").collect();
+    assert_eq!(creates.len(), objects.len());
+    for (step, object) in creates.iter().zip(objects) {
+        assert_eq!(step["object"]["kind"], object["kind"]);
+        assert_eq!(step["object"]["name"], object["metadata"]["name"]);
+    }
+    let ingress_step = creates
+        .iter()
+        .find(|s| s["object"]["kind"] == "Ingress")
+        .unwrap();
+    assert!(
+        !ingress_step["version"]["migrations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The disk floor warning names its object.
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["object"]["name"] == "data"
+                && w["message"].as_str().unwrap().contains("20Gi")),
+        "{warnings:#?}"
+    );
+    // Nothing was written.
+    assert!(!target.exists());
+
+    // The same document in YAML.
+    let out = csdr()
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", "sim:1.28", "--dry-run", "-o", "yaml"])
+        .output()
+        .unwrap();
+    let yaml: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = yaml.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["plan", "objects", "warnings", "errors"]);
+    assert_eq!(yaml["objects"].as_array().unwrap().len(), objects.len());
+}
+
+#[test]
+fn a_restore_the_target_cannot_bind_exits_2_and_names_the_object() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = backed_up_shop(root.path());
+    let target = root.path().join("cluster-128");
+    // Without the StorageClass the claim never binds: PartiallyFailed.
+    let out = csdr()
+        .args([
+            "restore",
+            "create",
+            "shop-r",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--cluster",
+            &sim("1.28", &target),
+            "--exclude-resources",
+            "storageclasses",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pvc shop/data not bound"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Phase:       PartiallyFailed"));
+    // What was restored is saved; the restore is recorded as PartiallyFailed.
+    assert!(target.join("shop/deployments.apps/web.yaml").exists());
+    csdr()
+        .args(["restore", "describe", "shop-r", "--vault", &vault])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("PartiallyFailed"));
+}
+
+#[test]
+fn a_missing_backup_or_a_bad_option_exits_1() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = backed_up_shop(root.path());
+    csdr()
+        .args([
+            "restore",
+            "create",
+            "r1",
+            "--from-backup",
+            "nope",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", "sim:1.28"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("backup nope not found"));
+    csdr()
+        .args([
+            "restore",
+            "create",
+            "r1",
+            "--from-backup",
+            "shop-b",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", "sim:1.28", "--namespace-mapping", "shop"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--namespace-mapping: `shop` is not old:new",
+        ));
+    csdr()
+        .args([
+            "check",
+            "--from-backup",
+            "nope",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope"));
+    // A backup whose namespaces do not exist fails (B2).
+    let source = root.path().join("cluster-116");
+    csdr()
+        .args(["backup", "create", "b2", "--cluster", &sim("1.16", &source)])
+        .args(["--vault", &vault, "--include-namespaces", "absent"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Phase:       Failed"))
+        .stderr(predicate::str::contains("none of [absent] exists"));
+}
+
+#[test]
+fn check_reports_resources_a_release_cannot_take() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    let source = shop_folder(root.path());
+    std::fs::write(
+        source.join("widgets.yaml"),
+        r#"
+apiVersion: apiextensions.k8s.io/v1beta1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions: [{name: v1, served: true, storage: true}]
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: shop}
+spec: {size: 3}
+"#,
+    )
+    .unwrap();
+    // Without cluster-scoped resources the backup holds the Widget but not its CRD.
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "no-crd",
+            "--cluster",
+            &sim("1.16", &source),
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--include-namespaces",
+            "shop",
+            "--include-cluster-resources",
+            "false",
+        ])
+        .assert()
+        .code(0);
+    let out = csdr()
+        .args([
+            "check",
+            "--from-backup",
+            "no-crd",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    // Exit 2: the restore would be PartiallyFailed.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_out(&out);
+    assert_eq!(doc["targetRelease"], "1.30");
+    let row = |kind: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == kind)
+            .unwrap_or_else(|| panic!("no row for {kind}: {doc:#}"))
+            .clone()
+    };
+    let widget = row("Widget.example.com");
+    assert_eq!(widget["result"], "not restorable");
+    assert_eq!(widget["objects"], serde_json::json!(["shop/w1"]));
+    assert!(!widget["detail"].as_str().unwrap().is_empty());
+    assert_eq!(row("Ingress.networking.k8s.io")["result"], "migrated");
+    // The table names the reason too.
+    csdr()
+        .args([
+            "check",
+            "--from-backup",
+            "no-crd",
+            "--vault",
+            &vault,
+            "--target-release",
+            "1.30",
+        ])
+        .assert()
+        .code(2)
+        .stdout(
+            predicate::str::contains("Widget.example.com")
+                .and(predicate::str::contains("not restorable")),
+        );
+}
+
+#[test]
+fn vault_validate_prints_available_or_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    csdr()
+        .args(["vault", "validate", &file_url(&dir.path().join("v"))])
+        .assert()
+        .code(0)
+        .stdout("Available\n");
+    csdr()
+        .args(["vault", "validate", "memory://"])
+        .assert()
+        .code(0)
+        .stdout("Available\n");
+    // A folder that cannot be created.
+    csdr()
+        .args(["vault", "validate", "file:///proc/csdr-cli-test/vault"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::starts_with("Unavailable: ")
+                .and(predicate::str::contains("/proc/csdr-cli-test")),
+        );
+    // An S3 endpoint nobody listens on.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    csdr()
+        .args(["vault", "validate", "--vault-timeout", "2s"])
+        .arg(format!(
+            "s3://nowhere/x?endpoint=http://127.0.0.1:{port}&region=us-east-1"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("Unavailable: VaultError: "));
+    // Not a vault URL at all.
+    csdr()
+        .args(["vault", "validate", "ftp://example.com/x"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("Unavailable: "));
+}
+
+#[test]
+fn cluster_serve_answers_kubectl_and_saves_its_state() {
+    let kubectl_present = std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !kubectl_present {
+        eprintln!("note: skipping the cluster serve smoke test: kubectl is not installed");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let state = shop_folder(root.path());
+    let mut child = std::process::Command::new(csdr_binary())
+        .args([
+            "cluster",
+            "serve",
+            "--release",
+            "1.16",
+            "--port",
+            "0",
+            "--state",
+        ])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(["--server", &url])
+            .args(args)
+            .env("KUBECONFIG", root.path().join("no-kubeconfig"))
+            .output()
+            .unwrap()
+    };
+    let out = kubectl(&["get", "ns"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("shop") && text.contains("kube-system"),
+        "{text}"
+    );
+    let manifest = root.path().join("smoke.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: smoke}\n",
+    )
+    .unwrap();
+    let out = kubectl(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Ctrl-C stops the server and saves the state.
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(state.join("_cluster/namespaces.core/smoke.yaml").exists());
+    assert!(state.join("shop/deployments.apps/web.yaml").exists());
+}
+
+/// `cluster serve` running in the background; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(release: &str, state: &Path) -> Served {
+        let mut child = std::process::Command::new(csdr_binary())
+            .args(["cluster", "serve", "--release", release, "--state"])
+            .arg(state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut url)
+            .unwrap();
+        Served {
+            child,
+            url: url.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kube_clusters_are_reached_through_the_kubeconfig() {
+    let root = tempfile::tempdir().unwrap();
+    let served = Served::start("1.16", &shop_folder(root.path()));
+    let kubeconfig = root.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster: {{server: '{}'}}\nusers:\n- name: anon\n  user: {{}}\ncontexts:\n- name: sim-116\n  context: {{cluster: sim, user: anon}}\n- name: broken\n  context: {{cluster: nowhere, user: anon}}\ncurrent-context: sim-116\n",
+            served.url
+        ),
+    )
+    .unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    // The named context and the current one.
+    for (name, cluster) in [("by-context", "kube:sim-116"), ("current", "kube")] {
+        csdr()
+            .env("KUBECONFIG", &kubeconfig)
+            .args([
+                "backup",
+                "create",
+                name,
+                "--cluster",
+                cluster,
+                "--vault",
+                &vault,
+            ])
+            .args(["--include-namespaces", "shop"])
+            .assert()
+            .code(0)
+            .stdout(
+                predicate::str::contains("Phase:       Completed")
+                    .and(predicate::str::contains("apps/v1/Deployment")),
+            );
+    }
+    // A context that does not exist is named in the error.
+    csdr()
+        .env("KUBECONFIG", &kubeconfig)
+        .args([
+            "backup",
+            "create",
+            "x",
+            "--cluster",
+            "kube:staging",
+            "--vault",
+            &vault,
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("staging"));
+}
+
+#[test]
+fn the_readme_tour_folder_backs_up_as_documented() {
+    // The README's tour backs up this folder; it must load and must not be written to.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/csdr/cluster-116");
+    let before = std::fs::read_dir(&folder).unwrap().count();
+    let dir = tempfile::tempdir().unwrap();
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "shop-b",
+            "--cluster",
+            &sim("1.16", &folder),
+        ])
+        .args([
+            "--vault",
+            &file_url(dir.path()),
+            "--include-namespaces",
+            "shop",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "networking.k8s.io/v1beta1/Ingress",
+        ));
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before);
+}
