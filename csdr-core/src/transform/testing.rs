@@ -389,7 +389,20 @@ pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
 /// owned field of `spec` leaves `spec: {}`) is not a foreign change.
 pub(crate) fn assert_only_paths_changed(before: &Value, after: &Value, owned: &[&str]) {
     let leaves_before = flatten(before);
-    let is_owned = |p: &str| owned.iter().any(|o| path_matches(o, p));
+    // Owning a field means owning everything below it: replacing or removing an owned field
+    // whose value is an object changes the paths under it too.
+    let is_owned = |p: &str| {
+        let mut prefix = p;
+        loop {
+            if owned.iter().any(|o| path_matches(o, prefix)) {
+                return true;
+            }
+            match prefix.rfind('/') {
+                Some(0) | None => return false,
+                Some(i) => prefix = &prefix[..i],
+            }
+        }
+    };
     let emptied_by_owned_removals = |p: &str| {
         let emptied = matches!(after.pointer(p), Some(Value::Object(m)) if m.is_empty())
             || matches!(after.pointer(p), Some(Value::Array(a)) if a.is_empty());
