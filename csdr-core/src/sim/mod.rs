@@ -184,20 +184,33 @@ impl SimCluster {
         name: &str,
         patch: &Value,
     ) -> Result<KubeObject, ClusterError> {
+        self.patch_with(gvr, namespace, name, |value| {
+            apply_json_patch(value, patch).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Reads an object, changes its JSON with `edit`, and writes it back (one lock held
+    /// throughout); an `edit` error or a result that is no object is `Invalid`.
+    fn patch_with(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        edit: impl FnOnce(&mut Value) -> Result<(), String>,
+    ) -> Result<KubeObject, ClusterError> {
         let now = self.clock.now();
         let mut st = self.lock();
+        let what = st.describe(gvr, namespace, name);
         let current = st
             .get(gvr, namespace, name)?
-            .ok_or_else(|| ClusterError::NotFound {
-                what: st.describe(gvr, namespace, name),
-            })?;
+            .ok_or_else(|| ClusterError::NotFound { what: what.clone() })?;
         let mut value = current.into_value();
-        apply_json_patch(&mut value, patch).map_err(|e| ClusterError::Invalid {
-            what: st.describe(gvr, namespace, name),
-            reason: e.to_string(),
+        edit(&mut value).map_err(|reason| ClusterError::Invalid {
+            what: what.clone(),
+            reason,
         })?;
         let obj = KubeObject::new(value).map_err(|e| ClusterError::Invalid {
-            what: st.describe(gvr, namespace, name),
+            what,
             reason: e.to_string(),
         })?;
         st.update(gvr, &obj, now)
@@ -284,26 +297,16 @@ impl Cluster for SimCluster {
         name: &str,
         patch: &Value,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
-        let mut st = self.lock();
-        let current = st
-            .get(gvr, namespace, name)?
-            .ok_or_else(|| ClusterError::NotFound {
-                what: st.describe(gvr, namespace, name),
-            })?;
-        let mut value = current.into_value();
         // The merge patch must not move the object: keep its identity fields.
         let mut patch = patch.clone();
         if let Some(p) = patch.as_object_mut() {
             p.remove("apiVersion");
             p.remove("kind");
         }
-        apply_merge_patch(&mut value, &patch);
-        let obj = KubeObject::new(value).map_err(|e| ClusterError::Invalid {
-            what: st.describe(gvr, namespace, name),
-            reason: e.to_string(),
-        })?;
-        st.update(gvr, &obj, now)
+        self.patch_with(gvr, namespace, name, |value| {
+            apply_merge_patch(value, &patch);
+            Ok(())
+        })
     }
 
     async fn delete(
