@@ -710,4 +710,19 @@ mod tests {
              a timeout of 90s is not a positive whole number of minutes"
         );
     }
+
+    proptest::proptest! {
+        /// Bad input gets a typed error, never a panic: arbitrary text in either block.
+        #[test]
+        fn parsing_never_panics(block in "(applicationBackup|pvBackup|other)", text in "\\PC{0,120}") {
+            let data = BTreeMap::from([(block, text)]);
+            let _ = Config::from_configmap_data(&data);
+        }
+
+        #[test]
+        fn yaml_shaped_input_never_panics(key in "[a-z_]{1,24}", value in "\\PC{0,20}") {
+            let data = BTreeMap::from([("applicationBackup".to_string(), format!("{key}: {value}"))]);
+            let _ = Config::from_configmap_data(&data);
+        }
+    }
 }

@@ -579,4 +579,19 @@ mod tests {
         .unwrap();
         assert_eq!(req.delete_object_type, DeleteObjectType::Convert);
     }
+
+    proptest::proptest! {
+        /// Specs read from arbitrary JSON text are an error or a value, never a panic.
+        #[test]
+        fn spec_parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = serde_json::from_str::<BackupSpec>(&text);
+            let _ = serde_json::from_str::<RestoreSpec>(&text);
+            let _ = serde_json::from_str::<ScheduleSpec>(&text);
+        }
+
+        #[test]
+        fn ttl_parsing_never_panics(ttl in "\\PC{0,30}") {
+            let _ = serde_json::from_value::<BackupSpec>(json!({"name": "b", "ttl": ttl}));
+        }
+    }
 }

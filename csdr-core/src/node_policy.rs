@@ -297,4 +297,11 @@ mod tests {
              (the default), include or prefer"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,40}") {
+            let _ = text.parse::<NodeSchedulePolicy>();
+        }
+    }
 }
