@@ -218,20 +218,31 @@ impl SimState {
         let mut items = Vec::new();
         let mut last: Option<&ObjectKey> = None;
         let mut more = false;
-        for (key, obj) in self.objects.range(
-            ObjectKey {
+        // Start at the continue token (or the namespace's first key) and stop at the end of
+        // the resource (or namespace): a page costs O(page + log n), not a scan from the start.
+        let namespace_filter = ns.filter(|_| r.namespaced);
+        let start = match (&after, namespace_filter) {
+            (Some((a_ns, a_name)), _) => std::ops::Bound::Excluded(ObjectKey {
                 resource: r.key.clone(),
-                namespace: String::new(),
+                namespace: a_ns.clone(),
+                name: a_name.clone(),
+            }),
+            (None, ns) => std::ops::Bound::Included(ObjectKey {
+                resource: r.key.clone(),
+                namespace: ns.unwrap_or("").to_string(),
                 name: String::new(),
-            }..,
-        ) {
+            }),
+        };
+        for (key, obj) in self.objects.range((start, std::ops::Bound::Unbounded)) {
             if key.resource != r.key {
                 break;
             }
-            if let (Some(ns), true) = (ns, r.namespaced)
-                && key.namespace != ns
-            {
-                continue;
+            if let Some(ns) = namespace_filter {
+                match key.namespace.as_str().cmp(ns) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Greater => break,
+                    std::cmp::Ordering::Equal => {}
+                }
             }
             if let Some((a_ns, a_name)) = &after
                 && (&key.namespace, &key.name) <= (a_ns, a_name)
