@@ -1,4 +1,4 @@
-//! Reading an API server's discovery documents into the core's [`Discovery`].
+//! Reading an API server's discovery documents into the core's [`Discovery`](csdr_core::discovery::Discovery).
 //!
 //! Two shapes exist. The aggregated one (`apidiscovery.k8s.io/v2`, Kubernetes 1.26+): `/api`
 //! and `/apis` asked for with [`AGGREGATED_ACCEPT`] answer every group, version and resource

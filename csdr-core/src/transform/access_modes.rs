@@ -4,8 +4,8 @@
 //! Without this, CSI refuses to mount the restored volume with the FAQ's
 //! `multi-node writing is only supported for block volume`. The rules, for disk
 //! PersistentVolumeClaims and PersistentVolumes (see
-//! [`is_disk_claim`](super::volumes::is_disk_claim) and
-//! [`is_disk_volume`](super::volumes::is_disk_volume)):
+//! [`super::volumes::is_disk_claim`] and
+//! [`super::volumes::is_disk_volume`]):
 //!
 //! 1. A claim converted by `storage_class_mapping` (its StorageClass is a key of the mapping)
 //!    gets `spec.accessModes` = the restore's `convert_to_access_modes`, when that is not empty.
