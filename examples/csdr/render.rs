@@ -296,14 +296,7 @@ pub fn backup_describe_table(
     let _ = writeln!(out, "  Included:  {included}");
     let _ = writeln!(out, "  Excluded:  {}", list(&spec.excluded_namespaces));
     let _ = writeln!(out);
-    let _ = writeln!(out, "Resources:");
-    let included = if spec.included_resources.is_empty() {
-        "*".to_string()
-    } else {
-        spec.included_resources.join(", ")
-    };
-    let _ = writeln!(out, "  Included:        {included}");
-    let _ = writeln!(out, "  Excluded:        {}", list(&spec.excluded_resources));
+    write_resource_filter(&mut out, &spec.included_resources, &spec.excluded_resources);
     let cluster = match spec.include_cluster_resources {
         None => "auto",
         Some(true) => "included",
@@ -579,14 +572,7 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
     let _ = writeln!(out, "  Included:  {included}");
     let _ = writeln!(out, "  Excluded:  {}", list(&spec.excluded_namespaces));
     let _ = writeln!(out);
-    let _ = writeln!(out, "Resources:");
-    let included = if spec.included_resources.is_empty() {
-        "*".to_string()
-    } else {
-        spec.included_resources.join(", ")
-    };
-    let _ = writeln!(out, "  Included:        {included}");
-    let _ = writeln!(out, "  Excluded:        {}", list(&spec.excluded_resources));
+    write_resource_filter(&mut out, &spec.included_resources, &spec.excluded_resources);
     let _ = writeln!(out);
     let mapping = |m: &std::collections::BTreeMap<String, String>, sep: &str| {
         if m.is_empty() {
@@ -674,4 +660,16 @@ pub fn gc_table(report: &GcReport) -> String {
         report.orphans.removed.len()
     );
     out
+}
+
+/// The `Resources:` block of `backup describe` and `restore describe`.
+fn write_resource_filter(out: &mut String, included: &[String], excluded: &[String]) {
+    let _ = writeln!(out, "Resources:");
+    let included = if included.is_empty() {
+        "*".to_string()
+    } else {
+        included.join(", ")
+    };
+    let _ = writeln!(out, "  Included:        {included}");
+    let _ = writeln!(out, "  Excluded:        {}", list(excluded));
 }
