@@ -203,7 +203,7 @@ fn write_archive(items: &[ArchiveItem], threads: usize) -> u64 {
         for item in items {
             writer.add(item)?;
         }
-        Ok(writer.finish()?.tarball_size)
+        Ok(writer.finish()?.0.tarball_size)
     };
     match run() {
         Ok(size) => size,

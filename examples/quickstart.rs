@@ -71,7 +71,9 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("  reason: {reason}");
         return Ok(ExitCode::FAILURE);
     }
-    for (kind, names) in &report.resources {
+    // The names are in the backup's resource list, stored beside the tarball.
+    let stored = vault.backup_companions(&report.name).await?;
+    for (kind, names) in &stored.resource_list {
         println!("  {kind:<40} {}", names.join(", "));
     }
     println!(

@@ -31,23 +31,33 @@ async fn backs_up_every_served_version_of_the_selected_namespace() {
             "{:?}",
             report.status
         );
-        let deployments = &report.resources["apps/v1/Deployment"];
+        // The names are in the stored resource list; the report counts them.
+        let resources = vault
+            .backup_companions("shop-1")
+            .await
+            .unwrap()
+            .resource_list;
+        let counted: std::collections::BTreeMap<String, u64> = resources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() as u64))
+            .collect();
+        assert_eq!(report.resource_counts, counted);
+        let deployments = &resources["apps/v1/Deployment"];
         assert_eq!(deployments, &vec!["shop/web".to_string()]);
         assert_eq!(
-            report.resources["networking.k8s.io/v1beta1/Ingress"],
+            resources["networking.k8s.io/v1beta1/Ingress"],
             vec!["shop/web".to_string()]
         );
-        assert_eq!(report.resources["v1/Namespace"], vec!["shop".to_string()]);
+        assert_eq!(resources["v1/Namespace"], vec!["shop".to_string()]);
         // Related cluster-scoped objects: the claim's volume and class.
-        assert_eq!(report.resources["v1/PersistentVolume"].len(), 1);
+        assert_eq!(resources["v1/PersistentVolume"].len(), 1);
         assert_eq!(
-            report.resources["storage.k8s.io/v1/StorageClass"],
+            resources["storage.k8s.io/v1/StorageClass"],
             vec!["alicloud-disk-ssd".to_string()]
         );
-        assert!(!report.resources.keys().any(|k| k.contains("kube-proxy")));
+        assert!(!resources.keys().any(|k| k.contains("kube-proxy")));
         assert!(
-            !report
-                .resources
+            !resources
                 .values()
                 .flatten()
                 .any(|o| o.starts_with("kube-system/"))

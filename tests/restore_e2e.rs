@@ -422,3 +422,60 @@ async fn an_unavailable_vault_fails_the_jobs_with_vault_error() {
             .starts_with("VaultError: ")
     );
 }
+
+#[tokio::test]
+async fn every_entry_is_checked_against_the_entry_digests_file() {
+    let (vault, dir) = file_vault().await;
+    backed_up(vault.clone()).await;
+    let folder = dir.path().join("backups/shop-b");
+    let digests_path = folder.join("shop-b-entry-digests.jsonl.gz");
+    let gz = std::fs::read(&digests_path).unwrap();
+    let mut digests = csdr::core::vault_record::decode_entry_digests("shop-b", &gz).unwrap();
+
+    // The file lists every entry of the tarball, in order, with its SHA-256 and size.
+    let archive = vault.download_archive("shop-b").await.unwrap();
+    assert_eq!(archive.entry_digests.as_ref(), Some(&digests));
+    let read: Vec<_> = csdr::core::archive::ArchiveReader::new(&archive.bytes[..])
+        .map(|e| e.unwrap().digest)
+        .collect();
+    assert_eq!(digests[0].path, "metadata/version");
+    assert_eq!(read, digests[1..]);
+
+    // A digest that disagrees with the tarball (the file re-anchored in the metadata, as an
+    // attacker or a bug would have to): the restore fails before it creates anything.
+    let victim = digests
+        .iter_mut()
+        .find(|d| d.path == "resources/deployments.apps/namespaces/shop/web.json")
+        .unwrap();
+    victim.sha256 = "0".repeat(64);
+    let mut w = csdr::core::vault_record::EntryDigestsWriter::new(Vec::new());
+    for d in &digests {
+        csdr::core::archive::EntryDigestSink::entry(&mut w, &d.path, &d.sha256, d.size).unwrap();
+    }
+    let forged = w.finish().unwrap();
+    std::fs::write(&digests_path, &forged).unwrap();
+    let meta_path = folder.join("velero-backup.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    for f in meta["csdr"]["files"].as_array_mut().unwrap() {
+        if f["path"] == "shop-b-entry-digests.jsonl.gz" {
+            f["sha256"] = json!(csdr::core::vault_record::sha256_hex(&forged));
+            f["size"] = json!(forged.len());
+        }
+    }
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    let target = target_cluster(KubeRelease::V1_28);
+    let report = restore_into(&target, vault, |_| {}).await;
+    assert_eq!(report.status.phase, JobPhase::Failed);
+    let reason = report.status.failure_reason.unwrap();
+    assert!(
+        reason
+            .contains("integrity error: entry resources/deployments.apps/namespaces/shop/web.json"),
+        "{reason}"
+    );
+    assert!(
+        get(&target, "", "v1", "namespaces", None, "shop")
+            .await
+            .is_none()
+    );
+}

@@ -40,11 +40,19 @@ use serde_json::{Map, Value, json};
 use crate::model::{BackupSpec, EntryDigest, Issue, JobPhase, JobStatus, Progress, RestoreSpec};
 use crate::object::KubeObject;
 
+pub mod streamed;
+
+pub use streamed::{
+    EntryDigestsWriter, ResourceListWriter, decode_entry_digests, entry_digests_file_name,
+};
+
 /// The archive format version csdr writes, as Velero's `status.formatVersion`.
 pub const ARCHIVE_FORMAT_VERSION: &str = "1.1.0";
 
-/// The version of csdr's own `csdr` section of the metadata.
-pub const RECORD_VERSION: u32 = 1;
+/// The version of csdr's own `csdr` section of the metadata. Version 2 keeps the entries'
+/// digests in the entry-digests file ([`streamed`]) instead of inline; version 1 records,
+/// with inline `entries`, are still read.
+pub const RECORD_VERSION: u32 = 2;
 
 /// The namespace Velero's Backup objects conventionally live in.
 const VELERO_NAMESPACE: &str = "velero";
@@ -95,7 +103,9 @@ pub struct BackupRecord {
     /// SHA-256 and size of each companion file (`<name>-results.gz`, …), by file name. Filled
     /// in by the vault when the upload is committed.
     pub files: Vec<EntryDigest>,
-    /// SHA-256 and size of every entry inside the tarball, supplied by the engine.
+    /// SHA-256 and size of every entry inside the tarball, when the metadata holds them inline
+    /// (records of version 1). Records csdr writes now leave this empty and keep the digests
+    /// in the entry-digests file, which is listed in `files` ([`streamed`]).
     pub entries: Vec<EntryDigest>,
     /// Objects per type, keyed like the resource list (`apps/v1/Deployment`).
     pub resource_counts: BTreeMap<String, u64>,
@@ -107,8 +117,8 @@ pub struct BackupRecord {
 }
 
 impl BackupRecord {
-    /// A csdr record with no digests yet: the engine adds entries and counts, the vault the
-    /// archive and file digests.
+    /// A csdr record with no digests yet: the engine adds the counts, the vault the archive
+    /// and file digests.
     pub fn new(spec: BackupSpec, status: JobStatus, created: Timestamp) -> Self {
         BackupRecord {
             spec,
@@ -318,7 +328,7 @@ struct CsdrBackupSection {
     archive: Option<EntryDigest>,
     #[serde(default)]
     files: Vec<EntryDigest>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     entries: Vec<EntryDigest>,
     #[serde(default)]
     resource_counts: BTreeMap<String, u64>,
@@ -742,34 +752,46 @@ pub fn archive_file_name(backup: &str) -> String {
     format!("{backup}.tar.gz")
 }
 
+impl CompanionFile {
+    /// The logs companion: plain text, gzip-compressed.
+    pub fn logs(plain: &[u8]) -> Self {
+        CompanionFile {
+            kind: CompanionKind::Logs,
+            gzip: gzip(plain),
+        }
+    }
+
+    /// A JSON companion of backup `backup`: `value` as JSON, gzip-compressed.
+    pub fn json<T: Serialize + ?Sized>(
+        kind: CompanionKind,
+        backup: &str,
+        value: &T,
+    ) -> Result<Self, RecordError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| RecordError::new(&kind.file_name(backup), e.to_string()))?;
+        Ok(CompanionFile {
+            kind,
+            gzip: gzip(&bytes),
+        })
+    }
+}
+
 impl BackupCompanions {
     /// Encodes every companion as Velero does (gzip; JSON for all but the logs).
     pub fn encode(&self, backup: &str) -> Result<Vec<CompanionFile>, RecordError> {
-        let json = |kind: CompanionKind, value: Result<Vec<u8>, serde_json::Error>| {
-            let bytes =
-                value.map_err(|e| RecordError::new(&kind.file_name(backup), e.to_string()))?;
-            Ok::<_, RecordError>(CompanionFile {
-                kind,
-                gzip: gzip(&bytes),
-            })
-        };
         Ok(vec![
-            CompanionFile {
-                kind: CompanionKind::Logs,
-                gzip: gzip(&self.logs),
-            },
-            json(CompanionKind::Results, serde_json::to_vec(&self.results))?,
-            json(
-                CompanionKind::ResourceList,
-                serde_json::to_vec(&self.resource_list),
-            )?,
-            json(
+            CompanionFile::logs(&self.logs),
+            CompanionFile::json(CompanionKind::Results, backup, &self.results)?,
+            CompanionFile::json(CompanionKind::ResourceList, backup, &self.resource_list)?,
+            CompanionFile::json(
                 CompanionKind::CsiVolumeSnapshots,
-                serde_json::to_vec(&self.csi_volume_snapshots),
+                backup,
+                &self.csi_volume_snapshots,
             )?,
-            json(
+            CompanionFile::json(
                 CompanionKind::CsiVolumeSnapshotContents,
-                serde_json::to_vec(&self.csi_volume_snapshot_contents),
+                backup,
+                &self.csi_volume_snapshot_contents,
             )?,
         ])
     }

@@ -11,6 +11,7 @@
 //! backups/<name>/<name>-resource-list.json.gz
 //! backups/<name>/<name>-csi-volumesnapshots.json.gz
 //! backups/<name>/<name>-csi-volumesnapshotcontents.json.gz
+//! backups/<name>/<name>-entry-digests.jsonl.gz      csdr's: every tarball entry's SHA-256 (V7)
 //! backups/<name>/csdr-deleting.json                 deletion marker (V6)
 //! backups/<name>/csdr-attempts/<attempt>/attempt.json      an upload attempt's claim
 //! backups/<name>/csdr-attempts/<attempt>/<name>.tar.gz     its data before commit

@@ -29,7 +29,7 @@
 //! upload.write(Bytes::from_static(b"part 2")).await?;
 //! let status = JobStatus { phase: JobPhase::Completed, ..JobStatus::default() };
 //! let record = BackupRecord::new(BackupSpec::new("nightly"), status, "2026-11-24T04:00:00Z".parse()?);
-//! upload.commit(record, BackupCompanions::default()).await?;
+//! upload.commit(record, BackupCompanions::default().encode("nightly")?).await?;
 //!
 //! // Listed, and downloaded only after its SHA-256 and size are checked.
 //! assert_eq!(vault.list_backups().await?.len(), 1);

@@ -9,7 +9,10 @@
 //!    touch a key anyone else wrote.
 //! 2. [`BackupUpload::write`] hashes each chunk (SHA-256, size) and hands it to the multipart
 //!    writer, which uploads parts while the archive is still being produced.
-//! 3. [`BackupUpload::commit`] completes the upload, writes the companions under the attempt's
+//!    [`BackupUpload::write_entry_digests`] does the same for the entry-digests file
+//!    (`csdr-attempts/<attempt>/<name>-entry-digests.jsonl.gz`, a second multipart upload
+//!    opened on its first chunk, with at most one part in flight).
+//! 3. [`BackupUpload::commit`] completes the uploads, writes the companions under the attempt's
 //!    folder, fills in the record's digests and attempt id and writes
 //!    `velero-backup.json` with `PutMode::Create`. That write is the commit point: of several
 //!    writers exactly one succeeds; a loser gets `backup already exists in vault` and removes
@@ -53,8 +56,9 @@ use csdr_core::ports::vault::{
     BackupUpload, OrphanReport, Vault, VaultError, VaultValidation, VerifiedArchive,
 };
 use csdr_core::vault_record::{
-    BackupCompanions, BackupRecord, CompanionKind, RESTORE_RECORD_FILE, RestoreCompanions,
-    RestoreRecord, archive_file_name, hex, sha256_hex,
+    BackupCompanions, BackupRecord, CompanionFile, CompanionKind, RESTORE_RECORD_FILE,
+    RestoreCompanions, RestoreRecord, archive_file_name, decode_entry_digests,
+    entry_digests_file_name, hex, sha256_hex,
 };
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
@@ -793,21 +797,20 @@ impl Vault for ObjectVault {
             reason: e.to_string(),
         })?;
         inner.put_create(&claim_key, claim_bytes.into()).await?;
-        let data_key = layout::attempt_file(name, &attempt, &archive_file_name(name));
-        let upload = inner
-            .store
-            .put_multipart(&inner.path(&data_key))
-            .await
-            .map_err(|e| inner.err("upload", &data_key, e))?;
-        let writer = WriteMultipart::new_with_chunk_size(upload, inner.options.part_size.max(1));
+        let archive = StreamedFile::open(
+            inner,
+            name,
+            &attempt,
+            archive_file_name(name),
+            inner.options.parts_in_flight,
+        )
+        .await?;
         Ok(Box::new(ObjectUpload {
             inner: self.inner.clone(),
             name: name.to_string(),
             attempt,
-            data_key,
-            writer: Some(writer),
-            hasher: sha2::Sha256::new(),
-            size: 0,
+            archive,
+            entry_digests: None,
         }))
     }
 
@@ -868,22 +871,42 @@ impl Vault for ObjectVault {
                 reason: "the tarball is missing".into(),
             });
         };
-        match &record.archive {
-            Some(digest) => {
-                inner.verify(&key, &bytes, digest)?;
-                Ok(VerifiedArchive {
-                    bytes,
-                    warning: None,
-                })
-            }
-            None => Ok(VerifiedArchive {
+        let Some(digest) = &record.archive else {
+            return Ok(VerifiedArchive {
                 bytes,
+                entry_digests: None,
                 warning: Some(format!(
                     "backup {name} has no checksums (written by Velero); {} was not verified",
                     inner.full_key(&key)
                 )),
-            }),
-        }
+            });
+        };
+        inner.verify(&key, &bytes, digest)?;
+        let digests_file = entry_digests_file_name(name);
+        let entry_digests = match record.file_digest(&digests_file) {
+            Some(d) => {
+                let Some((key, gz)) = inner.backup_file(&record, &digests_file).await? else {
+                    return Err(VaultError::Integrity {
+                        key: inner.full_key(&layout::backup_file(name, &digests_file)),
+                        reason: "the entry-digests file is missing".into(),
+                    });
+                };
+                inner.verify(&key, &gz, d)?;
+                Some(
+                    decode_entry_digests(name, &gz).map_err(|e| VaultError::Corrupt {
+                        key: inner.full_key(&key),
+                        reason: e.reason,
+                    })?,
+                )
+            }
+            // A record of version 1 holds the digests inline.
+            None => (!record.entries.is_empty()).then(|| record.entries.clone()),
+        };
+        Ok(VerifiedArchive {
+            bytes,
+            entry_digests,
+            warning: None,
+        })
     }
 
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError> {
@@ -1075,15 +1098,105 @@ impl Vault for ObjectVault {
     }
 }
 
+/// One file of an upload attempt streamed as a multipart upload, hashed on the way.
+struct StreamedFile {
+    /// The file name (`<name>.tar.gz`, …).
+    file: String,
+    /// Its key under the attempt's folder.
+    key: String,
+    writer: Option<WriteMultipart>,
+    hasher: sha2::Sha256,
+    size: u64,
+    /// Parts uploaded at once before a write waits.
+    in_flight: usize,
+}
+
+impl StreamedFile {
+    async fn open(
+        inner: &Inner,
+        name: &str,
+        attempt: &str,
+        file: String,
+        in_flight: usize,
+    ) -> Result<Self, VaultError> {
+        let key = layout::attempt_file(name, attempt, &file);
+        let upload = inner
+            .store
+            .put_multipart(&inner.path(&key))
+            .await
+            .map_err(|e| inner.err("upload", &key, e))?;
+        Ok(StreamedFile {
+            file,
+            writer: Some(WriteMultipart::new_with_chunk_size(
+                upload,
+                inner.options.part_size.max(1),
+            )),
+            key,
+            hasher: sha2::Sha256::new(),
+            size: 0,
+            in_flight: in_flight.max(1),
+        })
+    }
+
+    fn finished(&self, name: &str) -> VaultError {
+        VaultError::InvalidInput {
+            what: format!("upload of {} of backup {name}", self.file),
+            reason: "already finished".into(),
+        }
+    }
+
+    async fn write(&mut self, inner: &Inner, name: &str, chunk: Bytes) -> Result<(), VaultError> {
+        let error = self.finished(name);
+        let writer = self.writer.as_mut().ok_or(error)?;
+        writer
+            .wait_for_capacity(self.in_flight)
+            .await
+            .map_err(|e| inner.err("upload", &self.key, e))?;
+        self.hasher.update(&chunk);
+        self.size += chunk.len() as u64;
+        writer.put(chunk);
+        Ok(())
+    }
+
+    /// Completes the upload; the file's digest.
+    async fn finish(&mut self, inner: &Inner, name: &str) -> Result<EntryDigest, VaultError> {
+        let error = self.finished(name);
+        let mut writer = self.writer.take().ok_or(error)?;
+        // Surface a failed part's own error (finish() would report its abort's instead).
+        writer
+            .wait_for_capacity(0)
+            .await
+            .map_err(|e| inner.err("upload", &self.key, e))?;
+        writer
+            .finish()
+            .await
+            .map_err(|e| inner.err("upload", &self.key, e))?;
+        Ok(EntryDigest {
+            path: self.file.clone(),
+            sha256: hex(&std::mem::take(&mut self.hasher).finalize()),
+            size: self.size,
+        })
+    }
+
+    /// Aborts an unfinished upload.
+    async fn abort(&mut self, inner: &Inner) -> Result<(), VaultError> {
+        if let Some(w) = self.writer.take() {
+            w.abort()
+                .await
+                .map_err(|e| inner.err("abort", &self.key, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// One upload attempt of [`ObjectVault`].
 struct ObjectUpload {
     inner: Arc<Inner>,
     name: String,
     attempt: String,
-    data_key: String,
-    writer: Option<WriteMultipart>,
-    hasher: sha2::Sha256,
-    size: u64,
+    archive: StreamedFile,
+    /// Opened on the first chunk of the entry-digests file.
+    entry_digests: Option<StreamedFile>,
 }
 
 impl ObjectUpload {
@@ -1094,10 +1207,18 @@ impl ObjectUpload {
         }
     }
 
+    async fn abort_streams(&mut self) -> Result<(), VaultError> {
+        let archive = self.archive.abort(&self.inner).await;
+        if let Some(d) = self.entry_digests.as_mut() {
+            d.abort(&self.inner).await?;
+        }
+        archive
+    }
+
     async fn commit_inner(
         &mut self,
         mut record: BackupRecord,
-        companions: BackupCompanions,
+        companions: Vec<CompanionFile>,
     ) -> Result<BackupRecord, VaultError> {
         let inner = self.inner.clone();
         let name = self.name.clone();
@@ -1107,29 +1228,13 @@ impl ObjectUpload {
                 reason: format!("its spec.name is `{}`", record.name()),
             });
         }
-        let writer = self.writer.take().ok_or_else(|| VaultError::InvalidInput {
-            what: format!("upload of backup {name}"),
-            reason: "already finished".into(),
-        })?;
-        // Surface a failed part's own error (finish() would report its abort's instead).
-        let mut writer = writer;
-        writer
-            .wait_for_capacity(0)
-            .await
-            .map_err(|e| inner.err("upload", &self.data_key, e))?;
-        writer
-            .finish()
-            .await
-            .map_err(|e| inner.err("upload", &self.data_key, e))?;
-        let hasher = std::mem::take(&mut self.hasher);
-        record.archive = Some(EntryDigest {
-            path: archive_file_name(&name),
-            sha256: hex(&hasher.finalize()),
-            size: self.size,
-        });
+        record.archive = Some(self.archive.finish(&inner, &name).await?);
         record.attempt = Some(self.attempt.clone());
         record.files.clear();
-        for f in companions.encode(&name)? {
+        if let Some(digests) = self.entry_digests.as_mut() {
+            record.files.push(digests.finish(&inner, &name).await?);
+        }
+        for f in companions {
             let file = f.kind.file_name(&name);
             record.files.push(EntryDigest {
                 path: file.clone(),
@@ -1182,28 +1287,25 @@ impl BackupUpload for ObjectUpload {
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), VaultError> {
-        let inner = self.inner.clone();
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| VaultError::InvalidInput {
-                what: format!("upload of backup {}", self.name),
-                reason: "already finished".into(),
-            })?;
-        writer
-            .wait_for_capacity(inner.options.parts_in_flight.max(1))
-            .await
-            .map_err(|e| inner.err("upload", &self.data_key, e))?;
-        self.hasher.update(&chunk);
-        self.size += chunk.len() as u64;
-        writer.put(chunk);
-        Ok(())
+        self.archive.write(&self.inner, &self.name, chunk).await
+    }
+
+    async fn write_entry_digests(&mut self, chunk: Bytes) -> Result<(), VaultError> {
+        if self.entry_digests.is_none() {
+            let file = entry_digests_file_name(&self.name);
+            self.entry_digests =
+                Some(StreamedFile::open(&self.inner, &self.name, &self.attempt, file, 1).await?);
+        }
+        match self.entry_digests.as_mut() {
+            Some(d) => d.write(&self.inner, &self.name, chunk).await,
+            None => Ok(()),
+        }
     }
 
     async fn commit(
         mut self: Box<Self>,
         record: BackupRecord,
-        companions: BackupCompanions,
+        companions: Vec<CompanionFile>,
     ) -> Result<BackupRecord, VaultError> {
         match self.commit_inner(record, companions).await {
             Ok(r) => Ok(r),
@@ -1217,9 +1319,7 @@ impl BackupUpload for ObjectUpload {
                     Err(_) => true,
                 };
                 if !ours_or_unknown {
-                    if let Some(w) = self.writer.take() {
-                        let _ = w.abort().await;
-                    }
+                    let _ = self.abort_streams().await;
                     Self::cleanup(&self.inner, &self.name, &self.attempt).await;
                 }
                 Err(e)
@@ -1228,11 +1328,7 @@ impl BackupUpload for ObjectUpload {
     }
 
     async fn abort(mut self: Box<Self>) -> Result<(), VaultError> {
-        if let Some(w) = self.writer.take() {
-            w.abort()
-                .await
-                .map_err(|e| self.inner.err("abort", &self.data_key, e))?;
-        }
+        self.abort_streams().await?;
         self.inner.remove_attempt(&self.name, &self.attempt).await?;
         Ok(())
     }

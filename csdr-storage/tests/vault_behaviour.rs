@@ -10,9 +10,7 @@ use bytes::Bytes;
 use common::*;
 use csdr_core::model::{JobPhase, JobStatus, RestoreSpec};
 use csdr_core::ports::vault::{Vault, VaultError, VaultPhase};
-use csdr_core::vault_record::{
-    BackupCompanions, RecordSource, RestoreCompanions, RestoreRecord, gzip, sha256_hex,
-};
+use csdr_core::vault_record::{RecordSource, RestoreCompanions, RestoreRecord, gzip, sha256_hex};
 use jiff::{SignedDuration, Timestamp};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -61,6 +59,9 @@ suite!(
     commit_race_loser_cleans_only_its_own_attempt,
     flipped_or_truncated_data_is_rejected,
     crash_between_commit_and_copy_stays_readable,
+    entry_digests_file_is_verified_and_required,
+    a_backup_without_entry_digests_has_none,
+    version_1_records_keep_their_inline_entry_digests,
 );
 
 fn later(hours: i64) -> Timestamp {
@@ -88,9 +89,18 @@ async fn commit(
 ) -> csdr_core::vault_record::BackupRecord {
     let mut up = t.vault.start_backup(name).await.unwrap();
     write_all(&mut up, bytes, 64 * 1024).await;
+    // The entry-digests file in two chunks, as the engine streams it.
+    let digests = sample_entry_digests_file();
+    let (a, b) = digests.split_at(digests.len() / 2);
+    up.write_entry_digests(Bytes::copy_from_slice(a))
+        .await
+        .unwrap();
+    up.write_entry_digests(Bytes::copy_from_slice(b))
+        .await
+        .unwrap();
     up.commit(
         record(name, phase, Some("2026-01-31T00:00:00Z")),
-        companions(),
+        companion_files(name),
     )
     .await
     .unwrap()
@@ -139,7 +149,7 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
     assert_eq!(archive.path, "nightly.tar.gz");
     assert_eq!(archive.size, bytes.len() as u64);
     assert_eq!(archive.sha256, sha256_hex(&bytes));
-    assert_eq!(committed.files.len(), 5);
+    assert_eq!(committed.files.len(), 6);
     assert!(committed.attempt.is_some());
 
     let listed = t.vault.list_backups().await.unwrap();
@@ -153,6 +163,7 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
     let got = t.vault.download_archive("nightly").await.unwrap();
     assert!(got.warning.is_none());
     assert_eq!(got.bytes, Bytes::from(bytes));
+    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
     assert_eq!(
         t.vault.backup_companions("nightly").await.unwrap(),
         companions()
@@ -166,6 +177,7 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
         vec![
             "nightly-csi-volumesnapshotcontents.json.gz",
             "nightly-csi-volumesnapshots.json.gz",
+            "nightly-entry-digests.jsonl.gz",
             "nightly-logs.gz",
             "nightly-resource-list.json.gz",
             "nightly-results.gz",
@@ -179,6 +191,18 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
     assert_eq!(meta["kind"], "Backup");
     assert_eq!(meta["status"]["phase"], "Completed");
     assert_eq!(meta["csdr"]["archive"]["sha256"], json!(archive.sha256));
+    // The metadata anchors the entry-digests file by its digest; it holds no entries itself.
+    assert_eq!(meta["csdr"]["recordVersion"], 2);
+    assert!(meta["csdr"].get("entries").is_none());
+    let digests_file = sample_entry_digests_file();
+    assert!(
+        meta["csdr"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "nightly-entry-digests.jsonl.gz"
+                && f["sha256"] == json!(sha256_hex(&digests_file)))
+    );
     let list = csdr_core::vault_record::gunzip(
         &get_raw(t, "backups/nightly/nightly-resource-list.json.gz").await,
     )
@@ -334,6 +358,7 @@ async fn velero_written_backup_is_readable(t: &TestVault) {
     assert_eq!(listed[0].spec.included_namespaces, vec!["shop".to_string()]);
     let got = t.vault.download_archive(name).await.unwrap();
     assert_eq!(got.bytes, Bytes::from(tarball));
+    assert_eq!(got.entry_digests, None);
     assert!(
         got.warning.as_deref().unwrap().contains("has no checksums"),
         "{:?}",
@@ -407,7 +432,7 @@ async fn expired_backups_are_listed(t: &TestVault) {
     up.write(Bytes::from_static(b"a")).await.unwrap();
     up.commit(
         record("short", JobPhase::Completed, Some("2026-01-02T00:00:00Z")),
-        BackupCompanions::default(),
+        Vec::new(),
     )
     .await
     .unwrap();
@@ -415,7 +440,7 @@ async fn expired_backups_are_listed(t: &TestVault) {
     up.write(Bytes::from_static(b"b")).await.unwrap();
     up.commit(
         record("long", JobPhase::Completed, Some("2026-03-01T00:00:00Z")),
-        BackupCompanions::default(),
+        Vec::new(),
     )
     .await
     .unwrap();
@@ -503,7 +528,10 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &TestVault) {
         let name = format!("cut-{i}");
         let mut up = t.vault.start_backup(&name).await.unwrap();
         write_all(&mut up, &bytes, 50_000).await;
-        let fut = up.commit(record(&name, JobPhase::Completed, None), companions());
+        let fut = up.commit(
+            record(&name, JobPhase::Completed, None),
+            companion_files(&name),
+        );
         // Drop the commit wherever it is after `wait_ms`.
         let _ = tokio::time::timeout(Duration::from_millis(wait_ms), fut).await;
         match t.vault.backup(&name).await.unwrap() {
@@ -555,9 +583,12 @@ async fn ten_concurrent_creators_one_winner(t: &TestVault) {
             for c in bytes.chunks(10_000) {
                 up.write(Bytes::copy_from_slice(c)).await?;
             }
-            up.commit(record("race", JobPhase::Completed, None), companions())
-                .await
-                .map(|r| (i, r))
+            up.commit(
+                record("race", JobPhase::Completed, None),
+                companion_files("race"),
+            )
+            .await
+            .map(|r| (i, r))
         }));
     }
     let mut winners = Vec::new();
@@ -589,11 +620,17 @@ async fn commit_race_loser_cleans_only_its_own_attempt(t: &TestVault) {
     a.write(Bytes::from_static(b"from a")).await.unwrap();
     b.write(Bytes::from_static(b"from b")).await.unwrap();
     let b_attempt = b.attempt().to_string();
-    b.commit(record("both", JobPhase::Completed, None), companions())
-        .await
-        .unwrap();
+    b.commit(
+        record("both", JobPhase::Completed, None),
+        companion_files("both"),
+    )
+    .await
+    .unwrap();
     let err = a
-        .commit(record("both", JobPhase::Completed, None), companions())
+        .commit(
+            record("both", JobPhase::Completed, None),
+            companion_files("both"),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -717,10 +754,76 @@ async fn crash_between_commit_and_copy_stays_readable(t: &TestVault) {
         .unwrap();
     assert_eq!(report.finished_commits, vec!["halfway".to_string()]);
     let keys = backup_keys(t, "halfway").await;
-    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert_eq!(keys.len(), 8, "{keys:?}");
     assert!(!keys.iter().any(|k| k.contains("csdr-attempts")));
     assert_eq!(
         t.vault.download_archive("halfway").await.unwrap().bytes,
         Bytes::from(bytes)
     );
+}
+
+async fn entry_digests_file_is_verified_and_required(t: &TestVault) {
+    commit(t, "digests", JobPhase::Completed, b"tarball").await;
+    let key = "backups/digests/digests-entry-digests.jsonl.gz";
+    let good = get_raw(t, key).await;
+    // A flipped byte: refused, naming the file.
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    put_raw(t, key, bad).await;
+    let err = t.vault.download_archive("digests").await.unwrap_err();
+    assert!(matches!(err, VaultError::Integrity { .. }), "{err}");
+    assert!(
+        err.to_string().contains("digests-entry-digests.jsonl.gz"),
+        "{err}"
+    );
+    // Gone: refused too, not silently unverified.
+    delete_raw(t, key).await;
+    let err = t.vault.download_archive("digests").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the entry-digests file is missing"),
+        "{err}"
+    );
+    put_raw(t, key, good).await;
+    let got = t.vault.download_archive("digests").await.unwrap();
+    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
+}
+
+async fn a_backup_without_entry_digests_has_none(t: &TestVault) {
+    let mut up = t.vault.start_backup("plain").await.unwrap();
+    up.write(Bytes::from_static(b"tarball")).await.unwrap();
+    let committed = up
+        .commit(
+            record("plain", JobPhase::Completed, None),
+            companion_files("plain"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(committed.files.len(), 5);
+    let got = t.vault.download_archive("plain").await.unwrap();
+    assert_eq!(got.entry_digests, None);
+    assert!(
+        !backup_keys(t, "plain")
+            .await
+            .iter()
+            .any(|k| k.contains("entry-digests"))
+    );
+}
+
+async fn version_1_records_keep_their_inline_entry_digests(t: &TestVault) {
+    commit(t, "old-format", JobPhase::Completed, b"tarball").await;
+    // Rewrite the metadata as csdr's record version 1 wrote it: digests inline, no file.
+    let meta_key = "backups/old-format/velero-backup.json";
+    let mut meta: serde_json::Value = serde_json::from_slice(&get_raw(t, meta_key).await).unwrap();
+    meta["csdr"]["recordVersion"] = json!(1);
+    meta["csdr"]["entries"] = serde_json::to_value(sample_entry_digests()).unwrap();
+    meta["csdr"]["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["path"] != "old-format-entry-digests.jsonl.gz");
+    put_raw(t, meta_key, serde_json::to_vec(&meta).unwrap()).await;
+    delete_raw(t, "backups/old-format/old-format-entry-digests.jsonl.gz").await;
+    let got = t.vault.download_archive("old-format").await.unwrap();
+    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
 }

@@ -204,8 +204,11 @@ async fn an_endpoint_dying_mid_upload_leaves_nothing_visible() {
             for c in bytes.chunks(512 * 1024) {
                 up.write(Bytes::copy_from_slice(c)).await?;
             }
-            up.commit(record(&name, JobPhase::Completed, None), companions())
-                .await
+            up.commit(
+                record(&name, JobPhase::Completed, None),
+                companion_files(&name),
+            )
+            .await
         }
         .await;
         eprintln!(

@@ -79,7 +79,7 @@ pub fn backup_report_value(report: &BackupReport) -> Value {
     json!({
         "name": report.name,
         "status": to_value(&report.status),
-        "resources": to_value(&report.resources),
+        "resourceCounts": to_value(&report.resource_counts),
         "volumeSnapshots": to_value(&report.volume_snapshots),
         "archiveEntries": report.archive_entries,
         "archiveSha256": report.archive_sha256,
@@ -108,7 +108,7 @@ pub fn backup_report_table(report: &BackupReport) -> String {
     let _ = writeln!(out);
     resource_counts(
         &mut out,
-        report.resources.iter().map(|(k, v)| (k, v.len() as u64)),
+        report.resource_counts.iter().map(|(k, n)| (k, *n)),
     );
     if !report.volume_snapshots.is_empty() {
         let _ = writeln!(out, "Volume snapshots:");

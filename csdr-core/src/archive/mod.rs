@@ -19,8 +19,9 @@
 //!
 //! [`ArchiveWriter`] streams items into any `Write` with fixed mtimes, owners and modes, so the
 //! same items in the same order give the same bytes; its gzip is cut into independent members
-//! that worker threads compress in parallel (still one gzip stream for `tar xzf`). It returns
-//! every entry's [`EntryDigest`] and the tarball's SHA-256 for the backup's metadata (V7).
+//! that worker threads compress in parallel (still one gzip stream for `tar xzf`). It hands
+//! every entry's [`EntryDigest`](crate::model::EntryDigest) to an [`EntryDigestSink`] as the entry is written, and returns
+//! the tarball's SHA-256 for the backup's metadata (V7).
 //! [`ArchiveReader`] yields the objects lazily from any `Read`, within [`ReadLimits`], and
 //! optionally checks every entry and the whole tarball against expected digests.
 //!
@@ -38,10 +39,11 @@
 //! let mut tarball = Vec::new();
 //! let mut writer = ArchiveWriter::new(&mut tarball, WriterOptions::default())?;
 //! writer.add(&item)?;
-//! let summary = writer.finish()?;
-//! assert_eq!(summary.entries.len(), 3); // metadata/version, plain path, v1-preferredversion
+//! let (summary, _, digests) = writer.finish()?;
+//! assert_eq!(summary.entries, 3); // metadata/version, plain path, v1-preferredversion
+//! assert_eq!(digests[1].sha256, digests[2].sha256); // the same bytes twice
 //!
-//! let mut reader = ArchiveReader::new(&tarball[..]).with_expected_digests(summary.entries);
+//! let mut reader = ArchiveReader::new(&tarball[..]).with_expected_digests(digests);
 //! let paths: Vec<String> = reader.by_ref().map(|e| e.map(|e| e.path.to_string())).collect::<Result<_, _>>()?;
 //! assert_eq!(paths, [
 //!     "resources/deployments.apps/namespaces/shop/web.json",
@@ -62,9 +64,8 @@ use std::io;
 
 pub use layout::{ArchivePath, ItemPath, LayoutError, VersionDir};
 pub use reader::{ArchiveEntry, ArchiveReader, ReadLimits};
-pub use writer::{ArchiveWriter, WriterOptions};
+pub use writer::{ArchiveWriter, EntryDigestSink, WriterOptions};
 
-use crate::model::EntryDigest;
 use crate::object::{GroupVersionResource, KubeObject, ObjectError};
 
 /// Where an object goes in the archive, besides its own namespace and name.
@@ -85,11 +86,12 @@ pub struct ArchiveItem {
     pub placement: Placement,
 }
 
-/// What [`ArchiveWriter::finish`] reports.
+/// What [`ArchiveWriter::finish`] reports (the entries' digests went to its
+/// [`EntryDigestSink`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchiveSummary {
-    /// Every entry written, in order: path, SHA-256 and size of its bytes.
-    pub entries: Vec<EntryDigest>,
+    /// The number of entries written, `metadata/version` included.
+    pub entries: u64,
     /// The number of objects added.
     pub objects: u64,
     /// Lower-case hex SHA-256 of the compressed tarball as written.

@@ -60,13 +60,29 @@ fn sample_items() -> Vec<ArchiveItem> {
     ]
 }
 
-fn write(items: &[ArchiveItem], options: WriterOptions) -> (Vec<u8>, ArchiveSummary) {
+/// What [`write`] returns: the writer's summary with the digests it collected.
+#[derive(Debug, PartialEq)]
+struct Written {
+    entries: Vec<EntryDigest>,
+    objects: u64,
+    tarball_sha256: String,
+    tarball_size: u64,
+}
+
+fn write(items: &[ArchiveItem], options: WriterOptions) -> (Vec<u8>, Written) {
     let mut out = Vec::new();
     let mut writer = ArchiveWriter::new(&mut out, options).unwrap();
     for item in items {
         writer.add(item).unwrap();
     }
-    let summary = writer.finish().unwrap();
+    let (summary, _, entries): (ArchiveSummary, _, _) = writer.finish().unwrap();
+    assert_eq!(summary.entries, entries.len() as u64);
+    let summary = Written {
+        entries,
+        objects: summary.objects,
+        tarball_sha256: summary.tarball_sha256,
+        tarball_size: summary.tarball_size,
+    };
     (out, summary)
 }
 
@@ -687,7 +703,7 @@ fn writer_refuses_names_that_are_not_paths() {
             object("v1", "ConfigMap", Some("a"), "fine"),
         ))
         .unwrap();
-    let summary = writer.finish().unwrap();
+    let (summary, _, _) = writer.finish().unwrap();
     assert_eq!(summary.objects, 1);
     assert_eq!(read_all(&out).unwrap().len(), 2);
 }

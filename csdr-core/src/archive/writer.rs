@@ -58,24 +58,63 @@ impl<W: Write> Write for DigestWriter<W> {
     }
 }
 
+/// Receives the path, SHA-256 and size of every entry an [`ArchiveWriter`] writes, in order,
+/// as soon as the entry is in the tar stream (V7).
+///
+/// A `Vec<EntryDigest>` collects them (what [`ArchiveWriter::new`] uses); the engine streams
+/// them into the backup's entry-digests file
+/// ([`EntryDigestsWriter`](crate::vault_record::EntryDigestsWriter)) instead, so that memory
+/// does not grow with the number of objects.
+pub trait EntryDigestSink {
+    /// One entry: its path inside the archive, the lower-case hex SHA-256 of its bytes and
+    /// their size. An error stops the archive ([`ArchiveError::Write`] naming the entry).
+    fn entry(&mut self, path: &str, sha256: &str, size: u64) -> io::Result<()>;
+}
+
+impl EntryDigestSink for Vec<EntryDigest> {
+    fn entry(&mut self, path: &str, sha256: &str, size: u64) -> io::Result<()> {
+        self.push(EntryDigest {
+            path: path.to_string(),
+            sha256: sha256.to_string(),
+            size,
+        });
+        Ok(())
+    }
+}
+
 /// Writes a backup tarball in Velero's layout (see [the module](super)) to any `Write`.
 ///
 /// Entries are written in the order of [`ArchiveWriter::add`] calls, each with mode 0644,
 /// uid/gid 0, no user or group names and the fixed mtime of [`WriterOptions::mtime`], so the
-/// same items in the same order give byte-identical output. Memory does not grow with the
-/// number of objects except for the [`EntryDigest`] kept per entry (about 200 bytes each,
-/// two entries per preferred-version object), which [`ArchiveWriter::finish`] returns.
-pub struct ArchiveWriter<W: Write> {
+/// same items in the same order give byte-identical output. Each entry's digest goes to the
+/// [`EntryDigestSink`] `D` as it is written; apart from what that sink keeps, memory does not
+/// grow with the number of objects.
+pub struct ArchiveWriter<W: Write, D: EntryDigestSink = Vec<EntryDigest>> {
     tar: Option<tar::Builder<MemberGzWriter<DigestWriter<W>>>>,
     mtime: u64,
     json: Vec<u8>,
-    entries: Vec<EntryDigest>,
+    digests: D,
+    last_path: String,
+    entries: u64,
     objects: u64,
 }
 
 impl<W: Write> ArchiveWriter<W> {
-    /// Starts an archive: spawns the compression workers and writes `metadata/version`.
+    /// Starts an archive that collects its entries' digests in memory (returned by
+    /// [`ArchiveWriter::finish`]): spawns the compression workers and writes
+    /// `metadata/version`.
     pub fn new(out: W, options: WriterOptions) -> Result<Self, ArchiveError> {
+        ArchiveWriter::with_digest_sink(out, Vec::new(), options)
+    }
+}
+
+impl<W: Write, D: EntryDigestSink> ArchiveWriter<W, D> {
+    /// Starts an archive whose entries' digests go to `digests` as they are written.
+    pub fn with_digest_sink(
+        out: W,
+        digests: D,
+        options: WriterOptions,
+    ) -> Result<Self, ArchiveError> {
         let level = Compression::new(options.compression_level.min(9));
         let digest = DigestWriter {
             inner: out,
@@ -92,7 +131,9 @@ impl<W: Write> ArchiveWriter<W> {
             tar: Some(tar::Builder::new(gz)),
             mtime: options.mtime,
             json: Vec::new(),
-            entries: Vec::new(),
+            digests,
+            last_path: String::new(),
+            entries: 0,
             objects: 0,
         };
         let version = format!("{FORMAT_VERSION}\n");
@@ -164,30 +205,31 @@ impl<W: Write> ArchiveWriter<W> {
                 source,
             });
         }
+        let computed;
         let sha256 = match sha {
-            Some(sha) => sha.to_string(),
-            None => hex(&Sha256::digest(data)),
+            Some(sha) => sha,
+            None => {
+                computed = hex(&Sha256::digest(data));
+                &computed
+            }
         };
-        self.entries.push(EntryDigest {
-            path: path.to_string(),
-            sha256,
-            size: data.len() as u64,
-        });
+        if let Err(source) = self.digests.entry(path, sha256, data.len() as u64) {
+            self.tar = None;
+            return Err(ArchiveError::Write {
+                path: path.to_string(),
+                source,
+            });
+        }
+        self.entries += 1;
+        self.last_path.clear();
+        self.last_path.push_str(path);
         Ok(())
     }
 
-    /// Ends the tar stream, compresses and writes what is left, and returns the digests.
-    pub fn finish(self) -> Result<ArchiveSummary, ArchiveError> {
-        self.finish_into_inner().map(|(summary, _)| summary)
-    }
-
-    /// [`ArchiveWriter::finish`], also giving back the writer the archive went to.
-    pub fn finish_into_inner(mut self) -> Result<(ArchiveSummary, W), ArchiveError> {
-        let last = self
-            .entries
-            .last()
-            .map(|e| e.path.clone())
-            .unwrap_or_default();
+    /// Ends the tar stream, compresses and writes what is left; returns the summary, the
+    /// writer the archive went to and the digest sink.
+    pub fn finish(mut self) -> Result<(ArchiveSummary, W, D), ArchiveError> {
+        let last = std::mem::take(&mut self.last_path);
         let fail = |source| ArchiveError::Write {
             path: format!("the end of the archive (after {last})"),
             source,
@@ -196,11 +238,11 @@ impl<W: Write> ArchiveWriter<W> {
         let gz = tar.into_inner().map_err(fail)?;
         let digest = gz.finish().map_err(fail)?;
         let summary = ArchiveSummary {
-            entries: std::mem::take(&mut self.entries),
+            entries: self.entries,
             objects: self.objects,
             tarball_sha256: hex(&digest.sha.finalize()),
             tarball_size: digest.size,
         };
-        Ok((summary, digest.inner))
+        Ok((summary, digest.inner, self.digests))
     }
 }

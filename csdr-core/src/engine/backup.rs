@@ -22,9 +22,11 @@ use crate::selection::{
     selectable_resources,
 };
 use crate::transform::volumes::volume_snapshot_name;
-use crate::vault_record::{BackupCompanions, BackupRecord, JobResults, ResourceList};
+use crate::vault_record::{
+    BackupRecord, CompanionFile, CompanionKind, EntryDigestsWriter, JobResults, ResourceListWriter,
+};
 
-/// Upload the archive in chunks of about this size.
+/// Upload the archive and the entry-digests file in chunks of about this size.
 const CHUNK: usize = 1 << 20;
 /// Objects buffered per list task.
 const TASK_BUFFER: usize = 64;
@@ -58,6 +60,67 @@ impl Write for Spool {
     }
 }
 
+/// The archive being written and the two streams it feeds: the tarball and the entry-digests
+/// file, each spooled in memory up to [`CHUNK`] before it is handed to the upload.
+struct ArchiveOutput {
+    writer: ArchiveWriter<Spool, EntryDigestsWriter<Spool>>,
+    tarball: Spool,
+    digests: Spool,
+}
+
+impl ArchiveOutput {
+    fn new() -> Result<Self, Fatal> {
+        let tarball = Spool::default();
+        let digests = Spool::default();
+        let writer = ArchiveWriter::with_digest_sink(
+            tarball.clone(),
+            EntryDigestsWriter::new(digests.clone()),
+            WriterOptions::default(),
+        )?;
+        Ok(ArchiveOutput {
+            writer,
+            tarball,
+            digests,
+        })
+    }
+
+    /// Uploads what is spooled of each stream once it holds at least [`CHUNK`] bytes.
+    async fn flush(&self, upload: &mut Box<dyn BackupUpload>) -> Result<(), Fatal> {
+        upload_spooled(&self.tarball, &self.digests, upload, CHUNK).await
+    }
+
+    /// Ends the archive and the entry-digests file and uploads the rest of both.
+    async fn finish(
+        self,
+        upload: &mut Box<dyn BackupUpload>,
+    ) -> Result<crate::archive::ArchiveSummary, Fatal> {
+        let (summary, _, digests) = self.writer.finish()?;
+        digests
+            .finish()
+            .map_err(|e| Fatal(format!("writing the entry-digests file failed: {e}")))?;
+        upload_spooled(&self.tarball, &self.digests, upload, 1).await?;
+        Ok(summary)
+    }
+}
+
+/// Hands each spool's bytes to the upload once it holds at least `min` bytes.
+async fn upload_spooled(
+    tarball: &Spool,
+    digests: &Spool,
+    upload: &mut Box<dyn BackupUpload>,
+    min: usize,
+) -> Result<(), Fatal> {
+    if tarball.len() >= min {
+        upload.write(Bytes::from(tarball.take())).await?;
+    }
+    if digests.len() >= min {
+        upload
+            .write_entry_digests(Bytes::from(digests.take()))
+            .await?;
+    }
+    Ok(())
+}
+
 /// One list call stream: a unit at one version, in one namespace or all.
 struct ListTask {
     unit: usize,
@@ -80,8 +143,7 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 struct Collected {
     errors: Vec<Issue>,
     warnings: Vec<Issue>,
-    resources: ResourceList,
-    counts: BTreeMap<String, u64>,
+    resources: ResourceListWriter,
     related: RelatedClusterObjects,
     claims_in_use: BTreeSet<(String, String)>,
     log: Vec<String>,
@@ -199,9 +261,8 @@ impl Engine {
         discovery: &Discovery,
         selection: &BackupSelection,
         upload: &mut Box<dyn BackupUpload>,
-    ) -> Result<(BackupRecord, BackupCompanions, BackupReport), Fatal> {
-        let spool = Spool::default();
-        let mut writer = ArchiveWriter::new(spool.clone(), WriterOptions::default())?;
+    ) -> Result<(BackupRecord, Vec<CompanionFile>, BackupReport), Fatal> {
+        let mut out = ArchiveOutput::new()?;
         let mut c = Collected {
             warnings: selection.warnings.clone(),
             ..Default::default()
@@ -242,21 +303,13 @@ impl Engine {
                 }
             }
         }
-        self.run_list_tasks(
-            &units,
-            tasks,
-            selection,
-            &mut writer,
-            &spool,
-            upload,
-            &mut c,
-        )
-        .await?;
+        self.run_list_tasks(&units, tasks, selection, &mut out, upload, &mut c)
+            .await?;
 
         // 2. Related cluster-scoped objects (B4): the selected namespaces, and the PVs,
         //    StorageClasses and CRDs of selected objects.
         if selection.cluster_resources != ClusterResources::All {
-            self.backup_related(discovery, selection, &mut writer, &spool, upload, &mut c)
+            self.backup_related(discovery, selection, &mut out, upload, &mut c)
                 .await?;
         }
 
@@ -269,11 +322,7 @@ impl Engine {
         }
 
         // 4. Finish the archive and upload the rest.
-        let (summary, _) = writer.finish_into_inner()?;
-        let rest = spool.take();
-        if !rest.is_empty() {
-            upload.write(Bytes::from(rest)).await?;
-        }
+        let summary = out.finish(upload).await?;
         let phase = if c.errors.is_empty() {
             JobPhase::Completed
         } else {
@@ -296,26 +345,25 @@ impl Engine {
                 .and_then(|ttl| now.checked_add(ttl).ok()),
         };
         let mut record = BackupRecord::new(spec.clone(), status.clone(), now);
-        record.entries = summary.entries;
-        record.resource_counts = c.counts;
-        let log = c.log.join("\n").into_bytes();
-        let companions = BackupCompanions {
-            logs: log,
-            results: JobResults::from_status(&status),
-            resource_list: c.resources.clone(),
-            csi_volume_snapshots: snapshot_objects
-                .iter()
-                .map(|(vs, _): &(KubeObject, KubeObject)| vs.clone())
-                .collect(),
-            csi_volume_snapshot_contents: snapshot_objects
-                .iter()
-                .map(|(_, content)| content.clone())
-                .collect(),
-        };
+        record.resource_counts = c.resources.counts().clone();
+        let name = &spec.name;
+        let (volume_snapshots, contents): (Vec<KubeObject>, Vec<KubeObject>) =
+            snapshot_objects.into_iter().unzip();
+        let companions = vec![
+            CompanionFile::logs(c.log.join("\n").as_bytes()),
+            CompanionFile::json(
+                CompanionKind::Results,
+                name,
+                &JobResults::from_status(&status),
+            )?,
+            c.resources.finish(name)?,
+            CompanionFile::json(CompanionKind::CsiVolumeSnapshots, name, &volume_snapshots)?,
+            CompanionFile::json(CompanionKind::CsiVolumeSnapshotContents, name, &contents)?,
+        ];
         let report = BackupReport {
             name: spec.name.clone(),
             status,
-            resources: c.resources,
+            resource_counts: record.resource_counts.clone(),
             volume_snapshots: snapshots,
             archive_entries: summary.objects,
             archive_sha256: None,
@@ -331,8 +379,7 @@ impl Engine {
         units: &[SelectedResource],
         tasks: Vec<ListTask>,
         selection: &BackupSelection,
-        writer: &mut ArchiveWriter<Spool>,
-        spool: &Spool,
+        out: &mut ArchiveOutput,
         upload: &mut Box<dyn BackupUpload>,
         c: &mut Collected,
     ) -> Result<(), Fatal> {
@@ -385,10 +432,8 @@ impl Engine {
                                 continue;
                             }
                             n += 1;
-                            self.archive_object(unit, &task.gvr, task.preferred, obj, writer, c)?;
-                            if spool.len() >= CHUNK {
-                                upload.write(Bytes::from(spool.take())).await?;
-                            }
+                            self.archive_object(unit, &task.gvr, task.preferred, obj, out, c)?;
+                            out.flush(upload).await?;
                         }
                         Err(e) => {
                             let issue = Issue::general(format!(
@@ -431,18 +476,14 @@ impl Engine {
         gvr: &GroupVersionResource,
         preferred: bool,
         obj: KubeObject,
-        writer: &mut ArchiveWriter<Spool>,
+        out: &mut ArchiveOutput,
         c: &mut Collected,
     ) -> Result<(), Fatal> {
         // List scopes never overlap (one namespace per task, or all namespaces once; related
         // cluster-scoped objects only in the related pass), so each object arrives once per
         // version and nothing needs remembering to deduplicate.
         if preferred {
-            c.resources
-                .entry(resource_key(&obj))
-                .or_default()
-                .push(object_key(&obj));
-            *c.counts.entry(resource_key(&obj)).or_default() += 1;
+            c.resources.push(&resource_key(&obj), &object_key(&obj));
             c.related.note(unit, &obj);
             if obj.kind() == "Pod" {
                 note_claims(&obj, &mut c.claims_in_use);
@@ -455,7 +496,7 @@ impl Engine {
                 });
             }
         }
-        writer.add(&ArchiveItem {
+        out.writer.add(&ArchiveItem {
             object: obj,
             placement: Placement {
                 resource: gvr.clone(),
@@ -469,8 +510,7 @@ impl Engine {
         &self,
         discovery: &Discovery,
         selection: &BackupSelection,
-        writer: &mut ArchiveWriter<Spool>,
-        spool: &Spool,
+        out: &mut ArchiveOutput,
         upload: &mut Box<dyn BackupUpload>,
         c: &mut Collected,
     ) -> Result<(), Fatal> {
@@ -517,7 +557,7 @@ impl Engine {
                 for name in &names {
                     match self.cluster.get(&gvr, None, name).await {
                         Ok(Some(obj)) => {
-                            self.archive_object(unit, &gvr, is_preferred, obj, writer, c)?;
+                            self.archive_object(unit, &gvr, is_preferred, obj, out, c)?;
                         }
                         Ok(None) => {
                             if is_preferred {
@@ -538,9 +578,7 @@ impl Engine {
                             gvr.group_version()
                         ))),
                     }
-                    if spool.len() >= CHUNK {
-                        upload.write(Bytes::from(spool.take())).await?;
-                    }
+                    out.flush(upload).await?;
                 }
             }
         }
@@ -663,7 +701,7 @@ fn failed(spec: &BackupSpec, reason: String) -> BackupReport {
             failure_reason: Some(reason),
             ..Default::default()
         },
-        resources: ResourceList::new(),
+        resource_counts: BTreeMap::new(),
         volume_snapshots: Vec::new(),
         archive_entries: 0,
         archive_sha256: None,

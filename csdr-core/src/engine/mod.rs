@@ -34,6 +34,7 @@ mod backup;
 mod maintenance;
 mod restore;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +48,6 @@ use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
 use crate::ports::vault::Vault;
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
-use crate::vault_record::ResourceList;
 
 pub use maintenance::{GcReport, ScheduleTick};
 pub use restore::RestoreReport;
@@ -138,8 +138,10 @@ pub struct BackupReport {
     pub name: String,
     /// Phase, errors, warnings, progress and times.
     pub status: JobStatus,
-    /// The objects backed up, by `group/version/Kind` at their preferred version.
-    pub resources: ResourceList,
+    /// The number of objects backed up per type, keyed `group/version/Kind` at the preferred
+    /// version (as the resource list). The names are in the backup's resource list, which
+    /// [`Vault::backup_companions`] reads.
+    pub resource_counts: BTreeMap<String, u64>,
     /// Volume snapshots taken (B6).
     pub volume_snapshots: Vec<VolumeSnapshotRecord>,
     /// Entries written to the archive (objects at every version, plus metadata).

@@ -123,16 +123,16 @@ impl Engine {
             )));
         }
         let mut warnings = Vec::new();
-        // V7: the vault verifies the tarball before handing it over; the reader verifies
-        // every entry against the record before anything is applied.
+        // V7: the vault verifies the tarball and the entry-digests file before handing them
+        // over; the reader verifies every entry against its digest before anything is applied.
         let archive = self.vault.download_archive(&spec.backup_name).await?;
         if let Some(w) = archive.warning {
             warnings.push(Issue::general(w));
         }
         let companions = self.vault.backup_companions(&spec.backup_name).await?;
         let mut reader = ArchiveReader::new(&archive.bytes[..]);
-        if !record.entries.is_empty() {
-            reader = reader.with_expected_digests(record.entries.clone());
+        if let Some(digests) = archive.entry_digests {
+            reader = reader.with_expected_digests(digests);
         }
         let mut contents = BackupContents::new();
         for entry in reader {

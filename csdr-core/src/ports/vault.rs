@@ -1,15 +1,16 @@
 //! The `Vault` port: where backups are stored, read back, verified and deleted (V1–V7, B7, B10).
 //!
 //! The engine writes a backup in three steps: [`Vault::start_backup`] claims nothing yet but
-//! fails fast if the name is taken; [`BackupUpload::write`] streams the tarball in chunks while
-//! it is being produced (to storage keys private to this attempt); [`BackupUpload::commit`]
-//! stores the small companion files and then the metadata, last and create-only. The metadata
+//! fails fast if the name is taken; [`BackupUpload::write`] streams the tarball, and
+//! [`BackupUpload::write_entry_digests`] the entry-digests file, in chunks while they are being
+//! produced (to storage keys private to this attempt); [`BackupUpload::commit`] stores the
+//! small companion files and then the metadata, last and create-only. The metadata
 //! object is the commit point: until it exists the backup is invisible, and of several
 //! writers of one name exactly one commits — the others get
 //! [`VaultError::AlreadyExists`] and only their own attempt's data is removed.
 //!
-//! Reading verifies: [`Vault::download_archive`] returns the tarball only after its SHA-256 and
-//! size match the metadata (V7). Deleting writes a deletion marker first (the backup is then
+//! Reading verifies: [`Vault::download_archive`] returns the tarball, and the digests of its
+//! entries, only after their SHA-256 and size match the metadata (V7). Deleting writes a deletion marker first (the backup is then
 //! invisible everywhere), then removes the objects (V6).
 //!
 //! ```
@@ -32,7 +33,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use jiff::Timestamp;
 
-use crate::vault_record::{BackupCompanions, BackupRecord, RestoreCompanions, RestoreRecord};
+use crate::model::EntryDigest;
+use crate::vault_record::{
+    BackupCompanions, BackupRecord, CompanionFile, RestoreCompanions, RestoreRecord,
+};
 
 /// Whether a vault can be used (V2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -95,6 +99,10 @@ impl VaultValidation {
 pub struct VerifiedArchive {
     /// The tarball's bytes, checked against the recorded SHA-256 and size.
     pub bytes: Bytes,
+    /// The digest of every entry of the tarball, in archive order, from the entry-digests file
+    /// (itself checked against the metadata) or from a version-1 record; `None` when the
+    /// backup records none (written by Velero, V4b). The engine checks each entry against it.
+    pub entry_digests: Option<Vec<EntryDigest>>,
     /// Set when the bytes could not be checked because the backup has no checksums (written
     /// by Velero, V4b); the engine reports it as a warning.
     pub warning: Option<String>,
@@ -279,9 +287,10 @@ pub trait Vault: Send + Sync {
     /// One backup with the visibility of [`Vault::list_backups`]; `None` if not visible.
     async fn backup(&self, name: &str) -> Result<Option<BackupRecord>, VaultError>;
 
-    /// A visible backup's tarball, returned only after its SHA-256 and size have been checked
-    /// against the metadata (V7). A mismatch or a truncated object is
-    /// [`VaultError::Integrity`] naming the key.
+    /// A visible backup's tarball and its entries' digests, returned only after the SHA-256
+    /// and size of the tarball and of the entry-digests file have been checked against the
+    /// metadata (V7). A mismatch, a truncated or a missing object is [`VaultError::Integrity`]
+    /// naming the key.
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError>;
 
     /// A visible backup's companion files (logs, results, resource list, snapshot lists),
@@ -341,14 +350,20 @@ pub trait BackupUpload: Send {
     /// archive is still being written; this waits when too many parts are in flight.
     async fn write(&mut self, chunk: Bytes) -> Result<(), VaultError>;
 
-    /// Finishes the tarball, stores the companions, then writes the metadata create-only.
-    /// The vault fills in `record.archive`, `record.files` and `record.attempt`; the returned
-    /// record is what was committed. If another attempt committed the name first, this
-    /// attempt's data is removed and [`VaultError::AlreadyExists`] returned.
+    /// Appends a chunk of the entry-digests file (gzip of JSON lines,
+    /// [`vault_record::streamed`](crate::vault_record::streamed)), uploaded like the tarball
+    /// while the backup runs. A backup that never calls this has no entry-digests file.
+    async fn write_entry_digests(&mut self, chunk: Bytes) -> Result<(), VaultError>;
+
+    /// Finishes the tarball and the entry-digests file, stores the companion files (encoded,
+    /// e.g. by [`BackupCompanions::encode`]), then writes the metadata create-only. The vault
+    /// fills in `record.archive`, `record.files` and `record.attempt`; the returned record is
+    /// what was committed. If another attempt committed the name first, this attempt's data
+    /// is removed and [`VaultError::AlreadyExists`] returned.
     async fn commit(
         self: Box<Self>,
         record: BackupRecord,
-        companions: BackupCompanions,
+        companions: Vec<CompanionFile>,
     ) -> Result<BackupRecord, VaultError>;
 
     /// Abandons the attempt and removes its data.

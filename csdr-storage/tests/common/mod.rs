@@ -142,6 +142,37 @@ pub fn record(name: &str, phase: JobPhase, expires: Option<&str>) -> BackupRecor
     r
 }
 
+/// The companions of [`companions`], encoded for a commit of backup `name`.
+pub fn companion_files(name: &str) -> Vec<csdr_core::vault_record::CompanionFile> {
+    companions().encode(name).unwrap()
+}
+
+/// The entry digests the suites stream for every committed backup.
+pub fn sample_entry_digests() -> Vec<csdr_core::model::EntryDigest> {
+    [
+        "metadata/version",
+        "resources/deployments.apps/namespaces/shop/web.json",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, p)| csdr_core::model::EntryDigest {
+        path: p.to_string(),
+        sha256: format!("{i:x}").repeat(64),
+        size: 6 + i as u64,
+    })
+    .collect()
+}
+
+/// [`sample_entry_digests`] as the entry-digests file's gzip bytes.
+pub fn sample_entry_digests_file() -> Vec<u8> {
+    use csdr_core::archive::EntryDigestSink;
+    let mut w = csdr_core::vault_record::EntryDigestsWriter::new(Vec::new());
+    for d in sample_entry_digests() {
+        w.entry(&d.path, &d.sha256, d.size).unwrap();
+    }
+    w.finish().unwrap()
+}
+
 pub fn companions() -> BackupCompanions {
     let mut c = BackupCompanions {
         logs: b"time=1 level=info msg=\"backed up shop/web\"\n".to_vec(),
