@@ -1291,15 +1291,15 @@ impl BackupUpload for ObjectUpload {
     }
 
     async fn write_entry_digests(&mut self, chunk: Bytes) -> Result<(), VaultError> {
-        if self.entry_digests.is_none() {
-            let file = entry_digests_file_name(&self.name);
-            self.entry_digests =
-                Some(StreamedFile::open(&self.inner, &self.name, &self.attempt, file, 1).await?);
-        }
-        match self.entry_digests.as_mut() {
-            Some(d) => d.write(&self.inner, &self.name, chunk).await,
-            None => Ok(()),
-        }
+        let digests = match &mut self.entry_digests {
+            Some(d) => d,
+            opened @ None => {
+                let file = entry_digests_file_name(&self.name);
+                let d = StreamedFile::open(&self.inner, &self.name, &self.attempt, file, 1).await?;
+                opened.insert(d)
+            }
+        };
+        digests.write(&self.inner, &self.name, chunk).await
     }
 
     async fn commit(
