@@ -112,6 +112,14 @@ impl KubeObject {
             .unwrap_or("")
     }
 
+    /// The API group of `apiVersion`: `apps` for `apps/v1`, empty for the core group (`v1`).
+    /// [`KubeObject::group_version`] without allocating.
+    pub fn api_group(&self) -> &str {
+        self.api_version()
+            .split_once('/')
+            .map_or("", |(group, _)| group)
+    }
+
     /// The `apiVersion` split into group and version.
     pub fn group_version(&self) -> GroupVersion {
         GroupVersion::parse(self.api_version())
@@ -192,24 +200,48 @@ impl KubeObject {
             .and_then(Value::as_str)
     }
 
-    /// Sets a label, creating `metadata.labels` if needed.
-    pub fn set_label(&mut self, key: &str, value: &str) {
+    /// Sets a label, creating `metadata.labels` (or replacing it if it is not a JSON object)
+    /// if needed. Returns whether the object changed, i.e. the label did not already have
+    /// this value.
+    pub fn set_label(&mut self, key: &str, value: &str) -> bool {
+        if self.label(key) == Some(value) {
+            return false;
+        }
         let meta = self.metadata_mut();
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let labels = match meta.get_mut("labels") {
+            Some(labels) => labels,
+            None => meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new())),
+        };
         if !labels.is_object() {
             *labels = Value::Object(Map::new());
         }
         if let Value::Object(l) = labels {
-            l.insert(key.to_string(), Value::String(value.to_string()));
+            match l.get_mut(key) {
+                Some(slot) => *slot = Value::String(value.to_string()),
+                None => {
+                    l.insert(key.to_string(), Value::String(value.to_string()));
+                }
+            }
         }
+        true
     }
 
-    /// Sets `metadata.namespace`.
-    pub fn set_namespace(&mut self, namespace: &str) {
-        self.metadata_mut()
-            .insert("namespace".into(), Value::String(namespace.to_string()));
+    /// Sets `metadata.namespace`. Returns whether the object changed, i.e. the namespace was
+    /// not already this string.
+    pub fn set_namespace(&mut self, namespace: &str) -> bool {
+        if self.metadata_str("namespace") == Some(namespace) {
+            return false;
+        }
+        let meta = self.metadata_mut();
+        match meta.get_mut("namespace") {
+            Some(slot) => *slot = Value::String(namespace.to_string()),
+            None => {
+                meta.insert("namespace".into(), Value::String(namespace.to_string()));
+            }
+        }
+        true
     }
 
     /// Sets `apiVersion` (and so group and version).
@@ -226,18 +258,24 @@ impl KubeObject {
         }
     }
 
-    /// A field by JSON pointer (`/spec/replicas`).
+    /// A field by JSON pointer (`/spec/replicas`; `~1` stands for `/` and `~0` for `~` inside
+    /// a key, array elements are addressed by index). Reads without allocating unless a key is
+    /// escaped.
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
         if pointer.is_empty() {
             return None;
         }
-        let mut parts = pointer.trim_start_matches('/').splitn(2, '/');
-        let first = parts.next()?;
-        let value = self.0.get(&first.replace("~1", "/").replace("~0", "~"))?;
-        match parts.next() {
-            Some(rest) => value.pointer(&format!("/{rest}")),
-            None => Some(value),
+        let mut tokens = pointer.trim_start_matches('/').split('/');
+        let first = tokens.next()?;
+        let mut value = self.0.get(unescape_pointer_token(first).as_ref())?;
+        for token in tokens {
+            value = match value {
+                Value::Object(map) => map.get(unescape_pointer_token(token).as_ref())?,
+                Value::Array(list) => list.get(parse_pointer_index(token)?)?,
+                _ => return None,
+            };
         }
+        Some(value)
     }
 
     /// All top-level fields. Changing `apiVersion`, `kind` or `metadata.name` through this
@@ -260,6 +298,24 @@ impl KubeObject {
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
     }
+}
+
+/// A JSON pointer token with `~1` and `~0` unescaped (RFC 6901), borrowed when it has none.
+fn unescape_pointer_token(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    }
+}
+
+/// An array index in a JSON pointer, as `serde_json` reads one: decimal, without a sign or
+/// leading zeros.
+fn parse_pointer_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 impl TryFrom<Value> for KubeObject {

@@ -35,7 +35,7 @@
 use serde_json::Value;
 
 use super::volumes::{is_claim, is_disk_claim, is_disk_volume, is_volume, object_at_mut};
-use super::{TransformContext, TransformError, Transformed};
+use super::{TransformContext, TransformError, Transformed, set_field};
 use crate::model::{Issue, ObjectRef};
 use crate::object::KubeObject;
 use crate::quantity::Quantity;
@@ -63,6 +63,7 @@ pub fn apply_disk_floor(
     };
     let floor = disk_floor();
     let mut warnings = Vec::new();
+    let mut changed = false;
     for path in fields {
         let field = format!("{}.storage", path.join("."));
         let Some(size) = read_size(&obj, path, &field)? else {
@@ -73,7 +74,7 @@ pub fn apply_disk_floor(
         }
         let reference = ObjectRef::of(&obj);
         if let Some(parent) = object_at_mut(&mut obj, path) {
-            parent.insert("storage".into(), Value::String(floor.to_string()));
+            changed |= set_field(parent, "storage", Value::String(floor.to_string()));
             warnings.push(Issue::about(
                 reference,
                 format!(
@@ -86,6 +87,7 @@ pub fn apply_disk_floor(
     Ok(Transformed {
         object: obj,
         warnings,
+        changed,
     })
 }
 

@@ -98,7 +98,7 @@ use serde_json::Value;
 
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
-use crate::transform::{TransformContext, TransformError, Transformed};
+use crate::transform::{TransformContext, TransformError, Transformed, set_field};
 
 /// Docker Hub's canonical registry name.
 const DOCKER_HUB: &str = "docker.io";
@@ -693,8 +693,7 @@ impl ChangeImageCase {
 
 /// Where the pod specs of an object are, by group and kind.
 fn pod_spec_paths(object: &KubeObject) -> &'static [&'static str] {
-    let group = object.group_version().group;
-    match (group.as_str(), object.kind()) {
+    match (object.api_group(), object.kind()) {
         ("", "Pod") => &["spec"],
         ("", "PodTemplate") => &["template", "spec"],
         ("", "ReplicationController")
@@ -724,7 +723,6 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
     let rules = ImageRules::from_restore(restore);
     let mut object = object;
     let mut warnings = Vec::new();
-    let field_prefix = path.join(".");
 
     // Collect the images first, rewrite them, then write them back.
     let mut changes: Vec<(&'static str, usize, String)> = Vec::new();
@@ -745,11 +743,10 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
                     continue;
                 }
                 let container_name = container.get("name").and_then(Value::as_str).unwrap_or("?");
-                let field = format!("{field_prefix}.{list}[{i}].image");
                 let fail = |reason: String| {
                     TransformError::new(
                         &object,
-                        field.clone(),
+                        format!("{}.{list}[{i}].image", path.join(".")),
                         format!("container `{container_name}`: {reason}"),
                     )
                 };
@@ -779,6 +776,7 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
         }
     }
 
+    let mut changed = false;
     let mut spec = object.fields_mut().get_mut(path[0]);
     for key in &path[1..] {
         spec = spec.and_then(|v| v.get_mut(key));
@@ -786,11 +784,15 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
     if let Some(spec) = spec {
         for (list, i, image) in changes {
             if let Some(Value::Object(container)) = spec.get_mut(list).and_then(|l| l.get_mut(i)) {
-                container.insert("image".into(), Value::String(image));
+                changed |= set_field(container, "image", Value::String(image));
             }
         }
     }
-    Ok(Transformed { object, warnings })
+    Ok(Transformed {
+        object,
+        warnings,
+        changed,
+    })
 }
 
 #[cfg(test)]
@@ -967,6 +969,26 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_malformed_rule_is_reported_for_every_object_with_images() {
+        let c = ctx(&[], &["not a case"]);
+        let expected = ImageRules::from_restore(&c.restore).unwrap_err();
+        for _ in 0..2 {
+            let err = images(&c, pod(&["nginx"])).unwrap_err();
+            assert_eq!(err.field, "spec.containers[0].image");
+            assert_eq!(
+                err.reason,
+                format!("container `c0`: {expected}; fix the restore's image rules")
+            );
+        }
+        // Objects without images are not concerned.
+        let cm = KubeObject::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+        )
+        .unwrap();
+        assert!(!images(&c, cm).unwrap().changed);
     }
 
     /// (rules, input image, expected image, warnings)

@@ -2,9 +2,10 @@
 //!
 //! Each behaviour lives in a module of its own, named for it, with one function of the shape
 //! [`TransformFn`]: it takes the [`TransformContext`] and an object and returns the object it
-//! would create plus the warnings it raised, or a [`TransformError`] naming the object and the
-//! field. Transformations are pure, idempotent (applying one twice equals applying it once) and
-//! touch only the fields they own. [`pipeline`] runs them all in a fixed order.
+//! would create plus the warnings it raised and whether it changed the object
+//! ([`Transformed::changed`]), or a [`TransformError`] naming the object and the field.
+//! Transformations are pure, idempotent (applying one twice equals applying it once) and touch
+//! only the fields they own. [`pipeline`] runs them all in a fixed order.
 //!
 //! ```
 //! use csdr_core::model::RestoreSpec;
@@ -28,6 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
@@ -45,21 +47,68 @@ pub mod storage_class;
 pub(crate) mod testing;
 pub mod volumes;
 
-/// An object after a transformation, with the warnings the transformation raised.
+/// An object after a transformation, with the warnings the transformation raised and whether
+/// it changed the object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
     /// The object to create.
     pub object: KubeObject,
     /// Warnings, each naming the object.
     pub warnings: Vec<Issue>,
+    /// Whether `object` differs from the object the transformation was given (as JSON values
+    /// compare: a field removed, added or given another value). The transformation sets it
+    /// where it writes, so callers need not keep a copy of the input to find out.
+    pub changed: bool,
 }
 
 impl Transformed {
-    /// An object with no warnings.
+    /// The object as it was given: not changed, no warnings.
     pub fn unchanged(object: KubeObject) -> Self {
         Transformed {
             object,
             warnings: Vec::new(),
+            changed: false,
+        }
+    }
+
+    /// An object the transformation changed if `changed`, with no warnings.
+    pub fn new(object: KubeObject, changed: bool) -> Self {
+        Transformed {
+            object,
+            warnings: Vec::new(),
+            changed,
+        }
+    }
+}
+
+/// Sets `map[key]` to `value`; returns whether that changed the map (the key was missing or
+/// held another value). An existing key keeps its position.
+pub(crate) fn set_field(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
+    match map.get_mut(key) {
+        Some(slot) if *slot == value => false,
+        Some(slot) => {
+            *slot = value;
+            true
+        }
+        None => {
+            map.insert(key.to_string(), value);
+            true
+        }
+    }
+}
+
+/// Sets `map[key]` to the string `value`, allocating only when it changes; returns whether it
+/// changed.
+pub(crate) fn set_str_field(map: &mut Map<String, Value>, key: &str, value: &str) -> bool {
+    match map.get_mut(key) {
+        Some(Value::String(s)) if s == value => false,
+        Some(slot) => {
+            *slot = Value::String(value.to_string());
+            true
+        }
+        None => {
+            map.insert(key.to_string(), Value::String(value.to_string()));
+            true
         }
     }
 }
