@@ -450,8 +450,9 @@ struct RegistryMapping {
 
 /// The image rules of a restore, parsed and checked: change-image cases and registry mappings.
 ///
-/// [`images`] builds them for each object; the planner may call [`ImageRules::from_restore`]
-/// once to report a malformed rule before anything is restored.
+/// [`images`] reads them from [`TransformContext::image_rules`], which parses them once per
+/// context; the planner may call [`ImageRules::from_restore`] to report a malformed rule before
+/// anything is restored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageRules {
     cases: Vec<ChangeImageCase>,
@@ -720,7 +721,7 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
     {
         return Ok(Transformed::unchanged(object));
     }
-    let rules = ImageRules::from_restore(restore);
+    let rules = ctx.image_rules();
     let mut object = object;
     let mut warnings = Vec::new();
 
@@ -803,6 +804,7 @@ mod tests {
     };
     use proptest::prelude::*;
     use serde_json::json;
+    use std::borrow::Cow;
 
     const SHA: &str = "sha256:2f0a8f7c3a4e1c1d5f0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d";
 
@@ -972,9 +974,37 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_are_parsed_once_per_context_and_follow_changes_to_the_spec() {
+        let mut c = ctx(&[("docker.io/library/", "mirror.example.com/lib/")], &[]);
+        let out = images(&c, pod(&["nginx:1.25"])).unwrap();
+        assert!(out.changed);
+        assert_eq!(
+            container_images(&out.object, "/spec/containers"),
+            ["mirror.example.com/lib/nginx:1.25"]
+        );
+        assert!(matches!(c.image_rules(), Ok(Cow::Borrowed(_))));
+        // The spec changed after the first use: the new rules apply, not the parsed ones.
+        c.restore.image_registry_mapping.clear();
+        c.restore.change_image_cases.push("1.25:1.27".into());
+        let out = images(&c, pod(&["nginx:1.25"])).unwrap();
+        assert_eq!(
+            container_images(&out.object, "/spec/containers"),
+            ["nginx:1.27"]
+        );
+        assert_eq!(
+            c.image_rules().unwrap().into_owned(),
+            ImageRules::from_restore(&c.restore).unwrap()
+        );
+        // A clone carries what was parsed; comparisons ignore it.
+        let fresh = ctx(&[], &["1.25:1.27"]);
+        assert_eq!(c.clone(), fresh);
+    }
+
+    #[test]
     fn a_malformed_rule_is_reported_for_every_object_with_images() {
         let c = ctx(&[], &["not a case"]);
         let expected = ImageRules::from_restore(&c.restore).unwrap_err();
+        assert_eq!(c.image_rules().unwrap_err(), expected);
         for _ in 0..2 {
             let err = images(&c, pod(&["nginx"])).unwrap_err();
             assert_eq!(err.field, "spec.containers[0].image");

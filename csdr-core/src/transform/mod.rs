@@ -26,7 +26,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -34,6 +36,7 @@ use serde_json::{Map, Value};
 use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
+use images::{ImageRuleError, ImageRules};
 
 pub mod access_modes;
 pub mod disk_floor;
@@ -243,6 +246,60 @@ pub struct TransformContext {
     pub target: TargetFacts,
     /// Configurable options.
     pub options: TransformOptions,
+    /// The restore's rules as the transformations use them, parsed from `restore` once, on
+    /// first use; start with `ParsedRules::default()`.
+    pub parsed_rules: ParsedRules,
+}
+
+/// Rules of a [`TransformContext`]'s restore spec, parsed once per context (on first use)
+/// instead of once per object: the image rules ([`TransformContext::image_rules`]).
+///
+/// Cloning a context copies what was parsed; comparing contexts ignores it. If the restore's
+/// rules are changed after the first use, the transformations see the new rules (parsed
+/// again each time they are asked for) rather than stale ones.
+#[derive(Clone, Default)]
+pub struct ParsedRules {
+    images: OnceLock<ParsedImageRules>,
+}
+
+/// The image rules and the parts of the restore spec they were parsed from.
+#[derive(Clone)]
+struct ParsedImageRules {
+    change_image_cases: Vec<String>,
+    image_registry_mapping: BTreeMap<String, String>,
+    rules: Result<ImageRules, ImageRuleError>,
+}
+
+impl ParsedImageRules {
+    fn parse(restore: &RestoreSpec) -> Self {
+        ParsedImageRules {
+            change_image_cases: restore.change_image_cases.clone(),
+            image_registry_mapping: restore.image_registry_mapping.clone(),
+            rules: ImageRules::from_restore(restore),
+        }
+    }
+
+    fn parsed_from(&self, restore: &RestoreSpec) -> bool {
+        self.change_image_cases == restore.change_image_cases
+            && self.image_registry_mapping == restore.image_registry_mapping
+    }
+}
+
+impl PartialEq for ParsedRules {
+    /// Always equal: what is parsed follows from the rest of the context.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ParsedRules {}
+
+impl std::fmt::Debug for ParsedRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedRules")
+            .field("images_parsed", &self.images.get().is_some())
+            .finish()
+    }
 }
 
 impl TransformContext {
@@ -257,6 +314,28 @@ impl TransformContext {
             backup,
             target: TargetFacts::default(),
             options: TransformOptions::default(),
+            parsed_rules: ParsedRules::default(),
+        }
+    }
+
+    /// The restore's change-image cases and registry mappings, parsed
+    /// ([`ImageRules::from_restore`]) on the first call and borrowed from then on.
+    ///
+    /// # Errors
+    /// The [`ImageRuleError`] of the first malformed rule, on every call.
+    pub fn image_rules(&self) -> Result<Cow<'_, ImageRules>, ImageRuleError> {
+        let parsed = self
+            .parsed_rules
+            .images
+            .get_or_init(|| ParsedImageRules::parse(&self.restore));
+        if parsed.parsed_from(&self.restore) {
+            parsed
+                .rules
+                .as_ref()
+                .map(Cow::Borrowed)
+                .map_err(Clone::clone)
+        } else {
+            ImageRules::from_restore(&self.restore).map(Cow::Owned)
         }
     }
 
