@@ -44,9 +44,9 @@ use serde_json::Value;
 use super::volumes::{
     is_claim, is_disk_claim, is_disk_volume, is_volume, object_at_mut, storage_class_of,
 };
-use super::{TransformContext, TransformError, Transformed, set_field};
+use super::{TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 
 /// The access modes Kubernetes knows.
 pub const ACCESS_MODES: [&str; 4] = [
@@ -151,7 +151,7 @@ fn conversion_modes(
             modes.push(mode);
         }
     }
-    let has_spec = obj.fields().get("spec").is_some_and(Value::is_object);
+    let has_spec = obj.fields().field("spec").is_some_and(Value::is_object);
     Ok(has_spec.then_some(modes))
 }
 

@@ -35,9 +35,9 @@
 use serde_json::Value;
 
 use super::volumes::{is_claim, is_disk_claim, is_disk_volume, is_volume, object_at_mut};
-use super::{TransformContext, TransformError, Transformed, set_field};
+use super::{TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{KubeObject, set_field};
 use crate::quantity::Quantity;
 
 /// The smallest disk: 20 GiB.

@@ -31,7 +31,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
@@ -80,38 +79,6 @@ impl Transformed {
             object,
             warnings: Vec::new(),
             changed,
-        }
-    }
-}
-
-/// Sets `map[key]` to `value`; returns whether that changed the map (the key was missing or
-/// held another value). An existing key keeps its position.
-pub(crate) fn set_field(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
-    match map.get_mut(key) {
-        Some(slot) if *slot == value => false,
-        Some(slot) => {
-            *slot = value;
-            true
-        }
-        None => {
-            map.insert(key.to_string(), value);
-            true
-        }
-    }
-}
-
-/// Sets `map[key]` to the string `value`, allocating only when it changes; returns whether it
-/// changed.
-pub(crate) fn set_str_field(map: &mut Map<String, Value>, key: &str, value: &str) -> bool {
-    match map.get_mut(key) {
-        Some(Value::String(s)) if s == value => false,
-        Some(slot) => {
-            *slot = Value::String(value.to_string());
-            true
-        }
-        None => {
-            map.insert(key.to_string(), Value::String(value.to_string()));
-            true
         }
     }
 }

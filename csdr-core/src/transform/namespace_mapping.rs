@@ -44,8 +44,8 @@
 
 use serde_json::Value;
 
-use crate::object::KubeObject;
-use crate::transform::{TransformContext, TransformError, Transformed, set_str_field};
+use crate::object::{Fields, KubeObject, set_str_field};
+use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The label the API server sets on every Namespace to its name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -156,12 +156,12 @@ fn map_reference(
     field: &str,
 ) -> Result<bool, TransformError> {
     let target = {
-        let mut value = object.fields().get(path[0]);
+        let mut value = object.fields().field(path[0]);
         for key in &path[1..] {
-            value = value.and_then(|v| v.get(key));
+            value = value.and_then(|v| v.field(key));
         }
         match value
-            .and_then(|v| v.get("namespace"))
+            .and_then(|v| v.field("namespace"))
             .and_then(Value::as_str)
         {
             Some(ns) if !ns.is_empty() => target_namespace(ctx, object, field, ns)?,
@@ -171,9 +171,9 @@ fn map_reference(
     let Some(target) = target else {
         return Ok(false);
     };
-    let mut value = object.fields_mut().get_mut(path[0]);
+    let mut value = object.fields_mut().field_mut(path[0]);
     for key in &path[1..] {
-        value = value.and_then(|v| v.get_mut(key));
+        value = value.and_then(|v| v.field_mut(key));
     }
     Ok(match value {
         Some(Value::Object(reference)) => set_str_field(reference, "namespace", target),
@@ -186,16 +186,16 @@ fn map_reference(
 fn map_subjects(ctx: &TransformContext, object: &mut KubeObject) -> Result<bool, TransformError> {
     let count = object
         .fields()
-        .get("subjects")
+        .field("subjects")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     let mut changed = false;
     for i in 0..count {
-        let target = match object.fields().get("subjects").and_then(|s| s.get(i)) {
+        let target = match object.fields().field("subjects").and_then(|s| s.get(i)) {
             Some(subject)
-                if subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount") =>
+                if subject.field("kind").and_then(Value::as_str) == Some("ServiceAccount") =>
             {
-                match subject.get("namespace").and_then(Value::as_str) {
+                match subject.field("namespace").and_then(Value::as_str) {
                     Some(ns) if !ns.is_empty() => {
                         target_namespace(ctx, object, &format!("subjects[{i}].namespace"), ns)?
                     }
@@ -209,7 +209,7 @@ fn map_subjects(ctx: &TransformContext, object: &mut KubeObject) -> Result<bool,
         };
         if let Some(Value::Object(subject)) = object
             .fields_mut()
-            .get_mut("subjects")
+            .field_mut("subjects")
             .and_then(|s| s.get_mut(i))
         {
             changed |= set_str_field(subject, "namespace", target);

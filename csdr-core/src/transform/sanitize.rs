@@ -53,7 +53,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject};
 use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The label naming the backup a restored object came from (Velero's `BackupNameLabel`).
@@ -96,27 +96,27 @@ pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
     let is_pod = group.is_empty() && object.kind() == "Pod";
     let is_job = group == "batch" && object.kind() == "Job";
 
-    let mut changed = false;
+    let mut changed = object.fields_mut().remove("status").is_some();
     let meta = object.metadata_mut();
     let has_name = meta
-        .get("name")
+        .field("name")
         .and_then(Value::as_str)
         .is_some_and(|n| !n.is_empty());
-    if has_name {
-        changed |= meta.remove("generateName").is_some();
-    }
-    for field in SERVER_SET_METADATA {
-        changed |= meta.remove(field).is_some();
-    }
-    changed |= object.fields_mut().remove("status").is_some();
+    // One pass over the metadata, in place (the fields kept keep their order).
+    let before = meta.len();
+    meta.retain(|key, _| {
+        !(SERVER_SET_METADATA.contains(&key.as_str()) || (has_name && key == "generateName"))
+    });
+    changed |= meta.len() != before;
 
     changed |= object.set_label(BACKUP_NAME_LABEL, &label_value(&ctx.backup.backup_name));
     changed |= object.set_label(RESTORE_NAME_LABEL, &label_value(&ctx.restore.name));
 
-    if let Some(spec) = object
-        .fields_mut()
-        .get_mut("spec")
-        .and_then(Value::as_object_mut)
+    if (is_pod || is_job)
+        && let Some(spec) = object
+            .fields_mut()
+            .field_mut("spec")
+            .and_then(Value::as_object_mut)
     {
         if is_pod {
             changed |= sanitize_pod_spec(spec);
@@ -164,16 +164,16 @@ fn sanitize_pod_spec(spec: &mut Map<String, Value>) -> bool {
 
     let service_account = ["serviceAccountName", "serviceAccount"]
         .iter()
-        .filter_map(|f| spec.get(*f).and_then(Value::as_str))
+        .filter_map(|f| spec.field(f).and_then(Value::as_str))
         .find(|s| !s.is_empty())
         .unwrap_or("default")
         .to_string();
 
     let mut dropped: BTreeSet<String> = BTreeSet::new();
-    if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
+    if let Some(Value::Array(volumes)) = spec.field_mut("volumes") {
         let before = volumes.len();
         volumes.retain(|volume| {
-            let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
+            let name = volume.field("name").and_then(Value::as_str).unwrap_or("");
             let is_token = is_legacy_token_name(name, &service_account)
                 || (name.starts_with(KUBE_API_ACCESS_PREFIX) && projects_token(volume));
             if is_token {
@@ -184,14 +184,14 @@ fn sanitize_pod_spec(spec: &mut Map<String, Value>) -> bool {
         changed |= volumes.len() != before;
     }
     for list in CONTAINER_LISTS {
-        let Some(Value::Array(containers)) = spec.get_mut(list) else {
+        let Some(Value::Array(containers)) = spec.field_mut(list) else {
             continue;
         };
         for container in containers {
-            if let Some(Value::Array(mounts)) = container.get_mut("volumeMounts") {
+            if let Some(Value::Array(mounts)) = container.field_mut("volumeMounts") {
                 let before = mounts.len();
                 mounts.retain(|mount| {
-                    let name = mount.get("name").and_then(Value::as_str).unwrap_or("");
+                    let name = mount.field("name").and_then(Value::as_str).unwrap_or("");
                     !(is_legacy_token_name(name, &service_account) || dropped.contains(name))
                 });
                 changed |= mounts.len() != before;
@@ -204,26 +204,26 @@ fn sanitize_pod_spec(spec: &mut Map<String, Value>) -> bool {
 /// Whether a volume is a projected volume with a `serviceAccountToken` source.
 fn projects_token(volume: &Value) -> bool {
     volume
-        .get("projected")
-        .and_then(|p| p.get("sources"))
+        .field("projected")
+        .and_then(|p| p.field("sources"))
         .and_then(Value::as_array)
         .is_some_and(|sources| {
             sources
                 .iter()
-                .any(|s| s.get("serviceAccountToken").is_some())
+                .any(|s| s.field("serviceAccountToken").is_some())
         })
 }
 
 /// Returns whether the spec changed.
 fn drop_job_controller_uid(spec: &mut Map<String, Value>) -> bool {
     let selector = spec
-        .get_mut("selector")
-        .and_then(|s| s.get_mut("matchLabels"));
+        .field_mut("selector")
+        .and_then(|s| s.field_mut("matchLabels"));
     let mut changed = remove_controller_uid_labels(selector);
     let template = spec
-        .get_mut("template")
-        .and_then(|t| t.get_mut("metadata"))
-        .and_then(|m| m.get_mut("labels"));
+        .field_mut("template")
+        .and_then(|t| t.field_mut("metadata"))
+        .and_then(|m| m.field_mut("labels"));
     changed |= remove_controller_uid_labels(template);
     changed
 }

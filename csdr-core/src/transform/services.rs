@@ -48,8 +48,8 @@
 use serde_json::Value;
 
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
-use crate::transform::{TransformContext, TransformError, Transformed, set_str_field};
+use crate::object::{Fields, KubeObject, set_str_field};
+use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The annotation binding a LoadBalancer Service to an existing SLB instance.
 pub const LOADBALANCER_ID_ANNOTATION: &str =
@@ -74,23 +74,23 @@ pub fn services(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
 
     let Some(spec) = object
         .fields_mut()
-        .get_mut("spec")
+        .field_mut("spec")
         .and_then(Value::as_object_mut)
     else {
         return Ok(Transformed::unchanged(object));
     };
-    let service_type = spec.get("type").and_then(Value::as_str);
+    let service_type = spec.field("type").and_then(Value::as_str);
     let is_external_name = service_type == Some("ExternalName");
     let is_load_balancer = service_type == Some("LoadBalancer");
 
     let mut changed = false;
-    let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    let headless = spec.field("clusterIP").and_then(Value::as_str) == Some("None");
     if !headless || is_external_name {
         changed |= spec.remove("clusterIP").is_some();
         changed |= spec.remove("clusterIPs").is_some();
     }
 
-    let local_policy = spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
+    let local_policy = spec.field("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
     if is_load_balancer && local_policy && !ctx.restore.preserve_node_ports {
         changed |= spec.remove("healthCheckNodePort").is_some();
     }

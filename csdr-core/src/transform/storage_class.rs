@@ -49,8 +49,8 @@ use super::volumes::{
     LEGACY_STORAGE_CLASS_ANNOTATION, is_claim, is_disk_provisioner, is_volume, object_at_mut,
     storage_class_of,
 };
-use super::{TransformContext, TransformError, Transformed, set_str_field};
-use crate::object::KubeObject;
+use super::{TransformContext, TransformError, Transformed};
+use crate::object::{Fields, KubeObject, set_str_field};
 
 /// The FAQ's error when the target lacks the new class (followed by the class name).
 pub const NOT_EXISTS: &str = "not exists";
@@ -130,7 +130,7 @@ pub fn convert_storage_class(
         changed |= set_str_field(annotations, LEGACY_STORAGE_CLASS_ANNOTATION, new);
     }
     if let Some(spec) = object_at_mut(&mut obj, &["spec"])
-        && spec.get("storageClassName").is_some_and(Value::is_string)
+        && spec.field("storageClassName").is_some_and(Value::is_string)
     {
         changed |= set_str_field(spec, "storageClassName", new);
     }

@@ -59,9 +59,9 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{PersistentVolumeFacts, TransformContext, TransformError, Transformed, set_field};
+use super::{PersistentVolumeFacts, TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 
 /// Annotations a restored claim loses: the PV controller's record of a past binding.
 pub const CLAIM_BINDING_ANNOTATIONS: [&str; 5] = [
@@ -343,7 +343,7 @@ pub(crate) fn object_at_mut<'a>(
 ) -> Option<&'a mut Map<String, Value>> {
     let mut map = obj.fields_mut();
     for key in path {
-        map = map.get_mut(*key)?.as_object_mut()?;
+        map = map.field_mut(key)?.as_object_mut()?;
     }
     Some(map)
 }
