@@ -273,6 +273,14 @@ impl ImageReference {
         [registry, slash, &self.repository, colon, tag, at, digest]
     }
 
+    /// The reference as written, like `to_string()` but in one allocation.
+    fn text(&self) -> String {
+        let pieces = self.text_pieces();
+        let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        pieces.iter().for_each(|p| text.push_str(p));
+        text
+    }
+
     /// Whether two references are written the same (`a.to_string() == b.to_string()`), without
     /// writing them.
     fn same_text(&self, other: &ImageReference) -> bool {
@@ -832,7 +840,7 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
                             ),
                         ));
                     }
-                    changes.push((list, i, rewrite.image.to_string()));
+                    changes.push((list, i, rewrite.image.text()));
                 }
             }
         }

@@ -96,7 +96,10 @@ pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
     let is_pod = group.is_empty() && object.kind() == "Pod";
     let is_job = group == "batch" && object.kind() == "Job";
 
-    let mut changed = object.fields_mut().remove("status").is_some();
+    let fields = object.fields_mut();
+    let before = fields.len();
+    fields.retain(|key, _| key != "status");
+    let mut changed = fields.len() != before;
     let meta = object.metadata_mut();
     let has_name = meta
         .field("name")
