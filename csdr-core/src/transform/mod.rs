@@ -286,7 +286,9 @@ impl TransformContext {
     }
 
     /// The restore's change-image cases and registry mappings, parsed
-    /// ([`ImageRules::from_restore`]) on the first call and borrowed from then on.
+    /// ([`ImageRules::from_restore`]) on the first call and borrowed from then on. Should
+    /// `restore`'s image rules have been changed since that first call, they are parsed
+    /// again (an owned result) instead of served stale.
     ///
     /// # Errors
     /// The [`ImageRuleError`] of the first malformed rule, on every call.
