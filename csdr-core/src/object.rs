@@ -107,9 +107,17 @@ impl KubeObject {
     /// The raw `apiVersion`, e.g. `apps/v1` or `v1`.
     pub fn api_version(&self) -> &str {
         self.0
-            .get("apiVersion")
+            .field("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or("")
+    }
+
+    /// The API group of `apiVersion`: `apps` for `apps/v1`, empty for the core group (`v1`).
+    /// [`KubeObject::group_version`] without allocating.
+    pub fn api_group(&self) -> &str {
+        self.api_version()
+            .split_once('/')
+            .map_or("", |(group, _)| group)
     }
 
     /// The `apiVersion` split into group and version.
@@ -119,7 +127,7 @@ impl KubeObject {
 
     /// The `kind`, e.g. `Deployment`.
     pub fn kind(&self) -> &str {
-        self.0.get("kind").and_then(Value::as_str).unwrap_or("")
+        self.0.field("kind").and_then(Value::as_str).unwrap_or("")
     }
 
     /// Group, version and kind together.
@@ -140,76 +148,60 @@ impl KubeObject {
 
     /// The `metadata` object.
     pub fn metadata(&self) -> Option<&Map<String, Value>> {
-        self.0.get("metadata").and_then(Value::as_object)
+        self.0.field("metadata").and_then(Value::as_object)
     }
 
     /// The `metadata` object, created if it is missing.
     pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
-        let meta = self
-            .0
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !meta.is_object() {
-            *meta = Value::Object(Map::new());
-        }
-        match meta {
-            Value::Object(m) => m,
-            _ => unreachable!("metadata was just made an object"),
-        }
+        object_field_mut(&mut self.0, "metadata")
     }
 
     fn metadata_str(&self, key: &str) -> Option<&str> {
         self.metadata()
-            .and_then(|m| m.get(key))
+            .and_then(|m| m.field(key))
             .and_then(Value::as_str)
     }
 
     /// `metadata.labels` as a JSON map, if present.
     pub fn labels(&self) -> Option<&Map<String, Value>> {
         self.metadata()
-            .and_then(|m| m.get("labels"))
+            .and_then(|m| m.field("labels"))
             .and_then(Value::as_object)
     }
 
     /// One label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels()
-            .and_then(|l| l.get(key))
+            .and_then(|l| l.field(key))
             .and_then(Value::as_str)
     }
 
     /// `metadata.annotations` as a JSON map, if present.
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
         self.metadata()
-            .and_then(|m| m.get("annotations"))
+            .and_then(|m| m.field("annotations"))
             .and_then(Value::as_object)
     }
 
     /// One annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations()
-            .and_then(|a| a.get(key))
+            .and_then(|a| a.field(key))
             .and_then(Value::as_str)
     }
 
-    /// Sets a label, creating `metadata.labels` if needed.
-    pub fn set_label(&mut self, key: &str, value: &str) {
-        let meta = self.metadata_mut();
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !labels.is_object() {
-            *labels = Value::Object(Map::new());
-        }
-        if let Value::Object(l) = labels {
-            l.insert(key.to_string(), Value::String(value.to_string()));
-        }
+    /// Sets a label, creating `metadata.labels` (or replacing it if it is not a JSON object)
+    /// if needed. Returns whether the object changed, i.e. the label did not already have
+    /// this value.
+    pub fn set_label(&mut self, key: &str, value: &str) -> bool {
+        // A replaced (or created) labels map lacks the key: the object changes.
+        set_str_field(object_field_mut(self.metadata_mut(), "labels"), key, value)
     }
 
-    /// Sets `metadata.namespace`.
-    pub fn set_namespace(&mut self, namespace: &str) {
-        self.metadata_mut()
-            .insert("namespace".into(), Value::String(namespace.to_string()));
+    /// Sets `metadata.namespace`. Returns whether the object changed, i.e. the namespace was
+    /// not already this string.
+    pub fn set_namespace(&mut self, namespace: &str) -> bool {
+        set_str_field(self.metadata_mut(), "namespace", namespace)
     }
 
     /// Sets `apiVersion` (and so group and version).
@@ -226,18 +218,24 @@ impl KubeObject {
         }
     }
 
-    /// A field by JSON pointer (`/spec/replicas`).
+    /// A field by JSON pointer (`/spec/replicas`; `~1` stands for `/` and `~0` for `~` inside
+    /// a key, array elements are addressed by index). Reads without allocating unless a key is
+    /// escaped.
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
         if pointer.is_empty() {
             return None;
         }
-        let mut parts = pointer.trim_start_matches('/').splitn(2, '/');
-        let first = parts.next()?;
-        let value = self.0.get(&first.replace("~1", "/").replace("~0", "~"))?;
-        match parts.next() {
-            Some(rest) => value.pointer(&format!("/{rest}")),
-            None => Some(value),
+        let mut tokens = pointer.trim_start_matches('/').split('/');
+        let first = tokens.next()?;
+        let mut value = self.0.field(unescape_pointer_token(first).as_ref())?;
+        for token in tokens {
+            value = match value {
+                Value::Object(map) => map.field(unescape_pointer_token(token).as_ref())?,
+                Value::Array(list) => list.get(parse_pointer_index(token)?)?,
+                _ => return None,
+            };
         }
+        Some(value)
     }
 
     /// All top-level fields. Changing `apiVersion`, `kind` or `metadata.name` through this
@@ -260,6 +258,112 @@ impl KubeObject {
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
     }
+}
+
+/// The largest map [`Fields`] scans in order instead of hashing the key.
+const SCAN_MAX: usize = 12;
+
+/// Field lookup by key for the small JSON objects Kubernetes objects are made of.
+///
+/// `serde_json`'s map (an `IndexMap` with `preserve_order`) hashes the key with SipHash and
+/// then compares it with the stored key; for the few entries of a typical object, metadata
+/// or container it is faster to walk the entries, which the map stores contiguously, and
+/// compare lengths before bytes. Larger maps are looked up by hash. The result is the same as
+/// `get` / `get_mut`.
+pub(crate) trait Fields {
+    /// The value under `key`, if this is an object holding it.
+    fn field(&self, key: &str) -> Option<&Value>;
+    /// The value under `key`, mutable, if this is an object holding it.
+    fn field_mut(&mut self, key: &str) -> Option<&mut Value>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, key: &str) -> Option<&Value> {
+        if self.len() > SCAN_MAX {
+            return self.get(key);
+        }
+        self.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    }
+
+    fn field_mut(&mut self, key: &str) -> Option<&mut Value> {
+        if self.len() > SCAN_MAX {
+            return self.get_mut(key);
+        }
+        self.iter_mut()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Fields for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.as_object().and_then(|m| m.field(key))
+    }
+
+    fn field_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.as_object_mut().and_then(|m| m.field_mut(key))
+    }
+}
+
+/// Sets `map[key]` to `value`; returns whether that changed the map (the key was missing or
+/// held another value). An existing key keeps its position.
+pub(crate) fn set_field(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
+    match map.field_mut(key) {
+        Some(slot) if *slot == value => false,
+        Some(slot) => {
+            *slot = value;
+            true
+        }
+        None => {
+            map.insert(key.to_string(), value);
+            true
+        }
+    }
+}
+
+/// Sets `map[key]` to the string `value`, allocating only when it changes; returns whether it
+/// changed.
+pub(crate) fn set_str_field(map: &mut Map<String, Value>, key: &str, value: &str) -> bool {
+    match map.field_mut(key) {
+        Some(Value::String(s)) if s == value => false,
+        Some(slot) => {
+            *slot = Value::String(value.to_string());
+            true
+        }
+        None => {
+            map.insert(key.to_string(), Value::String(value.to_string()));
+            true
+        }
+    }
+}
+
+/// The object under `key`, created empty if missing and replacing a value of another type.
+fn object_field_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    if !matches!(map.field(key), Some(Value::Object(_))) {
+        map.insert(key.to_string(), Value::Object(Map::new()));
+    }
+    match map.field_mut(key) {
+        Some(Value::Object(m)) => m,
+        _ => unreachable!("{key} was just made an object"),
+    }
+}
+
+/// A JSON pointer token with `~1` and `~0` unescaped (RFC 6901), borrowed when it has none.
+fn unescape_pointer_token(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    }
+}
+
+/// An array index in a JSON pointer, as `serde_json` reads one: decimal, without a sign or
+/// leading zeros.
+fn parse_pointer_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 impl TryFrom<Value> for KubeObject {

@@ -152,6 +152,7 @@ impl Engine {
             backup,
             target,
             options: self.options.transform.clone(),
+            parsed_rules: Default::default(),
         };
         let options = PlanOptions {
             engine_namespace: self.options.engine_namespace.clone(),

@@ -46,7 +46,7 @@ use super::volumes::{
 };
 use super::{TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 
 /// The access modes Kubernetes knows.
 pub const ACCESS_MODES: [&str; 4] = [
@@ -65,61 +65,74 @@ pub fn coerce_access_modes(
     ctx: &TransformContext,
     mut obj: KubeObject,
 ) -> Result<Transformed, TransformError> {
-    let disk = if is_claim(&obj) {
-        apply_conversion_modes(ctx, &mut obj)?;
-        is_disk_claim(ctx, &obj)
+    let (converted, disk) = if is_claim(&obj) {
+        (conversion_modes(ctx, &obj)?, is_disk_claim(ctx, &obj))
     } else if is_volume(&obj) {
-        is_disk_volume(ctx, &obj)
+        (None, is_disk_volume(ctx, &obj))
     } else {
         return Ok(Transformed::unchanged(obj));
     };
+    // The modes to write, if any; written once at the end, so that `changed` compares the
+    // result with the object as it came (a conversion to multi-node modes that the disk rule
+    // undoes may leave it as it was).
+    let mut modes = converted;
+    let mut warnings = Vec::new();
     let block = obj.pointer("/spec/volumeMode").and_then(Value::as_str) == Some("Block");
-    if !disk || block {
-        return Ok(Transformed::unchanged(obj));
+    if disk && !block {
+        let current = match &modes {
+            Some(converted) => Some(converted),
+            None => match obj.pointer("/spec/accessModes") {
+                Some(Value::Array(written)) => Some(written),
+                _ => None,
+            },
+        };
+        let is_multi_node = |m: &Value| m.as_str().is_some_and(|m| MULTI_NODE_MODES.contains(&m));
+        if let Some(current) = current
+            && current.iter().any(is_multi_node)
+        {
+            let mut after: Vec<Value> = current
+                .iter()
+                .filter(|m| !is_multi_node(m))
+                .cloned()
+                .collect();
+            if after.is_empty() {
+                after.push(Value::from("ReadWriteOnce"));
+            }
+            warnings.push(Issue::about(
+                ObjectRef::of(&obj),
+                format!(
+                    "disk volume access modes {} restored as {}: a disk attaches to one \
+                     node (CSI: multi-node writing is only supported for block volume)",
+                    Value::Array(current.clone()),
+                    Value::Array(after.clone())
+                ),
+            ));
+            modes = Some(after);
+        }
     }
-    let Some(Value::Array(modes)) = obj.pointer("/spec/accessModes") else {
-        return Ok(Transformed::unchanged(obj));
+    let changed = match (modes, object_at_mut(&mut obj, &["spec"])) {
+        (Some(modes), Some(spec)) => set_field(spec, "accessModes", Value::Array(modes)),
+        _ => false,
     };
-    let is_multi_node = |m: &Value| m.as_str().is_some_and(|m| MULTI_NODE_MODES.contains(&m));
-    if !modes.iter().any(is_multi_node) {
-        return Ok(Transformed::unchanged(obj));
-    }
-    let before = Value::Array(modes.clone());
-    let mut after: Vec<Value> = modes
-        .iter()
-        .filter(|m| !is_multi_node(m))
-        .cloned()
-        .collect();
-    if after.is_empty() {
-        after.push(Value::from("ReadWriteOnce"));
-    }
-    let after = Value::Array(after);
-    let warning = Issue::about(
-        ObjectRef::of(&obj),
-        format!(
-            "disk volume access modes {before} restored as {after}: a disk attaches to one \
-             node (CSI: multi-node writing is only supported for block volume)"
-        ),
-    );
-    if let Some(spec) = object_at_mut(&mut obj, &["spec"]) {
-        spec.insert("accessModes".into(), after);
-    }
     Ok(Transformed {
         object: obj,
-        warnings: vec![warning],
+        warnings,
+        changed,
     })
 }
 
-/// Rule 1: a claim converted by `storage_class_mapping` gets `convert_to_access_modes`.
-fn apply_conversion_modes(
+/// Rule 1: the access modes a claim converted by `storage_class_mapping` gets
+/// (`convert_to_access_modes`), or `None` if it is not converted, none are requested or the
+/// claim has no spec object to hold them.
+fn conversion_modes(
     ctx: &TransformContext,
-    obj: &mut KubeObject,
-) -> Result<(), TransformError> {
+    obj: &KubeObject,
+) -> Result<Option<Vec<Value>>, TransformError> {
     let requested = &ctx.restore.convert_to_access_modes;
     let converted = storage_class_of(obj)
         .is_some_and(|class| ctx.restore.storage_class_mapping.contains_key(class));
     if !converted || requested.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut modes: Vec<Value> = Vec::new();
     for mode in requested {
@@ -138,10 +151,8 @@ fn apply_conversion_modes(
             modes.push(mode);
         }
     }
-    if let Some(spec) = object_at_mut(obj, &["spec"]) {
-        spec.insert("accessModes".into(), Value::Array(modes));
-    }
-    Ok(())
+    let has_spec = obj.fields().field("spec").is_some_and(Value::is_object);
+    Ok(has_spec.then_some(modes))
 }
 
 #[cfg(test)]

@@ -32,12 +32,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::volumes::{is_claim, is_disk_claim, is_disk_volume, is_volume, object_at_mut};
 use super::{TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 use crate::quantity::Quantity;
 
 /// The smallest disk: 20 GiB.
@@ -51,56 +53,64 @@ pub fn apply_disk_floor(
     ctx: &TransformContext,
     mut obj: KubeObject,
 ) -> Result<Transformed, TransformError> {
-    let fields: &[&[&str]] = if is_claim(&obj) && is_disk_claim(ctx, &obj) {
+    let fields: &[(&[&str], &str)] = if is_claim(&obj) && is_disk_claim(ctx, &obj) {
         &[
-            &["spec", "resources", "requests"],
-            &["spec", "resources", "limits"],
+            (
+                &["spec", "resources", "requests"],
+                "spec.resources.requests.storage",
+            ),
+            (
+                &["spec", "resources", "limits"],
+                "spec.resources.limits.storage",
+            ),
         ]
     } else if is_volume(&obj) && is_disk_volume(ctx, &obj) {
-        &[&["spec", "capacity"]]
+        &[(&["spec", "capacity"], "spec.capacity.storage")]
     } else {
         return Ok(Transformed::unchanged(obj));
     };
     let floor = disk_floor();
     let mut warnings = Vec::new();
-    for path in fields {
-        let field = format!("{}.storage", path.join("."));
-        let Some(size) = read_size(&obj, path, &field)? else {
+    let mut changed = false;
+    for (path, field) in fields {
+        let Some((size, written)) = read_size(&obj, path, field)? else {
             continue;
         };
-        if size.0 >= floor {
+        if size >= floor {
             continue;
         }
+        let written = written.into_owned();
         let reference = ObjectRef::of(&obj);
         if let Some(parent) = object_at_mut(&mut obj, path) {
-            parent.insert("storage".into(), Value::String(floor.to_string()));
+            changed |= set_field(parent, "storage", Value::String(floor.to_string()));
             warnings.push(Issue::about(
                 reference,
-                format!(
-                    "disk {field} raised from {} to {floor}: disks are at least 20 GiB",
-                    size.1
-                ),
+                format!("disk {field} raised from {written} to {floor}: disks are at least 20 GiB"),
             ));
         }
     }
     Ok(Transformed {
         object: obj,
         warnings,
+        changed,
     })
 }
 
 /// The size at `path.storage`, as a quantity and as written; `None` if absent.
-fn read_size(
-    obj: &KubeObject,
+fn read_size<'a>(
+    obj: &'a KubeObject,
     path: &[&str],
     field: &str,
-) -> Result<Option<(Quantity, String)>, TransformError> {
-    let pointer = format!("/{}/storage", path.join("/"));
-    let written = match obj.pointer(&pointer) {
+) -> Result<Option<(Quantity, Cow<'a, str>)>, TransformError> {
+    let mut value = obj.fields().field(path[0]);
+    for key in &path[1..] {
+        value = value.and_then(|v| v.field(key));
+    }
+    let written = match value.and_then(|v| v.field("storage")) {
         None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
         // Kubernetes also accepts a JSON number for a quantity.
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Number(n)) => Cow::Owned(n.to_string()),
         Some(other) => {
             return Err(TransformError::new(
                 obj,

@@ -97,7 +97,7 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::model::{Issue, ObjectRef, RestoreSpec};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// Docker Hub's canonical registry name.
@@ -196,35 +196,56 @@ impl ImageReference {
     /// `index.docker.io`), `library/` for single-component Docker Hub repositories, and the tag
     /// `latest` when neither tag nor digest is given.
     pub fn normalised(&self) -> ImageReference {
-        let registry = match self.registry.as_deref() {
-            None | Some(DOCKER_HUB_LEGACY) => DOCKER_HUB,
-            Some(other) => other,
-        };
-        let repository = if registry == DOCKER_HUB && !self.repository.contains('/') {
+        let registry = self.normalised_registry();
+        let repository = if self.is_official(registry) {
             format!("{OFFICIAL_NAMESPACE}/{}", self.repository)
         } else {
             self.repository.clone()
         };
-        let tag = match (&self.tag, &self.digest) {
-            (None, None) => Some(DEFAULT_TAG.to_string()),
-            (tag, _) => tag.clone(),
-        };
         ImageReference {
             registry: Some(registry.to_string()),
             repository,
-            tag,
+            tag: self.normalised_tag().map(str::to_string),
             digest: self.digest.clone(),
         }
     }
 
     /// The normalised name, `registry/repository`, e.g. `docker.io/library/nginx`.
     pub fn normalised_name(&self) -> String {
-        let n = self.normalised();
-        format!(
-            "{}/{}",
-            n.registry.as_deref().unwrap_or(DOCKER_HUB),
-            n.repository
-        )
+        let registry = self.normalised_registry();
+        let official = self.is_official(registry);
+        let mut name = String::with_capacity(
+            registry.len() + OFFICIAL_NAMESPACE.len() + self.repository.len() + 2,
+        );
+        name.push_str(registry);
+        name.push('/');
+        if official {
+            name.push_str(OFFICIAL_NAMESPACE);
+            name.push('/');
+        }
+        name.push_str(&self.repository);
+        name
+    }
+
+    /// The registry of [`ImageReference::normalised`].
+    fn normalised_registry(&self) -> &str {
+        match self.registry.as_deref() {
+            None | Some(DOCKER_HUB_LEGACY) => DOCKER_HUB,
+            Some(other) => other,
+        }
+    }
+
+    /// Whether the normalised repository gets the `library/` namespace.
+    fn is_official(&self, normalised_registry: &str) -> bool {
+        normalised_registry == DOCKER_HUB && !self.repository.contains('/')
+    }
+
+    /// The tag of [`ImageReference::normalised`].
+    fn normalised_tag(&self) -> Option<&str> {
+        match (&self.tag, &self.digest) {
+            (None, None) => Some(DEFAULT_TAG),
+            (tag, _) => tag.as_deref(),
+        }
     }
 
     /// The name as written, `[registry/]repository`.
@@ -234,18 +255,47 @@ impl ImageReference {
             None => self.repository.clone(),
         }
     }
+
+    /// The pieces of the reference as written ([`fmt::Display`]), in order.
+    fn text_pieces(&self) -> [&str; 7] {
+        let (registry, slash) = match &self.registry {
+            Some(registry) => (registry.as_str(), "/"),
+            None => ("", ""),
+        };
+        let (colon, tag) = match &self.tag {
+            Some(tag) => (":", tag.as_str()),
+            None => ("", ""),
+        };
+        let (at, digest) = match &self.digest {
+            Some(digest) => ("@", digest.as_str()),
+            None => ("", ""),
+        };
+        [registry, slash, &self.repository, colon, tag, at, digest]
+    }
+
+    /// The reference as written, like `to_string()` but in one allocation.
+    fn text(&self) -> String {
+        let pieces = self.text_pieces();
+        let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        pieces.iter().for_each(|p| text.push_str(p));
+        text
+    }
+
+    /// Whether two references are written the same (`a.to_string() == b.to_string()`), without
+    /// writing them.
+    fn same_text(&self, other: &ImageReference) -> bool {
+        let (a, b) = (self.text_pieces(), other.text_pieces());
+        let len = |pieces: &[&str; 7]| pieces.iter().map(|p| p.len()).sum::<usize>();
+        len(&a) == len(&b)
+            && a.iter()
+                .flat_map(|p| p.bytes())
+                .eq(b.iter().flat_map(|p| p.bytes()))
+    }
 }
 
 impl fmt::Display for ImageReference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())?;
-        if let Some(tag) = &self.tag {
-            write!(f, ":{tag}")?;
-        }
-        if let Some(digest) = &self.digest {
-            write!(f, "@{digest}")?;
-        }
-        Ok(())
+        self.text_pieces().iter().try_for_each(|p| f.write_str(p))
     }
 }
 
@@ -426,6 +476,8 @@ enum ChangeImageCase {
     Reference {
         text: String,
         old: ImageReference,
+        /// `old`'s normalised name.
+        old_name: String,
         new: ImageReference,
     },
     /// `oldtag:newtag`.
@@ -450,8 +502,9 @@ struct RegistryMapping {
 
 /// The image rules of a restore, parsed and checked: change-image cases and registry mappings.
 ///
-/// [`images`] builds them for each object; the planner may call [`ImageRules::from_restore`]
-/// once to report a malformed rule before anything is restored.
+/// [`images`] reads them from [`TransformContext::image_rules`], which parses them once per
+/// context; the planner may call [`ImageRules::from_restore`] to report a malformed rule before
+/// anything is restored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageRules {
     cases: Vec<ChangeImageCase>,
@@ -490,48 +543,61 @@ impl ImageRules {
     }
 
     /// One pass of the rules over one image: the first matching case, then the longest matching
-    /// mapping.
-    fn apply(&self, image: &ImageReference) -> Result<Rewrite, String> {
+    /// mapping. `None` when no rule matches (the image stays as it is).
+    fn apply(&self, image: &ImageReference) -> Result<Option<Rewrite>, String> {
         let mut notes = Vec::new();
-        let mut current = image.clone();
-        if let Some(case) = self.cases.iter().find(|c| c.matches(&current)) {
-            current = case.apply(&current, &mut notes);
-        }
-        let name = current.normalised_name();
+        let mut name = image.normalised_name();
+        let cased = self
+            .cases
+            .iter()
+            .find(|c| c.matches(image, &name))
+            .map(|case| case.apply(image, &mut notes));
+        let current = match &cased {
+            Some(cased) => {
+                name = cased.normalised_name();
+                cased
+            }
+            None => image,
+        };
         let best = self
             .mappings
             .iter()
             .filter(|m| under(&name, &m.prefix))
             .max_by_key(|m| m.prefix.len());
-        if let Some(mapping) = best
-            && !under(&name, &mapping.replacement_normalised)
-        {
-            let rest = &name[mapping.prefix.len()..];
-            let mut text = format!("{}{rest}", mapping.replacement);
-            if let Some(tag) = &current.tag {
-                text = format!("{text}:{tag}");
+        let mapped = match best {
+            Some(mapping) if !under(&name, &mapping.replacement_normalised) => {
+                let rest = &name[mapping.prefix.len()..];
+                let pieces = current.text_pieces();
+                let mut text = String::with_capacity(
+                    mapping.replacement.len()
+                        + rest.len()
+                        + pieces[3..].iter().map(|p| p.len()).sum::<usize>(),
+                );
+                text.push_str(&mapping.replacement);
+                text.push_str(rest);
+                pieces[3..].iter().for_each(|p| text.push_str(p));
+                Some(
+                    ImageReference::parse(&text)
+                        .map_err(|e| format!("registry mapping `{}` produces {e}", mapping.text))?,
+                )
             }
-            if let Some(digest) = &current.digest {
-                text = format!("{text}@{digest}");
-            }
-            current = ImageReference::parse(&text)
-                .map_err(|e| format!("registry mapping `{}` produces {e}", mapping.text))?;
-        }
-        Ok(Rewrite {
-            image: current,
-            notes,
-        })
+            _ => None,
+        };
+        Ok(mapped.or(cased).map(|image| Rewrite { image, notes }))
     }
 
     /// Rewrites one image; `Ok(None)` when nothing changes. Refuses rules that would change the
     /// result again on a second pass.
     fn rewrite(&self, image: &ImageReference) -> Result<Option<Rewrite>, String> {
-        let once = self.apply(image)?;
-        if once.image.to_string() == image.to_string() {
+        let Some(once) = self
+            .apply(image)?
+            .filter(|once| !once.image.same_text(image))
+        else {
             return Ok(None);
-        }
-        let twice = self.apply(&once.image)?;
-        if twice.image.to_string() != once.image.to_string() {
+        };
+        if let Some(twice) = self.apply(&once.image)?
+            && !twice.image.same_text(&once.image)
+        {
             return Err(format!(
                 "the image rules change `{image}` to `{}` and would change that again to `{}`; a \
                  restore changes each image once, so combine the chained rules into one",
@@ -562,9 +628,11 @@ fn parse_case(text: &str) -> Result<ChangeImageCase, ImageRuleError> {
                 ))
             })
         };
+        let old = parse(old)?;
         Ok(ChangeImageCase::Reference {
             text: trimmed.to_string(),
-            old: parse(old)?,
+            old_name: old.normalised_name(),
+            old,
             new: parse(new)?,
         })
     } else if let Some((old, new)) = trimmed.split_once(':') {
@@ -638,15 +706,13 @@ fn parse_mapping(from: &str, to: &str) -> Result<RegistryMapping, ImageRuleError
 }
 
 impl ChangeImageCase {
-    fn matches(&self, image: &ImageReference) -> bool {
-        let normalised = image.normalised();
+    /// Whether the case matches `image`, whose normalised name is `name`.
+    fn matches(&self, image: &ImageReference, name: &str) -> bool {
         match self {
-            ChangeImageCase::Tag { old, .. } => normalised.tag.as_deref() == Some(old.as_str()),
-            ChangeImageCase::Reference { old, .. } => {
-                let old_n = old.normalised();
-                old_n.registry == normalised.registry
-                    && old_n.repository == normalised.repository
-                    && (old.tag.is_none() || old.tag == normalised.tag)
+            ChangeImageCase::Tag { old, .. } => image.normalised_tag() == Some(old.as_str()),
+            ChangeImageCase::Reference { old, old_name, .. } => {
+                old_name == name
+                    && (old.tag.is_none() || old.tag.as_deref() == image.normalised_tag())
                     && (old.digest.is_none() || old.digest == image.digest)
             }
         }
@@ -667,7 +733,7 @@ impl ChangeImageCase {
                     ..image.clone()
                 }
             }
-            ChangeImageCase::Reference { text, old, new } => {
+            ChangeImageCase::Reference { text, old, new, .. } => {
                 let versioned = |r: &ImageReference| r.tag.is_some() || r.digest.is_some();
                 let result = if versioned(old) || versioned(new) {
                     new.clone()
@@ -693,8 +759,7 @@ impl ChangeImageCase {
 
 /// Where the pod specs of an object are, by group and kind.
 fn pod_spec_paths(object: &KubeObject) -> &'static [&'static str] {
-    let group = object.group_version().group;
-    match (group.as_str(), object.kind()) {
+    match (object.api_group(), object.kind()) {
         ("", "Pod") => &["spec"],
         ("", "PodTemplate") => &["template", "spec"],
         ("", "ReplicationController")
@@ -721,35 +786,37 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
     {
         return Ok(Transformed::unchanged(object));
     }
-    let rules = ImageRules::from_restore(restore);
+    let rules = ctx.image_rules();
     let mut object = object;
     let mut warnings = Vec::new();
-    let field_prefix = path.join(".");
 
     // Collect the images first, rewrite them, then write them back.
     let mut changes: Vec<(&'static str, usize, String)> = Vec::new();
     {
-        let mut spec = object.fields().get(path[0]);
+        let mut spec = object.fields().field(path[0]);
         for key in &path[1..] {
-            spec = spec.and_then(|v| v.get(key));
+            spec = spec.and_then(|v| v.field(key));
         }
         for list in CONTAINER_LISTS {
-            let Some(containers) = spec.and_then(|s| s.get(list)).and_then(Value::as_array) else {
+            let Some(containers) = spec.and_then(|s| s.field(list)).and_then(Value::as_array)
+            else {
                 continue;
             };
             for (i, container) in containers.iter().enumerate() {
-                let Some(image) = container.get("image").and_then(Value::as_str) else {
+                let Some(image) = container.field("image").and_then(Value::as_str) else {
                     continue;
                 };
                 if image.is_empty() {
                     continue;
                 }
-                let container_name = container.get("name").and_then(Value::as_str).unwrap_or("?");
-                let field = format!("{field_prefix}.{list}[{i}].image");
+                let container_name = container
+                    .field("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
                 let fail = |reason: String| {
                     TransformError::new(
                         &object,
-                        field.clone(),
+                        format!("{}.{list}[{i}].image", path.join(".")),
                         format!("container `{container_name}`: {reason}"),
                     )
                 };
@@ -773,24 +840,30 @@ pub fn images(ctx: &TransformContext, object: KubeObject) -> Result<Transformed,
                             ),
                         ));
                     }
-                    changes.push((list, i, rewrite.image.to_string()));
+                    changes.push((list, i, rewrite.image.text()));
                 }
             }
         }
     }
 
-    let mut spec = object.fields_mut().get_mut(path[0]);
+    let mut changed = false;
+    let mut spec = object.fields_mut().field_mut(path[0]);
     for key in &path[1..] {
-        spec = spec.and_then(|v| v.get_mut(key));
+        spec = spec.and_then(|v| v.field_mut(key));
     }
     if let Some(spec) = spec {
         for (list, i, image) in changes {
-            if let Some(Value::Object(container)) = spec.get_mut(list).and_then(|l| l.get_mut(i)) {
-                container.insert("image".into(), Value::String(image));
+            if let Some(Value::Object(container)) = spec.field_mut(list).and_then(|l| l.get_mut(i))
+            {
+                changed |= set_field(container, "image", Value::String(image));
             }
         }
     }
-    Ok(Transformed { object, warnings })
+    Ok(Transformed {
+        object,
+        warnings,
+        changed,
+    })
 }
 
 #[cfg(test)]
@@ -801,6 +874,7 @@ mod tests {
     };
     use proptest::prelude::*;
     use serde_json::json;
+    use std::borrow::Cow;
 
     const SHA: &str = "sha256:2f0a8f7c3a4e1c1d5f0e9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d";
 
@@ -967,6 +1041,54 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_rules_are_parsed_once_per_context_and_follow_changes_to_the_spec() {
+        let mut c = ctx(&[("docker.io/library/", "mirror.example.com/lib/")], &[]);
+        let out = images(&c, pod(&["nginx:1.25"])).unwrap();
+        assert!(out.changed);
+        assert_eq!(
+            container_images(&out.object, "/spec/containers"),
+            ["mirror.example.com/lib/nginx:1.25"]
+        );
+        assert!(matches!(c.image_rules(), Ok(Cow::Borrowed(_))));
+        // The spec changed after the first use: the new rules apply, not the parsed ones.
+        c.restore.image_registry_mapping.clear();
+        c.restore.change_image_cases.push("1.25:1.27".into());
+        let out = images(&c, pod(&["nginx:1.25"])).unwrap();
+        assert_eq!(
+            container_images(&out.object, "/spec/containers"),
+            ["nginx:1.27"]
+        );
+        assert_eq!(
+            c.image_rules().unwrap().into_owned(),
+            ImageRules::from_restore(&c.restore).unwrap()
+        );
+        // A clone carries what was parsed; comparisons ignore it.
+        let fresh = ctx(&[], &["1.25:1.27"]);
+        assert_eq!(c.clone(), fresh);
+    }
+
+    #[test]
+    fn a_malformed_rule_is_reported_for_every_object_with_images() {
+        let c = ctx(&[], &["not a case"]);
+        let expected = ImageRules::from_restore(&c.restore).unwrap_err();
+        assert_eq!(c.image_rules().unwrap_err(), expected);
+        for _ in 0..2 {
+            let err = images(&c, pod(&["nginx"])).unwrap_err();
+            assert_eq!(err.field, "spec.containers[0].image");
+            assert_eq!(
+                err.reason,
+                format!("container `c0`: {expected}; fix the restore's image rules")
+            );
+        }
+        // Objects without images are not concerned.
+        let cm = KubeObject::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+        )
+        .unwrap();
+        assert!(!images(&c, cm).unwrap().changed);
     }
 
     /// (rules, input image, expected image, warnings)

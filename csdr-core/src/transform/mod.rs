@@ -2,9 +2,10 @@
 //!
 //! Each behaviour lives in a module of its own, named for it, with one function of the shape
 //! [`TransformFn`]: it takes the [`TransformContext`] and an object and returns the object it
-//! would create plus the warnings it raised, or a [`TransformError`] naming the object and the
-//! field. Transformations are pure, idempotent (applying one twice equals applying it once) and
-//! touch only the fields they own. [`pipeline`] runs them all in a fixed order.
+//! would create plus the warnings it raised and whether it changed the object
+//! ([`Transformed::changed`]), or a [`TransformError`] naming the object and the field.
+//! Transformations are pure, idempotent (applying one twice equals applying it once) and touch
+//! only the fields they own. [`pipeline`] runs them all in a fixed order.
 //!
 //! ```
 //! use csdr_core::model::RestoreSpec;
@@ -25,13 +26,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::discovery::Discovery;
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::KubeObject;
+use images::{ImageRuleError, ImageRules};
 
 pub mod access_modes;
 pub mod disk_floor;
@@ -45,21 +49,36 @@ pub mod storage_class;
 pub(crate) mod testing;
 pub mod volumes;
 
-/// An object after a transformation, with the warnings the transformation raised.
+/// An object after a transformation, with the warnings the transformation raised and whether
+/// it changed the object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transformed {
     /// The object to create.
     pub object: KubeObject,
     /// Warnings, each naming the object.
     pub warnings: Vec<Issue>,
+    /// Whether `object` differs from the object the transformation was given (as JSON values
+    /// compare: a field removed, added or given another value). The transformation sets it
+    /// where it writes, so callers need not keep a copy of the input to find out.
+    pub changed: bool,
 }
 
 impl Transformed {
-    /// An object with no warnings.
+    /// The object as it was given: not changed, no warnings.
     pub fn unchanged(object: KubeObject) -> Self {
         Transformed {
             object,
             warnings: Vec::new(),
+            changed: false,
+        }
+    }
+
+    /// An object the transformation changed if `changed`, with no warnings.
+    pub fn new(object: KubeObject, changed: bool) -> Self {
+        Transformed {
+            object,
+            warnings: Vec::new(),
+            changed,
         }
     }
 }
@@ -194,6 +213,60 @@ pub struct TransformContext {
     pub target: TargetFacts,
     /// Configurable options.
     pub options: TransformOptions,
+    /// The restore's rules as the transformations use them, parsed from `restore` once, on
+    /// first use; start with `ParsedRules::default()`.
+    pub parsed_rules: ParsedRules,
+}
+
+/// Rules of a [`TransformContext`]'s restore spec, parsed once per context (on first use)
+/// instead of once per object: the image rules ([`TransformContext::image_rules`]).
+///
+/// Cloning a context copies what was parsed; comparing contexts ignores it. If the restore's
+/// rules are changed after the first use, the transformations see the new rules (parsed
+/// again each time they are asked for) rather than stale ones.
+#[derive(Clone, Default)]
+pub struct ParsedRules {
+    images: OnceLock<ParsedImageRules>,
+}
+
+/// The image rules and the parts of the restore spec they were parsed from.
+#[derive(Clone)]
+struct ParsedImageRules {
+    change_image_cases: Vec<String>,
+    image_registry_mapping: BTreeMap<String, String>,
+    rules: Result<ImageRules, ImageRuleError>,
+}
+
+impl ParsedImageRules {
+    fn parse(restore: &RestoreSpec) -> Self {
+        ParsedImageRules {
+            change_image_cases: restore.change_image_cases.clone(),
+            image_registry_mapping: restore.image_registry_mapping.clone(),
+            rules: ImageRules::from_restore(restore),
+        }
+    }
+
+    fn parsed_from(&self, restore: &RestoreSpec) -> bool {
+        self.change_image_cases == restore.change_image_cases
+            && self.image_registry_mapping == restore.image_registry_mapping
+    }
+}
+
+impl PartialEq for ParsedRules {
+    /// Always equal: what is parsed follows from the rest of the context.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ParsedRules {}
+
+impl std::fmt::Debug for ParsedRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedRules")
+            .field("images_parsed", &self.images.get().is_some())
+            .finish()
+    }
 }
 
 impl TransformContext {
@@ -208,6 +281,30 @@ impl TransformContext {
             backup,
             target: TargetFacts::default(),
             options: TransformOptions::default(),
+            parsed_rules: ParsedRules::default(),
+        }
+    }
+
+    /// The restore's change-image cases and registry mappings, parsed
+    /// ([`ImageRules::from_restore`]) on the first call and borrowed from then on. Should
+    /// `restore`'s image rules have been changed since that first call, they are parsed
+    /// again (an owned result) instead of served stale.
+    ///
+    /// # Errors
+    /// The [`ImageRuleError`] of the first malformed rule, on every call.
+    pub fn image_rules(&self) -> Result<Cow<'_, ImageRules>, ImageRuleError> {
+        let parsed = self
+            .parsed_rules
+            .images
+            .get_or_init(|| ParsedImageRules::parse(&self.restore));
+        if parsed.parsed_from(&self.restore) {
+            parsed
+                .rules
+                .as_ref()
+                .map(Cow::Borrowed)
+                .map_err(Clone::clone)
+        } else {
+            ImageRules::from_restore(&self.restore).map(Cow::Owned)
         }
     }
 

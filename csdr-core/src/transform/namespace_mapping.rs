@@ -44,7 +44,7 @@
 
 use serde_json::Value;
 
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_str_field};
 use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The label the API server sets on every Namespace to its name.
@@ -64,29 +64,28 @@ pub fn namespace_mapping(
         return Ok(Transformed::unchanged(object));
     }
     let mut object = object;
-    let group = object.group_version().group;
-    let kind = object.kind().to_string();
+    let mut changed = false;
 
-    if let Some(namespace) = object.namespace().map(str::to_string) {
-        let target = target_namespace(ctx, &object, "metadata.namespace", &namespace)?;
-        object.set_namespace(&target);
+    if let Some(namespace) = object.namespace()
+        && let Some(target) = target_namespace(ctx, &object, "metadata.namespace", namespace)?
+    {
+        changed |= object.set_namespace(target);
     }
 
-    match (group.as_str(), kind.as_str()) {
+    match (object.api_group(), object.kind()) {
         ("", "Namespace") => {
-            let name = object.name().to_string();
-            let target = target_namespace(ctx, &object, "metadata.name", &name)?;
-            if target != name {
+            if let Some(target) = target_namespace(ctx, &object, "metadata.name", object.name())? {
                 object
                     .metadata_mut()
-                    .insert("name".into(), Value::String(target.clone()));
+                    .insert("name".into(), Value::String(target.to_string()));
+                changed = true;
                 if object.label(NAMESPACE_NAME_LABEL).is_some() {
-                    object.set_label(NAMESPACE_NAME_LABEL, &target);
+                    object.set_label(NAMESPACE_NAME_LABEL, target);
                 }
             }
         }
         ("", "PersistentVolume") => {
-            map_reference(
+            changed |= map_reference(
                 ctx,
                 &mut object,
                 &["spec", "claimRef"],
@@ -94,7 +93,7 @@ pub fn namespace_mapping(
             )?;
         }
         ("snapshot.storage.k8s.io", "VolumeSnapshotContent") => {
-            map_reference(
+            changed |= map_reference(
                 ctx,
                 &mut object,
                 &["spec", "volumeSnapshotRef"],
@@ -102,23 +101,27 @@ pub fn namespace_mapping(
             )?;
         }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            map_subjects(ctx, &mut object)?;
+            changed |= map_subjects(ctx, &mut object)?;
         }
         _ => {}
     }
-    Ok(Transformed::unchanged(object))
+    Ok(Transformed::new(object, changed))
 }
 
-/// The namespace `source` maps to, refusing chained and empty mappings.
-fn target_namespace(
-    ctx: &TransformContext,
+/// The namespace `source` maps to, or `None` when it is not mapped (or mapped to itself);
+/// refuses chained and empty mappings.
+fn target_namespace<'a>(
+    ctx: &'a TransformContext,
     object: &KubeObject,
     field: &str,
     source: &str,
-) -> Result<String, TransformError> {
-    let target = ctx.map_namespace(source);
+) -> Result<Option<&'a str>, TransformError> {
+    let Some(target) = ctx.restore.namespace_mapping.get(source) else {
+        return Ok(None);
+    };
+    let target = target.as_str();
     if target == source {
-        return Ok(target.to_string());
+        return Ok(None);
     }
     if target.is_empty() {
         return Err(TransformError::new(
@@ -141,69 +144,78 @@ fn target_namespace(
             ),
         ));
     }
-    Ok(target.to_string())
+    Ok(Some(target))
 }
 
-/// Maps `<path>.namespace` of an object reference, if present and a string.
+/// Maps `<path>.namespace` of an object reference, if present and a string; returns whether
+/// the object changed.
 fn map_reference(
     ctx: &TransformContext,
     object: &mut KubeObject,
     path: &[&str],
     field: &str,
-) -> Result<(), TransformError> {
-    let source = {
-        let mut value = object.fields().get(path[0]);
+) -> Result<bool, TransformError> {
+    let target = {
+        let mut value = object.fields().field(path[0]);
         for key in &path[1..] {
-            value = value.and_then(|v| v.get(key));
+            value = value.and_then(|v| v.field(key));
         }
         match value
-            .and_then(|v| v.get("namespace"))
+            .and_then(|v| v.field("namespace"))
             .and_then(Value::as_str)
         {
-            Some(ns) if !ns.is_empty() => ns.to_string(),
-            _ => return Ok(()),
+            Some(ns) if !ns.is_empty() => target_namespace(ctx, object, field, ns)?,
+            _ => None,
         }
     };
-    let target = target_namespace(ctx, object, field, &source)?;
-    let mut value = object.fields_mut().get_mut(path[0]);
+    let Some(target) = target else {
+        return Ok(false);
+    };
+    let mut value = object.fields_mut().field_mut(path[0]);
     for key in &path[1..] {
-        value = value.and_then(|v| v.get_mut(key));
+        value = value.and_then(|v| v.field_mut(key));
     }
-    if let Some(Value::Object(reference)) = value {
-        reference.insert("namespace".into(), Value::String(target));
-    }
-    Ok(())
+    Ok(match value {
+        Some(Value::Object(reference)) => set_str_field(reference, "namespace", target),
+        _ => false,
+    })
 }
 
-/// Maps the namespace of every ServiceAccount subject of a (Cluster)RoleBinding.
-fn map_subjects(ctx: &TransformContext, object: &mut KubeObject) -> Result<(), TransformError> {
+/// Maps the namespace of every ServiceAccount subject of a (Cluster)RoleBinding; returns
+/// whether the object changed.
+fn map_subjects(ctx: &TransformContext, object: &mut KubeObject) -> Result<bool, TransformError> {
     let count = object
         .fields()
-        .get("subjects")
+        .field("subjects")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
+    let mut changed = false;
     for i in 0..count {
-        let source = match object.fields().get("subjects").and_then(|s| s.get(i)) {
+        let target = match object.fields().field("subjects").and_then(|s| s.get(i)) {
             Some(subject)
-                if subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount") =>
+                if subject.field("kind").and_then(Value::as_str) == Some("ServiceAccount") =>
             {
-                match subject.get("namespace").and_then(Value::as_str) {
-                    Some(ns) if !ns.is_empty() => ns.to_string(),
+                match subject.field("namespace").and_then(Value::as_str) {
+                    Some(ns) if !ns.is_empty() => {
+                        target_namespace(ctx, object, &format!("subjects[{i}].namespace"), ns)?
+                    }
                     _ => continue,
                 }
             }
             _ => continue,
         };
-        let target = target_namespace(ctx, object, &format!("subjects[{i}].namespace"), &source)?;
+        let Some(target) = target else {
+            continue;
+        };
         if let Some(Value::Object(subject)) = object
             .fields_mut()
-            .get_mut("subjects")
+            .field_mut("subjects")
             .and_then(|s| s.get_mut(i))
         {
-            subject.insert("namespace".into(), Value::String(target));
+            changed |= set_str_field(subject, "namespace", target);
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 #[cfg(test)]

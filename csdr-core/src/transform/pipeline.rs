@@ -103,7 +103,9 @@ pub struct PipelineOutcome {
     pub object: KubeObject,
     /// Every warning raised, in pipeline order.
     pub warnings: Vec<Issue>,
-    /// The names of the transformations that changed the object, in order.
+    /// The names of the transformations that changed the object, in order: those whose
+    /// [`Transformed::changed`](super::Transformed::changed) was set, i.e. whose output
+    /// differed from their input.
     pub applied: Vec<&'static str>,
 }
 
@@ -117,9 +119,8 @@ pub fn run(
     let mut warnings = Vec::new();
     let mut applied = Vec::new();
     for t in transforms {
-        let before = current.clone();
         let out = (t.apply)(ctx, current)?;
-        if out.object != before {
+        if out.changed {
             applied.push(t.name);
         }
         warnings.extend(out.warnings);
@@ -236,7 +237,88 @@ mod tests {
         ("example.com/v1", "Widget"),
     ];
 
+    /// `applied` as `pipeline::run` used to compute it: a copy of the object before each
+    /// step, compared with the step's output.
+    fn applied_by_comparison(
+        c: &TransformContext,
+        object: KubeObject,
+    ) -> Result<Vec<&'static str>, TransformError> {
+        let mut current = object;
+        let mut applied = Vec::new();
+        for t in DEFAULT_PIPELINE {
+            let before = current.clone();
+            let out = (t.apply)(c, current)?;
+            if out.object != before {
+                applied.push(t.name);
+            }
+            current = out.object;
+        }
+        Ok(applied)
+    }
+
+    /// A context in which every transformation has something to do.
+    fn busy_ctx() -> TransformContext {
+        let mut c = ctx();
+        c.restore.change_image_cases.push("app1,app2".into());
+        c.restore.convert_to_access_modes = vec!["ReadWriteOnce".into()];
+        c.restore
+            .namespace_mapping
+            .insert("team-a".into(), "team-b".into());
+        c.target.zones = ["z1".to_string(), "z2".to_string()].into();
+        c.backup
+            .snapshotted_pvcs
+            .insert(("source".into(), "data".into()));
+        c
+    }
+
+    #[test]
+    fn applied_lists_exactly_the_steps_that_changed_the_object() {
+        let c = busy_ctx();
+        let pvc = KubeObject::new(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "source",
+                "labels": {"velero.io/backup-name": "b1", "velero.io/restore-name": "r1"}},
+            "spec": {"storageClassName": "alicloud-disk-topology-alltype",
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}}))
+        .unwrap();
+        // Already sanitised and on a target class, but in a mapped namespace and snapshotted.
+        let out = run_pipeline(&c, pvc.clone()).unwrap();
+        assert_eq!(out.applied, ["namespace-mapping", "volume-binding"]);
+        assert_eq!(out.applied, applied_by_comparison(&c, pvc).unwrap());
+        // Once restored, nothing changes it any more.
+        let again = run_pipeline(&c, out.object.clone()).unwrap();
+        assert!(again.applied.is_empty(), "{:?}", again.applied);
+        assert_eq!(again.object, out.object);
+    }
+
     proptest! {
+        #[test]
+        fn applied_equals_the_steps_whose_output_differs_from_their_input(
+            obj in arb_kube_object(TYPES, arb_body_with_pod_specs()),
+            busy in any::<bool>(),
+        ) {
+            let c = if busy { busy_ctx() } else { ctx() };
+            match (run_pipeline(&c, obj.clone()), applied_by_comparison(&c, obj)) {
+                (Ok(out), Ok(expected)) => {
+                    prop_assert_eq!(&out.applied, &expected);
+                    // And on the pipeline's own output (mostly nothing left to change).
+                    let again = run_pipeline(&c, out.object.clone());
+                    let expected_again = applied_by_comparison(&c, out.object);
+                    prop_assert_eq!(again.map(|o| o.applied).ok(), expected_again.ok());
+                }
+                (Err(e), Err(expected)) => prop_assert_eq!(e, expected),
+                (out, expected) => prop_assert!(false, "{:?} vs {:?}", out, expected),
+            }
+        }
+
+        #[test]
+        fn applied_equals_the_steps_that_changed_storage_objects(
+            c in crate::transform::volumes::testing::arbitrary_context(),
+            obj in crate::transform::volumes::testing::any_object(),
+        ) {
+            let out = run_pipeline(&c, obj.clone()).map(|o| o.applied);
+            prop_assert_eq!(out, applied_by_comparison(&c, obj));
+        }
+
         #[test]
         fn the_pipeline_is_idempotent_and_never_panics(obj in arb_kube_object(TYPES, arb_body_with_pod_specs())) {
             let c = ctx();

@@ -47,12 +47,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject};
 use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The label naming the backup a restored object came from (Velero's `BackupNameLabel`).
@@ -91,49 +92,56 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// Never fails: fields of an unexpected shape are left as they are.
 pub fn sanitize(ctx: &TransformContext, object: KubeObject) -> Result<Transformed, TransformError> {
     let mut object = object;
-    let is_pod = object.group_version().group.is_empty() && object.kind() == "Pod";
-    let is_job = object.group_version().group == "batch" && object.kind() == "Job";
+    let group = object.api_group();
+    let is_pod = group.is_empty() && object.kind() == "Pod";
+    let is_job = group == "batch" && object.kind() == "Job";
 
+    let fields = object.fields_mut();
+    let before = fields.len();
+    fields.retain(|key, _| key != "status");
+    let mut changed = fields.len() != before;
     let meta = object.metadata_mut();
     let has_name = meta
-        .get("name")
+        .field("name")
         .and_then(Value::as_str)
         .is_some_and(|n| !n.is_empty());
-    if has_name {
-        meta.remove("generateName");
-    }
-    for field in SERVER_SET_METADATA {
-        meta.remove(field);
-    }
-    object.fields_mut().remove("status");
+    // One pass over the metadata, in place (the fields kept keep their order).
+    let before = meta.len();
+    meta.retain(|key, _| {
+        !(SERVER_SET_METADATA.contains(&key.as_str()) || (has_name && key == "generateName"))
+    });
+    changed |= meta.len() != before;
 
-    object.set_label(
-        BACKUP_NAME_LABEL,
-        &valid_label_value(&ctx.backup.backup_name),
-    );
-    object.set_label(RESTORE_NAME_LABEL, &valid_label_value(&ctx.restore.name));
+    changed |= object.set_label(BACKUP_NAME_LABEL, &label_value(&ctx.backup.backup_name));
+    changed |= object.set_label(RESTORE_NAME_LABEL, &label_value(&ctx.restore.name));
 
-    if let Some(spec) = object
-        .fields_mut()
-        .get_mut("spec")
-        .and_then(Value::as_object_mut)
+    if (is_pod || is_job)
+        && let Some(spec) = object
+            .fields_mut()
+            .field_mut("spec")
+            .and_then(Value::as_object_mut)
     {
         if is_pod {
-            sanitize_pod_spec(spec);
+            changed |= sanitize_pod_spec(spec);
         }
         if is_job {
-            drop_job_controller_uid(spec);
+            changed |= drop_job_controller_uid(spec);
         }
     }
-    Ok(Transformed::unchanged(object))
+    Ok(Transformed::new(object, changed))
 }
 
 /// A name as a label value, shortened the way Velero's `label.GetValidName` does when it is
 /// longer than 63 characters: its first 57 characters followed by the first 6 hexadecimal
 /// digits of its SHA-256.
 pub fn valid_label_value(name: &str) -> String {
+    label_value(name).into_owned()
+}
+
+/// [`valid_label_value`], borrowing `name` when it is short enough.
+fn label_value(name: &str) -> Cow<'_, str> {
     if name.len() <= LABEL_VALUE_MAX {
-        return name.to_string();
+        return Cow::Borrowed(name);
     }
     let hash = Sha256::digest(name.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -142,77 +150,96 @@ pub fn valid_label_value(name: &str) -> String {
     while !name.is_char_boundary(keep) {
         keep -= 1;
     }
-    format!("{}{}", &name[..keep], &hex[..6])
+    Cow::Owned(format!("{}{}", &name[..keep], &hex[..6]))
 }
 
-fn sanitize_pod_spec(spec: &mut Map<String, Value>) {
-    spec.remove("nodeName");
-    spec.remove("priority");
+/// Whether a volume (or mount) name is a legacy service-account token volume,
+/// `<service_account>-token-…`.
+fn is_legacy_token_name(name: &str, service_account: &str) -> bool {
+    name.strip_prefix(service_account)
+        .is_some_and(|rest| rest.starts_with("-token-"))
+}
+
+/// Returns whether the spec changed.
+fn sanitize_pod_spec(spec: &mut Map<String, Value>) -> bool {
+    let mut changed = spec.remove("nodeName").is_some();
+    changed |= spec.remove("priority").is_some();
 
     let service_account = ["serviceAccountName", "serviceAccount"]
         .iter()
-        .filter_map(|f| spec.get(*f).and_then(Value::as_str))
+        .filter_map(|f| spec.field(f).and_then(Value::as_str))
         .find(|s| !s.is_empty())
-        .unwrap_or("default");
-    let legacy_prefix = format!("{service_account}-token-");
+        .unwrap_or("default")
+        .to_string();
 
     let mut dropped: BTreeSet<String> = BTreeSet::new();
-    if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
+    if let Some(Value::Array(volumes)) = spec.field_mut("volumes") {
+        let before = volumes.len();
         volumes.retain(|volume| {
-            let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
-            let is_token = name.starts_with(&legacy_prefix)
+            let name = volume.field("name").and_then(Value::as_str).unwrap_or("");
+            let is_token = is_legacy_token_name(name, &service_account)
                 || (name.starts_with(KUBE_API_ACCESS_PREFIX) && projects_token(volume));
             if is_token {
                 dropped.insert(name.to_string());
             }
             !is_token
         });
+        changed |= volumes.len() != before;
     }
     for list in CONTAINER_LISTS {
-        let Some(Value::Array(containers)) = spec.get_mut(list) else {
+        let Some(Value::Array(containers)) = spec.field_mut(list) else {
             continue;
         };
         for container in containers {
-            if let Some(Value::Array(mounts)) = container.get_mut("volumeMounts") {
+            if let Some(Value::Array(mounts)) = container.field_mut("volumeMounts") {
+                let before = mounts.len();
                 mounts.retain(|mount| {
-                    let name = mount.get("name").and_then(Value::as_str).unwrap_or("");
-                    !(name.starts_with(&legacy_prefix) || dropped.contains(name))
+                    let name = mount.field("name").and_then(Value::as_str).unwrap_or("");
+                    !(is_legacy_token_name(name, &service_account) || dropped.contains(name))
                 });
+                changed |= mounts.len() != before;
             }
         }
     }
+    changed
 }
 
 /// Whether a volume is a projected volume with a `serviceAccountToken` source.
 fn projects_token(volume: &Value) -> bool {
     volume
-        .pointer("/projected/sources")
+        .field("projected")
+        .and_then(|p| p.field("sources"))
         .and_then(Value::as_array)
         .is_some_and(|sources| {
             sources
                 .iter()
-                .any(|s| s.get("serviceAccountToken").is_some())
+                .any(|s| s.field("serviceAccountToken").is_some())
         })
 }
 
-fn drop_job_controller_uid(spec: &mut Map<String, Value>) {
+/// Returns whether the spec changed.
+fn drop_job_controller_uid(spec: &mut Map<String, Value>) -> bool {
     let selector = spec
-        .get_mut("selector")
-        .and_then(|s| s.get_mut("matchLabels"));
-    remove_controller_uid_labels(selector);
+        .field_mut("selector")
+        .and_then(|s| s.field_mut("matchLabels"));
+    let mut changed = remove_controller_uid_labels(selector);
     let template = spec
-        .get_mut("template")
-        .and_then(|t| t.get_mut("metadata"))
-        .and_then(|m| m.get_mut("labels"));
-    remove_controller_uid_labels(template);
+        .field_mut("template")
+        .and_then(|t| t.field_mut("metadata"))
+        .and_then(|m| m.field_mut("labels"));
+    changed |= remove_controller_uid_labels(template);
+    changed
 }
 
-fn remove_controller_uid_labels(labels: Option<&mut Value>) {
+/// Returns whether a label was removed.
+fn remove_controller_uid_labels(labels: Option<&mut Value>) -> bool {
+    let mut changed = false;
     if let Some(Value::Object(labels)) = labels {
         for label in JOB_CONTROLLER_UID_LABELS {
-            labels.remove(label);
+            changed |= labels.remove(label).is_some();
         }
     }
+    changed
 }
 
 #[cfg(test)]

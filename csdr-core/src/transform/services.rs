@@ -48,7 +48,7 @@
 use serde_json::Value;
 
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_str_field};
 use crate::transform::{TransformContext, TransformError, Transformed};
 
 /// The annotation binding a LoadBalancer Service to an existing SLB instance.
@@ -62,7 +62,7 @@ pub const FORCE_OVERRIDE_LISTENERS_ANNOTATION: &str =
 ///
 /// Never fails; fields of an unexpected shape are left as they are.
 pub fn services(ctx: &TransformContext, object: KubeObject) -> Result<Transformed, TransformError> {
-    if !(object.group_version().group.is_empty() && object.kind() == "Service") {
+    if !(object.api_group().is_empty() && object.kind() == "Service") {
         return Ok(Transformed::unchanged(object));
     }
     let mut object = object;
@@ -74,27 +74,25 @@ pub fn services(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
 
     let Some(spec) = object
         .fields_mut()
-        .get_mut("spec")
+        .field_mut("spec")
         .and_then(Value::as_object_mut)
     else {
         return Ok(Transformed::unchanged(object));
     };
-    let service_type = spec
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP")
-        .to_string();
+    let service_type = spec.field("type").and_then(Value::as_str);
+    let is_external_name = service_type == Some("ExternalName");
+    let is_load_balancer = service_type == Some("LoadBalancer");
 
-    let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
-    if !headless || service_type == "ExternalName" {
-        spec.remove("clusterIP");
-        spec.remove("clusterIPs");
+    let mut changed = false;
+    let headless = spec.field("clusterIP").and_then(Value::as_str) == Some("None");
+    if !headless || is_external_name {
+        changed |= spec.remove("clusterIP").is_some();
+        changed |= spec.remove("clusterIPs").is_some();
     }
 
-    let is_load_balancer = service_type == "LoadBalancer";
-    let local_policy = spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
+    let local_policy = spec.field("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
     if is_load_balancer && local_policy && !ctx.restore.preserve_node_ports {
-        spec.remove("healthCheckNodePort");
+        changed |= spec.remove("healthCheckNodePort").is_some();
     }
 
     if is_load_balancer && let Some(id) = existing_lb {
@@ -106,10 +104,7 @@ pub fn services(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
             *annotations = Value::Object(Default::default());
         }
         if let Value::Object(annotations) = annotations {
-            annotations.insert(
-                FORCE_OVERRIDE_LISTENERS_ANNOTATION.into(),
-                Value::String("false".into()),
-            );
+            changed |= set_str_field(annotations, FORCE_OVERRIDE_LISTENERS_ANNOTATION, "false");
         }
         warnings.push(Issue::about(
             ObjectRef::of(&object),
@@ -121,7 +116,11 @@ pub fn services(ctx: &TransformContext, object: KubeObject) -> Result<Transforme
             ),
         ));
     }
-    Ok(Transformed { object, warnings })
+    Ok(Transformed {
+        object,
+        warnings,
+        changed,
+    })
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ use super::volumes::{
     storage_class_of,
 };
 use super::{TransformContext, TransformError, Transformed};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_str_field};
 
 /// The FAQ's error when the target lacks the new class (followed by the class name).
 pub const NOT_EXISTS: &str = "not exists";
@@ -121,20 +121,20 @@ pub fn convert_storage_class(
              volumeBindingMode WaitForFirstConsumer such as alicloud-disk-topology-alltype"
         ));
     }
-    let new = Value::String(new.clone());
+    let mut changed = false;
     if let Some(annotations) = object_at_mut(&mut obj, &["metadata", "annotations"])
         && annotations
             .get(LEGACY_STORAGE_CLASS_ANNOTATION)
             .is_some_and(Value::is_string)
     {
-        annotations.insert(LEGACY_STORAGE_CLASS_ANNOTATION.into(), new.clone());
+        changed |= set_str_field(annotations, LEGACY_STORAGE_CLASS_ANNOTATION, new);
     }
     if let Some(spec) = object_at_mut(&mut obj, &["spec"])
-        && spec.get("storageClassName").is_some_and(Value::is_string)
+        && spec.field("storageClassName").is_some_and(Value::is_string)
     {
-        spec.insert("storageClassName".into(), new);
+        changed |= set_str_field(spec, "storageClassName", new);
     }
-    Ok(Transformed::unchanged(obj))
+    Ok(Transformed::new(obj, changed))
 }
 
 #[cfg(test)]

@@ -424,7 +424,8 @@ pub(crate) fn assert_only_paths_changed(before: &Value, after: &Value, owned: &[
 }
 
 /// Applies `transform` twice and panics unless the second application changes nothing, the
-/// first changes only `owned` paths, and the object keeps its identity (apiVersion, kind).
+/// first changes only `owned` paths, the object keeps its identity (apiVersion, kind), and
+/// both applications report `changed` exactly when their output differs from their input.
 /// Returns the first result (or `None` if the transformation refused the object).
 pub(crate) fn assert_transformation_laws(
     transform: TransformFn,
@@ -432,16 +433,36 @@ pub(crate) fn assert_transformation_laws(
     object: KubeObject,
     owned: &[&str],
 ) -> Option<crate::transform::Transformed> {
+    let input = object.clone();
     let before = object.to_value();
     let once = transform(ctx, object).ok()?;
     assert_only_paths_changed(&before, &once.object.to_value(), owned);
+    assert_changed_is_exact(&input, &once);
     let twice = transform(ctx, once.object.clone())
         .unwrap_or_else(|e| panic!("second application failed: {e}"));
     assert_eq!(
         twice.object, once.object,
         "not idempotent: the second application changed the object"
     );
+    assert_changed_is_exact(&once.object, &twice);
     Some(once)
+}
+
+/// Panics unless `out.changed` says whether `out.object` differs from `input`.
+pub(crate) fn assert_changed_is_exact(input: &KubeObject, out: &crate::transform::Transformed) {
+    assert_eq!(
+        out.changed,
+        out.object != *input,
+        "`changed` is {} but the output {} the input\ninput:  {}\noutput: {}",
+        out.changed,
+        if out.object != *input {
+            "differs from"
+        } else {
+            "equals"
+        },
+        input.to_value(),
+        out.object.to_value()
+    );
 }
 
 #[cfg(test)]

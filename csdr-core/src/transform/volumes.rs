@@ -61,7 +61,7 @@ use sha2::{Digest, Sha256};
 
 use super::{PersistentVolumeFacts, TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
-use crate::object::KubeObject;
+use crate::object::{Fields, KubeObject, set_field};
 
 /// Annotations a restored claim loses: the PV controller's record of a past binding.
 pub const CLAIM_BINDING_ANNOTATIONS: [&str; 5] = [
@@ -102,12 +102,12 @@ pub enum PvDisposition {
 
 /// Whether an object is a core/v1 PersistentVolumeClaim.
 pub fn is_claim(obj: &KubeObject) -> bool {
-    obj.kind() == "PersistentVolumeClaim" && obj.group_version().group.is_empty()
+    obj.kind() == "PersistentVolumeClaim" && obj.api_group().is_empty()
 }
 
 /// Whether an object is a core/v1 PersistentVolume.
 pub fn is_volume(obj: &KubeObject) -> bool {
-    obj.kind() == "PersistentVolume" && obj.group_version().group.is_empty()
+    obj.kind() == "PersistentVolume" && obj.api_group().is_empty()
 }
 
 /// The StorageClass a claim or volume names: the legacy annotation if set, else
@@ -271,32 +271,34 @@ pub fn restore_volume_binding(
     mut obj: KubeObject,
 ) -> Result<Transformed, TransformError> {
     if is_volume(&obj) {
-        remove_annotations(&mut obj, &VOLUME_BINDING_ANNOTATIONS);
+        let mut changed = remove_annotations(&mut obj, &VOLUME_BINDING_ANNOTATIONS);
         if let Some(claim_ref) = object_at_mut(&mut obj, &["spec", "claimRef"]) {
-            claim_ref.shift_remove("uid");
-            claim_ref.shift_remove("resourceVersion");
+            changed |= claim_ref.shift_remove("uid").is_some();
+            changed |= claim_ref.shift_remove("resourceVersion").is_some();
         }
-        return Ok(Transformed::unchanged(obj));
+        return Ok(Transformed::new(obj, changed));
     }
     if !is_claim(&obj) {
         return Ok(Transformed::unchanged(obj));
     }
     let mut warnings = Vec::new();
-    let namespace = obj.namespace().unwrap_or_default().to_string();
-    let snapshotted = claim_has_snapshot(ctx, &namespace, obj.name());
+    let mut changed = false;
+    let namespace = obj.namespace().unwrap_or_default();
+    let snapshotted = claim_has_snapshot(ctx, namespace, obj.name());
     let volume_skipped = bound_volume_facts(ctx, &obj).and_then(|pv| {
         let claim = pv
             .claim
             .as_ref()
             .map(|(ns, n)| (ns.as_str(), n.as_str()))
-            .unwrap_or((namespace.as_str(), obj.name()));
+            .unwrap_or((namespace, obj.name()));
         match disposition_of(ctx, Some(pv.reclaim_policy.as_str()), Some(claim)) {
-            PvDisposition::Skip { .. } => Some(pv.name.clone()),
+            PvDisposition::Skip { .. } => Some(pv.name.as_str()),
             PvDisposition::Restore => None,
         }
     });
-    let snapshot = volume_snapshot_name(obj.name(), &ctx.backup.backup_name);
     if snapshotted || volume_skipped.is_some() {
+        let snapshot =
+            snapshotted.then(|| volume_snapshot_name(obj.name(), &ctx.backup.backup_name));
         let Some(spec) = object_at_mut(&mut obj, &["spec"]) else {
             return Err(TransformError::new(
                 &obj,
@@ -304,11 +306,12 @@ pub fn restore_volume_binding(
                 "a PersistentVolumeClaim needs a spec object; fix the backed-up object",
             ));
         };
-        spec.shift_remove("volumeName");
-        if snapshotted {
-            spec.shift_remove("dataSourceRef");
-            spec.insert(
-                "dataSource".into(),
+        changed |= spec.shift_remove("volumeName").is_some();
+        if let Some(snapshot) = snapshot {
+            changed |= spec.shift_remove("dataSourceRef").is_some();
+            changed |= set_field(
+                spec,
+                "dataSource",
                 json!({
                     "apiGroup": "snapshot.storage.k8s.io",
                     "kind": "VolumeSnapshot",
@@ -325,10 +328,11 @@ pub fn restore_volume_binding(
             ));
         }
     }
-    remove_annotations(&mut obj, &CLAIM_BINDING_ANNOTATIONS);
+    changed |= remove_annotations(&mut obj, &CLAIM_BINDING_ANNOTATIONS);
     Ok(Transformed {
         object: obj,
         warnings,
+        changed,
     })
 }
 
@@ -339,18 +343,21 @@ pub(crate) fn object_at_mut<'a>(
 ) -> Option<&'a mut Map<String, Value>> {
     let mut map = obj.fields_mut();
     for key in path {
-        map = map.get_mut(*key)?.as_object_mut()?;
+        map = map.field_mut(key)?.as_object_mut()?;
     }
     Some(map)
 }
 
-/// Removes annotations, leaving `metadata.annotations` in place (possibly empty).
-pub(crate) fn remove_annotations(obj: &mut KubeObject, keys: &[&str]) {
+/// Removes annotations, leaving `metadata.annotations` in place (possibly empty); returns
+/// whether one was removed.
+pub(crate) fn remove_annotations(obj: &mut KubeObject, keys: &[&str]) -> bool {
+    let mut removed = false;
     if let Some(annotations) = object_at_mut(obj, &["metadata", "annotations"]) {
         for key in keys {
-            annotations.shift_remove(*key);
+            removed |= annotations.shift_remove(*key).is_some();
         }
     }
+    removed
 }
 
 #[cfg(test)]
@@ -364,6 +371,7 @@ pub(crate) mod testing {
 
     use crate::model::RestoreSpec;
     use crate::object::KubeObject;
+    use crate::transform::testing::assert_changed_is_exact;
     use crate::transform::{
         PersistentVolumeFacts, StorageClassFacts, TransformContext, TransformFn,
     };
@@ -728,11 +736,15 @@ pub(crate) mod testing {
         prop_oneof![arbitrary_object(), random_volume_object()]
     }
 
-    /// Applying a transformation to its own output changes nothing.
+    /// Applying a transformation to its own output changes nothing, and both applications
+    /// report `changed` exactly when their output differs from their input.
     pub fn assert_idempotent(f: TransformFn, ctx: &TransformContext, obj: KubeObject) {
+        let input = obj.clone();
         if let Ok(once) = f(ctx, obj) {
+            assert_changed_is_exact(&input, &once);
             let twice = f(ctx, once.object.clone()).expect("a transformed object transforms again");
             assert_eq!(twice.object, once.object);
+            assert_changed_is_exact(&once.object, &twice);
         }
     }
 
