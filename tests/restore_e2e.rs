@@ -384,6 +384,13 @@ async fn an_unavailable_vault_fails_the_jobs_with_vault_error() {
         connect_timeout: Some(Duration::from_millis(200)),
         request_timeout: Some(Duration::from_millis(500)),
         retry_timeout: Some(Duration::from_millis(500)),
+        // Explicit, so that the client never looks for credentials elsewhere (the instance
+        // metadata service) before it reaches the closed endpoint.
+        credentials: Some(csdr::storage::S3Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        }),
         ..StorageOptions::default()
     };
     let spec = csdr::core::model::VaultSpec {

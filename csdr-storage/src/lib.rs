@@ -50,4 +50,4 @@ pub mod location;
 pub mod vault;
 
 pub use error::StorageError;
-pub use vault::{ObjectVault, StorageOptions};
+pub use vault::{ObjectVault, S3Credentials, StorageOptions};

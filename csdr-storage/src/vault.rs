@@ -89,6 +89,36 @@ pub struct StorageOptions {
     pub part_size: usize,
     /// Parts uploaded at once; `write` waits when this many are in flight.
     pub parts_in_flight: usize,
+    /// Credentials for an `s3://` vault. `None` (the default) takes them where the AWS SDKs
+    /// do: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity, then
+    /// the instance metadata service. Ignored by `file://` and `memory://` vaults.
+    pub credentials: Option<S3Credentials>,
+}
+
+/// An access key for an S3-compatible vault (an AWS IAM key, an Alibaba Cloud RAM user's
+/// AccessKey for OSS), given by the embedder instead of taken from the environment — for
+/// example read from a Kubernetes Secret. `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// A session token, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for StorageOptions {
@@ -100,6 +130,7 @@ impl Default for StorageOptions {
             retry_timeout: None,
             part_size: 8 * 1024 * 1024,
             parts_in_flight: 4,
+            credentials: None,
         }
     }
 }
@@ -244,6 +275,14 @@ impl ObjectVault {
                         builder = builder.with_disable_bulk_delete(true);
                     }
                     builder = builder.with_client_options(client);
+                    if let Some(c) = &options.credentials {
+                        builder = builder
+                            .with_access_key_id(&c.access_key_id)
+                            .with_secret_access_key(&c.secret_access_key);
+                        if let Some(token) = &c.session_token {
+                            builder = builder.with_token(token);
+                        }
+                    }
                     if let Some(r) = &s3.region {
                         builder = builder.with_region(r);
                     }
@@ -1331,5 +1370,27 @@ impl BackupUpload for ObjectUpload {
         self.abort_streams().await?;
         self.inner.remove_attempt(&self.name, &self.attempt).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_print_their_secrets() {
+        let c = S3Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI".into(),
+            session_token: Some("FwoGZXIvYXdzE".into()),
+        };
+        let options = StorageOptions {
+            credentials: Some(c),
+            ..StorageOptions::default()
+        };
+        let shown = format!("{options:?}");
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(!shown.contains("FwoGZXIvYXdzE"), "{shown}");
     }
 }

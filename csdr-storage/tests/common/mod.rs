@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use csdr_core::model::{BackupSpec, JobPhase, JobStatus, VaultSpec};
 use csdr_core::vault_record::{BackupCompanions, BackupRecord, JobResults, MessageGroups};
-use csdr_storage::{ObjectVault, StorageOptions};
+use csdr_storage::{ObjectVault, S3Credentials, StorageOptions};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -37,6 +37,14 @@ pub fn options() -> StorageOptions {
     StorageOptions {
         // 5 MiB: S3's smallest part, so a 6 MiB tarball is a real two-part upload.
         part_size: 5 * 1024 * 1024,
+        // The test server's key (scripts/test.sh), given explicitly: without it the S3 client
+        // would look for credentials in the environment and then ask the instance metadata
+        // service, which is no part of these tests.
+        credentials: Some(S3Credentials {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            session_token: None,
+        }),
         ..StorageOptions::default()
     }
 }
