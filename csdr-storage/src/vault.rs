@@ -241,8 +241,14 @@ impl ObjectVault {
                     std::fs::create_dir_all(path).map_err(|e| {
                         client_err(format!("cannot create folder {}: {e}", path.display()))
                     })?;
+                    // fsync: the data must be on disk before the metadata that commits it
+                    // (a crash must not leave a visible backup whose tarball was lost), and a
+                    // committed backup must survive a power loss. Cleanup: removing an
+                    // attempt's files also removes its emptied folders.
                     let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-                        .map_err(|e| client_err(e.to_string()))?;
+                        .map_err(|e| client_err(e.to_string()))?
+                        .with_fsync(true)
+                        .with_automatic_cleanup(true);
                     (Arc::new(fs), String::new(), None, None)
                 }
                 VaultLocation::S3(s3) => {

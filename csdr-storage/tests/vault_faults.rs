@@ -344,3 +344,32 @@ async fn s3_vault_identity_is_fixed() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_vault_keeps_no_empty_attempt_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let vault = ObjectVault::open(&spec_for("f", url), &options())
+        .await
+        .unwrap();
+    let mut up = vault.start_backup("tidy").await.unwrap();
+    up.write(bytes::Bytes::from_static(b"tarball"))
+        .await
+        .unwrap();
+    up.commit(
+        record("tidy", JobPhase::Completed, None),
+        companion_files("tidy"),
+    )
+    .await
+    .unwrap();
+    let folder = dir.path().join("backups/tidy");
+    assert!(folder.join("tidy.tar.gz").is_file());
+    assert!(
+        !folder.join("csdr-attempts").exists(),
+        "the committed attempt's folder is left behind"
+    );
+    // A deleted backup leaves no folder either.
+    vault.delete_backup("tidy").await.unwrap();
+    assert!(!folder.exists());
+    assert!(dir.path().join("csdr-vault.json").is_file());
+}
