@@ -476,7 +476,24 @@ fn full_flow_with_sim_folders_and_a_file_vault() {
     let dir = tempfile::tempdir().unwrap();
     // A vault folder that does not exist yet: it is created.
     full_flow(&file_url(&dir.path().join("vault")), &[]);
-    assert!(dir.path().join("vault/backups").exists());
+    let vault = dir.path().join("vault");
+    assert!(vault.join("csdr-vault.json").is_file());
+    assert!(vault.join("restores").is_dir());
+    // Every backup was deleted or collected: nothing of them is left, not even empty folders.
+    let left: Vec<_> = walk(&vault.join("backups"));
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Every path below `dir` (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.path());
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
 }
 
 #[test]
