@@ -43,6 +43,8 @@ use csdr_core::object::KubeObject;
 use csdr_core::transform::pipeline::{
     DEFAULT_PIPELINE, NamedTransform, PipelineOutcome, run, run_pipeline,
 };
+// The metadata fields `sanitize` drops, for the floor measurement.
+use csdr_core::transform::sanitize::SERVER_SET_METADATA;
 use csdr_core::transform::{
     BackupFacts, PersistentVolumeFacts, StorageClassFacts, TargetFacts, TransformContext,
 };
@@ -413,19 +415,6 @@ fn ns_per_object<I, O>(
     drop(black_box(output));
     elapsed.as_nanos() as f64 / count as f64
 }
-
-/// The metadata fields `sanitize` drops (its documentation lists them).
-const SERVER_SET_METADATA: [&str; 9] = [
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "ownerReferences",
-    "managedFields",
-];
 
 /// Objects per batch of the cache-warm diagnostic.
 const HOT_BATCH: usize = 16;

@@ -65,7 +65,7 @@ pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
 const LABEL_VALUE_MAX: usize = 63;
 
 /// Metadata fields the source cluster set, dropped from every restored object.
-const SERVER_SET_METADATA: [&str; 9] = [
+pub const SERVER_SET_METADATA: [&str; 9] = [
     "selfLink",
     "uid",
     "resourceVersion",
