@@ -19,11 +19,11 @@ use csdr_core::sim::SimCluster;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::documents;
 use super::routes::{ResourcePath, Route};
 use super::status::Status;
 use super::strategic::apply_strategic_merge_patch;
 use super::{Failure, watch as watching};
+use super::{documents, protobuf};
 
 /// Injected failures still to be answered for one path.
 #[derive(Clone, Debug)]
@@ -143,6 +143,9 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    if let Some(refusal) = protobuf::not_acceptable(&accept) {
+        return status_response(&refusal);
+    }
     let aggregated = if app.aggregated.load(Ordering::Relaxed) {
         documents::aggregated_version_accepted(&accept)
     } else {
@@ -336,6 +339,9 @@ impl ResourceRequest {
 
     fn body_value(&self) -> Result<Value, Status> {
         let content_type = self.content_type();
+        if content_type == protobuf::MEDIA_TYPE {
+            return protobuf::decode_body(&self.body);
+        }
         if content_type.contains("protobuf") || content_type.contains("cbor") {
             return Err(Status::new(
                 415,
