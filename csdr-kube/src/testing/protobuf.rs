@@ -57,6 +57,13 @@ pub const MAGIC: &[u8; 4] = b"k8s\0";
 const DESCRIPTORS: &[u8] = include_bytes!("protobuf/kubernetes.desc.gz");
 const GO_FIELDS: &[u8] = include_bytes!("protobuf/go-fields.tsv.gz");
 const UNKNOWN: &str = "k8s.io.apimachinery.pkg.runtime.Unknown";
+/// The `meta/v1` option kinds, registered in every group version.
+const OPTIONS: &[&str] = &[
+    "DeleteOptions",
+    "CreateOptions",
+    "UpdateOptions",
+    "PatchOptions",
+];
 
 /// Why a protobuf body could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +213,13 @@ fn message_for(defs: &Definitions, api_version: &str, kind: &str) -> Option<Mess
     if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
         return None;
     }
+    // The option types every group version registers, sent as bodies of deletes (and by
+    // clients that send options as bodies).
+    if OPTIONS.contains(&kind) {
+        return defs
+            .pool
+            .get_message_by_name(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}"));
+    }
     let name = format!("{}.{kind}", package(api_version));
     // Only messages that are Go structs with an ObjectMeta/ListMeta `metadata` are API objects.
     let desc = defs.pool.get_message_by_name(&name)?;
@@ -221,8 +235,9 @@ fn message_for(defs: &Definitions, api_version: &str, kind: &str) -> Option<Mess
     }
 }
 
-/// Whether protobuf bodies of this type can be read (a built-in type of a served group
-/// version).
+/// Whether protobuf bodies of this type can be read: a built-in object type (with
+/// `metadata`, including subresource bodies such as `Scale` and `Eviction`) of a group version
+/// some simulated release serves, or a `meta/v1` option type such as `DeleteOptions`.
 pub fn supports(api_version: &str, kind: &str) -> bool {
     definitions().is_ok_and(|defs| message_for(defs, api_version, kind).is_some())
 }

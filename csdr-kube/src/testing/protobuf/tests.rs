@@ -159,6 +159,17 @@ fn kubectl_create_priorityclass_quota_pdb_serviceaccount() {
 }
 
 #[test]
+fn delete_options_bodies_read_in_any_group_version() {
+    for api_version in ["v1", "apps/v1", "meta.k8s.io/v1"] {
+        let options = json!({"apiVersion": api_version, "kind": "DeleteOptions",
+            "propagationPolicy": "Foreground", "gracePeriodSeconds": 0,
+            "preconditions": {"uid": "u-1", "resourceVersion": "7"}, "dryRun": ["All"]});
+        let back = decode(&encode(&options).unwrap()).unwrap();
+        assert_eq!(strip_nulls(back), options);
+    }
+}
+
+#[test]
 fn every_field_of_every_message_has_a_json_form() {
     let defs = definitions().unwrap();
     let mut missing = Vec::new();
@@ -201,7 +212,24 @@ fn every_built_in_type_of_every_release_is_supported() {
             }
         }
     }
+    // Subresource bodies.
+    for (api_version, kind) in [
+        ("autoscaling/v1", "Scale"),
+        ("apps/v1beta1", "Scale"),
+        ("extensions/v1beta1", "Scale"),
+        ("policy/v1", "Eviction"),
+        ("policy/v1beta1", "Eviction"),
+        ("authentication/v1", "TokenRequest"),
+        ("v1", "Binding"),
+    ] {
+        if !supports(api_version, kind) {
+            unsupported.push(format!("{api_version} {kind}"));
+        }
+    }
     assert!(unsupported.is_empty(), "no protobuf for {unsupported:?}");
+    // Not objects: no metadata.
+    assert!(!supports("v1", "ObjectMeta"));
+    assert!(!supports("apps/v1", "DeploymentSpec"));
 }
 
 #[test]
