@@ -4,9 +4,10 @@
 //! have sent protobuf (from kubectl's `-v=8` request log) and the stored object is read back
 //! with `kubectl get -o json`. Skipped, saying why, only when no kubectl is installed.
 //!
-//! Which kubectl: kubectl 1.29 and later send protobuf. The machine's `kubectl` may be a
-//! dispatcher that runs the kubectl matching the server's version (1.28's sends JSON), so a
-//! `kubectl.1.32` beside the real `kubectl` binary is preferred when there is one.
+//! Which kubectl: kubectl 1.32 and later send protobuf (1.28 to 1.31 send JSON). The machine's
+//! `kubectl` may be a dispatcher that runs the kubectl matching the server's version (for a 1.28
+//! server, 1.28's), so a `kubectl.1.32` beside the real `kubectl` binary is preferred when there
+//! is one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
@@ -86,7 +87,7 @@ impl Kubectl {
             .any(|l| l.contains("Content-Type: application/vnd.kubernetes.protobuf"));
         assert!(
             sent_protobuf,
-            "kubectl {args:?} did not send protobuf (kubectl older than 1.29?):\n{stderr}"
+            "kubectl {args:?} did not send protobuf (kubectl older than 1.32?):\n{stderr}"
         );
     }
 

@@ -16,14 +16,15 @@
 //! [`documents::openapi_v3_index`]), which is enough for `kubectl apply` to skip client-side
 //! validation; `/openapi/v2` answers 404.
 //!
-//! Request bodies may be JSON, YAML or Kubernetes protobuf (`application/vnd.kubernetes.protobuf`,
-//! what `kubectl create namespace`/`create deployment` and the other typed generators of kubectl
-//! 1.29+ send) for every built-in type, read as described in [`protobuf`]; a protobuf body of a
-//! custom resource or an unknown type is answered 415. Responses are always JSON: a client that
-//! accepts only protobuf is answered 406.
+//! Request bodies may be JSON, YAML or Kubernetes protobuf
+//! (`application/vnd.kubernetes.protobuf`, what `kubectl create namespace`/`create deployment`
+//! and the other typed generators of kubectl 1.32+ send; 1.28 to 1.31 send JSON) for every
+//! built-in type, read as described in [`protobuf`]; a protobuf body of a custom resource or an
+//! unknown type is answered 415. Responses are always JSON: a client that accepts only protobuf
+//! is answered 406.
 //!
-//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), `dryRun` (answered 400
-//! rather than ignored), field validation of unknown fields, subresources other than `status`,
+//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), `dryRun`
+//! (answered 400 rather than ignored), field validation of unknown fields, subresources other than `status`,
 //! and watch history: a watch compares snapshots, so deletions between a list and the start of
 //! a watch from its resourceVersion are not reported.
 //!
