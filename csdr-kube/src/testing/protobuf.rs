@@ -751,15 +751,18 @@ fn raw_json(raw: &[u8]) -> Result<Value, String> {
 }
 
 fn time_json(seconds: i64, nanos: i64, micro: bool) -> Result<Value, String> {
-    let nanos = u32::try_from(nanos).map_err(|_| format!("time nanos {nanos} out of range"))?;
-    let time = chrono::DateTime::from_timestamp(seconds, nanos)
-        .ok_or_else(|| format!("time {seconds}s is out of range"))?;
+    let nanos = i32::try_from(nanos)
+        .ok()
+        .filter(|n| (0..1_000_000_000).contains(n))
+        .ok_or_else(|| format!("time nanos {nanos} out of range"))?;
+    let time = jiff::Timestamp::new(seconds, nanos)
+        .map_err(|e| format!("time {seconds}s is out of range: {e}"))?;
     let format = if micro {
         "%Y-%m-%dT%H:%M:%S%.6fZ"
     } else {
         "%Y-%m-%dT%H:%M:%SZ"
     };
-    Ok(Value::String(time.format(format).to_string()))
+    Ok(Value::String(time.strftime(format).to_string()))
 }
 
 /// Go's `time.Duration.String()`.
@@ -999,11 +1002,11 @@ fn json_message(
     match special {
         Special::Time | Special::MicroTime => {
             let text = json.as_str().ok_or_else(|| wrong("an RFC 3339 time"))?;
-            let time = chrono::DateTime::parse_from_rfc3339(text)
+            let time: jiff::Timestamp = text
+                .parse()
                 .map_err(|e| format!("{path}: {text:?} is not an RFC 3339 time: {e}"))?;
-            set(&mut message, "seconds", Proto::I64(time.timestamp()))?;
-            let nanos = i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0);
-            set(&mut message, "nanos", Proto::I32(nanos))?;
+            set(&mut message, "seconds", Proto::I64(time.as_second()))?;
+            set(&mut message, "nanos", Proto::I32(time.subsec_nanosecond()))?;
         }
         Special::Duration => {
             let text = json.as_str().ok_or_else(|| wrong("a duration"))?;

@@ -390,18 +390,18 @@ fn labels() -> impl Strategy<Value = Option<BTreeMap<String, String>>> {
 
 fn time() -> impl Strategy<Value = String> {
     (0i64..4_000_000_000).prop_map(|s| {
-        chrono::DateTime::from_timestamp(s, 0)
+        jiff::Timestamp::new(s, 0)
             .unwrap()
-            .format("%Y-%m-%dT%H:%M:%SZ")
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string()
     })
 }
 
 fn micro_time() -> impl Strategy<Value = String> {
-    (0i64..4_000_000_000, 0u32..1_000_000).prop_map(|(s, us)| {
-        chrono::DateTime::from_timestamp(s, us * 1000)
+    (0i64..4_000_000_000, 0i32..1_000_000).prop_map(|(s, us)| {
+        jiff::Timestamp::new(s, us * 1000)
             .unwrap()
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
             .to_string()
     })
 }
