@@ -14,7 +14,6 @@ use csdr_core::ports::cluster::Cluster;
 use csdr_core::ports::vault::Vault;
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::{SimCluster, SimDocument};
-use csdr_core::testing::all_keys;
 use csdr_core::vault::{BlobVault, MemoryBlobStore, VaultIdentity, VaultOptions};
 
 const SHOP: &str = r#"
@@ -38,6 +37,20 @@ spec:
       containers:
       - {name: web, image: "nginx:1.17"}
 "#;
+
+/// Every key of the store, sorted.
+async fn all_keys(store: &MemoryBlobStore) -> Vec<String> {
+    use csdr_core::ports::blob_store::BlobStore;
+    use futures::TryStreamExt;
+    let mut keys: Vec<String> = store
+        .list("")
+        .map_ok(|m| m.key)
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
 
 fn shop() -> SimCluster {
     let sim = SimCluster::new(KubeRelease::V1_16);
