@@ -28,7 +28,7 @@ use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::Cluster;
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::SimCluster;
-use csdr_storage::{ObjectVault, StorageOptions};
+use csdr_storage::StorageOptions;
 use serde_json::json;
 
 const DEFAULT_OBJECTS: usize = 1_000_000;
@@ -253,7 +253,7 @@ fn main() {
         })
     };
     let report = runtime.block_on(async {
-        let vault = match ObjectVault::open_url("bench", &url, &StorageOptions::default()).await {
+        let vault = match csdr_storage::open_url("bench", &url, &StorageOptions::default()).await {
             Ok(v) => v,
             Err(e) => panic!("vault {url}: {e}"),
         };

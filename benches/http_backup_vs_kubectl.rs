@@ -30,7 +30,7 @@ use csdr_core::selection::{BackupSelection, DEFAULT_ENGINE_NAMESPACE};
 use csdr_core::sim::SimCluster;
 use csdr_kube::KubeCluster;
 use csdr_kube::testing::ApiServer;
-use csdr_storage::{ObjectVault, StorageOptions};
+use csdr_storage::StorageOptions;
 use serde_json::{Value, json};
 
 const NAMESPACES: usize = 24;
@@ -284,7 +284,7 @@ fn main() {
         let mut engine_objects = 0;
         let mut kubectl_items = 0;
         for round in 0..rounds {
-            let vault = match ObjectVault::open_url("bench", "memory://", &StorageOptions::default()).await {
+            let vault = match csdr_storage::open_url("bench", "memory://", &StorageOptions::default()).await {
                 Ok(v) => Arc::new(v),
                 Err(e) => panic!("vault: {e}"),
             };

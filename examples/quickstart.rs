@@ -19,7 +19,7 @@ use csdr::core::plan::PlanStep;
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;
 use csdr::core::sim::{SimCluster, SimDocument};
-use csdr::storage::{ObjectVault, StorageOptions};
+use csdr::storage::StorageOptions;
 
 const APP: &str = include_str!("csdr/cluster-116/shop.yaml");
 const TARGET_STORAGE: &str = include_str!("data/target-storage.yaml");
@@ -55,7 +55,7 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let url = format!("file://{}", dir.display());
     let vault: Arc<dyn Vault> =
-        Arc::new(ObjectVault::open_url("quickstart", &url, &StorageOptions::default()).await?);
+        Arc::new(csdr::storage::open_url("quickstart", &url, &StorageOptions::default()).await?);
     println!("vault:  {url}\n");
 
     // 3. Back up the `shop` namespace: every API version 1.16 serves is captured.

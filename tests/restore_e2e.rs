@@ -13,7 +13,7 @@ use csdr::core::ports::cluster::Cluster;
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;
 use csdr::core::sim::{Rejection, SimCluster};
-use csdr::storage::{ObjectVault, StorageOptions};
+use csdr::storage::StorageOptions;
 use serde_json::{Value, json};
 use support::*;
 
@@ -400,7 +400,7 @@ async fn an_unavailable_vault_fails_the_jobs_with_vault_error() {
         region: None,
         network: None,
     };
-    let vault: Arc<dyn Vault> = Arc::new(ObjectVault::connect(&spec, &options).unwrap());
+    let vault: Arc<dyn Vault> = Arc::new(csdr::storage::connect(&spec, &options).unwrap());
     let engine = Engine::builder()
         .cluster(Arc::new(shop_cluster(KubeRelease::V1_16)))
         .vault(vault)

@@ -7,8 +7,10 @@
 //! This crate holds everything that can be decided without I/O: the backup model, namespace
 //! and resource selection, Kubernetes quantities, schedules, API-version choice and migration
 //! ("KubernetesConvert"), restore transformations, restore planning and the archive format.
-//! It owns the ports (`Cluster`, `Vault`, `VolumeSnapshotter`, `Clock`) that its sibling crates
-//! implement: `csdr-kube` binds them to Kubernetes, `csdr-storage` to object storage. Like
+//! It owns the ports (`Cluster`, `Vault`, `BlobStore`, `VolumeSnapshotter`, `Clock`) that its
+//! sibling crates implement: `csdr-kube` binds them to Kubernetes, `csdr-storage` to object
+//! storage. The vault protocol itself ([`vault`]) is written here once, over `BlobStore`; the
+//! `testing` feature adds the conformance suites every store must pass (module `testing`). Like
 //! `quinn-proto`, it has no clock of its own: time is passed in.
 //!
 //! ```
@@ -48,7 +50,10 @@ pub mod releases;
 pub mod schedule;
 pub mod selection;
 pub mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transform;
+pub mod vault;
 pub mod vault_record;
 pub mod version_priority;
 

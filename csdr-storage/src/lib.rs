@@ -1,15 +1,18 @@
 //! # csdr-storage: backup vaults on object storage
 //!
-//! This crate implements csdr-core's [`Vault`](csdr_core::ports::vault::Vault) port on the
-//! `object_store` crate, so the engine in csdr-core can write, list, verify and delete backups
-//! without knowing where they live: `file:///path` (the embedded default; the folder is
+//! This crate implements csdr-core's [`BlobStore`](csdr_core::ports::blob_store::BlobStore)
+//! port on the `object_store` crate ([`blob`]), and opens vaults from their URLs ([`client`]):
+//! csdr-core's vault protocol ([`BlobVault`]) on the store the URL names, so the engine can
+//! write, list, verify and delete backups without knowing where they live: `file:///path` (the embedded default; the folder is
 //! created), `s3://bucket/prefix?…` (AWS S3, S3-compatible servers, Alibaba OSS through its S3
 //! endpoint — see [`location`]) and `memory://` (tests). Its sibling csdr-kube implements the
 //! `Cluster` port; the engine in csdr-core joins the two.
 //!
-//! Backups are laid out as Velero lays them out (see [`layout`]), so Velero's own backups can
-//! be read (V4b) and Velero can read csdr's. Writes are create-only at the commit point, reads
-//! are verified, deletes are marked first (see [`vault`]).
+//! Backups are laid out as Velero lays them out (see [`csdr_core::vault::layout`]), so
+//! Velero's own backups can be read (V4b) and Velero can read csdr's. Writes are create-only at
+//! the commit point, reads are verified, deletes are marked first (see [`csdr_core::vault`]).
+//! This crate holds no part of that protocol: a new backend is one more adapter like
+//! [`ObjectStoreBlobs`] that passes csdr-core's conformance suites.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -17,11 +20,11 @@
 //! use csdr_core::model::{BackupSpec, JobPhase, JobStatus};
 //! use csdr_core::ports::vault::Vault;
 //! use csdr_core::vault_record::{BackupCompanions, BackupRecord};
-//! use csdr_storage::{ObjectVault, StorageOptions};
+//! use csdr_storage::StorageOptions;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let url = format!("file://{}", dir.path().display());
-//! let vault = ObjectVault::open_url("local", &url, &StorageOptions::default()).await?;
+//! let vault = csdr_storage::open_url("local", &url, &StorageOptions::default()).await?;
 //!
 //! // Stream the tarball, then commit the metadata.
 //! let mut upload = vault.start_backup("nightly").await?;
@@ -44,10 +47,12 @@
 //! # }).unwrap();
 //! ```
 
+pub mod blob;
+pub mod client;
 pub mod error;
-pub mod layout;
 pub mod location;
-pub mod vault;
 
+pub use blob::ObjectStoreBlobs;
+pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};
+pub use csdr_core::vault::BlobVault;
 pub use error::StorageError;
-pub use vault::{ObjectVault, S3Credentials, StorageOptions};

@@ -16,7 +16,7 @@
 //! (OSS refuses path style), bulk delete is not used (OSS's S3 API does not offer
 //! `DeleteObjects` the way S3 does), and every write carries `x-oss-forbid-overwrite: true`,
 //! OSS's own no-overwrite header, beside `If-None-Match: *` — so create-only writes hold
-//! whether or not the service honours `If-None-Match`. [`crate::ObjectVault`]'s `validate`
+//! whether or not the service honours `If-None-Match`. a vault's `validate`
 //! probes create-only behaviour on every vault anyway. Values are taken literally (no
 //! percent-decoding).
 //!

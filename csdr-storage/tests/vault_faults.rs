@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use csdr_core::model::{JobPhase, VaultSpec};
+use csdr_core::model::JobPhase;
 use csdr_core::ports::vault::{Vault, VaultPhase};
-use csdr_storage::{ObjectVault, StorageError};
+use csdr_core::testing::{all_keys, companion_files, data, record, ts};
+use csdr_core::vault::VaultOpenError;
+use csdr_storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -99,15 +101,6 @@ fn moto_addr(endpoint: &str) -> SocketAddr {
         .expect("CSDR_TEST_S3_ENDPOINT is http://127.0.0.1:<port>")
 }
 
-fn spec_for(name: &str, url: String) -> VaultSpec {
-    VaultSpec {
-        name: name.to_string(),
-        url,
-        region: None,
-        network: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_bucket_is_unavailable_with_the_bucket_named() {
     let Some((endpoint, _)) = s3_env() else {
@@ -116,7 +109,7 @@ async fn missing_bucket_is_unavailable_with_the_bucket_named() {
     let bucket = unique("csdr-missing").to_lowercase();
     let bucket = &bucket[..bucket.len().min(63)];
     let url = format!("s3://{bucket}/p?endpoint={endpoint}&region=us-east-1");
-    let vault = ObjectVault::connect(&spec_for("v", url), &impatient()).unwrap();
+    let vault = csdr_storage::connect(&spec_for("v", url), &impatient()).unwrap();
     let v = vault.validate(Timestamp::now()).await;
     assert_eq!(v.phase, VaultPhase::Unavailable);
     assert_eq!(
@@ -136,7 +129,7 @@ async fn closed_endpoint_is_unavailable_and_says_unreachable() {
     };
     let endpoint = format!("http://127.0.0.1:{port}");
     let url = format!("s3://csdr-test/p?endpoint={endpoint}&region=us-east-1");
-    let vault = ObjectVault::connect(&spec_for("v", url), &impatient()).unwrap();
+    let vault = csdr_storage::connect(&spec_for("v", url), &impatient()).unwrap();
     let v = vault.validate(Timestamp::now()).await;
     assert_eq!(v.phase, VaultPhase::Unavailable);
     assert!(
@@ -162,7 +155,7 @@ async fn a_service_ignoring_if_none_match_is_unavailable() {
         "s3://{bucket}/{}?endpoint=http://{front}&region=us-east-1",
         unique("t")
     );
-    let vault = ObjectVault::connect(&spec_for("v", url), &impatient()).unwrap();
+    let vault = csdr_storage::connect(&spec_for("v", url), &impatient()).unwrap();
     let v = vault.validate(Timestamp::now()).await;
     assert_eq!(v.phase, VaultPhase::Unavailable, "{}", v.message);
     assert!(
@@ -183,7 +176,8 @@ async fn an_endpoint_dying_mid_upload_leaves_nothing_visible() {
         "killed",
         format!("s3://{bucket}/{prefix}?endpoint={endpoint}&region=us-east-1"),
     );
-    let direct = ObjectVault::open(&direct_spec, &options()).await.unwrap();
+    let direct = csdr_storage::open(&direct_spec, &options()).await.unwrap();
+    let (direct_store, _) = csdr_storage::connect_store(&direct_spec, &options()).unwrap();
     let bytes = data(6 * 1024 * 1024, 11);
     // Cut at the claim, inside the first part, inside the last part, around the commit.
     for (i, cut) in [
@@ -198,7 +192,7 @@ async fn an_endpoint_dying_mid_upload_leaves_nothing_visible() {
             "killed",
             format!("s3://{bucket}/{prefix}?endpoint=http://{front}&region=us-east-1"),
         );
-        let dying = ObjectVault::connect(&spec, &impatient()).unwrap();
+        let dying = csdr_storage::connect(&spec, &impatient()).unwrap();
         let outcome = async {
             let mut up = dying.start_backup(&name).await?;
             for c in bytes.chunks(512 * 1024) {
@@ -247,7 +241,7 @@ async fn an_endpoint_dying_mid_upload_leaves_nothing_visible() {
         .remove_orphans(later(2), Duration::from_secs(3600))
         .await
         .unwrap();
-    let keys = direct.keys().await.unwrap();
+    let keys = all_keys(direct_store.as_ref()).await;
     for i in 0..6 {
         let name = format!("b{i}");
         let prefix = format!("backups/{name}/");
@@ -265,15 +259,18 @@ async fn an_endpoint_dying_mid_upload_leaves_nothing_visible() {
 async fn identity_is_fixed(url: String) {
     let name = unique("vault");
     let spec = spec_for(&name, url.clone());
-    ObjectVault::open(&spec, &options()).await.unwrap();
+    csdr_storage::open(&spec, &options()).await.unwrap();
     // The same vault opens again.
-    let vault = ObjectVault::open(&spec, &options()).await.unwrap();
+    let vault = csdr_storage::open(&spec, &options()).await.unwrap();
     // Another name at the same location does not.
-    let err = ObjectVault::open(&spec_for("other", url.clone()), &options())
+    let err = csdr_storage::open(&spec_for("other", url.clone()), &options())
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StorageError::ConfigurationMismatch { .. }),
+        matches!(
+            err,
+            StorageError::Identity(VaultOpenError::ConfigurationMismatch { .. })
+        ),
         "{err}"
     );
     assert!(
@@ -281,7 +278,7 @@ async fn identity_is_fixed(url: String) {
             .contains(&format!("belongs to vault `{name}`")),
         "{err}"
     );
-    let v = ObjectVault::connect(&spec_for("other", url.clone()), &options())
+    let v = csdr_storage::connect(&spec_for("other", url.clone()), &options())
         .unwrap()
         .validate(Timestamp::now())
         .await;
@@ -298,7 +295,7 @@ async fn identity_is_fixed(url: String) {
         .await
         .unwrap();
     for n in [name.as_str(), "other"] {
-        let err = ObjectVault::open(&spec_for(n, url.clone()), &options())
+        let err = csdr_storage::open(&spec_for(n, url.clone()), &options())
             .await
             .unwrap_err();
         assert!(
@@ -326,15 +323,15 @@ async fn s3_vault_identity_is_fixed() {
     // The region is part of the identity; the endpoint (network path) is not.
     let prefix = unique("t");
     let url = |region: &str| format!("s3://{bucket}/{prefix}?endpoint={endpoint}&region={region}");
-    ObjectVault::open(&spec_for("r", url("us-east-1")), &options())
+    csdr_storage::open(&spec_for("r", url("us-east-1")), &options())
         .await
         .unwrap();
-    let err = ObjectVault::open(&spec_for("r", url("eu-west-1")), &options())
+    let err = csdr_storage::open(&spec_for("r", url("eu-west-1")), &options())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("in region us-east-1"), "{err}");
     let alias = endpoint.replace("127.0.0.1", "localhost");
-    ObjectVault::open(
+    csdr_storage::open(
         &spec_for(
             "r",
             format!("s3://{bucket}/{prefix}?endpoint={alias}&region=us-east-1"),
@@ -349,7 +346,7 @@ async fn s3_vault_identity_is_fixed() {
 async fn a_file_vault_keeps_no_empty_attempt_folders() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
-    let vault = ObjectVault::open(&spec_for("f", url), &options())
+    let vault = csdr_storage::open(&spec_for("f", url), &options())
         .await
         .unwrap();
     let mut up = vault.start_backup("tidy").await.unwrap();

@@ -13,7 +13,7 @@ use csdr::core::releases::KubeRelease;
 use csdr::core::sim::SimCluster;
 use csdr::kube::KubeCluster;
 use csdr::sim_folder;
-use csdr::storage::{ObjectVault, StorageOptions};
+use csdr::storage::{BlobVault, StorageOptions};
 
 use crate::CliError;
 
@@ -178,7 +178,7 @@ pub async fn open_vault(
         region: None,
         network: None,
     };
-    let vault = ObjectVault::open(&spec, &storage_options(timeout))
+    let vault = csdr::storage::open(&spec, &storage_options(timeout))
         .await
         .map_err(|e| CliError::failed(format!("--vault {url}: {e}")))?;
     Ok(Arc::new(vault))
@@ -186,14 +186,14 @@ pub async fn open_vault(
 
 /// Connects to a vault without checking its identity (for `vault validate`, which reports
 /// every problem as `Unavailable`).
-pub fn connect_vault(url: &str, name: &str, timeout: Duration) -> Result<ObjectVault, String> {
+pub fn connect_vault(url: &str, name: &str, timeout: Duration) -> Result<BlobVault, String> {
     let spec = VaultSpec {
         name: name.to_string(),
         url: url.to_string(),
         region: None,
         network: None,
     };
-    ObjectVault::connect(&spec, &storage_options(timeout)).map_err(|e| e.to_string())
+    csdr::storage::connect(&spec, &storage_options(timeout)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

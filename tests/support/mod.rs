@@ -9,7 +9,7 @@ use csdr::core::ports::cluster::Cluster;
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;
 use csdr::core::sim::{SimCluster, SimDocument};
-use csdr::storage::{ObjectVault, StorageOptions};
+use csdr::storage::StorageOptions;
 use serde_json::json;
 
 /// The shop application as YAML, in the API versions a 1.16 user wrote.
@@ -45,7 +45,7 @@ pub fn target_cluster(release: KubeRelease) -> SimCluster {
 /// A fresh in-memory vault.
 pub async fn memory_vault() -> Arc<dyn Vault> {
     Arc::new(
-        ObjectVault::open_url("test", "memory://", &StorageOptions::default())
+        csdr::storage::open_url("test", "memory://", &StorageOptions::default())
             .await
             .expect("memory vault"),
     )
@@ -55,7 +55,7 @@ pub async fn memory_vault() -> Arc<dyn Vault> {
 pub async fn file_vault() -> (Arc<dyn Vault>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("file://{}", dir.path().display());
-    let vault = ObjectVault::open_url("test", &url, &StorageOptions::default())
+    let vault = csdr::storage::open_url("test", &url, &StorageOptions::default())
         .await
         .expect("file vault");
     (Arc::new(vault), dir)

@@ -2,7 +2,8 @@
 //!
 //! The engine talks to the outside world only through these, so everything else in the core
 //! stays pure and testable. `csdr-kube` implements [`cluster::Cluster`] on a real API server,
-//! `csdr-storage` implements the vault on object storage, and the core's simulated cluster
+//! `csdr-storage` implements [`blob_store::BlobStore`] on object storage (the vault protocol over
+//! it is [`crate::vault`]), and the core's simulated cluster
 //! implements [`cluster::Cluster`] in memory. Time comes in through [`clock::Clock`].
 //!
 //! ```
@@ -14,6 +15,7 @@
 //! # Ok::<(), jiff::Error>(())
 //! ```
 
+pub mod blob_store;
 pub mod clock;
 pub mod cluster;
 pub mod snapshot;

@@ -1,22 +1,13 @@
-//! Backends and fixtures shared by the vault tests.
+//! Stores and settings shared by the storage tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use csdr_core::model::{BackupSpec, JobPhase, JobStatus, VaultSpec};
-use csdr_core::vault_record::{BackupCompanions, BackupRecord, JobResults, MessageGroups};
-use csdr_storage::{ObjectVault, S3Credentials, StorageOptions};
-use jiff::Timestamp;
-use serde_json::json;
-
-/// A vault under test, with whatever keeps its storage alive.
-pub struct TestVault {
-    pub vault: ObjectVault,
-    pub spec: VaultSpec,
-    _dir: Option<tempfile::TempDir>,
-}
+use csdr_core::model::VaultSpec;
+use csdr_core::testing::TestStore;
+use csdr_storage::{S3Credentials, StorageOptions};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -49,35 +40,57 @@ pub fn options() -> StorageOptions {
     }
 }
 
-fn spec(url: String) -> VaultSpec {
+/// Options that give up at once (for unreachable endpoints).
+pub fn impatient() -> StorageOptions {
+    StorageOptions {
+        connect_timeout: Some(Duration::from_secs(2)),
+        request_timeout: Some(Duration::from_secs(5)),
+        max_retries: Some(0),
+        retry_timeout: Some(Duration::from_secs(5)),
+        ..options()
+    }
+}
+
+pub fn spec_for(name: &str, url: String) -> VaultSpec {
     VaultSpec {
-        name: unique("vault"),
+        name: name.to_string(),
         url,
         region: None,
         network: None,
     }
 }
 
-pub async fn memory() -> Option<TestVault> {
-    let spec = spec("memory://".into());
-    let vault = ObjectVault::open(&spec, &options()).await.unwrap();
-    Some(TestVault {
-        vault,
-        spec,
-        _dir: None,
-    })
+/// The store a URL names, as the conformance suites take it.
+pub fn store_for(url: String, guard: Option<tempfile::TempDir>) -> TestStore {
+    let (store, identity) =
+        csdr_storage::connect_store(&spec_for("conformance", url), &options()).unwrap();
+    TestStore {
+        store,
+        location: identity.location,
+        guard: guard.map(|g| Box::new(g) as Box<dyn std::any::Any + Send>),
+    }
 }
 
-pub async fn file() -> Option<TestVault> {
+/// A fresh `file://` store in a folder that does not exist yet (the client creates it).
+pub fn file_store() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
-    // A folder that does not exist yet: the vault creates it.
-    let spec = spec(format!("file://{}/vault", dir.path().display()));
-    let vault = ObjectVault::open(&spec, &options()).await.unwrap();
-    Some(TestVault {
-        vault,
-        spec,
-        _dir: Some(dir),
-    })
+    let url = format!("file://{}/vault", dir.path().display());
+    store_for(url, Some(dir))
+}
+
+/// A fresh prefix in the S3 test bucket, or `None` when no S3 server is configured.
+pub fn s3_store() -> Option<TestStore> {
+    let (endpoint, bucket) = s3_env()?;
+    Some(store_for(s3_url(&endpoint, &bucket), None))
+}
+
+/// A fresh object_store `InMemory` behind the adapter (the adapter without any service).
+pub fn object_memory_store() -> TestStore {
+    let blobs = csdr_storage::ObjectStoreBlobs::new(
+        Arc::new(object_store::memory::InMemory::new()),
+        "some/prefix",
+    );
+    TestStore::new(Arc::new(blobs), "object-store-memory://some/prefix")
 }
 
 /// The S3 test server from `scripts/test.sh`: `None` (with a note) when it is not configured,
@@ -108,127 +121,4 @@ pub fn s3_url(endpoint: &str, bucket: &str) -> String {
         "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",
         unique("t")
     )
-}
-
-pub async fn s3() -> Option<TestVault> {
-    let (endpoint, bucket) = s3_env()?;
-    let spec = spec(s3_url(&endpoint, &bucket));
-    let vault = ObjectVault::open(&spec, &options()).await.unwrap();
-    Some(TestVault {
-        vault,
-        spec,
-        _dir: None,
-    })
-}
-
-/// Options that give up at once (for unreachable endpoints).
-pub fn impatient() -> StorageOptions {
-    StorageOptions {
-        connect_timeout: Some(Duration::from_secs(2)),
-        request_timeout: Some(Duration::from_secs(5)),
-        max_retries: Some(0),
-        retry_timeout: Some(Duration::from_secs(5)),
-        ..options()
-    }
-}
-
-pub fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-/// A record in a phase, expiring at `expires`.
-pub fn record(name: &str, phase: JobPhase, expires: Option<&str>) -> BackupRecord {
-    let status = JobStatus {
-        phase,
-        start_timestamp: Some(ts("2026-01-01T00:00:00Z")),
-        completion_timestamp: Some(ts("2026-01-01T00:05:00Z")),
-        expiration: expires.map(ts),
-        ..JobStatus::default()
-    };
-    let mut r = BackupRecord::new(BackupSpec::new(name), status, ts("2026-01-01T00:00:00Z"));
-    r.resource_counts.insert("apps/v1/Deployment".into(), 1);
-    r
-}
-
-/// The companions of [`companions`], encoded for a commit of backup `name`.
-pub fn companion_files(name: &str) -> Vec<csdr_core::vault_record::CompanionFile> {
-    companions().encode(name).unwrap()
-}
-
-/// The entry digests the suites stream for every committed backup.
-pub fn sample_entry_digests() -> Vec<csdr_core::model::EntryDigest> {
-    [
-        "metadata/version",
-        "resources/deployments.apps/namespaces/shop/web.json",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, p)| csdr_core::model::EntryDigest {
-        path: p.to_string(),
-        sha256: format!("{i:x}").repeat(64),
-        size: 6 + i as u64,
-    })
-    .collect()
-}
-
-/// [`sample_entry_digests`] as the entry-digests file's gzip bytes.
-pub fn sample_entry_digests_file() -> Vec<u8> {
-    use csdr_core::archive::EntryDigestSink;
-    let mut w = csdr_core::vault_record::EntryDigestsWriter::new(Vec::new());
-    for d in sample_entry_digests() {
-        w.entry(&d.path, &d.sha256, d.size).unwrap();
-    }
-    w.finish().unwrap()
-}
-
-pub fn companions() -> BackupCompanions {
-    let mut c = BackupCompanions {
-        logs: b"time=1 level=info msg=\"backed up shop/web\"\n".to_vec(),
-        results: JobResults {
-            errors: MessageGroups::default(),
-            warnings: MessageGroups {
-                namespaces: [(
-                    "shop".to_string(),
-                    vec!["Deployment shop/web: odd".to_string()],
-                )]
-                .into_iter()
-                .collect(),
-                ..MessageGroups::default()
-            },
-        },
-        ..BackupCompanions::default()
-    };
-    c.resource_list
-        .insert("apps/v1/Deployment".into(), vec!["shop/web".into()]);
-    c.csi_volume_snapshots.push(
-        csdr_core::object::KubeObject::new(json!({
-            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-            "metadata": {"name": "data-web-0", "namespace": "shop"}}))
-        .unwrap(),
-    );
-    c
-}
-
-/// Deterministic pseudo-random bytes.
-pub fn data(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// Writes `bytes` in chunks of `chunk`.
-pub async fn write_all(
-    upload: &mut Box<dyn csdr_core::ports::vault::BackupUpload>,
-    bytes: &[u8],
-    chunk: usize,
-) {
-    for c in bytes.chunks(chunk) {
-        upload.write(Bytes::copy_from_slice(c)).await.unwrap();
-    }
 }

@@ -1,79 +1,102 @@
-//! One behavioural suite for the vault, run against `memory://`, `file://` (a temp folder)
-//! and a real S3 server (`CSDR_TEST_S3_ENDPOINT`, see `scripts/test.sh`).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+//! The conformance suite of the vault protocol ([`BlobVault`]) on a [`BlobStore`]: every
+//! behaviour the engine and users rely on — layout, visibility, create-only commits, races,
+//! verification, deletion, garbage collection, identity.
 
-mod common;
-
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
-use csdr_core::model::{JobPhase, JobStatus, RestoreSpec};
-use csdr_core::ports::vault::{Vault, VaultError, VaultPhase};
-use csdr_core::vault_record::{RecordSource, RestoreCompanions, RestoreRecord, gzip, sha256_hex};
 use jiff::{SignedDuration, Timestamp};
-use object_store::ObjectStoreExt;
-use object_store::path::Path;
 use serde_json::json;
 
-/// Runs each listed test against every backend.
-macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                let t = super::common::memory().await.unwrap();
-                super::$test(&t).await;
-            })*
-        }
-        mod file {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                let t = super::common::file().await.unwrap();
-                super::$test(&t).await;
-            })*
-        }
-        mod s3 {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() {
-                let Some(t) = super::common::s3().await else { return };
-                super::$test(&t).await;
-            })*
-        }
-    };
+use super::{
+    TestStore, all_keys, companion_files, companions, data, record, sample_entry_digests,
+    sample_entry_digests_file, ts, write_all,
+};
+use crate::model::{JobPhase, JobStatus, RestoreSpec};
+use crate::ports::blob_store::BlobStore;
+use crate::ports::vault::{Vault, VaultError, VaultPhase};
+use crate::vault::{BlobVault, VaultIdentity, VaultOpenError, VaultOptions};
+use crate::vault_record::{
+    BackupRecord, RecordSource, RestoreCompanions, RestoreRecord, gzip, sha256_hex,
+};
+
+/// One check's vault, on a fresh store.
+struct Fixture {
+    vault: BlobVault,
+    store: Arc<dyn BlobStore>,
+    location: String,
+    name: String,
+    _guard: Option<Box<dyn std::any::Any + Send>>,
 }
 
-suite!(
-    validates_available,
-    round_trip_streams_verifies_and_lays_out_like_velero,
-    only_completed_and_partially_failed_backups_are_visible,
-    a_taken_name_fails_fast,
-    restores_are_stored_create_only,
-    velero_written_backup_is_readable,
-    delete_is_idempotent_and_frees_the_name,
-    interrupted_delete_is_invisible_and_finished_by_a_second_delete,
-    expired_backups_are_listed,
-    interrupted_uploads_never_show_and_are_collected,
-    dropped_commit_futures_never_leave_a_broken_backup,
-    ten_concurrent_creators_one_winner,
-    commit_race_loser_cleans_only_its_own_attempt,
-    flipped_or_truncated_data_is_rejected,
-    crash_between_commit_and_copy_stays_readable,
-    entry_digests_file_is_verified_and_required,
-    a_backup_without_entry_digests_has_none,
-    version_1_records_keep_their_inline_entry_digests,
-);
+impl Fixture {
+    async fn new(t: TestStore) -> Self {
+        let name = "conformance".to_string();
+        let vault = BlobVault::open(
+            VaultIdentity::new(name.clone(), t.location.clone()),
+            t.store.clone(),
+            VaultOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("opening a vault on a fresh store: {e}"));
+        Fixture {
+            vault,
+            store: t.store,
+            location: t.location,
+            name,
+            _guard: t.guard,
+        }
+    }
+}
+
+/// Runs every check of the vault protocol, each on a fresh store from `fresh`. Needs a
+/// multi-threaded Tokio runtime (the race checks run writers in parallel tasks). Panics,
+/// naming the check, at the first behaviour that does not hold.
+pub async fn vault_conformance<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = TestStore>,
+{
+    macro_rules! checks {
+        ($($check:ident),* $(,)?) => {$(
+            eprintln!("vault conformance: {}", stringify!($check));
+            $check(&Fixture::new(fresh().await).await).await;
+        )*};
+    }
+    checks!(
+        validates_available,
+        round_trip_streams_verifies_and_lays_out_like_velero,
+        only_completed_and_partially_failed_backups_are_visible,
+        a_taken_name_fails_fast,
+        restores_are_stored_create_only,
+        velero_written_backup_is_readable,
+        delete_is_idempotent_and_frees_the_name,
+        interrupted_delete_is_invisible_and_finished_by_a_second_delete,
+        expired_backups_are_listed,
+        interrupted_uploads_never_show_and_are_collected,
+        dropped_commit_futures_never_leave_a_broken_backup,
+        ten_concurrent_creators_one_winner,
+        commit_race_loser_cleans_only_its_own_attempt,
+        flipped_or_truncated_data_is_rejected,
+        crash_between_commit_and_copy_stays_readable,
+        entry_digests_file_is_verified_and_required,
+        a_backup_without_entry_digests_has_none,
+        version_1_records_keep_their_inline_entry_digests,
+        identity_is_fixed,
+        interrupted_validation_probes_are_collected,
+    );
+}
 
 fn later(hours: i64) -> Timestamp {
     Timestamp::now() + SignedDuration::from_hours(hours)
 }
 
-async fn backup_keys(t: &TestVault, name: &str) -> Vec<String> {
+async fn backup_keys(t: &Fixture, name: &str) -> Vec<String> {
     let prefix = format!("backups/{name}/");
-    t.vault
-        .keys()
+    all_keys(t.store.as_ref())
         .await
-        .unwrap()
         .into_iter()
         .filter(|k| k.starts_with(&prefix))
         .map(|k| k[prefix.len()..].to_string())
@@ -81,12 +104,7 @@ async fn backup_keys(t: &TestVault, name: &str) -> Vec<String> {
 }
 
 /// Commits a backup of `bytes` and returns the committed record.
-async fn commit(
-    t: &TestVault,
-    name: &str,
-    phase: JobPhase,
-    bytes: &[u8],
-) -> csdr_core::vault_record::BackupRecord {
+async fn commit(t: &Fixture, name: &str, phase: JobPhase, bytes: &[u8]) -> BackupRecord {
     let mut up = t.vault.start_backup(name).await.unwrap();
     write_all(&mut up, bytes, 64 * 1024).await;
     // The entry-digests file in two chunks, as the engine streams it.
@@ -106,42 +124,29 @@ async fn commit(
     .unwrap()
 }
 
-async fn put_raw(t: &TestVault, rel: &str, bytes: Vec<u8>) {
-    let (store, root) = t.vault.raw_store();
-    let path = Path::from(format!("{}/{rel}", root.as_ref()).trim_start_matches('/'));
-    store.put(&path, bytes.into()).await.unwrap();
+async fn put_raw(t: &Fixture, key: &str, bytes: Vec<u8>) {
+    t.store.put(key, bytes.into()).await.unwrap();
 }
 
-async fn delete_raw(t: &TestVault, rel: &str) {
-    let (store, root) = t.vault.raw_store();
-    let path = Path::from(format!("{}/{rel}", root.as_ref()).trim_start_matches('/'));
-    store.delete(&path).await.unwrap();
+async fn delete_raw(t: &Fixture, key: &str) {
+    t.store.delete(key).await.unwrap();
 }
 
-async fn get_raw(t: &TestVault, rel: &str) -> Vec<u8> {
-    let (store, root) = t.vault.raw_store();
-    let path = Path::from(format!("{}/{rel}", root.as_ref()).trim_start_matches('/'));
-    store
-        .get(&path)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec()
+async fn get_raw(t: &Fixture, key: &str) -> Vec<u8> {
+    t.store.get(key).await.unwrap().to_vec()
 }
 
-async fn validates_available(t: &TestVault) {
+async fn validates_available(t: &Fixture) {
     let v = t.vault.validate(ts("2026-11-24T04:00:00Z")).await;
     assert_eq!(v.phase, VaultPhase::Available, "{}", v.message);
     assert_eq!(v.last_validated, ts("2026-11-24T04:00:00Z"));
     v.require_available().unwrap();
     // The probes are gone, and the vault marker is the only top-level object.
-    let keys = t.vault.keys().await.unwrap();
+    let keys = all_keys(t.store.as_ref()).await;
     assert_eq!(keys, vec!["csdr-vault.json".to_string()], "{keys:?}");
 }
 
-async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
+async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &Fixture) {
     let bytes = data(6 * 1024 * 1024 + 123, 1);
     let committed = commit(t, "nightly", JobPhase::Completed, &bytes).await;
 
@@ -203,7 +208,7 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
             .any(|f| f["path"] == "nightly-entry-digests.jsonl.gz"
                 && f["sha256"] == json!(sha256_hex(&digests_file)))
     );
-    let list = csdr_core::vault_record::gunzip(
+    let list = crate::vault_record::gunzip(
         &get_raw(t, "backups/nightly/nightly-resource-list.json.gz").await,
     )
     .unwrap();
@@ -213,7 +218,7 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &TestVault) {
     );
 }
 
-async fn only_completed_and_partially_failed_backups_are_visible(t: &TestVault) {
+async fn only_completed_and_partially_failed_backups_are_visible(t: &Fixture) {
     commit(t, "done", JobPhase::Completed, b"a").await;
     commit(t, "partly", JobPhase::PartiallyFailed, b"b").await;
     commit(t, "failed", JobPhase::Failed, b"c").await;
@@ -239,7 +244,7 @@ async fn only_completed_and_partially_failed_backups_are_visible(t: &TestVault) 
     open.abort().await.unwrap();
 }
 
-async fn a_taken_name_fails_fast(t: &TestVault) {
+async fn a_taken_name_fails_fast(t: &Fixture) {
     commit(t, "failed", JobPhase::Failed, b"x").await;
     let err = t.vault.start_backup("failed").await.err().unwrap();
     assert_eq!(
@@ -268,7 +273,7 @@ async fn a_taken_name_fails_fast(t: &TestVault) {
     assert!(matches!(err, VaultError::InvalidInput { .. }), "{err}");
 }
 
-async fn restores_are_stored_create_only(t: &TestVault) {
+async fn restores_are_stored_create_only(t: &Fixture) {
     let record = RestoreRecord {
         spec: RestoreSpec::new("r1", "nightly"),
         status: JobStatus {
@@ -289,7 +294,7 @@ async fn restores_are_stored_create_only(t: &TestVault) {
         matches!(err, VaultError::RestoreAlreadyExists { .. }),
         "{err}"
     );
-    let keys = t.vault.keys().await.unwrap();
+    let keys = all_keys(t.store.as_ref()).await;
     for k in [
         "restores/r1/csdr-restore.json",
         "restores/r1/restore-r1-logs.gz",
@@ -298,12 +303,12 @@ async fn restores_are_stored_create_only(t: &TestVault) {
     ] {
         assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
     }
-    let logs = csdr_core::vault_record::gunzip(&get_raw(t, "restores/r1/restore-r1-logs.gz").await)
-        .unwrap();
+    let logs =
+        crate::vault_record::gunzip(&get_raw(t, "restores/r1/restore-r1-logs.gz").await).unwrap();
     assert_eq!(logs, b"restored\n");
 }
 
-async fn velero_written_backup_is_readable(t: &TestVault) {
+async fn velero_written_backup_is_readable(t: &Fixture) {
     let name = "velero-20240101";
     let tarball = data(1000, 7);
     let backup = json!({
@@ -385,7 +390,7 @@ async fn velero_written_backup_is_readable(t: &TestVault) {
     assert!(t.vault.start_backup(name).await.is_err());
 }
 
-async fn delete_is_idempotent_and_frees_the_name(t: &TestVault) {
+async fn delete_is_idempotent_and_frees_the_name(t: &Fixture) {
     commit(t, "old", JobPhase::Completed, b"x").await;
     commit(t, "keep", JobPhase::Completed, b"y").await;
     t.vault.delete_backup("old").await.unwrap();
@@ -402,7 +407,7 @@ async fn delete_is_idempotent_and_frees_the_name(t: &TestVault) {
     );
 }
 
-async fn interrupted_delete_is_invisible_and_finished_by_a_second_delete(t: &TestVault) {
+async fn interrupted_delete_is_invisible_and_finished_by_a_second_delete(t: &Fixture) {
     commit(t, "doomed", JobPhase::Completed, b"x").await;
     t.vault.mark_deleted("doomed").await.unwrap();
     // The marker alone hides it everywhere.
@@ -427,7 +432,7 @@ async fn interrupted_delete_is_invisible_and_finished_by_a_second_delete(t: &Tes
     assert!(backup_keys(t, "doomed2").await.is_empty());
 }
 
-async fn expired_backups_are_listed(t: &TestVault) {
+async fn expired_backups_are_listed(t: &Fixture) {
     let mut up = t.vault.start_backup("short").await.unwrap();
     up.write(Bytes::from_static(b"a")).await.unwrap();
     up.commit(
@@ -444,7 +449,7 @@ async fn expired_backups_are_listed(t: &TestVault) {
     )
     .await
     .unwrap();
-    let names = |v: Vec<csdr_core::vault_record::BackupRecord>| {
+    let names = |v: Vec<crate::vault_record::BackupRecord>| {
         v.iter().map(|r| r.name().to_string()).collect::<Vec<_>>()
     };
     assert!(
@@ -474,7 +479,7 @@ async fn expired_backups_are_listed(t: &TestVault) {
     );
 }
 
-async fn interrupted_uploads_never_show_and_are_collected(t: &TestVault) {
+async fn interrupted_uploads_never_show_and_are_collected(t: &Fixture) {
     let big = data(6 * 1024 * 1024, 3);
     // Started and aborted before any data.
     t.vault
@@ -522,7 +527,7 @@ async fn interrupted_uploads_never_show_and_are_collected(t: &TestVault) {
     commit(t, "e", JobPhase::Completed, b"fresh").await;
 }
 
-async fn dropped_commit_futures_never_leave_a_broken_backup(t: &TestVault) {
+async fn dropped_commit_futures_never_leave_a_broken_backup(t: &Fixture) {
     let bytes = data(200_000, 4);
     for (i, wait_ms) in [0u64, 1, 2, 5, 10, 20, 50].into_iter().enumerate() {
         let name = format!("cut-{i}");
@@ -570,7 +575,7 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &TestVault) {
     }
 }
 
-async fn ten_concurrent_creators_one_winner(t: &TestVault) {
+async fn ten_concurrent_creators_one_winner(t: &Fixture) {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
     let mut tasks = Vec::new();
     for i in 0..10u8 {
@@ -611,7 +616,7 @@ async fn ten_concurrent_creators_one_winner(t: &TestVault) {
     assert_eq!(keys.len(), 7, "{keys:?}");
 }
 
-async fn commit_race_loser_cleans_only_its_own_attempt(t: &TestVault) {
+async fn commit_race_loser_cleans_only_its_own_attempt(t: &Fixture) {
     // Two uploads that both passed the fast check (the check is advisory; the commit decides).
     let mut a = t.vault.start_backup("both").await.unwrap();
     let a_claim = format!("backups/both/csdr-attempts/{}/attempt.json", a.attempt());
@@ -658,7 +663,7 @@ async fn commit_race_loser_cleans_only_its_own_attempt(t: &TestVault) {
     );
 }
 
-async fn flipped_or_truncated_data_is_rejected(t: &TestVault) {
+async fn flipped_or_truncated_data_is_rejected(t: &Fixture) {
     let bytes = data(10_000, 9);
     commit(t, "fragile", JobPhase::Completed, &bytes).await;
     let key = "backups/fragile/fragile.tar.gz";
@@ -700,7 +705,7 @@ async fn flipped_or_truncated_data_is_rejected(t: &TestVault) {
     assert!(matches!(err, VaultError::Integrity { .. }), "{err}");
 }
 
-async fn crash_between_commit_and_copy_stays_readable(t: &TestVault) {
+async fn crash_between_commit_and_copy_stays_readable(t: &Fixture) {
     let bytes = data(50_000, 5);
     let committed = commit(t, "halfway", JobPhase::Completed, &bytes).await;
     let attempt = committed.attempt.clone().unwrap();
@@ -762,7 +767,7 @@ async fn crash_between_commit_and_copy_stays_readable(t: &TestVault) {
     );
 }
 
-async fn entry_digests_file_is_verified_and_required(t: &TestVault) {
+async fn entry_digests_file_is_verified_and_required(t: &Fixture) {
     commit(t, "digests", JobPhase::Completed, b"tarball").await;
     let key = "backups/digests/digests-entry-digests.jsonl.gz";
     let good = get_raw(t, key).await;
@@ -790,7 +795,7 @@ async fn entry_digests_file_is_verified_and_required(t: &TestVault) {
     assert_eq!(got.entry_digests, Some(sample_entry_digests()));
 }
 
-async fn a_backup_without_entry_digests_has_none(t: &TestVault) {
+async fn a_backup_without_entry_digests_has_none(t: &Fixture) {
     let mut up = t.vault.start_backup("plain").await.unwrap();
     up.write(Bytes::from_static(b"tarball")).await.unwrap();
     let committed = up
@@ -811,7 +816,7 @@ async fn a_backup_without_entry_digests_has_none(t: &TestVault) {
     );
 }
 
-async fn version_1_records_keep_their_inline_entry_digests(t: &TestVault) {
+async fn version_1_records_keep_their_inline_entry_digests(t: &Fixture) {
     commit(t, "old-format", JobPhase::Completed, b"tarball").await;
     // Rewrite the metadata as csdr's record version 1 wrote it: digests inline, no file.
     let meta_key = "backups/old-format/velero-backup.json";
@@ -826,4 +831,88 @@ async fn version_1_records_keep_their_inline_entry_digests(t: &TestVault) {
     delete_raw(t, "backups/old-format/old-format-entry-digests.jsonl.gz").await;
     let got = t.vault.download_archive("old-format").await.unwrap();
     assert_eq!(got.entry_digests, Some(sample_entry_digests()));
+}
+
+async fn identity_is_fixed(t: &Fixture) {
+    let open = |name: &str| {
+        BlobVault::open(
+            VaultIdentity::new(name, t.location.clone()),
+            t.store.clone(),
+            VaultOptions::default(),
+        )
+    };
+    // The same vault opens again.
+    open(&t.name).await.unwrap();
+    // Another name at the same location does not.
+    let err = open("other").await.unwrap_err();
+    assert!(
+        matches!(err, VaultOpenError::ConfigurationMismatch { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("belongs to vault `{}`", t.name)),
+        "{err}"
+    );
+    // Regions are compared only when both are known.
+    let mut regional = VaultIdentity::new(t.name.clone(), t.location.clone());
+    regional.region = Some("eu-west-1".into());
+    assert!(
+        BlobVault::open(regional, t.store.clone(), VaultOptions::default())
+            .await
+            .is_ok(),
+        "a vault recorded without a region accepts one"
+    );
+    let v = BlobVault::new(
+        VaultIdentity::new("other", t.location.clone()),
+        t.store.clone(),
+        VaultOptions::default(),
+    )
+    .validate(Timestamp::now())
+    .await;
+    assert_eq!(v.phase, VaultPhase::Unavailable);
+    assert!(
+        v.message
+            .starts_with("VaultError: invalid vault configuration: "),
+        "{}",
+        v.message
+    );
+    // A deleted vault is never reused, under its name or another.
+    t.vault
+        .delete_vault(ts("2026-05-01T00:00:00Z"))
+        .await
+        .unwrap();
+    for n in [t.name.as_str(), "other"] {
+        let err = open(n).await.unwrap_err();
+        assert!(matches!(err, VaultOpenError::VaultDeleted { .. }), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "vault `{}` at {} was deleted at 2026-05-01T00:00:00Z",
+                t.name,
+                t.vault.location()
+            )),
+            "{err}"
+        );
+    }
+}
+
+async fn interrupted_validation_probes_are_collected(t: &Fixture) {
+    // A validation that died between writing its probe and removing it.
+    put_raw(t, "csdr-probe-dead.json", b"{}".to_vec()).await;
+    let report = t
+        .vault
+        .remove_orphans(Timestamp::now(), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    let report = t
+        .vault
+        .remove_orphans(later(2), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(report.removed, vec!["csdr-probe-dead.json".to_string()]);
+    assert_eq!(
+        all_keys(t.store.as_ref()).await,
+        vec!["csdr-vault.json".to_string()]
+    );
 }

@@ -24,7 +24,7 @@
 //! only top-level files and files inside `backups/<name>/`, which Velero ignores.
 //!
 //! ```
-//! use csdr_storage::layout::{self, BackupKey};
+//! use csdr_core::vault::layout::{self, BackupKey};
 //!
 //! assert_eq!(layout::backup_metadata("nightly"), "backups/nightly/velero-backup.json");
 //! assert_eq!(
@@ -34,7 +34,7 @@
 //! assert!(layout::check_name("backup", "../etc").is_err());
 //! ```
 
-use csdr_core::ports::vault::VaultError;
+use crate::ports::vault::VaultError;
 
 /// The vault's identity marker (V3).
 pub const VAULT_MARKER: &str = "csdr-vault.json";

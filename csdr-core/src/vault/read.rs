@@ -1,0 +1,227 @@
+//! Reading backups: visibility (V5), listing, and verification of every byte read against
+//! the digests the metadata records (V7), with Velero's keys first and the committing
+//! attempt's keys as fallback.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::{Inner, join_location, layout};
+use crate::model::EntryDigest;
+use crate::ports::vault::{VaultError, VerifiedArchive};
+use crate::vault_record::{
+    BackupCompanions, BackupRecord, CompanionKind, archive_file_name, decode_entry_digests,
+    entry_digests_file_name, sha256_hex,
+};
+use layout::BackupKey;
+
+impl Inner {
+    pub(super) async fn record(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
+        let key = layout::backup_metadata(name);
+        let Some(bytes) = self.get(&key).await? else {
+            return Ok(None);
+        };
+        let record = BackupRecord::from_velero_json(&bytes).map_err(|e| VaultError::Corrupt {
+            key: key.clone(),
+            reason: e.reason,
+        })?;
+        if record.name() != name {
+            return Err(VaultError::Corrupt {
+                key,
+                reason: format!("metadata.name is `{}`, expected `{name}`", record.name()),
+            });
+        }
+        Ok(Some(record))
+    }
+
+    /// A backup visible to clusters (V5): metadata, restorable phase, no deletion marker.
+    pub(super) async fn visible(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
+        layout::check_name("backup", name)?;
+        if self.exists(&layout::deletion_marker(name)).await? {
+            return Ok(None);
+        }
+        Ok(self.record(name).await?.filter(BackupRecord::is_restorable))
+    }
+
+    pub(super) async fn visible_or_not_found(
+        &self,
+        name: &str,
+    ) -> Result<BackupRecord, VaultError> {
+        self.visible(name)
+            .await?
+            .ok_or_else(|| VaultError::NotFound {
+                what: format!("backup {name}"),
+            })
+    }
+
+    /// A backup's file: Velero's key first, then the committing attempt's key.
+    pub(super) async fn backup_file(
+        &self,
+        record: &BackupRecord,
+        file: &str,
+    ) -> Result<Option<(String, Bytes)>, VaultError> {
+        let name = record.name();
+        let canonical = layout::backup_file(name, file);
+        if let Some(b) = self.get(&canonical).await? {
+            return Ok(Some((canonical, b)));
+        }
+        if let Some(attempt) = &record.attempt {
+            let key = layout::attempt_file(name, attempt, file);
+            if let Some(b) = self.get(&key).await? {
+                return Ok(Some((key, b)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks stored bytes against their recorded size and SHA-256 (V7).
+    pub(super) fn verify(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        digest: &EntryDigest,
+    ) -> Result<(), VaultError> {
+        let size = bytes.len() as u64;
+        if size < digest.size {
+            return Err(VaultError::Integrity {
+                key: self.full_key(key),
+                reason: format!("truncated: {size} bytes stored, {} recorded", digest.size),
+            });
+        }
+        if size != digest.size {
+            return Err(VaultError::Integrity {
+                key: self.full_key(key),
+                reason: format!("{size} bytes stored, {} recorded", digest.size),
+            });
+        }
+        let sha = sha256_hex(bytes);
+        if sha != digest.sha256 {
+            return Err(VaultError::Integrity {
+                key: self.full_key(key),
+                reason: format!("SHA-256 {sha} differs from the recorded {}", digest.sha256),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn full_key(&self, key: &str) -> String {
+        join_location(&self.identity.location, key)
+    }
+
+    pub(super) async fn list_backups(&self) -> Result<Vec<BackupRecord>, VaultError> {
+        let inner = self;
+        let mut names: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+        for m in inner.list(layout::BACKUPS).await? {
+            if let Some((name, key)) = layout::classify(&m.key) {
+                let entry = names.entry(name).or_default();
+                match key {
+                    BackupKey::Metadata => entry.0 = true,
+                    BackupKey::DeletionMarker => entry.1 = true,
+                    _ => {}
+                }
+            }
+        }
+        let candidates: Vec<String> = names
+            .into_iter()
+            .filter(|(_, (meta, deleting))| *meta && !*deleting)
+            .map(|(n, _)| n)
+            .collect();
+        let records: Vec<_> = futures::stream::iter(candidates)
+            .map(|name| async move { (inner.record(&name).await, name) })
+            .buffered(8)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (r, name) in records {
+            match r {
+                Ok(Some(record)) if record.is_restorable() => out.push(record),
+                Ok(_) => {}
+                // One damaged backup must not hide the others; it is reported and skipped.
+                Err(e @ VaultError::Corrupt { .. }) => {
+                    tracing::warn!(backup = %name, error = %e, "skipping unreadable backup");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {
+        let inner = self;
+        let record = inner.visible_or_not_found(name).await?;
+        let file = archive_file_name(name);
+        let Some((key, bytes)) = inner.backup_file(&record, &file).await? else {
+            return Err(VaultError::Integrity {
+                key: inner.full_key(&layout::backup_file(name, &file)),
+                reason: "the tarball is missing".into(),
+            });
+        };
+        let Some(digest) = &record.archive else {
+            return Ok(VerifiedArchive {
+                bytes,
+                entry_digests: None,
+                warning: Some(format!(
+                    "backup {name} has no checksums (written by Velero); {} was not verified",
+                    inner.full_key(&key)
+                )),
+            });
+        };
+        inner.verify(&key, &bytes, digest)?;
+        let digests_file = entry_digests_file_name(name);
+        let entry_digests = match record.file_digest(&digests_file) {
+            Some(d) => {
+                let Some((key, gz)) = inner.backup_file(&record, &digests_file).await? else {
+                    return Err(VaultError::Integrity {
+                        key: inner.full_key(&layout::backup_file(name, &digests_file)),
+                        reason: "the entry-digests file is missing".into(),
+                    });
+                };
+                inner.verify(&key, &gz, d)?;
+                Some(
+                    decode_entry_digests(name, &gz).map_err(|e| VaultError::Corrupt {
+                        key: inner.full_key(&key),
+                        reason: e.reason,
+                    })?,
+                )
+            }
+            // A record of version 1 holds the digests inline.
+            None => (!record.entries.is_empty()).then(|| record.entries.clone()),
+        };
+        Ok(VerifiedArchive {
+            bytes,
+            entry_digests,
+            warning: None,
+        })
+    }
+
+    pub(super) async fn backup_companions(
+        &self,
+        name: &str,
+    ) -> Result<BackupCompanions, VaultError> {
+        let inner = self;
+        let record = inner.visible_or_not_found(name).await?;
+        let mut files = BTreeMap::new();
+        for kind in CompanionKind::ALL {
+            let file = kind.file_name(name);
+            if let Some((key, bytes)) = inner.backup_file(&record, &file).await? {
+                if let Some(d) = record.file_digest(&file) {
+                    inner.verify(&key, &bytes, d)?;
+                }
+                files.insert(file, bytes);
+            } else if let Some(d) = record.file_digest(&file) {
+                return Err(VaultError::Integrity {
+                    key: inner.full_key(&layout::backup_file(name, &d.path)),
+                    reason: "the file is missing".into(),
+                });
+            }
+        }
+        BackupCompanions::decode(name, |kind| {
+            files.get(&kind.file_name(name)).map(|b| b.to_vec())
+        })
+        .map_err(|e| VaultError::Corrupt {
+            key: inner.full_key(&layout::backup_file(name, &e.file)),
+            reason: e.reason,
+        })
+    }
+}
