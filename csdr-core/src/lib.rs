@@ -36,6 +36,7 @@ pub mod convert;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod image_reference;
 pub mod label_selector;
 pub mod model;
 pub mod node_policy;
