@@ -46,6 +46,7 @@ pub mod plan;
 pub mod ports;
 pub mod quantity;
 pub mod releases;
+pub mod resources;
 pub mod schedule;
 pub mod selection;
 pub mod sim;
