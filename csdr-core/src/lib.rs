@@ -39,6 +39,7 @@ pub mod error;
 pub mod image_reference;
 pub mod label_selector;
 pub mod model;
+pub mod names;
 pub mod node_policy;
 pub mod object;
 pub mod patch;

@@ -56,6 +56,7 @@ use crate::resources::{
     BUILT_IN_GROUPS, ClusterResources, ResourceList, ResourceName, SelectedResource, units_of,
     wildcard_match,
 };
+use crate::transform::volumes::LEGACY_STORAGE_CLASS_ANNOTATION;
 
 /// The engine's own namespace unless configured otherwise; never backed up (B1).
 pub const DEFAULT_ENGINE_NAMESPACE: &str = "csdr";
@@ -359,8 +360,6 @@ impl ResourceFilter {
             .collect())
     }
 }
-
-const LEGACY_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
 
 /// Names of the cluster-scoped objects that selected objects depend on (B4, mode `Related`).
 ///

@@ -82,10 +82,7 @@ use crate::image_reference::{
 };
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{Fields, KubeObject, set_field};
-use crate::transform::{TransformContext, TransformError, Transformed};
-
-/// The container lists of a pod spec.
-const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+use crate::transform::{CONTAINER_LISTS, TransformContext, TransformError, Transformed};
 
 /// A change-image rule or registry mapping of the restore spec that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
