@@ -54,8 +54,7 @@ use serde_json::{Value, json};
 /// test with 200 objects and one round.
 const OBJECTS: usize = 10_000;
 const NAMESPACES: usize = 20;
-const DISK: &str = "diskplugin.csi.alibabacloud.com";
-const NAS: &str = "nasplugin.csi.alibabacloud.com";
+use csdr_core::transform::{DISK_CSI_DRIVER as DISK, NAS_CSI_DRIVER as NAS};
 
 /// xorshift64*: deterministic and dependency-free.
 struct Rng(u64);

@@ -194,16 +194,34 @@ impl Config {
 #[serde(try_from = "Mapping")]
 pub struct ApplicationBackupConfig {
     /// How many backups run at once (`backup_max_worker_num`, default 15).
+    ///
+    /// The engine also bounds the concurrent list requests of one backup with it; the
+    /// in-cluster controller bounds its concurrent backup jobs with it.
     pub backup_max_worker_num: NonZeroUsize,
     /// How many restores run at once (`restore_max_worker_num`, default 5).
+    ///
+    /// The engine also bounds the concurrent creates of one restore with it; the in-cluster
+    /// controller bounds its concurrent restore jobs with it.
     pub restore_max_worker_num: NonZeroUsize,
     /// How many deletions run at once (`delete_max_worker_num`, default 30).
+    ///
+    /// Read by the in-cluster controller (`csdr server`), which bounds its concurrent delete
+    /// requests with it; the engine alone runs one deletion per call and does not read it.
     pub delete_max_worker_num: NonZeroUsize,
     /// How many schedules are evaluated at once (`schedule_max_worker_num`, default 20).
+    ///
+    /// Read by the in-cluster controller (`csdr server`), which bounds its concurrent schedule
+    /// runs with it; the engine alone does not read it.
     pub schedule_max_worker_num: NonZeroUsize,
     /// How many StorageClass conversions run at once (`convert_max_worker_num`, default 15).
+    ///
+    /// Read by the StorageClass conversion task (`ConvertToSnapshot`, run by the in-cluster
+    /// controller); the engine alone does not read it.
     pub convert_max_worker_num: NonZeroUsize,
     /// Which nodes run file-system volume backups (`node_schedule_policy`, default `exclude`).
+    ///
+    /// Read by the node-agent scheduling of file-system volume backups (C2,
+    /// [`crate::node_policy`]); backups of resources and CSI snapshots do not use it.
     pub node_schedule_policy: NodeSchedulePolicy,
     /// How long a backup subtask may run before it fails with a timeout
     /// (`velero_timeout_minutes`, whole minutes, default 60).
@@ -220,6 +238,9 @@ pub struct PvBackupConfig {
     pub batch_snapshot_max_num: NonZeroUsize,
     /// Whether disk volumes are backed up with ECS snapshots (`enable_ecs_snapshot`, default
     /// true; the FAQ writes it as the string `"true"`).
+    ///
+    /// Read by the volume policy that chooses between a snapshot and a file-system backup for
+    /// each disk volume (D2); CSI snapshots of `backupVolumes` (B6) do not depend on it.
     pub enable_ecs_snapshot: bool,
 }
 

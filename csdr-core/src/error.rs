@@ -22,6 +22,7 @@
 use crate::archive::ArchiveError;
 use crate::config::ConfigError;
 use crate::convert::ConvertError;
+use crate::image_reference::ImageReferenceError;
 use crate::label_selector::LabelSelectorError;
 use crate::node_policy::NodePolicyError;
 use crate::object::ObjectError;
@@ -29,7 +30,7 @@ use crate::quantity::QuantityError;
 use crate::releases::ReleaseError;
 use crate::schedule::ScheduleError;
 use crate::selection::SelectionError;
-use crate::transform::images::{ImageReferenceError, ImageRuleError};
+use crate::transform::images::ImageRuleError;
 
 /// Everything that can go wrong in csdr-core.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,10 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+use crate::names::{
+    DNS_SUBDOMAIN_MAX_LENGTH, LABEL_VALUE_MAX_LENGTH, QUALIFIED_NAME_MAX_LENGTH, is_dns_subdomain,
+    is_qualified_name_part,
+};
 use crate::object::KubeObject;
 
 /// What to write instead, appended to every syntax error.
@@ -507,39 +511,6 @@ fn validate_requirement(
 const NAME_RULE: &str = "must consist of alphanumeric characters, '-', '_' or '.', \
 and must start and end with an alphanumeric character";
 
-/// A qualified name without prefix: `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63.
-fn is_qualified_name_part(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// A lower-case RFC 1123 subdomain: dot-separated labels `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
-fn is_dns_subdomain(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            let bytes = label.as_bytes();
-            match (bytes.first(), bytes.last()) {
-                (Some(first), Some(last)) => {
-                    (first.is_ascii_lowercase() || first.is_ascii_digit())
-                        && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                        && bytes
-                            .iter()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-                }
-                _ => false,
-            }
-        })
-}
-
 /// Kubernetes' `IsQualifiedName`: `[prefix/]name`.
 fn validate_key(key: &str) -> Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
@@ -558,7 +529,7 @@ fn validate_key(key: &str) -> Result<(), String> {
                 "invalid label key {key:?}: prefix part must be non-empty"
             ));
         }
-        if prefix.len() > 253 {
+        if prefix.len() > DNS_SUBDOMAIN_MAX_LENGTH {
             return Err(format!(
                 "invalid label key {key:?}: prefix part must be no more than 253 characters"
             ));
@@ -576,7 +547,7 @@ fn validate_key(key: &str) -> Result<(), String> {
             "invalid label key {key:?}: name part must be non-empty"
         ));
     }
-    if name.len() > 63 {
+    if name.len() > QUALIFIED_NAME_MAX_LENGTH {
         return Err(format!(
             "invalid label key {key:?}: name part must be no more than 63 characters"
         ));
@@ -591,7 +562,7 @@ fn validate_key(key: &str) -> Result<(), String> {
 
 /// Kubernetes' `IsValidLabelValue`: empty, or a qualified name part of at most 63 characters.
 fn validate_value(value: &str) -> Result<(), String> {
-    if value.len() > 63 {
+    if value.len() > LABEL_VALUE_MAX_LENGTH {
         return Err(format!(
             "invalid label value {value:?}: must be no more than 63 characters"
         ));

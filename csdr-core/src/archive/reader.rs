@@ -5,7 +5,7 @@
 //! read into memory — GNU long names and PAX headers included — and so that the reader can own
 //! its input and be an `Iterator` itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
 
 use flate2::read::MultiGzDecoder;
@@ -73,6 +73,55 @@ impl<R: Read> Read for DigestReader<R> {
     }
 }
 
+/// The digests a reader still expects, by path. A path may be listed more than once (an
+/// archive may hold two entries at one path, as a tar stream allows): each occurrence is
+/// checked against its own digest, in the order they were listed.
+struct ExpectedDigests {
+    /// The next expected digest of each path.
+    next: HashMap<String, EntryDigest>,
+    /// Further digests of paths listed more than once, in order.
+    later: HashMap<String, VecDeque<EntryDigest>>,
+}
+
+impl ExpectedDigests {
+    fn new(digests: impl IntoIterator<Item = EntryDigest>) -> Self {
+        let mut expected = ExpectedDigests {
+            next: HashMap::new(),
+            later: HashMap::new(),
+        };
+        for digest in digests {
+            if expected.next.contains_key(&digest.path) {
+                let queue = expected.later.entry(digest.path.clone()).or_default();
+                queue.push_back(digest);
+            } else {
+                expected.next.insert(digest.path.clone(), digest);
+            }
+        }
+        expected
+    }
+
+    /// The digest the next entry at `path` must have, if one is still expected.
+    fn take(&mut self, path: &str) -> Option<EntryDigest> {
+        let digest = self.next.remove(path)?;
+        if let Some(queue) = self.later.get_mut(path)
+            && let Some(following) = queue.pop_front()
+        {
+            if queue.is_empty() {
+                self.later.remove(path);
+            }
+            self.next.insert(path.to_string(), following);
+        }
+        Some(digest)
+    }
+
+    /// How many listed entries never came, and the first of their paths, if any.
+    fn missing(&self) -> Option<(usize, String)> {
+        let first = self.next.keys().min()?;
+        let count = self.next.len() + self.later.values().map(VecDeque::len).sum::<usize>();
+        Some((count, first.clone()))
+    }
+}
+
 /// Reads a backup tarball (gzip-compressed tar in Velero's layout) from any `Read`, yielding
 /// each object under `resources/` as an [`ArchiveEntry`], in archive order.
 ///
@@ -87,7 +136,7 @@ impl<R: Read> Read for DigestReader<R> {
 pub struct ArchiveReader<R: Read> {
     source: MultiGzDecoder<DigestReader<R>>,
     limits: ReadLimits,
-    expected: Option<HashMap<String, EntryDigest>>,
+    expected: Option<ExpectedDigests>,
     expected_tarball: Option<(String, u64)>,
     format_version: Option<String>,
     entries: u64,
@@ -133,7 +182,7 @@ impl<R: Read> ArchiveReader<R> {
     /// entry whose SHA-256 or size differs, or that is not listed, is an
     /// [`IntegrityError`]; so, at the end, is a listed entry that never came.
     pub fn with_expected_digests(mut self, digests: impl IntoIterator<Item = EntryDigest>) -> Self {
-        self.expected = Some(digests.into_iter().map(|d| (d.path.clone(), d)).collect());
+        self.expected = Some(ExpectedDigests::new(digests));
         self
     }
 
@@ -345,13 +394,9 @@ impl<R: Read> ArchiveReader<R> {
             }
         })?;
         if let Some(expected) = &self.expected
-            && let Some(first) = expected.keys().min()
+            && let Some((count, first)) = expected.missing()
         {
-            return Err(IntegrityError::MissingEntries {
-                count: expected.len(),
-                first: first.clone(),
-            }
-            .into());
+            return Err(IntegrityError::MissingEntries { count, first }.into());
         }
         if let Some((expected_sha256, expected_size)) = self.expected_tarball.take() {
             let digest = self.source.get_mut();
@@ -373,7 +418,7 @@ impl<R: Read> ArchiveReader<R> {
         let Some(expected) = &mut self.expected else {
             return Ok(());
         };
-        let Some(digest) = expected.remove(path) else {
+        let Some(digest) = expected.take(path) else {
             return Err(IntegrityError::UnexpectedEntry {
                 path: path.to_string(),
             });

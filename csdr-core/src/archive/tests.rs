@@ -841,3 +841,51 @@ proptest! {
         prop_assert!(result.is_err());
     }
 }
+
+#[test]
+fn two_entries_at_one_path_are_each_verified_against_their_own_digest() {
+    // A tar stream may hold two entries at one path (an object listed twice while it
+    // changed): each occurrence is checked against its own recorded digest, in order.
+    let widget = |n: i64| {
+        let obj = KubeObject::new(
+            json!({"apiVersion": "example.com/v1beta1", "kind": "Widget",
+            "metadata": {"name": "7"}, "spec": {"n": n}}),
+        )
+        .unwrap();
+        item(("example.com", "v1beta1", "widgets"), false, obj)
+    };
+    let items = vec![widget(1), widget(22)];
+    let (bytes, summary) = write(&items, options(1));
+    let read: Vec<ArchiveEntry> = ArchiveReader::new(&bytes[..])
+        .with_expected_digests(summary.entries.clone())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let numbers: Vec<Option<&Value>> = read.iter().map(|e| e.object.pointer("/spec/n")).collect();
+    assert_eq!(numbers, [Some(&json!(1)), Some(&json!(22))]);
+
+    // The second occurrence's digest swapped for the first's: the second entry fails.
+    let mut forged = summary.entries.clone();
+    forged[2] = forged[1].clone();
+    let err = ArchiveReader::new(&bytes[..])
+        .with_expected_digests(forged)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::Integrity(IntegrityError::EntryMismatch { path, .. })
+            if path == "resources/widgets.example.com/v1beta1/cluster/7.json"),
+        "{err:?}"
+    );
+
+    // One occurrence listed, two in the archive: the second is unexpected.
+    let err = ArchiveReader::new(&bytes[..])
+        .with_expected_digests(summary.entries[..2].to_vec())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ArchiveError::Integrity(IntegrityError::UnexpectedEntry { .. })
+        ),
+        "{err:?}"
+    );
+}

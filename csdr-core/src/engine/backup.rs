@@ -17,10 +17,8 @@ use crate::object::{GroupVersionResource, KubeObject};
 use crate::ports::cluster::ClusterError;
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::vault::BackupUpload;
-use crate::selection::{
-    BackupSelection, ClusterResources, RelatedClusterObjects, SelectedResource,
-    selectable_resources,
-};
+use crate::resources::{ClusterResources, SelectedResource, selectable_resources};
+use crate::selection::{BackupSelection, RelatedClusterObjects};
 use crate::transform::volumes::volume_snapshot_name;
 use crate::vault_record::{
     BackupRecord, CompanionFile, CompanionKind, EntryDigestsWriter, JobResults, ResourceListWriter,

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::object::{GroupVersion, KubeObject, group_resource};
-use crate::selection::canonical_group;
+use crate::resources::canonical_group;
 use crate::transform::{BackupFacts, PersistentVolumeFacts, StorageClassFacts};
 use crate::version_priority::compare_priority;
 

@@ -34,7 +34,7 @@ use crate::label_selector::LabelSelector;
 use crate::model::RestoreSpec;
 use crate::object::KubeObject;
 use crate::releases::{KubeRelease, builtin_resource_by_plural, builtin_resources};
-use crate::selection::{
+use crate::resources::{
     COHABITING_RESOURCES, ClusterResources, ResourceList, SelectedResource, wildcard_match,
 };
 

@@ -74,7 +74,8 @@ use crate::label_selector::LabelSelectorError;
 use crate::model::{Issue, ObjectRef};
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
 use crate::releases::{builtin_resource_by_plural, is_never_restored};
-use crate::selection::{ClusterResources, DEFAULT_ENGINE_NAMESPACE, ResourceList, canonical_group};
+use crate::resources::{ClusterResources, ResourceList, canonical_group};
+use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::pipeline::{DEFAULT_PIPELINE, NamedTransform, run};
 use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of};
 use crate::transform::{TransformContext, TransformError};
@@ -487,7 +488,7 @@ impl<'a> Planner<'a> {
             });
         }
         let builtin = builtin_resource_by_plural(&key.group, &key.plural).is_some()
-            || crate::selection::COHABITING_RESOURCES
+            || crate::resources::COHABITING_RESOURCES
                 .iter()
                 .any(|(p, modern, _)| *p == key.plural && *modern == key.group);
         if builtin {

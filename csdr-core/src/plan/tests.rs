@@ -13,8 +13,7 @@ use crate::releases::KubeRelease;
 use crate::transform::StorageClassFacts;
 use crate::transform::testing::{arb_body_with_pod_specs, arb_kube_object};
 
-const DISK: &str = "diskplugin.csi.alibabacloud.com";
-const NAS: &str = "nasplugin.csi.alibabacloud.com";
+use crate::transform::{DISK_CSI_DRIVER as DISK, NAS_CSI_DRIVER as NAS};
 
 fn obj(v: Value) -> KubeObject {
     KubeObject::new(v).unwrap()

@@ -12,7 +12,7 @@ use crate::discovery::{
 use crate::label_selector::LabelSelector;
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject, group_resource, string_list};
 use crate::ports::cluster::{ClusterError, ListOptions, ObjectPage};
-use crate::selection::canonical_group;
+use crate::resources::canonical_group;
 use crate::version_priority::sort_by_priority;
 
 /// What the simulator knows about the resource behind a request.

@@ -49,6 +49,10 @@ pub mod storage_class;
 pub(crate) mod testing;
 pub mod volumes;
 
+/// The container lists of a pod spec: `containers`, `initContainers`, `ephemeralContainers`.
+pub(crate) const CONTAINER_LISTS: [&str; 3] =
+    ["containers", "initContainers", "ephemeralContainers"];
+
 /// An object after a transformation, with the warnings the transformation raised and whether
 /// it changed the object.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +180,13 @@ pub struct TargetFacts {
     pub discovery: Discovery,
 }
 
+/// Alibaba Cloud's disk CSI driver (and provisioner): its volumes are disks by default (R5).
+pub const DISK_CSI_DRIVER: &str = "diskplugin.csi.alibabacloud.com";
+/// Alibaba Cloud's NAS CSI driver: a StorageClass conversion target by default (R8).
+pub const NAS_CSI_DRIVER: &str = "nasplugin.csi.alibabacloud.com";
+/// Alibaba Cloud's FlexVolume disk driver (clusters before CSI).
+pub const DISK_FLEX_DRIVER: &str = "alicloud/disk";
+
 /// Options of the transformations that a deployment may change (part of the engine's
 /// configuration).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,12 +203,9 @@ pub struct TransformOptions {
 impl Default for TransformOptions {
     fn default() -> Self {
         TransformOptions {
-            disk_provisioners: vec!["diskplugin.csi.alibabacloud.com".into()],
-            disk_flex_drivers: vec!["alicloud/disk".into()],
-            conversion_provisioners: vec![
-                "diskplugin.csi.alibabacloud.com".into(),
-                "nasplugin.csi.alibabacloud.com".into(),
-            ],
+            disk_provisioners: vec![DISK_CSI_DRIVER.into()],
+            disk_flex_drivers: vec![DISK_FLEX_DRIVER.into()],
+            conversion_provisioners: vec![DISK_CSI_DRIVER.into(), NAS_CSI_DRIVER.into()],
         }
     }
 }

@@ -53,16 +53,14 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::names::LABEL_VALUE_MAX_LENGTH;
 use crate::object::{Fields, KubeObject};
-use crate::transform::{TransformContext, TransformError, Transformed};
+use crate::transform::{CONTAINER_LISTS, TransformContext, TransformError, Transformed};
 
 /// The label naming the backup a restored object came from (Velero's `BackupNameLabel`).
 pub const BACKUP_NAME_LABEL: &str = "velero.io/backup-name";
 /// The label naming the restore that created an object (Velero's `RestoreNameLabel`).
 pub const RESTORE_NAME_LABEL: &str = "velero.io/restore-name";
-
-/// The longest label value Kubernetes accepts (`validation.DNS1035LabelMaxLength`).
-const LABEL_VALUE_MAX: usize = 63;
 
 /// Metadata fields the source cluster set, dropped from every restored object.
 pub const SERVER_SET_METADATA: [&str; 9] = [
@@ -83,9 +81,6 @@ const JOB_CONTROLLER_UID_LABELS: [&str; 2] =
 
 /// Prefix of the projected token volume the ServiceAccount admission plugin adds.
 const KUBE_API_ACCESS_PREFIX: &str = "kube-api-access-";
-
-/// The container lists of a pod spec.
-const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
 /// Sanitises and labels one object (R4): see the [module documentation](self).
 ///
@@ -140,12 +135,12 @@ pub fn valid_label_value(name: &str) -> String {
 
 /// [`valid_label_value`], borrowing `name` when it is short enough.
 fn label_value(name: &str) -> Cow<'_, str> {
-    if name.len() <= LABEL_VALUE_MAX {
+    if name.len() <= LABEL_VALUE_MAX_LENGTH {
         return Cow::Borrowed(name);
     }
     let hash = Sha256::digest(name.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    let mut keep = LABEL_VALUE_MAX - 6;
+    let mut keep = LABEL_VALUE_MAX_LENGTH - 6;
     // Velero slices bytes; Kubernetes names are ASCII, but never split a character.
     while !name.is_char_boundary(keep) {
         keep -= 1;

@@ -61,6 +61,7 @@ use sha2::{Digest, Sha256};
 
 use super::{PersistentVolumeFacts, TransformContext, TransformError, Transformed};
 use crate::model::{Issue, ObjectRef};
+use crate::names::DNS_LABEL_MAX_LENGTH;
 use crate::object::{Fields, KubeObject, set_field};
 
 /// Annotations a restored claim loses: the PV controller's record of a past binding.
@@ -199,7 +200,7 @@ pub fn claim_has_snapshot(ctx: &TransformContext, namespace: &str, name: &str) -
 /// assert_eq!(volume_snapshot_name(&"a".repeat(60), "nightly").len(), 63);
 /// ```
 pub fn volume_snapshot_name(claim: &str, backup: &str) -> String {
-    const MAX: usize = 63;
+    const MAX: usize = DNS_LABEL_MAX_LENGTH;
     const KEPT: usize = MAX - 9;
     let full = format!("{claim}-{backup}");
     if full.len() <= MAX {
@@ -376,8 +377,7 @@ pub(crate) mod testing {
         PersistentVolumeFacts, StorageClassFacts, TransformContext, TransformFn,
     };
 
-    pub const DISK: &str = "diskplugin.csi.alibabacloud.com";
-    pub const NAS: &str = "nasplugin.csi.alibabacloud.com";
+    pub use crate::transform::{DISK_CSI_DRIVER as DISK, NAS_CSI_DRIVER as NAS};
 
     pub fn class(name: &str, provisioner: &str, mode: Option<&str>) -> StorageClassFacts {
         StorageClassFacts {
