@@ -16,13 +16,23 @@ echo "== cargo doc (broken links are errors)"
 K8S_OPENAPI_ENABLED_VERSION=1.33 RUSTDOCFLAGS="-D warnings" \
   cargo doc --workspace --no-deps --all-features --quiet
 
-# --- the S3 test server -------------------------------------------------------------------
+# --- the Python tools: moto (the S3 test server) and the Kubernetes Python client ----------
+# The client is pinned: 32.x is generated from Kubernetes 1.32, the newest release the
+# simulator serves (csdr-kube/tests/python_client.rs runs it against the 1.16 and 1.28
+# profiles). Pinning it also spares pip a long backtracking search next to moto's deps.
 VENV="${CSDR_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/moto_server" ]; then
-  echo "== installing moto[server] into $VENV"
+KUBERNETES_CLIENT_VERSION="32.0.1"
+if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c \
+  "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$KUBERNETES_CLIENT_VERSION')" 2>/dev/null; then
+  echo "== installing moto[server] and kubernetes==$KUBERNETES_CLIENT_VERSION into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" \
+    "kubernetes==$KUBERNETES_CLIENT_VERSION"
 fi
+# The Python client suite uses this venv's interpreter.
+export CSDR_VENV="$VENV"
+
+# --- the S3 test server -------------------------------------------------------------------
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &

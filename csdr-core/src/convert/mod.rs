@@ -43,6 +43,7 @@
 //! | `webhooks` | Validating/MutatingWebhookConfiguration |
 //! | `csr` | CertificateSigningRequest |
 //! | `flowcontrol` | FlowSchema, PriorityLevelConfiguration |
+//! | `events` | Event: core `v1` ⇄ `events.k8s.io` |
 //! | `renames` | RBAC, storage.k8s.io, PriorityClass, Lease, events.k8s.io Event, RuntimeClass, APIService |
 //!
 //! ```
@@ -96,6 +97,7 @@ mod crd;
 mod cronjob;
 mod csr;
 mod endpoint_slice;
+mod events;
 mod fields;
 mod flowcontrol;
 mod hpa;
@@ -263,6 +265,7 @@ impl MigrationRegistry {
         all.extend(webhooks::migrations());
         all.extend(csr::migrations());
         all.extend(flowcontrol::migrations());
+        all.extend(events::migrations());
         all.extend(renames::migrations());
         MigrationRegistry::new(all)
     }
