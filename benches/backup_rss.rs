@@ -267,7 +267,7 @@ fn main() {
             Err(e) => panic!("engine: {e}"),
         };
         let mut spec = BackupSpec::new("rss-bench");
-        spec.included_namespaces = (0..NAMESPACES).map(|n| format!("team-{n}")).collect();
+        spec.scope.included_namespaces = (0..NAMESPACES).map(|n| format!("team-{n}")).collect();
         engine.backup(spec).await
     });
     let elapsed = backup_start.elapsed();

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use csdr::core::model::{ExistingResourcePolicy, JobPhase};
+use csdr::core::model::{BackupScope, ExistingResourcePolicy, JobPhase};
 use targets::ClusterArg;
 
 /// Back up, restore and migrate Kubernetes applications.
@@ -177,6 +177,42 @@ enum BackupCommand {
     },
 }
 
+/// Which namespaces, resources and labels a backup takes or a restore brings back.
+#[derive(Args, Debug, Clone)]
+struct ScopeArgs {
+    /// Namespaces to take (* wildcards); by default a backup takes all but the system ones and a restore all in the backup. Example: --include-namespaces shop,web-*
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    include_namespaces: Vec<String>,
+    /// Namespaces to leave out (* wildcards). Example: --exclude-namespaces test-*
+    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
+    exclude_namespaces: Vec<String>,
+    /// Resources to take, by plural, singular, kind, short name or plural.group. Example: --include-resources deployments.apps,pvc
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    include_resources: Vec<String>,
+    /// Resources to leave out. Example: --exclude-resources secrets,events
+    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
+    exclude_resources: Vec<String>,
+    /// Only objects whose labels match this Kubernetes label selector. Example: --selector 'app=web,tier in (a,b)'
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Cluster-scoped resources: true = all, false = none; by default those the selected objects use (a restore of a whole backup: all). Example: --include-cluster-resources false
+    #[arg(long, value_name = "true|false")]
+    include_cluster_resources: Option<bool>,
+}
+
+impl From<ScopeArgs> for BackupScope {
+    fn from(args: ScopeArgs) -> Self {
+        BackupScope {
+            included_namespaces: args.include_namespaces,
+            excluded_namespaces: args.exclude_namespaces,
+            included_resources: args.include_resources,
+            excluded_resources: args.exclude_resources,
+            label_selector: args.selector,
+            include_cluster_resources: args.include_cluster_resources,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct BackupCreateArgs {
     /// The backup's name, unique in the vault. Example: shop-b
@@ -186,24 +222,8 @@ struct BackupCreateArgs {
     cluster: ClusterArg,
     #[command(flatten)]
     vault: VaultArg,
-    /// Namespaces to back up (* wildcards); all but the system ones by default. Example: --include-namespaces shop,web-*
-    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
-    include_namespaces: Vec<String>,
-    /// Namespaces to leave out (* wildcards). Example: --exclude-namespaces test-*
-    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
-    exclude_namespaces: Vec<String>,
-    /// Resources to back up, by plural, singular, kind, short name or plural.group. Example: --include-resources deployments.apps,pvc
-    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
-    include_resources: Vec<String>,
-    /// Resources to leave out. Example: --exclude-resources secrets,events
-    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
-    exclude_resources: Vec<String>,
-    /// Only objects whose labels match this Kubernetes label selector. Example: --selector 'app=web,tier in (a,b)'
-    #[arg(short = 'l', long, value_name = "SELECTOR")]
-    selector: Option<String>,
-    /// Cluster-scoped resources: true = all, false = none; by default those the selected objects use. Example: --include-cluster-resources false
-    #[arg(long, value_name = "true|false")]
-    include_cluster_resources: Option<bool>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// How long the backup is kept before gc deletes it (Go or humantime duration). Example: --ttl 168h
     #[arg(long, default_value = "720h", value_parser = parse_duration, value_name = "DURATION")]
     ttl: Duration,
@@ -289,24 +309,8 @@ struct RestoreCreateArgs {
     /// What to do with objects that already exist. Example: --existing-resource-policy update
     #[arg(long, value_enum, default_value_t = PolicyArg::None)]
     existing_resource_policy: PolicyArg,
-    /// Namespaces to restore (* wildcards); all in the backup by default. Example: --include-namespaces shop
-    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
-    include_namespaces: Vec<String>,
-    /// Namespaces to leave out. Example: --exclude-namespaces test-*
-    #[arg(long, value_delimiter = ',', value_name = "NS,…")]
-    exclude_namespaces: Vec<String>,
-    /// Resources to restore. Example: --include-resources deployments,services
-    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
-    include_resources: Vec<String>,
-    /// Resources to leave out. Example: --exclude-resources storageclasses
-    #[arg(long, value_delimiter = ',', value_name = "RESOURCE,…")]
-    exclude_resources: Vec<String>,
-    /// Only objects whose labels match this selector. Example: --selector app=web
-    #[arg(short = 'l', long, value_name = "SELECTOR")]
-    selector: Option<String>,
-    /// Cluster-scoped resources: true = all in the backup, false = none. Example: --include-cluster-resources false
-    #[arg(long, value_name = "true|false")]
-    include_cluster_resources: Option<bool>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// Compute the plan and the final objects without writing anything. Example: --dry-run -o json
     #[arg(long)]
     dry_run: bool,

@@ -64,7 +64,7 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .vault(vault.clone())
         .build()?;
     let mut backup = BackupSpec::new("shop-backup");
-    backup.included_namespaces = vec!["shop".into()];
+    backup.scope.included_namespaces = vec!["shop".into()];
     let report = backup_engine.backup(backup).await;
     println!("backup {}: {}", report.name, report.status.phase);
     if let Some(reason) = &report.status.failure_reason {

@@ -23,7 +23,7 @@ async fn backs_up_every_served_version_of_the_selected_namespace() {
             .build()
             .unwrap();
         let mut spec = BackupSpec::new("shop-1");
-        spec.included_namespaces = vec!["shop".into()];
+        spec.scope.included_namespaces = vec!["shop".into()];
         let report = engine.backup(spec).await;
         assert_eq!(
             report.status.phase,
@@ -106,7 +106,7 @@ async fn absent_namespaces_fail_the_backup() {
         .build()
         .unwrap();
     let mut spec = BackupSpec::new("none");
-    spec.included_namespaces = vec!["a".into(), "b".into()];
+    spec.scope.included_namespaces = vec!["a".into(), "b".into()];
     let report = engine.backup(spec).await;
     assert_eq!(report.status.phase, JobPhase::Failed);
     assert_eq!(
@@ -131,7 +131,7 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
         .build()
         .unwrap();
     let mut template = BackupSpec::new("unused");
-    template.included_namespaces = vec!["shop".into()];
+    template.scope.included_namespaces = vec!["shop".into()];
     template.ttl = Duration::from_secs(3600);
     let schedule = ScheduleSpec {
         name: "hourly-shop".into(),

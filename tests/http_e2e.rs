@@ -30,7 +30,7 @@ async fn backup_and_restore_through_the_http_api() {
         .build()
         .unwrap();
     let mut spec = BackupSpec::new("http-b");
-    spec.included_namespaces = vec!["shop".into()];
+    spec.scope.included_namespaces = vec!["shop".into()];
     let backup = engine.backup(spec).await;
     assert_eq!(
         backup.status.phase,
@@ -145,7 +145,7 @@ async fn an_unavailable_api_group_is_skipped_with_a_warning() {
         .build()
         .unwrap();
     let mut spec = BackupSpec::new("partial-discovery");
-    spec.included_namespaces = vec!["shop".into()];
+    spec.scope.included_namespaces = vec!["shop".into()];
     let report = engine.backup(spec).await;
     assert_eq!(
         report.status.phase,

@@ -25,7 +25,7 @@ async fn backed_up(vault: Arc<dyn Vault>) -> SimCluster {
         .build()
         .unwrap();
     let mut spec = BackupSpec::new("shop-b");
-    spec.included_namespaces = vec!["shop".into()];
+    spec.scope.included_namespaces = vec!["shop".into()];
     let report = engine.backup(spec).await;
     assert_eq!(
         report.status.phase,
@@ -310,7 +310,7 @@ async fn a_claim_that_never_binds_times_out_naming_it() {
     // No StorageClass in the target, and the backed-up one is left out of the restore.
     let target = SimCluster::new(KubeRelease::V1_28);
     let report = restore_into(&target, vault, |spec| {
-        spec.excluded_resources = vec!["storageclasses".into()];
+        spec.scope.excluded_resources = vec!["storageclasses".into()];
     })
     .await;
     assert_eq!(report.status.phase, JobPhase::PartiallyFailed);

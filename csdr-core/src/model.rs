@@ -31,31 +31,45 @@ use serde::{Deserialize, Serialize};
 /// The default backup time to live: 30 days (B10).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// What to back up (B1–B11).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which namespaces, resources and labels a backup takes (B1–B4), or which of a backup's
+/// objects a restore brings back: one set of fields shared by [`BackupSpec`] and
+/// [`RestoreSpec`], written inline in each (`includedNamespaces`, … at the spec's top level).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BackupSpec {
-    /// The backup's name; unique in its vault (B7).
-    pub name: String,
-    /// Namespaces to back up (`*` wildcards); empty means all but the excluded ones.
+pub struct BackupScope {
+    /// Namespaces to take (`*` wildcards). Empty: for a backup, all but the excluded and the
+    /// system ones (B1); for a restore, all in the backup.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included_namespaces: Vec<String>,
     /// Namespaces to leave out (`*` wildcards).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_namespaces: Vec<String>,
-    /// Resources to back up, by plural, singular, kind, short name or `plural.group`.
+    /// Resources to take, by plural, singular, kind, short name or `plural.group` (B3); empty
+    /// means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included_resources: Vec<String>,
     /// Resources to leave out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_resources: Vec<String>,
-    /// A label selector in Kubernetes syntax (`app=web,tier in (a,b)`).
+    /// Only objects whose labels match this selector, in Kubernetes syntax
+    /// (`app=web,tier in (a,b)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_selector: Option<String>,
     /// Cluster-scoped resources: `None` = only those related to selected objects, `true` = all,
     /// `false` = none (B4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_cluster_resources: Option<bool>,
+}
+
+/// What to back up (B1–B11).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupSpec {
+    /// The backup's name; unique in its vault (B7).
+    pub name: String,
+    /// Which namespaces, resources and labels it takes (B1–B4).
+    #[serde(flatten)]
+    pub scope: BackupScope,
     /// How long the backup is kept (B10); default 30 days. Written as a Go/humantime duration.
     #[serde(default = "default_ttl", with = "duration_text")]
     pub ttl: Duration,
@@ -76,12 +90,7 @@ impl BackupSpec {
     pub fn new(name: impl Into<String>) -> Self {
         BackupSpec {
             name: name.into(),
-            included_namespaces: Vec::new(),
-            excluded_namespaces: Vec::new(),
-            included_resources: Vec::new(),
-            excluded_resources: Vec::new(),
-            label_selector: None,
-            include_cluster_resources: None,
+            scope: BackupScope::default(),
             ttl: DEFAULT_TTL,
             backup_volumes: false,
             storage_location: None,
@@ -108,24 +117,9 @@ pub struct RestoreSpec {
     pub name: String,
     /// The backup to restore from.
     pub backup_name: String,
-    /// Namespaces to restore (`*` wildcards); empty means all in the backup.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub included_namespaces: Vec<String>,
-    /// Namespaces to leave out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub excluded_namespaces: Vec<String>,
-    /// Resources to restore.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub included_resources: Vec<String>,
-    /// Resources to leave out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub excluded_resources: Vec<String>,
-    /// Only objects matching this label selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_selector: Option<String>,
-    /// Cluster-scoped resources, as in [`BackupSpec::include_cluster_resources`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_cluster_resources: Option<bool>,
+    /// Which of the backup's namespaces, resources and labels it restores.
+    #[serde(flatten)]
+    pub scope: BackupScope,
     /// Source namespace → target namespace (R4).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub namespace_mapping: BTreeMap<String, String>,
@@ -161,12 +155,7 @@ impl RestoreSpec {
         RestoreSpec {
             name: name.into(),
             backup_name: backup_name.into(),
-            included_namespaces: Vec::new(),
-            excluded_namespaces: Vec::new(),
-            included_resources: Vec::new(),
-            excluded_resources: Vec::new(),
-            label_selector: None,
-            include_cluster_resources: None,
+            scope: BackupScope::default(),
             namespace_mapping: BTreeMap::new(),
             image_registry_mapping: BTreeMap::new(),
             change_image_cases: Vec::new(),
@@ -467,9 +456,9 @@ mod tests {
     #[test]
     fn backup_spec_round_trip_in_camel_case() {
         let mut spec = BackupSpec::new("b1");
-        spec.included_namespaces = vec!["shop".into()];
-        spec.label_selector = Some("app=web".into());
-        spec.include_cluster_resources = Some(false);
+        spec.scope.included_namespaces = vec!["shop".into()];
+        spec.scope.label_selector = Some("app=web".into());
+        spec.scope.include_cluster_resources = Some(false);
         let v = serde_json::to_value(&spec).unwrap();
         assert_eq!(
             v,
@@ -501,6 +490,31 @@ mod tests {
         let again: RestoreSpec =
             serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn backup_and_restore_share_one_scope_written_inline() {
+        let scope = json!({"includedNamespaces": ["shop"], "excludedNamespaces": ["test-*"],
+            "includedResources": ["deployments.apps"], "excludedResources": ["secrets"],
+            "labelSelector": "app=web", "includeClusterResources": true});
+        let mut backup = json!({"name": "b"});
+        let mut restore = json!({"name": "r", "backupName": "b"});
+        for (k, v) in scope.as_object().unwrap() {
+            backup[k] = v.clone();
+            restore[k] = v.clone();
+        }
+        let backup: BackupSpec = serde_json::from_value(backup).unwrap();
+        let restore: RestoreSpec = serde_json::from_value(restore).unwrap();
+        let expected: BackupScope = serde_json::from_value(scope).unwrap();
+        assert_eq!(backup.scope, expected);
+        assert_eq!(restore.scope, expected);
+        assert_eq!(expected.excluded_resources, ["secrets"]);
+        // A scope field of the wrong type is reported with the value found.
+        let err = serde_json::from_value::<RestoreSpec>(
+            json!({"name": "r", "backupName": "b", "includedNamespaces": "shop"}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("expected a sequence"), "{err}");
     }
 
     #[test]

@@ -31,8 +31,8 @@
 //!     ])],
 //! };
 //! let mut spec = BackupSpec::new("nightly");
-//! spec.included_namespaces = vec!["web-*".into(), "shop".into()];
-//! spec.included_resources = vec!["cm".into()];
+//! spec.scope.included_namespaces = vec!["web-*".into(), "shop".into()];
+//! spec.scope.included_resources = vec!["cm".into()];
 //! let namespaces = ["web-a", "web-b", "kube-system", "csdr"];
 //!
 //! let selection = BackupSelection::resolve(&spec, &discovery, &namespaces, DEFAULT_ENGINE_NAMESPACE)?;
@@ -164,8 +164,8 @@ impl NamespaceFilter {
     /// The patterns of a backup spec, with the default engine namespace.
     pub fn of_backup(spec: &BackupSpec) -> Self {
         NamespaceFilter::new(
-            spec.included_namespaces.clone(),
-            spec.excluded_namespaces.clone(),
+            spec.scope.included_namespaces.clone(),
+            spec.scope.excluded_namespaces.clone(),
         )
     }
 
@@ -308,8 +308,8 @@ impl ResourceFilter {
     /// The names of a backup spec.
     pub fn of_backup(spec: &BackupSpec) -> Self {
         ResourceFilter::new(
-            spec.included_resources.clone(),
-            spec.excluded_resources.clone(),
+            spec.scope.included_resources.clone(),
+            spec.scope.excluded_resources.clone(),
         )
     }
 
@@ -467,7 +467,7 @@ impl BackupSelection {
         existing_namespaces: &[S],
         engine_namespace: &str,
     ) -> Result<Self, SelectionError> {
-        let label_selector = match &spec.label_selector {
+        let label_selector = match &spec.scope.label_selector {
             Some(text) => LabelSelector::parse(text)?,
             None => LabelSelector::everything(),
         };
@@ -478,7 +478,7 @@ impl BackupSelection {
         Ok(BackupSelection {
             namespaces: namespaces.namespaces,
             resources,
-            cluster_resources: spec.include_cluster_resources.into(),
+            cluster_resources: spec.scope.include_cluster_resources.into(),
             label_selector,
             warnings: namespaces.warnings,
         })
@@ -1192,10 +1192,10 @@ mod tests {
     #[test]
     fn backup_selection_applies_namespaces_and_labels() {
         let mut spec = BackupSpec::new("b");
-        spec.included_namespaces = strings(&["shop", "web-*"]);
-        spec.excluded_resources = strings(&["events"]);
-        spec.label_selector = Some("app=web,tier notin (cache)".into());
-        spec.include_cluster_resources = Some(true);
+        spec.scope.included_namespaces = strings(&["shop", "web-*"]);
+        spec.scope.excluded_resources = strings(&["events"]);
+        spec.scope.label_selector = Some("app=web,tier notin (cache)".into());
+        spec.scope.include_cluster_resources = Some(true);
         let selection = BackupSelection::resolve(&spec, &k8s_116(), &CLUSTER, "csdr").unwrap();
         assert_eq!(selection.namespaces, strings(&["shop", "web-a", "web-b"]));
         assert!(selection.warnings.is_empty());
@@ -1227,13 +1227,13 @@ mod tests {
     #[test]
     fn backup_selection_errors() {
         let mut spec = BackupSpec::new("b");
-        spec.label_selector = Some("app=web tier".into());
+        spec.scope.label_selector = Some("app=web tier".into());
         let err = BackupSelection::resolve(&spec, &k8s_116(), &CLUSTER, "csdr").unwrap_err();
         assert!(matches!(err, SelectionError::LabelSelector(_)), "{err}");
         assert!(err.to_string().contains("at position 8"), "{err}");
 
         let mut spec = BackupSpec::new("b");
-        spec.included_namespaces = strings(&["gone"]);
+        spec.scope.included_namespaces = strings(&["gone"]);
         let err = BackupSelection::resolve(&spec, &k8s_116(), &CLUSTER, "csdr").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1241,7 +1241,7 @@ mod tests {
         );
 
         let mut spec = BackupSpec::new("b");
-        spec.included_resources = strings(&["deploymentz"]);
+        spec.scope.included_resources = strings(&["deploymentz"]);
         let err = BackupSelection::resolve(&spec, &k8s_116(), &CLUSTER, "csdr").unwrap_err();
         assert!(matches!(err, SelectionError::UnknownResource { .. }));
 

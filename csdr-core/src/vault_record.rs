@@ -165,11 +165,11 @@ impl BackupRecord {
                 velero_spec.insert(key.to_string(), json!(list));
             }
         };
-        put_list("includedNamespaces", &spec.included_namespaces);
-        put_list("excludedNamespaces", &spec.excluded_namespaces);
-        put_list("includedResources", &spec.included_resources);
-        put_list("excludedResources", &spec.excluded_resources);
-        if let Some(include) = spec.include_cluster_resources {
+        put_list("includedNamespaces", &spec.scope.included_namespaces);
+        put_list("excludedNamespaces", &spec.scope.excluded_namespaces);
+        put_list("includedResources", &spec.scope.included_resources);
+        put_list("excludedResources", &spec.scope.excluded_resources);
+        if let Some(include) = spec.scope.include_cluster_resources {
             velero_spec.insert("includeClusterResources".into(), json!(include));
         }
         velero_spec.insert(
@@ -371,11 +371,12 @@ fn string_list(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, Strin
 
 fn velero_spec(name: String, spec: &Map<String, Value>) -> Result<BackupSpec, String> {
     let mut out = BackupSpec::new(name);
-    out.included_namespaces = string_list(spec, "includedNamespaces")?;
-    out.excluded_namespaces = string_list(spec, "excludedNamespaces")?;
-    out.included_resources = string_list(spec, "includedResources")?;
-    out.excluded_resources = string_list(spec, "excludedResources")?;
-    out.include_cluster_resources = spec.get("includeClusterResources").and_then(Value::as_bool);
+    out.scope.included_namespaces = string_list(spec, "includedNamespaces")?;
+    out.scope.excluded_namespaces = string_list(spec, "excludedNamespaces")?;
+    out.scope.included_resources = string_list(spec, "includedResources")?;
+    out.scope.excluded_resources = string_list(spec, "excludedResources")?;
+    out.scope.include_cluster_resources =
+        spec.get("includeClusterResources").and_then(Value::as_bool);
     out.backup_volumes = spec
         .get("snapshotVolumes")
         .and_then(Value::as_bool)
@@ -389,7 +390,7 @@ fn velero_spec(name: String, spec: &Map<String, Value>) -> Result<BackupSpec, St
             .map_err(|e| format!("field `spec.ttl`: {e}"))?;
     }
     if let Some(selector) = spec.get("labelSelector").filter(|v| !v.is_null()) {
-        out.label_selector = Some(label_selector_text(selector)?);
+        out.scope.label_selector = Some(label_selector_text(selector)?);
     }
     Ok(out)
 }
@@ -505,11 +506,17 @@ impl RestoreRecord {
         let st = &self.status;
         let mut velero_spec = Map::new();
         velero_spec.insert("backupName".into(), json!(spec.backup_name));
-        if !spec.included_namespaces.is_empty() {
-            velero_spec.insert("includedNamespaces".into(), json!(spec.included_namespaces));
+        if !spec.scope.included_namespaces.is_empty() {
+            velero_spec.insert(
+                "includedNamespaces".into(),
+                json!(spec.scope.included_namespaces),
+            );
         }
-        if !spec.excluded_namespaces.is_empty() {
-            velero_spec.insert("excludedNamespaces".into(), json!(spec.excluded_namespaces));
+        if !spec.scope.excluded_namespaces.is_empty() {
+            velero_spec.insert(
+                "excludedNamespaces".into(),
+                json!(spec.scope.excluded_namespaces),
+            );
         }
         if !spec.namespace_mapping.is_empty() {
             velero_spec.insert("namespaceMapping".into(), json!(spec.namespace_mapping));
@@ -910,8 +917,8 @@ mod tests {
 
     fn full_record() -> BackupRecord {
         let mut spec = BackupSpec::new("b1");
-        spec.included_namespaces = vec!["shop".into()];
-        spec.label_selector = Some("app=web".into());
+        spec.scope.included_namespaces = vec!["shop".into()];
+        spec.scope.label_selector = Some("app=web".into());
         spec.storage_location = Some("default".into());
         let status = JobStatus {
             phase: JobPhase::PartiallyFailed,
@@ -989,7 +996,7 @@ mod tests {
         assert!(r.archive.is_none() && r.attempt.is_none());
         assert!(r.is_restorable());
         assert_eq!(
-            r.spec.label_selector.as_deref(),
+            r.spec.scope.label_selector.as_deref(),
             Some("app=web,tier in (a,b),!legacy")
         );
         assert_eq!(r.status.progress.items_done, 10);

@@ -216,12 +216,7 @@ impl Context {
 
     async fn backup_create(&self, args: BackupCreateArgs) -> Result<u8, CliError> {
         let mut spec = BackupSpec::new(&args.name);
-        spec.included_namespaces = args.include_namespaces;
-        spec.excluded_namespaces = args.exclude_namespaces;
-        spec.included_resources = args.include_resources;
-        spec.excluded_resources = args.exclude_resources;
-        spec.label_selector = args.selector;
-        spec.include_cluster_resources = args.include_cluster_resources;
+        spec.scope = args.scope.into();
         spec.ttl = args.ttl;
         spec.backup_volumes = args.backup_volumes;
         spec.storage_location = Some(self.vault_name.clone());
@@ -269,12 +264,7 @@ impl Context {
         spec.convert_to_access_modes = args.convert_to_access_modes.clone();
         spec.preserve_node_ports = args.preserve_node_ports;
         spec.existing_resource_policy = args.existing_resource_policy.into();
-        spec.included_namespaces = args.include_namespaces.clone();
-        spec.excluded_namespaces = args.exclude_namespaces.clone();
-        spec.included_resources = args.include_resources.clone();
-        spec.excluded_resources = args.exclude_resources.clone();
-        spec.label_selector = args.selector.clone();
-        spec.include_cluster_resources = args.include_cluster_resources;
+        spec.scope = args.scope.clone().into();
         spec.dry_run = args.dry_run;
         Ok(spec)
     }

@@ -181,6 +181,7 @@ pub fn backup_list_table(records: &[BackupRecord], location: &str) -> String {
                 .clone()
                 .unwrap_or_else(|| location.to_string()),
             r.spec
+                .scope
                 .label_selector
                 .clone()
                 .unwrap_or_else(|| "<none>".into()),
@@ -288,16 +289,24 @@ pub fn backup_describe_table(
     let _ = writeln!(out, "Warnings:     {}", st.warnings.len());
     let _ = writeln!(out);
     let _ = writeln!(out, "Namespaces:");
-    let included = if spec.included_namespaces.is_empty() {
+    let included = if spec.scope.included_namespaces.is_empty() {
         "*".to_string()
     } else {
-        spec.included_namespaces.join(", ")
+        spec.scope.included_namespaces.join(", ")
     };
     let _ = writeln!(out, "  Included:  {included}");
-    let _ = writeln!(out, "  Excluded:  {}", list(&spec.excluded_namespaces));
+    let _ = writeln!(
+        out,
+        "  Excluded:  {}",
+        list(&spec.scope.excluded_namespaces)
+    );
     let _ = writeln!(out);
-    write_resource_filter(&mut out, &spec.included_resources, &spec.excluded_resources);
-    let cluster = match spec.include_cluster_resources {
+    write_resource_filter(
+        &mut out,
+        &spec.scope.included_resources,
+        &spec.scope.excluded_resources,
+    );
+    let cluster = match spec.scope.include_cluster_resources {
         None => "auto",
         Some(true) => "included",
         Some(false) => "excluded",
@@ -307,7 +316,7 @@ pub fn backup_describe_table(
     let _ = writeln!(
         out,
         "Label selector:  {}",
-        spec.label_selector.as_deref().unwrap_or("<none>")
+        spec.scope.label_selector.as_deref().unwrap_or("<none>")
     );
     let _ = writeln!(
         out,
@@ -564,15 +573,23 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
     let _ = writeln!(out, "Backup:  {}", spec.backup_name);
     let _ = writeln!(out);
     let _ = writeln!(out, "Namespaces:");
-    let included = if spec.included_namespaces.is_empty() {
+    let included = if spec.scope.included_namespaces.is_empty() {
         "all namespaces found in the backup".to_string()
     } else {
-        spec.included_namespaces.join(", ")
+        spec.scope.included_namespaces.join(", ")
     };
     let _ = writeln!(out, "  Included:  {included}");
-    let _ = writeln!(out, "  Excluded:  {}", list(&spec.excluded_namespaces));
+    let _ = writeln!(
+        out,
+        "  Excluded:  {}",
+        list(&spec.scope.excluded_namespaces)
+    );
     let _ = writeln!(out);
-    write_resource_filter(&mut out, &spec.included_resources, &spec.excluded_resources);
+    write_resource_filter(
+        &mut out,
+        &spec.scope.included_resources,
+        &spec.scope.excluded_resources,
+    );
     let _ = writeln!(out);
     let mapping = |m: &std::collections::BTreeMap<String, String>, sep: &str| {
         if m.is_empty() {

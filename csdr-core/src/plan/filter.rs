@@ -18,8 +18,8 @@
 //! use csdr_core::plan::filter::RestoreFilter;
 //!
 //! let mut spec = RestoreSpec::new("r1", "nightly");
-//! spec.included_namespaces = vec!["web-*".into()];
-//! spec.excluded_namespaces = vec!["web-test".into()];
+//! spec.scope.included_namespaces = vec!["web-*".into()];
+//! spec.scope.excluded_namespaces = vec!["web-test".into()];
 //! let filter = RestoreFilter::new(&spec, "csdr", &[])?;
 //! assert!(filter.includes_namespace("web-prod"));
 //! assert!(!filter.includes_namespace("web-test"));
@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::discovery::{ApiResource, ServedResource};
 use crate::label_selector::LabelSelector;
-use crate::model::RestoreSpec;
+use crate::model::{BackupScope, RestoreSpec};
 use crate::object::KubeObject;
 use crate::releases::{KubeRelease, builtin_resource_by_plural, builtin_resources};
 use crate::resources::{
@@ -44,10 +44,8 @@ use super::contents::{BackupContents, ResourceKey};
 /// The filters of one restore, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoreFilter {
-    included_namespaces: Vec<String>,
-    excluded_namespaces: Vec<String>,
-    included_resources: Vec<String>,
-    excluded_resources: Vec<String>,
+    /// The spec's scope, with the engine namespace added to the excluded namespaces.
+    scope: BackupScope,
     selector: LabelSelector,
     cluster: ClusterResources,
 }
@@ -69,8 +67,8 @@ impl RestoreFilter {
         known: &[SelectedResource],
     ) -> Result<Self, PlanError> {
         for (names, list) in [
-            (&spec.included_resources, ResourceList::Included),
-            (&spec.excluded_resources, ResourceList::Excluded),
+            (&spec.scope.included_resources, ResourceList::Included),
+            (&spec.scope.excluded_resources, ResourceList::Excluded),
         ] {
             if let Some(unknown) = names
                 .iter()
@@ -82,24 +80,21 @@ impl RestoreFilter {
                 });
             }
         }
-        let selector = match &spec.label_selector {
+        let selector = match &spec.scope.label_selector {
             Some(text) => LabelSelector::parse(text)?,
             None => LabelSelector::everything(),
         };
-        let every_namespace = (spec.included_namespaces.is_empty()
-            || is_all(&spec.included_namespaces))
-            && spec.excluded_namespaces.is_empty();
-        let cluster = match ClusterResources::from(spec.include_cluster_resources) {
+        let every_namespace = (spec.scope.included_namespaces.is_empty()
+            || is_all(&spec.scope.included_namespaces))
+            && spec.scope.excluded_namespaces.is_empty();
+        let cluster = match ClusterResources::from(spec.scope.include_cluster_resources) {
             ClusterResources::Related if every_namespace => ClusterResources::All,
             other => other,
         };
-        let mut excluded_namespaces = spec.excluded_namespaces.clone();
-        excluded_namespaces.push(engine_namespace.to_string());
+        let mut scope = spec.scope.clone();
+        scope.excluded_namespaces.push(engine_namespace.to_string());
         Ok(RestoreFilter {
-            included_namespaces: spec.included_namespaces.clone(),
-            excluded_namespaces,
-            included_resources: spec.included_resources.clone(),
-            excluded_resources: spec.excluded_resources.clone(),
+            scope,
             selector,
             cluster,
         })
@@ -107,13 +102,15 @@ impl RestoreFilter {
 
     /// Whether objects of a source namespace are restored.
     pub fn includes_namespace(&self, namespace: &str) -> bool {
-        let included = self.included_namespaces.is_empty()
+        let included = self.scope.included_namespaces.is_empty()
             || self
+                .scope
                 .included_namespaces
                 .iter()
                 .any(|p| wildcard_match(p.trim(), namespace));
         included
             && !self
+                .scope
                 .excluded_namespaces
                 .iter()
                 .any(|p| wildcard_match(p.trim(), namespace))
@@ -121,12 +118,20 @@ impl RestoreFilter {
 
     /// Whether a resource is restored by the include/exclude names.
     pub fn includes_resource(&self, unit: &SelectedResource) -> bool {
-        let included = self.included_resources.is_empty()
-            || is_all(&self.included_resources)
-            || self.included_resources.iter().any(|n| unit.answers_to(n));
+        let included = self.scope.included_resources.is_empty()
+            || is_all(&self.scope.included_resources)
+            || self
+                .scope
+                .included_resources
+                .iter()
+                .any(|n| unit.answers_to(n));
         included
-            && !is_all(&self.excluded_resources)
-            && !self.excluded_resources.iter().any(|n| unit.answers_to(n))
+            && !is_all(&self.scope.excluded_resources)
+            && !self
+                .scope
+                .excluded_resources
+                .iter()
+                .any(|n| unit.answers_to(n))
     }
 
     /// Whether an object's labels match the label selector.

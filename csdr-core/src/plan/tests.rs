@@ -835,8 +835,8 @@ fn namespace_filters_match_source_namespaces_with_wildcards() {
         let plan = plan_of(
             &backup_multi(),
             spec(|s| {
-                s.included_namespaces = included.iter().map(|s| s.to_string()).collect();
-                s.excluded_namespaces = excluded.iter().map(|s| s.to_string()).collect();
+                s.scope.included_namespaces = included.iter().map(|s| s.to_string()).collect();
+                s.scope.excluded_namespaces = excluded.iter().map(|s| s.to_string()).collect();
             }),
         );
         assert_eq!(
@@ -853,10 +853,10 @@ fn resources_are_named_by_every_name_form() {
         let plan = plan_of(
             &backup_multi(),
             spec(|s| {
-                s.included_namespaces = vec!["web-a".into(), "web-b".into()];
-                s.include_cluster_resources = Some(true);
-                s.included_resources = included.iter().map(|s| s.to_string()).collect();
-                s.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
+                s.scope.included_namespaces = vec!["web-a".into(), "web-b".into()];
+                s.scope.include_cluster_resources = Some(true);
+                s.scope.included_resources = included.iter().map(|s| s.to_string()).collect();
+                s.scope.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
             }),
         );
         let set: BTreeSet<String> = plan
@@ -950,8 +950,8 @@ fn an_unknown_resource_name_is_an_error_naming_it() {
         let ctx = context_128(
             &contents,
             spec(|s| {
-                s.included_resources = included.iter().map(|s| s.to_string()).collect();
-                s.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
+                s.scope.included_resources = included.iter().map(|s| s.to_string()).collect();
+                s.scope.excluded_resources = excluded.iter().map(|s| s.to_string()).collect();
             }),
         );
         let err = plan_restore(&contents, &ctx, &PlanOptions::default()).unwrap_err();
@@ -965,7 +965,7 @@ fn an_unknown_resource_name_is_an_error_naming_it() {
 fn the_label_selector_filters_objects() {
     let plan = plan_of(
         &backup_multi(),
-        spec(|s| s.label_selector = Some("app in (web, api)".into())),
+        spec(|s| s.scope.label_selector = Some("app in (web, api)".into())),
     );
     let mut expected = vec![
         "ClusterRole reader",
@@ -1001,7 +1001,7 @@ fn the_label_selector_filters_objects() {
     let contents = contents_of(&backup_multi());
     let ctx = context_128(
         &contents,
-        spec(|s| s.label_selector = Some("app=web tier=db".into())),
+        spec(|s| s.scope.label_selector = Some("app=web tier=db".into())),
     );
     let err = plan_restore(&contents, &ctx, &PlanOptions::default()).unwrap_err();
     assert!(matches!(err, PlanError::LabelSelector(_)), "{err}");
@@ -1018,8 +1018,8 @@ fn cluster_scoped_resources_follow_include_cluster_resources() {
         let plan = plan_of(
             &backup_multi(),
             spec(|s| {
-                s.included_namespaces = included.iter().map(|s| s.to_string()).collect();
-                s.include_cluster_resources = include;
+                s.scope.included_namespaces = included.iter().map(|s| s.to_string()).collect();
+                s.scope.include_cluster_resources = include;
             }),
         );
         plan.creates()
@@ -1057,7 +1057,7 @@ fn cluster_scoped_resources_follow_include_cluster_resources() {
     // With none, the namespaces are still created.
     let plan = plan_of(
         &backup_multi(),
-        spec(|s| s.include_cluster_resources = Some(false)),
+        spec(|s| s.scope.include_cluster_resources = Some(false)),
     );
     assert_eq!(
         created_namespaces(&plan),
@@ -1092,7 +1092,7 @@ fn namespaces_are_created_after_mapping() {
     let plan = plan_of(
         &backup_multi(),
         spec(|s| {
-            s.included_namespaces = vec!["shop".into(), "web-a".into()];
+            s.scope.included_namespaces = vec!["shop".into(), "web-a".into()];
             s.namespace_mapping
                 .insert("shop".into(), "shop-restored".into());
         }),
@@ -1134,8 +1134,8 @@ fn namespaces_are_created_after_mapping() {
     let plan = plan_of(
         &backup_multi(),
         spec(|s| {
-            s.included_namespaces = vec!["web-b".into()];
-            s.included_resources = vec!["namespaces".into()];
+            s.scope.included_namespaces = vec!["web-b".into()];
+            s.scope.included_resources = vec!["namespaces".into()];
         }),
     );
     assert_eq!(created_namespaces(&plan), ["web-b"]);
@@ -1147,7 +1147,7 @@ fn a_transformation_error_puts_the_object_in_errors_and_the_plan_goes_on() {
     let plan = plan_of(
         &backup_multi(),
         spec(|s| {
-            s.included_namespaces = vec!["shop".into()];
+            s.scope.included_namespaces = vec!["shop".into()];
             s.storage_class_mapping
                 .insert("alicloud-nas".into(), "nas-gone".into());
         }),
@@ -1184,7 +1184,7 @@ fn custom_resources_take_the_versions_their_crd_serves() {
     // Without its CRD and not served by the target: not restorable, the rest goes on.
     let plan = plan_of(
         &backup_multi(),
-        spec(|s| s.excluded_resources = vec!["crd".into()]),
+        spec(|s| s.scope.excluded_resources = vec!["crd".into()]),
     );
     assert_eq!(plan.not_restorable.len(), 1);
     assert!(plan.creates().any(|c| c.object.kind() == "Deployment"));
@@ -1195,7 +1195,7 @@ fn the_priority_list_is_configurable() {
     let contents = contents_of(&backup_multi());
     let ctx = context_128(
         &contents,
-        spec(|s| s.included_namespaces = vec!["web-a".into()]),
+        spec(|s| s.scope.included_namespaces = vec!["web-a".into()]),
     );
     let options = PlanOptions {
         order: order::RestoreOrder::new(["ingresses.networking.k8s.io".to_string()]),
@@ -1449,10 +1449,10 @@ fn arb_spec() -> impl Strategy<Value = RestoreSpec> {
     )
         .prop_map(|(namespaces, resources, cluster, selector, map)| {
             spec(|s| {
-                s.included_namespaces = namespaces.iter().map(|s| s.to_string()).collect();
-                s.included_resources = resources.iter().map(|s| s.to_string()).collect();
-                s.include_cluster_resources = cluster;
-                s.label_selector = selector.map(String::from);
+                s.scope.included_namespaces = namespaces.iter().map(|s| s.to_string()).collect();
+                s.scope.included_resources = resources.iter().map(|s| s.to_string()).collect();
+                s.scope.include_cluster_resources = cluster;
+                s.scope.label_selector = selector.map(String::from);
                 if map {
                     s.namespace_mapping.insert("shop".into(), "shop-2".into());
                 }

@@ -360,7 +360,10 @@ async fn velero_written_backup_is_readable(t: &Fixture) {
     let listed = t.vault.list_backups().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].source, RecordSource::Velero);
-    assert_eq!(listed[0].spec.included_namespaces, vec!["shop".to_string()]);
+    assert_eq!(
+        listed[0].spec.scope.included_namespaces,
+        vec!["shop".to_string()]
+    );
     let got = t.vault.download_archive(name).await.unwrap();
     assert_eq!(got.bytes, Bytes::from(tarball));
     assert_eq!(got.entry_digests, None);
