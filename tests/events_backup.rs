@@ -134,7 +134,7 @@ async fn a_backup_of_a_folder_with_events_captures_both_groups() {
             .build()
             .unwrap();
         let mut spec = BackupSpec::new("shop-events");
-        spec.included_namespaces = vec!["shop".into()];
+        spec.scope.included_namespaces = vec!["shop".into()];
         let report = engine.backup(spec).await;
         assert_eq!(
             report.status.phase,

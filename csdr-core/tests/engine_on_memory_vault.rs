@@ -94,7 +94,7 @@ fn clock() -> Arc<ManualClock> {
 
 async fn back_up(engine: &Engine, name: &str, ttl: Duration) {
     let mut spec = BackupSpec::new(name);
-    spec.included_namespaces = vec!["shop".into()];
+    spec.scope.included_namespaces = vec!["shop".into()];
     spec.ttl = ttl;
     let report = engine.backup(spec).await;
     assert_eq!(
