@@ -61,7 +61,10 @@ pub enum Route {
         /// The version.
         version: String,
     },
-    /// `/openapi/v2` and `/swagger...`: not served, so clients fall back.
+    /// `/openapi/v2` (and `/swagger-2.0.0.pb-v1`, where clients before 1.10 looked for it): the
+    /// OpenAPI v2 document.
+    OpenApiV2,
+    /// `/swagger.json` and `/swaggerapi/...`: documents real servers stopped serving (1.14).
     OpenApi,
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
@@ -89,6 +92,7 @@ impl Route {
                     version: version.to_string(),
                 };
             }
+            ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => return Route::OpenApiV2,
             ["openapi", ..] | ["swagger.json"] | ["swaggerapi", ..] => return Route::OpenApi,
             ["api"] => return Route::CoreVersions,
             ["apis"] => return Route::Groups,
@@ -152,7 +156,8 @@ mod tests {
         assert_eq!(Route::parse("/version"), Route::Version);
         assert_eq!(Route::parse("/api"), Route::CoreVersions);
         assert_eq!(Route::parse("/apis/"), Route::Groups);
-        assert_eq!(Route::parse("/openapi/v2"), Route::OpenApi);
+        assert_eq!(Route::parse("/openapi/v2"), Route::OpenApiV2);
+        assert_eq!(Route::parse("/swagger.json"), Route::OpenApi);
         assert_eq!(Route::parse("/openapi/v3"), Route::OpenApiV3Index);
         assert_eq!(
             Route::parse("/openapi/v3/apis/apps/v1"),
