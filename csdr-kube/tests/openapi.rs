@@ -235,6 +235,11 @@ async fn apply_and_reapply_1_20() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_and_reapply_1_22() {
+    apply_and_reapply(KubeRelease::V1_22).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_and_reapply_1_28() {
     apply_and_reapply(KubeRelease::V1_28).await;
 }
@@ -283,6 +288,11 @@ async fn explain_1_16() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_1_20() {
     explain(KubeRelease::V1_20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_1_22() {
+    explain(KubeRelease::V1_22).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,12 +345,21 @@ async fn unknown_fields_client_side_1_20() {
     unknown_fields_client_side(KubeRelease::V1_20).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_server_side_1_25() {
+    unknown_fields_server_side(KubeRelease::V1_25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_server_side_1_28() {
+    unknown_fields_server_side(KubeRelease::V1_28).await;
+}
+
 /// From 1.25 the server validates: `kubectl apply` (Strict) is answered 400 naming every
 /// unknown field; `--validate=warn` creates the object and prints the server's warnings; the
 /// same for a custom resource, and for the strategic merge patch of a re-apply.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_fields_server_side_1_28() {
-    let (server, Some(kubectl)) = start(KubeRelease::V1_28).await else {
+async fn unknown_fields_server_side(release: KubeRelease) {
+    let (server, Some(kubectl)) = start(release).await else {
         return;
     };
     kubectl.ok(&["apply", "-f", &kubectl.file("ns.yaml", NAMESPACE)]);

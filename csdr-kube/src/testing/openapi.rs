@@ -5,32 +5,37 @@
 //!
 //! # Where each release's specification comes from
 //!
-//! The repository stores, gzip-compressed and minified, the OpenAPI v2 document (`swagger.json`)
-//! of nine releases in `csdr-kube/openapi/v1.<minor>.json.gz` (about 1.8 MB together):
+//! The repository stores, gzip-compressed and minified (JSON re-serialized with sorted keys and
+//! no indentation, content unchanged), the OpenAPI v2 document (`swagger.json`) of ten releases
+//! in `csdr-kube/openapi/v1.<minor>.json.gz` (about 2 MB together). None is edited; the served
+//! documents are filtered from them.
 //!
 //! | simulated release | document served | origin |
 //! | --- | --- | --- |
 //! | 1.16 | 1.17.0's (see below) | — |
-//! | 1.17 | v1.17.0 | `/openapi/v2` of a kind v1.17.0 API server, as kubernetes-sigs/kustomize committed it (`kyaml/openapi/kubernetesapi/swagger.go`, commit 096bd192, go-bindata) |
+//! | 1.17 | v1.17.0 | `/openapi/v2` of a kind v1.17.0 API server, as kubernetes-sigs/kustomize committed it (go-bindata of the JSON in `kyaml/openapi/kubernetesapi/swagger.go`, commit 096bd192) |
 //! | 1.18 | v1.18.8 | same, `kyaml/openapi/kubernetesapi/v1188/swagger.go` (kustomize commit b61a115e) |
-//! | 1.19 | v1.19.1 | same, `v1191/swagger.go` (b61a115e) |
-//! | 1.20 | v1.20.4 | same, `v1204/swagger.go` (kustomize commit 9ff910a9) |
-//! | 1.21–1.24 | 1.20.4's (see below) | — |
+//! | 1.19 | v1.19.1 | same, `kyaml/openapi/kubernetesapi/v1191/swagger.go` (b61a115e) |
+//! | 1.20 | v1.20.4 | same, `kyaml/openapi/kubernetesapi/v1204/swagger.go` (kustomize commit 9ff910a9) |
+//! | 1.21 | v1.21.2 | same, fetched as protobuf: `kyaml/openapi/kubernetesapi/v1_21_2/swagger.pb.gz` (kustomize commit 9216c6f5), decoded field by field into JSON (every field of the protobuf has its JSON counterpart; vendor extensions' YAML parsed) |
+//! | 1.22–1.24 | 1.21.2's (see below) | — |
 //! | 1.25–1.27 | 1.28's (see below) | — |
-//! | 1.28–1.32 | upstream `api/openapi-spec/swagger.json` of the release | kubernetes-client/python's `kubernetes/swagger.json.unprocessed` (the release's swagger.json as downloaded, unmodified) at tags v28.1.0, v29.0.0, v30.1.0, v31.0.0, v32.0.1 |
+//! | 1.28–1.32 | upstream `api/openapi-spec/swagger.json` of the release | kubernetes-client/python's `kubernetes/swagger.json.unprocessed` (the release's swagger.json as the generator downloaded it, unmodified) at tags v28.1.0, v29.0.0, v30.1.0, v31.0.0, v32.0.1 |
 //!
-//! No official document of 1.16 or of 1.21–1.27 could be had here (the kubernetes repository is
-//! too large to fetch, and the copies other projects keep of those releases are post-processed or
-//! absent). Those releases are served **the nearest stored release's document, filtered to what
-//! the simulated cluster serves**: 1.16 gets 1.17's, 1.21–1.24 get 1.20's, 1.25–1.27 get 1.28's
-//! (so the releases that validate fields on the server, 1.25 and later, get a document that
-//! advertises the `fieldValidation` parameter, and the earlier ones one that does not, as their
-//! real servers). Consequences: the group versions the nearest document lacks have no schemas —
-//! 1.16's `apps/v1beta1`, `apps/v1beta2` and `extensions/v1beta1` workloads (1.17's live server
-//! no longer served them), and group versions added in 1.21–1.24 (e.g. `batch/v1` CronJob,
-//! `policy/v1`, `autoscaling/v2`) or removed before 1.28 (e.g. `policy/v1beta1`) — and field
-//! descriptions are those of the nearest release. Objects of a kind without a schema are not
-//! field-validated.
+//! No official document of 1.16 or of 1.22–1.27 could be had here (the kubernetes repository is
+//! too large to fetch, and the copies other projects keep of those releases are post-processed
+//! — renamed definitions — or absent from their history). Those releases are served **the
+//! nearest stored release's document, filtered to what the simulated cluster serves**: 1.16 gets
+//! 1.17's, 1.22–1.24 get 1.21's, 1.25–1.27 get 1.28's (so the releases that validate fields on
+//! the server, 1.25 and later, get a document that advertises the `fieldValidation` parameter,
+//! and the earlier ones one that does not, as their real servers). Consequences: group versions
+//! the nearest document lacks have no schemas — 1.16's `apps/v1beta1`, `apps/v1beta2` and
+//! `extensions/v1beta1` workloads (the 1.17 server no longer served them), and group versions
+//! added in 1.22–1.24 (e.g. `autoscaling/v2`, `flowcontrol.apiserver.k8s.io/v1beta2`) or
+//! removed before 1.28 (e.g. `policy/v1beta1`, `batch/v1beta1`) — and field descriptions are
+//! those of the nearest release. Objects of a kind without a schema are not field-validated,
+//! and `kubectl` skips its client-side validation for them. Group versions the simulator serves
+//! that are CRDs on a real cluster (`snapshot.storage.k8s.io`) have no schema either.
 //!
 //! # What is served
 //!
@@ -57,9 +62,12 @@
 //! unknown field "spec.foo"`, `Warn` (the default) answers a `Warning: 299 - "unknown field
 //! \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the parameter is ignored, as a
 //! real server ignores it; `kubectl` then validates on the client against `/openapi/v2`.
-//! Differences from a real server: duplicate fields are not reported (the body is parsed into a
-//! map first), and patches are checked as sent (directives such as `$setElementOrder/…` skipped),
-//! not after being applied; server-side apply reports the same message as other writes.
+//! Differences from a real server: unknown fields are reported but kept in the stored object (a
+//! real server drops them while decoding, whatever the directive); duplicate fields are not
+//! reported (the body is parsed into a map first); patches are checked as sent (directives such
+//! as `$setElementOrder/…` and deletions skipped), not after being applied; server-side apply
+//! reports the same message as other writes (a real server words it `.spec.foo: field not
+//! declared in schema`); protobuf bodies are not checked.
 
 pub mod fields;
 pub mod protobuf;
@@ -97,7 +105,7 @@ struct Stored {
     data: &'static [u8],
 }
 
-const STORED: [Stored; 9] = [
+const STORED: [Stored; 10] = [
     Stored {
         minor: 17,
         data: include_bytes!("../../openapi/v1.17.json.gz"),
@@ -113,6 +121,10 @@ const STORED: [Stored; 9] = [
     Stored {
         minor: 20,
         data: include_bytes!("../../openapi/v1.20.json.gz"),
+    },
+    Stored {
+        minor: 21,
+        data: include_bytes!("../../openapi/v1.21.json.gz"),
     },
     Stored {
         minor: 28,
@@ -174,7 +186,7 @@ impl Spec {
 pub fn spec_minor(release: KubeRelease) -> u32 {
     match release.minor() {
         16 => 17,
-        21..=24 => 20,
+        22..=24 => 21,
         25..=27 => 28,
         minor => minor,
     }
@@ -187,7 +199,8 @@ pub fn has_own_spec(release: KubeRelease) -> bool {
 
 /// The official specification served for a release, parsed once.
 pub fn spec(release: KubeRelease) -> Result<Arc<Spec>, OpenApiError> {
-    static PARSED: [OnceLock<Result<Arc<Spec>, OpenApiError>>; 9] = [const { OnceLock::new() }; 9];
+    static PARSED: [OnceLock<Result<Arc<Spec>, OpenApiError>>; STORED.len()] =
+        [const { OnceLock::new() }; STORED.len()];
     let minor = spec_minor(release);
     let index = STORED
         .iter()
