@@ -411,6 +411,12 @@ async fn unknown_fields_server_side(release: KubeRelease) {
         stderr.contains(r#"Warning: unknown field "spec.colour""#),
         "{stderr}"
     );
+    // Server-side apply is strict whatever --validate says.
+    let err = kubectl.fails(&["apply", "--server-side", "--validate=ignore", "-f", &bad_cr]);
+    assert!(
+        err.contains("failed to create typed patch object (shop/every-minute; stable.example.com/v1, Kind=CronTab): .spec.colour: field not declared in schema"),
+        "{err}"
+    );
     let good_cr = kubectl.file("ct-good.yaml", &crontab(", replicas: 3"));
     kubectl.ok(&["apply", "-f", &good_cr]);
     let cr = kubectl.json(&["get", "-n", "shop", "crontab", "every-minute", "-o", "json"]);

@@ -65,9 +65,11 @@
 //! Differences from a real server: unknown fields are reported but kept in the stored object (a
 //! real server drops them while decoding, whatever the directive); duplicate fields are not
 //! reported (the body is parsed into a map first); patches are checked as sent (directives such
-//! as `$setElementOrder/…` and deletions skipped), not after being applied; server-side apply
-//! reports the same message as other writes (a real server words it `.spec.foo: field not
-//! declared in schema`); protobuf bodies are not checked.
+//! as `$setElementOrder/…` and deletions skipped), not after being applied; protobuf bodies are
+//! not checked. Server-side apply is strict whatever the directive, as on a real server (`failed
+//! to create typed patch object (…): .spec.foo: field not declared in schema`), but from 1.25 on
+//! only, and list items are named by index (`containers[0]`) where a real server names them by
+//! key (`containers[name="web"]`).
 
 pub mod fields;
 pub mod protobuf;

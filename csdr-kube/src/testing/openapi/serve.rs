@@ -105,7 +105,8 @@ enum Directive {
 }
 
 /// Checks the fields of a create, update or patch body against the kind's schema (from 1.25
-/// on): `Err` 400 for unknown fields under `fieldValidation=Strict`, else the warnings to send.
+/// on): `Err` 400 for unknown fields under `fieldValidation=Strict` and for any server-side
+/// apply, else the warnings to send.
 pub(crate) async fn check_fields(
     app: &App,
     method: &Method,
@@ -121,11 +122,6 @@ pub(crate) async fn check_fields(
     {
         return Ok(Vec::new());
     }
-    let directive = match query.get("fieldValidation").map(String::as_str) {
-        Some("Strict") => Directive::Strict,
-        Some("Ignore") => return Ok(Vec::new()),
-        _ => Directive::Warn,
-    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -135,6 +131,13 @@ pub(crate) async fn check_fields(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    // Server-side apply is strict whatever the directive.
+    let apply = content_type == "application/apply-patch+yaml";
+    let directive = match query.get("fieldValidation").map(String::as_str) {
+        Some("Strict") => Directive::Strict,
+        Some("Ignore") if !apply => return Ok(Vec::new()),
+        _ => Directive::Warn,
+    };
     let value: Value = match content_type.as_str() {
         "application/json-patch+json" => return Ok(Vec::new()),
         t if t.contains("protobuf") || t.contains("cbor") => return Ok(Vec::new()),
@@ -183,6 +186,23 @@ pub(crate) async fn check_fields(
     let unknown = unknown_fields_in(&[&extra, spec.definitions()], &root, &value);
     if unknown.is_empty() {
         return Ok(Vec::new());
+    }
+    if apply {
+        let group_version = if path.group.is_empty() {
+            format!("/{}", path.version)
+        } else {
+            format!("{}/{}", path.group, path.version)
+        };
+        let errors: Vec<String> = unknown
+            .iter()
+            .map(|f| format!(".{f}: field not declared in schema"))
+            .collect();
+        return Err(Status::bad_request(format!(
+            "failed to create typed patch object ({}/{}; {group_version}, Kind={kind}): {}",
+            path.namespace.as_deref().unwrap_or(""),
+            path.name.as_deref().unwrap_or(""),
+            errors.join("\n")
+        )));
     }
     let messages: Vec<String> = unknown
         .iter()
