@@ -62,9 +62,12 @@
 //! unknown field "spec.foo"`, `Warn` (the default) answers a `Warning: 299 - "unknown field
 //! \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the parameter is ignored, as a
 //! real server ignores it; `kubectl` then validates on the client against `/openapi/v2`.
+//! Duplicate members of a JSON body are reported the same way (`duplicate field
+//! "spec.replicas"`; `kubectl` never sends them: its YAML parser refuses them first).
+//!
 //! Differences from a real server: unknown fields are reported but kept in the stored object (a
-//! real server drops them while decoding, whatever the directive); duplicate fields are not
-//! reported (the body is parsed into a map first); patches are checked as sent (directives such
+//! real server drops them while decoding, whatever the directive); duplicates in YAML bodies
+//! are not reported; patches are checked as sent (directives such
 //! as `$setElementOrder/…` and deletions skipped), not after being applied; protobuf bodies are
 //! not checked. Server-side apply is strict whatever the directive, as on a real server (`failed
 //! to create typed patch object (…): .spec.foo: field not declared in schema`), but from 1.25 on

@@ -182,6 +182,97 @@ pub fn without_patch_directives(value: &Value) -> Value {
     }
 }
 
+/// The fields a JSON text sets more than once in the same object, as the server's strict
+/// decoding names them (`spec.replicas`, `spec.containers[0].name`), in the order met; empty
+/// for text that is not JSON.
+pub fn duplicate_fields(json: &[u8]) -> Vec<String> {
+    use serde::de::DeserializeSeed;
+    let mut found = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let seed = Duplicates {
+        path: String::new(),
+        found: &mut found,
+    };
+    if seed.deserialize(&mut deserializer).is_err() {
+        return Vec::new();
+    }
+    found
+}
+
+/// A JSON value walked only to find duplicate members.
+struct Duplicates<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Duplicates<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Duplicates<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        loop {
+            let seed = Duplicates {
+                path: format!("{}[{i}]", self.path),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) {
+                self.found.push(path.clone());
+            }
+            map.next_value_seed(Duplicates {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +332,17 @@ mod tests {
             found,
             vec!["spec.closed.y", "spec.extra", "spec.inner.metadata.bad"]
         );
+    }
+
+    #[test]
+    fn duplicates_are_named_by_path() {
+        let text = br#"{"spec": {"replicas": 1, "replicas": 2, "containers": [{"name": "a", "name": "b"}]}, "kind": "X"}"#;
+        assert_eq!(
+            duplicate_fields(text),
+            ["spec.replicas", "spec.containers[0].name"]
+        );
+        assert!(duplicate_fields(b"{\"a\": {\"a\": 1}}").is_empty());
+        assert!(duplicate_fields(b"a: 1").is_empty());
     }
 
     #[test]

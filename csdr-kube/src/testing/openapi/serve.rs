@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::super::rest::{App, json_response};
 use super::super::routes::{ResourcePath, Route};
 use super::super::status::Status;
-use super::fields::{unknown_fields_in, without_patch_directives};
+use super::fields::{duplicate_fields, unknown_fields_in, without_patch_directives};
 use super::{
     crd_definitions, crd_versions, protobuf, spec, v2_document, v3_group_version, v3_index,
 };
@@ -184,10 +184,11 @@ pub(crate) async fn check_fields(
         }
     };
     let unknown = unknown_fields_in(&[&extra, spec.definitions()], &root, &value);
-    if unknown.is_empty() {
+    let duplicates = duplicate_fields(body);
+    if unknown.is_empty() && duplicates.is_empty() {
         return Ok(Vec::new());
     }
-    if apply {
+    if apply && !unknown.is_empty() {
         let group_version = if path.group.is_empty() {
             format!("/{}", path.version)
         } else {
@@ -207,6 +208,11 @@ pub(crate) async fn check_fields(
     let messages: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
+        .chain(
+            duplicates
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\"")),
+        )
         .collect();
     match directive {
         Directive::Strict => Err(Status::bad_request(format!(
