@@ -61,10 +61,10 @@ pub enum Route {
         /// The version.
         version: String,
     },
-    /// `/openapi/v2` (and `/swagger-2.0.0.pb-v1`, where clients before 1.10 looked for it): the
-    /// OpenAPI v2 document.
+    /// `/openapi/v2`: the OpenAPI v2 document.
     OpenApiV2,
-    /// `/swagger.json` and `/swaggerapi/...`: documents real servers stopped serving (1.14).
+    /// `/swagger.json`, `/swagger-2.0.0.pb-v1` and `/swaggerapi/...`: documents real servers
+    /// stopped serving before 1.16 (answered 404).
     OpenApi,
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
@@ -92,8 +92,10 @@ impl Route {
                     version: version.to_string(),
                 };
             }
-            ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] => return Route::OpenApiV2,
-            ["openapi", ..] | ["swagger.json"] | ["swaggerapi", ..] => return Route::OpenApi,
+            ["openapi", "v2"] => return Route::OpenApiV2,
+            ["openapi", ..] | ["swagger.json" | "swagger-2.0.0.pb-v1"] | ["swaggerapi", ..] => {
+                return Route::OpenApi;
+            }
             ["api"] => return Route::CoreVersions,
             ["apis"] => return Route::Groups,
             ["apis", group] => return Route::Group(group.to_string()),
