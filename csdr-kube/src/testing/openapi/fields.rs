@@ -51,10 +51,23 @@ pub fn unknown_fields_in(pools: &[&Map<String, Value>], root: &str, value: &Valu
     };
     // A CRD's definition is structural; built-in ones are free-form where they have no
     // properties.
-    let structural = !root.starts_with("io.k8s.");
+    let structural = !is_built_in(root);
     walk.visit(schema, value, "", structural, 0);
     walk.found.sort();
     walk.found
+}
+
+/// Whether a definition name is one of the Kubernetes API's own types (CRD definitions are named
+/// after their reversed group, e.g. `io.k8s.storage.snapshot.v1.VolumeSnapshot`).
+fn is_built_in(name: &str) -> bool {
+    [
+        "io.k8s.api.",
+        "io.k8s.apimachinery.pkg.",
+        "io.k8s.apiextensions-apiserver.pkg.",
+        "io.k8s.kube-aggregator.pkg.",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }
 
 /// The schema a `$ref` (or a single-element `allOf`) names, and the name of the definition it
@@ -109,7 +122,7 @@ impl<'a> Walk<'a> {
         }
         let (schema, name) = resolve(self.pools, schema);
         let structural = match name {
-            Some(n) => !n.starts_with("io.k8s."),
+            Some(n) => !is_built_in(n),
             None => structural,
         };
         let flag = |key: &str| schema.get(key).and_then(Value::as_bool).unwrap_or(false);
@@ -280,15 +293,15 @@ mod tests {
 
     fn defs() -> Map<String, Value> {
         json!({
-            "io.k8s.Pod": {"type": "object", "properties": {
+            "io.k8s.api.t.Pod": {"type": "object", "properties": {
                 "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "m"},
-                "spec": {"allOf": [{"$ref": "#/definitions/io.k8s.PodSpec"}]},
-                "raw": {"$ref": "#/definitions/io.k8s.Raw"}}},
-            "io.k8s.PodSpec": {"type": "object", "properties": {
-                "containers": {"type": "array", "items": {"$ref": "#/definitions/io.k8s.Container"}}}},
-            "io.k8s.Container": {"type": "object", "properties": {"name": {"type": "string"},
+                "spec": {"allOf": [{"$ref": "#/definitions/io.k8s.api.t.PodSpec"}]},
+                "raw": {"$ref": "#/definitions/io.k8s.api.t.Raw"}}},
+            "io.k8s.api.t.PodSpec": {"type": "object", "properties": {
+                "containers": {"type": "array", "items": {"$ref": "#/definitions/io.k8s.api.t.Container"}}}},
+            "io.k8s.api.t.Container": {"type": "object", "properties": {"name": {"type": "string"},
                 "port": {"type": "string", "format": "int-or-string"}}},
-            "io.k8s.Raw": {"type": "object"},
+            "io.k8s.api.t.Raw": {"type": "object"},
             "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": {"type": "object", "properties": {
                 "name": {"type": "string"},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
@@ -310,12 +323,29 @@ mod tests {
     fn built_in_paths_arrays_and_free_form_types() {
         let found = unknown_fields(
             &defs(),
-            "io.k8s.Pod",
+            "io.k8s.api.t.Pod",
             &json!({"metadata": {"name": "a", "labels": {"x": "y"}, "colour": 1},
                 "spec": {"containers": [{"name": "a"}, {"name": "b", "imagex": "n", "port": 80}]},
                 "raw": {"anything": {"at": "all"}}}),
         );
         assert_eq!(found, vec!["metadata.colour", "spec.containers[1].imagex"]);
+    }
+
+    #[test]
+    fn crds_of_k8s_io_groups_are_structural_too() {
+        let mut defs = defs();
+        defs.insert(
+            "io.k8s.storage.snapshot.v1.Snap".into(),
+            json!({"type": "object", "properties": {"spec": {"type": "object"}}}),
+        );
+        assert_eq!(
+            unknown_fields(
+                &defs,
+                "io.k8s.storage.snapshot.v1.Snap",
+                &json!({"spec": {"x": 1}})
+            ),
+            ["spec.x"]
+        );
     }
 
     #[test]
