@@ -3,7 +3,8 @@
 //! `/version` (`version.Info`), `/api` (`APIVersions`), `/apis` (`APIGroupList`),
 //! `/apis/<group>` (`APIGroup`), `/api/v1` and `/apis/<group>/<version>` (`APIResourceList`),
 //! and the aggregated `APIGroupDiscoveryList` of `/api` and `/apis` (apidiscovery.k8s.io v2
-//! or v2beta1, as asked for) — all built from the simulated cluster's [`Discovery`].
+//! or v2beta1, as asked for) — all built from the simulated cluster's [`Discovery`]. The
+//! OpenAPI documents are built by [`super::openapi`].
 //!
 //! ```
 //! use csdr_core::releases::KubeRelease;
@@ -231,94 +232,6 @@ pub fn aggregated_version_accepted(accept: &str) -> Option<&'static str> {
         }
     }
     found
-}
-
-/// `/openapi/v3`: one entry per served group version.
-///
-/// The simulator publishes no schemas; its OpenAPI v3 documents only declare, per resource,
-/// the operations and the `fieldValidation` parameter, which is how `kubectl` (1.27+) learns
-/// that the server validates fields itself and skips client-side schema validation (which
-/// would need the full OpenAPI v2 document). The server accepts `fieldValidation` and does not
-/// check unknown fields.
-pub fn openapi_v3_index(discovery: &Discovery) -> Value {
-    let mut paths = serde_json::Map::new();
-    for g in &discovery.groups {
-        for v in &g.versions {
-            let key = if g.name.is_empty() {
-                format!("api/{}", v.version)
-            } else {
-                format!("apis/{}/{}", g.name, v.version)
-            };
-            paths.insert(
-                key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}")}),
-            );
-        }
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/apis/<group>/<version>` (see [`openapi_v3_index`]), if served.
-pub fn openapi_v3_group_version(
-    discovery: &Discovery,
-    group: &str,
-    version: &str,
-) -> Option<Value> {
-    let served = discovery
-        .group(group)?
-        .versions
-        .iter()
-        .find(|v| v.version == version)?;
-    let base = if group.is_empty() {
-        format!("/api/{version}")
-    } else {
-        format!("/apis/{group}/{version}")
-    };
-    let field_validation = json!({"name": "fieldValidation", "in": "query",
-        "description": "Strict, Warn or Ignore (accepted; the simulator does not check fields)",
-        "schema": {"type": "string", "uniqueItems": true}});
-    let mut paths = serde_json::Map::new();
-    for r in &served.resources {
-        let gvk = json!({"group": group, "version": version, "kind": r.kind});
-        let item = if r.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
-        } else {
-            format!("{base}/{}/{{name}}", r.plural)
-        };
-        let operation = |verb: &str| {
-            json!({
-                "operationId": format!("{verb}{}", r.kind),
-                "x-kubernetes-action": verb,
-                "x-kubernetes-group-version-kind": gvk,
-                "parameters": [field_validation],
-                "responses": {"200": {"description": "OK"}},
-            })
-        };
-        let mut ops = serde_json::Map::new();
-        if r.supports("patch") {
-            ops.insert("patch".into(), operation("patch"));
-        }
-        if r.supports("update") {
-            ops.insert("put".into(), operation("put"));
-        }
-        if !ops.is_empty() {
-            paths.insert(item, Value::Object(ops));
-        }
-        if r.supports("create") {
-            let collection = if r.namespaced {
-                format!("{base}/namespaces/{{namespace}}/{}", r.plural)
-            } else {
-                format!("{base}/{}", r.plural)
-            };
-            paths.insert(collection, json!({"post": operation("post")}));
-        }
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (csdr API simulator)", "version": "unversioned"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@
 //! cluster-scoped resources at every version the cluster serves; errors as `Status` objects.
 //! There is no authentication: it is for loopback only.
 //!
-//! OpenAPI: `/openapi/v3` lists one document per group version that declares each resource's
-//! operations with the `fieldValidation` parameter and no schemas (see
-//! [`documents::openapi_v3_index`]), which is enough for `kubectl apply` to skip client-side
-//! validation; `/openapi/v2` answers 404.
+//! OpenAPI: `/openapi/v2` (protobuf when asked for, as `kubectl` asks, else JSON), and from 1.24
+//! on `/openapi/v3` with one document per served group version, built from the official
+//! specification of the release with the served CRDs' schemas added; field validation
+//! (`fieldValidation=Strict|Warn|Ignore`) from 1.25 on. Where each release's specification
+//! comes from, and what differs from a real server, is in [`openapi`].
 //!
 //! Request bodies may be JSON, YAML or Kubernetes protobuf
 //! (`application/vnd.kubernetes.protobuf`, what `kubectl create namespace`/`create deployment`
@@ -24,7 +25,7 @@
 //! is answered 406.
 //!
 //! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), `dryRun`
-//! (answered 400 rather than ignored), field validation of unknown fields, subresources other than `status`,
+//! (answered 400 rather than ignored), subresources other than `status`,
 //! and watch history: a watch compares snapshots, so deletions between a list and the start of
 //! a watch from its resourceVersion are not reported.
 //!
@@ -45,6 +46,7 @@
 //! ```
 
 pub mod documents;
+pub mod openapi;
 pub mod protobuf;
 mod rest;
 pub mod routes;

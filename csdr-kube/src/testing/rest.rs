@@ -19,6 +19,7 @@ use csdr_core::sim::SimCluster;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::openapi::serve as openapi;
 use super::routes::{ResourcePath, Route};
 use super::status::Status;
 use super::strategic::apply_strategic_merge_patch;
@@ -177,14 +178,10 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
                 None => status_response(&Status::no_such_resource()),
             }
         }
-        Route::OpenApiV3Index => {
-            json_response(200, &documents::openapi_v3_index(&app.sim.discovery()))
-        }
-        Route::OpenApiV3 { group, version } => {
-            match documents::openapi_v3_group_version(&app.sim.discovery(), &group, &version) {
-                Some(doc) => json_response(200, &doc),
-                None => status_response(&Status::no_such_resource()),
-            }
+        Route::OpenApiV2 | Route::OpenApiV3Index | Route::OpenApiV3 { .. } => {
+            openapi::serve(&app, &route, &headers)
+                .await
+                .unwrap_or_else(|| status_response(&Status::no_such_resource()))
         }
         Route::OpenApi | Route::Unknown => status_response(&Status::no_such_resource()),
         Route::Resource(p) => {
@@ -196,6 +193,11 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
                     )));
                 }
             };
+            let warnings =
+                match openapi::check_fields(&app, &method, &p, &query, &headers, &body).await {
+                    Ok(warnings) => warnings,
+                    Err(status) => return status_response(&status),
+                };
             let request = ResourceRequest {
                 app: app.clone(),
                 method,
@@ -203,10 +205,12 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
                 query,
                 body,
             };
-            match request.serve(p).await {
+            let mut response = match request.serve(p).await {
                 Ok(resp) => resp,
                 Err(status) => status_response(&status),
-            }
+            };
+            openapi::add_warnings(&mut response, &warnings);
+            response
         }
     }
 }

@@ -61,7 +61,10 @@ pub enum Route {
         /// The version.
         version: String,
     },
-    /// `/openapi/v2` and `/swagger...`: not served, so clients fall back.
+    /// `/openapi/v2`: the OpenAPI v2 document.
+    OpenApiV2,
+    /// `/swagger.json`, `/swagger-2.0.0.pb-v1` and `/swaggerapi/...`: documents real servers
+    /// stopped serving before 1.16 (answered 404).
     OpenApi,
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
@@ -89,7 +92,10 @@ impl Route {
                     version: version.to_string(),
                 };
             }
-            ["openapi", ..] | ["swagger.json"] | ["swaggerapi", ..] => return Route::OpenApi,
+            ["openapi", "v2"] => return Route::OpenApiV2,
+            ["openapi", ..] | ["swagger.json" | "swagger-2.0.0.pb-v1"] | ["swaggerapi", ..] => {
+                return Route::OpenApi;
+            }
             ["api"] => return Route::CoreVersions,
             ["apis"] => return Route::Groups,
             ["apis", group] => return Route::Group(group.to_string()),
@@ -152,7 +158,8 @@ mod tests {
         assert_eq!(Route::parse("/version"), Route::Version);
         assert_eq!(Route::parse("/api"), Route::CoreVersions);
         assert_eq!(Route::parse("/apis/"), Route::Groups);
-        assert_eq!(Route::parse("/openapi/v2"), Route::OpenApi);
+        assert_eq!(Route::parse("/openapi/v2"), Route::OpenApiV2);
+        assert_eq!(Route::parse("/swagger.json"), Route::OpenApi);
         assert_eq!(Route::parse("/openapi/v3"), Route::OpenApiV3Index);
         assert_eq!(
             Route::parse("/openapi/v3/apis/apps/v1"),
