@@ -85,6 +85,7 @@ use crate::releases::KubeRelease;
 
 pub use files::{DocumentError, SimDocument};
 pub use options::{ApplyOptions, DeleteOptions, Deletion, Propagation, Subresource, WriteOptions};
+pub use store::ScalePaths;
 use store::SimState;
 
 /// Converts a built-in object to another version of its resource (the core's
@@ -363,6 +364,32 @@ impl SimCluster {
         self.write(options.dry_run, |st, now| {
             st.delete_with(gvr, namespace, name, options, now)
         })
+    }
+
+    /// The subresources a resource serves besides the object: `scale` (Deployments,
+    /// StatefulSets, ReplicaSets, ReplicationControllers, custom resources whose CRD version
+    /// declares it) and `status` (built-in types whose API server storage has it, custom
+    /// resources whose CRD version declares it), sorted.
+    pub fn subresources(&self, gvr: &GroupVersionResource) -> Vec<&'static str> {
+        let st = self.lock();
+        let Ok(r) = st.resolve(gvr) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if st.scale_paths(&r, &gvr.version).is_some() {
+            out.push("scale");
+        }
+        if st.has_status_subresource(&r, &gvr.version) {
+            out.push("status");
+        }
+        out
+    }
+
+    /// Where the `scale` subresource of a resource reads and writes, if it has one.
+    pub fn scale_paths(&self, gvr: &GroupVersionResource) -> Option<ScalePaths> {
+        let st = self.lock();
+        let r = st.resolve(gvr).ok()?;
+        st.scale_paths(&r, &gvr.version)
     }
 
     /// Loads objects from documents (YAML, multi-document allowed, or JSON; `List` kinds are

@@ -52,6 +52,20 @@ pub(crate) struct SimState {
     pub rejections: Vec<Rejection>,
 }
 
+/// Where a resource's `scale` subresource reads and writes (JSON pointers into the object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// The desired replicas (`specReplicasPath`).
+    pub spec_replicas: String,
+    /// The observed replicas (`statusReplicasPath`).
+    pub status_replicas: String,
+    /// The label selector (`labelSelectorPath`), if any.
+    pub label_selector: Option<String>,
+    /// Whether the selector there is already a string (custom resources) rather than a
+    /// `LabelSelector` or a map of labels (built-in types).
+    pub selector_is_string: bool,
+}
+
 /// The reason of a conflict on a stale resourceVersion, as the API server words it.
 pub(crate) const MODIFIED: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
@@ -875,6 +889,39 @@ impl SimState {
         per_version
             .or_else(|| crd.pointer(&format!("/spec/subresources/{name}")))
             .cloned()
+    }
+
+    /// Where the replicas and selector of a resource's `scale` subresource live, if it has one.
+    pub fn scale_paths(&self, r: &Resolved, version: &str) -> Option<ScalePaths> {
+        if r.builtin {
+            let scalable = matches!(
+                r.key.as_str(),
+                "deployments.apps"
+                    | "statefulsets.apps"
+                    | "replicasets.apps"
+                    | "replicationcontrollers"
+            );
+            return scalable.then(|| ScalePaths {
+                spec_replicas: "/spec/replicas".into(),
+                status_replicas: "/status/replicas".into(),
+                label_selector: Some("/spec/selector".into()),
+                selector_is_string: false,
+            });
+        }
+        let scale = self.crd_version_subresource(&r.key, version, "scale")?;
+        let pointer = |k: &str| {
+            scale
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|p| p.trim_start_matches('.').replace('.', "/"))
+                .map(|p| format!("/{p}"))
+        };
+        Some(ScalePaths {
+            spec_replicas: pointer("specReplicasPath")?,
+            status_replicas: pointer("statusReplicasPath")?,
+            label_selector: pointer("labelSelectorPath"),
+            selector_is_string: true,
+        })
     }
 
     /// An update of the object or of its `status` (see [`Subresource`]).

@@ -44,6 +44,7 @@ mod rest;
 pub mod routes;
 pub mod status;
 pub mod strategic;
+mod subresources;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};
