@@ -248,6 +248,24 @@ fn a_deleted_namespace_is_terminating_until_its_content_is_gone() {
     block_on(s.update(&configmaps(), &obj(v))).unwrap();
     assert!(get(&s, &configmaps(), Some("shop"), "held").is_none());
     assert!(get(&s, &namespaces(), None, "shop").is_none());
+
+    // A namespace without `spec.finalizers` also waits for its content.
+    let ns = obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bare"}}));
+    block_on(s.create(&namespaces(), &ns)).unwrap();
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": "bare", "finalizers": ["example.com/keep"]}}));
+    let held = block_on(s.create(&configmaps(), &cm)).unwrap();
+    let deletion = s
+        .delete_with(&namespaces(), None, "bare", &DeleteOptions::default())
+        .unwrap();
+    assert!(matches!(deletion, Deletion::Pending(_)), "{deletion:?}");
+    let mut v = get(&s, &configmaps(), Some("bare"), "held")
+        .unwrap()
+        .to_value();
+    assert_eq!(v["metadata"]["uid"], held.to_value()["metadata"]["uid"]);
+    v["metadata"]["finalizers"] = json!([]);
+    block_on(s.update(&configmaps(), &obj(v))).unwrap();
+    assert!(get(&s, &namespaces(), None, "bare").is_none());
 }
 
 fn owned(

@@ -1197,6 +1197,7 @@ impl SimState {
                     string_list(obj.metadata().and_then(|m| m.get("finalizers")));
                 let mut spec_finalizers = string_list(obj.pointer("/spec/finalizers"));
                 let before = (meta_finalizers.len(), spec_finalizers.len());
+                let mut content_left = false;
                 if key.resource == "namespaces" {
                     let content: Vec<ObjectKey> = self
                         .objects
@@ -1210,7 +1211,8 @@ impl SimState {
                             changed = true;
                         }
                     }
-                    if !self.objects.keys().any(|k| k.namespace == key.name) {
+                    content_left = self.objects.keys().any(|k| k.namespace == key.name);
+                    if !content_left {
                         spec_finalizers.retain(|f| f != "kubernetes");
                     }
                 }
@@ -1219,7 +1221,7 @@ impl SimState {
                 {
                     meta_finalizers.retain(|f| f != FOREGROUND);
                 }
-                if meta_finalizers.is_empty() && spec_finalizers.is_empty() {
+                if meta_finalizers.is_empty() && spec_finalizers.is_empty() && !content_left {
                     self.remove_object(&key, now)?;
                     changed = true;
                 } else if before != (meta_finalizers.len(), spec_finalizers.len()) {

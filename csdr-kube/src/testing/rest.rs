@@ -514,7 +514,71 @@ impl ResourceRequest {
         }
     }
 
+    /// `resourceVersion` and `resourceVersionMatch` of a list, for a store that keeps only the
+    /// current state: `0`, `NotOlderThan` (or no match) of a version not newer than the
+    /// current one are served the current state; `Exact` is served only for the current
+    /// version (an older one is gone); a version newer than the current one times out.
+    fn check_list_version(&self) -> Result<(), Status> {
+        let current = self.app.sim.resource_version();
+        let invalid = |message: &str| {
+            Status::new(
+                422,
+                "Invalid",
+                format!("ListOptions.meta.k8s.io \"\" is invalid: {message}"),
+            )
+        };
+        let version = self.param("resourceVersion");
+        let exact = match self.param("resourceVersionMatch") {
+            None => false,
+            Some(_) if version.is_none() => {
+                return Err(invalid(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            Some("Exact") => true,
+            Some("NotOlderThan") => false,
+            Some(other) => {
+                return Err(invalid(&format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                )));
+            }
+        };
+        let Some(version) = version else {
+            return Ok(());
+        };
+        if version == "0" {
+            return if exact {
+                Err(invalid(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        let Ok(asked) = version.parse::<u64>() else {
+            return Err(Status::bad_request(format!(
+                "invalid resource version: {version:?}"
+            )));
+        };
+        if asked > current {
+            return Err(Status::new(
+                504,
+                "Timeout",
+                format!("Too large resource version: {asked}, current: {current}"),
+            ));
+        }
+        if exact && asked < current {
+            return Err(Status::new(
+                410,
+                "Expired",
+                format!("too old resource version: {asked} ({current})"),
+            ));
+        }
+        Ok(())
+    }
+
     async fn list(&self, target: &Target) -> Result<Response, Status> {
+        self.check_list_version()?;
         let fields = FieldSelector::parse(self.param("fieldSelector"))?;
         let (items, token) = if fields.is_empty() {
             let options = ListOptions {
@@ -565,6 +629,8 @@ impl ResourceRequest {
             .unwrap_or(Duration::from_secs(1800));
         let stream = watching::events(watching::WatchRequest {
             app: self.app.clone(),
+            kind: target.resource.kind.clone(),
+            bookmarks: self.param("allowWatchBookmarks") == Some("true"),
             gvr: target.gvr.clone(),
             namespace: target.namespace.clone(),
             label_selector: self.param("labelSelector").map(str::to_string),
