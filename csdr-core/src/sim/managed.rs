@@ -277,7 +277,7 @@ impl SimState {
                 continue;
             }
             for (i, e) in entries.iter().enumerate() {
-                if e.manager != me.manager && e.fields.contains(path) {
+                if !e.same_identity(&me) && e.fields.contains(path) {
                     conflicts.push((
                         e.manager.clone(),
                         e.api_version.clone(),

@@ -144,7 +144,7 @@ impl SimCluster {
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             // Cannot fail on a fresh state: the names are valid and unused.
-            let _ = sim.lock().create_namespace_if_missing(ns, sim.clock.now());
+            let _ = sim.lock().create_namespace_if_missing(ns, sim.now());
         }
         sim
     }
@@ -153,6 +153,12 @@ impl SimCluster {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The clock's time in whole seconds, as the API server stamps `metav1.Time` fields.
+    fn now(&self) -> jiff::Timestamp {
+        let now = self.clock.now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
@@ -181,7 +187,7 @@ impl SimCluster {
             what: format!("nodes {name}"),
             reason: e.to_string(),
         })?;
-        let now = self.clock.now();
+        let now = self.now();
         self.lock()
             .create(&GroupVersionResource::new("", "v1", "nodes"), &node, now)
     }
@@ -220,7 +226,7 @@ impl SimCluster {
         name: &str,
         edit: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut st = self.lock();
         let what = st.describe(gvr, namespace, name);
         let current = st
@@ -245,7 +251,7 @@ impl SimCluster {
         dry_run: bool,
         op: impl FnOnce(&mut SimState, jiff::Timestamp) -> Result<T, ClusterError>,
     ) -> Result<T, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut st = self.lock();
         if dry_run {
             let mut scratch = st.clone();
@@ -400,7 +406,7 @@ impl SimCluster {
     /// Missing namespaces are created. Returns how many objects were loaded.
     pub fn load_documents(&self, documents: &[SimDocument]) -> Result<usize, DocumentError> {
         let objects = files::parse_documents(documents)?;
-        let now = self.clock.now();
+        let now = self.now();
         let mut st = self.lock();
         st.load(objects, now)
     }
@@ -453,7 +459,7 @@ impl Cluster for SimCluster {
         gvr: &GroupVersionResource,
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.lock().create(gvr, object, now)
     }
 
@@ -462,7 +468,7 @@ impl Cluster for SimCluster {
         gvr: &GroupVersionResource,
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.lock().update(gvr, object, now)
     }
 
@@ -491,7 +497,7 @@ impl Cluster for SimCluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.lock().delete(gvr, namespace, name, now)
     }
 
