@@ -442,3 +442,34 @@ async fn watches_send_bookmarks_and_honour_field_selectors() {
     );
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn discovery_lists_the_scale_and_status_subresources() {
+    let (server, client) = serve().await;
+    let apps = client.list_api_group_resources("apps/v1").await.unwrap();
+    let find = |name: &str| {
+        apps.resources
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
+    let scale = find("deployments/scale");
+    assert_eq!(
+        (
+            scale.kind.as_str(),
+            scale.group.as_deref(),
+            scale.version.as_deref()
+        ),
+        ("Scale", Some("autoscaling"), Some("v1"))
+    );
+    assert_eq!(scale.verbs, ["get", "patch", "update"]);
+    assert_eq!(find("deployments/status").kind, "Deployment");
+    assert_eq!(find("statefulsets/scale").kind, "Scale");
+    let core = client.list_core_api_resources("v1").await.unwrap();
+    let names: Vec<&str> = core.resources.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"pods/status"), "{names:?}");
+    assert!(names.contains(&"replicationcontrollers/scale"), "{names:?}");
+    assert!(!names.contains(&"configmaps/status"), "{names:?}");
+    server.shutdown().await.unwrap();
+}

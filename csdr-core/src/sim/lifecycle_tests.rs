@@ -524,3 +524,84 @@ fn server_side_apply_tracks_managers_conflicts_forces_and_removes_fields() {
     // bob owned nothing else: his entry is gone, as the API server drops empty entries.
     assert!(!managers.iter().any(|(m, _)| m == "bob"), "{managers:?}");
 }
+
+#[test]
+fn custom_resources_get_the_subresources_their_crd_declares() {
+    let s = sim();
+    let crds = GroupVersionResource::new("apiextensions.k8s.io", "v1", "customresourcedefinitions");
+    let crd = obj(
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true,
+                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                 "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size",
+                    "statusReplicasPath": ".status.size", "labelSelectorPath": ".status.selector"}}},
+                {"name": "v1alpha1", "served": true, "storage": false,
+                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}),
+    );
+    block_on(s.create(&crds, &crd)).unwrap();
+    let widgets = GroupVersionResource::new("example.com", "v1", "widgets");
+    let alpha = GroupVersionResource::new("example.com", "v1alpha1", "widgets");
+    assert_eq!(s.subresources(&widgets), ["scale", "status"]);
+    assert!(s.subresources(&alpha).is_empty());
+    assert_eq!(
+        s.scale_paths(&widgets),
+        Some(ScalePaths {
+            spec_replicas: "/spec/size".into(),
+            status_replicas: "/status/size".into(),
+            label_selector: Some("/status/selector".into()),
+            selector_is_string: true,
+        })
+    );
+    assert!(s.scale_paths(&deployments()).is_some());
+    assert!(s.scale_paths(&configmaps()).is_none());
+
+    let w = obj(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 1}}));
+    let created = block_on(s.create(&widgets, &w)).unwrap();
+    let mut v = created.to_value();
+    v["status"] = json!({"size": 1});
+    let kept = block_on(s.update(&widgets, &obj(v.clone()))).unwrap();
+    assert!(kept.fields().get("status").is_none());
+    let status = WriteOptions {
+        subresource: Subresource::Status,
+        ..WriteOptions::default()
+    };
+    v["metadata"]["resourceVersion"] = meta(&kept, "resourceVersion").cloned().unwrap();
+    let reported = s.update_with(&widgets, &obj(v), &status).unwrap();
+    assert_eq!(reported.fields()["status"], json!({"size": 1}));
+}
+
+#[test]
+fn leases_and_events_are_ordinary_resources() {
+    let s = sim();
+    let leases = GroupVersionResource::new("coordination.k8s.io", "v1", "leases");
+    let lease = obj(
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "leader", "namespace": "kube-system"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}),
+    );
+    let created = block_on(s.create(&leases, &lease)).unwrap();
+    let mut v = created.to_value();
+    v["spec"]["holderIdentity"] = json!("b");
+    block_on(s.update(&leases, &obj(v.clone()))).unwrap();
+    v["spec"]["holderIdentity"] = json!("c");
+    assert!(matches!(
+        block_on(s.update(&leases, &obj(v))),
+        Err(ClusterError::Conflict { .. })
+    ));
+    // events.k8s.io/v1 is the storage version (core v1 Events need the conversion rules).
+    let events = GroupVersionResource::new("events.k8s.io", "v1", "events");
+    let event = obj(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": "default"},
+        "eventTime": "2026-01-01T00:00:00.000000Z", "action": "Scale",
+        "reportingController": "deployment-controller", "reportingInstance": "cm-1",
+        "regarding": {"kind": "Deployment", "name": "web", "namespace": "default"},
+        "reason": "ScalingReplicaSet", "note": "Scaled up", "type": "Normal"}));
+    block_on(s.create(&events, &event)).unwrap();
+    let page = block_on(s.list_page(&events, Some("default"), &ListOptions::default())).unwrap();
+    assert_eq!(page.items.len(), 1);
+}
