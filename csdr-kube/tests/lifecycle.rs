@@ -412,6 +412,26 @@ async fn watches_send_bookmarks_and_honour_field_selectors() {
         .await
         .unwrap();
     assert_eq!(seen, ["wanted"]);
+    // The same through a streaming list (sendInitialEvents, ended by the annotated bookmark).
+    let streaming = watcher::Config::default()
+        .fields("metadata.name=wanted")
+        .streaming_lists();
+    let seen: Vec<String> = tokio::time::timeout(
+        Duration::from_secs(10),
+        watcher::watcher(configmaps.clone(), streaming)
+            .take_while(|e| futures::future::ready(!matches!(e, Ok(watcher::Event::InitDone))))
+            .try_filter_map(|e| async move {
+                Ok(match e {
+                    watcher::Event::InitApply(cm) | watcher::Event::Apply(cm) => cm.metadata.name,
+                    _ => None,
+                })
+            })
+            .try_collect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(seen, ["wanted"]);
 
     // Lists: an old exact version is gone, the current one and 0 serve the current state.
     // (A future version answers 504, which the kube client retries for minutes: not tested
@@ -471,5 +491,63 @@ async fn discovery_lists_the_scale_and_status_subresources() {
     assert!(names.contains(&"pods/status"), "{names:?}");
     assert!(names.contains(&"replicationcontrollers/scale"), "{names:?}");
     assert!(!names.contains(&"configmaps/status"), "{names:?}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn custom_resources_scale_through_the_subresource_their_crd_declares() {
+    let (server, client) = serve().await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let crd = serde_json::from_value(json!({"apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}},
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size",
+                    "statusReplicasPath": ".status.size",
+                    "labelSelectorPath": ".status.selector"}}}]}}))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let resource = kube::api::ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<kube::api::DynamicObject> = Api::namespaced_with(client, "default", &resource);
+    let widget: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"size": 1}}))
+    .unwrap();
+    widgets
+        .create(&PostParams::default(), &widget)
+        .await
+        .unwrap();
+    widgets
+        .patch_status(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"size": 1, "selector": "app=w"}})),
+        )
+        .await
+        .unwrap();
+    let scale = widgets.get_scale("w").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=w"));
+    widgets
+        .patch_scale(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    let stored = widgets.get("w").await.unwrap();
+    assert_eq!(stored.data["spec"]["size"], 4);
+    assert_eq!(stored.data["status"]["size"], 1);
     server.shutdown().await.unwrap();
 }
