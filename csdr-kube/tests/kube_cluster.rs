@@ -368,7 +368,12 @@ async fn wait_for_watches_until_bound_or_times_out() {
         .fields_mut()
         .insert("status".into(), json!({"phase": "Bound"}));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sim.update(&pvcs, &current).await.unwrap();
+    // A provisioner reports binding through the status subresource.
+    let status_write = csdr_core::sim::WriteOptions {
+        subresource: csdr_core::sim::Subresource::Status,
+        ..Default::default()
+    };
+    sim.update_with(&pvcs, &current, &status_write).unwrap();
     let bound = waiting.await.unwrap().unwrap();
     assert_eq!(bound.name(), "data");
     assert!(WaitCondition::Bound.is_met(&bound));

@@ -475,6 +475,9 @@ async fn serve(
             .map_err(|e| CliError::failed(format!("--state: {e}")))?,
         None => SimCluster::new(release),
     };
+    // A served cluster stamps creation and deletion times from the system clock, so `kubectl
+    // get` shows true ages.
+    let sim = sim.with_clock(Arc::new(csdr::core::engine::SystemClock));
     let server = ApiServer::start_on(sim.clone(), SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .map_err(|e| CliError::failed(format!("--port {port}: {e}")))?;

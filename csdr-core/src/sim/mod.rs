@@ -11,6 +11,23 @@
 //! PV), CustomResourceDefinitions become `Established` and add their resources to discovery,
 //! Services get cluster IPs and node ports.
 //!
+//! The lifecycle a controller relies on is the API server's: writes to an object of a type
+//! with a `status` subresource keep the stored `status`, writes to [`Subresource::Status`]
+//! change only `status`; `metadata.generation` starts at 1 and moves on changes outside
+//! `metadata` and `status`; a delete of an object with finalizers marks it with a
+//! `deletionTimestamp` and keeps it until an update removes the last one (no finalizer may be
+//! added meanwhile); a deleted namespace is `Terminating`, refuses new content, deletes its
+//! content and goes once that is gone; deleting an owner deletes its dependents
+//! (`ownerReferences`) or orphans them ([`Propagation`]); stale `resourceVersion`s and
+//! [`DeleteOptions`] preconditions conflict; dry runs ([`WriteOptions::dry_run`]) run every
+//! check and keep nothing; server-side apply ([`SimCluster::apply`]) records field managers in
+//! `metadata.managedFields`, conflicts on fields other managers own unless forced, and removes
+//! the fields a manager stops applying. Differences: the garbage collector and namespace
+//! controller run at once, within the write that triggers them; a create keeps the `status`
+//! it is given (an API server resets it for most types); list types come from a table of the
+//! common merge keys, not from schemas (see the `fields` module); writes through the
+//! [`Cluster`] port record no field manager.
+//!
 //! It does no I/O: state is loaded from and exported to YAML documents by
 //! [`SimCluster::load_documents`] and [`SimCluster::export_documents`]; the caller reads and
 //! writes the files. Nothing changes by itself: a wait for a condition that is not met times
@@ -46,7 +63,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod fields;
 mod files;
+mod managed;
+mod options;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,6 +84,8 @@ use crate::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, Wait
 use crate::releases::KubeRelease;
 
 pub use files::{DocumentError, SimDocument};
+pub use options::{ApplyOptions, DeleteOptions, Deletion, Propagation, Subresource, WriteOptions};
+pub use store::ScalePaths;
 use store::SimState;
 
 /// Converts a built-in object to another version of its resource (the core's
@@ -122,7 +144,7 @@ impl SimCluster {
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             // Cannot fail on a fresh state: the names are valid and unused.
-            let _ = sim.lock().create_namespace_if_missing(ns, sim.clock.now());
+            let _ = sim.lock().create_namespace_if_missing(ns, sim.now());
         }
         sim
     }
@@ -131,6 +153,12 @@ impl SimCluster {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The clock's time in whole seconds, as the API server stamps `metav1.Time` fields.
+    fn now(&self) -> jiff::Timestamp {
+        let now = self.clock.now();
+        jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
@@ -159,7 +187,7 @@ impl SimCluster {
             what: format!("nodes {name}"),
             reason: e.to_string(),
         })?;
-        let now = self.clock.now();
+        let now = self.now();
         self.lock()
             .create(&GroupVersionResource::new("", "v1", "nodes"), &node, now)
     }
@@ -198,7 +226,7 @@ impl SimCluster {
         name: &str,
         edit: impl FnOnce(&mut Value) -> Result<(), String>,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut st = self.lock();
         let what = st.describe(gvr, namespace, name);
         let current = st
@@ -216,6 +244,160 @@ impl SimCluster {
         st.update(gvr, &obj, now)
     }
 
+    /// Runs a write on the state, or on a scratch copy of it for a dry run (every check runs;
+    /// nothing is kept, no resourceVersion is used, no watch sees it).
+    fn write<T>(
+        &self,
+        dry_run: bool,
+        op: impl FnOnce(&mut SimState, jiff::Timestamp) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
+        let now = self.now();
+        let mut st = self.lock();
+        if dry_run {
+            let mut scratch = st.clone();
+            op(&mut scratch, now)
+        } else {
+            op(&mut st, now)
+        }
+    }
+
+    /// The resourceVersion a dry-run answer carries: the stored object's (an update), or
+    /// none (a create).
+    fn dry_run_answer(&self, gvr: &GroupVersionResource, mut obj: KubeObject) -> KubeObject {
+        let stored = self
+            .lock()
+            .get(gvr, obj.namespace(), obj.name())
+            .ok()
+            .flatten()
+            .and_then(|o| o.metadata().and_then(|m| m.get("resourceVersion")).cloned());
+        match stored {
+            Some(rv) => obj.metadata_mut().insert("resourceVersion".into(), rv),
+            None => obj.metadata_mut().remove("resourceVersion"),
+        };
+        obj
+    }
+
+    /// Creates an object with request options (dry run; field manager).
+    pub fn create_with(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        options: &WriteOptions,
+    ) -> Result<KubeObject, ClusterError> {
+        let created = self.write(options.dry_run, |st, now| {
+            st.create_managed(gvr, object, now, options.field_manager.as_deref())
+        })?;
+        Ok(if options.dry_run {
+            self.dry_run_answer(gvr, created)
+        } else {
+            created
+        })
+    }
+
+    /// Replaces an object (or its status, see [`Subresource`]) with request options.
+    pub fn update_with(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        options: &WriteOptions,
+    ) -> Result<KubeObject, ClusterError> {
+        let updated = self.write(options.dry_run, |st, now| {
+            st.update_managed(gvr, object, now, options)
+        })?;
+        Ok(if options.dry_run {
+            self.dry_run_answer(gvr, updated)
+        } else {
+            updated
+        })
+    }
+
+    /// Reads an object and writes back what `edit` makes of it, under one lock (a patch):
+    /// a `metadata.resourceVersion` the edit leaves differing from the stored one is a
+    /// precondition that conflicts.
+    pub fn modify(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &WriteOptions,
+        edit: impl FnOnce(KubeObject) -> Result<KubeObject, ClusterError>,
+    ) -> Result<KubeObject, ClusterError> {
+        let updated = self.write(options.dry_run, |st, now| {
+            let what = st.describe(gvr, namespace, name);
+            let current = st
+                .get(gvr, namespace, name)?
+                .ok_or(ClusterError::NotFound { what })?;
+            let edited = edit(current)?;
+            st.update_managed(gvr, &edited, now, options)
+        })?;
+        Ok(if options.dry_run {
+            self.dry_run_answer(gvr, updated)
+        } else {
+            updated
+        })
+    }
+
+    /// Server-side apply of `object` by `options.field_manager`: creates the object when
+    /// absent (`true` in the answer), else merges it as the API server's structured merge does
+    /// (see [`crate::sim`]'s apply rules), conflicting with other managers' fields unless
+    /// `force`.
+    pub fn apply(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        options: &ApplyOptions,
+    ) -> Result<(KubeObject, bool), ClusterError> {
+        let (obj, created) = self.write(options.dry_run, |st, now| {
+            st.apply(gvr, object, now, options)
+        })?;
+        Ok(if options.dry_run {
+            (self.dry_run_answer(gvr, obj), created)
+        } else {
+            (obj, created)
+        })
+    }
+
+    /// Deletes an object with `DeleteOptions`: preconditions, propagation to dependents, dry
+    /// run. An object with finalizers (and a namespace still holding content) is marked with a
+    /// `deletionTimestamp` and kept: [`Deletion::Pending`].
+    pub fn delete_with(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Deletion, ClusterError> {
+        self.write(options.dry_run, |st, now| {
+            st.delete_with(gvr, namespace, name, options, now)
+        })
+    }
+
+    /// The subresources a resource serves besides the object: `scale` (Deployments,
+    /// StatefulSets, ReplicaSets, ReplicationControllers, custom resources whose CRD version
+    /// declares it) and `status` (built-in types whose API server storage has it, custom
+    /// resources whose CRD version declares it), sorted.
+    pub fn subresources(&self, gvr: &GroupVersionResource) -> Vec<&'static str> {
+        let st = self.lock();
+        let Ok(r) = st.resolve(gvr) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if st.scale_paths(&r, &gvr.version).is_some() {
+            out.push("scale");
+        }
+        if st.has_status_subresource(&r, &gvr.version) {
+            out.push("status");
+        }
+        out
+    }
+
+    /// Where the `scale` subresource of a resource reads and writes, if it has one.
+    pub fn scale_paths(&self, gvr: &GroupVersionResource) -> Option<ScalePaths> {
+        let st = self.lock();
+        let r = st.resolve(gvr).ok()?;
+        st.scale_paths(&r, &gvr.version)
+    }
+
     /// Loads objects from documents (YAML, multi-document allowed, or JSON; `List` kinds are
     /// expanded). System fields present in a document (uid, resourceVersion,
     /// creationTimestamp, status) are kept, so state exported by
@@ -224,7 +406,7 @@ impl SimCluster {
     /// Missing namespaces are created. Returns how many objects were loaded.
     pub fn load_documents(&self, documents: &[SimDocument]) -> Result<usize, DocumentError> {
         let objects = files::parse_documents(documents)?;
-        let now = self.clock.now();
+        let now = self.now();
         let mut st = self.lock();
         st.load(objects, now)
     }
@@ -277,7 +459,7 @@ impl Cluster for SimCluster {
         gvr: &GroupVersionResource,
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.lock().create(gvr, object, now)
     }
 
@@ -286,7 +468,7 @@ impl Cluster for SimCluster {
         gvr: &GroupVersionResource,
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError> {
-        let now = self.clock.now();
+        let now = self.now();
         self.lock().update(gvr, object, now)
     }
 
@@ -315,7 +497,8 @@ impl Cluster for SimCluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), ClusterError> {
-        self.lock().delete(gvr, namespace, name)
+        let now = self.now();
+        self.lock().delete(gvr, namespace, name, now)
     }
 
     async fn wait_for(
@@ -340,5 +523,7 @@ impl Cluster for SimCluster {
     }
 }
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

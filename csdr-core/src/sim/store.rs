@@ -1,10 +1,11 @@
 //! The simulated API server's state: objects keyed by canonical resource, namespace and name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use super::options::{DeleteOptions, Deletion, Propagation, Subresource};
 use super::{Converter, Rejection};
 use crate::discovery::{
     ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery, ServedResource,
@@ -36,7 +37,10 @@ pub(crate) struct ObjectKey {
     pub name: String,
 }
 
+#[derive(Clone)]
 pub(crate) struct SimState {
+    /// Objects carrying a `deletionTimestamp`, waiting for their finalizers.
+    terminating: BTreeSet<ObjectKey>,
     builtin: Discovery,
     pub discovery: Discovery,
     objects: BTreeMap<ObjectKey, KubeObject>,
@@ -46,6 +50,85 @@ pub(crate) struct SimState {
     next_port: u32,
     converter: Converter,
     pub rejections: Vec<Rejection>,
+}
+
+/// Where a resource's `scale` subresource reads and writes (JSON pointers into the object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// The desired replicas (`specReplicasPath`).
+    pub spec_replicas: String,
+    /// The observed replicas (`statusReplicasPath`).
+    pub status_replicas: String,
+    /// The label selector (`labelSelectorPath`), if any.
+    pub label_selector: Option<String>,
+    /// Whether the selector there is already a string (custom resources) rather than a
+    /// `LabelSelector` or a map of labels (built-in types).
+    pub selector_is_string: bool,
+}
+
+/// The reason of a conflict on a stale resourceVersion, as the API server words it.
+pub(crate) const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// The finalizer of an object deleted with `propagationPolicy=Foreground`.
+const FOREGROUND: &str = "foregroundDeletion";
+
+/// The built-in resources (`plural.group` of the canonical group) whose API server storage has
+/// a `status` subresource.
+pub(crate) const STATUS_RESOURCES: &[&str] = &[
+    "pods",
+    "services",
+    "namespaces",
+    "nodes",
+    "persistentvolumes",
+    "persistentvolumeclaims",
+    "replicationcontrollers",
+    "resourcequotas",
+    "deployments.apps",
+    "statefulsets.apps",
+    "daemonsets.apps",
+    "replicasets.apps",
+    "jobs.batch",
+    "cronjobs.batch",
+    "horizontalpodautoscalers.autoscaling",
+    "ingresses.networking.k8s.io",
+    "poddisruptionbudgets.policy",
+    "certificatesigningrequests.certificates.k8s.io",
+    "customresourcedefinitions.apiextensions.k8s.io",
+    "apiservices.apiregistration.k8s.io",
+    "volumeattachments.storage.k8s.io",
+    "flowschemas.flowcontrol.apiserver.k8s.io",
+    "prioritylevelconfigurations.flowcontrol.apiserver.k8s.io",
+    "validatingadmissionpolicies.admissionregistration.k8s.io",
+    "volumesnapshots.snapshot.storage.k8s.io",
+    "volumesnapshotcontents.snapshot.storage.k8s.io",
+];
+
+fn uid_of(obj: &KubeObject) -> String {
+    obj.metadata()
+        .and_then(|m| m.get("uid"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn owner_refs(obj: &KubeObject) -> Vec<Value> {
+    obj.metadata()
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The object without `metadata` and `status`: what `metadata.generation` follows.
+fn without_meta_and_status(obj: &KubeObject) -> Value {
+    let mut v = obj.to_value();
+    if let Some(map) = v.as_object_mut() {
+        for k in ["metadata", "status", "apiVersion", "kind"] {
+            map.remove(k);
+        }
+    }
+    v
 }
 
 fn invalid(what: &str, reason: impl Into<String>) -> ClusterError {
@@ -71,6 +154,7 @@ fn is_dns_subdomain(name: &str) -> bool {
 impl SimState {
     pub fn new(discovery: Discovery, converter: Converter) -> Self {
         SimState {
+            terminating: BTreeSet::new(),
             builtin: discovery.clone(),
             discovery,
             objects: BTreeMap::new(),
@@ -139,7 +223,7 @@ impl SimState {
         })
     }
 
-    fn convert(
+    pub(crate) fn convert(
         &self,
         obj: &KubeObject,
         to: &GroupVersion,
@@ -368,18 +452,19 @@ impl SimState {
         object: &KubeObject,
         now: Timestamp,
     ) -> Result<KubeObject, ClusterError> {
-        self.insert(gvr, object.clone(), now, true)
+        self.insert(gvr, object.clone(), now, true, None)
     }
 
     /// Inserts an object. `fresh`: a create (system fields assigned anew, side effects run);
     /// otherwise a load of saved state (system fields kept where present; side effects run
     /// only for objects without status).
-    fn insert(
+    pub(super) fn insert(
         &mut self,
         gvr: &GroupVersionResource,
         mut object: KubeObject,
         now: Timestamp,
         fresh: bool,
+        managed: Option<Value>,
     ) -> Result<KubeObject, ClusterError> {
         let r = self.resolve(gvr)?;
         let ns = object.namespace().map(str::to_string);
@@ -406,6 +491,14 @@ impl SimState {
                     what: format!("namespaces {ns_name:?}"),
                 });
             }
+            if fresh && self.namespace_terminating(ns_name) {
+                return Err(ClusterError::Forbidden {
+                    what,
+                    reason: format!(
+                        "unable to create new content in namespace {ns_name} because it is being terminated"
+                    ),
+                });
+            }
         } else if ns.is_some() {
             object.metadata_mut().remove("namespace");
         }
@@ -423,12 +516,16 @@ impl SimState {
                     "resourceVersion",
                     "creationTimestamp",
                     "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
                     "selfLink",
                     "managedFields",
                 ] {
                     meta.remove(k);
                 }
                 meta.insert("generation".into(), json!(1));
+                if let Some(m) = managed {
+                    meta.insert("managedFields".into(), m);
+                }
             }
         }
         let mut meta = std::mem::take(object.metadata_mut());
@@ -438,6 +535,12 @@ impl SimState {
             self.on_create(&mut object, now)?;
         }
         let stored = self.convert(&object, &r.storage, r.builtin)?;
+        if stored
+            .metadata()
+            .is_some_and(|m| m.contains_key("deletionTimestamp"))
+        {
+            self.terminating.insert(key.clone());
+        }
         self.objects.insert(key, stored);
         if object.kind() == "CustomResourceDefinition" {
             self.refresh_crds();
@@ -636,6 +739,7 @@ impl SimState {
                     pv,
                     now,
                     true,
+                    None,
                 )?;
                 if let Some(Value::Object(spec)) = pvc.fields_mut().get_mut("spec") {
                     spec.insert("volumeName".into(), Value::String(pv_name));
@@ -733,7 +837,7 @@ impl SimState {
                         "v1",
                         "volumesnapshotcontents",
                     );
-                    self.insert(&gvr, content, now, false)?;
+                    self.insert(&gvr, content, now, false, None)?;
                     json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name, "restoreSize": size})
                 }
                 Some(_) => not_ready(format!("PersistentVolumeClaim {ns}/{claim} is not bound")),
@@ -750,7 +854,83 @@ impl SimState {
         &mut self,
         gvr: &GroupVersionResource,
         object: &KubeObject,
-        _now: Timestamp,
+        now: Timestamp,
+    ) -> Result<KubeObject, ClusterError> {
+        self.update_part(gvr, object, now, Subresource::Main)
+    }
+
+    /// Whether objects of a resource have a `status` subresource: the built-in types whose
+    /// API server storage has one, and custom resources whose CRD version declares it.
+    pub fn has_status_subresource(&self, r: &Resolved, version: &str) -> bool {
+        if r.builtin {
+            return STATUS_RESOURCES.contains(&r.key.as_str());
+        }
+        self.crd_version_subresource(&r.key, version, "status")
+            .is_some()
+    }
+
+    /// The `subresources.<name>` block a CRD declares for a version of its resource `key`.
+    pub fn crd_version_subresource(&self, key: &str, version: &str, name: &str) -> Option<Value> {
+        let crd = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.resource == "customresourcedefinitions.apiextensions.k8s.io")
+            .map(|(_, o)| o)
+            .find(|o| crd_resource_key(o).as_deref() == Some(key))?;
+        let per_version = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .and_then(|vs| {
+                vs.iter()
+                    .find(|v| v.get("name").and_then(Value::as_str) == Some(version))
+            })
+            .and_then(|v| v.get("subresources"))
+            .and_then(|s| s.get(name));
+        per_version
+            .or_else(|| crd.pointer(&format!("/spec/subresources/{name}")))
+            .cloned()
+    }
+
+    /// Where the replicas and selector of a resource's `scale` subresource live, if it has one.
+    pub fn scale_paths(&self, r: &Resolved, version: &str) -> Option<ScalePaths> {
+        if r.builtin {
+            let scalable = matches!(
+                r.key.as_str(),
+                "deployments.apps"
+                    | "statefulsets.apps"
+                    | "replicasets.apps"
+                    | "replicationcontrollers"
+            );
+            return scalable.then(|| ScalePaths {
+                spec_replicas: "/spec/replicas".into(),
+                status_replicas: "/status/replicas".into(),
+                label_selector: Some("/spec/selector".into()),
+                selector_is_string: false,
+            });
+        }
+        let scale = self.crd_version_subresource(&r.key, version, "scale")?;
+        let pointer = |k: &str| {
+            scale
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|p| p.trim_start_matches('.').replace('.', "/"))
+                .map(|p| format!("/{p}"))
+        };
+        Some(ScalePaths {
+            spec_replicas: pointer("specReplicasPath")?,
+            status_replicas: pointer("statusReplicasPath")?,
+            label_selector: pointer("labelSelectorPath"),
+            selector_is_string: true,
+        })
+    }
+
+    /// An update of the object or of its `status` (see [`Subresource`]).
+    pub fn update_part(
+        &mut self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+        now: Timestamp,
+        part: Subresource,
     ) -> Result<KubeObject, ClusterError> {
         let r = self.resolve(gvr)?;
         let ns = object.namespace().map(str::to_string);
@@ -762,9 +942,7 @@ impl SimState {
         let Some(current) = self.objects.get(&key).cloned() else {
             return Err(ClusterError::NotFound { what });
         };
-        self.check_admission(&what, object)?;
         let current_meta = current.metadata().cloned().unwrap_or_default();
-        let mut updated = object.clone();
         if let Some(rv) = object
             .metadata()
             .and_then(|m| m.get("resourceVersion"))
@@ -777,20 +955,72 @@ impl SimState {
             if !rv.is_empty() && rv != stored_rv {
                 return Err(ClusterError::Conflict {
                     what,
-                    reason: format!(
-                        "the object has been modified; please apply your changes to the latest version and try again (resourceVersion {rv} is stale, current is {stored_rv})"
-                    ),
+                    reason: MODIFIED.into(),
                 });
             }
         }
         let current_at_version = self.convert(&current, &gvr.group_version(), r.builtin)?;
-        let spec_changed = current_at_version.fields().get("spec") != updated.fields().get("spec");
+        let with_status = self.has_status_subresource(&r, &gvr.version);
+        let mut updated = match part {
+            Subresource::Status => {
+                // Only status (and the field managers tracking it) is taken from the request.
+                let mut merged = current_at_version.clone();
+                match object.fields().get("status") {
+                    Some(s) => merged.fields_mut().insert("status".into(), s.clone()),
+                    None => merged.fields_mut().remove("status"),
+                };
+                if let Some(mf) = object.metadata().and_then(|m| m.get("managedFields")) {
+                    merged
+                        .metadata_mut()
+                        .insert("managedFields".into(), mf.clone());
+                }
+                merged
+            }
+            Subresource::Main => {
+                let mut merged = object.clone();
+                let stored_status = current_at_version.fields().get("status").cloned();
+                if with_status || merged.fields().get("status").is_none() {
+                    match stored_status {
+                        Some(s) => merged.fields_mut().insert("status".into(), s),
+                        None => merged.fields_mut().remove("status"),
+                    };
+                }
+                merged
+            }
+        };
+        self.check_admission(&what, &updated)?;
+        if current_meta.contains_key("deletionTimestamp") {
+            let old = string_list(current_meta.get("finalizers"));
+            let added: Vec<String> =
+                string_list(updated.metadata().and_then(|m| m.get("finalizers")))
+                    .into_iter()
+                    .filter(|f| !old.contains(f))
+                    .collect();
+            if !added.is_empty() {
+                let list: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+                return Err(invalid(
+                    &what,
+                    format!(
+                        "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                        list.join(", ")
+                    ),
+                ));
+            }
+        }
+        let spec_changed =
+            without_meta_and_status(&current_at_version) != without_meta_and_status(&updated);
         {
             let meta = updated.metadata_mut();
-            for k in ["uid", "creationTimestamp"] {
-                if let Some(v) = current_meta.get(k) {
-                    meta.insert(k.to_string(), v.clone());
-                }
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                match current_meta.get(k) {
+                    Some(v) => meta.insert(k.to_string(), v.clone()),
+                    None => meta.remove(k),
+                };
             }
             let generation = current_meta
                 .get("generation")
@@ -798,44 +1028,231 @@ impl SimState {
                 .unwrap_or(1);
             meta.insert(
                 "generation".into(),
-                json!(if spec_changed {
+                json!(if spec_changed && part == Subresource::Main {
                     generation + 1
                 } else {
                     generation
                 }),
             );
         }
-        if updated.fields().get("status").is_none()
-            && let Some(status) = current_at_version.fields().get("status")
-        {
-            updated.fields_mut().insert("status".into(), status.clone());
-        }
         let mut meta = std::mem::take(updated.metadata_mut());
-        self.stamp(&mut meta, _now, false);
+        self.stamp(&mut meta, now, false);
         *updated.metadata_mut() = meta;
         let stored = self.convert(&updated, &r.storage, r.builtin)?;
-        self.objects.insert(key, stored);
+        let pending = stored
+            .metadata()
+            .is_some_and(|m| m.contains_key("deletionTimestamp"));
+        self.objects.insert(key.clone(), stored);
         if updated.kind() == "CustomResourceDefinition" {
             self.refresh_crds();
+        }
+        if pending {
+            self.terminating.insert(key);
+            self.reconcile(now)?;
         }
         self.convert(&updated, &gvr.group_version(), r.builtin)
     }
 
+    /// Deletes an object as a `DELETE` request with the default options does.
     pub fn delete(
         &mut self,
         gvr: &GroupVersionResource,
         ns: Option<&str>,
         name: &str,
+        now: Timestamp,
     ) -> Result<(), ClusterError> {
+        self.delete_with(gvr, ns, name, &DeleteOptions::default(), now)
+            .map(|_| ())
+    }
+
+    /// A `DELETE` with options: preconditions, finalizers (the object is marked with a
+    /// `deletionTimestamp` and kept), propagation to dependents, namespace termination.
+    pub fn delete_with(
+        &mut self,
+        gvr: &GroupVersionResource,
+        ns: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+        now: Timestamp,
+    ) -> Result<Deletion, ClusterError> {
         let r = self.resolve(gvr)?;
         let key = self.key(&r, ns, name);
-        let Some(removed) = self.objects.remove(&key) else {
-            return Err(ClusterError::NotFound {
-                what: self.describe(gvr, ns, name),
+        let what = self.describe(gvr, ns, name);
+        let Some(current) = self.objects.get(&key).cloned() else {
+            return Err(ClusterError::NotFound { what });
+        };
+        let meta = current.metadata().cloned().unwrap_or_default();
+        let field = |k: &str| {
+            meta.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if let Some(uid) = &options.uid
+            && *uid != field("uid")
+        {
+            return Err(ClusterError::Conflict {
+                what,
+                reason: format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    field("uid")
+                ),
             });
+        }
+        if let Some(rv) = &options.resource_version
+            && *rv != field("resourceVersion")
+        {
+            return Err(ClusterError::Conflict {
+                what,
+                reason: format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    field("resourceVersion")
+                ),
+            });
+        }
+        if current.kind() == "Namespace" && meta.contains_key("deletionTimestamp") {
+            return Err(ClusterError::Conflict {
+                what,
+                reason: "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.".into(),
+            });
+        }
+        let at_version = |st: &Self, o: &KubeObject| st.convert(o, &gvr.group_version(), r.builtin);
+        let before = at_version(self, &current)?;
+        self.delete_key(&key, options.propagation, now)?;
+        self.reconcile(now)?;
+        match self.objects.get(&key) {
+            Some(still) => Ok(Deletion::Pending(at_version(self, still)?)),
+            None => Ok(Deletion::Deleted(before)),
+        }
+    }
+
+    /// Deletes the object at `key` (no preconditions): marks it when finalizers (or namespace
+    /// content) hold it, removes it otherwise; dependents follow `propagation`.
+    fn delete_key(
+        &mut self,
+        key: &ObjectKey,
+        propagation: Propagation,
+        now: Timestamp,
+    ) -> Result<(), ClusterError> {
+        let Some(mut obj) = self.objects.get(key).cloned() else {
+            return Ok(());
+        };
+        let uid = uid_of(&obj);
+        if propagation == Propagation::Orphan {
+            self.orphan_dependents(&uid, now);
+        }
+        let mut finalizers = string_list(obj.metadata().and_then(|m| m.get("finalizers")));
+        if propagation == Propagation::Foreground {
+            for dependent in self.dependents(&uid) {
+                self.delete_key(&dependent, Propagation::Foreground, now)?;
+            }
+            if self.blocking_dependents(&uid) && !finalizers.iter().any(|f| f == FOREGROUND) {
+                finalizers.push(FOREGROUND.into());
+            }
+        }
+        let is_namespace = key.resource == "namespaces";
+        if finalizers.is_empty() && !is_namespace {
+            self.remove_object(key, now)?;
+            return Ok(());
+        }
+        if obj
+            .metadata()
+            .is_some_and(|m| m.contains_key("deletionTimestamp"))
+        {
+            return Ok(());
+        }
+        {
+            let meta = obj.metadata_mut();
+            meta.insert("deletionTimestamp".into(), json!(now.to_string()));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if !finalizers.is_empty() {
+                meta.insert("finalizers".into(), json!(finalizers));
+            }
+        }
+        if is_namespace {
+            obj.fields_mut()
+                .insert("status".into(), json!({"phase": "Terminating"}));
+        }
+        let mut meta = std::mem::take(obj.metadata_mut());
+        self.stamp(&mut meta, now, false);
+        *obj.metadata_mut() = meta;
+        self.objects.insert(key.clone(), obj);
+        self.terminating.insert(key.clone());
+        Ok(())
+    }
+
+    /// Runs what the namespace controller and garbage collector do until nothing changes:
+    /// terminating namespaces lose their content and then go, objects whose finalizers are all
+    /// removed go, foreground deletions finish once no blocking dependent is left.
+    fn reconcile(&mut self, now: Timestamp) -> Result<(), ClusterError> {
+        loop {
+            let mut changed = false;
+            let pending: Vec<ObjectKey> = self.terminating.iter().cloned().collect();
+            for key in pending {
+                let Some(obj) = self.objects.get(&key).cloned() else {
+                    self.terminating.remove(&key);
+                    continue;
+                };
+                let mut meta_finalizers =
+                    string_list(obj.metadata().and_then(|m| m.get("finalizers")));
+                let mut spec_finalizers = string_list(obj.pointer("/spec/finalizers"));
+                let before = (meta_finalizers.len(), spec_finalizers.len());
+                let mut content_left = false;
+                if key.resource == "namespaces" {
+                    let content: Vec<ObjectKey> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.namespace == key.name)
+                        .cloned()
+                        .collect();
+                    for c in &content {
+                        if !self.terminating.contains(c) {
+                            self.delete_key(c, Propagation::Background, now)?;
+                            changed = true;
+                        }
+                    }
+                    content_left = self.objects.keys().any(|k| k.namespace == key.name);
+                    if !content_left {
+                        spec_finalizers.retain(|f| f != "kubernetes");
+                    }
+                }
+                if meta_finalizers.iter().any(|f| f == FOREGROUND)
+                    && !self.blocking_dependents(&uid_of(&obj))
+                {
+                    meta_finalizers.retain(|f| f != FOREGROUND);
+                }
+                if meta_finalizers.is_empty() && spec_finalizers.is_empty() && !content_left {
+                    self.remove_object(&key, now)?;
+                    changed = true;
+                } else if before != (meta_finalizers.len(), spec_finalizers.len()) {
+                    let mut obj = obj;
+                    obj.metadata_mut()
+                        .insert("finalizers".into(), json!(meta_finalizers));
+                    if let Some(Value::Object(spec)) = obj.fields_mut().get_mut("spec") {
+                        spec.insert("finalizers".into(), json!(spec_finalizers));
+                    }
+                    let mut meta = std::mem::take(obj.metadata_mut());
+                    self.stamp(&mut meta, now, false);
+                    *obj.metadata_mut() = meta;
+                    self.objects.insert(key.clone(), obj);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Removes an object for good, with what goes with it (a CRD's custom resources), and
+    /// lets the garbage collector delete its dependents in the background.
+    fn remove_object(&mut self, key: &ObjectKey, now: Timestamp) -> Result<(), ClusterError> {
+        self.terminating.remove(key);
+        let Some(removed) = self.objects.remove(key) else {
+            return Ok(());
         };
         match removed.kind() {
-            "Namespace" => self.objects.retain(|k, _| k.namespace != name),
+            "Namespace" => self.objects.retain(|k, _| k.namespace != key.name),
             "CustomResourceDefinition" => {
                 let crd_key = crd_resource_key(&removed);
                 self.objects
@@ -844,7 +1261,99 @@ impl SimState {
             }
             _ => {}
         }
+        let uid = uid_of(&removed);
+        if uid.is_empty() {
+            return Ok(());
+        }
+        for dependent in self.dependents(&uid) {
+            let Some(mut obj) = self.objects.get(&dependent).cloned() else {
+                continue;
+            };
+            let refs = owner_refs(&obj);
+            let others_alive = refs
+                .iter()
+                .filter(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()))
+                .any(|r| {
+                    let owner_uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+                    self.objects.values().any(|o| uid_of(o) == owner_uid)
+                });
+            if others_alive {
+                let kept: Vec<Value> = refs
+                    .into_iter()
+                    .filter(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()))
+                    .collect();
+                obj.metadata_mut()
+                    .insert("ownerReferences".into(), json!(kept));
+                let mut meta = std::mem::take(obj.metadata_mut());
+                self.stamp(&mut meta, now, false);
+                *obj.metadata_mut() = meta;
+                self.objects.insert(dependent, obj);
+            } else {
+                self.delete_key(&dependent, Propagation::Background, now)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The objects with an owner reference to `uid`.
+    fn dependents(&self, uid: &str) -> Vec<ObjectKey> {
+        if uid.is_empty() {
+            return Vec::new();
+        }
+        self.objects
+            .iter()
+            .filter(|(_, o)| {
+                owner_refs(o)
+                    .iter()
+                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Whether a dependent of `uid` with `blockOwnerDeletion: true` still exists.
+    fn blocking_dependents(&self, uid: &str) -> bool {
+        self.objects.values().any(|o| {
+            owner_refs(o).iter().any(|r| {
+                r.get("uid").and_then(Value::as_str) == Some(uid)
+                    && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
+            })
+        })
+    }
+
+    /// Removes the owner references to `uid` from its dependents (`propagationPolicy=Orphan`).
+    fn orphan_dependents(&mut self, uid: &str, now: Timestamp) {
+        for dependent in self.dependents(uid) {
+            let Some(mut obj) = self.objects.get(&dependent).cloned() else {
+                continue;
+            };
+            let kept: Vec<Value> = owner_refs(&obj)
+                .into_iter()
+                .filter(|r| r.get("uid").and_then(Value::as_str) != Some(uid))
+                .collect();
+            if kept.is_empty() {
+                obj.metadata_mut().remove("ownerReferences");
+            } else {
+                obj.metadata_mut()
+                    .insert("ownerReferences".into(), json!(kept));
+            }
+            let mut meta = std::mem::take(obj.metadata_mut());
+            self.stamp(&mut meta, now, false);
+            *obj.metadata_mut() = meta;
+            self.objects.insert(dependent, obj);
+        }
+    }
+
+    /// Whether the namespace exists and is being deleted.
+    pub fn namespace_terminating(&self, ns: &str) -> bool {
+        self.objects
+            .get(&ObjectKey {
+                resource: "namespaces".into(),
+                namespace: String::new(),
+                name: ns.to_string(),
+            })
+            .and_then(|o| o.metadata())
+            .is_some_and(|m| m.contains_key("deletionTimestamp"))
     }
 
     /// Rebuilds discovery: the release's groups plus every stored CRD's served versions.
@@ -967,9 +1476,9 @@ impl SimState {
             if obj.kind() == "Namespace" && self.get(&gvr, None, obj.name()).map_err(err)?.is_some()
             {
                 // A saved Namespace replaces the default one created at start.
-                self.delete(&gvr, None, obj.name()).map_err(err)?;
+                self.delete(&gvr, None, obj.name(), now).map_err(err)?;
             }
-            self.insert(&gvr, obj, now, false).map_err(err)?;
+            self.insert(&gvr, obj, now, false, None).map_err(err)?;
         }
         Ok(count)
     }

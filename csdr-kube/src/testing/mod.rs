@@ -6,10 +6,37 @@
 //! `/apis/<group>`, `/api/v1`, `/apis/<group>/<version>`, and aggregated discovery when asked
 //! for); list (with `limit`/`continue`, `labelSelector`, `fieldSelector` on `metadata.name` and
 //! `metadata.namespace`, all namespaces), `watch=true`, get, create, update, patch (JSON merge,
-//! JSON patch, strategic merge approximated as in [`strategic`], server-side apply approximated
-//! as a strategic merge of the applied object), delete and deletecollection, for namespaced and
-//! cluster-scoped resources at every version the cluster serves; errors as `Status` objects.
-//! There is no authentication: it is for loopback only.
+//! JSON patch, strategic merge approximated as in [`strategic`], server-side apply), delete and
+//! deletecollection, for namespaced and cluster-scoped resources at every version the cluster
+//! serves; errors as `Status` objects. There is no authentication: it is for loopback only.
+//!
+//! Lifecycle, as the core's [`SimCluster`] keeps it (see its module docs): the `status`
+//! subresource of built-in types and of CRDs declaring it, with the real split (writes to the
+//! object keep the stored `status`, writes to `/status` change only `status`) and
+//! `metadata.generation` moving on spec changes; the `scale` subresource (`autoscaling/v1`
+//! `Scale`, or the group's own for `extensions/v1beta1` and `apps/v1beta1|2`) of Deployments,
+//! StatefulSets, ReplicaSets, ReplicationControllers and CRDs declaring it; both listed in
+//! discovery (`deployments/scale`, `deployments/status`). Finalizers (a DELETE answers the
+//! object with its `deletionTimestamp` and keeps it until the last finalizer is removed; an
+//! immediate DELETE answers a `Success` `Status`), namespace termination (`Terminating`, new
+//! content refused with 403), garbage collection of `ownerReferences` (`propagationPolicy`
+//! `Background`, `Foreground`, `Orphan`), `resourceVersion` preconditions on PUT and PATCH and
+//! `DeleteOptions.preconditions` (409 with the API server's messages), `dryRun=All` on every
+//! write (other values 422), server-side apply with `metadata.managedFields` per manager
+//! (`fieldManager` required, conflicts listing manager and fields, `force`, fields a manager
+//! stops applying removed; writes without `fieldManager` are recorded under the program name
+//! of the `User-Agent`), watch `BOOKMARK`s with `allowWatchBookmarks=true` (every second, not
+//! every minute), and lists by `resourceVersion`/`resourceVersionMatch` (`0` and `NotOlderThan`
+//! serve the current state; `Exact` only the current version, an older one is 410 Expired; a
+//! future version is 504 at once where a real server waits 3 s first).
+//!
+//! Differences that remain: the garbage collector and namespace controller run inside the
+//! write that triggers them, so dependents are gone when the owner's DELETE answers; a create
+//! keeps the `status` it is given and every object gets `metadata.generation` (an API server
+//! resets `status` and gives no generation to, e.g., ConfigMaps); server-side apply knows list
+//! types from a table of common merge keys (containers, env, volumes, ports, conditions, …)
+//! rather than from schemas, treats other lists, including `finalizers`, as atomic, and keys
+//! container ports by `containerPort` alone; a server-side apply to `/scale` is a merge patch.
 //!
 //! OpenAPI: `/openapi/v2` (protobuf when asked for, as `kubectl` asks, else JSON), and from 1.24
 //! on `/openapi/v3` with one document per served group version, built from the official
@@ -24,8 +51,8 @@
 //! unknown type is answered 415. Responses are always JSON: a client that accepts only protobuf
 //! is answered 406.
 //!
-//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself), `dryRun`
-//! (answered 400 rather than ignored), subresources other than `status`,
+//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself),
+//! subresources other than `status` and `scale`,
 //! and watch history: a watch compares snapshots, so deletions between a list and the start of
 //! a watch from its resourceVersion are not reported.
 //!
@@ -52,6 +79,7 @@ mod rest;
 pub mod routes;
 pub mod status;
 pub mod strategic;
+mod subresources;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -15,7 +15,9 @@ use csdr_core::discovery::ApiResource;
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions};
 use csdr_core::releases::KubeRelease;
-use csdr_core::sim::SimCluster;
+use csdr_core::sim::{
+    ApplyOptions, DeleteOptions, Deletion, Propagation, SimCluster, Subresource, WriteOptions,
+};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -23,7 +25,7 @@ use super::openapi::serve as openapi;
 use super::routes::{ResourcePath, Route};
 use super::status::Status;
 use super::strategic::apply_strategic_merge_patch;
-use super::{Failure, watch as watching};
+use super::{Failure, subresources, watch as watching};
 use super::{documents, protobuf};
 
 /// Injected failures still to be answered for one path.
@@ -155,7 +157,11 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
     let discovery_answer = |core: bool, legacy: Value| match aggregated {
         Some(v) => json_response_typed(
             200,
-            &documents::aggregated(&app.sim.discovery(), core, v),
+            &{
+                let mut doc = documents::aggregated(&app.sim.discovery(), core, v);
+                subresources::add_to_aggregated(&app.sim, &mut doc);
+                doc
+            },
             &format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"),
         ),
         None => json_response(200, &legacy),
@@ -174,7 +180,10 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
         },
         Route::GroupVersion { group, version } => {
             match documents::resource_list(&app.sim.discovery(), &group, &version) {
-                Some(doc) => json_response(200, &doc),
+                Some(mut doc) => {
+                    subresources::add_to_resource_list(&app.sim, &group, &version, &mut doc);
+                    json_response(200, &doc)
+                }
                 None => status_response(&Status::no_such_resource()),
             }
         }
@@ -200,6 +209,7 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
                 };
             let request = ResourceRequest {
                 app: app.clone(),
+                path: path.clone(),
                 method,
                 headers,
                 query,
@@ -269,6 +279,8 @@ impl FieldSelector {
 
 struct ResourceRequest {
     app: Arc<App>,
+    /// The URL path, for messages.
+    path: String,
     method: Method,
     headers: HeaderMap,
     query: HashMap<String, String>,
@@ -298,11 +310,25 @@ impl Target {
         match err {
             ClusterError::NotFound { .. } => Status::not_found(plural, group, name),
             ClusterError::AlreadyExists { .. } => Status::already_exists(plural, group, name),
+            ClusterError::Conflict { reason, .. } if reason.starts_with("Apply failed with") => {
+                Status::new(409, "Conflict", reason)
+            }
             ClusterError::Conflict { reason, .. } => Status::conflict(plural, group, name, &reason),
             ClusterError::Invalid { reason, .. } => {
                 Status::invalid(&self.resource.kind, group, name, &reason)
             }
-            ClusterError::Forbidden { reason, .. } => Status::new(403, "Forbidden", reason),
+            ClusterError::Forbidden { reason, .. } => Status::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{} {name:?} is forbidden: {reason}",
+                    if group.is_empty() {
+                        plural.clone()
+                    } else {
+                        format!("{plural}.{group}")
+                    }
+                ),
+            ),
             ClusterError::Gone { reason, .. } => Status::expired(format!(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. ({reason})"
             )),
@@ -409,20 +435,14 @@ impl ResourceRequest {
     }
 
     async fn serve(&self, path: ResourcePath) -> Result<Response, Status> {
-        if self.param("dryRun").is_some() {
-            return Err(Status::bad_request(
-                "dryRun is not supported by the csdr API simulator",
-            ));
-        }
         let target = self.resolve(path)?;
-        if let Some(sub) = target.path.subresource.as_deref()
-            && sub != "status"
-        {
-            return Err(Status::new(
-                404,
-                "NotFound",
-                format!("the csdr API simulator does not serve the {sub} subresource"),
-            ));
+        if let Some(sub) = target.path.subresource.as_deref() {
+            if !self.app.sim.subresources(&target.gvr).contains(&sub) {
+                return Err(Status::no_such_resource());
+            }
+            if sub == "scale" {
+                return self.scale(&target).await;
+            }
         }
         let watch = matches!(self.param("watch"), Some("true" | "1"));
         match (&self.method, target.path.name.is_some()) {
@@ -504,7 +524,71 @@ impl ResourceRequest {
         }
     }
 
+    /// `resourceVersion` and `resourceVersionMatch` of a list, for a store that keeps only the
+    /// current state: `0`, `NotOlderThan` (or no match) of a version not newer than the
+    /// current one are served the current state; `Exact` is served only for the current
+    /// version (an older one is gone); a version newer than the current one times out.
+    fn check_list_version(&self) -> Result<(), Status> {
+        let current = self.app.sim.resource_version();
+        let invalid = |message: &str| {
+            Status::new(
+                422,
+                "Invalid",
+                format!("ListOptions.meta.k8s.io \"\" is invalid: {message}"),
+            )
+        };
+        let version = self.param("resourceVersion");
+        let exact = match self.param("resourceVersionMatch") {
+            None => false,
+            Some(_) if version.is_none() => {
+                return Err(invalid(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            Some("Exact") => true,
+            Some("NotOlderThan") => false,
+            Some(other) => {
+                return Err(invalid(&format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                )));
+            }
+        };
+        let Some(version) = version else {
+            return Ok(());
+        };
+        if version == "0" {
+            return if exact {
+                Err(invalid(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        let Ok(asked) = version.parse::<u64>() else {
+            return Err(Status::bad_request(format!(
+                "invalid resource version: {version:?}"
+            )));
+        };
+        if asked > current {
+            return Err(Status::new(
+                504,
+                "Timeout",
+                format!("Too large resource version: {asked}, current: {current}"),
+            ));
+        }
+        if exact && asked < current {
+            return Err(Status::new(
+                410,
+                "Expired",
+                format!("too old resource version: {asked} ({current})"),
+            ));
+        }
+        Ok(())
+    }
+
     async fn list(&self, target: &Target) -> Result<Response, Status> {
+        self.check_list_version()?;
         let fields = FieldSelector::parse(self.param("fieldSelector"))?;
         let (items, token) = if fields.is_empty() {
             let options = ListOptions {
@@ -555,6 +639,8 @@ impl ResourceRequest {
             .unwrap_or(Duration::from_secs(1800));
         let stream = watching::events(watching::WatchRequest {
             app: self.app.clone(),
+            kind: target.resource.kind.clone(),
+            bookmarks: self.param("allowWatchBookmarks") == Some("true"),
             gvr: target.gvr.clone(),
             namespace: target.namespace.clone(),
             label_selector: self.param("labelSelector").map(str::to_string),
@@ -680,20 +766,67 @@ impl ResourceRequest {
         }
     }
 
+    /// `dryRun`: absent, or `All`; anything else is refused as the API server refuses it.
+    fn dry_run(&self, options_kind: &str) -> Result<bool, Status> {
+        match self.query.get("dryRun").map(String::as_str) {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(Status::new(
+                422,
+                "Invalid",
+                format!(
+                    "{options_kind}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{{{other:?}}}: supported values: \"All\""
+                ),
+            )),
+        }
+    }
+
+    /// The field manager of a write: `fieldManager`, else the client's program from its
+    /// `User-Agent`, as the API server defaults it.
+    fn field_manager(&self) -> String {
+        if let Some(m) = self.param("fieldManager") {
+            return m.to_string();
+        }
+        let agent = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown");
+        agent.split('/').next().unwrap_or("unknown").to_string()
+    }
+
+    fn write_options(&self, target: &Target, options_kind: &str) -> Result<WriteOptions, Status> {
+        Ok(WriteOptions {
+            dry_run: self.dry_run(options_kind)?,
+            subresource: match target.path.subresource.as_deref() {
+                Some("status") => Subresource::Status,
+                _ => Subresource::Main,
+            },
+            field_manager: Some(self.field_manager()),
+        })
+    }
+
+    fn notify_unless(&self, dry_run: bool) {
+        if !dry_run {
+            self.app.notify();
+        }
+    }
+
     async fn create(&self, target: &Target) -> Result<Response, Status> {
+        let options = self.write_options(target, "CreateOptions")?;
         let obj = self.object_from_body(target, self.body_value()?)?;
         self.namespace_must_exist(target).await?;
         let created = self
             .app
             .sim
-            .create(&target.gvr, &obj)
-            .await
+            .create_with(&target.gvr, &obj, &options)
             .map_err(|e| target.status(e, obj.name()))?;
-        self.app.notify();
+        self.notify_unless(options.dry_run);
         Ok(json_response(201, &created.into_value()))
     }
 
     async fn update(&self, target: &Target) -> Result<Response, Status> {
+        let options = self.write_options(target, "UpdateOptions")?;
         let obj = self.object_from_body(target, self.body_value()?)?;
         if obj.name() != target.name() {
             return Err(Status::bad_request(format!(
@@ -702,24 +835,12 @@ impl ResourceRequest {
                 target.name()
             )));
         }
-        let obj = if target.path.subresource.is_some() {
-            // PUT .../status replaces only the status of the stored object.
-            let mut current = self.current(target).await?;
-            match obj.fields().get("status") {
-                Some(status) => current.fields_mut().insert("status".into(), status.clone()),
-                None => current.fields_mut().remove("status"),
-            };
-            current
-        } else {
-            obj
-        };
         let updated = self
             .app
             .sim
-            .update(&target.gvr, &obj)
-            .await
+            .update_with(&target.gvr, &obj, &options)
             .map_err(|e| target.status(e, obj.name()))?;
-        self.app.notify();
+        self.notify_unless(options.dry_run);
         Ok(json_response(200, &updated.into_value()))
     }
 
@@ -733,132 +854,228 @@ impl ResourceRequest {
             .ok_or_else(|| Status::not_found(&target.resource.plural, &target.path.group, name))
     }
 
+    /// The patch document of a PATCH request (YAML allowed for apply).
+    fn patch_document(&self) -> Result<Value, Status> {
+        match serde_json::from_slice(&self.body) {
+            Ok(v) => Ok(v),
+            Err(e) if self.content_type() == "application/apply-patch+yaml" => {
+                serde_yaml::from_slice(&self.body)
+                    .map_err(|_| Status::bad_request(format!("the patch is not valid YAML: {e}")))
+            }
+            Err(e) => Err(Status::bad_request(format!(
+                "the patch is not valid JSON: {e}"
+            ))),
+        }
+    }
+
+    /// Applies a JSON, merge or strategic merge patch to an object's JSON.
+    fn apply_patch(&self, target: &Target, value: &mut Value, patch: &Value) -> Result<(), Status> {
+        match self.content_type().as_str() {
+            "application/json-patch+json" => csdr_core::patch::apply_json_patch(value, patch)
+                .map_err(|e| {
+                    Status::invalid(
+                        &target.resource.kind,
+                        &target.path.group,
+                        target.name(),
+                        &e.to_string(),
+                    )
+                }),
+            "application/merge-patch+json" => {
+                csdr_core::patch::apply_merge_patch(value, &without_identity(patch));
+                Ok(())
+            }
+            "application/strategic-merge-patch+json" => {
+                apply_strategic_merge_patch(value, &without_identity(patch));
+                Ok(())
+            }
+            other => Err(Status::unsupported_media_type(other)),
+        }
+    }
+
     async fn patch(&self, target: &Target) -> Result<Response, Status> {
         let name = target.name().to_string();
         let ns = target.namespace.as_deref();
         let content_type = self.content_type();
-        let patch: Value = match serde_json::from_slice(&self.body) {
-            Ok(v) => v,
-            Err(e) if content_type == "application/apply-patch+yaml" => {
-                serde_yaml::from_slice(&self.body)
-                    .map_err(|_| Status::bad_request(format!("the patch is not valid YAML: {e}")))?
-            }
-            Err(e) => {
+        let options = self.write_options(target, "PatchOptions")?;
+        let patch = self.patch_document()?;
+        if content_type == "application/apply-patch+yaml" {
+            let Some(manager) = self.param("fieldManager") else {
                 return Err(Status::bad_request(format!(
-                    "the patch is not valid JSON: {e}"
+                    "PATCH {}: fieldManager is required for apply requests",
+                    self.path
+                )));
+            };
+            let applied = self.object_from_body(target, patch)?;
+            if applied.name() != name {
+                return Err(Status::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    applied.name()
                 )));
             }
-        };
-        let only_status = target.path.subresource.is_some();
-        let (code, result) = match content_type.as_str() {
-            "application/merge-patch+json" if !only_status => (
-                200,
-                self.app
-                    .sim
-                    .patch_merge(&target.gvr, ns, &name, &patch)
-                    .await,
-            ),
-            "application/json-patch+json" if !only_status => {
-                (200, self.app.sim.patch_json(&target.gvr, ns, &name, &patch))
+            if options.subresource == Subresource::Main {
+                self.namespace_must_exist(target).await?;
             }
-            "application/merge-patch+json"
-            | "application/json-patch+json"
-            | "application/strategic-merge-patch+json" => {
-                let current = self.current(target).await?;
-                let mut value = current.to_value();
-                match content_type.as_str() {
-                    "application/json-patch+json" => {
-                        csdr_core::patch::apply_json_patch(&mut value, &patch).map_err(|e| {
-                            Status::invalid(
-                                &target.resource.kind,
-                                &target.path.group,
-                                &name,
-                                &e.to_string(),
-                            )
-                        })?
-                    }
-                    "application/merge-patch+json" => {
-                        csdr_core::patch::apply_merge_patch(&mut value, &without_identity(&patch))
-                    }
-                    _ => apply_strategic_merge_patch(&mut value, &without_identity(&patch)),
-                }
-                let mut patched = KubeObject::new(value).map_err(|e| {
-                    Status::invalid(
-                        &target.resource.kind,
-                        &target.path.group,
-                        &name,
-                        &e.to_string(),
-                    )
-                })?;
-                if only_status {
-                    let status = patched.fields().get("status").cloned();
-                    patched = current;
-                    match status {
-                        Some(s) => patched.fields_mut().insert("status".into(), s),
-                        None => patched.fields_mut().remove("status"),
-                    };
-                }
-                (200, self.app.sim.update(&target.gvr, &patched).await)
-            }
-            "application/apply-patch+yaml" => {
-                if self.param("fieldManager").is_none() {
-                    return Err(Status::bad_request(
-                        "PATCH requests with the apply content type must specify a fieldManager",
-                    ));
-                }
-                let applied = self.object_from_body(target, patch)?;
-                if applied.name() != name {
+            let force = match self.param("force") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
                     return Err(Status::bad_request(format!(
-                        "the name of the object ({}) does not match the name on the URL ({name})",
-                        applied.name()
+                        "force: Invalid value: {other:?}: must be true or false"
                     )));
                 }
-                match self.app.sim.get(&target.gvr, ns, &name).await {
-                    Ok(Some(current)) => {
-                        let mut value = current.into_value();
-                        apply_strategic_merge_patch(&mut value, &applied.into_value());
-                        let merged = KubeObject::new(value)
-                            .map_err(|e| Status::bad_request(e.to_string()))?;
-                        (200, self.app.sim.update(&target.gvr, &merged).await)
-                    }
-                    Ok(None) => {
-                        self.namespace_must_exist(target).await?;
-                        (201, self.app.sim.create(&target.gvr, &applied).await)
-                    }
-                    Err(e) => return Err(target.status(e, &name)),
+            };
+            let apply = ApplyOptions {
+                field_manager: manager.to_string(),
+                force,
+                dry_run: options.dry_run,
+                subresource: options.subresource,
+            };
+            let (obj, created) = self
+                .app
+                .sim
+                .apply(&target.gvr, &applied, &apply)
+                .map_err(|e| target.status(e, &name))?;
+            self.notify_unless(options.dry_run);
+            return Ok(json_response(
+                if created { 201 } else { 200 },
+                &obj.into_value(),
+            ));
+        }
+        if !matches!(
+            content_type.as_str(),
+            "application/json-patch+json"
+                | "application/merge-patch+json"
+                | "application/strategic-merge-patch+json"
+        ) {
+            return Err(Status::unsupported_media_type(&content_type));
+        }
+        let mut failure = None;
+        let result = self
+            .app
+            .sim
+            .modify(&target.gvr, ns, &name, &options, |current| {
+                let mut value = current.into_value();
+                if let Err(status) = self.apply_patch(target, &mut value, &patch) {
+                    let reason = status.message.clone();
+                    failure = Some(status);
+                    return Err(ClusterError::Invalid {
+                        what: name.clone(),
+                        reason,
+                    });
                 }
-            }
-            other => return Err(Status::unsupported_media_type(other)),
+                KubeObject::new(value).map_err(|e| ClusterError::Invalid {
+                    what: name.clone(),
+                    reason: e.to_string(),
+                })
+            });
+        let obj = match (result, failure) {
+            (Ok(obj), _) => obj,
+            (Err(_), Some(status)) => return Err(status),
+            (Err(e), None) => return Err(target.status(e, &name)),
         };
-        let obj = result.map_err(|e| target.status(e, &name))?;
-        self.app.notify();
-        Ok(json_response(code, &obj.into_value()))
+        self.notify_unless(options.dry_run);
+        Ok(json_response(200, &obj.into_value()))
+    }
+
+    /// `DeleteOptions` from the body (if any) and the query.
+    fn delete_options(&self) -> Result<DeleteOptions, Status> {
+        let body: Value = if self.body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            self.body_value()?
+        };
+        let dry_run = match body.get("dryRun").and_then(Value::as_array) {
+            Some(values) if !values.is_empty() => {
+                let all: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                if all != ["All"] {
+                    return Err(Status::new(
+                        422,
+                        "Invalid",
+                        format!(
+                            "DeleteOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: {all:?}: supported values: \"All\""
+                        ),
+                    ));
+                }
+                true
+            }
+            _ => self.dry_run("DeleteOptions")?,
+        };
+        let policy = body
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .or_else(|| self.param("propagationPolicy"));
+        let orphan = body
+            .get("orphanDependents")
+            .and_then(Value::as_bool)
+            .or_else(|| self.param("orphanDependents").map(|v| v == "true"));
+        let propagation = match (policy, orphan) {
+            (Some(p), _) => p.parse::<Propagation>().map_err(|reason| {
+                Status::new(
+                    422,
+                    "Invalid",
+                    format!("DeleteOptions.meta.k8s.io \"\" is invalid: {reason}"),
+                )
+            })?,
+            (None, Some(true)) => Propagation::Orphan,
+            (None, _) => Propagation::Background,
+        };
+        let precondition = |k: &str| {
+            body.pointer(&format!("/preconditions/{k}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(DeleteOptions {
+            dry_run,
+            propagation,
+            uid: precondition("uid"),
+            resource_version: precondition("resourceVersion"),
+        })
     }
 
     async fn delete(&self, target: &Target) -> Result<Response, Status> {
-        let current = self.current(target).await?;
+        let options = self.delete_options()?;
         let name = target.name();
-        self.app
+        let deletion = self
+            .app
             .sim
-            .delete(&target.gvr, target.namespace.as_deref(), name)
-            .await
+            .delete_with(&target.gvr, target.namespace.as_deref(), name, &options)
             .map_err(|e| target.status(e, name))?;
-        self.app.notify();
-        Ok(json_response(200, &current.into_value()))
+        self.notify_unless(options.dry_run);
+        Ok(match deletion {
+            Deletion::Pending(obj) => json_response(200, &obj.into_value()),
+            Deletion::Deleted(obj) => {
+                let uid = obj
+                    .metadata()
+                    .and_then(|m| m.get("uid"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                json_response(
+                    200,
+                    &json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success",
+                        "details": {"name": name, "group": target.path.group,
+                            "kind": target.resource.plural, "uid": uid},
+                    }),
+                )
+            }
+        })
     }
 
     async fn delete_collection(&self, target: &Target) -> Result<Response, Status> {
+        let options = self.delete_options()?;
         let fields = FieldSelector::parse(self.param("fieldSelector"))?;
         let objects = self.list_all(target, &fields).await?;
+        let mut items = Vec::new();
         for obj in &objects {
-            self.app
+            let deletion = self
+                .app
                 .sim
-                .delete(&target.gvr, obj.namespace(), obj.name())
-                .await
+                .delete_with(&target.gvr, obj.namespace(), obj.name(), &options)
                 .map_err(|e| target.status(e, obj.name()))?;
+            items.push(list_item(deletion.into_object()));
         }
-        self.app.notify();
-        let items: Vec<Value> = objects.into_iter().map(list_item).collect();
+        self.notify_unless(options.dry_run);
         Ok(json_response(
             200,
             &json!({
@@ -868,6 +1085,104 @@ impl ResourceRequest {
                 "items": items,
             }),
         ))
+    }
+
+    /// GET, PUT and PATCH of `.../scale`.
+    async fn scale(&self, target: &Target) -> Result<Response, Status> {
+        let Some(paths) = self.app.sim.scale_paths(&target.gvr) else {
+            return Err(Status::no_such_resource());
+        };
+        let name = target.name().to_string();
+        let ns = target.namespace.as_deref();
+        let requested = match self.method {
+            Method::GET => {
+                self.require_verb(target, "get")?;
+                let current = self.current(target).await?;
+                return Ok(json_response(
+                    200,
+                    &subresources::scale_of(&current, &target.gvr, &paths),
+                ));
+            }
+            Method::PUT => {
+                self.require_verb(target, "update")?;
+                self.body_value()?
+            }
+            Method::PATCH => {
+                self.require_verb(target, "patch")?;
+                let current = self.current(target).await?;
+                let mut scale = subresources::scale_of(&current, &target.gvr, &paths);
+                let patch = self.patch_document()?;
+                if self.content_type() == "application/apply-patch+yaml" {
+                    csdr_core::patch::apply_merge_patch(&mut scale, &without_identity(&patch));
+                } else {
+                    self.apply_patch(target, &mut scale, &patch)?;
+                }
+                scale
+            }
+            _ => {
+                return Err(Status::method_not_allowed(
+                    self.method.as_str(),
+                    &target.resource.plural,
+                    &target.path.group,
+                ));
+            }
+        };
+        let replicas = subresources::requested_replicas(&requested)?;
+        let precondition = requested
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|rv| !rv.is_empty())
+            .map(str::to_string);
+        let options = WriteOptions {
+            subresource: Subresource::Main,
+            ..self.write_options(target, "UpdateOptions")?
+        };
+        let spec_path = paths.spec_replicas.clone();
+        let updated = self
+            .app
+            .sim
+            .modify(&target.gvr, ns, &name, &options, |mut obj| {
+                let mut value = obj.to_value();
+                set_pointer(&mut value, &spec_path, json!(replicas));
+                obj = KubeObject::new(value).map_err(|e| ClusterError::Invalid {
+                    what: name.clone(),
+                    reason: e.to_string(),
+                })?;
+                if let Some(rv) = precondition {
+                    obj.metadata_mut()
+                        .insert("resourceVersion".into(), Value::String(rv));
+                }
+                Ok(obj)
+            })
+            .map_err(|e| target.status(e, &name))?;
+        self.notify_unless(options.dry_run);
+        Ok(json_response(
+            200,
+            &subresources::scale_of(&updated, &target.gvr, &paths),
+        ))
+    }
+}
+
+/// Sets the value at a JSON pointer, creating the maps on the way.
+fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
+    let mut at = value;
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    for part in parents {
+        if !at.get(*part).is_some_and(Value::is_object)
+            && let Some(map) = at.as_object_mut()
+        {
+            map.insert(part.to_string(), json!({}));
+        }
+        at = match at {
+            Value::Object(map) => map.entry(part.to_string()).or_insert_with(|| json!({})),
+            other => other,
+        };
+    }
+    if let Some(map) = at.as_object_mut() {
+        map.insert(last.to_string(), new);
     }
 }
 

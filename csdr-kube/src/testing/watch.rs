@@ -7,6 +7,9 @@
 //! `resourceVersion` (or with `0`, or with `sendInitialEvents=true`) it starts with an `ADDED`
 //! per existing object; from a `resourceVersion` it starts with a `MODIFIED` per object
 //! written after it. Deletions between the list and the start of a watch are not seen.
+//! `allowWatchBookmarks=true` gets a `BOOKMARK` (only `kind`, `apiVersion` and
+//! `metadata.resourceVersion`) every [`BOOKMARK_EVERY`]; `sendInitialEvents=true` ends the
+//! initial `ADDED` events with a bookmark annotated `k8s.io/initial-events-end: "true"`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -24,10 +27,18 @@ use super::status::Status;
 /// How often a watch looks for writes made on the simulated cluster directly.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often a watch with `allowWatchBookmarks=true` sends a `BOOKMARK` (a real API server
+/// sends one about every minute; the simulator more often, so tests see them).
+pub(crate) const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
+
 /// What to watch.
 pub(crate) struct WatchRequest {
     pub app: Arc<App>,
     pub gvr: GroupVersionResource,
+    /// The kind of the watched objects (bookmarks carry it).
+    pub kind: String,
+    /// `allowWatchBookmarks=true`: send periodic bookmarks.
+    pub bookmarks: bool,
     pub namespace: Option<String>,
     pub label_selector: Option<String>,
     pub fields: FieldSelector,
@@ -88,12 +99,30 @@ struct State {
     deadline: tokio::time::Instant,
     changes: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    next_bookmark: tokio::time::Instant,
     done: bool,
+}
+
+impl State {
+    /// A bookmark at `rv`, with the initial-events-end annotation when it closes the initial
+    /// events.
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        event(
+            "BOOKMARK",
+            json!({"kind": self.req.kind, "apiVersion": self.req.gvr.group_version().api_version(),
+                "metadata": metadata}),
+        )
+    }
 }
 
 impl State {
     /// Lists again and queues the events since the last snapshot.
     async fn refresh(&mut self) {
+        let listed_at = self.req.app.sim.resource_version();
         let current = match snapshot(&self.req).await {
             Ok(s) => s,
             Err(status) => {
@@ -118,14 +147,8 @@ impl State {
                     }
                 }
                 if self.req.initial_events_bookmark {
-                    let rv = self.req.app.sim.resource_version().to_string();
-                    let kind = self.req.gvr.resource.clone();
-                    self.pending.push_back(event(
-                        "BOOKMARK",
-                        json!({"kind": kind, "apiVersion": self.req.gvr.group_version().api_version(),
-                            "metadata": {"resourceVersion": rv,
-                                "annotations": {"k8s.io/initial-events-end": "true"}}}),
-                    ));
+                    let mark = self.bookmark(listed_at, true);
+                    self.pending.push_back(mark);
                 }
             }
             Some(known) => {
@@ -151,6 +174,12 @@ impl State {
             }
         }
         self.known = Some(current);
+        if self.req.bookmarks && tokio::time::Instant::now() >= self.next_bookmark {
+            // Every change up to `listed_at` is queued before the bookmark.
+            let mark = self.bookmark(listed_at, false);
+            self.pending.push_back(mark);
+            self.next_bookmark = tokio::time::Instant::now() + BOOKMARK_EVERY;
+        }
     }
 }
 
@@ -165,6 +194,7 @@ pub(crate) fn events(req: WatchRequest) -> impl Stream<Item = Result<Bytes, std:
         known: None,
         pending: VecDeque::new(),
         changes,
+        next_bookmark: tokio::time::Instant::now() + BOOKMARK_EVERY,
         done: false,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -179,6 +209,7 @@ pub(crate) fn events(req: WatchRequest) -> impl Stream<Item = Result<Bytes, std:
                 tokio::select! {
                     _ = st.changes.changed() => {}
                     _ = tokio::time::sleep(POLL) => {}
+                    _ = tokio::time::sleep_until(st.next_bookmark), if st.req.bookmarks => {}
                     _ = tokio::time::sleep_until(st.deadline) => return None,
                     _ = st.shutdown.changed() => return None,
                 }
