@@ -10,6 +10,7 @@ the server answers, not only that a call returned.
 """
 
 import base64
+import json
 import os
 import tempfile
 import threading
@@ -43,8 +44,6 @@ def wait_until(predicate, what, timeout=10.0):
 
 def status_reason(error):
     """The `reason` of the Status object in an ApiException's body."""
-    import json
-
     return json.loads(error.body)["reason"]
 
 
@@ -258,6 +257,53 @@ class ClientSuite(unittest.TestCase):
             self.assertLess(pages, 10, "pagination does not end")
         self.assertEqual(pages, 3)
         self.assertEqual(sorted(seen), [f"cm-{i}" for i in range(7)])
+
+    # --- Watch ---------------------------------------------------------------------------
+
+    def test_watch_stream_sees_added_modified_deleted(self):
+        start = self.core.list_namespaced_config_map(self.ns).metadata.resource_version
+        seen = []
+        w = watch.Watch()
+
+        def act():
+            time.sleep(1.0)  # the watch request is made on the first iteration
+            self.core.create_namespaced_config_map(
+                self.ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="watched"), data={"v": "1"})
+            )
+            self.core.patch_namespaced_config_map("watched", self.ns, {"data": {"v": "2"}})
+            self.core.delete_namespaced_config_map("watched", self.ns)
+
+        writer = threading.Thread(target=act)
+        writer.start()
+        began = time.monotonic()
+        for event in w.stream(
+            self.core.list_namespaced_config_map, self.ns, resource_version=start, timeout_seconds=10
+        ):
+            obj = event["object"]
+            self.assertIsInstance(obj, client.V1ConfigMap)
+            seen.append((event["type"], obj.metadata.name, (obj.data or {}).get("v")))
+            if event["type"] == "DELETED":
+                w.stop()
+        writer.join()
+        self.assertLess(time.monotonic() - began, 10, "the watch ended by its timeout, not by DELETED")
+        self.assertEqual(
+            seen, [("ADDED", "watched", "1"), ("MODIFIED", "watched", "2"), ("DELETED", "watched", "2")]
+        )
+
+    def test_watch_ends_at_its_timeout(self):
+        began = time.monotonic()
+        events = list(
+            watch.Watch().stream(
+                self.core.list_namespaced_secret,
+                self.ns,
+                resource_version=self.core.list_namespaced_secret(self.ns).metadata.resource_version,
+                timeout_seconds=2,
+            )
+        )
+        elapsed = time.monotonic() - began
+        self.assertEqual(events, [])
+        self.assertGreaterEqual(elapsed, 1.5)
+        self.assertLess(elapsed, 8)
 
     # --- Errors --------------------------------------------------------------------------
 
