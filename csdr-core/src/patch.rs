@@ -138,6 +138,9 @@ pub fn apply_json_patch(doc: &mut Value, patch: &Value) -> Result<(), JsonPatchE
                 let expected = value()?;
                 match work.pointer(path) {
                     Some(actual) if *actual == expected => Ok(()),
+                    // As the API server's JSON patch library does: `null` tests a missing path
+                    // as equal (kube's finalizer helper tests `/metadata/finalizers` so).
+                    None if expected.is_null() => Ok(()),
                     _ => Err("test failed: value differs".to_string()),
                 }
             }
@@ -263,6 +266,26 @@ mod tests {
             doc,
             json!({"metadata": {"labels": {"a": "9", "b/c": "2"}}, "items": [2, 3], "moved": 3})
         );
+    }
+
+    #[test]
+    fn json_patch_test_of_null_passes_on_a_missing_path_only() {
+        let mut doc = json!({"metadata": {"name": "w"}});
+        apply_json_patch(
+            &mut doc,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(doc["metadata"]["finalizers"], json!(["f"]));
+        // Present, so `null` no longer matches.
+        let err = apply_json_patch(
+            &mut doc,
+            &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}]),
+        );
+        assert!(err.is_err());
     }
 
     #[test]

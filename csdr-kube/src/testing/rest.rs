@@ -444,7 +444,11 @@ impl ResourceRequest {
                 return self.scale(&target).await;
             }
         }
-        let watch = matches!(self.param("watch"), Some("true" | "1"));
+        // As the API server reads a bool query parameter: present means true unless it is
+        // `0` or `false` (any case); the Python client sends `watch=True`.
+        let watch = self
+            .param("watch")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("false") && v != "0");
         match (&self.method, target.path.name.is_some()) {
             (&Method::GET, false) if watch => {
                 self.require_verb(&target, "watch")?;
