@@ -37,7 +37,7 @@
 //! `cleanup.rs` (V6, B10), `layout.rs` (V4), and `memory.rs`, the in-memory store.
 //!
 //! ```
-//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! # futures::executor::block_on(async {
 //! use std::sync::Arc;
 //! use bytes::Bytes;
 //! use csdr_core::model::{BackupSpec, JobPhase, JobStatus};
@@ -85,7 +85,7 @@ use crate::ports::vault::{
 };
 use crate::vault_record::{
     BackupCompanions, BackupRecord, RESTORE_RECORD_FILE, RestoreCompanions, RestoreRecord,
-    archive_file_name,
+    archive_file_name, restore_logs_file_name,
 };
 use layout::BackupKey;
 use upload::{AttemptClaim, BlobBackupUpload, StreamedFile};
@@ -394,6 +394,40 @@ impl Vault for BlobVault {
 
     async fn backup(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
         self.inner.visible(name).await
+    }
+
+    async fn list_records(&self) -> Result<Vec<BackupRecord>, VaultError> {
+        self.inner.list_committed(false).await
+    }
+
+    async fn backup_record(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
+        self.inner.committed(name).await
+    }
+
+    async fn backup_logs(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        self.inner.backup_logs(name).await
+    }
+
+    async fn restore_logs(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        layout::check_name("restore", name)?;
+        if self
+            .inner
+            .get(&layout::restore_file(name, RESTORE_RECORD_FILE))
+            .await?
+            .is_none()
+        {
+            return Err(VaultError::NotFound {
+                what: format!("restore {name}"),
+            });
+        }
+        let key = layout::restore_file(name, &restore_logs_file_name(name));
+        match self.inner.get(&key).await? {
+            None => Ok(Vec::new()),
+            Some(gz) => crate::gzip::gunzip(&gz).map_err(|e| VaultError::Corrupt {
+                key: self.inner.full_key(&key),
+                reason: format!("not gzip: {e}"),
+            }),
+        }
     }
 
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {
