@@ -19,8 +19,8 @@ use csdr_core::ports::vault::Vault;
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::{SimCluster, SimDocument};
 use csdr_core::vault::{BlobVault, MemoryBlobStore, VaultIdentity, VaultOptions};
-use futures::executor::block_on;
 use futures::TryStreamExt;
+use futures::executor::block_on;
 use serde_json::Value;
 
 const T0: &str = "2026-11-24T04:00:00Z";
