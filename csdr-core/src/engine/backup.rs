@@ -375,7 +375,7 @@ impl Engine {
             c.done,
             c.errors.len(),
             c.warnings.len(),
-            now.duration_since(started)
+            super::log::seconds(now.duration_since(started))
         ));
         let status = JobStatus {
             phase,

@@ -18,6 +18,11 @@ pub(crate) enum Level {
     Error,
 }
 
+/// A duration for a log line or a summary: seconds with milliseconds (`12.345s`).
+pub(crate) fn seconds(d: jiff::SignedDuration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
 /// A job's log being written.
 pub(crate) struct JobLog {
     clock: Arc<dyn Clock>,

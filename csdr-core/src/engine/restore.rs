@@ -150,16 +150,27 @@ impl Engine {
     ) -> Result<RestoreReport, JobError> {
         let now = self.clock.now();
         self.vault.validate(now).await.require_available()?;
-        let record = self.vault.backup(&spec.backup_name).await?.ok_or_else(|| {
-            JobError::message(
-                FailureKind::Spec,
-                format!(
+        let Some(record) = self.vault.backup(&spec.backup_name).await? else {
+            // Not offered for restore (V5); say why when the vault holds it in another phase.
+            let message = match self.vault.backup_record(&spec.backup_name).await? {
+                Some(other) => format!(
+                    "backup {} is {}{}: only Completed and PartiallyFailed backups can be restored",
+                    spec.backup_name,
+                    other.status.phase,
+                    other
+                        .status
+                        .failure_reason
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                None => format!(
                     "backup {} not found in vault {}: only Completed and PartiallyFailed backups can be restored",
                     spec.backup_name,
                     self.vault.location()
                 ),
-            )
-        })?;
+            };
+            return Err(JobError::message(FailureKind::Spec, message));
+        };
         if !record.is_restorable() {
             return Err(JobError::message(
                 FailureKind::Spec,
@@ -670,7 +681,7 @@ impl Engine {
             report.patched.len(),
             report.status.errors.len(),
             report.status.warnings.len(),
-            finished.duration_since(started)
+            super::log::seconds(finished.duration_since(started))
         ));
         let companions = RestoreCompanions {
             logs: crate::gzip::gunzip(&log.finish()).unwrap_or_default(),
