@@ -554,3 +554,58 @@ fn the_backup_knows_an_estimate_of_its_total_before_it_ends() {
     assert_eq!(*last, (final_count, Some(final_count), false), "{items:?}");
     assert_eq!(report.status.progress.items_done, final_count);
 }
+
+/// A store failure keeps its whole chain: the backup's failure names the vault operation,
+/// and its causes hold the store's error and what the store's client saw.
+#[cfg(feature = "testing")]
+#[test]
+fn a_store_failure_is_recorded_with_its_source_chain() {
+    use csdr_core::ports::blob_store::BlobError;
+    use csdr_core::vault::Fault;
+
+    let t = Setup::new();
+    t.store
+        .set_fault_hook(Some(Arc::new(|call: &csdr_core::vault::BlobCall| {
+            (call.operation == "upload_write").then(|| {
+                Fault::Before(BlobError::Other {
+                    operation: "upload".into(),
+                    key: call.key.clone(),
+                    transient: true,
+                    source: "connection reset by peer".into(),
+                })
+            })
+        })));
+    let report = block_on(
+        t.engine(&shop(0), Behaviour::Normal)
+            .backup(shop_spec("cut", Duration::from_secs(3600))),
+    );
+    t.store.set_fault_hook(None);
+    let failure = report.status.failure.expect("failed");
+    assert_eq!(failure.kind, FailureKind::Vault);
+    assert!(failure.transient);
+    assert!(
+        failure
+            .message
+            .starts_with("VaultError: upload backups/cut/csdr-attempts/"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(failure.causes.len(), 2, "{:?}", failure.causes);
+    assert!(
+        failure.causes[0].starts_with("upload backups/cut/csdr-attempts/")
+            && failure.causes[0].ends_with("/cut.tar.gz failed"),
+        "{:?}",
+        failure.causes
+    );
+    assert_eq!(failure.causes[1], "connection reset by peer");
+    // Recorded with its chain, and nothing of the tarball kept.
+    let record = block_on(t.vault.backup_record("cut")).unwrap().unwrap();
+    assert_eq!(record.status.failure, Some(failure));
+    assert!(
+        !t.keys("backups/cut/")
+            .iter()
+            .any(|k| k.ends_with(".tar.gz")),
+        "{:?}",
+        t.keys("backups/cut/")
+    );
+}

@@ -142,6 +142,7 @@ mod tests {
         let e = JobError::from(VaultError::Unreachable {
             endpoint: "http://s3".into(),
             reason: "connection refused".into(),
+            source: None,
         })
         .context("starting the upload");
         let f = e.failure();

@@ -34,6 +34,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 
 use crate::model::EntryDigest;
+use crate::ports::blob_store::BlobError;
 use crate::vault_record::{
     BackupCompanions, BackupRecord, CompanionFile, RestoreCompanions, RestoreRecord,
 };
@@ -121,7 +122,9 @@ pub struct OrphanReport {
 }
 
 /// Why a vault operation failed. Every message starts with `VaultError: ` and says what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failure of the store keeps the store's [`BlobError`] as its `source()`, so the whole
+/// chain reaches a job's record (its causes).
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
     /// The bucket does not exist.
@@ -139,6 +142,9 @@ pub enum VaultError {
         location: String,
         /// The server's reason.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The endpoint could not be reached.
     #[error(
@@ -149,6 +155,9 @@ pub enum VaultError {
         endpoint: String,
         /// What happened.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The bucket is in another region than the one configured.
     #[error("VaultError: wrong region for bucket {bucket}: {reason}; set the bucket's region")]
@@ -157,6 +166,9 @@ pub enum VaultError {
         bucket: String,
         /// The server's reason, naming the expected region when it does.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The storage cannot refuse to overwrite an object, so create-only commits (B7) cannot
     /// be guaranteed.
@@ -238,6 +250,9 @@ pub enum VaultError {
         reason: String,
         /// Whether retrying later may succeed.
         transient: bool,
+        /// The store's error, when the store failed.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
 }
 

@@ -201,38 +201,58 @@ fn join_location(location: &str, key: &str) -> String {
 
 /// Maps a store error of `operation` on `key` onto the message a user can act on.
 pub(crate) fn vault_error(location: &str, operation: &str, key: &str, e: BlobError) -> VaultError {
-    let reason = e.chain();
-    match e {
-        BlobError::BucketNotFound { bucket } => VaultError::BucketNotFound { bucket },
-        BlobError::WrongRegion { bucket, source } => VaultError::WrongRegion {
-            bucket,
-            reason: crate::ports::blob_store::chain(source.as_ref()),
+    use crate::ports::blob_store::chain;
+    // The fields are read first; the store's error then becomes the vault error's source.
+    match &e {
+        BlobError::BucketNotFound { bucket } => VaultError::BucketNotFound {
+            bucket: bucket.clone(),
         },
-        BlobError::Permission { key, source } => VaultError::AccessDenied {
-            location: join_location(location, &key),
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-        },
-        BlobError::Unavailable { endpoint, source } => VaultError::Unreachable {
-            endpoint,
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-        },
+        BlobError::WrongRegion { bucket, source } => {
+            let (bucket, reason) = (bucket.clone(), chain(source.as_ref()));
+            VaultError::WrongRegion {
+                bucket,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
+        BlobError::Permission { key, source } => {
+            let (location, reason) = (join_location(location, key), chain(source.as_ref()));
+            VaultError::AccessDenied {
+                location,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
+        BlobError::Unavailable { endpoint, source } => {
+            let (endpoint, reason) = (endpoint.clone(), chain(source.as_ref()));
+            VaultError::Unreachable {
+                endpoint,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
         BlobError::InvalidKey { key, reason } => VaultError::InvalidInput {
             what: format!("key {key}"),
-            reason,
+            reason: reason.clone(),
         },
         BlobError::Other {
             transient, source, ..
-        } => VaultError::Storage {
-            operation: operation.to_string(),
-            key: key.to_string(),
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-            transient,
-        },
+        } => {
+            let (transient, reason) = (*transient, chain(source.as_ref()));
+            VaultError::Storage {
+                operation: operation.to_string(),
+                key: key.to_string(),
+                reason,
+                transient,
+                source: Some(Box::new(e)),
+            }
+        }
         _ => VaultError::Storage {
             operation: operation.to_string(),
             key: key.to_string(),
-            reason,
+            reason: e.chain(),
             transient: false,
+            source: Some(Box::new(e)),
         },
     }
 }
