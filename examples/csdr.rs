@@ -92,7 +92,7 @@ enum Command {
 enum ScheduleCommand {
     /// Print the next fire times of a schedule, one RFC 3339 UTC instant per line.
     #[command(
-        after_help = "Examples:\n  csdr schedule next \"0 2 15 * 1\" --after 2026-11-23T22:51:00Z --count 4\n  csdr schedule next @daily\n  csdr schedule next \"@every 6h30m\" --count 3\n\nCron fields: minute hour day-of-month month day-of-week (0-6 from Sunday, 7 = Sunday).\nWhen both day fields are restricted a day matches if either does (Vixie cron, Velero)."
+        after_help = "Examples:\n  csdr schedule next \"0 2 15 * 1\" --after 2026-11-23T22:51:00Z --count 4\n  csdr schedule next @daily\n  csdr schedule next \"@every 6h30m\" --count 3\n  csdr schedule next \"0 2 * * *\" --time-zone Europe/Berlin\n\nCron fields: minute hour day-of-month month day-of-week (0-6 from Sunday, 7 = Sunday).\nWhen both day fields are restricted a day matches if either does (Vixie cron, Velero)."
     )]
     Next {
         /// A 5-field cron expression, a descriptor (@daily, @every 6h) or an interval (6h30m).
@@ -106,6 +106,9 @@ enum ScheduleCommand {
         /// How many fire times to print. Example: --count 10
         #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
+        /// The IANA time zone the cron expression is read in; UTC by default. Example: --time-zone Europe/Berlin
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
     },
 }
 
@@ -142,7 +145,7 @@ enum BackupCommand {
         after_help = "Examples:\n  csdr backup create shop-b --cluster sim:1.16:./cluster-116 --vault file:///tmp/csdr-vault --include-namespaces shop\n  csdr backup create nightly --cluster kube --vault 's3://backups/prod?region=eu-west-1' --exclude-namespaces 'test-*' --ttl 168h\n  csdr backup create web --cluster kube:prod --vault file:///tmp/csdr-vault --selector 'app in (web,api)' --backup-volumes\n\nBackups run in the foreground: the command returns when the backup has finished (--wait is accepted and changes nothing).\nExit code: 0 Completed, 2 PartiallyFailed, 1 Failed."
     )]
     Create(Box<BackupCreateArgs>),
-    /// List the backups of a vault (Completed and PartiallyFailed ones).
+    /// List the backups of a vault that can be restored (Completed and PartiallyFailed ones).
     #[command(
         after_help = "Examples:\n  csdr backup list --vault file:///tmp/csdr-vault\n  csdr backup list --vault file:///tmp/csdr-vault -o json"
     )]
@@ -167,9 +170,19 @@ enum BackupCommand {
         #[command(flatten)]
         output: OutputArg,
     },
-    /// Delete a backup and its files from the vault.
+    /// Delete a backup and its files from the vault (Failed backups included).
     #[command(after_help = "Examples:\n  csdr backup delete shop-b --vault file:///tmp/csdr-vault")]
     Delete {
+        /// The backup's name. Example: shop-b
+        name: String,
+        #[command(flatten)]
+        vault: VaultArg,
+    },
+    /// Print a backup's log from the vault: what it listed, each object, each warning and error, timings (Failed backups included).
+    #[command(
+        after_help = "Examples:\n  csdr backup logs shop-b --vault file:///tmp/csdr-vault\n  csdr backup logs shop-b --vault file:///tmp/csdr-vault | grep level=error"
+    )]
+    Logs {
         /// The backup's name. Example: shop-b
         name: String,
         #[command(flatten)]
@@ -255,6 +268,14 @@ enum RestoreCommand {
         vault: VaultArg,
         #[command(flatten)]
         output: OutputArg,
+    },
+    /// Print a restore's log from the vault: each object's outcome, each warning and error, timings (Failed restores included).
+    #[command(after_help = "Examples:\n  csdr restore logs shop-r --vault file:///tmp/csdr-vault")]
+    Logs {
+        /// The restore's name. Example: shop-r
+        name: String,
+        #[command(flatten)]
+        vault: VaultArg,
     },
 }
 

@@ -119,8 +119,11 @@ async fn absent_namespaces_fail_the_backup() {
 async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
     use csdr::core::engine::ScheduleTick;
     use csdr::core::model::ScheduleSpec;
-    use csdr::core::ports::clock::{Clock, ManualClock};
+    use csdr::core::ports::clock::ManualClock;
     use std::time::Duration;
+
+    // The schedule names no time zone: UTC, resolved here as a controller would.
+    let utc = jiff::tz::TimeZone::UTC;
 
     let vault = memory_vault().await;
     let clock = Arc::new(ManualClock::new("2026-11-24T04:00:00Z".parse().unwrap()));
@@ -128,6 +131,7 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
         .cluster(Arc::new(shop_cluster(KubeRelease::V1_16)))
         .vault(vault.clone())
         .clock(clock.clone())
+        .timer(clock.clone())
         .build()
         .unwrap();
     let mut template = BackupSpec::new("unused");
@@ -143,7 +147,7 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
     let created: jiff::Timestamp = "2026-11-24T03:30:00Z".parse().unwrap();
     // At 04:00 the 04:00 run is due: it is named after its scheduled time (S3).
     let tick = engine
-        .run_schedule_tick(&schedule, created, None, false, clock.now())
+        .run_schedule_tick(&schedule, &utc, created, None, false)
         .await
         .unwrap();
     let ScheduleTick::Ran {
@@ -157,9 +161,9 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
     assert_eq!(report.name, "hourly-shop-20261124040000");
     assert_eq!(report.status.phase, JobPhase::Completed);
     // A run in progress is not overlapped; a paused schedule fires nothing.
-    let later: jiff::Timestamp = "2026-11-24T05:00:00Z".parse().unwrap();
+    clock.set("2026-11-24T05:00:00Z".parse().unwrap());
     let busy = engine
-        .run_schedule_tick(&schedule, created, Some(scheduled_for), true, later)
+        .run_schedule_tick(&schedule, &utc, created, Some(scheduled_for), true)
         .await
         .unwrap();
     assert!(matches!(busy, ScheduleTick::Skipped { .. }), "{busy:?}");
@@ -168,19 +172,14 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
         ..schedule.clone()
     };
     let tick = engine
-        .run_schedule_tick(&paused, created, Some(scheduled_for), false, later)
+        .run_schedule_tick(&paused, &utc, created, Some(scheduled_for), false)
         .await
         .unwrap();
     assert!(matches!(tick, ScheduleTick::Skipped { .. }), "{tick:?}");
     // Nothing due yet between runs.
+    clock.set("2026-11-24T04:30:00Z".parse().unwrap());
     let tick = engine
-        .run_schedule_tick(
-            &schedule,
-            created,
-            Some(scheduled_for),
-            false,
-            "2026-11-24T04:30:00Z".parse().unwrap(),
-        )
+        .run_schedule_tick(&schedule, &utc, created, Some(scheduled_for), false)
         .await
         .unwrap();
     assert!(
@@ -189,16 +188,12 @@ async fn gc_deletes_expired_backups_and_schedules_fire_named_runs() {
     );
 
     // The backup expires one hour after it was taken (B10): GC before keeps it, after deletes it.
-    let kept = engine
-        .gc("2026-11-24T04:30:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    clock.set("2026-11-24T04:30:00Z".parse().unwrap());
+    let kept = engine.gc().await.unwrap();
     assert!(kept.expired.is_empty());
     assert_eq!(vault.list_backups().await.unwrap().len(), 1);
-    let collected = engine
-        .gc("2026-11-24T06:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    clock.set("2026-11-24T06:00:00Z".parse().unwrap());
+    let collected = engine.gc().await.unwrap();
     assert_eq!(
         collected.expired,
         vec!["hourly-shop-20261124040000".to_string()]

@@ -160,8 +160,10 @@ fn usage_errors_exit_1_and_help_exits_0_with_examples() {
         vec!["backup", "list"],
         vec!["backup", "describe"],
         vec!["backup", "delete"],
+        vec!["backup", "logs"],
         vec!["restore", "create"],
         vec!["restore", "describe"],
+        vec!["restore", "logs"],
         vec!["vault", "validate"],
         vec!["check"],
         vec!["cluster", "serve"],
@@ -366,6 +368,50 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
         .code(1)
         .stderr(predicate::str::contains(
             "restore no-such-restore not found",
+        ));
+
+    // backup logs and restore logs: the jobs' logs, decompressed, one logfmt line each.
+    run(&["backup", "logs", "shop-b", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("time=\"")
+                .and(predicate::str::contains(
+                    "level=info msg=\"backup shop-b started; upload attempt ",
+                ))
+                .and(predicate::str::contains(
+                    "level=info msg=\"backed up apps/v1/Deployment shop/web\"",
+                ))
+                .and(predicate::str::contains(
+                    "msg=\"listed deployments.apps at extensions/v1beta1 in shop: 1 objects\"",
+                ))
+                .and(predicate::str::contains("msg=\"backup shop-b Completed: ")),
+        );
+    run(&["restore", "logs", "shop-r", "--vault", vault])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("msg=\"restore shop-r of backup shop-b started\"")
+                .and(predicate::str::contains(
+                    "level=info msg=\"created v1 ConfigMap shop/web-config\"",
+                ))
+                .and(predicate::str::contains(
+                    "msg=\"restore shop-r from backup shop-b Completed: ",
+                )),
+        );
+    run(&["backup", "logs", "no-such-backup", "--vault", vault])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "backup no-such-backup not found in vault",
+        ));
+    run(&["restore", "logs", "no-such-restore", "--vault", vault])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "restore no-such-restore not found in vault",
         ));
 
     // check against 1.30: the Ingress is migrated, the Deployment restored as-is.
@@ -1093,4 +1139,118 @@ fn the_readme_tour_folder_backs_up_as_documented() {
             "networking.k8s.io/v1beta1/Ingress",
         ));
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before);
+}
+
+/// A backup that fails is recorded: `describe` shows why (kind, whether to retry), `logs`
+/// prints its log, it is not listed, and a restore from it is refused and recorded too.
+#[test]
+fn a_failed_backup_is_described_and_its_log_printed() {
+    let root = tempfile::tempdir().unwrap();
+    let source = shop_folder(root.path());
+    let vault = file_url(&root.path().join("vault"));
+    csdr()
+        .args(["backup", "create", "pay-b", "--cluster", &sim("1.16", &source)])
+        .args(["--vault", &vault, "--include-namespaces", "payments,billing"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: backup pay-b failed: get target namespace failed: none of [payments, billing] exists",
+        ));
+
+    csdr()
+        .args(["backup", "describe", "pay-b", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("Phase:        Failed\n")
+                .and(predicate::str::contains(
+                    "Failure:      get target namespace failed: none of [payments, billing] exists\n",
+                ))
+                .and(predicate::str::contains(
+                    "  Kind:       spec (not transient: it fails the same way until the cause is fixed)\n",
+                ))
+                .and(predicate::str::contains(
+                    "Restorable:   no (only Completed and PartiallyFailed backups are restored)",
+                ))
+                .and(predicate::str::contains(format!(
+                    "Logs:         csdr backup logs pay-b --vault {vault}"
+                ))),
+        );
+    let out = csdr()
+        .args([
+            "backup",
+            "describe",
+            "pay-b",
+            "--vault",
+            &vault,
+            "--details",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let described = json_out(&out);
+    assert_eq!(described["status"]["phase"], "Failed");
+    assert_eq!(described["status"]["failure"]["kind"], "spec");
+    assert_eq!(described["status"]["failure"]["transient"], false);
+    assert_eq!(
+        described["status"]["failureReason"],
+        "get target namespace failed: none of [payments, billing] exists"
+    );
+    assert!(described["status"]["startTimestamp"].is_string());
+    assert_eq!(described["archive"], Value::Null);
+
+    csdr()
+        .args(["backup", "logs", "pay-b", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("level=info msg=\"backup pay-b started")
+                .and(predicate::str::contains(
+                    "level=error msg=\"backup failed (spec failure): get target namespace failed: none of [payments, billing] exists\"",
+                ))
+                .and(predicate::str::contains("msg=\"backup pay-b Failed: 0 objects")),
+        );
+    // Never listed, never restored (V5); the refused restore is recorded with its reason.
+    csdr()
+        .args(["backup", "list", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("pay-b").not());
+    let target = root.path().join("cluster-128");
+    csdr()
+        .args(["restore", "create", "pay-r", "--from-backup", "pay-b", "--vault", &vault])
+        .args(["--cluster", &sim("1.28", &target)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "error: restore pay-r failed: backup pay-b is Failed (get target namespace failed: none of [payments, billing] exists): only Completed and PartiallyFailed backups can be restored",
+        ));
+    csdr()
+        .args(["restore", "describe", "pay-r", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("Phase:        Failed").and(predicate::str::contains(
+                "Failure:      backup pay-b is Failed",
+            )),
+        );
+    csdr()
+        .args(["restore", "logs", "pay-r", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "level=error msg=\"restore failed (spec failure): backup pay-b is Failed",
+        ));
+    // The failed backup holds its name until it is deleted; then the name is free.
+    csdr()
+        .args(["backup", "delete", "pay-b", "--vault", &vault])
+        .assert()
+        .code(0);
+    csdr()
+        .args(["backup", "logs", "pay-b", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("backup pay-b not found in vault"));
 }

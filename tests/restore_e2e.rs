@@ -465,7 +465,7 @@ async fn every_entry_is_checked_against_the_entry_digests_file() {
     let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
     for f in meta["csdr"]["files"].as_array_mut().unwrap() {
         if f["path"] == "shop-b-entry-digests.jsonl.gz" {
-            f["sha256"] = json!(csdr::core::vault_record::sha256_hex(&forged));
+            f["sha256"] = json!(csdr::core::digest::sha256_hex(&forged));
             f["size"] = json!(forged.len());
         }
     }

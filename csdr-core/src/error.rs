@@ -78,16 +78,6 @@ pub enum Error {
     /// A backup tarball could not be written or read, or failed verification.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    /// A schedule names a time zone the time zone database does not know.
-    #[error("schedule {schedule}: unknown time zone {name:?}: {reason}")]
-    TimeZone {
-        /// The schedule.
-        schedule: String,
-        /// The time zone name.
-        name: String,
-        /// The database's answer.
-        reason: String,
-    },
     /// A restore cannot be planned (R1).
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),

@@ -6,12 +6,20 @@
 //!
 //! This crate holds everything that can be decided without I/O: the backup model, namespace
 //! and resource selection, Kubernetes quantities, schedules, API-version choice and migration
-//! ("KubernetesConvert"), restore transformations, restore planning and the archive format.
-//! It owns the ports (`Cluster`, `Vault`, `BlobStore`, `VolumeSnapshotter`, `Clock`) that its
-//! sibling crates implement: `csdr-kube` binds them to Kubernetes, `csdr-storage` to object
-//! storage. The vault protocol itself ([`vault`]) is written here once, over `BlobStore`; the
-//! `testing` feature adds the conformance suites every store must pass (module `testing`). Like
-//! `quinn-proto`, it has no clock of its own: time is passed in.
+//! ("KubernetesConvert"), restore transformations, restore planning and the archive format —
+//! and the [`engine`], which sequences the I/O of a backup or restore only through ports.
+//! It owns the ports (`Cluster`, `Vault`, `BlobStore`, `VolumeSnapshotter`, `Clock`, `Timer`)
+//! that its sibling crates implement: `csdr-kube` binds them to Kubernetes, `csdr-storage` to
+//! object storage and to tokio's timer. The vault protocol itself ([`vault`]) is written here
+//! once, over `BlobStore`; the `testing` feature adds the conformance suites every store must
+//! pass (module `testing`).
+//!
+//! It has no runtime: no tokio, no executor of its own; its futures run under any executor.
+//! Time comes in through the [`Clock`](ports::clock::Clock) and every wait and timeout through
+//! the [`Timer`](ports::clock::Timer) port, so a `ManualClock` drives both in tests. When a
+//! caller passes none, the engine reads the system clock and waits with
+//! [`SystemTimer`](ports::clock::SystemTimer) (one background thread). Time zones are resolved
+//! by the caller: the core takes a `jiff::tz::TimeZone`, never a name.
 //!
 //! ```
 //! use csdr_core::object::KubeObject;
@@ -35,9 +43,11 @@
 pub mod archive;
 pub mod config;
 pub mod convert;
+pub mod digest;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod gzip;
 pub mod image_reference;
 pub mod label_selector;
 pub mod model;

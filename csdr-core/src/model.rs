@@ -264,6 +264,18 @@ impl JobPhase {
     }
 }
 
+impl JobStatus {
+    /// A `Failed` status with its failure (and the failure's message as `failure_reason`).
+    pub fn failed(failure: JobFailure) -> Self {
+        JobStatus {
+            phase: JobPhase::Failed,
+            failure_reason: Some(failure.message.clone()),
+            failure: Some(failure),
+            ..JobStatus::default()
+        }
+    }
+}
+
 impl fmt::Display for JobPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -369,15 +381,118 @@ pub struct Progress {
     pub items_done: u64,
 }
 
+/// What kind of failure ended a job: what a user or an operator should look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureKind {
+    /// The vault could not be used (unreachable, denied, name taken, a write failed).
+    Vault,
+    /// The cluster could not be read or written.
+    Cluster,
+    /// The spec cannot be carried out (a selection that selects nothing, an invalid rule).
+    Spec,
+    /// Stored data does not match its checksums, or cannot be read (V7).
+    Integrity,
+    /// The job did not finish within its time limit (B8).
+    Timeout,
+    /// The job was stopped before it finished.
+    Cancelled,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureKind::Vault => "vault",
+            FailureKind::Cluster => "cluster",
+            FailureKind::Spec => "spec",
+            FailureKind::Integrity => "integrity",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// Why a job failed, as kept in its report and its record: the kind, whether trying again
+/// later may succeed, the message (`status.failureReason`, in the FAQ's wording) and the
+/// chain of underlying errors, outermost first.
+///
+/// ```
+/// use csdr_core::model::{FailureKind, JobFailure};
+///
+/// let f = JobFailure::new(FailureKind::Timeout, "velero backup process timeout");
+/// assert!(!f.transient);
+/// assert_eq!(f.to_string(), "velero backup process timeout");
+/// let json = serde_json::to_value(&f)?;
+/// assert_eq!(json["kind"], "timeout");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobFailure {
+    /// What failed.
+    pub kind: FailureKind,
+    /// Whether running the job again later may succeed (a network error, a busy server).
+    #[serde(default)]
+    pub transient: bool,
+    /// The message, e.g. `VaultError: …` or `get target namespace failed: none of [a] exists`.
+    pub message: String,
+    /// The underlying errors, outermost first (each error's `source()`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+impl JobFailure {
+    /// A failure without underlying errors.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        JobFailure {
+            kind,
+            transient: false,
+            message: message.into(),
+            causes: Vec::new(),
+        }
+    }
+
+    /// A failure from an error: its message, and its `source()` chain as the causes.
+    pub fn from_error(
+        kind: FailureKind,
+        transient: bool,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        let mut causes = Vec::new();
+        let mut next = error.source();
+        while let Some(e) = next {
+            causes.push(e.to_string());
+            next = e.source();
+        }
+        JobFailure {
+            kind,
+            transient,
+            message: error.to_string(),
+            causes,
+        }
+    }
+}
+
+impl fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The status of a backup or restore job (B9, R12).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobStatus {
     /// The phase.
     pub phase: JobPhase,
-    /// Why the job failed, when the phase is `Failed`.
+    /// Why the job failed, when the phase is `Failed`: the message of [`JobStatus::failure`]
+    /// (Velero's `failureReason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// The typed failure, when the phase is `Failed` (absent from records written before
+    /// csdr kept it, and from Velero's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<JobFailure>,
     /// Errors, each naming its object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Issue>,

@@ -30,13 +30,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+use crate::gzip::{gunzip, gzip};
 use crate::model::{BackupSpec, EntryDigest, Issue, JobPhase, JobStatus, Progress, RestoreSpec};
 use crate::object::KubeObject;
 
@@ -471,6 +470,7 @@ fn velero_status(status: &Map<String, Value>) -> Result<JobStatus, String> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        failure: None,
         errors: Vec::new(),
         warnings: Vec::new(),
         progress: Progress {
@@ -754,6 +754,11 @@ impl CompanionKind {
     }
 }
 
+/// The log file's name for a restore: `restore-<restore>-logs.gz`.
+pub fn restore_logs_file_name(restore: &str) -> String {
+    format!("restore-{restore}-logs.gz")
+}
+
 /// The tarball's file name for a backup: `<backup>.tar.gz`.
 pub fn archive_file_name(backup: &str) -> String {
     format!("{backup}.tar.gz")
@@ -865,7 +870,7 @@ impl RestoreCompanions {
         let list = serde_json::to_vec(&self.resource_list)
             .map_err(|e| RecordError::new("restore resource list", e.to_string()))?;
         Ok(vec![
-            (format!("restore-{restore}-logs.gz"), gzip(&self.logs)),
+            (restore_logs_file_name(restore), gzip(&self.logs)),
             (format!("restore-{restore}-results.gz"), gzip(&results)),
             (
                 format!("restore-{restore}-resource-list.json.gz"),
@@ -873,37 +878,6 @@ impl RestoreCompanions {
             ),
         ])
     }
-}
-
-/// Gzip-compresses bytes (default level).
-pub fn gzip(plain: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(plain);
-    enc.finish().unwrap_or_default()
-}
-
-/// Decompresses gzip bytes.
-pub fn gunzip(gz: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(gz).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-/// Lower-case hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]
@@ -1115,7 +1089,7 @@ mod tests {
     #[test]
     fn digests_are_lower_hex_sha256() {
         assert_eq!(
-            sha256_hex(b"abc"),
+            crate::digest::sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

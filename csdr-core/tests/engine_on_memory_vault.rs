@@ -80,6 +80,7 @@ fn engine(cluster: &SimCluster, vault: &Arc<dyn Vault>, clock: &Arc<ManualClock>
         .cluster(Arc::new(cluster.clone()))
         .vault(vault.clone())
         .clock(clock.clone())
+        .timer(clock.clone())
         .options(EngineOptions {
             pvc_bind_wait: Duration::from_millis(50),
             ..EngineOptions::default()
@@ -116,8 +117,12 @@ async fn config_map(cluster: &SimCluster) -> Option<csdr_core::object::KubeObjec
         .unwrap()
 }
 
-#[tokio::test]
-async fn backup_then_restore_into_a_newer_cluster() {
+#[test]
+fn backup_then_restore_into_a_newer_cluster() {
+    futures::executor::block_on(async_backup_then_restore_into_a_newer_cluster())
+}
+
+async fn async_backup_then_restore_into_a_newer_cluster() {
     let clock = clock();
     let (vault, _) = vault(&clock).await;
     back_up(
@@ -160,23 +165,23 @@ async fn backup_then_restore_into_a_newer_cluster() {
     assert_eq!(recorded.status.phase, JobPhase::Completed);
 }
 
-#[tokio::test]
-async fn gc_collects_an_expired_backup_only_after_its_expiry() {
+#[test]
+fn gc_collects_an_expired_backup_only_after_its_expiry() {
+    futures::executor::block_on(async_gc_collects_an_expired_backup_only_after_its_expiry())
+}
+
+async fn async_gc_collects_an_expired_backup_only_after_its_expiry() {
     let clock = clock();
     let (vault, store) = vault(&clock).await;
     let engine = engine(&shop(), &vault, &clock);
     back_up(&engine, "short", Duration::from_secs(3600)).await;
     back_up(&engine, "long", Duration::from_secs(30 * 24 * 3600)).await;
 
-    let kept = engine
-        .gc("2026-11-24T04:30:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    clock.set("2026-11-24T04:30:00Z".parse().unwrap());
+    let kept = engine.gc().await.unwrap();
     assert!(kept.expired.is_empty(), "{kept:?}");
-    let collected = engine
-        .gc("2026-11-24T06:00:00Z".parse().unwrap())
-        .await
-        .unwrap();
+    clock.set("2026-11-24T06:00:00Z".parse().unwrap());
+    let collected = engine.gc().await.unwrap();
     assert_eq!(collected.expired, vec!["short".to_string()]);
     let names: Vec<String> = vault
         .list_backups()
@@ -195,8 +200,12 @@ async fn gc_collects_an_expired_backup_only_after_its_expiry() {
     );
 }
 
-#[tokio::test]
-async fn a_deleted_backup_is_gone_and_its_name_free() {
+#[test]
+fn a_deleted_backup_is_gone_and_its_name_free() {
+    futures::executor::block_on(async_a_deleted_backup_is_gone_and_its_name_free())
+}
+
+async fn async_a_deleted_backup_is_gone_and_its_name_free() {
     let clock = clock();
     let (vault, store) = vault(&clock).await;
     let engine = engine(&shop(), &vault, &clock);
@@ -212,8 +221,12 @@ async fn a_deleted_backup_is_gone_and_its_name_free() {
     back_up(&engine, "doomed", Duration::from_secs(3600)).await;
 }
 
-#[tokio::test]
-async fn a_corrupted_tarball_is_rejected_before_anything_is_applied() {
+#[test]
+fn a_corrupted_tarball_is_rejected_before_anything_is_applied() {
+    futures::executor::block_on(async_a_corrupted_tarball_is_rejected_before_anything_is_applied())
+}
+
+async fn async_a_corrupted_tarball_is_rejected_before_anything_is_applied() {
     use csdr_core::ports::blob_store::BlobStore;
 
     let clock = clock();

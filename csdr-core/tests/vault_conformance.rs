@@ -13,13 +13,21 @@ use csdr_core::testing::{
 };
 use csdr_core::vault::{BlobVault, Fault, MemoryBlobStore, VaultIdentity, VaultOptions};
 
-#[tokio::test]
-async fn memory_store_conforms() {
+#[test]
+fn memory_store_conforms() {
+    futures::executor::block_on(async_memory_store_conforms())
+}
+
+async fn async_memory_store_conforms() {
     blob_store_conformance(&MemoryBlobStore::new()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vault_on_memory_store_conforms() {
+#[test]
+fn vault_on_memory_store_conforms() {
+    futures::executor::block_on(async_vault_on_memory_store_conforms())
+}
+
+async fn async_vault_on_memory_store_conforms() {
     vault_conformance(|| async { TestStore::new(Arc::new(MemoryBlobStore::new()), "memory://") })
         .await;
 }
@@ -49,8 +57,12 @@ fn timeout() -> BlobError {
     }
 }
 
-#[tokio::test]
-async fn a_commit_whose_answer_is_lost_reads_back_that_it_won() {
+#[test]
+fn a_commit_whose_answer_is_lost_reads_back_that_it_won() {
+    futures::executor::block_on(async_a_commit_whose_answer_is_lost_reads_back_that_it_won())
+}
+
+async fn async_a_commit_whose_answer_is_lost_reads_back_that_it_won() {
     let store = MemoryBlobStore::new();
     let vault = vault_on(&store).await;
     store.set_fault_hook(Some(metadata_create(|| Fault::After(timeout()))));
@@ -71,8 +83,12 @@ async fn a_commit_whose_answer_is_lost_reads_back_that_it_won() {
     );
 }
 
-#[tokio::test]
-async fn a_commit_that_fails_before_the_commit_point_leaves_nothing() {
+#[test]
+fn a_commit_that_fails_before_the_commit_point_leaves_nothing() {
+    futures::executor::block_on(async_a_commit_that_fails_before_the_commit_point_leaves_nothing())
+}
+
+async fn async_a_commit_that_fails_before_the_commit_point_leaves_nothing() {
     let store = MemoryBlobStore::new();
     let vault = vault_on(&store).await;
     store.set_fault_hook(Some(metadata_create(|| Fault::Before(timeout()))));
@@ -110,8 +126,12 @@ async fn a_commit_that_fails_before_the_commit_point_leaves_nothing() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn store_errors_become_vault_errors_a_user_can_act_on() {
+#[test]
+fn store_errors_become_vault_errors_a_user_can_act_on() {
+    futures::executor::block_on(async_store_errors_become_vault_errors_a_user_can_act_on())
+}
+
+async fn async_store_errors_become_vault_errors_a_user_can_act_on() {
     let store = MemoryBlobStore::new();
     let vault = vault_on(&store).await;
     store.set_fault_hook(Some(Arc::new(|call| {

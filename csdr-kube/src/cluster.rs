@@ -57,20 +57,25 @@ pub enum ConnectError {
         url: String,
         /// What is wrong with it.
         reason: String,
+        /// The URI parser's error, when it rejected the URL.
+        #[source]
+        source: Option<http::uri::InvalidUri>,
     },
     /// No kubeconfig or in-cluster configuration could be loaded.
     #[error(
-        "no Kubernetes configuration found: {reason}; set KUBECONFIG or run inside a pod with a service account"
+        "no Kubernetes configuration found: {source}; set KUBECONFIG or run inside a pod with a service account"
     )]
     Config {
         /// What kube reported.
-        reason: String,
+        #[source]
+        source: kube::config::InferConfigError,
     },
     /// The HTTP client could not be built from the configuration.
-    #[error("cannot build a Kubernetes client: {reason}")]
+    #[error("cannot build a Kubernetes client: {source}")]
     Client {
         /// What kube reported.
-        reason: String,
+        #[source]
+        source: kube::Error,
     },
 }
 
@@ -131,9 +136,7 @@ impl KubeCluster {
     pub async fn try_default() -> Result<Self, ConnectError> {
         let mut config = kube::Config::infer()
             .await
-            .map_err(|e| ConnectError::Config {
-                reason: e.to_string(),
-            })?;
+            .map_err(|source| ConnectError::Config { source })?;
         config.default_retry = false;
         Self::from_config(config)
     }
@@ -145,11 +148,13 @@ impl KubeCluster {
                 .map_err(|e: http::uri::InvalidUri| ConnectError::InvalidUrl {
                     url: url.to_string(),
                     reason: e.to_string(),
+                    source: Some(e),
                 })?;
         if uri.scheme().is_none() || uri.host().is_none() {
             return Err(ConnectError::InvalidUrl {
                 url: url.to_string(),
                 reason: "it needs a scheme and a host".into(),
+                source: None,
             });
         }
         let mut config = kube::Config::new(uri);
@@ -161,9 +166,8 @@ impl KubeCluster {
     /// retries).
     pub fn from_config(mut config: kube::Config) -> Result<Self, ConnectError> {
         config.default_retry = false;
-        let client = kube::Client::try_from(config).map_err(|e| ConnectError::Client {
-            reason: e.to_string(),
-        })?;
+        let client =
+            kube::Client::try_from(config).map_err(|source| ConnectError::Client { source })?;
         Ok(Self::new(client))
     }
 

@@ -94,24 +94,30 @@ pub fn connect_store(
     options: &StorageOptions,
 ) -> Result<(Arc<dyn BlobStore>, VaultIdentity), StorageError> {
     let location = VaultLocation::parse_with(&spec.url, spec.region.as_deref(), spec.network)?;
-    let client_err = |reason: String| StorageError::Client {
-        location: location.to_string(),
-        reason,
-    };
+    let client_err =
+        |reason: String, source: Box<dyn std::error::Error + Send + Sync>| StorageError::Client {
+            location: location.to_string(),
+            reason,
+            source,
+        };
     let adapter = |store: Arc<dyn ObjectStore>, prefix: &str| {
         ObjectStoreBlobs::new(store, prefix).with_parts(options.part_size, options.parts_in_flight)
     };
     let store: Arc<dyn BlobStore> = match &location {
         VaultLocation::Memory => Arc::new(MemoryBlobStore::new()),
         VaultLocation::File(path) => {
-            std::fs::create_dir_all(path)
-                .map_err(|e| client_err(format!("cannot create folder {}: {e}", path.display())))?;
+            std::fs::create_dir_all(path).map_err(|e| {
+                client_err(
+                    format!("cannot create folder {}: {e}", path.display()),
+                    Box::new(e),
+                )
+            })?;
             // fsync: the data must be on disk before the metadata that commits it (a crash
             // must not leave a visible backup whose tarball was lost), and a committed backup
             // must survive a power loss. Cleanup: removing an attempt's files also removes
             // its emptied folders.
             let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-                .map_err(|e| client_err(e.to_string()))?
+                .map_err(|e| client_err(e.to_string(), Box::new(e)))?
                 .with_fsync(true)
                 .with_automatic_cleanup(true);
             Arc::new(adapter(Arc::new(fs), ""))
@@ -168,7 +174,9 @@ pub fn connect_store(
                 retry.retry_timeout = t;
             }
             builder = builder.with_retry(retry);
-            let store = builder.build().map_err(|e| client_err(e.to_string()))?;
+            let store = builder
+                .build()
+                .map_err(|e| client_err(e.to_string(), Box::new(e)))?;
             let endpoint = s3.endpoint.clone().unwrap_or_else(|| {
                 format!(
                     "https://s3.{}.amazonaws.com",

@@ -14,7 +14,7 @@ use csdr_core::ports::vault::VaultError;
 use csdr_core::vault::VaultOpenError;
 
 /// What can go wrong when opening a vault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
     /// A part of the URL is malformed.
@@ -40,8 +40,11 @@ pub enum StorageError {
     Client {
         /// The location.
         location: String,
-        /// The client's error.
+        /// What could not be done, with the client's message.
         reason: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The location holds another vault, or a deleted one (V3).
     #[error(transparent)]

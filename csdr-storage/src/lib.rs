@@ -5,8 +5,9 @@
 //! csdr-core's vault protocol ([`BlobVault`]) on the store the URL names, so the engine can
 //! write, list, verify and delete backups without knowing where they live: `file:///path` (the embedded default; the folder is
 //! created), `s3://bucket/prefix?…` (AWS S3, S3-compatible servers, Alibaba OSS through its S3
-//! endpoint — see [`location`]) and `memory://` (tests). Its sibling csdr-kube implements the
-//! `Cluster` port; the engine in csdr-core joins the two.
+//! endpoint — see [`location`]) and `memory://` (tests). It also binds csdr-core's `Timer`
+//! port to tokio ([`TokioTimer`]). Its sibling csdr-kube implements the `Cluster` port; the
+//! engine in csdr-core joins the two.
 //!
 //! Backups are laid out as Velero lays them out (see [`csdr_core::vault::layout`]), so
 //! Velero's own backups can be read (V4b) and Velero can read csdr's. Writes are create-only at
@@ -51,8 +52,10 @@ pub mod blob;
 pub mod client;
 pub mod error;
 pub mod location;
+pub mod timer;
 
 pub use blob::ObjectStoreBlobs;
 pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};
 pub use csdr_core::vault::BlobVault;
 pub use error::StorageError;
+pub use timer::TokioTimer;

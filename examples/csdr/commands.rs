@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use csdr::core::engine::{Engine, RestoreReport};
+use csdr::core::engine::{Engine, EngineBuilder, RestoreReport};
 use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec};
-use csdr::core::ports::vault::{Vault, VaultPhase};
+use csdr::core::ports::clock::ManualClock;
+use csdr::core::ports::vault::{Vault, VaultError, VaultPhase};
 use csdr::core::releases::KubeRelease;
 use csdr::core::schedule::Schedule;
 use csdr::core::sim::SimCluster;
 use csdr::kube::testing::ApiServer;
 use csdr::sim_folder;
+use csdr::storage::TokioTimer;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::json;
@@ -36,7 +38,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             expression,
             after,
             count,
-        }) => schedule_next(&expression, after.as_deref(), count),
+            time_zone,
+        }) => schedule_next(&expression, after.as_deref(), count, time_zone.as_deref()),
         Command::Backup(BackupCommand::Create(args)) => ctx.backup_create(*args).await,
         Command::Backup(BackupCommand::List { vault, output }) => {
             let vault = ctx.vault(&vault.vault).await?;
@@ -59,7 +62,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             let url = vault.vault;
             let vault = ctx.vault(&url).await?;
             let record = find_backup(vault.as_ref(), &name, &url).await?;
-            let companions = if details {
+            // A Failed backup has no data and its companions are not offered (V5): its record
+            // holds its failure, errors and warnings, and `backup logs` its log.
+            let companions = if details && record.is_restorable() {
                 Some(
                     vault
                         .backup_companions(&name)
@@ -73,9 +78,31 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             print(
                 output.output,
                 &render::backup_describe_value(&record, companions.as_ref()),
-                || render::backup_describe_table(&record, companions.as_ref(), &location),
+                || render::backup_describe_table(&record, companions.as_ref(), &location, &url),
             )?;
             Ok(0)
+        }
+        Command::Backup(BackupCommand::Logs { name, vault }) => {
+            let url = vault.vault;
+            let vault = ctx.vault(&url).await?;
+            let log = vault.backup_logs(&name).await.map_err(|e| match e {
+                VaultError::NotFound { .. } => CliError::failed(format!(
+                    "backup {name} not found in vault {url}; `csdr backup list --vault {url}` shows the backups there"
+                )),
+                e => CliError::failed(format!("backup {name}: {e}")),
+            })?;
+            print_log(&log)
+        }
+        Command::Restore(RestoreCommand::Logs { name, vault }) => {
+            let url = vault.vault;
+            let vault = ctx.vault(&url).await?;
+            let log = vault.restore_logs(&name).await.map_err(|e| match e {
+                VaultError::NotFound { .. } => CliError::failed(format!(
+                    "restore {name} not found in vault {url}; `csdr restore create` records restores there"
+                )),
+                e => CliError::failed(format!("restore {name}: {e}")),
+            })?;
+            print_log(&log)
         }
         Command::Backup(BackupCommand::Delete { name, vault }) => {
             let url = vault.vault;
@@ -150,13 +177,31 @@ fn parse_instant(option: &str, text: &str) -> Result<Timestamp, CliError> {
     })
 }
 
-fn schedule_next(expression: &str, after: Option<&str>, count: usize) -> Result<u8, CliError> {
+/// Resolves an IANA time zone name for the core, which takes only resolved zones.
+fn time_zone(option: &str, name: Option<&str>) -> Result<TimeZone, CliError> {
+    match name {
+        None => Ok(TimeZone::UTC),
+        Some(name) => TimeZone::get(name).map_err(|e| {
+            CliError::failed(format!(
+                "{option}: unknown time zone `{name}`; use an IANA name such as Europe/Berlin or Asia/Shanghai ({e})"
+            ))
+        }),
+    }
+}
+
+fn schedule_next(
+    expression: &str,
+    after: Option<&str>,
+    count: usize,
+    zone: Option<&str>,
+) -> Result<u8, CliError> {
+    let tz = time_zone("--time-zone", zone)?;
     let schedule = Schedule::parse(expression).map_err(|e| CliError::failed(e.to_string()))?;
     let after = match after {
         Some(text) => parse_instant("--after", text)?,
         None => Timestamp::now(),
     };
-    for t in schedule.iter_after(after, &TimeZone::UTC).take(count) {
+    for t in schedule.iter_after(after, &tz).take(count) {
         println!("{t}");
     }
     Ok(0)
@@ -168,7 +213,7 @@ async fn find_backup(
     url: &str,
 ) -> Result<csdr::core::vault_record::BackupRecord, CliError> {
     vault
-        .backup(name)
+        .backup_record(name)
         .await
         .map_err(|e| CliError::failed(format!("backup {name}: {e}")))?
         .ok_or_else(|| {
@@ -200,9 +245,29 @@ fn mapping(
     Ok(out)
 }
 
+/// Prints a job's log as it is.
+fn print_log(log: &[u8]) -> Result<u8, CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(log)
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::failed(format!("cannot write the log: {e}")))?;
+    Ok(0)
+}
+
+/// The engine builder every command starts from: jobs wait on tokio's timer.
+fn engine_builder() -> EngineBuilder {
+    Engine::builder().timer(Arc::new(TokioTimer))
+}
+
 fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {
     if let Some(reason) = &status.failure_reason {
         eprintln!("error: {job} {name} failed: {reason}");
+    }
+    if let Some(failure) = &status.failure {
+        for cause in &failure.causes {
+            eprintln!("  caused by: {cause}");
+        }
     }
     for issue in &status.errors {
         eprintln!("error: {issue}");
@@ -225,7 +290,7 @@ impl Context {
         let cluster = OpenCluster::open(&args.cluster).await?;
         let vault = self.vault(&args.vault.vault).await?;
         let progress = Progress::new(self.progress);
-        let mut builder = Engine::builder()
+        let mut builder = engine_builder()
             .cluster(cluster.cluster())
             .vault(vault)
             .progress(progress.sink());
@@ -287,7 +352,7 @@ impl Context {
         }
         let cluster = OpenCluster::open(&args.cluster).await?;
         let progress = Progress::new(self.progress);
-        let engine = Engine::builder()
+        let engine = engine_builder()
             .cluster(cluster.cluster())
             .vault(vault)
             .snapshotter(cluster.snapshotter()?)
@@ -314,7 +379,7 @@ impl Context {
     async fn check(&self, args: CheckArgs) -> Result<u8, CliError> {
         let vault = self.vault(&args.vault.vault).await?;
         let target = SimCluster::new(args.target_release);
-        let engine = Engine::builder()
+        let engine = engine_builder()
             .cluster(Arc::new(target))
             .vault(vault)
             .build()
@@ -363,19 +428,20 @@ impl Context {
     }
 
     async fn gc(&self, args: GcArgs) -> Result<u8, CliError> {
-        let now = match &args.now {
-            Some(text) => parse_instant("--now", text)?,
-            None => Timestamp::now(),
-        };
         let vault = self.vault(&args.vault.vault).await?;
         // GC touches only the vault; the engine still wants a cluster, so it gets an empty one.
-        let engine = Engine::builder()
+        let mut builder = engine_builder()
             .cluster(Arc::new(SimCluster::new(KubeRelease::NEWEST)))
-            .vault(vault)
+            .vault(vault);
+        if let Some(text) = &args.now {
+            // GC reads the engine's clock: --now stands it at that instant.
+            builder = builder.clock(Arc::new(ManualClock::new(parse_instant("--now", text)?)));
+        }
+        let engine = builder
             .build()
             .map_err(|e| CliError::failed(e.to_string()))?;
         let report = engine
-            .gc(now)
+            .gc()
             .await
             .map_err(|e| CliError::failed(format!("gc: {e}")))?;
         for (name, reason) in &report.failed {

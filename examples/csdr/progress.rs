@@ -35,7 +35,7 @@ impl Progress {
         Arc::new(move |event: &ProgressEvent| match event {
             ProgressEvent::Started { job, name } => bar.set_prefix(format!("{job} {name}")),
             ProgressEvent::Resource { resource } => bar.set_message(resource.clone()),
-            ProgressEvent::Items { done, total } => {
+            ProgressEvent::Items { done, total, .. } => {
                 if let Some(total) = total
                     && bar.length() != Some(*total)
                 {

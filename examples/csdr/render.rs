@@ -65,11 +65,29 @@ fn issues(out: &mut String, title: &str, list: &[Issue]) {
     }
 }
 
+/// `Failure:` with the failure's kind, whether trying again may help, and its causes.
+fn failure_lines(out: &mut String, status: &JobStatus, width: usize) {
+    let Some(reason) = &status.failure_reason else {
+        return;
+    };
+    let label = |l: &str| format!("{l}:{}", " ".repeat(width.saturating_sub(l.len() + 1)));
+    let _ = writeln!(out, "{}{reason}", label("Failure"));
+    if let Some(f) = &status.failure {
+        let retry = if f.transient {
+            "transient: running it again may succeed"
+        } else {
+            "not transient: it fails the same way until the cause is fixed"
+        };
+        let _ = writeln!(out, "{}{} ({retry})", label("  Kind"), f.kind);
+        for cause in &f.causes {
+            let _ = writeln!(out, "{}{cause}", label("  Caused by"));
+        }
+    }
+}
+
 fn status_lines(out: &mut String, status: &JobStatus) {
     let _ = writeln!(out, "Phase:       {}", status.phase);
-    if let Some(reason) = &status.failure_reason {
-        let _ = writeln!(out, "Failure:     {reason}");
-    }
+    failure_lines(out, status, 13);
     let _ = writeln!(out, "Started:     {}", time(status.start_timestamp));
     let _ = writeln!(out, "Completed:   {}", time(status.completion_timestamp));
 }
@@ -276,17 +294,27 @@ pub fn backup_describe_table(
     record: &BackupRecord,
     companions: Option<&BackupCompanions>,
     location: &str,
+    url: &str,
 ) -> String {
     let spec = &record.spec;
     let st = &record.status;
     let mut out = String::new();
     let _ = writeln!(out, "Name:         {}", record.name());
     let _ = writeln!(out, "Phase:        {}", st.phase);
-    if let Some(reason) = &st.failure_reason {
-        let _ = writeln!(out, "Failure:      {reason}");
-    }
+    failure_lines(&mut out, st, 14);
     let _ = writeln!(out, "Errors:       {}", st.errors.len());
     let _ = writeln!(out, "Warnings:     {}", st.warnings.len());
+    if !record.is_restorable() {
+        let _ = writeln!(
+            out,
+            "Restorable:   no (only Completed and PartiallyFailed backups are restored)"
+        );
+        let _ = writeln!(
+            out,
+            "Logs:         csdr backup logs {} --vault {url}",
+            record.name()
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Namespaces:");
     let included = if spec.scope.included_namespaces.is_empty() {
@@ -349,6 +377,15 @@ pub fn backup_describe_table(
     );
     let _ = writeln!(out);
     match companions {
+        None if !record.is_restorable() => {
+            resource_counts(
+                &mut out,
+                record.resource_counts.iter().map(|(k, n)| (k, *n)),
+            );
+            let _ = writeln!(out);
+            issues(&mut out, "Errors", &st.errors);
+            issues(&mut out, "Warnings", &st.warnings);
+        }
         None => {
             resource_counts(
                 &mut out,
@@ -553,9 +590,7 @@ pub fn restore_describe_table(record: &RestoreRecord) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Name:         {}", record.name());
     let _ = writeln!(out, "Phase:        {}", st.phase);
-    if let Some(reason) = &st.failure_reason {
-        let _ = writeln!(out, "Failure:      {reason}");
-    }
+    failure_lines(&mut out, st, 14);
     let _ = writeln!(
         out,
         "Total items to be restored:  {}",

@@ -262,4 +262,4 @@ pub enum ArchiveError {
     Integrity(#[from] IntegrityError),
 }
 
-pub(crate) use crate::vault_record::hex;
+pub(crate) use crate::digest::hex;

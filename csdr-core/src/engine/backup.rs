@@ -9,11 +9,16 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt, stream};
 use serde_json::Value;
 
+use super::failure::JobError;
+use super::log::JobLog;
 use super::{BackupReport, Engine, ProgressEvent};
 use crate::archive::{ArchiveItem, ArchiveWriter, Placement, WriterOptions};
 use crate::discovery::Discovery;
-use crate::model::{BackupSpec, Issue, JobPhase, JobStatus, ObjectRef};
+use crate::model::{
+    BackupSpec, FailureKind, Issue, JobFailure, JobPhase, JobStatus, ObjectRef, Progress,
+};
 use crate::object::{GroupVersionResource, KubeObject};
+use crate::ports::clock::{Elapsed, within};
 use crate::ports::cluster::ClusterError;
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::vault::BackupUpload;
@@ -67,7 +72,7 @@ struct ArchiveOutput {
 }
 
 impl ArchiveOutput {
-    fn new() -> Result<Self, Fatal> {
+    fn new() -> Result<Self, JobError> {
         let tarball = Spool::default();
         let digests = Spool::default();
         let writer = ArchiveWriter::with_digest_sink(
@@ -83,7 +88,7 @@ impl ArchiveOutput {
     }
 
     /// Uploads what is spooled of each stream once it holds at least [`CHUNK`] bytes.
-    async fn flush(&self, upload: &mut Box<dyn BackupUpload>) -> Result<(), Fatal> {
+    async fn flush(&self, upload: &mut Box<dyn BackupUpload>) -> Result<(), JobError> {
         upload_spooled(&self.tarball, &self.digests, upload, CHUNK).await
     }
 
@@ -91,11 +96,12 @@ impl ArchiveOutput {
     async fn finish(
         self,
         upload: &mut Box<dyn BackupUpload>,
-    ) -> Result<crate::archive::ArchiveSummary, Fatal> {
+    ) -> Result<crate::archive::ArchiveSummary, JobError> {
         let (summary, _, digests) = self.writer.finish()?;
-        digests
-            .finish()
-            .map_err(|e| Fatal(format!("writing the entry-digests file failed: {e}")))?;
+        digests.finish().map_err(|e| {
+            JobError::new(FailureKind::Vault, false, e)
+                .context("writing the entry-digests file failed")
+        })?;
         upload_spooled(&self.tarball, &self.digests, upload, 1).await?;
         Ok(summary)
     }
@@ -107,7 +113,7 @@ async fn upload_spooled(
     digests: &Spool,
     upload: &mut Box<dyn BackupUpload>,
     min: usize,
-) -> Result<(), Fatal> {
+) -> Result<(), JobError> {
     if tarball.len() >= min {
         upload.write(Bytes::from(tarball.take())).await?;
     }
@@ -127,25 +133,59 @@ struct ListTask {
     preferred: bool,
 }
 
-/// Why the whole job failed.
-struct Fatal(String);
-
-impl<E: std::fmt::Display> From<E> for Fatal {
-    fn from(e: E) -> Self {
-        Fatal(e.to_string())
-    }
-}
-
-/// Everything the backup collects while it runs.
-#[derive(Default)]
+/// Everything the backup collects while it runs; it outlives the timed part of the job, so
+/// a backup that fails or times out still records its log, errors and warnings.
 struct Collected {
     errors: Vec<Issue>,
     warnings: Vec<Issue>,
     resources: ResourceListWriter,
     related: RelatedClusterObjects,
     claims_in_use: BTreeSet<(String, String)>,
-    log: Vec<String>,
+    log: JobLog,
+    /// Objects backed up (at their preferred version).
     done: u64,
+    /// Objects listed so far at their preferred version: the estimate of the total while
+    /// lists run.
+    listed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Collected {
+    fn new(log: JobLog) -> Self {
+        Collected {
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            resources: ResourceListWriter::default(),
+            related: RelatedClusterObjects::default(),
+            claims_in_use: BTreeSet::new(),
+            log,
+            done: 0,
+            listed: Arc::default(),
+        }
+    }
+
+    fn warn(&mut self, issue: Issue) {
+        self.log.warning(issue.to_string());
+        self.warnings.push(issue);
+    }
+
+    fn error(&mut self, issue: Issue) {
+        self.log.error(issue.to_string());
+        self.errors.push(issue);
+    }
+
+    /// The estimate of the total: what the lists returned so far, at least what is done.
+    fn estimate(&self) -> u64 {
+        self.listed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(self.done)
+    }
+}
+
+/// What the streamed part of a backup produced.
+struct Streamed {
+    summary: crate::archive::ArchiveSummary,
+    snapshots: Vec<VolumeSnapshotRecord>,
+    snapshot_objects: Vec<(KubeObject, KubeObject)>,
 }
 
 fn resource_key(obj: &KubeObject) -> String {
@@ -161,30 +201,24 @@ fn object_key(obj: &KubeObject) -> String {
 
 impl Engine {
     /// Runs a backup (B1–B11). Never panics and always returns a report: a job that could not
-    /// run is `Failed` with its reason (`VaultError: …`, `get target namespace failed: …`,
-    /// a timeout); objects that failed make it `PartiallyFailed`.
+    /// run is `Failed` with its typed failure (`VaultError: …`, `get target namespace failed:
+    /// …`, `velero backup process timeout`); objects that failed make it `PartiallyFailed`.
+    ///
+    /// The backup's time limit (B8, `velero_timeout_minutes`) is measured on the engine's
+    /// [`Timer`](crate::ports::clock::Timer). Once the vault has accepted the name, every end
+    /// is recorded: a Failed backup is committed with its failure, errors, warnings and log
+    /// but without data (it is never listed or restored, V5, and GC removes it after its
+    /// TTL). A backup refused before that (the vault unavailable, the name taken) is only
+    /// reported: there is nowhere to record it, or the name belongs to another backup.
     pub async fn backup(&self, spec: BackupSpec) -> BackupReport {
         let started = self.clock.now();
         self.emit(ProgressEvent::Started {
             job: "backup".into(),
             name: spec.name.clone(),
         });
-        let timeout = self.options.config.application_backup.backup_timeout;
         let span = tracing::info_span!("backup", name = %spec.name);
-        let run = tracing::Instrument::instrument(self.run_backup(&spec), span);
-        let mut report = match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(report)) => report,
-            Ok(Err(Fatal(reason))) => failed(&spec, reason),
-            Err(_) => failed(
-                &spec,
-                format!(
-                    "backup process timeout: the backup did not finish within {} (raise velero_timeout_minutes in csdr-config)",
-                    crate::model::duration_text::format(&timeout)
-                ),
-            ),
-        };
-        report.status.start_timestamp = Some(started);
-        report.status.completion_timestamp = Some(self.clock.now());
+        let report =
+            tracing::Instrument::instrument(self.backup_in_time(&spec, started), span).await;
         if report.status.phase == JobPhase::Failed {
             tracing::warn!(backup = %spec.name, reason = ?report.status.failure_reason, "backup failed");
         }
@@ -194,18 +228,261 @@ impl Engine {
         report
     }
 
-    async fn run_backup(&self, spec: &BackupSpec) -> Result<BackupReport, Fatal> {
+    async fn backup_in_time(&self, spec: &BackupSpec, started: jiff::Timestamp) -> BackupReport {
+        let timeout = self.options.config.application_backup.backup_timeout;
+        let timed_out = |_: Elapsed| {
+            JobError::message(
+                FailureKind::Timeout,
+                format!(
+                    "velero backup process timeout: the backup did not finish within {} (raise velero_timeout_minutes in the applicationBackup section of csdr-config)",
+                    crate::model::duration_text::format(&timeout)
+                ),
+            )
+        };
+        // 1. The vault must be usable and the name free; until then there is nothing to record.
+        let opened = within(&*self.timer, timeout, self.open_backup(spec))
+            .await
+            .map_err(timed_out)
+            .and_then(|r| r);
+        let mut upload = match opened {
+            Ok(upload) => upload,
+            Err(e) => return self.unrecorded_failure(spec, started, &e),
+        };
+        // 2. The backup itself, in the time that is left.
+        let mut c = Collected::new(JobLog::new(self.clock.clone()));
+        c.log.info(format!(
+            "backup {} started; upload attempt {}",
+            spec.name,
+            upload.attempt()
+        ));
+        let spent = self.clock.now().duration_since(started);
+        let left = timeout.saturating_sub(spent.unsigned_abs());
+        let outcome = within(
+            &*self.timer,
+            left,
+            self.run_backup(spec, &mut upload, &mut c),
+        )
+        .await
+        .map_err(timed_out)
+        .and_then(|r| r);
+        match outcome {
+            Ok(streamed) => {
+                let (record, companions, mut report) =
+                    self.finish_record(spec, started, c, Ok(streamed));
+                match companions {
+                    Ok(companions) => match upload.commit(record, companions).await {
+                        Ok(committed) => {
+                            report.archive_sha256 = committed.archive.map(|a| a.sha256);
+                            report
+                        }
+                        Err(e) => self.unrecorded_failure(spec, started, &JobError::from(e)),
+                    },
+                    Err(e) => {
+                        if let Err(abort) = upload.abort().await {
+                            tracing::warn!(error = %abort, "could not clean up the aborted upload; GC will");
+                        }
+                        self.unrecorded_failure(spec, started, &e)
+                    }
+                }
+            }
+            Err(error) => {
+                let (record, companions, mut report) =
+                    self.finish_record(spec, started, c, Err(&error));
+                let recorded = match companions {
+                    Ok(companions) => upload
+                        .record_failure(record, companions)
+                        .await
+                        .map_err(JobError::from),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = recorded {
+                    report.status.warnings.push(Issue::general(format!(
+                        "the failure could not be recorded in the vault: {e}"
+                    )));
+                }
+                report
+            }
+        }
+    }
+
+    /// Checks the vault (V2) and claims the name (B7).
+    async fn open_backup(&self, spec: &BackupSpec) -> Result<Box<dyn BackupUpload>, JobError> {
         let now = self.clock.now();
         self.vault.validate(now).await.require_available()?;
-        let discovery = self.cluster.discover().await?;
-        let namespaces = self.namespace_names().await?;
-        let selection = BackupSelection::resolve(
+        Ok(self.vault.start_backup(&spec.name).await?)
+    }
+
+    /// A failed report for a backup the vault does not record.
+    fn unrecorded_failure(
+        &self,
+        spec: &BackupSpec,
+        started: jiff::Timestamp,
+        error: &JobError,
+    ) -> BackupReport {
+        let mut status = JobStatus::failed(error.failure());
+        status.start_timestamp = Some(started);
+        status.completion_timestamp = Some(self.clock.now());
+        BackupReport {
+            name: spec.name.clone(),
+            status,
+            resource_counts: BTreeMap::new(),
+            volume_snapshots: Vec::new(),
+            archive_entries: 0,
+            archive_sha256: None,
+        }
+    }
+
+    /// The record, companion files and report of a backup that ended, with its data
+    /// (`Ok`) or failed (`Err`).
+    #[allow(clippy::type_complexity)]
+    fn finish_record(
+        &self,
+        spec: &BackupSpec,
+        started: jiff::Timestamp,
+        mut c: Collected,
+        outcome: Result<Streamed, &JobError>,
+    ) -> (
+        BackupRecord,
+        Result<Vec<CompanionFile>, JobError>,
+        BackupReport,
+    ) {
+        let now = self.clock.now();
+        let failure: Option<JobFailure> = outcome.as_ref().err().map(|e| e.failure());
+        let phase = match (&failure, c.errors.is_empty()) {
+            (Some(_), _) => JobPhase::Failed,
+            (None, true) => JobPhase::Completed,
+            (None, false) => JobPhase::PartiallyFailed,
+        };
+        match &failure {
+            Some(f) => {
+                c.log
+                    .error(format!("backup failed ({} failure): {}", f.kind, f.message));
+                for cause in &f.causes {
+                    c.log.error(format!("caused by: {cause}"));
+                }
+            }
+            None => {
+                self.emit(ProgressEvent::Items {
+                    done: c.done,
+                    total: Some(c.done),
+                    estimated: false,
+                });
+            }
+        }
+        c.log.info(format!(
+            "backup {} {phase}: {} objects, {} errors, {} warnings, in {}",
+            spec.name,
+            c.done,
+            c.errors.len(),
+            c.warnings.len(),
+            super::log::seconds(now.duration_since(started))
+        ));
+        let status = JobStatus {
+            phase,
+            failure_reason: failure.as_ref().map(|f| f.message.clone()),
+            failure,
+            errors: c.errors,
+            warnings: c.warnings,
+            progress: Progress {
+                total_items: if phase == JobPhase::Failed {
+                    c.listed
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .max(c.done)
+                } else {
+                    c.done
+                },
+                items_done: c.done,
+            },
+            start_timestamp: Some(started),
+            completion_timestamp: Some(now),
+            // B10: a backup expires its TTL after it started.
+            expiration: jiff::SignedDuration::try_from(spec.ttl)
+                .ok()
+                .and_then(|ttl| started.checked_add(ttl).ok()),
+        };
+        let mut record = BackupRecord::new(spec.clone(), status.clone(), started);
+        record.resource_counts = c.resources.counts().clone();
+        let name = &spec.name;
+        let logs = CompanionFile {
+            kind: CompanionKind::Logs,
+            gzip: c.log.finish(),
+        };
+        let (snapshots, archive_entries, companions) = match outcome {
+            Ok(streamed) => {
+                let (volume_snapshots, contents): (Vec<KubeObject>, Vec<KubeObject>) =
+                    streamed.snapshot_objects.into_iter().unzip();
+                let companions = (|| -> Result<Vec<CompanionFile>, JobError> {
+                    Ok(vec![
+                        logs,
+                        CompanionFile::json(
+                            CompanionKind::Results,
+                            name,
+                            &JobResults::from_status(&status),
+                        )?,
+                        c.resources.finish(name)?,
+                        CompanionFile::json(
+                            CompanionKind::CsiVolumeSnapshots,
+                            name,
+                            &volume_snapshots,
+                        )?,
+                        CompanionFile::json(
+                            CompanionKind::CsiVolumeSnapshotContents,
+                            name,
+                            &contents,
+                        )?,
+                    ])
+                })();
+                (streamed.snapshots, streamed.summary.objects, companions)
+            }
+            Err(_) => {
+                let companions = CompanionFile::json(
+                    CompanionKind::Results,
+                    name,
+                    &JobResults::from_status(&status),
+                )
+                .map(|results| vec![logs, results])
+                .map_err(JobError::from);
+                (Vec::new(), 0, companions)
+            }
+        };
+        let report = BackupReport {
+            name: spec.name.clone(),
+            status,
+            resource_counts: record.resource_counts.clone(),
+            volume_snapshots: snapshots,
+            archive_entries,
+            archive_sha256: None,
+        };
+        (record, companions, report)
+    }
+
+    /// Discovers, selects and streams the backup into the upload.
+    async fn run_backup(
+        &self,
+        spec: &BackupSpec,
+        upload: &mut Box<dyn BackupUpload>,
+        c: &mut Collected,
+    ) -> Result<Streamed, JobError> {
+        let discovery = self
+            .cluster
+            .discover()
+            .await
+            .map_err(|e| JobError::from(e).context("discovering the cluster's resources"))?;
+        let namespaces = self
+            .namespace_names()
+            .await
+            .map_err(|e| JobError::from(e).context("listing the cluster's namespaces"))?;
+        let mut selection = BackupSelection::resolve(
             spec,
             &discovery,
             &namespaces,
             &self.options.engine_namespace,
         )?;
-        let mut selection = selection;
+        c.log.info(format!(
+            "selected namespaces: [{}]; {} resource types",
+            selection.namespaces.join(", "),
+            selection.resources.len()
+        ));
         // An API group whose discovery failed (an unavailable aggregated API) is skipped, not
         // fatal: its objects cannot be listed, and the user is told which group.
         for group in &discovery.unavailable {
@@ -224,23 +501,8 @@ impl Engine {
                 group.reason
             )));
         }
-        let mut upload = self.vault.start_backup(&spec.name).await?;
-        match self
-            .stream_backup(spec, &discovery, &selection, &mut upload)
+        self.stream_backup(spec, &discovery, &selection, upload, c)
             .await
-        {
-            Ok((record, companions, mut report)) => {
-                let committed = upload.commit(record, companions).await?;
-                report.archive_sha256 = committed.archive.map(|a| a.sha256);
-                Ok(report)
-            }
-            Err(fatal) => {
-                if let Err(e) = upload.abort().await {
-                    tracing::warn!(error = %e, "could not clean up the aborted upload; GC will");
-                }
-                Err(fatal)
-            }
-        }
     }
 
     async fn namespace_names(&self) -> Result<Vec<String>, ClusterError> {
@@ -259,17 +521,15 @@ impl Engine {
         discovery: &Discovery,
         selection: &BackupSelection,
         upload: &mut Box<dyn BackupUpload>,
-    ) -> Result<(BackupRecord, Vec<CompanionFile>, BackupReport), Fatal> {
+        c: &mut Collected,
+    ) -> Result<Streamed, JobError> {
         let mut out = ArchiveOutput::new()?;
-        let mut c = Collected {
-            warnings: selection.warnings.clone(),
-            ..Default::default()
-        };
-        for w in &c.warnings {
+        for w in &selection.warnings {
             self.emit(ProgressEvent::Issue {
                 error: false,
                 issue: w.clone(),
             });
+            c.warn(w.clone());
         }
 
         // 1. Namespaced units, and cluster-scoped ones taken wholesale.
@@ -301,13 +561,13 @@ impl Engine {
                 }
             }
         }
-        self.run_list_tasks(&units, tasks, selection, &mut out, upload, &mut c)
+        self.run_list_tasks(&units, tasks, selection, &mut out, upload, c)
             .await?;
 
         // 2. Related cluster-scoped objects (B4): the selected namespaces, and the PVs,
         //    StorageClasses and CRDs of selected objects.
         if selection.cluster_resources != ClusterResources::All {
-            self.backup_related(discovery, selection, &mut out, upload, &mut c)
+            self.backup_related(discovery, selection, &mut out, upload, c)
                 .await?;
         }
 
@@ -315,58 +575,17 @@ impl Engine {
         let mut snapshots = Vec::new();
         let mut snapshot_objects = Vec::new();
         if spec.backup_volumes {
-            self.snapshot_volumes(spec, &mut c, &mut snapshots, &mut snapshot_objects)
+            self.snapshot_volumes(spec, c, &mut snapshots, &mut snapshot_objects)
                 .await;
         }
 
         // 4. Finish the archive and upload the rest.
         let summary = out.finish(upload).await?;
-        let phase = if c.errors.is_empty() {
-            JobPhase::Completed
-        } else {
-            JobPhase::PartiallyFailed
-        };
-        let now = self.clock.now();
-        let status = JobStatus {
-            phase,
-            failure_reason: None,
-            errors: c.errors,
-            warnings: c.warnings,
-            progress: crate::model::Progress {
-                total_items: c.done,
-                items_done: c.done,
-            },
-            start_timestamp: None,
-            completion_timestamp: Some(now),
-            expiration: jiff::SignedDuration::try_from(spec.ttl)
-                .ok()
-                .and_then(|ttl| now.checked_add(ttl).ok()),
-        };
-        let mut record = BackupRecord::new(spec.clone(), status.clone(), now);
-        record.resource_counts = c.resources.counts().clone();
-        let name = &spec.name;
-        let (volume_snapshots, contents): (Vec<KubeObject>, Vec<KubeObject>) =
-            snapshot_objects.into_iter().unzip();
-        let companions = vec![
-            CompanionFile::logs(c.log.join("\n").as_bytes()),
-            CompanionFile::json(
-                CompanionKind::Results,
-                name,
-                &JobResults::from_status(&status),
-            )?,
-            c.resources.finish(name)?,
-            CompanionFile::json(CompanionKind::CsiVolumeSnapshots, name, &volume_snapshots)?,
-            CompanionFile::json(CompanionKind::CsiVolumeSnapshotContents, name, &contents)?,
-        ];
-        let report = BackupReport {
-            name: spec.name.clone(),
-            status,
-            resource_counts: record.resource_counts.clone(),
-            volume_snapshots: snapshots,
-            archive_entries: summary.objects,
-            archive_sha256: None,
-        };
-        Ok((record, companions, report))
+        Ok(Streamed {
+            summary,
+            snapshots,
+            snapshot_objects,
+        })
     }
 
     /// Runs list tasks with bounded concurrency (`backup_max_worker_num`) while consuming
@@ -380,7 +599,7 @@ impl Engine {
         out: &mut ArchiveOutput,
         upload: &mut Box<dyn BackupUpload>,
         c: &mut Collected,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), JobError> {
         let workers = self
             .options
             .config
@@ -399,6 +618,7 @@ impl Engine {
         }
         let cluster = &self.cluster;
         let label_selector = &label_selector;
+        let listed = &c.listed.clone();
         let producers = stream::iter(tasks.iter().zip(senders)).for_each_concurrent(
             workers,
             |(task, mut tx)| async move {
@@ -410,6 +630,10 @@ impl Engine {
                 );
                 while let Some(item) = list.next().await {
                     let stop = item.is_err();
+                    if !stop && task.preferred {
+                        // Counted as the pages arrive: the total's estimate.
+                        listed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if tx.send(item).await.is_err() || stop {
                         break;
                     }
@@ -447,11 +671,11 @@ impl Engine {
                                 error: true,
                                 issue: issue.clone(),
                             });
-                            c.errors.push(issue);
+                            c.error(issue);
                         }
                     }
                 }
-                c.log.push(format!(
+                c.log.info(format!(
                     "listed {} at {}{}: {n} objects",
                     unit.group_resource(),
                     task.gvr.group_version(),
@@ -461,7 +685,7 @@ impl Engine {
                         .unwrap_or_default()
                 ));
             }
-            Ok::<(), Fatal>(())
+            Ok::<(), JobError>(())
         };
         let ((), consumed) = futures::join!(producers, consumer);
         consumed
@@ -476,7 +700,7 @@ impl Engine {
         obj: KubeObject,
         out: &mut ArchiveOutput,
         c: &mut Collected,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), JobError> {
         // List scopes never overlap (one namespace per task, or all namespaces once; related
         // cluster-scoped objects only in the related pass), so each object arrives once per
         // version and nothing needs remembering to deduplicate.
@@ -490,9 +714,15 @@ impl Engine {
             if c.done.is_multiple_of(100) {
                 self.emit(ProgressEvent::Items {
                     done: c.done,
-                    total: None,
+                    total: Some(c.estimate()),
+                    estimated: true,
                 });
             }
+            c.log.info(format!(
+                "backed up {} {}",
+                resource_key(&obj),
+                object_key(&obj)
+            ));
         }
         out.writer.add(&ArchiveItem {
             object: obj,
@@ -511,7 +741,7 @@ impl Engine {
         out: &mut ArchiveOutput,
         upload: &mut Box<dyn BackupUpload>,
         c: &mut Collected,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), JobError> {
         let selected = |group_resource: &str| {
             selection
                 .resources
@@ -559,7 +789,7 @@ impl Engine {
                         }
                         Ok(None) => {
                             if is_preferred {
-                                c.warnings.push(Issue::about(
+                                c.warn(Issue::about(
                                     ObjectRef {
                                         group: gvr.group.clone(),
                                         version: gvr.version.clone(),
@@ -571,7 +801,7 @@ impl Engine {
                                 ));
                             }
                         }
-                        Err(e) => c.errors.push(Issue::general(format!(
+                        Err(e) => c.error(Issue::general(format!(
                             "getting {group_resource} {name} at {}: {e}",
                             gvr.group_version()
                         ))),
@@ -592,7 +822,7 @@ impl Engine {
         objects: &mut Vec<(KubeObject, KubeObject)>,
     ) {
         let Some(snapshotter) = &self.snapshotter else {
-            c.warnings.push(Issue::general(
+            c.warn(Issue::general(
                 "backupVolumes is set but the engine has no volume snapshotter; volume data was not backed up",
             ));
             return;
@@ -626,10 +856,20 @@ impl Engine {
                     ));
                 };
                 let snap_name = volume_snapshot_name(&name, &spec.name);
-                snapshotter
-                    .snapshot(&claim, &driver, &snap_name, self.options.snapshot_wait)
-                    .await
-                    .map_err(|e| e.to_string())
+                let wait = self.options.snapshot_wait;
+                match within(
+                    &*self.timer,
+                    wait,
+                    snapshotter.snapshot(&claim, &driver, &snap_name, wait),
+                )
+                .await
+                {
+                    Ok(done) => done.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "volume snapshot {snap_name} of PersistentVolumeClaim {ns}/{name} was not ready within {}",
+                        crate::model::duration_text::format(&wait)
+                    )),
+                }
             })
             .buffered(batch)
             .collect()
@@ -664,13 +904,13 @@ impl Engine {
                     if let (Ok(Some(vs)), Ok(Some(content))) = (vs, content) {
                         objects.push((vs, content));
                     }
-                    c.log.push(format!(
+                    c.log.info(format!(
                         "snapshot {} of PersistentVolumeClaim {}/{} ready",
                         record.snapshot_name, record.pvc_namespace, record.pvc_name
                     ));
                     records.push(record);
                 }
-                Err(reason) => c.errors.push(Issue::general(reason)),
+                Err(reason) => c.error(Issue::general(reason)),
             }
         }
     }
@@ -688,20 +928,5 @@ fn note_claims(pod: &KubeObject, claims: &mut BTreeSet<(String, String)>) {
                 claims.insert((ns.to_string(), name.to_string()));
             }
         }
-    }
-}
-
-fn failed(spec: &BackupSpec, reason: String) -> BackupReport {
-    BackupReport {
-        name: spec.name.clone(),
-        status: JobStatus {
-            phase: JobPhase::Failed,
-            failure_reason: Some(reason),
-            ..Default::default()
-        },
-        resource_counts: BTreeMap::new(),
-        volume_snapshots: Vec::new(),
-        archive_entries: 0,
-        archive_sha256: None,
     }
 }

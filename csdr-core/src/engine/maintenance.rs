@@ -47,9 +47,10 @@ impl Engine {
         self.vault.delete_backup(name).await
     }
 
-    /// Deletes every backup expired at `now` and removes orphaned upload data older than the
-    /// grace period (B10).
-    pub async fn gc(&self, now: Timestamp) -> Result<GcReport, VaultError> {
+    /// Deletes every backup expired now (by the engine's clock), Failed ones included, and
+    /// removes orphaned upload data older than the grace period (B10).
+    pub async fn gc(&self) -> Result<GcReport, VaultError> {
+        let now = self.clock.now();
         let mut report = GcReport::default();
         for record in self.vault.expired_backups(now).await? {
             let name = record.name().to_string();
@@ -65,34 +66,29 @@ impl Engine {
         Ok(report)
     }
 
-    /// One tick of a schedule at `now` (S3): fires the backup that is due (named
-    /// `<schedule>-<yyyyMMddHHmmss>`), or says when the next one is.
+    /// One tick of a schedule now, by the engine's clock (S3): fires the backup that is due
+    /// (named `<schedule>-<yyyyMMddHHmmss>`), or says when the next one is.
+    /// `tz` is the schedule's time zone, resolved by the caller from `schedule.time_zone`
+    /// (the core has no time zone database of its own; UTC when the schedule names none).
     /// `last_run` is when the schedule last fired (None before its first run), `created` when
     /// it was created, `running` whether its previous backup is still in progress.
     pub async fn run_schedule_tick(
         &self,
         schedule: &ScheduleSpec,
+        tz: &TimeZone,
         created: Timestamp,
         last_run: Option<Timestamp>,
         running: bool,
-        now: Timestamp,
     ) -> Result<ScheduleTick, crate::Error> {
+        let now = self.clock.now();
         let parsed = Schedule::parse(&schedule.schedule)?;
-        let tz = match &schedule.time_zone {
-            Some(name) => TimeZone::get(name).map_err(|e| crate::Error::TimeZone {
-                schedule: schedule.name.clone(),
-                name: name.clone(),
-                reason: e.to_string(),
-            })?,
-            None => TimeZone::UTC,
-        };
         let state = ScheduleState {
             paused: schedule.paused,
             created,
             last_run,
             run_in_progress: running,
         };
-        Ok(match decide_run(&parsed, &tz, &state, now) {
+        Ok(match decide_run(&parsed, tz, &state, now) {
             RunDecision::Fire { scheduled_for } => {
                 let mut spec = schedule.template.clone();
                 spec.name = backup_name_for_run(&schedule.name, scheduled_for);

@@ -1,7 +1,7 @@
 //! The engine: backup and restore pipelines over the ports.
 //!
 //! [`Engine`] is the only part of csdr-core that sequences I/O. It takes a [`Cluster`], a
-//! [`Vault`], optionally a [`VolumeSnapshotter`], and a [`Clock`], and runs:
+//! [`Vault`], optionally a [`VolumeSnapshotter`], a [`Clock`] and a [`Timer`], and runs:
 //! - [`Engine::backup`] (B1–B11): discover, select, list every served version with bounded
 //!   concurrency, stream the objects into the archive and the vault without holding them in
 //!   memory, snapshot volumes if asked, commit the record last;
@@ -9,9 +9,15 @@
 //!   with the core planner, apply in order, wait for CRDs and claims, record the result;
 //! - [`Engine::delete_backup`], [`Engine::gc`] and [`Engine::run_schedule_tick`].
 //!
-//! Jobs report [`ProgressEvent`]s to an optional callback, log through `tracing`, and stop
-//! when their future is dropped (an unfinished upload is never visible, V5). The engine runs
-//! on a tokio runtime (it uses tokio's timer for timeouts).
+//! Jobs report [`ProgressEvent`]s to an optional callback, log through `tracing`, write their
+//! own log to the vault, and stop when their future is dropped (an unfinished upload is never
+//! visible, V5). Every job ends with a record: a backup or restore that fails is recorded with
+//! its typed failure ([`JobFailure`](crate::model::JobFailure)) so it can be described later.
+//!
+//! The engine has no runtime of its own: it runs under any executor. The time comes from the
+//! [`Clock`], and every wait and timeout (the B8 backup timeout, CRDs, claims, snapshots)
+//! from the [`Timer`]; a [`ManualClock`](crate::ports::clock::ManualClock) given as both
+//! makes timeouts testable without waiting.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,6 +37,8 @@
 //! ```
 
 mod backup;
+mod failure;
+mod log;
 mod maintenance;
 mod restore;
 
@@ -42,7 +50,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::model::{Issue, JobStatus};
-use crate::ports::clock::Clock;
+pub use crate::ports::clock::SystemClock;
+use crate::ports::clock::{Clock, SystemTimer, Timer};
 use crate::ports::cluster::Cluster;
 use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
 use crate::ports::vault::Vault;
@@ -111,8 +120,12 @@ pub enum ProgressEvent {
     Items {
         /// Items done.
         done: u64,
-        /// Items expected, if known.
+        /// Items expected, if known: for a backup, the objects listed so far while its lists
+        /// run (`estimated`), the final count at the end.
         total: Option<u64>,
+        /// Whether `total` is an estimate that may still change.
+        #[serde(default)]
+        estimated: bool,
     },
     /// A warning or error was recorded.
     Issue {
@@ -165,6 +178,7 @@ pub struct EngineBuilder {
     vault: Option<Arc<dyn Vault>>,
     snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
     clock: Option<Arc<dyn Clock>>,
+    timer: Option<Arc<dyn Timer>>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
 }
@@ -194,6 +208,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The timer every wait and timeout uses; [`SystemTimer`] when not given. Pass the
+    /// runtime's timer (`csdr_storage::TokioTimer` on tokio), or the same
+    /// [`ManualClock`](crate::ports::clock::ManualClock) as the clock in tests.
+    pub fn timer(mut self, timer: Arc<dyn Timer>) -> Self {
+        self.timer = Some(timer);
+        self
+    }
+
     /// The `csdr-config` configuration (C1).
     pub fn config(mut self, config: Config) -> Self {
         self.options.config = config;
@@ -219,19 +241,10 @@ impl EngineBuilder {
             vault: self.vault.ok_or(EngineError::Missing("vault"))?,
             snapshotter: self.snapshotter,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            timer: self.timer.unwrap_or_else(|| Arc::new(SystemTimer)),
             options: self.options,
             progress: self.progress,
         })
-    }
-}
-
-/// The system's clock: what the engine uses unless given another.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> jiff::Timestamp {
-        jiff::Timestamp::now()
     }
 }
 
@@ -242,6 +255,7 @@ pub struct Engine {
     vault: Arc<dyn Vault>,
     snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
     clock: Arc<dyn Clock>,
+    timer: Arc<dyn Timer>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
 }
@@ -274,6 +288,11 @@ impl Engine {
     /// The cluster.
     pub fn cluster(&self) -> &Arc<dyn Cluster> {
         &self.cluster
+    }
+
+    /// The clock jobs, GC and schedule ticks read.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     fn emit(&self, event: ProgressEvent) {

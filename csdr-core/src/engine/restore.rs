@@ -6,15 +6,19 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::failure::JobError;
+use super::log::JobLog;
 use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
-use crate::model::{Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
+use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::BackupContents;
 use crate::plan::existing::{ExistingAction, existing_action};
 use crate::plan::{CreateStep, PlanOptions, PlanStep, RestorePlan, plan_restore};
+use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::ports::vault::VaultError;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
     BackupCompanions, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
@@ -49,14 +53,6 @@ impl RestoreReport {
     }
 }
 
-struct Fatal(String);
-
-impl<E: std::fmt::Display> From<E> for Fatal {
-    fn from(e: E) -> Self {
-        Fatal(e.to_string())
-    }
-}
-
 /// What happened to one create step.
 enum Applied {
     Created,
@@ -67,9 +63,13 @@ enum Applied {
 
 impl Engine {
     /// Runs a restore (R1–R12). Always returns a report: a restore that could not run is
-    /// `Failed` with its reason (a missing or non-restorable backup, an integrity error, an
-    /// invalid spec); objects that could not be restored make it `PartiallyFailed`.
+    /// `Failed` with its typed failure (a missing or non-restorable backup, an integrity
+    /// error, an invalid spec); objects that could not be restored make it `PartiallyFailed`.
     /// With `spec.dry_run` the plan and the final objects are computed and nothing is written.
+    ///
+    /// Before anything is written the restore's name must be free in the vault: a taken
+    /// name fails the restore, naming it, and nothing is applied or recorded. Every other end
+    /// is recorded under `restores/<name>/` with its log, Failed ones included.
     pub async fn restore(&self, spec: RestoreSpec) -> RestoreReport {
         let started = self.clock.now();
         self.emit(ProgressEvent::Started {
@@ -77,28 +77,46 @@ impl Engine {
             name: spec.name.clone(),
         });
         let span = tracing::info_span!("restore", name = %spec.name, backup = %spec.backup_name);
-        let run = tracing::Instrument::instrument(self.run_restore(&spec), span);
-        let mut report = match run.await {
-            Ok(report) => report,
-            Err(Fatal(reason)) => RestoreReport {
-                name: spec.name.clone(),
-                backup_name: spec.backup_name.clone(),
-                dry_run: spec.dry_run,
-                status: JobStatus {
-                    phase: JobPhase::Failed,
-                    failure_reason: Some(reason),
-                    ..Default::default()
-                },
-                plan: RestorePlan::default(),
-                created: Vec::new(),
-                existing: Vec::new(),
-                patched: Vec::new(),
-            },
+        let mut log = JobLog::new(self.clock.clone());
+        log.info(format!(
+            "restore {} of backup {} started{}",
+            spec.name,
+            spec.backup_name,
+            if spec.dry_run { " (dry run)" } else { "" }
+        ));
+        let failed = |error: &JobError| RestoreReport {
+            name: spec.name.clone(),
+            backup_name: spec.backup_name.clone(),
+            dry_run: spec.dry_run,
+            status: JobStatus::failed(error.failure()),
+            plan: RestorePlan::default(),
+            created: Vec::new(),
+            existing: Vec::new(),
+            patched: Vec::new(),
+        };
+        // The name is checked before anything is written; a taken name is not recorded.
+        let mut report = match self.restore_name_is_free(&spec).await {
+            Err(e) => {
+                let mut report = failed(&e);
+                report.status.start_timestamp = Some(started);
+                report.status.completion_timestamp = Some(self.clock.now());
+                self.emit(ProgressEvent::Finished {
+                    phase: report.status.phase,
+                });
+                return report;
+            }
+            Ok(()) => {
+                let run = tracing::Instrument::instrument(self.run_restore(&spec, &mut log), span);
+                match run.await {
+                    Ok(report) => report,
+                    Err(e) => failed(&e),
+                }
+            }
         };
         report.status.start_timestamp = Some(started);
         report.status.completion_timestamp = Some(self.clock.now());
-        if !spec.dry_run && report.status.phase != JobPhase::Failed {
-            self.record_restore(&spec, &mut report, started).await;
+        if !spec.dry_run {
+            self.record_restore(&spec, &mut report, started, log).await;
         }
         self.emit(ProgressEvent::Finished {
             phase: report.status.phase,
@@ -106,27 +124,68 @@ impl Engine {
         report
     }
 
-    async fn run_restore(&self, spec: &RestoreSpec) -> Result<RestoreReport, Fatal> {
+    /// Fails when the vault is unusable or already holds a restore of this name (a dry run
+    /// writes nothing and is not checked).
+    async fn restore_name_is_free(&self, spec: &RestoreSpec) -> Result<(), JobError> {
+        if spec.dry_run {
+            return Ok(());
+        }
+        self.vault
+            .validate(self.clock.now())
+            .await
+            .require_available()?;
+        if self.vault.restore(&spec.name).await?.is_some() {
+            return Err(VaultError::RestoreAlreadyExists {
+                name: spec.name.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn run_restore(
+        &self,
+        spec: &RestoreSpec,
+        log: &mut JobLog,
+    ) -> Result<RestoreReport, JobError> {
         let now = self.clock.now();
         self.vault.validate(now).await.require_available()?;
-        let record = self.vault.backup(&spec.backup_name).await?.ok_or_else(|| {
-            Fatal(format!(
-                "backup {} not found in vault {}: only Completed and PartiallyFailed backups can be restored",
-                spec.backup_name,
-                self.vault.location()
-            ))
-        })?;
+        let Some(record) = self.vault.backup(&spec.backup_name).await? else {
+            // Not offered for restore (V5); say why when the vault holds it in another phase.
+            let message = match self.vault.backup_record(&spec.backup_name).await? {
+                Some(other) => format!(
+                    "backup {} is {}{}: only Completed and PartiallyFailed backups can be restored",
+                    spec.backup_name,
+                    other.status.phase,
+                    other
+                        .status
+                        .failure_reason
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+                None => format!(
+                    "backup {} not found in vault {}: only Completed and PartiallyFailed backups can be restored",
+                    spec.backup_name,
+                    self.vault.location()
+                ),
+            };
+            return Err(JobError::message(FailureKind::Spec, message));
+        };
         if !record.is_restorable() {
-            return Err(Fatal(format!(
-                "backup {} is {}: only Completed and PartiallyFailed backups can be restored",
-                spec.backup_name, record.status.phase
-            )));
+            return Err(JobError::message(
+                FailureKind::Spec,
+                format!(
+                    "backup {} is {}: only Completed and PartiallyFailed backups can be restored",
+                    spec.backup_name, record.status.phase
+                ),
+            ));
         }
         let mut warnings = Vec::new();
         // V7: the vault verifies the tarball and the entry-digests file before handing them
         // over; the reader verifies every entry against its digest before anything is applied.
         let archive = self.vault.download_archive(&spec.backup_name).await?;
         if let Some(w) = archive.warning {
+            log.warning(&w);
             warnings.push(Issue::general(w));
         }
         let companions = self.vault.backup_companions(&spec.backup_name).await?;
@@ -135,12 +194,21 @@ impl Engine {
             reader = reader.with_expected_digests(digests);
         }
         let mut contents = BackupContents::new();
+        let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
             contents.add_entry(&entry.path, entry.object)?;
+            entries += 1;
         }
+        log.info(format!(
+            "read and verified {entries} entries of backup {}",
+            spec.backup_name
+        ));
 
-        let target = self.target_facts().await?;
+        let target = self
+            .target_facts()
+            .await
+            .map_err(|e| JobError::from(e).context("reading the target cluster"))?;
         let mut backup = contents.backup_facts(&spec.backup_name);
         let snapshots = snapshot_records(&companions);
         backup.snapshotted_pvcs = snapshots
@@ -172,6 +240,16 @@ impl Engine {
         };
         status.warnings.extend(plan.warnings.iter().cloned());
         let total = plan.creates().count() as u64;
+        log.info(format!(
+            "planned {} steps: {total} objects to create",
+            plan.steps.len()
+        ));
+        for issue in status.errors.iter() {
+            log.error(issue.to_string());
+        }
+        for issue in status.warnings.iter() {
+            log.warning(issue.to_string());
+        }
         status.progress = Progress {
             total_items: total,
             items_done: 0,
@@ -194,7 +272,8 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_plan(spec, &ctx, &snapshots, &mut report).await;
+            self.apply_plan(spec, &ctx, &snapshots, &mut report, log)
+                .await;
         }
         report.status.phase = if report.status.errors.is_empty() {
             JobPhase::Completed
@@ -247,6 +326,7 @@ impl Engine {
         ctx: &TransformContext,
         snapshots: &[VolumeSnapshotRecord],
         report: &mut RestoreReport,
+        log: &mut JobLog,
     ) {
         let workers = self
             .options
@@ -293,14 +373,25 @@ impl Engine {
                                 if step.object.kind() == "PersistentVolumeClaim" {
                                     claims.push(step.object.clone());
                                 }
+                                log.info(format!("created {object}"));
                                 report.created.push(object);
                             }
                             Applied::Existing(warning) => {
+                                match &warning {
+                                    Some(w) => log.warning(w.to_string()),
+                                    None => {
+                                        log.info(format!("{object} already exists; left as it is"))
+                                    }
+                                }
                                 report.status.warnings.extend(warning);
                                 report.existing.push(object);
                             }
-                            Applied::Patched => report.patched.push(object),
+                            Applied::Patched => {
+                                log.info(format!("patched {object} to the backed-up state"));
+                                report.patched.push(object)
+                            }
                             Applied::Failed(issue) => {
+                                log.error(issue.to_string());
                                 self.emit(ProgressEvent::Issue {
                                     error: true,
                                     issue: issue.clone(),
@@ -314,6 +405,7 @@ impl Engine {
                     self.emit(ProgressEvent::Items {
                         done,
                         total: Some(report.status.progress.total_items),
+                        estimated: false,
                     });
                     i = j;
                 }
@@ -337,8 +429,7 @@ impl Engine {
                                 "customresourcedefinitions",
                             )
                         };
-                    if let Err(e) = self
-                        .cluster
+                    match self
                         .wait_for(
                             &gvr,
                             None,
@@ -348,18 +439,22 @@ impl Engine {
                         )
                         .await
                     {
-                        report.status.errors.push(Issue::general(format!(
-                            "create cluster resources timeout: crd {crd} not established: {e}"
-                        )));
+                        Ok(()) => log.info(format!("crd {crd} established")),
+                        Err(e) => {
+                            let issue = Issue::general(format!(
+                                "create cluster resources timeout: crd {crd} not established: {e}"
+                            ));
+                            log.error(issue.to_string());
+                            report.status.errors.push(issue);
+                        }
                     }
                     i += 1;
                 }
                 PlanStep::RefreshDiscovery => {
                     if let Err(e) = self.cluster.discover().await {
-                        report
-                            .status
-                            .errors
-                            .push(Issue::general(format!("refreshing discovery: {e}")));
+                        let issue = Issue::general(format!("refreshing discovery: {e}"));
+                        log.error(issue.to_string());
+                        report.status.errors.push(issue);
                     }
                     i += 1;
                 }
@@ -386,7 +481,6 @@ impl Engine {
             let ns = claim.namespace().unwrap_or("default").to_string();
             let gvr = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
             if let Err(e) = self
-                .cluster
                 .wait_for(
                     &gvr,
                     Some(&ns),
@@ -403,11 +497,38 @@ impl Engine {
                     ),
                     other => format!("waiting for pvc {ns}/{} to bind: {other}", claim.name()),
                 };
-                report
-                    .status
-                    .errors
-                    .push(Issue::about(ObjectRef::of(&claim), reason));
+                let issue = Issue::about(ObjectRef::of(&claim), reason);
+                log.error(issue.to_string());
+                report.status.errors.push(issue);
+            } else {
+                log.info(format!("pvc {ns}/{} bound", claim.name()));
             }
+        }
+    }
+
+    /// Waits for an object's condition through the cluster, within `limit` on the engine's
+    /// timer whatever the adapter does with it.
+    async fn wait_for(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        condition: WaitCondition,
+        limit: std::time::Duration,
+    ) -> Result<(), ClusterError> {
+        let wait = self
+            .cluster
+            .wait_for(gvr, namespace, name, condition, limit);
+        match within(&*self.timer, limit, wait).await {
+            Ok(done) => done.map(|_| ()),
+            Err(_) => Err(ClusterError::Timeout {
+                what: match namespace {
+                    Some(ns) => format!("{} {ns}/{name}", gvr.resource),
+                    None => format!("{} {name}", gvr.resource),
+                },
+                condition: condition.name().to_string(),
+                timeout: limit,
+            }),
         }
     }
 
@@ -499,11 +620,20 @@ impl Engine {
             .and_then(Value::as_str)
             .unwrap_or(&record.snapshot_name);
         let _ = spec;
-        snapshotter
-            .prepare_restore(record, ns, name, self.options.snapshot_wait)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let wait = self.options.snapshot_wait;
+        match within(
+            &*self.timer,
+            wait,
+            snapshotter.prepare_restore(record, ns, name, wait),
+        )
+        .await
+        {
+            Ok(done) => done.map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "volume snapshot {name} in namespace {ns} was not ready within {}",
+                crate::model::duration_text::format(&wait)
+            )),
+        }
     }
 
     async fn record_restore(
@@ -511,6 +641,7 @@ impl Engine {
         spec: &RestoreSpec,
         report: &mut RestoreReport,
         started: jiff::Timestamp,
+        mut log: JobLog,
     ) {
         let mut resource_list = ResourceList::new();
         for object in &report.created {
@@ -530,18 +661,30 @@ impl Engine {
             status: report.status.clone(),
             created: started,
         };
+        if let Some(f) = &report.status.failure {
+            log.error(format!(
+                "restore failed ({} failure): {}",
+                f.kind, f.message
+            ));
+            for cause in &f.causes {
+                log.error(format!("caused by: {cause}"));
+            }
+        }
+        let finished = report.status.completion_timestamp.unwrap_or(started);
+        log.info(format!(
+            "restore {} from backup {} {}: {} created, {} existing, {} patched, {} errors, {} warnings, in {}",
+            spec.name,
+            spec.backup_name,
+            report.status.phase,
+            report.created.len(),
+            report.existing.len(),
+            report.patched.len(),
+            report.status.errors.len(),
+            report.status.warnings.len(),
+            super::log::seconds(finished.duration_since(started))
+        ));
         let companions = RestoreCompanions {
-            logs: format!(
-                "restore {} from backup {}: {} created, {} existing, {} patched, {} errors, {} warnings\n",
-                spec.name,
-                spec.backup_name,
-                report.created.len(),
-                report.existing.len(),
-                report.patched.len(),
-                report.status.errors.len(),
-                report.status.warnings.len()
-            )
-            .into_bytes(),
+            logs: crate::gzip::gunzip(&log.finish()).unwrap_or_default(),
             results: JobResults::from_status(&report.status),
             resource_list,
         };

@@ -21,7 +21,7 @@
 //! object atomically, and no reader ever sees a partly written object.
 //!
 //! ```
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! # futures::executor::block_on(async {
 //! use bytes::Bytes;
 //! use csdr_core::ports::blob_store::{BlobError, BlobStore};
 //! use csdr_core::vault::MemoryBlobStore;

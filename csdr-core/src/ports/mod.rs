@@ -4,7 +4,8 @@
 //! stays pure and testable. `csdr-kube` implements [`cluster::Cluster`] on a real API server,
 //! `csdr-storage` implements [`blob_store::BlobStore`] on object storage (the vault protocol over
 //! it is [`crate::vault`]), and the core's simulated cluster
-//! implements [`cluster::Cluster`] in memory. Time comes in through [`clock::Clock`].
+//! implements [`cluster::Cluster`] in memory. Time comes in through [`clock::Clock`], and every
+//! wait and timeout goes through [`clock::Timer`] (the core has no runtime of its own).
 //!
 //! ```
 //! use csdr_core::ports::clock::{Clock, ManualClock};

@@ -34,6 +34,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 
 use crate::model::EntryDigest;
+use crate::ports::blob_store::BlobError;
 use crate::vault_record::{
     BackupCompanions, BackupRecord, CompanionFile, RestoreCompanions, RestoreRecord,
 };
@@ -121,7 +122,9 @@ pub struct OrphanReport {
 }
 
 /// Why a vault operation failed. Every message starts with `VaultError: ` and says what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failure of the store keeps the store's [`BlobError`] as its `source()`, so the whole
+/// chain reaches a job's record (its causes).
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultError {
     /// The bucket does not exist.
@@ -139,6 +142,9 @@ pub enum VaultError {
         location: String,
         /// The server's reason.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The endpoint could not be reached.
     #[error(
@@ -149,6 +155,9 @@ pub enum VaultError {
         endpoint: String,
         /// What happened.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The bucket is in another region than the one configured.
     #[error("VaultError: wrong region for bucket {bucket}: {reason}; set the bucket's region")]
@@ -157,6 +166,9 @@ pub enum VaultError {
         bucket: String,
         /// The server's reason, naming the expected region when it does.
         reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
     /// The storage cannot refuse to overwrite an object, so create-only commits (B7) cannot
     /// be guaranteed.
@@ -238,6 +250,9 @@ pub enum VaultError {
         reason: String,
         /// Whether retrying later may succeed.
         transient: bool,
+        /// The store's error, when the store failed.
+        #[source]
+        source: Option<Box<BlobError>>,
     },
 }
 
@@ -314,10 +329,29 @@ pub trait Vault: Send + Sync {
     /// calling it again after an interruption finishes the job.
     async fn delete_backup(&self, name: &str) -> Result<(), VaultError>;
 
-    /// Visible backups whose expiry is at or before `now` (B10).
+    /// Every committed backup not being deleted, in any phase — Failed ones included, which
+    /// [`Vault::list_backups`] hides (V5) — by name: for `describe`, logs and GC.
+    async fn list_records(&self) -> Result<Vec<BackupRecord>, VaultError>;
+
+    /// One committed backup in any phase (Failed included) unless it is being deleted; `None`
+    /// if there is none. For `describe` and logs: never offer it for restore without checking
+    /// [`BackupRecord::is_restorable`] (V5).
+    async fn backup_record(&self, name: &str) -> Result<Option<BackupRecord>, VaultError>;
+
+    /// A committed backup's log (`<name>-logs.gz`, Failed backups included), decompressed
+    /// and verified against its recorded digest; [`VaultError::NotFound`] when there is no
+    /// such backup, empty when it has no log (written by an old Velero).
+    async fn backup_logs(&self, name: &str) -> Result<Vec<u8>, VaultError>;
+
+    /// A restore's log (`restore-<name>-logs.gz`), decompressed; [`VaultError::NotFound`]
+    /// when there is no such restore.
+    async fn restore_logs(&self, name: &str) -> Result<Vec<u8>, VaultError>;
+
+    /// Committed backups in any phase (Failed included) whose expiry is at or before `now`
+    /// (B10): a Failed backup is cleaned after its TTL like the others.
     async fn expired_backups(&self, now: Timestamp) -> Result<Vec<BackupRecord>, VaultError> {
         Ok(self
-            .list_backups()
+            .list_records()
             .await?
             .into_iter()
             .filter(|b| b.is_expired(now))
@@ -361,6 +395,17 @@ pub trait BackupUpload: Send {
     /// what was committed. If another attempt committed the name first, this attempt's data
     /// is removed and [`VaultError::AlreadyExists`] returned.
     async fn commit(
+        self: Box<Self>,
+        record: BackupRecord,
+        companions: Vec<CompanionFile>,
+    ) -> Result<BackupRecord, VaultError>;
+
+    /// Records a backup that failed: abandons the tarball and the entry-digests file
+    /// (whatever was streamed of them is removed, never made visible), stores the companion
+    /// files (the log and the results) and commits `record`, whose phase must be `Failed`,
+    /// create-only like [`BackupUpload::commit`]. The backup can then be described, its log
+    /// read and it is collected after its TTL, but it is never listed or restored (V5).
+    async fn record_failure(
         self: Box<Self>,
         record: BackupRecord,
         companions: Vec<CompanionFile>,

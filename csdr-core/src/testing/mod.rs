@@ -6,7 +6,7 @@
 //! backend is done when both pass on it. Each check panics with the behaviour it expected.
 //!
 //! ```
-//! # tokio::runtime::Builder::new_multi_thread().enable_time().build().unwrap().block_on(async {
+//! # futures::executor::block_on(async {
 //! use std::sync::Arc;
 //! use csdr_core::testing::{TestStore, blob_store_conformance, vault_conformance};
 //! use csdr_core::vault::MemoryBlobStore;

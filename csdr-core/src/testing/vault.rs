@@ -14,12 +14,15 @@ use super::{
     TestStore, all_keys, companion_files, companions, data, record, sample_entry_digests,
     sample_entry_digests_file, ts, write_all,
 };
+use crate::digest::sha256_hex;
+use crate::gzip::gzip;
 use crate::model::{JobPhase, JobStatus, RestoreSpec};
 use crate::ports::blob_store::BlobStore;
+use crate::ports::clock::{SystemTimer, within};
 use crate::ports::vault::{Vault, VaultError, VaultPhase};
 use crate::vault::{BlobVault, VaultIdentity, VaultOpenError, VaultOptions};
 use crate::vault_record::{
-    BackupRecord, RecordSource, RestoreCompanions, RestoreRecord, gzip, sha256_hex,
+    BackupRecord, CompanionFile, CompanionKind, RecordSource, RestoreCompanions, RestoreRecord,
 };
 
 /// One check's vault, on a fresh store.
@@ -51,9 +54,10 @@ impl Fixture {
     }
 }
 
-/// Runs every check of the vault protocol, each on a fresh store from `fresh`. Needs a
-/// multi-threaded Tokio runtime (the race checks run writers in parallel tasks). Panics,
-/// naming the check, at the first behaviour that does not hold.
+/// Runs every check of the vault protocol, each on a fresh store from `fresh`, under the
+/// caller's executor (the suite has no runtime of its own; the race checks run their writers
+/// concurrently on one task). Panics, naming the check, at the first behaviour that does not
+/// hold.
 pub async fn vault_conformance<F, Fut>(fresh: F)
 where
     F: Fn() -> Fut,
@@ -70,6 +74,7 @@ where
         round_trip_streams_verifies_and_lays_out_like_velero,
         only_completed_and_partially_failed_backups_are_visible,
         a_taken_name_fails_fast,
+        a_failed_backup_is_recorded_without_data_and_never_visible,
         restores_are_stored_create_only,
         velero_written_backup_is_readable,
         delete_is_idempotent_and_frees_the_name,
@@ -208,10 +213,9 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &Fixture) {
             .any(|f| f["path"] == "nightly-entry-digests.jsonl.gz"
                 && f["sha256"] == json!(sha256_hex(&digests_file)))
     );
-    let list = crate::vault_record::gunzip(
-        &get_raw(t, "backups/nightly/nightly-resource-list.json.gz").await,
-    )
-    .unwrap();
+    let list =
+        crate::gzip::gunzip(&get_raw(t, "backups/nightly/nightly-resource-list.json.gz").await)
+            .unwrap();
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&list).unwrap(),
         json!({"apps/v1/Deployment": ["shop/web"]})
@@ -242,6 +246,75 @@ async fn only_completed_and_partially_failed_backups_are_visible(t: &Fixture) {
         assert!(matches!(err, VaultError::NotFound { .. }), "{err}");
     }
     open.abort().await.unwrap();
+}
+
+async fn a_failed_backup_is_recorded_without_data_and_never_visible(t: &Fixture) {
+    let name = "broken";
+    let mut up = t.vault.start_backup(name).await.unwrap();
+    // Part of the tarball was streamed before the backup failed.
+    write_all(&mut up, &data(150_000, 3), 50_000).await;
+    let mut failed = record(name, JobPhase::Failed, Some("2026-01-31T00:00:00Z"));
+    failed.status.failure_reason = Some("velero backup process timeout".into());
+    let logs = b"time=\"2026-01-01T00:00:00Z\" level=error msg=\"velero backup process timeout\"\n";
+    let companions = vec![
+        CompanionFile::logs(logs),
+        CompanionFile::json(CompanionKind::Results, name, &companions().results).unwrap(),
+    ];
+    let committed = up.record_failure(failed.clone(), companions).await.unwrap();
+    assert!(committed.archive.is_none());
+    // Only the metadata and the two companions: nothing of the tarball.
+    assert_eq!(
+        backup_keys(t, name).await,
+        vec!["broken-logs.gz", "broken-results.gz", "velero-backup.json"]
+    );
+    // Never visible (V5)…
+    assert_eq!(t.vault.backup(name).await.unwrap(), None);
+    assert!(t.vault.list_backups().await.unwrap().is_empty());
+    assert!(matches!(
+        t.vault.download_archive(name).await.unwrap_err(),
+        VaultError::NotFound { .. }
+    ));
+    // …but described, its log read, its name taken, and collected after its expiry.
+    let described = t.vault.backup_record(name).await.unwrap().unwrap();
+    assert_eq!(described.status.phase, JobPhase::Failed);
+    assert_eq!(
+        described.status.failure_reason.as_deref(),
+        Some("velero backup process timeout")
+    );
+    let names: Vec<String> = t
+        .vault
+        .list_records()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect();
+    assert_eq!(names, vec![name]);
+    assert_eq!(t.vault.backup_logs(name).await.unwrap(), logs.to_vec());
+    assert!(t.vault.start_backup(name).await.is_err());
+    let expired = t
+        .vault
+        .expired_backups(ts("2026-02-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    t.vault.delete_backup(name).await.unwrap();
+    assert!(backup_keys(t, name).await.is_empty());
+    assert!(matches!(
+        t.vault.backup_logs(name).await.unwrap_err(),
+        VaultError::NotFound { .. }
+    ));
+    // Only a Failed record can be recorded as a failure.
+    let up = t.vault.start_backup("not-failed").await.unwrap();
+    let err = up
+        .record_failure(record("not-failed", JobPhase::Completed, None), Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("record_failure records only Failed backups"),
+        "{err}"
+    );
 }
 
 async fn a_taken_name_fails_fast(t: &Fixture) {
@@ -303,8 +376,7 @@ async fn restores_are_stored_create_only(t: &Fixture) {
     ] {
         assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
     }
-    let logs =
-        crate::vault_record::gunzip(&get_raw(t, "restores/r1/restore-r1-logs.gz").await).unwrap();
+    let logs = crate::gzip::gunzip(&get_raw(t, "restores/r1/restore-r1-logs.gz").await).unwrap();
     assert_eq!(logs, b"restored\n");
 }
 
@@ -541,7 +613,7 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &Fixture) {
             companion_files(&name),
         );
         // Drop the commit wherever it is after `wait_ms`.
-        let _ = tokio::time::timeout(Duration::from_millis(wait_ms), fut).await;
+        let _ = within(&SystemTimer, Duration::from_millis(wait_ms), fut).await;
         match t.vault.backup(&name).await.unwrap() {
             Some(_) => {
                 let got = t.vault.download_archive(&name).await.unwrap();
@@ -579,17 +651,18 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &Fixture) {
 }
 
 async fn ten_concurrent_creators_one_winner(t: &Fixture) {
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    // The ten run concurrently on this task (no runtime of the suite's own): on a store that
+    // answers over the network their calls interleave, so several pass the fast check and
+    // race at the commit; on a store that answers at once the fast check stops the others.
     let mut tasks = Vec::new();
     for i in 0..10u8 {
         let vault = t.vault.clone();
-        let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+        tasks.push(async move {
             let bytes = data(100_000 + usize::from(i), i);
             let mut up = vault.start_backup("race").await?;
             for c in bytes.chunks(10_000) {
                 up.write(Bytes::copy_from_slice(c)).await?;
+                yield_now().await;
             }
             up.commit(
                 record("race", JobPhase::Completed, None),
@@ -597,11 +670,11 @@ async fn ten_concurrent_creators_one_winner(t: &Fixture) {
             )
             .await
             .map(|r| (i, r))
-        }));
+        });
     }
     let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
+    for outcome in futures::future::join_all(tasks).await {
+        match outcome {
             Ok(w) => winners.push(w),
             Err(e) => assert!(
                 e.to_string().contains("backup already exists in vault"),
@@ -918,4 +991,19 @@ async fn interrupted_validation_probes_are_collected(t: &Fixture) {
         all_keys(t.store.as_ref()).await,
         vec!["csdr-vault.json".to_string()]
     );
+}
+
+/// Lets the other futures polled with this one run once.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

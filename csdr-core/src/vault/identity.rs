@@ -33,7 +33,7 @@ impl VaultIdentity {
 }
 
 /// Why a vault cannot be opened (V3).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VaultOpenError {
     /// The location already holds another vault, or was given another configuration.
@@ -179,6 +179,7 @@ impl Inner {
                 key: probe,
                 reason: "the probe object read back differs from what was written".into(),
                 transient: false,
+                source: None,
             });
         }
         let once = format!("{}{id}-create.json", layout::PROBE_PREFIX);

@@ -37,7 +37,7 @@
 //! `cleanup.rs` (V6, B10), `layout.rs` (V4), and `memory.rs`, the in-memory store.
 //!
 //! ```
-//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! # futures::executor::block_on(async {
 //! use std::sync::Arc;
 //! use bytes::Bytes;
 //! use csdr_core::model::{BackupSpec, JobPhase, JobStatus};
@@ -85,7 +85,7 @@ use crate::ports::vault::{
 };
 use crate::vault_record::{
     BackupCompanions, BackupRecord, RESTORE_RECORD_FILE, RestoreCompanions, RestoreRecord,
-    archive_file_name,
+    archive_file_name, restore_logs_file_name,
 };
 use layout::BackupKey;
 use upload::{AttemptClaim, BlobBackupUpload, StreamedFile};
@@ -201,38 +201,58 @@ fn join_location(location: &str, key: &str) -> String {
 
 /// Maps a store error of `operation` on `key` onto the message a user can act on.
 pub(crate) fn vault_error(location: &str, operation: &str, key: &str, e: BlobError) -> VaultError {
-    let reason = e.chain();
-    match e {
-        BlobError::BucketNotFound { bucket } => VaultError::BucketNotFound { bucket },
-        BlobError::WrongRegion { bucket, source } => VaultError::WrongRegion {
-            bucket,
-            reason: crate::ports::blob_store::chain(source.as_ref()),
+    use crate::ports::blob_store::chain;
+    // The fields are read first; the store's error then becomes the vault error's source.
+    match &e {
+        BlobError::BucketNotFound { bucket } => VaultError::BucketNotFound {
+            bucket: bucket.clone(),
         },
-        BlobError::Permission { key, source } => VaultError::AccessDenied {
-            location: join_location(location, &key),
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-        },
-        BlobError::Unavailable { endpoint, source } => VaultError::Unreachable {
-            endpoint,
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-        },
+        BlobError::WrongRegion { bucket, source } => {
+            let (bucket, reason) = (bucket.clone(), chain(source.as_ref()));
+            VaultError::WrongRegion {
+                bucket,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
+        BlobError::Permission { key, source } => {
+            let (location, reason) = (join_location(location, key), chain(source.as_ref()));
+            VaultError::AccessDenied {
+                location,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
+        BlobError::Unavailable { endpoint, source } => {
+            let (endpoint, reason) = (endpoint.clone(), chain(source.as_ref()));
+            VaultError::Unreachable {
+                endpoint,
+                reason,
+                source: Some(Box::new(e)),
+            }
+        }
         BlobError::InvalidKey { key, reason } => VaultError::InvalidInput {
             what: format!("key {key}"),
-            reason,
+            reason: reason.clone(),
         },
         BlobError::Other {
             transient, source, ..
-        } => VaultError::Storage {
-            operation: operation.to_string(),
-            key: key.to_string(),
-            reason: crate::ports::blob_store::chain(source.as_ref()),
-            transient,
-        },
+        } => {
+            let (transient, reason) = (*transient, chain(source.as_ref()));
+            VaultError::Storage {
+                operation: operation.to_string(),
+                key: key.to_string(),
+                reason,
+                transient,
+                source: Some(Box::new(e)),
+            }
+        }
         _ => VaultError::Storage {
             operation: operation.to_string(),
             key: key.to_string(),
-            reason,
+            reason: e.chain(),
             transient: false,
+            source: Some(Box::new(e)),
         },
     }
 }
@@ -394,6 +414,40 @@ impl Vault for BlobVault {
 
     async fn backup(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
         self.inner.visible(name).await
+    }
+
+    async fn list_records(&self) -> Result<Vec<BackupRecord>, VaultError> {
+        self.inner.list_committed(false).await
+    }
+
+    async fn backup_record(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
+        self.inner.committed(name).await
+    }
+
+    async fn backup_logs(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        self.inner.backup_logs(name).await
+    }
+
+    async fn restore_logs(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        layout::check_name("restore", name)?;
+        if self
+            .inner
+            .get(&layout::restore_file(name, RESTORE_RECORD_FILE))
+            .await?
+            .is_none()
+        {
+            return Err(VaultError::NotFound {
+                what: format!("restore {name}"),
+            });
+        }
+        let key = layout::restore_file(name, &restore_logs_file_name(name));
+        match self.inner.get(&key).await? {
+            None => Ok(Vec::new()),
+            Some(gz) => crate::gzip::gunzip(&gz).map_err(|e| VaultError::Corrupt {
+                key: self.inner.full_key(&key),
+                reason: format!("not gzip: {e}"),
+            }),
+        }
     }
 
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {

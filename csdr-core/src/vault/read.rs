@@ -8,11 +8,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::{Inner, join_location, layout};
+use crate::digest::sha256_hex;
+use crate::gzip::gunzip;
 use crate::model::EntryDigest;
 use crate::ports::vault::{VaultError, VerifiedArchive};
 use crate::vault_record::{
     BackupCompanions, BackupRecord, CompanionKind, archive_file_name, decode_entry_digests,
-    entry_digests_file_name, sha256_hex,
+    entry_digests_file_name,
 };
 use layout::BackupKey;
 
@@ -109,7 +111,51 @@ impl Inner {
         join_location(&self.identity.location, key)
     }
 
+    /// A committed backup in any phase, unless it is being deleted.
+    pub(super) async fn committed(&self, name: &str) -> Result<Option<BackupRecord>, VaultError> {
+        layout::check_name("backup", name)?;
+        if self.exists(&layout::deletion_marker(name)).await? {
+            return Ok(None);
+        }
+        self.record(name).await
+    }
+
+    /// A committed backup's log, decompressed (V7: checked against its recorded digest).
+    pub(super) async fn backup_logs(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        let record = self
+            .committed(name)
+            .await?
+            .ok_or_else(|| VaultError::NotFound {
+                what: format!("backup {name}"),
+            })?;
+        let file = CompanionKind::Logs.file_name(name);
+        let Some((key, gz)) = self.backup_file(&record, &file).await? else {
+            if record.file_digest(&file).is_some() {
+                return Err(VaultError::Integrity {
+                    key: self.full_key(&layout::backup_file(name, &file)),
+                    reason: "the log file is missing".into(),
+                });
+            }
+            return Ok(Vec::new());
+        };
+        if let Some(d) = record.file_digest(&file) {
+            self.verify(&key, &gz, d)?;
+        }
+        gunzip(&gz).map_err(|e| VaultError::Corrupt {
+            key: self.full_key(&key),
+            reason: format!("not gzip: {e}"),
+        })
+    }
+
+    /// Every committed backup not being deleted: any phase, or only restorable ones (V5).
     pub(super) async fn list_backups(&self) -> Result<Vec<BackupRecord>, VaultError> {
+        self.list_committed(true).await
+    }
+
+    pub(super) async fn list_committed(
+        &self,
+        restorable_only: bool,
+    ) -> Result<Vec<BackupRecord>, VaultError> {
         let inner = self;
         let mut names: BTreeMap<String, (bool, bool)> = BTreeMap::new();
         for m in inner.list(layout::BACKUPS).await? {
@@ -135,7 +181,7 @@ impl Inner {
         let mut out = Vec::new();
         for (r, name) in records {
             match r {
-                Ok(Some(record)) if record.is_restorable() => out.push(record),
+                Ok(Some(record)) if record.is_restorable() || !restorable_only => out.push(record),
                 Ok(_) => {}
                 // One damaged backup must not hide the others; it is reported and skipped.
                 Err(e @ VaultError::Corrupt { .. }) => {

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::{Created, Inner, layout};
-use crate::model::EntryDigest;
+use crate::digest::{Sha256Hex, sha256_hex};
+use crate::model::{EntryDigest, JobPhase};
 use crate::ports::blob_store::{BlobUpload, UploadOptions};
 use crate::ports::vault::{BackupUpload, VaultError};
-use crate::vault_record::{BackupRecord, CompanionFile, entry_digests_file_name, hex, sha256_hex};
+use crate::vault_record::{BackupRecord, CompanionFile, entry_digests_file_name};
 
 /// An attempt's claim file.
 #[derive(Serialize, Deserialize)]
@@ -29,8 +29,7 @@ pub(super) struct StreamedFile {
     /// Its key under the attempt's folder.
     key: String,
     upload: Option<Box<dyn BlobUpload>>,
-    hasher: sha2::Sha256,
-    size: u64,
+    digest: Sha256Hex,
 }
 
 impl StreamedFile {
@@ -51,8 +50,7 @@ impl StreamedFile {
             file,
             upload: Some(upload),
             key,
-            hasher: sha2::Sha256::new(),
-            size: 0,
+            digest: Sha256Hex::default(),
         })
     }
 
@@ -66,8 +64,7 @@ impl StreamedFile {
     async fn write(&mut self, inner: &Inner, name: &str, chunk: Bytes) -> Result<(), VaultError> {
         let error = self.finished(name);
         let upload = self.upload.as_mut().ok_or(error)?;
-        self.hasher.update(&chunk);
-        self.size += chunk.len() as u64;
+        self.digest.update(&chunk);
         upload
             .write(chunk)
             .await
@@ -82,10 +79,11 @@ impl StreamedFile {
             .complete()
             .await
             .map_err(|e| inner.err("upload", &self.key, e))?;
+        let digest = std::mem::take(&mut self.digest);
         Ok(EntryDigest {
             path: self.file.clone(),
-            sha256: hex(&std::mem::take(&mut self.hasher).finalize()),
-            size: self.size,
+            size: digest.size(),
+            sha256: digest.finish(),
         })
     }
 
@@ -141,10 +139,13 @@ impl BlobBackupUpload {
         archive
     }
 
+    /// Commits the record: with the streamed files (`failed` false), or without them for a
+    /// failed backup (`failed` true: they are aborted and the record carries no archive).
     async fn commit_inner(
         &mut self,
         mut record: BackupRecord,
         companions: Vec<CompanionFile>,
+        failed: bool,
     ) -> Result<BackupRecord, VaultError> {
         let inner = self.inner.clone();
         let name = self.name.clone();
@@ -154,11 +155,27 @@ impl BlobBackupUpload {
                 reason: format!("its spec.name is `{}`", record.name()),
             });
         }
-        record.archive = Some(self.archive.finish(&inner, &name).await?);
+        if failed && record.status.phase != JobPhase::Failed {
+            return Err(VaultError::InvalidInput {
+                what: format!("failure record for backup {name}"),
+                reason: format!(
+                    "its phase is {}; record_failure records only Failed backups",
+                    record.status.phase
+                ),
+            });
+        }
         record.attempt = Some(self.attempt.clone());
         record.files.clear();
-        if let Some(digests) = self.entry_digests.as_mut() {
-            record.files.push(digests.finish(&inner, &name).await?);
+        if failed {
+            // Data first, metadata last still holds: nothing of the tarball is kept.
+            self.abort_streams().await?;
+            record.archive = None;
+            record.entries.clear();
+        } else {
+            record.archive = Some(self.archive.finish(&inner, &name).await?);
+            if let Some(digests) = self.entry_digests.as_mut() {
+                record.files.push(digests.finish(&inner, &name).await?);
+            }
         }
         for f in companions {
             let file = f.kind.file_name(&name);
@@ -229,11 +246,38 @@ impl BackupUpload for BlobBackupUpload {
     }
 
     async fn commit(
-        mut self: Box<Self>,
+        self: Box<Self>,
         record: BackupRecord,
         companions: Vec<CompanionFile>,
     ) -> Result<BackupRecord, VaultError> {
-        match self.commit_inner(record, companions).await {
+        self.commit_or_record_failure(record, companions, false)
+            .await
+    }
+
+    async fn record_failure(
+        self: Box<Self>,
+        record: BackupRecord,
+        companions: Vec<CompanionFile>,
+    ) -> Result<BackupRecord, VaultError> {
+        self.commit_or_record_failure(record, companions, true)
+            .await
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<(), VaultError> {
+        self.abort_streams().await?;
+        self.inner.remove_attempt(&self.name, &self.attempt).await?;
+        Ok(())
+    }
+}
+
+impl BlobBackupUpload {
+    async fn commit_or_record_failure(
+        mut self: Box<Self>,
+        record: BackupRecord,
+        companions: Vec<CompanionFile>,
+        failed: bool,
+    ) -> Result<BackupRecord, VaultError> {
+        match self.commit_inner(record, companions, failed).await {
             Ok(r) => Ok(r),
             Err(e) => {
                 // Lost or failed before the commit point: only this attempt's data goes. A
@@ -251,11 +295,5 @@ impl BackupUpload for BlobBackupUpload {
                 Err(e)
             }
         }
-    }
-
-    async fn abort(mut self: Box<Self>) -> Result<(), VaultError> {
-        self.abort_streams().await?;
-        self.inner.remove_attempt(&self.name, &self.attempt).await?;
-        Ok(())
     }
 }

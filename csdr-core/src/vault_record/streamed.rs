@@ -47,8 +47,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
 
-use super::{CompanionFile, CompanionKind, RecordError, ResourceList, gunzip, gzip};
+use super::{CompanionFile, CompanionKind, RecordError, ResourceList};
 use crate::archive::EntryDigestSink;
+use crate::gzip::{gunzip, gzip};
 use crate::model::EntryDigest;
 
 /// The entry-digests file's name for a backup: `<backup>-entry-digests.jsonl.gz`.
