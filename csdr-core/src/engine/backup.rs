@@ -384,10 +384,9 @@ impl Engine {
             errors: c.errors,
             warnings: c.warnings,
             progress: Progress {
+                // A failed backup's lists may not have finished: the estimate so far.
                 total_items: if phase == JobPhase::Failed {
-                    c.listed
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .max(c.done)
+                    c.estimate()
                 } else {
                     c.done
                 },
