@@ -377,6 +377,12 @@ impl Engine {
             c.warnings.len(),
             super::log::seconds(now.duration_since(started))
         ));
+        // A failed backup's lists may not have finished: its total is the estimate so far.
+        let total_items = if phase == JobPhase::Failed {
+            c.estimate()
+        } else {
+            c.done
+        };
         let status = JobStatus {
             phase,
             failure_reason: failure.as_ref().map(|f| f.message.clone()),
@@ -384,13 +390,7 @@ impl Engine {
             errors: c.errors,
             warnings: c.warnings,
             progress: Progress {
-                total_items: if phase == JobPhase::Failed {
-                    c.listed
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .max(c.done)
-                } else {
-                    c.done
-                },
+                total_items,
                 items_done: c.done,
             },
             start_timestamp: Some(started),
