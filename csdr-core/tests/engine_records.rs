@@ -203,7 +203,7 @@ impl Setup {
 
 fn shop_spec(name: &str, ttl: Duration) -> BackupSpec {
     let mut spec = BackupSpec::new(name);
-    spec.included_namespaces = vec!["shop".into()];
+    spec.scope.included_namespaces = vec!["shop".into()];
     spec.ttl = ttl;
     spec
 }
@@ -322,7 +322,7 @@ fn a_failed_backup_is_recorded_with_its_kind_message_and_causes() {
 
     // A spec that selects nothing fails in the FAQ's words, and is recorded too.
     let mut ghost = BackupSpec::new("ghost");
-    ghost.included_namespaces = vec!["nowhere".into(), "gone".into()];
+    ghost.scope.included_namespaces = vec!["nowhere".into(), "gone".into()];
     let report = block_on(t.engine(&shop(0), Behaviour::Normal).backup(ghost));
     let failure = report.status.failure.unwrap();
     assert_eq!(failure.kind, FailureKind::Spec);
