@@ -51,10 +51,11 @@
 //! unknown type is answered 415. Responses are always JSON: a client that accepts only protobuf
 //! is answered 406.
 //!
+//! Watches stream the simulated cluster's change history (every change in order, from any
+//! `resourceVersion` it still holds; an older one gets `410 Expired`).
+//!
 //! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself),
-//! subresources other than `status` and `scale`,
-//! and watch history: a watch compares snapshots, so deletions between a list and the start of
-//! a watch from its resourceVersion are not reported.
+//! subresources other than `status` and `scale`.
 //!
 //! ```
 //! use csdr_core::ports::cluster::Cluster;
