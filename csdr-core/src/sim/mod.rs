@@ -166,7 +166,7 @@ impl SimCluster {
     }
 
     /// The clock's time in whole seconds, as the API server stamps `metav1.Time` fields.
-    fn now(&self) -> jiff::Timestamp {
+    pub fn now(&self) -> jiff::Timestamp {
         let now = self.clock.now();
         jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
     }
@@ -239,6 +239,17 @@ impl SimCluster {
     /// [`HISTORY_CAPACITY`]); a watch from an older resourceVersion is `Gone`.
     pub fn set_history_capacity(&self, capacity: usize) {
         self.lock().history.set_capacity(capacity);
+    }
+
+    /// An object at `gvr`'s version, if it exists (what [`Cluster::get`] answers, without
+    /// waiting).
+    pub fn get_object(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        self.lock().get(gvr, namespace, name)
     }
 
     /// How many objects the cluster holds.

@@ -54,8 +54,10 @@
 //! Watches stream the simulated cluster's change history (every change in order, from any
 //! `resourceVersion` it still holds; an older one gets `410 Expired`).
 //!
-//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself),
-//! subresources other than `status` and `scale`.
+//! `kubectl get` is answered with `Table`s (a CRD's printer columns, the columns of the common
+//! built-in kinds), as described in the `table` module.
+//!
+//! Not served: subresources other than `status` and `scale`.
 //!
 //! ```
 //! use csdr_core::ports::cluster::Cluster;
@@ -81,6 +83,7 @@ pub mod routes;
 pub mod status;
 pub mod strategic;
 mod subresources;
+mod table;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};

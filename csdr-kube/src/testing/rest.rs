@@ -26,6 +26,7 @@ use super::openapi::serve as openapi;
 use super::routes::{ResourcePath, Route};
 use super::status::Status;
 use super::strategic::apply_strategic_merge_patch;
+use super::table::{Printer, TableRequest};
 use super::{Failure, subresources, watch as watching};
 use super::{documents, protobuf};
 
@@ -672,6 +673,10 @@ impl ResourceRequest {
         if let (Some(t), Some(m)) = (token, metadata.as_object_mut()) {
             m.insert("continue".into(), Value::String(t));
         }
+        if let Some((printer, request)) = self.table(target) {
+            let table = printer.table(&items, &request, self.app.sim.now(), metadata);
+            return Ok(json_response(200, &table));
+        }
         let items: Vec<Value> = items.into_iter().map(list_item).collect();
         Ok(json_response(
             200,
@@ -682,6 +687,23 @@ impl ResourceRequest {
                 "items": items,
             }),
         ))
+    }
+
+    /// The printer and request of a `Table` answer, when the client asks for one.
+    fn table(&self, target: &Target) -> Option<(Printer, TableRequest)> {
+        let accept = self
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let request = TableRequest::from_accept(accept, self.param("includeObject"))?;
+        let printer = Printer::for_resource(
+            &self.app.sim,
+            self.app.release,
+            &target.gvr,
+            &target.resource.kind,
+        );
+        Some((printer, request))
     }
 
     fn watch(&self, target: &Target) -> Result<Response, Status> {
@@ -712,6 +734,7 @@ impl ResourceRequest {
             fields,
             since: if initial_events { None } else { since },
             initial_events_bookmark: initial_events,
+            table: self.table(target),
             timeout,
         });
         Ok(Response::builder()
@@ -729,7 +752,15 @@ impl ResourceRequest {
             .get(&target.gvr, target.namespace.as_deref(), name)
             .await
         {
-            Ok(Some(obj)) => Ok(json_response(200, &obj.into_value())),
+            Ok(Some(obj)) => match self.table(target) {
+                Some((printer, request)) => {
+                    let metadata =
+                        json!({"resourceVersion": self.app.sim.resource_version().to_string()});
+                    let table = printer.table(&[obj], &request, self.app.sim.now(), metadata);
+                    Ok(json_response(200, &table))
+                }
+                None => Ok(json_response(200, &obj.into_value())),
+            },
             Ok(None) => Err(Status::not_found(
                 &target.resource.plural,
                 &target.path.group,

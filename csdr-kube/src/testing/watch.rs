@@ -31,6 +31,15 @@ use serde_json::{Value, json};
 
 use super::rest::{App, FieldSelector};
 use super::status::Status;
+use super::table::{Printer, TableRequest};
+
+fn resource_version(obj: &KubeObject) -> String {
+    obj.metadata()
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
 
 /// How often a watch looks for writes made on the simulated cluster directly.
 const POLL: Duration = Duration::from_millis(200);
@@ -55,12 +64,26 @@ pub(crate) struct WatchRequest {
     pub since: Option<u64>,
     /// Mark the end of the initial events with a bookmark (`sendInitialEvents=true`).
     pub initial_events_bookmark: bool,
+    /// Send each object as a one-row `Table` (what `kubectl get -w` asks for).
+    pub table: Option<(Printer, TableRequest)>,
     pub timeout: Duration,
 }
 
 impl WatchRequest {
     fn matches(&self, obj: &KubeObject) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches_object(obj)) && self.fields.matches(obj)
+    }
+
+    /// The event of a change to `obj`: the object, or a `Table` of it.
+    fn event(&self, kind: &str, obj: KubeObject) -> Bytes {
+        match &self.table {
+            Some((printer, request)) => {
+                let metadata = json!({"resourceVersion": resource_version(&obj)});
+                let table = printer.table(&[obj], request, self.app.sim.now(), metadata);
+                event(kind, table)
+            }
+            None => event(kind, obj.into_value()),
+        }
     }
 }
 
@@ -118,7 +141,8 @@ impl State {
             None => match sim.snapshot(&self.req.gvr, namespace) {
                 Ok((objects, rv)) => {
                     for obj in objects.into_iter().filter(|o| self.req.matches(o)) {
-                        self.pending.push_back(event("ADDED", obj.into_value()));
+                        let line = self.req.event("ADDED", obj);
+                        self.pending.push_back(line);
                     }
                     if self.req.initial_events_bookmark {
                         let mark = self.bookmark(rv, true);
@@ -132,8 +156,8 @@ impl State {
                 Ok((changes, upto)) => {
                     for change in &changes {
                         if let Some((kind, obj)) = change.as_seen_by(|o| self.req.matches(o)) {
-                            self.pending
-                                .push_back(event(kind.as_str(), obj.into_value()));
+                            let line = self.req.event(kind.as_str(), obj);
+                            self.pending.push_back(line);
                         }
                     }
                     upto.max(since)
