@@ -400,3 +400,62 @@ async fn kubectl_get_prints_the_built_in_columns_on_1_16() {
 async fn kubectl_get_prints_the_built_in_columns_on_1_28() {
     builtin_columns(KubeRelease::V1_28).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_lists_the_events_about_a_custom_resource() {
+    let server = ApiServer::start(support::sim(KubeRelease::V1_28))
+        .await
+        .unwrap();
+    let Some(kubectl) = Kubectl::find(&server) else {
+        return;
+    };
+    kubectl.create(BACKUP_LOCATION_CRD);
+    kubectl.create(VAULT);
+    let uid = kubectl.ok(&[
+        "get",
+        "-n",
+        "csdr",
+        "backuplocation",
+        "vault-a",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    // A MicroTime, as the API server writes it (six fractional digits).
+    let now = server.sim().now().strftime("%Y-%m-%dT%H:%M:%S.000000Z");
+    // What kube-runtime's Recorder writes: an events.k8s.io/v1 Event `regarding` the object.
+    let event = |name: &str, regarding_uid: &str, note: &str| {
+        format!(
+            "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {{name: {name}, namespace: csdr}}\n\
+             eventTime: \"{now}\"\nreportingController: csdr.io/vault-controller\n\
+             reportingInstance: vault-controller-0\naction: Validate\nreason: VaultValidated\n\
+             type: Normal\nnote: {note}\n\
+             regarding: {{apiVersion: csdr.alibabacloud.com/v1beta1, kind: BackupLocation, \
+             name: vault-a, namespace: csdr, uid: \"{regarding_uid}\"}}\n"
+        )
+    };
+    kubectl.create(&event("vault-a.1", &uid, "the bucket answered"));
+    // About an earlier object of the same name: not listed.
+    kubectl.create(&event("vault-a.2", "another-uid", "an older vault"));
+    let out = kubectl.ok(&["describe", "-n", "csdr", "backuplocation", "vault-a"]);
+    let events = out
+        .split("Events:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    // The section is indented by two spaces.
+    let section: Vec<&str> = events
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect();
+    let rows = table(&section.join("\n"));
+    assert_eq!(rows[0][..3], ["Type", "Reason", "Age"], "{out}");
+    assert!(
+        rows.iter()
+            .any(|r| r.first().map(String::as_str) == Some("Normal")
+                && r.contains(&"VaultValidated".to_string())
+                && r.last().map(String::as_str) == Some("the bucket answered")),
+        "{out}"
+    );
+    assert!(!out.contains("an older vault"), "{out}");
+    server.shutdown().await.unwrap();
+}
