@@ -2,8 +2,8 @@
 //! `apply --server-side` and its conflicts, `create --dry-run=server`, and `delete` of an
 //! object held by a finalizer. Skipped, saying why, only when no `kubectl` is installed.
 //!
-//! Manifests are sent with `-f` (JSON bodies) and `--validate=false` (the OpenAPI documents
-//! kubectl validates with are another part of the simulator).
+//! Manifests are sent with `-f` (JSON bodies); kubectl validates them with the simulator's
+//! OpenAPI documents, as it does against a real server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
@@ -104,7 +104,7 @@ async fn scale_on(release: KubeRelease) {
     };
     let manifest = kubectl.path("web.yaml");
     write(&manifest, &DEPLOYMENT.replace("REPLICAS", "1"));
-    kubectl.ok(&["create", "--validate=false", "-f", &manifest]);
+    kubectl.ok(&["create", "-f", &manifest]);
     let scaled = kubectl.ok(&["scale", "deployment", "web", "--replicas=3"]);
     assert!(scaled.contains("deployment.apps/web scaled"), "{scaled}");
     let web = kubectl.json(&["get", "deployment", "web", "-o", "json"]);
@@ -145,13 +145,7 @@ async fn kubectl_applies_server_side_with_field_managers_and_conflicts() {
     };
     let manifest = kubectl.path("web.yaml");
     write(&manifest, &DEPLOYMENT.replace("REPLICAS", "2"));
-    let applied = kubectl.ok(&[
-        "apply",
-        "--server-side",
-        "--validate=false",
-        "-f",
-        &manifest,
-    ]);
+    let applied = kubectl.ok(&["apply", "--server-side", "-f", &manifest]);
     assert!(
         applied.contains("deployment.apps/web serverside-applied"),
         "{applied}"
@@ -177,13 +171,7 @@ async fn kubectl_applies_server_side_with_field_managers_and_conflicts() {
     // conflicts until forced.
     kubectl.ok(&["scale", "deployment", "web", "--replicas=5"]);
     write(&manifest, &DEPLOYMENT.replace("REPLICAS", "3"));
-    let conflict = kubectl.fails(&[
-        "apply",
-        "--server-side",
-        "--validate=false",
-        "-f",
-        &manifest,
-    ]);
+    let conflict = kubectl.fails(&["apply", "--server-side", "-f", &manifest]);
     // The manager of `kubectl scale` is named after kubectl's User-Agent (`kubectl`), or
     // `kubectl-scale` where kubectl sends one.
     assert!(
@@ -195,7 +183,6 @@ async fn kubectl_applies_server_side_with_field_managers_and_conflicts() {
         "apply",
         "--server-side",
         "--force-conflicts",
-        "--validate=false",
         "-f",
         &manifest,
     ]);
@@ -209,23 +196,11 @@ async fn kubectl_applies_server_side_with_field_managers_and_conflicts() {
             .replace("REPLICAS", "3")
             .replace("labels: {app: web}}", "labels: {app: web, tier: front}}"),
     );
-    kubectl.ok(&[
-        "apply",
-        "--server-side",
-        "--validate=false",
-        "-f",
-        &manifest,
-    ]);
+    kubectl.ok(&["apply", "--server-side", "-f", &manifest]);
     let web = kubectl.json(&["get", "deployment", "web", "-o", "json"]);
     assert_eq!(web["metadata"]["labels"]["tier"], "front");
     write(&manifest, &DEPLOYMENT.replace("REPLICAS", "3"));
-    kubectl.ok(&[
-        "apply",
-        "--server-side",
-        "--validate=false",
-        "-f",
-        &manifest,
-    ]);
+    kubectl.ok(&["apply", "--server-side", "-f", &manifest]);
     let web = kubectl.json(&["get", "deployment", "web", "-o", "json"]);
     assert_eq!(web["metadata"]["labels"], serde_json::json!({"app": "web"}));
     server.shutdown().await.unwrap();
@@ -249,15 +224,7 @@ async fn kubectl_server_dry_run_creates_nothing() {
     let manifest = kubectl.path("held.yaml");
     write(&manifest, HELD);
     let version = server.sim().resource_version();
-    let would_be = kubectl.ok(&[
-        "create",
-        "--dry-run=server",
-        "--validate=false",
-        "-o",
-        "json",
-        "-f",
-        &manifest,
-    ]);
+    let would_be = kubectl.ok(&["create", "--dry-run=server", "-o", "json", "-f", &manifest]);
     let would_be: Value = serde_json::from_str(&would_be).unwrap();
     assert_eq!(would_be["metadata"]["name"], "held");
     assert!(would_be["metadata"]["uid"].is_string(), "{would_be}");
@@ -284,7 +251,7 @@ async fn kubectl_delete_waits_for_the_finalizer() {
     };
     let manifest = kubectl.path("held.yaml");
     write(&manifest, HELD);
-    kubectl.ok(&["create", "--validate=false", "-f", &manifest]);
+    kubectl.ok(&["create", "-f", &manifest]);
     let deleted = kubectl.ok(&["delete", "configmap", "held", "--wait=false"]);
     assert!(deleted.contains("configmap \"held\" deleted"), "{deleted}");
     let held = kubectl.json(&["get", "configmap", "held", "-o", "json"]);

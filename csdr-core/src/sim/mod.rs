@@ -28,6 +28,14 @@
 //! common merge keys, not from schemas (see the `fields` module); writes through the
 //! [`Cluster`] port record no field manager.
 //!
+//! Every change is kept in a bounded history, as an API server's watch cache keeps it:
+//! [`SimCluster::changes_since`] replays each addition, modification and deletion after a
+//! `resourceVersion` in order (a deletion is a change of its own, with a new
+//! `resourceVersion`, carrying the object's last state), and [`Change::as_seen_by`] decides
+//! what a filtered watcher sees, as the watch cache does. A version older than the history
+//! ([`HISTORY_CAPACITY`] changes; a real server keeps a time window per resource) is `Gone`;
+//! a load of saved state starts the history after it.
+//!
 //! It does no I/O: state is loaded from and exported to YAML documents by
 //! [`SimCluster::load_documents`] and [`SimCluster::export_documents`]; the caller reads and
 //! writes the files. Nothing changes by itself: a wait for a condition that is not met times
@@ -65,6 +73,7 @@
 
 mod fields;
 mod files;
+mod history;
 mod managed;
 mod options;
 mod store;
@@ -84,6 +93,7 @@ use crate::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, Wait
 use crate::releases::KubeRelease;
 
 pub use files::{DocumentError, SimDocument};
+pub use history::{Change, ChangeType, HISTORY_CAPACITY};
 pub use options::{ApplyOptions, DeleteOptions, Deletion, Propagation, Subresource, WriteOptions};
 pub use store::ScalePaths;
 use store::SimState;
@@ -156,7 +166,7 @@ impl SimCluster {
     }
 
     /// The clock's time in whole seconds, as the API server stamps `metav1.Time` fields.
-    fn now(&self) -> jiff::Timestamp {
+    pub fn now(&self) -> jiff::Timestamp {
         let now = self.clock.now();
         jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
     }
@@ -197,6 +207,49 @@ impl SimCluster {
     /// from it; every object written later carries a higher one.
     pub fn resource_version(&self) -> u64 {
         self.lock().last_resource_version()
+    }
+
+    /// The changes to the objects of `gvr` (in `namespace` when given) after the
+    /// resourceVersion `since`, oldest first, at `gvr`'s version, and the resourceVersion the
+    /// answer runs up to (a watch continues from it). Every write is there: an object created,
+    /// modified twice and deleted gives four changes. `Gone` (`too old resource version`) when
+    /// `since` is older than the history kept ([`HISTORY_CAPACITY`] changes).
+    pub fn changes_since(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        since: u64,
+    ) -> Result<(Vec<Change>, u64), ClusterError> {
+        self.lock().changes_since(gvr, namespace, since)
+    }
+
+    /// Every object of `gvr` (in `namespace` when given) and the resourceVersion they are
+    /// current at, read at once: a watch's initial state.
+    pub fn snapshot(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<KubeObject>, u64), ClusterError> {
+        let st = self.lock();
+        let page = st.list(gvr, namespace, &ListOptions::default())?;
+        Ok((page.items, st.last_resource_version()))
+    }
+
+    /// Keeps only the last `capacity` changes for watches (at least one; the default is
+    /// [`HISTORY_CAPACITY`]); a watch from an older resourceVersion is `Gone`.
+    pub fn set_history_capacity(&self, capacity: usize) {
+        self.lock().history.set_capacity(capacity);
+    }
+
+    /// An object at `gvr`'s version, if it exists (what [`Cluster::get`] answers, without
+    /// waiting).
+    pub fn get_object(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        self.lock().get(gvr, namespace, name)
     }
 
     /// How many objects the cluster holds.
@@ -523,6 +576,8 @@ impl Cluster for SimCluster {
     }
 }
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]

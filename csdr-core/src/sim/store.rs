@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use super::history::{ChangeType, Entry, HISTORY_CAPACITY, History};
 use super::options::{DeleteOptions, Deletion, Propagation, Subresource};
 use super::{Converter, Rejection};
 use crate::discovery::{
@@ -44,6 +45,8 @@ pub(crate) struct SimState {
     builtin: Discovery,
     pub discovery: Discovery,
     objects: BTreeMap<ObjectKey, KubeObject>,
+    /// Every change, for watches.
+    pub history: History,
     next_rv: u64,
     next_uid: u64,
     next_ip: u32,
@@ -158,6 +161,7 @@ impl SimState {
             builtin: discovery.clone(),
             discovery,
             objects: BTreeMap::new(),
+            history: History::new(HISTORY_CAPACITY),
             next_rv: 1,
             next_uid: 1,
             next_ip: 10,
@@ -541,7 +545,7 @@ impl SimState {
         {
             self.terminating.insert(key.clone());
         }
-        self.objects.insert(key, stored);
+        self.put(key, stored);
         if object.kind() == "CustomResourceDefinition" {
             self.refresh_crds();
         }
@@ -1042,7 +1046,7 @@ impl SimState {
         let pending = stored
             .metadata()
             .is_some_and(|m| m.contains_key("deletionTimestamp"));
-        self.objects.insert(key.clone(), stored);
+        self.put(key.clone(), stored);
         if updated.kind() == "CustomResourceDefinition" {
             self.refresh_crds();
         }
@@ -1176,7 +1180,7 @@ impl SimState {
         let mut meta = std::mem::take(obj.metadata_mut());
         self.stamp(&mut meta, now, false);
         *obj.metadata_mut() = meta;
-        self.objects.insert(key.clone(), obj);
+        self.put(key.clone(), obj);
         self.terminating.insert(key.clone());
         Ok(())
     }
@@ -1234,7 +1238,7 @@ impl SimState {
                     let mut meta = std::mem::take(obj.metadata_mut());
                     self.stamp(&mut meta, now, false);
                     *obj.metadata_mut() = meta;
-                    self.objects.insert(key.clone(), obj);
+                    self.put(key.clone(), obj);
                     changed = true;
                 }
             }
@@ -1248,15 +1252,32 @@ impl SimState {
     /// lets the garbage collector delete its dependents in the background.
     fn remove_object(&mut self, key: &ObjectKey, now: Timestamp) -> Result<(), ClusterError> {
         self.terminating.remove(key);
-        let Some(removed) = self.objects.remove(key) else {
+        let Some(removed) = self.take(key) else {
             return Ok(());
         };
         match removed.kind() {
-            "Namespace" => self.objects.retain(|k, _| k.namespace != key.name),
+            "Namespace" => {
+                let content: Vec<ObjectKey> = self
+                    .objects
+                    .keys()
+                    .filter(|k| k.namespace == key.name)
+                    .cloned()
+                    .collect();
+                for k in content {
+                    self.take(&k);
+                }
+            }
             "CustomResourceDefinition" => {
                 let crd_key = crd_resource_key(&removed);
-                self.objects
-                    .retain(|k, _| Some(&k.resource) != crd_key.as_ref());
+                let content: Vec<ObjectKey> = self
+                    .objects
+                    .keys()
+                    .filter(|k| Some(&k.resource) == crd_key.as_ref())
+                    .cloned()
+                    .collect();
+                for k in content {
+                    self.take(&k);
+                }
                 self.refresh_crds();
             }
             _ => {}
@@ -1287,7 +1308,7 @@ impl SimState {
                 let mut meta = std::mem::take(obj.metadata_mut());
                 self.stamp(&mut meta, now, false);
                 *obj.metadata_mut() = meta;
-                self.objects.insert(dependent, obj);
+                self.put(dependent, obj);
             } else {
                 self.delete_key(&dependent, Propagation::Background, now)?;
             }
@@ -1340,8 +1361,95 @@ impl SimState {
             let mut meta = std::mem::take(obj.metadata_mut());
             self.stamp(&mut meta, now, false);
             *obj.metadata_mut() = meta;
-            self.objects.insert(dependent, obj);
+            self.put(dependent, obj);
         }
+    }
+
+    /// Stores an object, logging the change (`ADDED` or `MODIFIED`) at the resourceVersion
+    /// it carries.
+    fn put(&mut self, key: ObjectKey, obj: KubeObject) {
+        let logged = obj.clone();
+        let previous = self.objects.insert(key.clone(), obj);
+        let resource_version = logged
+            .metadata()
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(Value::as_str)
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or_else(|| self.last_resource_version());
+        self.history.push(Entry {
+            resource_version,
+            change: if previous.is_some() {
+                ChangeType::Modified
+            } else {
+                ChangeType::Added
+            },
+            key,
+            object: logged,
+            previous,
+        });
+    }
+
+    /// Removes an object for good, logging a `DELETED` change at a new resourceVersion (an
+    /// etcd delete is a revision of its own).
+    fn take(&mut self, key: &ObjectKey) -> Option<KubeObject> {
+        let removed = self.objects.remove(key)?;
+        self.terminating.remove(key);
+        let resource_version = self.next_rv;
+        self.next_rv += 1;
+        let mut last = removed.clone();
+        last.metadata_mut().insert(
+            "resourceVersion".into(),
+            Value::String(resource_version.to_string()),
+        );
+        self.history.push(Entry {
+            resource_version,
+            change: ChangeType::Deleted,
+            key: key.clone(),
+            object: last,
+            previous: Some(removed.clone()),
+        });
+        Some(removed)
+    }
+
+    /// The changes to the objects of `gvr` (in namespace `ns` when given) after `since`, at
+    /// `gvr`'s version, and the resourceVersion they run up to; `Gone` when the history no
+    /// longer holds them all.
+    pub fn changes_since(
+        &self,
+        gvr: &GroupVersionResource,
+        ns: Option<&str>,
+        since: u64,
+    ) -> Result<(Vec<super::history::Change>, u64), ClusterError> {
+        let r = self.resolve(gvr)?;
+        let current = self.last_resource_version();
+        let Some(entries) = self.history.since(since) else {
+            return Err(ClusterError::Gone {
+                what: gvr.group_resource(),
+                reason: format!(
+                    "too old resource version: {since} ({})",
+                    self.history.oldest()
+                ),
+            });
+        };
+        let ns = ns.filter(|_| r.namespaced);
+        let to = gvr.group_version();
+        let mut out = Vec::new();
+        for e in entries {
+            if e.key.resource != r.key || ns.is_some_and(|ns| e.key.namespace != ns) {
+                continue;
+            }
+            let previous = match &e.previous {
+                Some(p) => Some(self.convert(p, &to, r.builtin)?),
+                None => None,
+            };
+            out.push(super::history::Change {
+                resource_version: e.resource_version,
+                change: e.change,
+                object: self.convert(&e.object, &to, r.builtin)?,
+                previous,
+            });
+        }
+        Ok((out, current))
     }
 
     /// Whether the namespace exists and is being deleted.
@@ -1480,6 +1588,10 @@ impl SimState {
             }
             self.insert(&gvr, obj, now, false, None).map_err(err)?;
         }
+        // Loaded objects keep their saved resourceVersions, out of order: watches start
+        // after the load.
+        let last = self.last_resource_version();
+        self.history.reset(last);
         Ok(count)
     }
 

@@ -51,10 +51,13 @@
 //! unknown type is answered 415. Responses are always JSON: a client that accepts only protobuf
 //! is answered 406.
 //!
-//! Not served: `Table` output (lists are plain lists; `kubectl` prints them itself),
-//! subresources other than `status` and `scale`,
-//! and watch history: a watch compares snapshots, so deletions between a list and the start of
-//! a watch from its resourceVersion are not reported.
+//! Watches stream the simulated cluster's change history (every change in order, from any
+//! `resourceVersion` it still holds; an older one gets `410 Expired`).
+//!
+//! `kubectl get` is answered with `Table`s (a CRD's printer columns, the columns of the common
+//! built-in kinds), as described in the `table` module.
+//!
+//! Not served: subresources other than `status` and `scale`.
 //!
 //! ```
 //! use csdr_core::ports::cluster::Cluster;
@@ -80,6 +83,7 @@ pub mod routes;
 pub mod status;
 pub mod strategic;
 mod subresources;
+mod table;
 mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -12,6 +12,7 @@ use axum::extract::Query;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use csdr_core::discovery::ApiResource;
+use csdr_core::label_selector::LabelSelector;
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions};
 use csdr_core::releases::KubeRelease;
@@ -25,6 +26,7 @@ use super::openapi::serve as openapi;
 use super::routes::{ResourcePath, Route};
 use super::status::Status;
 use super::strategic::apply_strategic_merge_patch;
+use super::table::{Printer, TableRequest};
 use super::{Failure, subresources, watch as watching};
 use super::{documents, protobuf};
 
@@ -225,14 +227,59 @@ pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Respon
     }
 }
 
-/// A field selector of the forms the API server supports on every resource.
+/// The fields of core `v1` Events a field selector may name besides `metadata.name` and
+/// `metadata.namespace` (the API server's event strategy), with where they are read.
+const CORE_EVENT_FIELDS: &[(&str, &str)] = &[
+    ("involvedObject.kind", "/involvedObject/kind"),
+    ("involvedObject.namespace", "/involvedObject/namespace"),
+    ("involvedObject.name", "/involvedObject/name"),
+    ("involvedObject.uid", "/involvedObject/uid"),
+    ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
+    (
+        "involvedObject.resourceVersion",
+        "/involvedObject/resourceVersion",
+    ),
+    ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
+    ("reason", "/reason"),
+    ("reportingComponent", "/reportingComponent"),
+    ("source", "/source/component"),
+    ("type", "/type"),
+];
+
+/// The same for `events.k8s.io` Events (the API server converts these field labels to the
+/// core ones).
+const EVENTS_GROUP_FIELDS: &[(&str, &str)] = &[
+    ("regarding.kind", "/regarding/kind"),
+    ("regarding.namespace", "/regarding/namespace"),
+    ("regarding.name", "/regarding/name"),
+    ("regarding.uid", "/regarding/uid"),
+    ("regarding.apiVersion", "/regarding/apiVersion"),
+    ("regarding.resourceVersion", "/regarding/resourceVersion"),
+    ("regarding.fieldPath", "/regarding/fieldPath"),
+    ("reason", "/reason"),
+    ("reportingController", "/reportingController"),
+    ("type", "/type"),
+];
+
+/// A field selector of the forms the API server supports: `metadata.name` and
+/// `metadata.namespace` on every resource, and the Event fields on Events.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FieldSelector {
     terms: Vec<(String, bool, String)>,
 }
 
 impl FieldSelector {
-    pub fn parse(text: Option<&str>) -> Result<Self, Status> {
+    /// A selector of the fields the resource `gvr` supports.
+    pub fn parse_for(text: Option<&str>, gvr: &GroupVersionResource) -> Result<Self, Status> {
+        let extra = match (gvr.group.as_str(), gvr.resource.as_str()) {
+            ("", "events") => CORE_EVENT_FIELDS,
+            ("events.k8s.io", "events") => EVENTS_GROUP_FIELDS,
+            _ => &[],
+        };
+        Self::parse_fields(text, extra)
+    }
+
+    fn parse_fields(text: Option<&str>, extra: &[(&str, &str)]) -> Result<Self, Status> {
         let mut terms = Vec::new();
         for term in text
             .unwrap_or("")
@@ -251,12 +298,18 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(Status::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
-            }
-            terms.push((field.to_string(), equal, value.trim().to_string()));
+            let path = match field {
+                "metadata.name" | "metadata.namespace" => field.to_string(),
+                _ => match extra.iter().find(|(f, _)| *f == field) {
+                    Some((_, path)) => path.to_string(),
+                    None => {
+                        return Err(Status::bad_request(format!(
+                            "field label not supported: {field}"
+                        )));
+                    }
+                },
+            };
+            terms.push((path, equal, value.trim().to_string()));
         }
         Ok(FieldSelector { terms })
     }
@@ -267,10 +320,13 @@ impl FieldSelector {
 
     pub fn matches(&self, obj: &KubeObject) -> bool {
         self.terms.iter().all(|(field, equal, value)| {
-            let actual = if field == "metadata.name" {
-                obj.name()
-            } else {
-                obj.namespace().unwrap_or("")
+            let text = |path: &str| obj.pointer(path).and_then(Value::as_str).unwrap_or("");
+            let actual = match field.as_str() {
+                "metadata.name" => obj.name(),
+                "metadata.namespace" => obj.namespace().unwrap_or(""),
+                // An Event's source is its reporting component when it names none.
+                "/source/component" if text(field).is_empty() => text("/reportingComponent"),
+                path => text(path),
             };
             (actual == value) == *equal
         })
@@ -593,7 +649,7 @@ impl ResourceRequest {
 
     async fn list(&self, target: &Target) -> Result<Response, Status> {
         self.check_list_version()?;
-        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let fields = FieldSelector::parse_for(self.param("fieldSelector"), &target.gvr)?;
         let (items, token) = if fields.is_empty() {
             let options = ListOptions {
                 label_selector: self.param("labelSelector").map(str::to_string),
@@ -617,6 +673,10 @@ impl ResourceRequest {
         if let (Some(t), Some(m)) = (token, metadata.as_object_mut()) {
             m.insert("continue".into(), Value::String(t));
         }
+        if let Some((printer, request)) = self.table(target) {
+            let table = printer.table(&items, &request, self.app.sim.now(), metadata);
+            return Ok(json_response(200, &table));
+        }
         let items: Vec<Value> = items.into_iter().map(list_item).collect();
         Ok(json_response(
             200,
@@ -629,8 +689,31 @@ impl ResourceRequest {
         ))
     }
 
+    /// The printer and request of a `Table` answer, when the client asks for one.
+    fn table(&self, target: &Target) -> Option<(Printer, TableRequest)> {
+        let accept = self
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let request = TableRequest::from_accept(accept, self.param("includeObject"))?;
+        let printer = Printer::for_resource(
+            &self.app.sim,
+            self.app.release,
+            &target.gvr,
+            &target.resource.kind,
+        );
+        Some((printer, request))
+    }
+
     fn watch(&self, target: &Target) -> Result<Response, Status> {
-        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let fields = FieldSelector::parse_for(self.param("fieldSelector"), &target.gvr)?;
+        let labels = match self.param("labelSelector").filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(LabelSelector::parse(s).map_err(|e| {
+                Status::bad_request(format!("unable to parse requirement: {s:?}: {e}"))
+            })?),
+            None => None,
+        };
         let since = self
             .param("resourceVersion")
             .and_then(|rv| rv.parse::<u64>().ok())
@@ -647,10 +730,11 @@ impl ResourceRequest {
             bookmarks: self.param("allowWatchBookmarks") == Some("true"),
             gvr: target.gvr.clone(),
             namespace: target.namespace.clone(),
-            label_selector: self.param("labelSelector").map(str::to_string),
+            labels,
             fields,
             since: if initial_events { None } else { since },
             initial_events_bookmark: initial_events,
+            table: self.table(target),
             timeout,
         });
         Ok(Response::builder()
@@ -668,7 +752,15 @@ impl ResourceRequest {
             .get(&target.gvr, target.namespace.as_deref(), name)
             .await
         {
-            Ok(Some(obj)) => Ok(json_response(200, &obj.into_value())),
+            Ok(Some(obj)) => match self.table(target) {
+                Some((printer, request)) => {
+                    let metadata =
+                        json!({"resourceVersion": self.app.sim.resource_version().to_string()});
+                    let table = printer.table(&[obj], &request, self.app.sim.now(), metadata);
+                    Ok(json_response(200, &table))
+                }
+                None => Ok(json_response(200, &obj.into_value())),
+            },
             Ok(None) => Err(Status::not_found(
                 &target.resource.plural,
                 &target.path.group,
@@ -1068,7 +1160,7 @@ impl ResourceRequest {
 
     async fn delete_collection(&self, target: &Target) -> Result<Response, Status> {
         let options = self.delete_options()?;
-        let fields = FieldSelector::parse(self.param("fieldSelector"))?;
+        let fields = FieldSelector::parse_for(self.param("fieldSelector"), &target.gvr)?;
         let objects = self.list_all(target, &fields).await?;
         let mut items = Vec::new();
         for obj in &objects {
@@ -1220,17 +1312,42 @@ mod tests {
 
     #[test]
     fn field_selectors() {
+        let cms = GroupVersionResource::new("", "v1", "configmaps");
         let obj = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "namespace": "n"}}))
         .unwrap();
-        let sel = FieldSelector::parse(Some("metadata.name=a,metadata.namespace==n")).unwrap();
+        let sel =
+            FieldSelector::parse_for(Some("metadata.name=a,metadata.namespace==n"), &cms).unwrap();
         assert!(sel.matches(&obj));
         assert!(
-            !FieldSelector::parse(Some("metadata.name!=a"))
+            !FieldSelector::parse_for(Some("metadata.name!=a"), &cms)
                 .unwrap()
                 .matches(&obj)
         );
-        let err = FieldSelector::parse(Some("spec.nodeName=x")).unwrap_err();
+        let events = GroupVersionResource::new("", "v1", "events");
+        let event = KubeObject::new(json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "e", "namespace": "n"}, "type": "Normal", "reason": "Synced",
+            "involvedObject": {"kind": "Widget", "name": "w", "namespace": "n", "uid": "u1"},
+            "reportingComponent": "widget-controller"}))
+        .unwrap();
+        let about = FieldSelector::parse_for(
+            Some("involvedObject.name=w,involvedObject.namespace=n,involvedObject.kind=Widget,involvedObject.uid=u1"),
+            &events,
+        )
+        .unwrap();
+        assert!(about.matches(&event));
+        let other = FieldSelector::parse_for(Some("involvedObject.uid=u2"), &events).unwrap();
+        assert!(!other.matches(&event));
+        let source = FieldSelector::parse_for(
+            Some("source=widget-controller,type=Normal,reason!=Failed"),
+            &events,
+        )
+        .unwrap();
+        assert!(source.matches(&event));
+        // Event fields are for Events only.
+        let configmaps = GroupVersionResource::new("", "v1", "configmaps");
+        assert!(FieldSelector::parse_for(Some("involvedObject.name=w"), &configmaps).is_err());
+        let err = FieldSelector::parse_for(Some("spec.nodeName=x"), &cms).unwrap_err();
         assert_eq!(err.code, 400);
         assert!(err.message.contains("spec.nodeName"));
     }

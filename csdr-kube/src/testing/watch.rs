@@ -1,28 +1,45 @@
 //! `watch=true`: a stream of newline-delimited `WatchEvent`s for one resource.
 //!
-//! The simulated cluster keeps no event history, so a watch compares snapshots: it lists the
-//! watched objects when it starts and again after every write made through the server (and
-//! every 200 ms, for writes made on the [`SimCluster`](csdr_core::sim::SimCluster) directly),
-//! and sends `ADDED`, `MODIFIED` and `DELETED` for the differences. Without a
-//! `resourceVersion` (or with `0`, or with `sendInitialEvents=true`) it starts with an `ADDED`
-//! per existing object; from a `resourceVersion` it starts with a `MODIFIED` per object
-//! written after it. Deletions between the list and the start of a watch are not seen.
-//! `allowWatchBookmarks=true` gets a `BOOKMARK` (only `kind`, `apiVersion` and
-//! `metadata.resourceVersion`) every [`BOOKMARK_EVERY`]; `sendInitialEvents=true` ends the
-//! initial `ADDED` events with a bookmark annotated `k8s.io/initial-events-end: "true"`.
+//! A watch replays the simulated cluster's change history
+//! ([`SimCluster::changes_since`](csdr_core::sim::SimCluster::changes_since)) as an API
+//! server streams its watch cache: every `ADDED`, `MODIFIED` and `DELETED` after the start
+//! `resourceVersion`, in order, each object at the watched version, filtered by namespace,
+//! label selector and field selector (an object that starts matching a selector is `ADDED`,
+//! one that stops matching is `DELETED`). Without a `resourceVersion` (or with `0`, or with
+//! `sendInitialEvents=true`) it starts with an `ADDED` per existing object and follows the
+//! changes after them. A `resourceVersion` older than the history gets an `ERROR` event with
+//! the `410 Expired` Status `too old resource version` once the stream is established, as a
+//! real API server sends it (clients re-list on it). The history is read after every write
+//! made through the server and every 200 ms, for writes made on the
+//! [`SimCluster`](csdr_core::sim::SimCluster) directly. `allowWatchBookmarks=true` gets a
+//! `BOOKMARK` (only `kind`, `apiVersion` and `metadata.resourceVersion`) every
+//! [`BOOKMARK_EVERY`]; `sendInitialEvents=true` ends the initial `ADDED` events with a
+//! bookmark annotated `k8s.io/initial-events-end: "true"`. Differences: a `resourceVersion`
+//! newer than the cluster's is watched from at once (a real server waits for it, then
+//! answers `Too large resource version`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use csdr_core::label_selector::LabelSelector;
 use csdr_core::object::{GroupVersionResource, KubeObject};
-use csdr_core::ports::cluster::{Cluster, ListOptions};
+use csdr_core::ports::cluster::ClusterError;
 use futures::Stream;
 use serde_json::{Value, json};
 
 use super::rest::{App, FieldSelector};
 use super::status::Status;
+use super::table::{Printer, TableRequest};
+
+fn resource_version(obj: &KubeObject) -> String {
+    obj.metadata()
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
 
 /// How often a watch looks for writes made on the simulated cluster directly.
 const POLL: Duration = Duration::from_millis(200);
@@ -40,22 +57,34 @@ pub(crate) struct WatchRequest {
     /// `allowWatchBookmarks=true`: send periodic bookmarks.
     pub bookmarks: bool,
     pub namespace: Option<String>,
-    pub label_selector: Option<String>,
+    pub labels: Option<LabelSelector>,
     pub fields: FieldSelector,
-    /// Send only objects written after this resourceVersion first (`None`: every object).
+    /// Send the changes after this resourceVersion (`None`: an `ADDED` per existing object
+    /// first).
     pub since: Option<u64>,
     /// Mark the end of the initial events with a bookmark (`sendInitialEvents=true`).
     pub initial_events_bookmark: bool,
+    /// Send each object as a one-row `Table` (what `kubectl get -w` asks for).
+    pub table: Option<(Printer, TableRequest)>,
     pub timeout: Duration,
 }
 
-type Snapshot = BTreeMap<(String, String), KubeObject>;
+impl WatchRequest {
+    fn matches(&self, obj: &KubeObject) -> bool {
+        self.labels.as_ref().is_none_or(|l| l.matches_object(obj)) && self.fields.matches(obj)
+    }
 
-fn resource_version(obj: &KubeObject) -> &str {
-    obj.metadata()
-        .and_then(|m| m.get("resourceVersion"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    /// The event of a change to `obj`: the object, or a `Table` of it.
+    fn event(&self, kind: &str, obj: KubeObject) -> Bytes {
+        match &self.table {
+            Some((printer, request)) => {
+                let metadata = json!({"resourceVersion": resource_version(&obj)});
+                let table = printer.table(&[obj], request, self.app.sim.now(), metadata);
+                event(kind, table)
+            }
+            None => event(kind, obj.into_value()),
+        }
+    }
 }
 
 fn event(kind: &str, object: Value) -> Bytes {
@@ -64,37 +93,13 @@ fn event(kind: &str, object: Value) -> Bytes {
     Bytes::from(line)
 }
 
-async fn snapshot(req: &WatchRequest) -> Result<Snapshot, Status> {
-    let mut out = Snapshot::new();
-    let mut options = ListOptions {
-        label_selector: req.label_selector.clone(),
-        limit: Some(500),
-        continue_token: None,
-    };
-    loop {
-        let page = req
-            .app
-            .sim
-            .list_page(&req.gvr, req.namespace.as_deref(), &options)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        for obj in page.items.into_iter().filter(|o| req.fields.matches(o)) {
-            let key = (
-                obj.namespace().unwrap_or("").to_string(),
-                obj.name().to_string(),
-            );
-            out.insert(key, obj);
-        }
-        match page.continue_token {
-            Some(t) => options.continue_token = Some(t),
-            None => return Ok(out),
-        }
-    }
-}
-
 struct State {
     req: WatchRequest,
-    known: Option<Snapshot>,
+    /// The resourceVersion the events sent so far run up to (`None` before the initial
+    /// events).
+    cursor: Option<u64>,
+    /// Whether the history was read once.
+    started: bool,
     pending: VecDeque<Bytes>,
     deadline: tokio::time::Instant,
     changes: tokio::sync::watch::Receiver<u64>,
@@ -117,66 +122,53 @@ impl State {
                 "metadata": metadata}),
         )
     }
-}
 
-impl State {
-    /// Lists again and queues the events since the last snapshot.
-    async fn refresh(&mut self) {
-        let listed_at = self.req.app.sim.resource_version();
-        let current = match snapshot(&self.req).await {
-            Ok(s) => s,
-            Err(status) => {
-                self.pending.push_back(event("ERROR", status.to_json()));
-                self.done = true;
-                return;
-            }
+    /// Ends the stream with an `ERROR` event.
+    fn fail(&mut self, err: ClusterError) {
+        let status = match err {
+            ClusterError::Gone { reason, .. } => Status::new(410, "Expired", reason),
+            other => Status::internal(other.to_string()),
         };
-        match self.known.take() {
-            None => {
-                for obj in current.values() {
-                    match self.req.since {
-                        None => self.pending.push_back(event("ADDED", obj.to_value())),
-                        Some(since) => {
-                            if resource_version(obj)
-                                .parse::<u64>()
-                                .is_ok_and(|rv| rv > since)
-                            {
-                                self.pending.push_back(event("MODIFIED", obj.to_value()));
-                            }
+        self.pending.push_back(event("ERROR", status.to_json()));
+        self.done = true;
+    }
+
+    /// Queues the initial events, or the changes since the last read of the history.
+    fn refresh(&mut self) {
+        let sim = &self.req.app.sim;
+        let namespace = self.req.namespace.as_deref();
+        let upto = match self.cursor {
+            None => match sim.snapshot(&self.req.gvr, namespace) {
+                Ok((objects, rv)) => {
+                    for obj in objects.into_iter().filter(|o| self.req.matches(o)) {
+                        let line = self.req.event("ADDED", obj);
+                        self.pending.push_back(line);
+                    }
+                    if self.req.initial_events_bookmark {
+                        let mark = self.bookmark(rv, true);
+                        self.pending.push_back(mark);
+                    }
+                    rv
+                }
+                Err(e) => return self.fail(e),
+            },
+            Some(since) => match sim.changes_since(&self.req.gvr, namespace, since) {
+                Ok((changes, upto)) => {
+                    for change in &changes {
+                        if let Some((kind, obj)) = change.as_seen_by(|o| self.req.matches(o)) {
+                            let line = self.req.event(kind.as_str(), obj);
+                            self.pending.push_back(line);
                         }
                     }
+                    upto.max(since)
                 }
-                if self.req.initial_events_bookmark {
-                    let mark = self.bookmark(listed_at, true);
-                    self.pending.push_back(mark);
-                }
-            }
-            Some(known) => {
-                for (key, obj) in &current {
-                    match known.get(key) {
-                        None => self.pending.push_back(event("ADDED", obj.to_value())),
-                        Some(old) if resource_version(old) != resource_version(obj) => {
-                            self.pending.push_back(event("MODIFIED", obj.to_value()))
-                        }
-                        Some(_) => {}
-                    }
-                }
-                for (key, old) in &known {
-                    if !current.contains_key(key) {
-                        let mut gone = old.clone();
-                        gone.metadata_mut().insert(
-                            "resourceVersion".into(),
-                            Value::String(self.req.app.sim.resource_version().to_string()),
-                        );
-                        self.pending.push_back(event("DELETED", gone.into_value()));
-                    }
-                }
-            }
-        }
-        self.known = Some(current);
+                Err(e) => return self.fail(e),
+            },
+        };
+        self.cursor = Some(upto);
         if self.req.bookmarks && tokio::time::Instant::now() >= self.next_bookmark {
-            // Every change up to `listed_at` is queued before the bookmark.
-            let mark = self.bookmark(listed_at, false);
+            // Every change up to `upto` is queued before the bookmark.
+            let mark = self.bookmark(upto, false);
             self.pending.push_back(mark);
             self.next_bookmark = tokio::time::Instant::now() + BOOKMARK_EVERY;
         }
@@ -190,12 +182,13 @@ pub(crate) fn events(req: WatchRequest) -> impl Stream<Item = Result<Bytes, std:
     let state = State {
         deadline: tokio::time::Instant::now() + req.timeout,
         shutdown: req.app.shutdown.clone(),
-        req,
-        known: None,
+        cursor: req.since,
+        started: false,
         pending: VecDeque::new(),
         changes,
         next_bookmark: tokio::time::Instant::now() + BOOKMARK_EVERY,
         done: false,
+        req,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -205,7 +198,7 @@ pub(crate) fn events(req: WatchRequest) -> impl Stream<Item = Result<Bytes, std:
             if st.done || *st.shutdown.borrow() {
                 return None;
             }
-            if st.known.is_some() {
+            if st.started {
                 tokio::select! {
                     _ = st.changes.changed() => {}
                     _ = tokio::time::sleep(POLL) => {}
@@ -214,7 +207,8 @@ pub(crate) fn events(req: WatchRequest) -> impl Stream<Item = Result<Bytes, std:
                     _ = st.shutdown.changed() => return None,
                 }
             }
-            st.refresh().await;
+            st.started = true;
+            st.refresh();
         }
     })
 }
