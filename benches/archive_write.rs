@@ -1,4 +1,4 @@
-//! Archive write throughput against plain gzip of the same JSON (issue 4, DESIGN §7).
+//! Archive write throughput against the tools a user would reach for (issue 15, DESIGN §7).
 //!
 //! 100,000 deterministic, realistic objects (ConfigMaps of 1–4 KiB of data, Deployments,
 //! Services, Secrets, PVCs), each at its preferred version (so each is written twice, as
@@ -7,15 +7,23 @@
 //!   (serialize, SHA-256, tar, gzip level 6 in members on 2 worker threads) into a sink, with
 //!   every entry's digest streamed into the entry-digests file (`EntryDigestsWriter`, JSON
 //!   lines through gzip) as the engine does;
-//! - the baseline, `gzip_level6_single_thread`: `flate2` gzip level 6, on one thread, of the
-//!   same bytes: the archive's own uncompressed tar stream (what `tar cf - … | gzip -6` would
-//!   compress);
-//! - for comparison, gzip level 6 of the objects' JSON once each (less than the archive holds:
-//!   no second copy of each object, no tar headers).
+//! - the baselines, run on the same bytes — the archive's own uncompressed tar stream, written
+//!   to a temporary file (what `tar cf - … | gzip -6` would compress): the system's `gzip -6`
+//!   and `pigz -6 -p 2` as processes (goals: at most 0.45 of gzip's time, at most 1.0 of pigz's
+//!   on 2 threads), and in-process `flate2` gzip level 6 on one thread (same deflate backend
+//!   as the writer);
+//! - for comparison, in-process gzip level 6 of the objects' JSON once each (less than the
+//!   archive holds: no second copy of each object, no tar headers).
+//!
+//! The deflate backend is most of the writer's cost: the workspace builds `flate2` on
+//! `zlib-rs` (pure Rust; about 2.7 times as fast as the default `miniz_oxide` at level 6 on
+//! this kind of data, with output 4 % larger; see BENCHMARKS.md). The archive stays plain gzip
+//! (gzip members), which Velero and `tar xzf` read.
 //!
 //! After criterion's report the bench prints MB/s (of the objects' JSON bytes), the time
 //! ratios and the size ratios, from the best of a few interleaved timed runs of each, and a
-//! `RESULT` line with the ratio to the baseline.
+//! `RESULT` line with the ratios to the baselines. `gzip` and `pigz` must be installed
+//! (`scripts/bench.sh` installs `pigz`); a missing tool is reported and its ratio left out.
 //!
 //! Run: `cargo bench --bench archive_write`.
 
@@ -262,6 +270,21 @@ fn gzip_single_thread(json: &[u8]) -> u64 {
     }
 }
 
+/// Compresses `file` with a system tool (`gzip -6 -c`, `pigz -6 -p 2 -c`) into a counting sink;
+/// `None` when the tool cannot run.
+fn system_tool(program: &str, args: &[&str], file: &std::path::Path) -> Option<u64> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .arg(file)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then_some(output.stdout.len() as u64)
+}
+
 /// CPU seconds (user + system) used by this process so far, all threads included; Linux only.
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -309,6 +332,22 @@ fn main() {
         }
     }
     let tar = tar_stream(&items);
+    let tar_file = match tempfile::NamedTempFile::new().and_then(|mut f| {
+        f.write_all(&tar)?;
+        f.flush()?;
+        Ok(f)
+    }) {
+        Ok(f) => f,
+        Err(e) => panic!("cannot write the tar stream to a temporary file: {e}"),
+    };
+    let gzip_ok = system_tool("gzip", &["-6", "-c"], tar_file.path()).is_some();
+    let pigz_ok = system_tool("pigz", &["-6", "-p", "2", "-c"], tar_file.path()).is_some();
+    if !gzip_ok {
+        println!("gzip is not installed: its ratio is left out");
+    }
+    if !pigz_ok {
+        println!("pigz is not installed (scripts/bench.sh installs it): its ratio is left out");
+    }
     let mb = json_once.len() as f64 / 1e6;
     println!(
         "{OBJECTS} objects, {mb:.1} MB of JSON once; the archive's tar stream is {:.1} MB (each object twice, with tar headers)",
@@ -354,6 +393,24 @@ fn main() {
             None,
         ),
     ];
+    let tar_path = tar_file.path().to_path_buf();
+    let pigz_path = tar_path.clone();
+    if gzip_ok {
+        runs.push((
+            "system gzip -6, tar stream",
+            Box::new(move || system_tool("gzip", &["-6", "-c"], &tar_path).unwrap_or(0)),
+            None,
+        ));
+    }
+    if pigz_ok {
+        runs.push((
+            "system pigz -6 -p 2, tar stream",
+            Box::new(move || {
+                system_tool("pigz", &["-6", "-p", "2", "-c"], &pigz_path).unwrap_or(0)
+            }),
+            None,
+        ));
+    }
     for _ in 0..3 {
         for (_, run, best) in runs.iter_mut() {
             measure(run.as_mut(), best);
@@ -372,36 +429,60 @@ fn main() {
             m.size
         );
     }
-    if let [
-        (_, archive_2),
-        (_, archive_1),
-        (_, gzip_tar),
-        (_, gzip_once),
-    ] = results[..]
-    {
-        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-        let baseline = ratio(archive_2.wall, gzip_tar.wall);
+    let find = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, m)| *m);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    if let (Some(archive_2), Some(archive_1), Some(gzip_tar), Some(gzip_once)) = (
+        find("archive writer, 2 threads"),
+        find("archive writer, 1 thread"),
+        find("gzip -6, 1 thread, tar stream"),
+        find("gzip -6, 1 thread, JSON once"),
+    ) {
+        let in_process = ratio(archive_2.wall, gzip_tar.wall);
         println!(
-            "time ratio archive(2 threads) / gzip(tar stream, the same bytes): {baseline:.3} (goal <= 0.6); / gzip(JSON once): {:.3}; archive 1 thread / gzip(tar stream): {:.3}",
+            "time ratio archive(2 threads) / in-process gzip(tar stream, the same bytes): {in_process:.3}; / gzip(JSON once): {:.3}; archive 1 thread / gzip(tar stream): {:.3}",
             ratio(archive_2.wall, gzip_once.wall),
             ratio(archive_1.wall, gzip_tar.wall),
         );
+        let system_gzip = find("system gzip -6, tar stream").map(|g| ratio(archive_2.wall, g.wall));
+        let system_pigz =
+            find("system pigz -6 -p 2, tar stream").map(|p| ratio(archive_2.wall, p.wall));
+        let shown = |r: Option<f64>| r.map(|r| format!("{r:.3}")).unwrap_or_else(|| "?".into());
+        println!(
+            "time ratio archive(2 threads) / system gzip -6: {} (goal <= 0.45); / system pigz -6 -p 2: {} (goal <= 1.0)",
+            shown(system_gzip),
+            shown(system_pigz),
+        );
         if let (Some(a), Some(g)) = (archive_2.cpu, gzip_tar.cpu) {
             println!(
-                "CPU ratio archive(2 threads) / gzip(tar stream): {:.3} (wall on 2 idle cores ~ half of it)",
+                "CPU ratio archive(2 threads) / in-process gzip(tar stream): {:.3} (wall on 2 idle cores ~ half of it)",
                 a / g
             );
         }
+        let gzip_size = find("system gzip -6, tar stream")
+            .map(|g| g.size)
+            .unwrap_or(gzip_tar.size);
         println!(
-            "size ratio archive / gzip(tar stream): {:.3}; archive / gzip(JSON once): {:.3}",
-            archive_2.size as f64 / gzip_tar.size as f64,
+            "size ratio archive / gzip -6(tar stream): {:.3}; archive / gzip(JSON once): {:.3}",
+            archive_2.size as f64 / gzip_size as f64,
             archive_2.size as f64 / gzip_once.size as f64
         );
+        let met = |r: Option<f64>, goal: f64| {
+            r.map(|r| (r <= goal).to_string())
+                .unwrap_or_else(|| "?".into())
+        };
         println!(
-            "RESULT archive_write ratio={baseline:.3} goal=0.6 met={} measured_mbs={:.1} baseline_mbs={:.1} ratio_json_once={:.3}",
-            baseline <= 0.6,
+            "RESULT archive_write ratio_gzip={} goal_gzip=0.45 met_gzip={} ratio_pigz={} goal_pigz=1.0 met_pigz={} ratio_in_process={in_process:.3} measured_mbs={:.1} gzip_mbs={} pigz_mbs={} ratio_json_once={:.3}",
+            shown(system_gzip),
+            met(system_gzip, 0.45),
+            shown(system_pigz),
+            met(system_pigz, 1.0),
             mb / archive_2.wall.as_secs_f64(),
-            mb / gzip_tar.wall.as_secs_f64(),
+            find("system gzip -6, tar stream")
+                .map(|g| format!("{:.1}", mb / g.wall.as_secs_f64()))
+                .unwrap_or_else(|| "?".into()),
+            find("system pigz -6 -p 2, tar stream")
+                .map(|p| format!("{:.1}", mb / p.wall.as_secs_f64()))
+                .unwrap_or_else(|| "?".into()),
             ratio(archive_2.wall, gzip_once.wall),
         );
     }
