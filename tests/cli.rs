@@ -281,7 +281,7 @@ fn full_flow(vault: &str, extra_env: &[(&str, &str)]) {
     ])
     .output()
     .unwrap();
-    let described: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let described: Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
     assert_eq!(
         described["resourceList"]["apps/v1/Deployment"][0],
         "shop/web"
@@ -706,7 +706,7 @@ fn dry_run_json_is_one_document_with_plan_objects_warnings_errors() {
         .args(["--cluster", "sim:1.28", "--dry-run", "-o", "yaml"])
         .output()
         .unwrap();
-    let yaml: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let yaml: Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
     let keys: Vec<&String> = yaml.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["plan", "objects", "warnings", "errors"]);
     assert_eq!(yaml["objects"].as_array().unwrap().len(), objects.len());

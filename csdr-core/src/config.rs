@@ -55,7 +55,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::node_policy::NodeSchedulePolicy;
 
@@ -165,7 +165,7 @@ impl Config {
     /// [`from_configmap_data`](Self::from_configmap_data) reads back to an equal `Config`.
     pub fn to_configmap_data(&self) -> Result<BTreeMap<String, String>, ConfigError> {
         // Only the timeout can fail to serialize (checked first); the mapping is defensive.
-        let block = |name: &'static str, value: Result<String, serde_yaml::Error>| {
+        let block = |name: &'static str, value: Result<String, serde_yaml_ng::Error>| {
             value.map_err(|err| ConfigError::Unrepresentable {
                 block: name,
                 key: "velero_timeout_minutes",
@@ -178,12 +178,12 @@ impl Config {
                 APPLICATION_BACKUP.to_owned(),
                 block(
                     APPLICATION_BACKUP,
-                    serde_yaml::to_string(&self.application_backup),
+                    serde_yaml_ng::to_string(&self.application_backup),
                 )?,
             ),
             (
                 PV_BACKUP.to_owned(),
-                block(PV_BACKUP, serde_yaml::to_string(&self.pv_backup))?,
+                block(PV_BACKUP, serde_yaml_ng::to_string(&self.pv_backup))?,
             ),
         ]))
     }
@@ -389,7 +389,7 @@ impl TryFrom<Mapping> for PvBackupConfig {
 
 /// Parses a block's YAML text; `None` for an empty block (only whitespace or comments).
 fn parse_block(block: &'static str, text: &str) -> Result<Option<Mapping>, ConfigError> {
-    let value: Value = serde_yaml::from_str(text).map_err(|err| ConfigError::Yaml {
+    let value: Value = serde_yaml_ng::from_str(text).map_err(|err| ConfigError::Yaml {
         block,
         message: err.to_string(),
     })?;

@@ -539,7 +539,7 @@ fn served_group_versions(sim: &SimCluster) -> BTreeSet<(String, String)> {
 
 async fn sim_with_crd(release: KubeRelease) -> (SimCluster, KubeObject) {
     let sim = support::sim(release);
-    let crd: Value = serde_yaml::from_str(CRD).unwrap();
+    let crd: Value = serde_yaml_ng::from_str(CRD).unwrap();
     let crd = KubeObject::new(crd).unwrap();
     let gvr = GroupVersionResource::new("apiextensions.k8s.io", "v1", "customresourcedefinitions");
     let crd = sim.create(&gvr, &crd).await.unwrap();
@@ -722,7 +722,8 @@ async fn served_documents_parse_and_reference_only_what_they_contain() {
 fn field_checker_on_official_schemas() {
     let spec = openapi::spec(KubeRelease::V1_28).unwrap();
     let defs = spec.definitions();
-    let deployment: Value = serde_yaml::from_str(&deployment("nginx:1", "  foo: bar\n")).unwrap();
+    let deployment: Value =
+        serde_yaml_ng::from_str(&deployment("nginx:1", "  foo: bar\n")).unwrap();
     assert_eq!(
         fields::unknown_fields(defs, "io.k8s.api.apps.v1.Deployment", &deployment),
         ["spec.foo"]
@@ -734,7 +735,7 @@ fn field_checker_on_official_schemas() {
         fields::unknown_fields(defs, "io.k8s.api.core.v1.Service", &service),
         ["metadata.colour", "spec.ports[0].nodePorts"]
     );
-    let crd: Value = serde_yaml::from_str(CRD).unwrap();
+    let crd: Value = serde_yaml_ng::from_str(CRD).unwrap();
     assert!(
         fields::unknown_fields(
             defs,

@@ -26,7 +26,7 @@ pub fn print(
             s.push('\n');
             s
         }
-        Output::Yaml => serde_yaml::to_string(value)
+        Output::Yaml => serde_yaml_ng::to_string(value)
             .map_err(|e| CliError::failed(format!("cannot write YAML: {e}")))?,
     };
     print!("{text}");

@@ -198,7 +198,7 @@ mod tests {
     const FIXTURE: &str = include_str!("testdata/event-core-v1-kubectl.yaml");
 
     fn fixture_items() -> Vec<Value> {
-        let list: Value = serde_yaml::from_str(FIXTURE).unwrap();
+        let list: Value = serde_yaml_ng::from_str(FIXTURE).unwrap();
         list["items"].as_array().unwrap().clone()
     }
 

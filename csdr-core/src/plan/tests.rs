@@ -500,7 +500,7 @@ fn a_116_backup_restored_to_128() {
     let back: RestorePlan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);
     assert!(
-        serde_yaml::to_string(&plan)
+        serde_yaml_ng::to_string(&plan)
             .unwrap()
             .contains("step: waitEstablished")
     );

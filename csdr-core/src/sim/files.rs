@@ -40,7 +40,7 @@ pub(crate) fn parse_documents(
             vec![v]
         } else {
             let mut values = Vec::new();
-            for (i, de) in serde_yaml::Deserializer::from_str(&doc.text).enumerate() {
+            for (i, de) in serde_yaml_ng::Deserializer::from_str(&doc.text).enumerate() {
                 let v = Value::deserialize(de).map_err(|e| DocumentError {
                     origin: format!("{}#{}", doc.path, i + 1),
                     reason: format!("malformed YAML: {e}"),
@@ -99,7 +99,7 @@ pub(crate) fn export(state: &SimState) -> Result<Vec<SimDocument>, DocumentError
             key.namespace.as_str()
         };
         let path = format!("{folder}/{plural}.{group}/{}.yaml", key.name);
-        let text = serde_yaml::to_string(&obj.to_value()).map_err(|e| DocumentError {
+        let text = serde_yaml_ng::to_string(&obj.to_value()).map_err(|e| DocumentError {
             origin: path.clone(),
             reason: e.to_string(),
         })?;

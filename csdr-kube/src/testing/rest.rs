@@ -439,7 +439,7 @@ impl ResourceRequest {
         }
         let value: Value = match serde_json::from_slice(&self.body) {
             Ok(v) => v,
-            Err(json_error) => serde_yaml::from_slice(&self.body).map_err(|_| {
+            Err(json_error) => serde_yaml_ng::from_slice(&self.body).map_err(|_| {
                 Status::bad_request(format!(
                     "the request body is not valid JSON or YAML: {json_error}"
                 ))
@@ -955,7 +955,7 @@ impl ResourceRequest {
         match serde_json::from_slice(&self.body) {
             Ok(v) => Ok(v),
             Err(e) if self.content_type() == "application/apply-patch+yaml" => {
-                serde_yaml::from_slice(&self.body)
+                serde_yaml_ng::from_slice(&self.body)
                     .map_err(|_| Status::bad_request(format!("the patch is not valid YAML: {e}")))
             }
             Err(e) => Err(Status::bad_request(format!(

@@ -144,7 +144,7 @@ pub(crate) async fn check_fields(
         _ => match serde_json::from_slice(body) {
             Ok(v) => v,
             // Not JSON: YAML, or a body the handler rejects itself.
-            Err(_) => match serde_yaml::from_slice(body) {
+            Err(_) => match serde_yaml_ng::from_slice(body) {
                 Ok(v) => v,
                 Err(_) => return Ok(Vec::new()),
             },
