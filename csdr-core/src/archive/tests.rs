@@ -616,11 +616,22 @@ fn a_flipped_byte_in_the_compressed_data_is_rejected() {
             .iter()
             .any(|&s| (s + 3..s + 10).contains(&pos))
     };
+    let original = read_all(&bytes).unwrap();
     for pos in 0..bytes.len() {
         let mut bad = bytes.clone();
         bad[pos] ^= 0x01;
         if !unprotected(pos) {
-            assert!(read_all(&bad).is_err(), "flip at {pos} was not detected");
+            // Without the backup's digests (a Velero backup has none) the gzip CRC is the only
+            // check: a flip is either rejected or falls on bits deflate ignores (the padding
+            // of a stored or final block), which leave every entry exactly as written — never
+            // a changed object read without an error.
+            match read_all(&bad) {
+                Err(_) => {}
+                Ok(entries) => assert!(
+                    entries == original,
+                    "flip at {pos} changed the content without being detected"
+                ),
+            }
         }
         // With the tarball digest from the backup's metadata, every flip is caught.
         let result: Result<Vec<_>, _> = ArchiveReader::new(&bad[..])
