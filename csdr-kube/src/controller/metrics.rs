@@ -77,12 +77,16 @@ impl Metrics {
             };
             let metrics = self.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let n = match socket.read(&mut buf).await {
-                    Ok(n) => n,
-                    Err(_) => return,
-                };
-                let request = String::from_utf8_lossy(&buf[..n]);
+                // Read the request head (up to 8 KiB).
+                let mut buf = Vec::with_capacity(1024);
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let (code, body) = match path {
                     "/metrics" => ("200 OK", metrics.render()),
