@@ -497,3 +497,57 @@ spec:
         "c128-b"
     );
 }
+
+/// `kubectl get` prints the CRDs' printer columns (`NAME PHASE LAST VALIDATED AGE`, as the
+/// FAQ shows) and `kubectl describe` lists the controller's Events. Both depend on the
+/// simulator answering Table requests and `involvedObject` field selectors on Events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the simulator's Table output of CRD printer columns and Event field selectors (the simulator branch); run with --ignored once merged"]
+async fn kubectl_shows_printer_columns_and_events() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_url = format!("file://{}", dir.path().join("vault").display());
+    let site = Site::start(
+        support::target_cluster(KubeRelease::V1_28),
+        dir.path(),
+        "c128",
+    )
+    .await;
+    assert!(
+        site.csdr(&["install", "--cluster", "kube"])
+            .status
+            .success()
+    );
+    let _server = site.server("c128-a", "3s");
+    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+    let (ok, table, err) = site.kubectl(&["-n", "csdr", "get", "backuplocation"], None);
+    assert!(ok, "{err}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "LAST VALIDATED", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().contains("Available"),
+        "{table}"
+    );
+    let (ok, describe, err) =
+        site.kubectl(&["-n", "csdr", "describe", "backuplocation", "oss"], None);
+    assert!(ok, "{err}");
+    let events = describe.split("Events:").nth(1).unwrap_or_default();
+    assert!(events.contains("Available"), "{describe}");
+}
