@@ -18,17 +18,21 @@
 
 #[path = "csdr/commands.rs"]
 mod commands;
+#[path = "csdr/install.rs"]
+mod install;
 #[path = "csdr/progress.rs"]
 mod progress;
 #[path = "csdr/render.rs"]
 mod render;
+#[path = "csdr/server.rs"]
+mod server;
 #[path = "csdr/targets.rs"]
 mod targets;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use csdr::core::model::{BackupScope, ExistingResourcePolicy, JobPhase};
 use targets::ClusterArg;
 
@@ -442,14 +446,89 @@ fn init_logs(verbose: u8) {
         .try_init();
 }
 
+/// The in-cluster commands (`install`, `server`), parsed beside [`Command`].
+enum ClusterMode {
+    Install(install::InstallArgs),
+    Server(Box<server::ServerArgs>),
+}
+
+/// What the command line asks for.
+enum Parsed {
+    /// A command of [`Cli`].
+    Cli(Box<Cli>),
+    /// An in-cluster command, with `-v` and `--vault-timeout`.
+    Cluster(ClusterMode, u8, Duration),
+}
+
+/// Parses the command line: the in-cluster subcommands, or [`Cli`].
+fn parse() -> Result<Parsed, clap::Error> {
+    let command = Cli::command()
+        .subcommand(install::InstallArgs::augment_args(clap::Command::new("install"))
+                .about("Install the backup center into a cluster (namespace csdr, CRDs, RBAC, csdr-config, the controller)")
+                .after_help("Examples:\n  csdr install --dry-run -o yaml\n  csdr install --cluster kube:prod --image registry.example.com/csdr:0.1.0"),
+        )
+        .subcommand(server::ServerArgs::augment_args(clap::Command::new("server"))
+                .about("Run the backup center controller: reconcile BackupLocations, ApplicationBackups, ApplicationRestores, BackupSchedules and DeleteRequests until SIGTERM")
+                .after_help("Examples:\n  csdr server --cluster kube --namespace csdr --metrics-port 8080"),
+        );
+    let matches = command.try_get_matches()?;
+    let verbose = matches.get_count("verbose");
+    let vault_timeout = matches
+        .get_one::<Duration>("vault_timeout")
+        .copied()
+        .unwrap_or(Duration::from_secs(60));
+    Ok(match matches.subcommand() {
+        Some(("install", m)) => Parsed::Cluster(
+            ClusterMode::Install(install::InstallArgs::from_arg_matches(m)?),
+            verbose,
+            vault_timeout,
+        ),
+        Some(("server", m)) => Parsed::Cluster(
+            ClusterMode::Server(Box::new(server::ServerArgs::from_arg_matches(m)?)),
+            verbose,
+            vault_timeout,
+        ),
+        _ => Parsed::Cli(Box::new(Cli::from_arg_matches(&matches)?)),
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = match parse() {
+        Ok(parsed) => parsed,
         Err(e) => {
             // --help and --version are successes; every usage error exits 1 (clap says 2).
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
+        }
+    };
+    let cli = match parsed {
+        Parsed::Cli(cli) => *cli,
+        Parsed::Cluster(mode, verbose, vault_timeout) => {
+            init_logs(verbose);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let result = runtime.block_on(async move {
+                match mode {
+                    ClusterMode::Install(args) => install::run(args).await,
+                    ClusterMode::Server(args) => server::run(*args, vault_timeout).await,
+                }
+            });
+            return match result {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {}", e.message);
+                    ExitCode::from(e.code)
+                }
+            };
         }
     };
     init_logs(cli.verbose);

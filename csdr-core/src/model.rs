@@ -34,6 +34,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Which namespaces, resources and labels a backup takes (B1–B4), or which of a backup's
 /// objects a restore brings back: one set of fields shared by [`BackupSpec`] and
 /// [`RestoreSpec`], written inline in each (`includedNamespaces`, … at the spec's top level).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupScope {
@@ -99,6 +100,7 @@ impl BackupSpec {
 }
 
 /// What to do with an object that already exists in the target cluster (R11).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExistingResourcePolicy {
@@ -214,6 +216,7 @@ pub struct VaultSpec {
 }
 
 /// What a [`DeleteRequest`] deletes (C3).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DeleteObjectType {
     /// A backup and its files in the vault.

@@ -15,7 +15,9 @@
 
 pub mod api_errors;
 pub mod cluster;
+pub mod controller;
 pub mod discovery;
+pub mod resources;
 pub mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;

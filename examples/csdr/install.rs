@@ -1,0 +1,132 @@
+//! `csdr install`: prints (`--dry-run -o yaml`) or applies (`--cluster`) the backup center —
+//! namespace, CRDs, RBAC, `csdr-config`, the controller Deployment — with server-side apply,
+//! idempotently. An existing `csdr-config` is kept: it is the operator's to edit.
+
+use clap::Args;
+use csdr::kube::controller::install::{FIELD_MANAGER, InstallOptions, install_manifests};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Scope, pinned_kind};
+
+use crate::targets::{ClusterArg, OpenCluster};
+use crate::{CliError, Output};
+
+/// `csdr install` arguments.
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// The cluster to install into: kube or kube:<context>. Example: --cluster kube:prod
+    #[arg(long, value_name = "CLUSTER", required_unless_present = "dry_run")]
+    pub cluster: Option<ClusterArg>,
+    /// Print the manifests instead of applying them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The output format of --dry-run. Example: -o yaml
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Yaml)]
+    pub output: Output,
+    /// The namespace of the backup center.
+    #[arg(long, default_value = "csdr", value_name = "NAMESPACE")]
+    pub namespace: String,
+    /// The controller image. Example: --image registry.example.com/csdr:0.1.0
+    #[arg(long, default_value = "csdr:latest", value_name = "IMAGE")]
+    pub image: String,
+    /// Controller replicas; more than one elect a leader.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub replicas: u32,
+}
+
+/// A kube client for a `--cluster` that names a real (or served) API server.
+pub async fn client_for(arg: &ClusterArg, command: &str) -> Result<kube::Client, CliError> {
+    if let ClusterArg::Sim { .. } = arg {
+        return Err(CliError::failed(format!(
+            "--cluster: `csdr {command}` needs an API server; serve the simulated cluster with `csdr cluster serve` and pass --cluster kube with a kubeconfig pointing at it"
+        )));
+    }
+    match OpenCluster::open(arg).await? {
+        OpenCluster::Kube { config, .. } => kube::Client::try_from(*config)
+            .map_err(|e| CliError::failed(format!("--cluster: cannot build a client: {e}"))),
+        OpenCluster::Sim { .. } => Err(CliError::failed("--cluster: not an API server")),
+    }
+}
+
+/// Runs `csdr install`.
+pub async fn run(args: InstallArgs) -> Result<u8, CliError> {
+    let options = InstallOptions {
+        namespace: args.namespace.clone(),
+        image: args.image.clone(),
+        replicas: args.replicas,
+        ..InstallOptions::default()
+    };
+    let manifests = install_manifests(&options)
+        .map_err(|e| CliError::failed(format!("the default csdr-config: {e}")))?;
+    if args.dry_run {
+        let text = match args.output {
+            Output::Json => serde_json::to_string_pretty(&serde_json::json!({
+                "apiVersion": "v1", "kind": "List", "items": manifests
+            }))
+            .map_err(|e| CliError::failed(e.to_string()))?,
+            Output::Yaml | Output::Table => {
+                let mut out = String::new();
+                for m in &manifests {
+                    out.push_str("---\n");
+                    out.push_str(
+                        &serde_yaml_ng::to_string(m).map_err(|e| CliError::failed(e.to_string()))?,
+                    );
+                }
+                out
+            }
+        };
+        print!("{text}");
+        return Ok(0);
+    }
+    let Some(cluster) = &args.cluster else {
+        return Err(CliError::failed("--cluster is required unless --dry-run"));
+    };
+    let client = client_for(cluster, "install").await?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for manifest in manifests {
+        let api_version = manifest["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = manifest["kind"].as_str().unwrap_or_default().to_string();
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.clone()),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+        let (resource, caps) = pinned_kind(&client, &gvk).await.map_err(|e| {
+            CliError::failed(format!(
+                "{kind} {name}: the cluster does not serve {api_version} {kind}: {e}"
+            ))
+        })?;
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                Api::namespaced_with(client.clone(), &options.namespace, &resource)
+            }
+            Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let shown = format!("{}/{name}", resource.plural);
+        if kind == "ConfigMap"
+            && api
+                .get_opt(&name)
+                .await
+                .map_err(|e| CliError::failed(format!("{shown}: {e}")))?
+                .is_some()
+        {
+            println!(
+                "{shown} unchanged (kept: edit it with kubectl -n {} edit cm {name})",
+                options.namespace
+            );
+            continue;
+        }
+        api.patch(&name, &params, &Patch::Apply(&manifest))
+            .await
+            .map_err(|e| CliError::failed(format!("applying {shown}: {e}")))?;
+        println!("{shown} serverside-applied");
+    }
+    Ok(0)
+}

@@ -1,0 +1,553 @@
+//! The backup center end to end through HTTP (issue 14): `csdr install` into two simulated
+//! clusters (1.16 and 1.28, the HTTP `ApiServer`), `csdr server` processes on each sharing
+//! one `file://` vault, and kubectl driving everything as the FAQ does: BackupLocations
+//! (Available; an unreachable vault Unavailable with `VaultError: …` on its jobs), an
+//! ApplicationBackup in 1.16 (`kubectl describe` shows its status), its sync into 1.28, an
+//! ApplicationRestore there with the migrated objects, BackupSchedules (named backups; a
+//! paused one none), the FAQ's DeleteRequest (the backup leaves the vault and both
+//! clusters), `/metrics`, and a killed controller's InProgress job taken over by a second
+//! replica through the Lease.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use csdr::core::releases::KubeRelease;
+use csdr_kube::testing::ApiServer;
+
+/// The example binary, built once per test run with the profile of this test binary.
+fn csdr_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "csdr",
+                "--example",
+                "csdr",
+                "--target-dir",
+            ])
+            .arg(&target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building csdr failed");
+        profile_dir.join("examples").join("csdr")
+    })
+}
+
+fn kubectl_available() -> bool {
+    Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A simulated cluster served over HTTP, with a kubeconfig naming it.
+struct Site {
+    _server: ApiServer,
+    kubeconfig: PathBuf,
+}
+
+impl Site {
+    async fn start(sim: csdr::core::sim::SimCluster, dir: &Path, name: &str) -> Site {
+        let server = ApiServer::start(sim).await.unwrap();
+        let kubeconfig = dir.join(format!("kubeconfig-{name}"));
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster: {{server: '{}'}}\nusers:\n- name: anon\n  user: {{}}\ncontexts:\n- name: {name}\n  context: {{cluster: {name}, user: anon}}\ncurrent-context: {name}\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+        Site {
+            _server: server,
+            kubeconfig,
+        }
+    }
+
+    fn csdr(&self, args: &[&str]) -> std::process::Output {
+        Command::new(csdr_binary())
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn apply(&self, yaml: &str) {
+        let (ok, out, err) = self.kubectl(&["apply", "-f", "-"], Some(yaml));
+        assert!(ok, "kubectl apply failed: {out}{err}\n{yaml}");
+    }
+
+    /// `kubectl -n csdr get <what> -o jsonpath=<path>`, empty when missing.
+    fn get(&self, what: &str, path: &str) -> String {
+        let (_, out, _) = self.kubectl(
+            &["-n", "csdr", "get", what, "-o", &format!("jsonpath={path}")],
+            None,
+        );
+        out
+    }
+
+    fn exists(&self, what: &str) -> bool {
+        self.kubectl(&["-n", "csdr", "get", what], None).0
+    }
+
+    fn server(&self, identity: &str, vault_timeout: &str) -> Server {
+        let mut child = Command::new(csdr_binary())
+            .args([
+                "--vault-timeout",
+                vault_timeout,
+                "server",
+                "--cluster",
+                "kube",
+                "--identity",
+                identity,
+                "--metrics-port",
+                "0",
+                "--sync-period",
+                "1s",
+                "--heartbeat-period",
+                "1s",
+                "--lease-seconds",
+                "3",
+                "--shutdown-grace",
+                "5s",
+            ])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Server { child, log }
+    }
+}
+
+/// A `csdr server` process; killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn metrics_url(&self) -> String {
+        wait("the metrics address", Duration::from_secs(20), || {
+            let log = self.log.lock().unwrap();
+            log.lines()
+                .find_map(|l| l.split("metrics on ").nth(1))
+                .map(|u| u.trim().replace("0.0.0.0", "127.0.0.1"))
+        })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let request = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut out).unwrap();
+    out
+}
+
+const LOCATION: &str = "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: BackupLocation
+metadata: {name: NAME, namespace: csdr}
+spec: {url: 'URL'}
+";
+
+fn backup_yaml(name: &str, location: &str) -> String {
+    format!(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationBackup
+metadata: {{name: {name}, namespace: csdr}}
+spec: {{includedNamespaces: [shop], backupLocation: {location}, ttl: 720h}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_backup_center_from_kubectl_on_two_clusters_sharing_a_vault() {
+    if !kubectl_available() {
+        eprintln!("note: skipping the backup center end-to-end test: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    let vault_url = format!("file://{}", vault_dir.display());
+    let old = Site::start(
+        support::shop_cluster(KubeRelease::V1_16),
+        dir.path(),
+        "c116",
+    )
+    .await;
+    let new = Site::start(
+        support::target_cluster(KubeRelease::V1_28),
+        dir.path(),
+        "c128",
+    )
+    .await;
+
+    // Install, twice: the second run changes nothing and keeps csdr-config.
+    for site in [&old, &new] {
+        for round in 0..2 {
+            let out = site.csdr(&["install", "--cluster", "kube"]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "install: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(stdout.contains("customresourcedefinitions/applicationbackups.csdr.alibabacloud.com serverside-applied"), "{stdout}");
+            if round == 1 {
+                assert!(
+                    stdout.contains("configmaps/csdr-config unchanged"),
+                    "{stdout}"
+                );
+            }
+        }
+        assert!(site.exists("deployment/csdr-controller"));
+        assert!(
+            site.get("cm/csdr-config", "{.data.applicationBackup}")
+                .contains("backup_max_worker_num")
+        );
+    }
+
+    let _old_a = old.server("c116-a", "3s");
+    let new_a = new.server("c128-a", "3s");
+
+    // A BackupLocation in each cluster, on the same vault: Available.
+    for site in [&old, &new] {
+        site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+        wait("oss Available", Duration::from_secs(30), || {
+            (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+        });
+        assert!(
+            !site
+                .get("backuplocation/oss", "{.status.lastValidationTime}")
+                .is_empty()
+        );
+    }
+
+    // An ApplicationBackup in 1.16: Completed, and `kubectl describe` shows its status.
+    old.apply(&backup_yaml("shop-b", "oss"));
+    let phase = wait("shop-b to finish", Duration::from_secs(60), || {
+        let p = old.get("applicationbackup/shop-b", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    assert_eq!(phase, "Completed");
+    let (ok, describe, err) = old.kubectl(
+        &["-n", "csdr", "describe", "applicationbackup", "shop-b"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(describe.contains("Completed"), "{describe}");
+    assert!(describe.contains("Items Backed Up"), "{describe}");
+
+    // It appears in 1.28 by sync, and restores there with the objects migrated.
+    wait("shop-b synced into 1.28", Duration::from_secs(30), || {
+        (new.get("applicationbackup/shop-b", "{.status.phase}") == "Completed").then_some(())
+    });
+    assert_eq!(
+        new.get(
+            "applicationbackup/shop-b",
+            "{.metadata.labels.csdr\\.alibabacloud\\.com/synced}"
+        ),
+        "true"
+    );
+    new.apply(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationRestore
+metadata: {name: shop-r, namespace: csdr}
+spec: {backupName: shop-b}
+",
+    );
+    let phase = wait("shop-r to finish", Duration::from_secs(60), || {
+        let p = new.get("applicationrestore/shop-r", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    let (_, describe, _) = new.kubectl(
+        &["-n", "csdr", "describe", "applicationrestore", "shop-r"],
+        None,
+    );
+    assert!(
+        phase == "Completed" || phase == "PartiallyFailed",
+        "{describe}"
+    );
+    let (ok, ingress, err) = new.kubectl(
+        &[
+            "-n",
+            "shop",
+            "get",
+            "ingress.networking.k8s.io",
+            "web",
+            "-o",
+            "jsonpath={.apiVersion}",
+        ],
+        None,
+    );
+    assert!(ok, "the Ingress was not restored: {err}\n{describe}");
+    assert_eq!(ingress, "networking.k8s.io/v1");
+    assert!(
+        new.kubectl(&["-n", "shop", "get", "deployment", "web"], None)
+            .0
+    );
+
+    // An unreachable vault: the location turns Unavailable, and its jobs fail with VaultError.
+    old.apply(&LOCATION.replace("NAME", "down").replace(
+        "URL",
+        "s3://nowhere/csdr?endpoint=http://127.0.0.1:9&region=us-east-1&path_style=true",
+    ));
+    wait("down Unavailable", Duration::from_secs(60), || {
+        (old.get("backuplocation/down", "{.status.phase}") == "Unavailable").then_some(())
+    });
+    old.apply(&backup_yaml("down-b", "down"));
+    let reason = wait("down-b to fail", Duration::from_secs(30), || {
+        let r = old.get("applicationbackup/down-b", "{.status.failureReason}");
+        (!r.is_empty()).then_some(r)
+    });
+    assert!(reason.starts_with("VaultError: "), "{reason}");
+    assert_eq!(
+        old.get("applicationbackup/down-b", "{.status.phase}"),
+        "Failed"
+    );
+
+    // Schedules: a short interval fires named backups; a paused one none.
+    for (name, paused) in [("every", false), ("paused", true)] {
+        old.apply(&format!(
+            "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: BackupSchedule
+metadata: {{name: {name}, namespace: csdr}}
+spec: {{schedule: 3s, paused: {paused}, template: {{includedNamespaces: [shop], backupLocation: oss}}}}
+"
+        ));
+    }
+    let names = wait("two scheduled backups", Duration::from_secs(60), || {
+        let out = old.get(
+            "applicationbackups",
+            "{range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+        );
+        let names: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with("every-"))
+            .map(str::to_string)
+            .collect();
+        (names.len() >= 2).then_some(names)
+    });
+    for name in &names {
+        let stamp = name.strip_prefix("every-").unwrap();
+        assert!(
+            stamp.len() == 14 && stamp.chars().all(|c| c.is_ascii_digit()),
+            "{name}"
+        );
+    }
+    assert!(
+        !old.get("applicationbackups", "{.items[*].metadata.name}")
+            .contains("paused-")
+    );
+    assert_eq!(
+        old.get("backupschedule/paused", "{.status.phase}"),
+        "Paused"
+    );
+    assert!(
+        old.kubectl(&["-n", "csdr", "delete", "backupschedule", "every"], None)
+            .0
+    );
+
+    // The FAQ's DeleteRequest, in 1.28: the backup leaves the vault and both clusters.
+    new.apply(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: DeleteRequest
+metadata:
+  name: shop-b-dbr
+  namespace: csdr
+spec:
+  deleteObjectName: \"shop-b\"
+  deleteObjectType: \"Backup\"
+",
+    );
+    wait("shop-b gone from 1.28", Duration::from_secs(30), || {
+        (!new.exists("applicationbackup/shop-b") && !new.exists("deleterequest/shop-b-dbr"))
+            .then_some(())
+    });
+    wait("shop-b gone from 1.16", Duration::from_secs(30), || {
+        (!old.exists("applicationbackup/shop-b")).then_some(())
+    });
+    let out = old.csdr(&[
+        "backup",
+        "list",
+        "--vault",
+        &vault_url,
+        "--vault-name",
+        "oss",
+        "-o",
+        "json",
+    ]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"shop-b\""));
+
+    // Metrics and health.
+    let metrics = http_get(&new_a.metrics_url());
+    assert!(
+        metrics.contains("csdr_jobs_total{kind=\"restore\",phase="),
+        "{metrics}"
+    );
+    assert!(metrics.contains("csdr_leader 1"), "{metrics}");
+    let ready = http_get(&new_a.metrics_url().replace("/metrics", "/readyz"));
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    // A second replica in 1.28 waits; the leader is killed with a job InProgress; the
+    // replica takes the Lease and fails the orphaned job with a reason.
+    let _new_b = new.server("c128-b", "3s");
+    std::thread::sleep(Duration::from_secs(1));
+    let mut new_a = new_a;
+    new_a.kill();
+    new.apply(&backup_yaml("orphan", "oss"));
+    let (ok, _, err) = new.kubectl(
+        &["-n", "csdr", "patch", "applicationbackup", "orphan", "--subresource=status", "--type=merge", "-p",
+          "{\"status\":{\"phase\":\"InProgress\",\"controller\":\"c128-a\",\"startTimestamp\":\"2026-01-01T00:00:00Z\",\"heartbeatTime\":\"2026-01-01T00:00:00Z\"}}"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let reason = wait(
+        "the orphan to be taken over",
+        Duration::from_secs(60),
+        || {
+            let r = new.get("applicationbackup/orphan", "{.status.failureReason}");
+            (!r.is_empty()).then_some(r)
+        },
+    );
+    assert!(reason.contains("c128-a"), "{reason}");
+    assert_eq!(
+        new.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
+        "c128-b"
+    );
+}
+
+/// `kubectl get` prints the CRDs' printer columns (`NAME PHASE LAST VALIDATED AGE`, as the
+/// FAQ shows) and `kubectl describe` lists the controller's Events. Both depend on the
+/// simulator answering Table requests and `involvedObject` field selectors on Events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the simulator's Table output of CRD printer columns and Event field selectors (the simulator branch); run with --ignored once merged"]
+async fn kubectl_shows_printer_columns_and_events() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_url = format!("file://{}", dir.path().join("vault").display());
+    let site = Site::start(
+        support::target_cluster(KubeRelease::V1_28),
+        dir.path(),
+        "c128",
+    )
+    .await;
+    assert!(
+        site.csdr(&["install", "--cluster", "kube"])
+            .status
+            .success()
+    );
+    let _server = site.server("c128-a", "3s");
+    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+    let (ok, table, err) = site.kubectl(&["-n", "csdr", "get", "backuplocation"], None);
+    assert!(ok, "{err}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "LAST VALIDATED", "AGE"],
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().contains("Available"),
+        "{table}"
+    );
+    let (ok, describe, err) =
+        site.kubectl(&["-n", "csdr", "describe", "backuplocation", "oss"], None);
+    assert!(ok, "{err}");
+    let events = describe.split("Events:").nth(1).unwrap_or_default();
+    assert!(events.contains("Available"), "{describe}");
+}
