@@ -502,7 +502,6 @@ spec:
 /// FAQ shows) and `kubectl describe` lists the controller's Events. Both depend on the
 /// simulator answering Table requests and `involvedObject` field selectors on Events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the simulator's Table output of CRD printer columns and Event field selectors (the simulator branch); run with --ignored once merged"]
 async fn kubectl_shows_printer_columns_and_events() {
     if !kubectl_available() {
         eprintln!("note: skipping: kubectl is not installed");

@@ -69,7 +69,8 @@ pub async fn run(args: InstallArgs) -> Result<u8, CliError> {
                 for m in &manifests {
                     out.push_str("---\n");
                     out.push_str(
-                        &serde_yaml_ng::to_string(m).map_err(|e| CliError::failed(e.to_string()))?,
+                        &serde_yaml_ng::to_string(m)
+                            .map_err(|e| CliError::failed(e.to_string()))?,
                     );
                 }
                 out

@@ -7,3 +7,5 @@ use csdr_core::sim::SimCluster;
 pub fn sim(release: KubeRelease) -> SimCluster {
     SimCluster::new(release)
 }
+
+pub mod kubectl;
