@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+use crate::archive::layout::FORMAT_VERSION;
 use crate::gzip::{gunzip, gzip};
 use crate::model::{BackupSpec, EntryDigest, Issue, JobPhase, JobStatus, Progress, RestoreSpec};
 use crate::object::KubeObject;
@@ -44,9 +45,6 @@ pub mod streamed;
 pub use streamed::{
     EntryDigestsWriter, ResourceListWriter, decode_entry_digests, entry_digests_file_name,
 };
-
-/// The archive format version csdr writes, as Velero's `status.formatVersion`.
-pub const ARCHIVE_FORMAT_VERSION: &str = "1.1.0";
 
 /// The version of csdr's own `csdr` section of the metadata. Version 2 keeps the entries'
 /// digests in the entry-digests file ([`streamed`]) instead of inline; version 1 records,
@@ -123,7 +121,7 @@ impl BackupRecord {
             spec,
             status,
             created,
-            format_version: ARCHIVE_FORMAT_VERSION.to_string(),
+            format_version: FORMAT_VERSION.to_string(),
             archive: None,
             files: Vec::new(),
             entries: Vec::new(),
@@ -269,7 +267,7 @@ impl BackupRecord {
                 .status
                 .get("formatVersion")
                 .and_then(Value::as_str)
-                .unwrap_or(ARCHIVE_FORMAT_VERSION)
+                .unwrap_or(FORMAT_VERSION)
                 .to_string();
             return Ok(BackupRecord {
                 created: created
@@ -295,7 +293,7 @@ impl BackupRecord {
             .status
             .get("formatVersion")
             .and_then(Value::as_str)
-            .unwrap_or(ARCHIVE_FORMAT_VERSION)
+            .unwrap_or(FORMAT_VERSION)
             .to_string();
         Ok(BackupRecord {
             created: created

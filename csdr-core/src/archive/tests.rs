@@ -1,15 +1,14 @@
 //! Behaviour of the archive writer and reader as a backup and a restore rely on it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use flate2::Compression;
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::Digest;
 
 use super::*;
+use crate::gzip::gzip;
 use crate::model::EntryDigest;
 use crate::object::{GroupVersionResource, KubeObject};
 
@@ -98,12 +97,6 @@ fn options(threads: usize) -> WriterOptions {
 
 fn read_all(bytes: &[u8]) -> Result<Vec<ArchiveEntry>, ArchiveError> {
     ArchiveReader::new(bytes).collect()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(data).unwrap();
-    gz.finish().unwrap()
 }
 
 /// One tar header block with raw name bytes, so paths the `tar` crate would refuse can be made.

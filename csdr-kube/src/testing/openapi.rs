@@ -80,7 +80,6 @@ pub(crate) mod serve;
 pub mod v3;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
 use csdr_core::discovery::Discovery;
@@ -224,10 +223,7 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
         minor: stored.minor,
         reason,
     };
-    let mut text = Vec::new();
-    flate2::read::GzDecoder::new(stored.data)
-        .read_to_end(&mut text)
-        .map_err(|e| corrupt(e.to_string()))?;
+    let text = csdr_core::gzip::gunzip(stored.data).map_err(|e| corrupt(e.to_string()))?;
     let document: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
     let mut kinds = HashMap::new();
     for (name, schema) in document

@@ -34,7 +34,6 @@
 //! JSON.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::OnceLock;
 
 use base64::Engine;
@@ -148,11 +147,7 @@ struct Definitions {
 }
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
+    csdr_core::gzip::gunzip(bytes).map_err(|e| e.to_string())
 }
 
 fn load() -> Result<Definitions, String> {
