@@ -10,74 +10,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use csdr_core::releases::KubeRelease;
 use csdr_kube::testing::ApiServer;
 use serde_json::Value;
-
-/// kubectl pointed at one server, with its own empty HOME and KUBECONFIG.
-struct Kubectl {
-    server: String,
-    home: tempfile::TempDir,
-}
-
-impl Kubectl {
-    /// `None` (after saying why) when kubectl is not installed.
-    fn find(server: &ApiServer) -> Option<Kubectl> {
-        match Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-        {
-            Ok(out) if out.status.success() => Some(Kubectl {
-                server: server.url(),
-                home: tempfile::tempdir().unwrap(),
-            }),
-            other => {
-                eprintln!("SKIPPED: kubectl is not installed or does not run ({other:?})");
-                None
-            }
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--server")
-            .arg(&self.server)
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and expects success; stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    /// Runs and expects failure; stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "kubectl {args:?} succeeded");
-        String::from_utf8_lossy(&out.stderr).to_string()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.home.path().join(name).display().to_string()
-    }
-}
+use support::kubectl::Kubectl;
 
 fn write(path: &str, text: &str) {
     std::fs::write(Path::new(path), text).unwrap();

@@ -7,65 +7,9 @@
 
 mod support;
 
-use std::process::{Command, Output};
-
 use csdr_core::releases::KubeRelease;
 use csdr_kube::testing::ApiServer;
-
-/// kubectl pointed at one server, with its own empty HOME and KUBECONFIG.
-struct Kubectl {
-    server: String,
-    home: tempfile::TempDir,
-}
-
-impl Kubectl {
-    /// `None` (after saying why) when kubectl is not installed.
-    fn find(server: &ApiServer) -> Option<Kubectl> {
-        match Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-        {
-            Ok(out) if out.status.success() => Some(Kubectl {
-                server: server.url(),
-                home: tempfile::tempdir().unwrap(),
-            }),
-            other => {
-                eprintln!("SKIPPED: kubectl is not installed or does not run ({other:?})");
-                None
-            }
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--server")
-            .arg(&self.server)
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and expects success; stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    /// Creates the objects of a manifest.
-    fn create(&self, manifest: &str) {
-        let path = self.home.path().join("manifest.yaml");
-        std::fs::write(&path, manifest).unwrap();
-        self.ok(&["create", "-f", &path.display().to_string()]);
-    }
-}
+use support::kubectl::Kubectl;
 
 /// The cells of each line, cut where the header's columns start (an empty cell stays empty).
 fn table(text: &str) -> Vec<Vec<String>> {
@@ -353,18 +297,8 @@ async fn builtin_columns(release: KubeRelease) {
     );
     assert_eq!(wide[1][5..], ["web", "nginx:1", "app=web"]);
     // get -w: the list, then each change as a row (the watch answers Tables too).
-    let mut watching = Command::new("kubectl")
-        .args([
-            "--server",
-            &kubectl.server,
-            "get",
-            "-n",
-            "shop",
-            "configmaps",
-            "-w",
-        ])
-        .env("HOME", kubectl.home.path())
-        .env("KUBECONFIG", kubectl.home.path().join("kubeconfig"))
+    let mut watching = kubectl
+        .command(&["get", "-n", "shop", "configmaps", "-w"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -8,8 +8,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::{Command, Output};
 
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::Cluster;
@@ -18,80 +16,7 @@ use csdr_core::sim::SimCluster;
 use csdr_kube::testing::ApiServer;
 use csdr_kube::testing::openapi::{self, fields};
 use serde_json::{Value, json};
-
-/// kubectl pointed at one server, with its own empty HOME and KUBECONFIG.
-struct Kubectl {
-    server: String,
-    home: tempfile::TempDir,
-}
-
-impl Kubectl {
-    /// `None` (after saying why) when kubectl is not installed.
-    fn find(server: &ApiServer) -> Option<Kubectl> {
-        match Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-        {
-            Ok(out) if out.status.success() => Some(Kubectl {
-                server: server.url(),
-                home: tempfile::tempdir().unwrap(),
-            }),
-            other => {
-                eprintln!("SKIPPED: kubectl is not installed or does not run ({other:?})");
-                None
-            }
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--server")
-            .arg(&self.server)
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and expects success; (stdout, stderr).
-    fn ok_with_stderr(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
-        );
-        (stdout, stderr)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_with_stderr(args).0
-    }
-
-    /// Runs and expects failure; stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "kubectl {args:?} succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).to_string()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// Writes `text` to a file in the kubectl's home; its path.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.home.path().join(name);
-        std::fs::write(Path::new(&path), text).unwrap();
-        path.display().to_string()
-    }
-}
+use support::kubectl::Kubectl;
 
 const NAMESPACE: &str = "\
 apiVersion: v1

@@ -32,14 +32,21 @@ impl Kubectl {
         }
     }
 
-    /// Runs with extra environment variables.
-    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new("kubectl")
+    /// The command, not started (for one that runs in the background, such as `get -w`).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("kubectl");
+        command
             .arg("--server")
             .arg(&self.server)
             .args(args)
             .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.home.path().join("kubeconfig"))
+            .env("KUBECONFIG", self.home.path().join("kubeconfig"));
+        command
+    }
+
+    /// Runs with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args)
             .envs(env.iter().copied())
             .output()
             .unwrap()
@@ -50,23 +57,38 @@ impl Kubectl {
         self.run_with_env(args, &[])
     }
 
-    /// Runs and expects success; stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    /// Runs and expects success; (stdout, stderr).
+    pub fn ok_with_stderr(&self, args: &[&str]) -> (String, String) {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(
             out.status.success(),
-            "kubectl {args:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
         );
-        stdout
+        (stdout, stderr)
+    }
+
+    /// Runs and expects success; stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_with_stderr(args).0
     }
 
     /// Runs and expects failure; stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "kubectl {args:?} succeeded");
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    /// Creates the objects of a manifest (`kubectl create -f`).
+    pub fn create(&self, manifest: &str) {
+        let path = self.file("manifest.yaml", manifest);
+        self.ok(&["create", "-f", &path]);
     }
 
     /// Runs and parses stdout as JSON.
