@@ -163,3 +163,72 @@ async fn an_unavailable_api_group_is_skipped_with_a_warning() {
     assert_eq!(report.resource_counts["apps/v1/Deployment"], 1);
     server.shutdown().await.unwrap();
 }
+
+/// A create whose answer is lost (504 after the server stored it) is retried by the adapter,
+/// meets `AlreadyExists` for the object it created itself, and counts as created: no warning,
+/// no "already exists".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_retried_after_a_lost_answer_counts_as_created() {
+    let source_server = ApiServer::start(shop_cluster(KubeRelease::V1_16))
+        .await
+        .unwrap();
+    let target_server = ApiServer::start(target_cluster(KubeRelease::V1_28))
+        .await
+        .unwrap();
+    let vault = memory_vault().await;
+    let source = Arc::new(KubeCluster::from_url(&source_server.url()).unwrap());
+    let engine = Engine::builder()
+        .cluster(source)
+        .vault(vault.clone())
+        .build()
+        .unwrap();
+    let mut spec = BackupSpec::new("lost-b");
+    spec.scope.included_namespaces = vec!["shop".into()];
+    assert_eq!(engine.backup(spec).await.status.phase, JobPhase::Completed);
+
+    let path = "/apis/apps/v1/namespaces/shop/deployments";
+    target_server.inject_failures(path, csdr::kube::testing::Failure::LostAnswer, 1);
+    let target = Arc::new(KubeCluster::from_url(&target_server.url()).unwrap());
+    let engine = Engine::builder()
+        .cluster(target.clone())
+        .vault(vault)
+        .build()
+        .unwrap();
+    let restore = engine.restore(RestoreSpec::new("lost-r", "lost-b")).await;
+    assert_eq!(
+        target_server.pending_failures(path),
+        0,
+        "the answer was lost"
+    );
+    assert_eq!(
+        restore.status.phase,
+        JobPhase::Completed,
+        "{:#?}",
+        restore.status
+    );
+    assert!(
+        restore
+            .created
+            .iter()
+            .any(|o| o.kind == "Deployment" && o.name == "web"),
+        "{:#?}",
+        restore.created
+    );
+    assert!(
+        !restore
+            .status
+            .warnings
+            .iter()
+            .chain(&restore.status.errors)
+            .any(|w| w.object.as_ref().is_some_and(|o| o.kind == "Deployment")),
+        "{:#?}",
+        restore.status
+    );
+    let t: &dyn csdr::core::ports::cluster::Cluster = target.as_ref();
+    let web = get(t, "apps", "v1", "deployments", Some("shop"), "web")
+        .await
+        .unwrap();
+    assert_eq!(web.label("velero.io/restore-name"), Some("lost-r"));
+    source_server.shutdown().await.unwrap();
+    target_server.shutdown().await.unwrap();
+}

@@ -26,6 +26,17 @@ pub fn status_reason_and_message(body: &[u8]) -> (Option<String>, Option<String>
     (field("reason"), field("message"))
 }
 
+/// The `metadata.continue` of a `Status` body: what a 410 for an expired list continue token
+/// offers to go on with (the API server's inconsistent continuation).
+pub fn status_continue_token(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<Value>(body).ok()?;
+    value
+        .pointer("/metadata/continue")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 /// Whether a status code is worth retrying (429 Too Many Requests and every 5xx).
 pub fn is_transient_status(code: u16) -> bool {
     code == 429 || code >= 500
@@ -57,6 +68,7 @@ pub fn error_from_answer(what: &str, code: u16, body: &[u8]) -> ClusterError {
         410 => ClusterError::Gone {
             what,
             reason: message,
+            continue_token: status_continue_token(body),
         },
         400 | 422 => ClusterError::Invalid {
             what,

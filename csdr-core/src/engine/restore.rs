@@ -559,6 +559,7 @@ impl Engine {
                     Err(e) => return fail(e.to_string()),
                 };
                 match existing_action(spec.existing_resource_policy, object, &live) {
+                    ExistingAction::CreatedByThisRestore => Applied::Created,
                     ExistingAction::Skip => Applied::Existing(None),
                     ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(w)),
                     ExistingAction::Patch(patch) => {

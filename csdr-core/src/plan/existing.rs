@@ -50,6 +50,10 @@ use crate::transform::sanitize::{BACKUP_NAME_LABEL, RESTORE_NAME_LABEL, sanitize
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExistingAction {
+    /// It carries this restore's own `velero.io/restore-name` label: this restore created it
+    /// (a create retried after a lost answer meets its own first attempt). It counts as
+    /// created.
+    CreatedByThisRestore,
     /// It equals the backup: nothing to do, nothing to say.
     Skip,
     /// It differs and the policy is `none`: leave it, with this warning.
@@ -65,6 +69,12 @@ pub fn existing_action(
     desired: &KubeObject,
     live: &KubeObject,
 ) -> ExistingAction {
+    if let Some(restore) = desired.label(RESTORE_NAME_LABEL)
+        && live.label(RESTORE_NAME_LABEL) == Some(restore)
+        && live.label(BACKUP_NAME_LABEL) == desired.label(BACKUP_NAME_LABEL)
+    {
+        return ExistingAction::CreatedByThisRestore;
+    }
     let desired_value = comparable(desired);
     let live_value = comparable(live);
     let patch = restrict(

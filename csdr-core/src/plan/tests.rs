@@ -1217,6 +1217,39 @@ fn the_priority_list_is_configurable() {
 // Existing objects (R11).
 
 #[test]
+fn an_object_with_this_restores_own_labels_counts_as_created() {
+    let desired = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop",
+            "labels": {"velero.io/backup-name": "b1", "velero.io/restore-name": "r2"}},
+        "data": {"a": "1"}}));
+    // What a create whose answer was lost left behind, with server-set fields.
+    let mut ours = desired.clone();
+    ours.fields_mut()["metadata"]["uid"] = json!("u1");
+    for policy in [ExistingResourcePolicy::None, ExistingResourcePolicy::Update] {
+        assert_eq!(
+            existing_action(policy, &desired, &ours),
+            ExistingAction::CreatedByThisRestore
+        );
+    }
+    // Another restore's object (or one without labels) is not ours, even when equal.
+    let mut theirs = desired.clone();
+    theirs.fields_mut()["metadata"]["labels"]["velero.io/restore-name"] = json!("r1");
+    assert_eq!(
+        existing_action(ExistingResourcePolicy::None, &desired, &theirs),
+        ExistingAction::Skip
+    );
+    let mut unlabelled = desired.clone();
+    unlabelled.fields_mut()["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    assert_eq!(
+        existing_action(ExistingResourcePolicy::None, &unlabelled, &ours),
+        ExistingAction::Skip
+    );
+}
+
+#[test]
 fn existing_objects_are_skipped_warned_about_or_patched() {
     let desired = obj(json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "shop",

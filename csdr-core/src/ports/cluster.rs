@@ -78,13 +78,17 @@ pub enum ClusterError {
         /// The server's reason.
         reason: String,
     },
-    /// A list's continue token expired (HTTP 410); restart the list.
+    /// A list's continue token (or a watch's resourceVersion) is too old (HTTP 410).
     #[error("list of {what} expired: {reason}")]
     Gone {
         /// The resource being listed.
         what: String,
         /// The server's reason.
         reason: String,
+        /// The token the server offers to continue an expired list with (the API server's
+        /// "inconsistent continuation": the rest of the list at the latest state, in the same
+        /// key order). `None` when the server offers none, or for a watch.
+        continue_token: Option<String>,
     },
     /// A wait ran out of time.
     #[error("timed out after {timeout:?} waiting for {what} to be {condition}")]
@@ -247,8 +251,16 @@ pub trait Cluster: Send + Sync {
     ) -> Result<KubeObject, ClusterError>;
 
     /// Every object of a resource at a version as a stream, page by page (`page_size` per
-    /// request). An expired continue token restarts the list from the beginning once, skipping
-    /// the objects already yielded.
+    /// request).
+    ///
+    /// **When the continue token expires** (HTTP 410 while the cluster changes under a long
+    /// list), the list goes on with the continue token the 410 carries: the API server's
+    /// *inconsistent continuation*, which yields the rest of the list in the same key order at
+    /// the latest state. Every object that existed for the whole list is yielded exactly once;
+    /// objects created or deleted meanwhile may or may not be. Restarting from the beginning
+    /// instead would yield objects twice (or, skipping as many as were already yielded, drop
+    /// some). A 410 that carries no token ends the list with [`ClusterError::Gone`] unless
+    /// nothing was yielded yet, in which case the list starts over once.
     fn list<'a>(
         &'a self,
         gvr: &'a GroupVersionResource,
@@ -260,15 +272,13 @@ pub trait Cluster: Send + Sync {
             token: Option<String>,
             done: bool,
             restarted: bool,
-            yielded: u64,
-            skip: u64,
+            yielded: bool,
         }
         let start = State {
             token: None,
             done: false,
             restarted: false,
-            yielded: 0,
-            skip: 0,
+            yielded: false,
         };
         stream::unfold(start, move |mut st| async move {
             loop {
@@ -284,23 +294,22 @@ pub trait Cluster: Send + Sync {
                     Ok(page) => {
                         st.token = page.continue_token.filter(|t| !t.is_empty());
                         st.done = st.token.is_none();
-                        let mut items = page.items;
-                        let drop = (st.skip.min(items.len() as u64)) as usize;
-                        st.skip -= drop as u64;
-                        items.drain(..drop);
-                        st.yielded += items.len() as u64;
-                        let out: Vec<_> = items.into_iter().map(Ok).collect();
+                        st.yielded |= !page.items.is_empty();
+                        let out: Vec<_> = page.items.into_iter().map(Ok).collect();
                         if out.is_empty() && !st.done {
                             continue;
                         }
                         return Some((stream::iter(out), st));
                     }
-                    Err(ClusterError::Gone { .. }) if !st.restarted => {
+                    Err(ClusterError::Gone {
+                        continue_token: Some(token),
+                        ..
+                    }) if st.token.is_some() && !token.is_empty() => {
+                        st.token = Some(token);
+                    }
+                    Err(ClusterError::Gone { .. }) if !st.yielded && !st.restarted => {
                         st.restarted = true;
                         st.token = None;
-                        st.skip = st.yielded;
-                        st.yielded = 0;
-                        continue;
                     }
                     Err(e) => {
                         st.done = true;
@@ -397,10 +406,12 @@ mod tests {
     use std::sync::Mutex;
 
     /// Pages of `page_size` over 0..n ConfigMaps; the continue token is the offset. Fails
-    /// once with `Gone` when asked for `gone_at`.
+    /// once with `Gone` when asked for `gone_at`, offering the same offset to continue from
+    /// when `offer` is set (as an API server offers its inconsistent continuation).
     struct Paged {
         n: usize,
         gone_at: Mutex<Option<usize>>,
+        offer: bool,
     }
 
     fn cm(i: usize) -> KubeObject {
@@ -430,6 +441,7 @@ mod tests {
                 return Err(ClusterError::Gone {
                     what: "configmaps".into(),
                     reason: "too old".into(),
+                    continue_token: self.offer.then(|| format!("{from}")),
                 });
             }
             let to = (from + o.limit.unwrap() as usize).min(self.n);
@@ -493,40 +505,54 @@ mod tests {
         }
     }
 
-    fn names(cluster: &Paged, page: u32) -> Vec<String> {
+    fn listed(cluster: &Paged, page: u32) -> Vec<Result<KubeObject, ClusterError>> {
         let gvr = GroupVersionResource::new("", "v1", "configmaps");
-        let items: Vec<_> =
-            futures::executor::block_on(cluster.list(&gvr, None, None, page).collect::<Vec<_>>());
-        items
+        futures::executor::block_on(cluster.list(&gvr, None, None, page).collect::<Vec<_>>())
+    }
+
+    fn names(cluster: &Paged, page: u32) -> Vec<String> {
+        listed(cluster, page)
             .into_iter()
             .map(|r| r.unwrap().name().to_string())
             .collect()
     }
 
-    #[test]
-    fn list_streams_every_page_in_order() {
-        let c = Paged {
-            n: 7,
-            gone_at: Mutex::new(None),
-        };
-        let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
-        assert_eq!(names(&c, 3), expected);
-        assert_eq!(names(&c, 100), expected);
-        let empty = Paged {
-            n: 0,
-            gone_at: Mutex::new(None),
-        };
-        assert!(names(&empty, 3).is_empty());
+    fn paged(n: usize, gone_at: Option<usize>, offer: bool) -> Paged {
+        Paged {
+            n,
+            gone_at: Mutex::new(gone_at),
+            offer,
+        }
     }
 
     #[test]
-    fn expired_continue_token_restarts_without_duplicates() {
-        let c = Paged {
-            n: 7,
-            gone_at: Mutex::new(Some(3)),
-        };
+    fn list_streams_every_page_in_order() {
+        let c = paged(7, None, false);
         let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
         assert_eq!(names(&c, 3), expected);
+        assert_eq!(names(&c, 100), expected);
+        assert!(names(&paged(0, None, false), 3).is_empty());
+    }
+
+    #[test]
+    fn expired_continue_token_goes_on_with_the_offered_continuation() {
+        let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
+        assert_eq!(names(&paged(7, Some(3), true), 3), expected);
+        assert_eq!(names(&paged(7, Some(6), true), 3), expected);
+    }
+
+    #[test]
+    fn expired_continue_token_without_continuation_fails_rather_than_guess() {
+        let out = listed(&paged(7, Some(3), false), 3);
+        assert_eq!(out.len(), 4, "three objects, then the error: {out:?}");
+        assert!(out[..3].iter().all(Result::is_ok));
+        assert!(matches!(out[3], Err(ClusterError::Gone { .. })), "{out:?}");
+    }
+
+    #[test]
+    fn gone_before_anything_was_yielded_starts_over_once() {
+        let expected: Vec<String> = (0..7).map(|i| format!("cm{i}")).collect();
+        assert_eq!(names(&paged(7, Some(0), false), 3), expected);
     }
 
     #[test]

@@ -241,6 +241,19 @@ impl SimCluster {
         self.lock().history.set_capacity(capacity);
     }
 
+    /// Expires every list continue token issued so far, as etcd's compaction does on a real
+    /// server: a list continued with one gets `Gone`, carrying an inconsistent continuation
+    /// token unless [`SimCluster::set_inconsistent_continue`] turned that off.
+    pub fn expire_continue_tokens(&self) {
+        self.lock().expire_continue_tokens();
+    }
+
+    /// Whether an expired continue token is answered with a token to go on with (the API
+    /// server's inconsistent continuation; on by default, as on every real server).
+    pub fn set_inconsistent_continue(&self, offer: bool) {
+        self.lock().inconsistent_continue = offer;
+    }
+
     /// An object at `gvr`'s version, if it exists (what [`Cluster::get`] answers, without
     /// waiting).
     pub fn get_object(

@@ -53,6 +53,10 @@ pub(crate) struct SimState {
     next_port: u32,
     converter: Converter,
     pub rejections: Vec<Rejection>,
+    /// List continue tokens issued before this epoch have expired.
+    continue_epoch: u64,
+    /// Whether an expired continue token is answered with an inconsistent continuation.
+    pub inconsistent_continue: bool,
 }
 
 /// Where a resource's `scale` subresource reads and writes (JSON pointers into the object).
@@ -168,7 +172,20 @@ impl SimState {
             next_port: 30000,
             converter,
             rejections: Vec::new(),
+            continue_epoch: 0,
+            inconsistent_continue: true,
         }
+    }
+
+    /// Expires every list continue token issued so far (what etcd's compaction does to a
+    /// real server's tokens).
+    pub fn expire_continue_tokens(&mut self) {
+        self.continue_epoch += 1;
+    }
+
+    /// A continue token: the epoch it was issued in and the last key listed.
+    fn continue_token(&self, namespace: &str, name: &str) -> String {
+        format!("{}:{namespace}/{name}", self.continue_epoch)
     }
 
     pub fn len(&self) -> usize {
@@ -291,10 +308,22 @@ impl SimState {
         };
         let after: Option<(String, String)> = match options.continue_token.as_deref() {
             Some(t) if !t.is_empty() => {
-                let (a, b) = t.split_once('/').ok_or_else(|| ClusterError::Gone {
-                    what: gvr.group_resource(),
-                    reason: format!("invalid continue token {t:?}"),
-                })?;
+                let invalid = || ClusterError::Invalid {
+                    what: "continue".into(),
+                    reason: format!("continue key is not valid: {t:?}"),
+                };
+                let (epoch, key) = t.split_once(':').ok_or_else(invalid)?;
+                let epoch: u64 = epoch.parse().map_err(|_| invalid())?;
+                let (a, b) = key.split_once('/').ok_or_else(invalid)?;
+                if epoch < self.continue_epoch {
+                    return Err(ClusterError::Gone {
+                        what: gvr.group_resource(),
+                        reason: "the continue token is too old".into(),
+                        continue_token: self
+                            .inconsistent_continue
+                            .then(|| self.continue_token(a, b)),
+                    });
+                }
                 Some((a.to_string(), b.to_string()))
             }
             _ => None,
@@ -350,7 +379,7 @@ impl SimState {
             last = Some(key);
         }
         let continue_token = match (more, last) {
-            (true, Some(k)) => Some(format!("{}/{}", k.namespace, k.name)),
+            (true, Some(k)) => Some(self.continue_token(&k.namespace, &k.name)),
             _ => None,
         };
         Ok(ObjectPage {
@@ -1429,6 +1458,7 @@ impl SimState {
                     "too old resource version: {since} ({})",
                     self.history.oldest()
                 ),
+                continue_token: None,
             });
         };
         let ns = ns.filter(|_| r.namespaced);

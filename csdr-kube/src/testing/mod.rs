@@ -110,8 +110,13 @@ pub enum Failure {
     InternalError,
     /// 503 Service Unavailable.
     ServiceUnavailable,
-    /// 410 Gone with reason `Expired`, as for an expired continue token.
+    /// 410 Gone with reason `Expired`, as for an expired continue token, offering no token
+    /// to continue with.
     Expired,
+    /// The request is carried out, but the client gets 504 `Timeout` instead of the answer
+    /// (a write committed while its answer was lost: the client retries a create that
+    /// already happened).
+    LostAnswer,
 }
 
 /// Why the server could not start or stop.

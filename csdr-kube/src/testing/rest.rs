@@ -114,6 +114,11 @@ fn failure_response(failure: Failure) -> Response {
         Failure::Expired => status_response(&Status::expired(
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
         )),
+        Failure::LostAnswer => status_response(&Status::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded",
+        )),
         Failure::ServiceUnavailable => status_response(&Status::new(
             503,
             "ServiceUnavailable",
@@ -122,12 +127,23 @@ fn failure_response(failure: Failure) -> Response {
     }
 }
 
-/// Answers one request.
+/// Answers one request, or the failure injected for its path.
 pub(crate) async fn handle(app: Arc<App>, req: axum::extract::Request) -> Response {
     let path = req.uri().path().to_string();
-    if let Some(failure) = app.take_failure(&path) {
-        return failure_response(failure);
+    match app.take_failure(&path) {
+        None => serve(app, req).await,
+        Some(Failure::LostAnswer) => {
+            // The request is carried out; only its answer is lost.
+            let _ = serve(app, req).await;
+            failure_response(Failure::LostAnswer)
+        }
+        Some(failure) => failure_response(failure),
     }
+}
+
+/// Serves one request.
+async fn serve(app: Arc<App>, req: axum::extract::Request) -> Response {
+    let path = req.uri().path().to_string();
     let method = req.method().clone();
     let headers = req.headers().clone();
     let query: HashMap<String, String> = Query::try_from_uri(req.uri())
@@ -385,6 +401,13 @@ impl Target {
                     }
                 ),
             ),
+            ClusterError::Gone {
+                continue_token: Some(token),
+                ..
+            } => Status::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+            )
+            .with_continue(token),
             ClusterError::Gone { reason, .. } => Status::expired(format!(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter. ({reason})"
             )),
@@ -577,6 +600,9 @@ impl ResourceRequest {
 
     fn selector_status(&self, target: &Target, err: ClusterError) -> Status {
         match err {
+            ClusterError::Invalid { what, reason } if what == "continue" => {
+                Status::bad_request(format!("invalid continue token: {reason}"))
+            }
             ClusterError::Invalid { what, reason } => {
                 Status::bad_request(format!("unable to parse requirement: {what}: {reason}"))
             }

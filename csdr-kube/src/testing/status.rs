@@ -33,6 +33,8 @@ pub struct Status {
     pub message: String,
     /// The object concerned, when there is one.
     pub details: Option<Box<StatusDetails>>,
+    /// `metadata.continue`: the token a 410 for an expired list offers to go on with.
+    pub continue_token: Option<String>,
 }
 
 fn group_resource(resource: &str, group: &str) -> String {
@@ -51,7 +53,15 @@ impl Status {
             reason: reason.to_string(),
             message: message.into(),
             details: None,
+            continue_token: None,
         }
+    }
+
+    /// The same status offering `token` in `metadata.continue` (the inconsistent continuation
+    /// a real server offers with a 410 for an expired continue token).
+    pub fn with_continue(mut self, token: String) -> Self {
+        self.continue_token = Some(token);
+        self
     }
 
     fn about(mut self, resource: &str, group: &str, name: &str) -> Self {
@@ -167,6 +177,9 @@ impl Status {
             "reason": self.reason,
             "code": self.code,
         });
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = Value::String(token.clone());
+        }
         if let (Some(d), Some(map)) = (&self.details, status.as_object_mut()) {
             map.insert(
                 "details".into(),
