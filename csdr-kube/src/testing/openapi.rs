@@ -75,6 +75,7 @@
 //! key (`containers[name="web"]`).
 
 pub mod fields;
+pub mod from_v3;
 pub mod protobuf;
 pub(crate) mod serve;
 pub mod v3;
@@ -103,53 +104,56 @@ pub enum OpenApiError {
     },
 }
 
+/// How a stored specification is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// The OpenAPI v2 document (`v1.<minor>.json.gz`).
+    V2,
+    /// The OpenAPI v3 documents by group version, in one JSON object keyed `api/v1`,
+    /// `apis/apps/v1`, … (`v1.<minor>.v3.json.gz`).
+    V3,
+}
+
 /// One stored specification.
 struct Stored {
     minor: u32,
+    format: Format,
     data: &'static [u8],
 }
 
-const STORED: [Stored; 10] = [
-    Stored {
-        minor: 17,
-        data: include_bytes!("../../openapi/v1.17.json.gz"),
-    },
-    Stored {
-        minor: 18,
-        data: include_bytes!("../../openapi/v1.18.json.gz"),
-    },
-    Stored {
-        minor: 19,
-        data: include_bytes!("../../openapi/v1.19.json.gz"),
-    },
-    Stored {
-        minor: 20,
-        data: include_bytes!("../../openapi/v1.20.json.gz"),
-    },
-    Stored {
-        minor: 21,
-        data: include_bytes!("../../openapi/v1.21.json.gz"),
-    },
-    Stored {
-        minor: 28,
-        data: include_bytes!("../../openapi/v1.28.json.gz"),
-    },
-    Stored {
-        minor: 29,
-        data: include_bytes!("../../openapi/v1.29.json.gz"),
-    },
-    Stored {
-        minor: 30,
-        data: include_bytes!("../../openapi/v1.30.json.gz"),
-    },
-    Stored {
-        minor: 31,
-        data: include_bytes!("../../openapi/v1.31.json.gz"),
-    },
-    Stored {
-        minor: 32,
-        data: include_bytes!("../../openapi/v1.32.json.gz"),
-    },
+macro_rules! stored {
+    ($minor:literal, V2) => {
+        Stored {
+            minor: $minor,
+            format: Format::V2,
+            data: include_bytes!(concat!("../../openapi/v1.", $minor, ".json.gz")),
+        }
+    };
+    ($minor:literal, V3) => {
+        Stored {
+            minor: $minor,
+            format: Format::V3,
+            data: include_bytes!(concat!("../../openapi/v1.", $minor, ".v3.json.gz")),
+        }
+    };
+}
+
+const STORED: [Stored; 15] = [
+    stored!(17, V2),
+    stored!(18, V2),
+    stored!(19, V2),
+    stored!(20, V2),
+    stored!(21, V2),
+    stored!(23, V3),
+    stored!(24, V3),
+    stored!(25, V3),
+    stored!(26, V3),
+    stored!(27, V3),
+    stored!(28, V2),
+    stored!(29, V2),
+    stored!(30, V2),
+    stored!(31, V2),
+    stored!(32, V2),
 ];
 
 /// A parsed official specification with its kinds indexed.
@@ -157,10 +161,15 @@ const STORED: [Stored; 10] = [
 pub struct Spec {
     /// The minor version of the release the document is of.
     pub minor: u32,
-    /// The whole document.
+    /// The whole OpenAPI v2 document (for 1.23–1.27 derived from the v3 ones, see [`from_v3`]).
     pub document: Value,
+    /// The official OpenAPI v3 documents by group version (`api/v1`, `apis/apps/v1`, …), where
+    /// they are what is stored (1.23–1.27).
+    pub v3: Option<Map<String, Value>>,
     /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
     kinds: HashMap<(String, String, String), String>,
+    /// Whether some operation takes the `fieldValidation` query parameter.
+    field_validation: bool,
 }
 
 impl Spec {
@@ -180,9 +189,10 @@ impl Spec {
             .map(String::as_str)
     }
 
-    /// Whether the document's write operations take the `fieldValidation` query parameter.
+    /// Whether the document's write operations take the `fieldValidation` query parameter (from
+    /// 1.23 on: the parameter exists, whether the server honours it or not).
     pub fn advertises_field_validation(&self) -> bool {
-        self.minor >= 25
+        self.field_validation
     }
 }
 
@@ -190,8 +200,7 @@ impl Spec {
 pub fn spec_minor(release: KubeRelease) -> u32 {
     match release.minor() {
         16 => 17,
-        22..=24 => 21,
-        25..=27 => 28,
+        22 => 21,
         minor => minor,
     }
 }
@@ -224,7 +233,12 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
         reason,
     };
     let text = csdr_core::gzip::gunzip(stored.data).map_err(|e| corrupt(e.to_string()))?;
-    let document: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    let stored_value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    let (document, v3) = match (stored.format, stored_value) {
+        (Format::V2, document) => (document, None),
+        (Format::V3, Value::Object(documents)) => (from_v3::v2_document(&documents), Some(documents)),
+        (Format::V3, _) => return Err(corrupt("not an object of documents by group version".into())),
+    };
     let mut kinds = HashMap::new();
     for (name, schema) in document
         .get("definitions")
@@ -244,11 +258,31 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
             );
         }
     }
+    let field_validation = takes_field_validation(&document);
     Ok(Spec {
         minor: stored.minor,
         document,
+        v3,
         kinds,
+        field_validation,
     })
+}
+
+/// Whether a v2 document's operations (or shared parameters) take `fieldValidation`.
+fn takes_field_validation(doc: &Value) -> bool {
+    let named = |p: &Value| p.get("name").and_then(Value::as_str) == Some("fieldValidation");
+    let shared = doc
+        .get("parameters")
+        .and_then(Value::as_object)
+        .is_some_and(|ps| ps.values().any(named));
+    shared
+        || doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, item)| item.get("patch")?.get("parameters")?.as_array())
+            .any(|ps| ps.iter().any(named))
 }
 
 /// Whether the real server of a release serves `/openapi/v3`.
@@ -563,6 +597,15 @@ pub fn definition_closure(
     roots: &BTreeSet<String>,
     pools: &[&Map<String, Value>],
 ) -> BTreeMap<String, Value> {
+    closure(roots, pools, "#/definitions/")
+}
+
+/// The schemas `roots` reference through `$ref`s starting with `prefix`, transitively.
+fn closure(
+    roots: &BTreeSet<String>,
+    pools: &[&Map<String, Value>],
+    prefix: &str,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut todo: Vec<String> = roots.iter().cloned().collect();
     while let Some(name) = todo.pop() {
@@ -573,7 +616,7 @@ pub fn definition_closure(
             continue;
         };
         let mut refs = BTreeSet::new();
-        collect_refs(schema, "#/definitions/", &mut refs);
+        collect_refs(schema, prefix, &mut refs);
         todo.extend(refs.into_iter().filter(|r| !out.contains_key(r)));
         out.insert(name, schema.clone());
     }
@@ -733,8 +776,46 @@ pub fn v3_group_version(
     {
         return Ok(None);
     }
+    let key = if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    };
+    let spec = spec(release)?;
+    if let Some(official) = spec.v3.as_ref().and_then(|docs| docs.get(&key)) {
+        return Ok(official_v3_document(official, discovery));
+    }
     let v2 = v2_document(release, discovery, crds)?;
     Ok(v3::group_version_document(&v2, group, version))
+}
+
+/// An official v3 group-version document filtered to what `discovery` serves (`None` if
+/// nothing): its paths of served resources and the schemas they reference.
+fn official_v3_document(official: &Value, discovery: &Discovery) -> Option<Value> {
+    const PREFIX: &str = "#/components/schemas/";
+    let paths: Map<String, Value> = official
+        .get("paths")?
+        .as_object()?
+        .iter()
+        .filter(|(path, _)| path_served(path, discovery))
+        .map(|(path, item)| (path.clone(), item.clone()))
+        .collect();
+    if paths.is_empty() {
+        return None;
+    }
+    let paths = Value::Object(paths);
+    let mut roots = BTreeSet::new();
+    collect_refs(&paths, PREFIX, &mut roots);
+    let empty = Map::new();
+    let all = official
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let schemas: Map<String, Value> = closure(&roots, &[all], PREFIX).into_iter().collect();
+    let mut out = official.clone();
+    out["paths"] = paths;
+    out["components"]["schemas"] = Value::Object(schemas);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -751,6 +832,48 @@ mod tests {
                 "{release:?}"
             );
         }
+    }
+
+    /// The v2 documents derived from the stored v3 ones carry what `kubectl` reads in a real
+    /// one: every resource operation's action and the kind of the patch operations (1.23's v3
+    /// documents lack both), and `fieldValidation` from 1.23 on.
+    #[test]
+    fn derived_v2_documents_name_actions_and_kinds() {
+        for minor in 23..=27 {
+            let release = KubeRelease::ALL
+                .into_iter()
+                .find(|r| r.minor() == minor)
+                .unwrap();
+            let spec = spec(release).unwrap();
+            assert!(spec.v3.is_some() && has_own_spec(release), "1.{minor}");
+            assert!(spec.advertises_field_validation(), "1.{minor}");
+            let paths = spec.document["paths"].as_object().unwrap();
+            for (path, item) in paths {
+                for (method, op) in item.as_object().unwrap() {
+                    if method == "parameters" || path_target(path).is_some_and(|t| t.2.is_none()) {
+                        continue;
+                    }
+                    assert!(op.get("x-kubernetes-action").is_some(), "1.{minor} {method} {path}");
+                    if method == "patch" && op["x-kubernetes-action"] != "connect" {
+                        assert!(
+                            op.get("x-kubernetes-group-version-kind").is_some(),
+                            "1.{minor} {method} {path}"
+                        );
+                    }
+                }
+            }
+            let patch = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+            assert_eq!(
+                patch["x-kubernetes-group-version-kind"],
+                json!({"group": "apps", "kind": "Deployment", "version": "v1"})
+            );
+            assert_eq!(patch["x-kubernetes-action"], "patch");
+            let scale = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["put"];
+            assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
+        }
+        assert!(!spec(KubeRelease::V1_21).unwrap().advertises_field_validation());
+        assert!(!spec(KubeRelease::V1_22).unwrap().advertises_field_validation());
+        assert!(spec(KubeRelease::V1_28).unwrap().advertises_field_validation());
     }
 
     #[test]
