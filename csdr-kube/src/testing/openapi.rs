@@ -6,8 +6,11 @@
 //! # Where each release's specification comes from
 //!
 //! The repository stores, gzip-compressed and minified (JSON re-serialized with sorted keys and
-//! no indentation, content unchanged), the OpenAPI v2 document (`swagger.json`) of ten releases
-//! in `csdr-kube/openapi/v1.<minor>.json.gz` (about 2 MB together). None is edited; the served
+//! no indentation, content unchanged), the official specification of fifteen releases in
+//! `csdr-kube/openapi/` (about 5 MB together; see its README): the OpenAPI v2 document
+//! (`swagger.json`, `v1.<minor>.json.gz`) of 1.17–1.21 and 1.28–1.32, and the OpenAPI v3
+//! documents by group version (`api/openapi-spec/v3/*_openapi.json`, in one JSON object keyed
+//! `api/v1`, `apis/apps/v1`, …: `v1.<minor>.v3.json.gz`) of 1.23–1.27. None is edited; the served
 //! documents are filtered from them.
 //!
 //! | simulated release | document served | origin |
@@ -18,24 +21,25 @@
 //! | 1.19 | v1.19.1 | same, `kyaml/openapi/kubernetesapi/v1191/swagger.go` (b61a115e) |
 //! | 1.20 | v1.20.4 | same, `kyaml/openapi/kubernetesapi/v1204/swagger.go` (kustomize commit 9ff910a9) |
 //! | 1.21 | v1.21.2 | same, fetched as protobuf: `kyaml/openapi/kubernetesapi/v1_21_2/swagger.pb.gz` (kustomize commit 9216c6f5), decoded field by field into JSON (every field of the protobuf has its JSON counterpart; vendor extensions' YAML parsed) |
-//! | 1.22–1.24 | 1.21.2's (see below) | — |
-//! | 1.25–1.27 | 1.28's (see below) | — |
+//! | 1.22 | 1.21.2's (see below) | — |
+//! | 1.23–1.27 | upstream `api/openapi-spec/v3/` of the release branch | kubernetes-sigs/kubectl-validate's copies in `pkg/openapiclient/builtins/1.<minor>/` (downloaded unmodified from kubernetes' `release-1.<minor>` branch; commit a97ccfac), except `apis/apiregistration.k8s.io/v1`, which kubernetes only published from 1.27 on: 1.23–1.26 have 1.27's (kubectl-validate's choice too) |
 //! | 1.28–1.32 | upstream `api/openapi-spec/swagger.json` of the release | kubernetes-client/python's `kubernetes/swagger.json.unprocessed` (the release's swagger.json as the generator downloaded it, unmodified) at tags v28.1.0, v29.0.0, v30.1.0, v31.0.0, v32.0.1 |
 //!
-//! No official document of 1.16 or of 1.22–1.27 could be had here (the kubernetes repository is
-//! too large to fetch, and the copies other projects keep of those releases are post-processed
-//! — renamed definitions — or absent from their history). Those releases are served **the
-//! nearest stored release's document, filtered to what the simulated cluster serves**: 1.16 gets
-//! 1.17's, 1.22–1.24 get 1.21's, 1.25–1.27 get 1.28's (so the releases that validate fields on
-//! the server, 1.25 and later, get a document that advertises the `fieldValidation` parameter,
-//! and the earlier ones one that does not, as their real servers). Consequences: group versions
-//! the nearest document lacks have no schemas — 1.16's `apps/v1beta1`, `apps/v1beta2` and
-//! `extensions/v1beta1` workloads (the 1.17 server no longer served them), and group versions
-//! added in 1.22–1.24 (e.g. `autoscaling/v2`, `flowcontrol.apiserver.k8s.io/v1beta2`) or
-//! removed before 1.28 (e.g. `policy/v1beta1`, `batch/v1beta1`) — and field descriptions are
-//! those of the nearest release. Objects of a kind without a schema are not field-validated,
-//! and `kubectl` skips its client-side validation for them. Group versions the simulator serves
-//! that are CRDs on a real cluster (`snapshot.storage.k8s.io`) have no schema either.
+//! For 1.23–1.27 the `/openapi/v2` document is derived from the v3 documents (see [`from_v3`]);
+//! the v3 documents themselves are served as they are (filtered).
+//!
+//! No official document of 1.16 or 1.22 could be had here (the kubernetes repository is too
+//! large to fetch, and the copies other projects keep of those releases are post-processed or
+//! absent from their history; the README says what was searched). Those releases are served
+//! **the nearest stored release's document, filtered to what the simulated cluster serves**:
+//! 1.16 gets 1.17's, 1.22 gets 1.21's (rather than 1.23's, which advertises the
+//! `fieldValidation` parameter a real 1.22 document lacks). Consequences: group versions the
+//! nearest document lacks have no schemas — 1.16's `apps/v1beta1`, `apps/v1beta2` and
+//! `extensions/v1beta1` workloads (the 1.17 server no longer served them), 1.22's
+//! additions over 1.21 — and field descriptions are those of the nearest release. Objects of a
+//! kind without a schema are not field-validated, and `kubectl` skips its client-side validation
+//! for them. Group versions the simulator serves that are CRDs on a real cluster
+//! (`snapshot.storage.k8s.io`) have no schema either.
 //!
 //! # What is served
 //!
@@ -44,11 +48,12 @@
 //! `/openapi/v2` answers protobuf (`openapi.v2.Document`, see [`protobuf`]) when the client
 //! accepts it, as `kubectl` asks, and JSON otherwise. `/openapi/v3` is served from 1.24 on (a real
 //! server serves it from 1.24, where the feature became beta; before it answers 404 and `kubectl`
-//! uses `/openapi/v2`); its documents are derived mechanically from the v2 one (the real server
-//! builds both from the same Go types): `#/definitions/X` becomes `#/components/schemas/X`, body
-//! parameters become `requestBody`, response schemas `content`, document-level parameters are
-//! inlined. Its index names each document with a `?hash=` that changes when the CRDs of the group
-//! version change.
+//! uses `/openapi/v2`). For 1.24–1.27 its per-group-version documents are the official ones; for
+//! 1.28 on, and for CRDs' group versions, they are derived mechanically from the v2 document
+//! (the real server builds both from the same Go types; see [`v3`]): `#/definitions/X` becomes
+//! `#/components/schemas/X`, body parameters become `requestBody`, response schemas `content`,
+//! document-level parameters are inlined. Its index names each document with a `?hash=` that
+//! changes when the CRDs of the group version change.
 //!
 //! Served CRDs add, per served version, a definition named as the real server names it (reversed
 //! group, version, kind: `com.example.stable.v1.CronTab`) from `openAPIV3Schema` (a CRD without
@@ -57,16 +62,24 @@
 //!
 //! # Field validation
 //!
-//! From 1.25 on the server checks the fields of create, update and patch bodies against the
-//! kind's schema (see [`fields`]): `fieldValidation=Strict` answers 400 `strict decoding error:
-//! unknown field "spec.foo"`, `Warn` (the default) answers a `Warning: 299 - "unknown field
-//! \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the parameter is ignored, as a
-//! real server ignores it; `kubectl` then validates on the client against `/openapi/v2`.
+//! The official documents carry the `fieldValidation` query parameter from 1.23 on (the
+//! `ServerSideFieldValidation` feature: alpha and off by default in 1.23 and 1.24, beta and on
+//! in 1.25, GA in 1.27). From 1.25 on the server checks the fields of create, update and patch
+//! bodies against the kind's schema (see [`fields`]): `fieldValidation=Strict` answers 400
+//! `strict decoding error: unknown field "spec.foo"`, `Warn` (the default) answers a `Warning:
+//! 299 - "unknown field \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the
+//! parameter is ignored, as a real server with the feature off ignores it. What `kubectl` 1.32
+//! does follows from the document: up to 1.22 the document lacks the parameter, so `kubectl`
+//! validates on the client against `/openapi/v2` (an unknown field fails `apply`, naming it);
+//! on 1.23 and 1.24 the document advertises it, so `kubectl` skips its client-side validation
+//! and sends `fieldValidation=Strict`, which the server ignores: the object is accepted with
+//! neither error nor warning, as by a real 1.23 or 1.24 server; from 1.25 on the server reports.
 //! Duplicate members of a JSON body are reported the same way (`duplicate field
 //! "spec.replicas"`; `kubectl` never sends them: its YAML parser refuses them first).
 //!
 //! Differences from a real server: unknown fields are reported but kept in the stored object (a
-//! real server drops them while decoding, whatever the directive); duplicates in YAML bodies
+//! real server drops them while decoding, whatever the directive; on 1.23 and 1.24 too, where
+//! nothing is reported); duplicates in YAML bodies
 //! are not reported; patches are checked as sent (directives such
 //! as `$setElementOrder/…` and deletions skipped), not after being applied; protobuf bodies are
 //! not checked. Server-side apply is strict whatever the directive, as on a real server (`failed
