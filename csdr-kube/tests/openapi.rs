@@ -1,7 +1,8 @@
 //! The OpenAPI documents of the HTTP `ApiServer` and the field validation they drive: the real
-//! `kubectl` applies, merges, explains and validates against 1.16, 1.20 and 1.28 clusters (the
-//! kubectl tests are skipped, saying why, only when no `kubectl` is installed), and the
-//! documents of every release parse and reference only what they contain.
+//! `kubectl` applies, merges, explains and validates against 1.16, 1.20, 1.22–1.28 clusters
+//! (1.23–1.27 each with a field only its official document describes; the kubectl tests are
+//! skipped, saying why, only when no `kubectl` is installed), and the documents of every release
+//! parse and reference only what they contain.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
@@ -252,7 +253,8 @@ async fn explain_own_field(release: KubeRelease, field: &str, own: &str) {
         "/openapi/v2"
     };
     assert!(
-        log.lines().any(|l| l.contains(document) && l.contains("200 OK")),
+        log.lines()
+            .any(|l| l.contains(document) && l.contains("200 OK")),
         "{release:?}: kubectl read no {document}: {log}"
     );
     server.shutdown().await.unwrap();
@@ -335,7 +337,10 @@ async fn unknown_fields_unchecked(release: KubeRelease) {
     kubectl.ok(&["apply", "-f", &kubectl.file("crd.yaml", CRD)]);
     let bad_cr = kubectl.file("ct.yaml", &crontab(", colour: red"));
     let (out, stderr) = kubectl.ok_with_stderr(&["apply", "-f", &bad_cr]);
-    assert!(out.contains("crontab.stable.example.com/every-minute created"), "{out}");
+    assert!(
+        out.contains("crontab.stable.example.com/every-minute created"),
+        "{out}"
+    );
     assert!(!stderr.contains("unknown field"), "{stderr}");
     server.shutdown().await.unwrap();
 }
@@ -718,7 +723,11 @@ async fn documents_of_every_release_list_what_is_served_and_are_closed() {
             .unwrap()
             .unwrap();
         let official = spec.v3.is_some();
-        assert_eq!(official, (24..=27).contains(&release.minor()), "{release:?}");
+        assert_eq!(
+            official,
+            (24..=27).contains(&release.minor()),
+            "{release:?}"
+        );
         assert_eq!(
             apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]
                 .get("default"),

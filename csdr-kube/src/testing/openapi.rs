@@ -249,8 +249,14 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
     let stored_value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
     let (document, v3) = match (stored.format, stored_value) {
         (Format::V2, document) => (document, None),
-        (Format::V3, Value::Object(documents)) => (from_v3::v2_document(&documents), Some(documents)),
-        (Format::V3, _) => return Err(corrupt("not an object of documents by group version".into())),
+        (Format::V3, Value::Object(documents)) => {
+            (from_v3::v2_document(&documents), Some(documents))
+        }
+        (Format::V3, _) => {
+            return Err(corrupt(
+                "not an object of documents by group version".into(),
+            ));
+        }
     };
     let mut kinds = HashMap::new();
     for (name, schema) in document
@@ -866,7 +872,10 @@ mod tests {
                     if method == "parameters" || path_target(path).is_some_and(|t| t.2.is_none()) {
                         continue;
                     }
-                    assert!(op.get("x-kubernetes-action").is_some(), "1.{minor} {method} {path}");
+                    assert!(
+                        op.get("x-kubernetes-action").is_some(),
+                        "1.{minor} {method} {path}"
+                    );
                     if method == "patch" && op["x-kubernetes-action"] != "connect" {
                         assert!(
                             op.get("x-kubernetes-group-version-kind").is_some(),
@@ -881,12 +890,25 @@ mod tests {
                 json!({"group": "apps", "kind": "Deployment", "version": "v1"})
             );
             assert_eq!(patch["x-kubernetes-action"], "patch");
-            let scale = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["put"];
+            let scale =
+                &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["put"];
             assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
         }
-        assert!(!spec(KubeRelease::V1_21).unwrap().advertises_field_validation());
-        assert!(!spec(KubeRelease::V1_22).unwrap().advertises_field_validation());
-        assert!(spec(KubeRelease::V1_28).unwrap().advertises_field_validation());
+        assert!(
+            !spec(KubeRelease::V1_21)
+                .unwrap()
+                .advertises_field_validation()
+        );
+        assert!(
+            !spec(KubeRelease::V1_22)
+                .unwrap()
+                .advertises_field_validation()
+        );
+        assert!(
+            spec(KubeRelease::V1_28)
+                .unwrap()
+                .advertises_field_validation()
+        );
     }
 
     #[test]

@@ -163,7 +163,11 @@ fn operation(op: &Value) -> Value {
 fn action(method: &str, path: &str) -> Option<&'static str> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // A group version's own path (`/apis/apps/v1/`) is no resource's.
-    let group_version_len = if segments.first() == Some(&"api") { 2 } else { 3 };
+    let group_version_len = if segments.first() == Some(&"api") {
+        2
+    } else {
+        3
+    };
     if segments.len() <= group_version_len {
         return None;
     }
@@ -220,12 +224,18 @@ fn kind_of(definitions: &Map<String, Value>, reference: &str) -> Option<Value> {
 
 /// The kind a path's operations are about: the response of its (or, for a watch path, its
 /// non-watch twin's) read, replace, patch or create operation.
-fn kind_of_path(paths: &Map<String, Value>, definitions: &Map<String, Value>, path: &str) -> Option<Value> {
+fn kind_of_path(
+    paths: &Map<String, Value>,
+    definitions: &Map<String, Value>,
+    path: &str,
+) -> Option<Value> {
     let twin = path.replacen("/watch/", "/", 1);
     [path, twin.as_str()].iter().find_map(|p| {
         let item = paths.get(*p)?;
         ["get", "put", "patch", "post"].iter().find_map(|m| {
-            let reference = item.pointer(&format!("/{m}/responses/200/schema/$ref"))?.as_str()?;
+            let reference = item
+                .pointer(&format!("/{m}/responses/200/schema/$ref"))?
+                .as_str()?;
             kind_of(definitions, reference)
         })
     })
@@ -324,7 +334,8 @@ pub fn v2_document(documents: &Map<String, Value>) -> Value {
                     ]),
                 );
             }
-            op.entry("x-kubernetes-action").or_insert(Value::String(act));
+            op.entry("x-kubernetes-action")
+                .or_insert(Value::String(act));
         }
         if let Some(gvk) = gvk {
             op.insert("x-kubernetes-group-version-kind".into(), gvk);
@@ -380,10 +391,16 @@ mod tests {
         assert_eq!(action("delete", ns), Some("deletecollection"));
         assert_eq!(action("delete", &format!("{ns}/{{name}}")), Some("delete"));
         assert_eq!(
-            action("get", "/apis/apps/v1/watch/namespaces/{namespace}/deployments/{name}"),
+            action(
+                "get",
+                "/apis/apps/v1/watch/namespaces/{namespace}/deployments/{name}"
+            ),
             Some("watch")
         );
-        assert_eq!(action("get", "/apis/apps/v1/watch/deployments"), Some("watchlist"));
+        assert_eq!(
+            action("get", "/apis/apps/v1/watch/deployments"),
+            Some("watchlist")
+        );
         assert_eq!(action("get", "/apis/apps/v1/"), None);
         assert_eq!(
             action("post", "/api/v1/namespaces/{namespace}/pods/{name}/exec"),
@@ -412,7 +429,8 @@ mod tests {
                                 "application/yaml": {"schema": {"$ref": "#/components/schemas/D"}}}}}}}}}});
         let v2 = v2_document(docs.as_object().unwrap());
         let gvk = json!({"group": "apps", "kind": "Deployment", "version": "v1"});
-        let patch = &v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let patch =
+            &v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-action"], "patch");
         assert_eq!(patch["x-kubernetes-group-version-kind"], gvk);
         assert_eq!(
@@ -420,7 +438,10 @@ mod tests {
             json!([{"in": "body", "name": "body", "required": true, "schema": {"$ref": "#/definitions/P"}},
                 {"in": "query", "name": "fieldValidation", "type": "string", "uniqueItems": true}])
         );
-        assert_eq!(patch["produces"], json!(["application/json", "application/yaml"]));
+        assert_eq!(
+            patch["produces"],
+            json!(["application/json", "application/yaml"])
+        );
         assert_eq!(patch["consumes"].as_array().unwrap().len(), 4);
         assert_eq!(
             patch["responses"]["200"]["schema"],
@@ -430,7 +451,8 @@ mod tests {
         assert_eq!(list["x-kubernetes-action"], "list");
         assert_eq!(list["x-kubernetes-group-version-kind"], gvk);
         assert_eq!(
-            v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["parameters"][0]["type"],
+            v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["parameters"][0]
+                ["type"],
             "string"
         );
         assert_eq!(
