@@ -1,7 +1,8 @@
 //! The OpenAPI documents of the HTTP `ApiServer` and the field validation they drive: the real
-//! `kubectl` applies, merges, explains and validates against 1.16, 1.20 and 1.28 clusters (the
-//! kubectl tests are skipped, saying why, only when no `kubectl` is installed), and the
-//! documents of every release parse and reference only what they contain.
+//! `kubectl` applies, merges, explains and validates against 1.16, 1.20, 1.22–1.28 clusters
+//! (1.23–1.27 each with a field only its official document describes; the kubectl tests are
+//! skipped, saying why, only when no `kubectl` is installed), and the documents of every release
+//! parse and reference only what they contain.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
@@ -165,6 +166,16 @@ async fn apply_and_reapply_1_22() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_and_reapply_1_23() {
+    apply_and_reapply(KubeRelease::V1_23).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_and_reapply_1_24() {
+    apply_and_reapply(KubeRelease::V1_24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_and_reapply_1_28() {
     apply_and_reapply(KubeRelease::V1_28).await;
 }
@@ -225,6 +236,125 @@ async fn explain_1_28() {
     explain(KubeRelease::V1_28).await;
 }
 
+/// `kubectl explain` of a field whose official description is that release's own (no other
+/// stored release has the same text), so the release's official document is what is served:
+/// 1.23 through `/openapi/v2` (its server serves no `/openapi/v3`), 1.24–1.27 through the official
+/// `/openapi/v3` documents.
+async fn explain_own_field(release: KubeRelease, field: &str, own: &str) {
+    let (server, Some(kubectl)) = start(release).await else {
+        return;
+    };
+    let (out, log) = kubectl.ok_with_stderr(&["explain", field, "-v=6"]);
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(out.contains(own), "{release:?} explain {field}: {out}");
+    let document = if openapi::serves_v3(release) {
+        "/openapi/v3/apis/"
+    } else {
+        "/openapi/v2"
+    };
+    assert!(
+        log.lines()
+            .any(|l| l.contains(document) && l.contains("200 OK")),
+        "{release:?}: kubectl read no {document}: {log}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_own_field_1_23() {
+    explain_own_field(
+        KubeRelease::V1_23,
+        "job.status.ready",
+        "This field is alpha-level. The job controller populates the field when the feature gate JobReadyPods is enabled (disabled by default).",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_own_field_1_24() {
+    explain_own_field(
+        KubeRelease::V1_24,
+        "cronjob.spec.timeZone",
+        "ALPHA: This field is in alpha and must be enabled via the `CronJobTimeZone` feature gate.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_own_field_1_25() {
+    explain_own_field(
+        KubeRelease::V1_25,
+        "job.spec.podFailurePolicy",
+        "This field is alpha-level. To use this field, you must enable the `JobPodFailurePolicy` feature gate (disabled by default).",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_own_field_1_26() {
+    explain_own_field(
+        KubeRelease::V1_26,
+        "statefulset.spec.ordinals",
+        "Using the ordinals field requires the StatefulSetStartOrdinal feature gate to be enabled, which is alpha.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_own_field_1_27() {
+    explain_own_field(
+        KubeRelease::V1_27,
+        "job.spec.podFailurePolicy.rules.action",
+        "- Count: indicates that the pod is handled in the default way - the counter towards the .backoffLimit is incremented. Additional values are considered to be added in the future.",
+    )
+    .await;
+}
+
+/// 1.23 and 1.24: the official documents advertise `fieldValidation` (the parameter exists from
+/// 1.23), so `kubectl` 1.32 skips its client-side validation and sends
+/// `fieldValidation=Strict`; but the server's `ServerSideFieldValidation` feature is alpha and
+/// off there, so it ignores the parameter: `apply` of an object with an unknown field succeeds
+/// with neither error nor warning, as against a real 1.23 or 1.24 server.
+async fn unknown_fields_unchecked(release: KubeRelease) {
+    let (server, Some(kubectl)) = start(release).await else {
+        return;
+    };
+    kubectl.ok(&["apply", "-f", &kubectl.file("ns.yaml", NAMESPACE)]);
+    let bad = kubectl.file("bad.yaml", &deployment("nginx:1", "  foo: bar\n"));
+    let (out, stderr) = kubectl.ok_with_stderr(&["apply", "-f", &bad, "-v=6"]);
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    assert!(
+        stderr.contains("POST ") && stderr.contains("fieldValidation=Strict"),
+        "kubectl did not leave validation to the server: {stderr}"
+    );
+    assert!(
+        !stderr.contains("unknown field") && !stderr.contains("Warning"),
+        "{stderr}"
+    );
+    let live = kubectl.json(&["get", "-n", "shop", "deployment", "web", "-o", "json"]);
+    assert_eq!(live["spec"]["replicas"], 2);
+
+    kubectl.ok(&["apply", "-f", &kubectl.file("crd.yaml", CRD)]);
+    let bad_cr = kubectl.file("ct.yaml", &crontab(", colour: red"));
+    let (out, stderr) = kubectl.ok_with_stderr(&["apply", "-f", &bad_cr]);
+    assert!(
+        out.contains("crontab.stable.example.com/every-minute created"),
+        "{out}"
+    );
+    assert!(!stderr.contains("unknown field"), "{stderr}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_unchecked_1_23() {
+    unknown_fields_unchecked(KubeRelease::V1_23).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_unchecked_1_24() {
+    unknown_fields_unchecked(KubeRelease::V1_24).await;
+}
+
 /// Before 1.25 `kubectl` validates on the client against `/openapi/v2`, as against a real 1.16
 /// or 1.20 server: an unknown field fails `apply` naming field and type, nothing is created;
 /// `--validate=warn` cannot be done there, so kubectl skips it and the object is created.
@@ -273,6 +403,16 @@ async fn unknown_fields_client_side_1_20() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_server_side_1_25() {
     unknown_fields_server_side(KubeRelease::V1_25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_server_side_1_26() {
+    unknown_fields_server_side(KubeRelease::V1_26).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_server_side_1_27() {
+    unknown_fields_server_side(KubeRelease::V1_27).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,7 +672,8 @@ async fn documents_of_every_release_list_what_is_served_and_are_closed() {
                 .is_some(),
             "{what}"
         );
-        // The patch operations advertise fieldValidation exactly where the server validates.
+        // The patch operations advertise fieldValidation as the release's official document
+        // does: from 1.23 (where the parameter appeared; its server honours it from 1.25).
         let patch =
             &v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         let advertises = patch["parameters"]
@@ -540,7 +681,8 @@ async fn documents_of_every_release_list_what_is_served_and_are_closed() {
             .unwrap()
             .iter()
             .any(|p| p["name"] == "fieldValidation");
-        assert_eq!(advertises, openapi::validates_fields(release), "{what}");
+        assert_eq!(advertises, release.minor() >= 23, "{what}");
+        assert!(!openapi::validates_fields(release) || advertises, "{what}");
 
         let index = openapi::v3_index(release, &discovery, &crds).unwrap();
         assert_eq!(index.is_some(), openapi::serves_v3(release), "{release:?}");
@@ -560,16 +702,37 @@ async fn documents_of_every_release_list_what_is_served_and_are_closed() {
                 other => panic!("unexpected index entry {other:?}"),
             };
             listed.insert((group.to_string(), version.to_string()));
-            // What `v3_group_version` answers, from the v2 document built once.
-            let doc = openapi::v3::group_version_document(&v2, group, version)
+            let doc = openapi::v3_group_version(release, &discovery, &crds, group, version)
+                .unwrap()
                 .unwrap_or_else(|| panic!("{release:?}: no document for {key}"));
             assert_v3_closed(&doc, &format!("{release:?} {key}"));
+            // Only served resources' paths.
+            for path in doc["paths"].as_object().unwrap().keys() {
+                assert!(v2["paths"].get(path).is_some(), "{release:?} {key}: {path}");
+            }
         }
         // The index lists the group versions the v2 document has paths of.
         assert_eq!(
             listed,
             path_group_versions(&v2),
             "{release:?} /openapi/v3 index"
+        );
+        // 1.24–1.27 serve the official v3 documents themselves (which, unlike the v2 ones, give
+        // struct-typed fields a `default`).
+        let apps = openapi::v3_group_version(release, &discovery, &crds, "apps", "v1")
+            .unwrap()
+            .unwrap();
+        let official = spec.v3.is_some();
+        assert_eq!(
+            official,
+            (24..=27).contains(&release.minor()),
+            "{release:?}"
+        );
+        assert_eq!(
+            apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]
+                .get("default"),
+            official.then(|| json!({})).as_ref(),
+            "{release:?}"
         );
         let crd_doc =
             openapi::v3_group_version(release, &discovery, &crds, "stable.example.com", "v1")
@@ -593,7 +756,7 @@ async fn documents_of_every_release_list_what_is_served_and_are_closed() {
 /// changes; `/openapi/v3` is not served before 1.24.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_documents_parse_and_reference_only_what_they_contain() {
-    for release in [KubeRelease::V1_16, KubeRelease::V1_28] {
+    for release in [KubeRelease::V1_16, KubeRelease::V1_24, KubeRelease::V1_28] {
         let (server, Some(kubectl)) = start(release).await else {
             return;
         };

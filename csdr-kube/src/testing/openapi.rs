@@ -6,8 +6,11 @@
 //! # Where each release's specification comes from
 //!
 //! The repository stores, gzip-compressed and minified (JSON re-serialized with sorted keys and
-//! no indentation, content unchanged), the OpenAPI v2 document (`swagger.json`) of ten releases
-//! in `csdr-kube/openapi/v1.<minor>.json.gz` (about 2 MB together). None is edited; the served
+//! no indentation, content unchanged), the official specification of fifteen releases in
+//! `csdr-kube/openapi/` (about 5 MB together; see its README): the OpenAPI v2 document
+//! (`swagger.json`, `v1.<minor>.json.gz`) of 1.17–1.21 and 1.28–1.32, and the OpenAPI v3
+//! documents by group version (`api/openapi-spec/v3/*_openapi.json`, in one JSON object keyed
+//! `api/v1`, `apis/apps/v1`, …: `v1.<minor>.v3.json.gz`) of 1.23–1.27. None is edited; the served
 //! documents are filtered from them.
 //!
 //! | simulated release | document served | origin |
@@ -18,24 +21,25 @@
 //! | 1.19 | v1.19.1 | same, `kyaml/openapi/kubernetesapi/v1191/swagger.go` (b61a115e) |
 //! | 1.20 | v1.20.4 | same, `kyaml/openapi/kubernetesapi/v1204/swagger.go` (kustomize commit 9ff910a9) |
 //! | 1.21 | v1.21.2 | same, fetched as protobuf: `kyaml/openapi/kubernetesapi/v1_21_2/swagger.pb.gz` (kustomize commit 9216c6f5), decoded field by field into JSON (every field of the protobuf has its JSON counterpart; vendor extensions' YAML parsed) |
-//! | 1.22–1.24 | 1.21.2's (see below) | — |
-//! | 1.25–1.27 | 1.28's (see below) | — |
+//! | 1.22 | 1.21.2's (see below) | — |
+//! | 1.23–1.27 | upstream `api/openapi-spec/v3/` of the release branch | kubernetes-sigs/kubectl-validate's copies in `pkg/openapiclient/builtins/1.<minor>/` (downloaded unmodified from kubernetes' `release-1.<minor>` branch; commit a97ccfac), except `apis/apiregistration.k8s.io/v1`, which kubernetes only published from 1.27 on: 1.23–1.26 have 1.27's (kubectl-validate's choice too) |
 //! | 1.28–1.32 | upstream `api/openapi-spec/swagger.json` of the release | kubernetes-client/python's `kubernetes/swagger.json.unprocessed` (the release's swagger.json as the generator downloaded it, unmodified) at tags v28.1.0, v29.0.0, v30.1.0, v31.0.0, v32.0.1 |
 //!
-//! No official document of 1.16 or of 1.22–1.27 could be had here (the kubernetes repository is
-//! too large to fetch, and the copies other projects keep of those releases are post-processed
-//! — renamed definitions — or absent from their history). Those releases are served **the
-//! nearest stored release's document, filtered to what the simulated cluster serves**: 1.16 gets
-//! 1.17's, 1.22–1.24 get 1.21's, 1.25–1.27 get 1.28's (so the releases that validate fields on
-//! the server, 1.25 and later, get a document that advertises the `fieldValidation` parameter,
-//! and the earlier ones one that does not, as their real servers). Consequences: group versions
-//! the nearest document lacks have no schemas — 1.16's `apps/v1beta1`, `apps/v1beta2` and
-//! `extensions/v1beta1` workloads (the 1.17 server no longer served them), and group versions
-//! added in 1.22–1.24 (e.g. `autoscaling/v2`, `flowcontrol.apiserver.k8s.io/v1beta2`) or
-//! removed before 1.28 (e.g. `policy/v1beta1`, `batch/v1beta1`) — and field descriptions are
-//! those of the nearest release. Objects of a kind without a schema are not field-validated,
-//! and `kubectl` skips its client-side validation for them. Group versions the simulator serves
-//! that are CRDs on a real cluster (`snapshot.storage.k8s.io`) have no schema either.
+//! For 1.23–1.27 the `/openapi/v2` document is derived from the v3 documents (see [`from_v3`]);
+//! the v3 documents themselves are served as they are (filtered).
+//!
+//! No official document of 1.16 or 1.22 could be had here (the kubernetes repository is too
+//! large to fetch, and the copies other projects keep of those releases are post-processed or
+//! absent from their history; the README says what was searched). Those releases are served
+//! **the nearest stored release's document, filtered to what the simulated cluster serves**:
+//! 1.16 gets 1.17's, 1.22 gets 1.21's (rather than 1.23's, which advertises the
+//! `fieldValidation` parameter a real 1.22 document lacks). Consequences: group versions the
+//! nearest document lacks have no schemas — 1.16's `apps/v1beta1`, `apps/v1beta2` and
+//! `extensions/v1beta1` workloads (the 1.17 server no longer served them), 1.22's
+//! additions over 1.21 — and field descriptions are those of the nearest release. Objects of a
+//! kind without a schema are not field-validated, and `kubectl` skips its client-side validation
+//! for them. Group versions the simulator serves that are CRDs on a real cluster
+//! (`snapshot.storage.k8s.io`) have no schema either.
 //!
 //! # What is served
 //!
@@ -44,11 +48,12 @@
 //! `/openapi/v2` answers protobuf (`openapi.v2.Document`, see [`protobuf`]) when the client
 //! accepts it, as `kubectl` asks, and JSON otherwise. `/openapi/v3` is served from 1.24 on (a real
 //! server serves it from 1.24, where the feature became beta; before it answers 404 and `kubectl`
-//! uses `/openapi/v2`); its documents are derived mechanically from the v2 one (the real server
-//! builds both from the same Go types): `#/definitions/X` becomes `#/components/schemas/X`, body
-//! parameters become `requestBody`, response schemas `content`, document-level parameters are
-//! inlined. Its index names each document with a `?hash=` that changes when the CRDs of the group
-//! version change.
+//! uses `/openapi/v2`). For 1.24–1.27 its per-group-version documents are the official ones; for
+//! 1.28 on, and for CRDs' group versions, they are derived mechanically from the v2 document
+//! (the real server builds both from the same Go types; see [`v3`]): `#/definitions/X` becomes
+//! `#/components/schemas/X`, body parameters become `requestBody`, response schemas `content`,
+//! document-level parameters are inlined. Its index names each document with a `?hash=` that
+//! changes when the CRDs of the group version change.
 //!
 //! Served CRDs add, per served version, a definition named as the real server names it (reversed
 //! group, version, kind: `com.example.stable.v1.CronTab`) from `openAPIV3Schema` (a CRD without
@@ -57,16 +62,24 @@
 //!
 //! # Field validation
 //!
-//! From 1.25 on the server checks the fields of create, update and patch bodies against the
-//! kind's schema (see [`fields`]): `fieldValidation=Strict` answers 400 `strict decoding error:
-//! unknown field "spec.foo"`, `Warn` (the default) answers a `Warning: 299 - "unknown field
-//! \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the parameter is ignored, as a
-//! real server ignores it; `kubectl` then validates on the client against `/openapi/v2`.
+//! The official documents carry the `fieldValidation` query parameter from 1.23 on (the
+//! `ServerSideFieldValidation` feature: alpha and off by default in 1.23 and 1.24, beta and on
+//! in 1.25, GA in 1.27). From 1.25 on the server checks the fields of create, update and patch
+//! bodies against the kind's schema (see [`fields`]): `fieldValidation=Strict` answers 400
+//! `strict decoding error: unknown field "spec.foo"`, `Warn` (the default) answers a `Warning:
+//! 299 - "unknown field \"spec.foo\""` header per field, `Ignore` nothing. Before 1.25 the
+//! parameter is ignored, as a real server with the feature off ignores it. What `kubectl` 1.32
+//! does follows from the document: up to 1.22 the document lacks the parameter, so `kubectl`
+//! validates on the client against `/openapi/v2` (an unknown field fails `apply`, naming it);
+//! on 1.23 and 1.24 the document advertises it, so `kubectl` skips its client-side validation
+//! and sends `fieldValidation=Strict`, which the server ignores: the object is accepted with
+//! neither error nor warning, as by a real 1.23 or 1.24 server; from 1.25 on the server reports.
 //! Duplicate members of a JSON body are reported the same way (`duplicate field
 //! "spec.replicas"`; `kubectl` never sends them: its YAML parser refuses them first).
 //!
 //! Differences from a real server: unknown fields are reported but kept in the stored object (a
-//! real server drops them while decoding, whatever the directive); duplicates in YAML bodies
+//! real server drops them while decoding, whatever the directive; on 1.23 and 1.24 too, where
+//! nothing is reported); duplicates in YAML bodies
 //! are not reported; patches are checked as sent (directives such
 //! as `$setElementOrder/…` and deletions skipped), not after being applied; protobuf bodies are
 //! not checked. Server-side apply is strict whatever the directive, as on a real server (`failed
@@ -75,6 +88,7 @@
 //! key (`containers[name="web"]`).
 
 pub mod fields;
+pub mod from_v3;
 pub mod protobuf;
 pub(crate) mod serve;
 pub mod v3;
@@ -103,53 +117,56 @@ pub enum OpenApiError {
     },
 }
 
+/// How a stored specification is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// The OpenAPI v2 document (`v1.<minor>.json.gz`).
+    V2,
+    /// The OpenAPI v3 documents by group version, in one JSON object keyed `api/v1`,
+    /// `apis/apps/v1`, … (`v1.<minor>.v3.json.gz`).
+    V3,
+}
+
 /// One stored specification.
 struct Stored {
     minor: u32,
+    format: Format,
     data: &'static [u8],
 }
 
-const STORED: [Stored; 10] = [
-    Stored {
-        minor: 17,
-        data: include_bytes!("../../openapi/v1.17.json.gz"),
-    },
-    Stored {
-        minor: 18,
-        data: include_bytes!("../../openapi/v1.18.json.gz"),
-    },
-    Stored {
-        minor: 19,
-        data: include_bytes!("../../openapi/v1.19.json.gz"),
-    },
-    Stored {
-        minor: 20,
-        data: include_bytes!("../../openapi/v1.20.json.gz"),
-    },
-    Stored {
-        minor: 21,
-        data: include_bytes!("../../openapi/v1.21.json.gz"),
-    },
-    Stored {
-        minor: 28,
-        data: include_bytes!("../../openapi/v1.28.json.gz"),
-    },
-    Stored {
-        minor: 29,
-        data: include_bytes!("../../openapi/v1.29.json.gz"),
-    },
-    Stored {
-        minor: 30,
-        data: include_bytes!("../../openapi/v1.30.json.gz"),
-    },
-    Stored {
-        minor: 31,
-        data: include_bytes!("../../openapi/v1.31.json.gz"),
-    },
-    Stored {
-        minor: 32,
-        data: include_bytes!("../../openapi/v1.32.json.gz"),
-    },
+macro_rules! stored {
+    ($minor:literal, V2) => {
+        Stored {
+            minor: $minor,
+            format: Format::V2,
+            data: include_bytes!(concat!("../../openapi/v1.", $minor, ".json.gz")),
+        }
+    };
+    ($minor:literal, V3) => {
+        Stored {
+            minor: $minor,
+            format: Format::V3,
+            data: include_bytes!(concat!("../../openapi/v1.", $minor, ".v3.json.gz")),
+        }
+    };
+}
+
+const STORED: [Stored; 15] = [
+    stored!(17, V2),
+    stored!(18, V2),
+    stored!(19, V2),
+    stored!(20, V2),
+    stored!(21, V2),
+    stored!(23, V3),
+    stored!(24, V3),
+    stored!(25, V3),
+    stored!(26, V3),
+    stored!(27, V3),
+    stored!(28, V2),
+    stored!(29, V2),
+    stored!(30, V2),
+    stored!(31, V2),
+    stored!(32, V2),
 ];
 
 /// A parsed official specification with its kinds indexed.
@@ -157,10 +174,15 @@ const STORED: [Stored; 10] = [
 pub struct Spec {
     /// The minor version of the release the document is of.
     pub minor: u32,
-    /// The whole document.
+    /// The whole OpenAPI v2 document (for 1.23–1.27 derived from the v3 ones, see [`from_v3`]).
     pub document: Value,
+    /// The official OpenAPI v3 documents by group version (`api/v1`, `apis/apps/v1`, …), where
+    /// they are what is stored (1.23–1.27).
+    pub v3: Option<Map<String, Value>>,
     /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
     kinds: HashMap<(String, String, String), String>,
+    /// Whether some operation takes the `fieldValidation` query parameter.
+    field_validation: bool,
 }
 
 impl Spec {
@@ -180,9 +202,10 @@ impl Spec {
             .map(String::as_str)
     }
 
-    /// Whether the document's write operations take the `fieldValidation` query parameter.
+    /// Whether the document's write operations take the `fieldValidation` query parameter (from
+    /// 1.23 on: the parameter exists, whether the server honours it or not).
     pub fn advertises_field_validation(&self) -> bool {
-        self.minor >= 25
+        self.field_validation
     }
 }
 
@@ -190,8 +213,7 @@ impl Spec {
 pub fn spec_minor(release: KubeRelease) -> u32 {
     match release.minor() {
         16 => 17,
-        22..=24 => 21,
-        25..=27 => 28,
+        22 => 21,
         minor => minor,
     }
 }
@@ -224,7 +246,18 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
         reason,
     };
     let text = csdr_core::gzip::gunzip(stored.data).map_err(|e| corrupt(e.to_string()))?;
-    let document: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    let stored_value: Value = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+    let (document, v3) = match (stored.format, stored_value) {
+        (Format::V2, document) => (document, None),
+        (Format::V3, Value::Object(documents)) => {
+            (from_v3::v2_document(&documents), Some(documents))
+        }
+        (Format::V3, _) => {
+            return Err(corrupt(
+                "not an object of documents by group version".into(),
+            ));
+        }
+    };
     let mut kinds = HashMap::new();
     for (name, schema) in document
         .get("definitions")
@@ -244,11 +277,31 @@ fn parse(stored: &Stored) -> Result<Spec, OpenApiError> {
             );
         }
     }
+    let field_validation = takes_field_validation(&document);
     Ok(Spec {
         minor: stored.minor,
         document,
+        v3,
         kinds,
+        field_validation,
     })
+}
+
+/// Whether a v2 document's operations (or shared parameters) take `fieldValidation`.
+fn takes_field_validation(doc: &Value) -> bool {
+    let named = |p: &Value| p.get("name").and_then(Value::as_str) == Some("fieldValidation");
+    let shared = doc
+        .get("parameters")
+        .and_then(Value::as_object)
+        .is_some_and(|ps| ps.values().any(named));
+    shared
+        || doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, item)| item.get("patch")?.get("parameters")?.as_array())
+            .any(|ps| ps.iter().any(named))
 }
 
 /// Whether the real server of a release serves `/openapi/v3`.
@@ -563,6 +616,15 @@ pub fn definition_closure(
     roots: &BTreeSet<String>,
     pools: &[&Map<String, Value>],
 ) -> BTreeMap<String, Value> {
+    closure(roots, pools, "#/definitions/")
+}
+
+/// The schemas `roots` reference through `$ref`s starting with `prefix`, transitively.
+fn closure(
+    roots: &BTreeSet<String>,
+    pools: &[&Map<String, Value>],
+    prefix: &str,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let mut todo: Vec<String> = roots.iter().cloned().collect();
     while let Some(name) = todo.pop() {
@@ -573,7 +635,7 @@ pub fn definition_closure(
             continue;
         };
         let mut refs = BTreeSet::new();
-        collect_refs(schema, "#/definitions/", &mut refs);
+        collect_refs(schema, prefix, &mut refs);
         todo.extend(refs.into_iter().filter(|r| !out.contains_key(r)));
         out.insert(name, schema.clone());
     }
@@ -733,8 +795,46 @@ pub fn v3_group_version(
     {
         return Ok(None);
     }
+    let key = if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    };
+    let spec = spec(release)?;
+    if let Some(official) = spec.v3.as_ref().and_then(|docs| docs.get(&key)) {
+        return Ok(official_v3_document(official, discovery));
+    }
     let v2 = v2_document(release, discovery, crds)?;
     Ok(v3::group_version_document(&v2, group, version))
+}
+
+/// An official v3 group-version document filtered to what `discovery` serves (`None` if
+/// nothing): its paths of served resources and the schemas they reference.
+fn official_v3_document(official: &Value, discovery: &Discovery) -> Option<Value> {
+    const PREFIX: &str = "#/components/schemas/";
+    let paths: Map<String, Value> = official
+        .get("paths")?
+        .as_object()?
+        .iter()
+        .filter(|(path, _)| path_served(path, discovery))
+        .map(|(path, item)| (path.clone(), item.clone()))
+        .collect();
+    if paths.is_empty() {
+        return None;
+    }
+    let paths = Value::Object(paths);
+    let mut roots = BTreeSet::new();
+    collect_refs(&paths, PREFIX, &mut roots);
+    let empty = Map::new();
+    let all = official
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let schemas: Map<String, Value> = closure(&roots, &[all], PREFIX).into_iter().collect();
+    let mut out = official.clone();
+    out["paths"] = paths;
+    out["components"]["schemas"] = Value::Object(schemas);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -751,6 +851,64 @@ mod tests {
                 "{release:?}"
             );
         }
+    }
+
+    /// The v2 documents derived from the stored v3 ones carry what `kubectl` reads in a real
+    /// one: every resource operation's action and the kind of the patch operations (1.23's v3
+    /// documents lack both), and `fieldValidation` from 1.23 on.
+    #[test]
+    fn derived_v2_documents_name_actions_and_kinds() {
+        for minor in 23..=27 {
+            let release = KubeRelease::ALL
+                .into_iter()
+                .find(|r| r.minor() == minor)
+                .unwrap();
+            let spec = spec(release).unwrap();
+            assert!(spec.v3.is_some() && has_own_spec(release), "1.{minor}");
+            assert!(spec.advertises_field_validation(), "1.{minor}");
+            let paths = spec.document["paths"].as_object().unwrap();
+            for (path, item) in paths {
+                for (method, op) in item.as_object().unwrap() {
+                    if method == "parameters" || path_target(path).is_some_and(|t| t.2.is_none()) {
+                        continue;
+                    }
+                    assert!(
+                        op.get("x-kubernetes-action").is_some(),
+                        "1.{minor} {method} {path}"
+                    );
+                    if method == "patch" && op["x-kubernetes-action"] != "connect" {
+                        assert!(
+                            op.get("x-kubernetes-group-version-kind").is_some(),
+                            "1.{minor} {method} {path}"
+                        );
+                    }
+                }
+            }
+            let patch = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+            assert_eq!(
+                patch["x-kubernetes-group-version-kind"],
+                json!({"group": "apps", "kind": "Deployment", "version": "v1"})
+            );
+            assert_eq!(patch["x-kubernetes-action"], "patch");
+            let scale =
+                &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["put"];
+            assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
+        }
+        assert!(
+            !spec(KubeRelease::V1_21)
+                .unwrap()
+                .advertises_field_validation()
+        );
+        assert!(
+            !spec(KubeRelease::V1_22)
+                .unwrap()
+                .advertises_field_validation()
+        );
+        assert!(
+            spec(KubeRelease::V1_28)
+                .unwrap()
+                .advertises_field_validation()
+        );
     }
 
     #[test]

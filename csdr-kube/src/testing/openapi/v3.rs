@@ -1,4 +1,5 @@
-//! OpenAPI v3 per-group-version documents derived mechanically from the v2 document.
+//! OpenAPI v3 per-group-version documents derived mechanically from the v2 document (for the
+//! releases whose official v2 document is stored, and for CRDs' group versions).
 //!
 //! The real server builds its v2 and v3 documents from the same Go types; this module rewrites
 //! the v2 one instead: the paths of one group version are kept, `#/definitions/X` becomes
