@@ -23,7 +23,7 @@ use object_store::ObjectStore;
 
 use crate::StorageError;
 use crate::blob::ObjectStoreBlobs;
-use crate::location::{S3Provider, VaultLocation};
+use crate::location::{S3Provider, ServerSideEncryption, VaultLocation};
 
 /// Client settings for a vault.
 #[derive(Clone, Debug)]
@@ -44,6 +44,10 @@ pub struct StorageOptions {
     /// do: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity, then
     /// the instance metadata service. Ignored by `file://` and `memory://` vaults.
     pub credentials: Option<S3Credentials>,
+    /// Server-side encryption for an `s3://` vault, as the URL's `sse`/`kms_key_id` say it
+    /// (see [`crate::location`]); the URL and this must not disagree. Part of the vault's
+    /// identity (V3). Refused for `file://` and `memory://` vaults.
+    pub server_side_encryption: Option<ServerSideEncryption>,
 }
 
 /// An access key for an S3-compatible vault (an AWS IAM key, an Alibaba Cloud RAM user's
@@ -82,6 +86,7 @@ impl Default for StorageOptions {
             part_size: 8 * 1024 * 1024,
             parts_in_flight: 4,
             credentials: None,
+            server_side_encryption: None,
         }
     }
 }
@@ -93,7 +98,29 @@ pub fn connect_store(
     spec: &VaultSpec,
     options: &StorageOptions,
 ) -> Result<(Arc<dyn BlobStore>, VaultIdentity), StorageError> {
-    let location = VaultLocation::parse_with(&spec.url, spec.region.as_deref(), spec.network)?;
+    let mut location = VaultLocation::parse_with(&spec.url, spec.region.as_deref(), spec.network)?;
+    if let Some(wanted) = &options.server_side_encryption {
+        let bad = |reason: String| StorageError::BadUrl {
+            url: spec.url.clone(),
+            part: "sse".into(),
+            reason,
+        };
+        match &mut location {
+            VaultLocation::S3(s3) => match &s3.encryption {
+                Some(given) if given != wanted => {
+                    return Err(bad(format!(
+                        "the URL says `{given}` but the storage options say `{wanted}`"
+                    )));
+                }
+                _ => s3.encryption = Some(wanted.clone()),
+            },
+            _ => {
+                return Err(bad(
+                    "server-side encryption applies to `s3://` vaults only".into()
+                ));
+            }
+        }
+    }
     let client_err =
         |reason: String, source: Box<dyn std::error::Error + Send + Sync>| StorageError::Client {
             location: location.to_string(),
@@ -166,6 +193,8 @@ pub fn connect_store(
             if let Some(e) = &s3.endpoint {
                 builder = builder.with_endpoint(e);
             }
+            builder = with_encryption(builder, s3.encryption.as_ref())
+                .map_err(|e| client_err(e.to_string(), Box::new(e)))?;
             let mut retry = object_store::RetryConfig::default();
             if let Some(n) = options.max_retries {
                 retry.max_retries = n;
@@ -196,8 +225,28 @@ pub fn connect_store(
             VaultLocation::S3(s3) => s3.region.clone(),
             _ => None,
         },
+        server_side_encryption: match &location {
+            VaultLocation::S3(s3) => s3.encryption.as_ref().map(ToString::to_string),
+            _ => None,
+        },
     };
     Ok((store, identity))
+}
+
+/// The S3 client writing every object with `encryption` (E1): object_store sends the
+/// `x-amz-server-side-encryption` headers on puts and multipart uploads only, as S3 wants.
+fn with_encryption(
+    builder: object_store::aws::AmazonS3Builder,
+    encryption: Option<&ServerSideEncryption>,
+) -> Result<object_store::aws::AmazonS3Builder, object_store::Error> {
+    use object_store::aws::AmazonS3ConfigKey;
+    let kind = || "aws_server_side_encryption".parse::<AmazonS3ConfigKey>();
+    Ok(match encryption {
+        None => builder,
+        Some(ServerSideEncryption::Aes256) => builder.with_config(kind()?, "AES256"),
+        Some(ServerSideEncryption::Kms { key_id: None }) => builder.with_config(kind()?, "aws:kms"),
+        Some(ServerSideEncryption::Kms { key_id: Some(k) }) => builder.with_sse_kms_encryption(k),
+    })
 }
 
 fn vault_options(options: &StorageOptions) -> VaultOptions {
@@ -238,6 +287,54 @@ pub async fn open_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(url: &str) -> VaultSpec {
+        VaultSpec {
+            name: "v".into(),
+            url: url.into(),
+            region: None,
+            network: None,
+        }
+    }
+
+    #[test]
+    fn server_side_encryption_from_the_options_joins_the_url_and_the_identity() {
+        let kms = ServerSideEncryption::Kms {
+            key_id: Some("k1".into()),
+        };
+        let options = StorageOptions {
+            server_side_encryption: Some(kms.clone()),
+            ..StorageOptions::default()
+        };
+        let (_, id) = connect_store(&spec("s3://bkt/p?region=us-east-1"), &options).unwrap();
+        assert_eq!(id.server_side_encryption.as_deref(), Some("kms:k1"));
+        let (_, id) = connect_store(
+            &spec("s3://bkt/p?region=us-east-1&sse=kms&kms_key_id=k1"),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(id.server_side_encryption.as_deref(), Some("kms:k1"));
+        let (_, id) = connect_store(
+            &spec("s3://bkt/p?region=us-east-1&sse=aes256"),
+            &StorageOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(id.server_side_encryption.as_deref(), Some("aes256"));
+
+        let err = connect_store(&spec("s3://bkt/p?region=us-east-1&sse=aes256"), &options)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("the URL says `aes256` but the storage options say `kms:k1`"),
+            "{err}"
+        );
+        let err = connect_store(&spec("memory://"), &options).err().unwrap();
+        assert!(
+            err.to_string().contains("applies to `s3://` vaults only"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn credentials_never_print_their_secrets() {

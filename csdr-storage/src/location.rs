@@ -9,6 +9,17 @@
 //! | `path_style` | `true`: `endpoint/bucket/key`; `false`: `bucket.endpoint/key`        |
 //! | `provider`   | `aws` (default) or `oss` (Alibaba Cloud OSS through its S3 API)      |
 //! | `network`    | OSS only: `internal` (VPC endpoint) or `public` (default)            |
+//! | `sse`        | server-side encryption of every object written: `aes256` or `kms`   |
+//! | `kms_key_id` | with `sse=kms`: the KMS key (id, ARN or alias); default: the service's|
+//!
+//! **Server-side encryption** (DESIGN E1) is part of the vault's identity (V3): a vault created
+//! with `sse=kms&kms_key_id=k1` cannot be opened later without it or with another key. Every
+//! write carries the S3 headers `x-amz-server-side-encryption` (`AES256` or `aws:kms`) and
+//! `x-amz-server-side-encryption-aws-kms-key-id`; reads need no header. Alibaba OSS takes the
+//! same headers through its S3-compatible API (its native API names them
+//! `x-oss-server-side-encryption: KMS` and `x-oss-server-side-encryption-key-id`). With a KMS
+//! key, the vault's credentials need `kms:List*`, `kms:DescribeKey`, `kms:GenerateDataKey` and
+//! `kms:Decrypt` on it; a write the KMS refuses fails with that guidance.
 //!
 //! Alibaba OSS (`provider=oss`, or an endpoint under `aliyuncs.com`): the endpoint is derived
 //! from the region and the network, `https://<bucket>.oss-<region>.aliyuncs.com` or
@@ -52,6 +63,56 @@ pub enum S3Provider {
     Oss,
 }
 
+/// Server-side encryption of a vault's objects (DESIGN E1), part of its identity (V3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ServerSideEncryption {
+    /// Keys managed by the storage service (`sse=aes256`; S3's SSE-S3, OSS's SSE-OSS).
+    Aes256,
+    /// A KMS key (`sse=kms`): the one named, or the service's default KMS key for the bucket.
+    Kms {
+        /// The key id, ARN or alias (`kms_key_id`); `None`: the service's default.
+        key_id: Option<String>,
+    },
+}
+
+impl ServerSideEncryption {
+    /// The setting from a URL's `sse` and `kms_key_id` values (either may be absent).
+    pub fn from_query(
+        url: &str,
+        sse: Option<&str>,
+        kms_key_id: Option<&str>,
+    ) -> Result<Option<Self>, StorageError> {
+        match (sse, kms_key_id) {
+            (None, None) => Ok(None),
+            (Some("aes256"), None) => Ok(Some(ServerSideEncryption::Aes256)),
+            (Some("kms"), key) => Ok(Some(ServerSideEncryption::Kms {
+                key_id: key.filter(|k| !k.is_empty()).map(str::to_string),
+            })),
+            (Some("aes256"), Some(_)) | (None, Some(_)) => Err(bad(
+                url,
+                "kms_key_id",
+                "needs `sse=kms` (a KMS key is not used with `sse=aes256` or without `sse`)",
+            )),
+            (Some(other), _) => Err(bad(
+                url,
+                "sse",
+                format!("`{other}` is not `aes256` or `kms`"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ServerSideEncryption {
+    /// `aes256`, `kms` or `kms:<key id>`: how the vault's identity records it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerSideEncryption::Aes256 => f.write_str("aes256"),
+            ServerSideEncryption::Kms { key_id: None } => f.write_str("kms"),
+            ServerSideEncryption::Kms { key_id: Some(k) } => write!(f, "kms:{k}"),
+        }
+    }
+}
+
 /// An `s3://` vault's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Location {
@@ -69,6 +130,8 @@ pub struct S3Location {
     pub provider: S3Provider,
     /// Internal or public network (OSS).
     pub network: VaultNetwork,
+    /// Server-side encryption of every object written (`sse`, `kms_key_id`).
+    pub encryption: Option<ServerSideEncryption>,
 }
 
 /// Where a vault's objects live.
@@ -190,6 +253,8 @@ impl VaultLocation {
         let mut path_style = None;
         let mut provider = None;
         let mut network = None;
+        let mut sse = None;
+        let mut kms_key_id = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair
                 .split_once('=')
@@ -223,17 +288,20 @@ impl VaultLocation {
                         }
                     })
                 }
+                "sse" => sse = Some(value),
+                "kms_key_id" => kms_key_id = Some(value),
                 other => {
                     return Err(bad(
                         url,
                         other,
                         format!(
-                            "unknown query parameter `{other}`; known: endpoint, region, path_style, provider, network"
+                            "unknown query parameter `{other}`; known: endpoint, region, path_style, provider, network, sse, kms_key_id"
                         ),
                     ));
                 }
             }
         }
+        let encryption = ServerSideEncryption::from_query(url, sse, kms_key_id)?;
         match (region.as_deref(), spec_region) {
             (Some(a), Some(b)) if a != b => {
                 return Err(bad(
@@ -320,6 +388,7 @@ impl VaultLocation {
             path_style,
             provider,
             network,
+            encryption,
         }))
     }
 }
@@ -332,6 +401,47 @@ mod tests {
         match VaultLocation::parse(url).unwrap() {
             VaultLocation::S3(s) => s,
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_side_encryption() {
+        assert_eq!(s3("s3://bkt/p").encryption, None);
+        assert_eq!(
+            s3("s3://bkt/p?sse=aes256").encryption,
+            Some(ServerSideEncryption::Aes256)
+        );
+        assert_eq!(
+            s3("s3://bkt/p?sse=kms").encryption,
+            Some(ServerSideEncryption::Kms { key_id: None })
+        );
+        let kms = s3("s3://bkt/p?sse=kms&kms_key_id=alias/csdr").encryption;
+        assert_eq!(
+            kms,
+            Some(ServerSideEncryption::Kms {
+                key_id: Some("alias/csdr".into())
+            })
+        );
+        assert_eq!(kms.unwrap().to_string(), "kms:alias/csdr");
+        for (url, part, says) in [
+            (
+                "s3://bkt/p?sse=des",
+                "sse",
+                "`des` is not `aes256` or `kms`",
+            ),
+            ("s3://bkt/p?kms_key_id=k1", "kms_key_id", "needs `sse=kms`"),
+            (
+                "s3://bkt/p?sse=aes256&kms_key_id=k1",
+                "kms_key_id",
+                "needs `sse=kms`",
+            ),
+        ] {
+            let err = VaultLocation::parse(url).unwrap_err();
+            assert!(
+                matches!(&err, StorageError::BadUrl { part: p, .. } if p == part),
+                "{url}: {err:?}"
+            );
+            assert!(err.to_string().contains(says), "{url}: {err}");
         }
     }
 

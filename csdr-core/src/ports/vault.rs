@@ -146,6 +146,19 @@ pub enum VaultError {
         #[source]
         source: Option<Box<BlobError>>,
     },
+    /// The KMS key the bucket's server-side encryption uses refused the request (E1).
+    #[error(
+        "VaultError: check backup files in the bucket failed: the KMS key of its server-side encryption refused access to {location}: {reason}; the vault's credentials need kms:List*, kms:DescribeKey, kms:GenerateDataKey and kms:Decrypt on the key (a key managed by the storage service itself needs none)"
+    )]
+    KmsAccessDenied {
+        /// `s3://bucket/prefix/key`.
+        location: String,
+        /// The server's reason.
+        reason: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<BlobError>>,
+    },
     /// The endpoint could not be reached.
     #[error(
         "VaultError: endpoint {endpoint} unreachable: {reason}; check the endpoint and the network (internal or public access)"

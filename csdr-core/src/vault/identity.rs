@@ -19,15 +19,19 @@ pub struct VaultIdentity {
     pub location: String,
     /// The region, when the location has one; part of the identity.
     pub region: Option<String>,
+    /// The server-side encryption every object is written with (E1: `aes256`, `kms`,
+    /// `kms:<key id>`), when there is one; part of the identity.
+    pub server_side_encryption: Option<String>,
 }
 
 impl VaultIdentity {
-    /// An identity without a region.
+    /// An identity without a region or server-side encryption.
     pub fn new(name: impl Into<String>, location: impl Into<String>) -> Self {
         VaultIdentity {
             name: name.into(),
             location: location.into(),
             region: None,
+            server_side_encryption: None,
         }
     }
 }
@@ -91,6 +95,8 @@ struct VaultMarker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_side_encryption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     deleted: Option<Timestamp>,
 }
 
@@ -102,15 +108,20 @@ impl VaultMarker {
             name: id.name.clone(),
             location: id.location.clone(),
             region: id.region.clone(),
+            server_side_encryption: id.server_side_encryption.clone(),
             deleted,
         }
     }
 
     fn describe(&self) -> String {
-        match &self.region {
+        let mut text = match &self.region {
             Some(r) => format!("{} in region {r}", self.location),
             None => self.location.clone(),
+        };
+        if let Some(sse) = &self.server_side_encryption {
+            text.push_str(&format!(", server-side encryption {sse}"));
         }
+        text
     }
 }
 
@@ -153,7 +164,11 @@ impl Inner {
         };
         let region_differs =
             matches!((&existing.region, &wanted.region), (Some(a), Some(b)) if a != b);
-        if existing.name != wanted.name || existing.location != wanted.location || region_differs {
+        if existing.name != wanted.name
+            || existing.location != wanted.location
+            || region_differs
+            || existing.server_side_encryption != wanted.server_side_encryption
+        {
             return Err(VaultOpenError::ConfigurationMismatch {
                 location: self.identity.location.clone(),
                 existing: existing.name.clone(),

@@ -199,10 +199,42 @@ fn join_location(location: &str, key: &str) -> String {
     }
 }
 
+/// The service's reason when a store error is a refusal by the KMS key of the bucket's
+/// server-side encryption (AWS `KMS.*`/`kms:` errors, OSS `Kms*` codes), not a plain denial.
+fn kms_refusal(e: &BlobError) -> Option<String> {
+    let reason = match e {
+        BlobError::Permission { source, .. } | BlobError::Other { source, .. } => {
+            crate::ports::blob_store::chain(source.as_ref())
+        }
+        _ => return None,
+    };
+    let lower = reason.to_ascii_lowercase();
+    // Tokens a KMS refusal carries (`KMS.DisabledException`, `perform: kms:GenerateDataKey`,
+    // OSS's `KmsServiceNotEnabled`), not a mere `kms` in a key or bucket name.
+    [
+        "kms.",
+        "kms:",
+        "kmsservice",
+        "kmskey",
+        "kms key",
+        "kms access",
+    ]
+    .iter()
+    .any(|token| lower.contains(token))
+    .then_some(reason)
+}
+
 /// Maps a store error of `operation` on `key` onto the message a user can act on.
 pub(crate) fn vault_error(location: &str, operation: &str, key: &str, e: BlobError) -> VaultError {
     use crate::ports::blob_store::chain;
     // The fields are read first; the store's error then becomes the vault error's source.
+    if let Some(reason) = kms_refusal(&e) {
+        return VaultError::KmsAccessDenied {
+            location: join_location(location, key),
+            reason,
+            source: Some(Box::new(e)),
+        };
+    }
     match &e {
         BlobError::BucketNotFound { bucket } => VaultError::BucketNotFound {
             bucket: bucket.clone(),
@@ -507,5 +539,55 @@ impl Vault for BlobVault {
         grace: Duration,
     ) -> Result<OrphanReport, VaultError> {
         self.inner.remove_orphans(now, grace).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(text: &str) -> BlobError {
+        BlobError::Permission {
+            key: "backups/b1/b1.tar.gz".into(),
+            source: Box::new(std::io::Error::other(text.to_string())),
+        }
+    }
+
+    #[test]
+    fn a_kms_refusal_names_the_permissions_the_key_needs() {
+        for answer in [
+            "AccessDenied: User: arn:aws:iam::1:user/csdr is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:1:key/k1",
+            "KMS.DisabledException: arn:aws:kms:us-east-1:1:key/k1 is disabled.",
+            "KmsServiceNotEnabled: the KMS service is not enabled",
+        ] {
+            let err = vault_error(
+                "s3://bkt/csdr",
+                "put",
+                "backups/b1/b1.tar.gz",
+                denied(answer),
+            );
+            assert!(
+                matches!(&err, VaultError::KmsAccessDenied { location, .. } if location == "s3://bkt/csdr/backups/b1/b1.tar.gz"),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            for needed in [
+                "check backup files in the bucket failed",
+                "kms:List*",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "kms:Decrypt",
+            ] {
+                assert!(text.contains(needed), "{needed} missing: {text}");
+            }
+        }
+        // A plain denial, even of a key whose name says kms, stays a plain denial.
+        let err = vault_error(
+            "s3://bkt/csdr",
+            "put",
+            "backups/kms-demo/kms-demo.tar.gz",
+            denied("AccessDenied: Access Denied for backups/kms-demo/kms-demo.tar.gz"),
+        );
+        assert!(matches!(err, VaultError::AccessDenied { .. }), "{err:?}");
     }
 }
