@@ -43,6 +43,7 @@
 pub mod archive;
 pub mod config;
 pub mod convert;
+pub mod crypto;
 pub mod digest;
 pub mod discovery;
 pub mod engine;
