@@ -232,14 +232,17 @@ async fn delete_request(cluster: &Cluster, name: &str, object: &str, kind: &str)
         )
         .await
         .unwrap();
-    wait_for(&format!("the DeleteRequest {name} to remove itself"), || async {
-        requests
-            .get_opt(name)
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
+    wait_for(
+        &format!("the DeleteRequest {name} to remove itself"),
+        || async {
+            requests
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
     .await;
 }
 
