@@ -544,39 +544,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn full_flow_on_the_s3_test_server() {
-    let Some((endpoint, bucket)) = s3_env() else {
+    let Some((endpoint, bucket)) = support::s3_env("the S3 CLI flow") else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
     let url = format!(
-        "s3://{bucket}/cli-{}-{nanos:x}?endpoint={endpoint}&region=us-east-1",
-        std::process::id()
+        "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",
+        support::unique_prefix("cli")
     );
     full_flow(&url, &[]);
-}
-
-/// The S3 test server from `scripts/test.sh`: `None` (with a note) when it is not configured,
-/// a failure when it is not configured in CI.
-fn s3_env() -> Option<(String, String)> {
-    match (
-        std::env::var("CSDR_TEST_S3_ENDPOINT"),
-        std::env::var("CSDR_TEST_S3_BUCKET"),
-    ) {
-        (Ok(endpoint), Ok(bucket)) => Some((endpoint, bucket)),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not: the S3 CLI test must run in CI (use scripts/test.sh)"
-            );
-            eprintln!(
-                "note: skipping the S3 CLI flow: CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not set (run scripts/test.sh)"
-            );
-            None
-        }
-    }
 }
 
 /// A backup of the shop in a fresh `file://` vault; returns the vault URL.

@@ -1,11 +1,12 @@
 //! The backup center end to end through HTTP (issue 14): `csdr install` into two simulated
 //! clusters (1.16 and 1.28, the HTTP `ApiServer`), `csdr server` processes on each sharing
-//! one `file://` vault, and kubectl driving everything as the FAQ does: BackupLocations
-//! (Available; an unreachable vault Unavailable with `VaultError: …` on its jobs), an
-//! ApplicationBackup in 1.16 (`kubectl describe` shows its status), its sync into 1.28, an
-//! ApplicationRestore there with the migrated objects, BackupSchedules (named backups; a
-//! paused one none), the FAQ's DeleteRequest (the backup leaves the vault and both
-//! clusters), `/metrics`, and a killed controller's InProgress job taken over by a second
+//! one vault (`file://`, and moto S3 when `CSDR_TEST_S3_ENDPOINT` is set), and kubectl
+//! driving everything as the FAQ does: BackupLocations (Available; an unreachable vault
+//! Unavailable with `VaultError: …` on its jobs), an ApplicationBackup in 1.16 (`kubectl
+//! describe` shows its status), its sync into 1.28, an ApplicationRestore there with the
+//! migrated objects, the FAQ's DeleteRequests (the restore's record leaves the vault; the
+//! backup leaves the vault and both clusters), BackupSchedules (named backups; a paused one
+//! none), `/metrics`, and a killed controller's InProgress job taken over by a second
 //! replica through the Lease.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
@@ -241,27 +242,58 @@ spec: {{includedNamespaces: [shop], backupLocation: {location}, ttl: 720h}}
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_backup_center_from_kubectl_on_two_clusters_sharing_a_vault() {
-    if !kubectl_available() {
-        eprintln!("note: skipping the backup center end-to-end test: kubectl is not installed");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let vault_dir = dir.path().join("vault");
-    let vault_url = format!("file://{}", vault_dir.display());
-    let old = Site::start(
-        support::shop_cluster(KubeRelease::V1_16),
-        dir.path(),
-        "c116",
+/// The FAQ's DeleteRequest YAML for `object` of `kind`, applied in `site`; waits until the
+/// request removed itself.
+fn delete_request(site: &Site, object: &str, kind: &str) {
+    let name = format!("{object}-dbr");
+    site.apply(&format!(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: DeleteRequest
+metadata:
+  name: {name}
+  namespace: csdr
+spec:
+  deleteObjectName: \"{object}\"
+  deleteObjectType: \"{kind}\"
+"
+    ));
+    wait(
+        &format!("DeleteRequest {name} to remove itself"),
+        Duration::from_secs(30),
+        || (!site.exists(&format!("deleterequest/{name}"))).then_some(()),
+    );
+}
+
+/// Two simulated clusters with the backup center installed and a `csdr server` each, their
+/// BackupLocation `oss` Available on one vault.
+struct SharedVault {
+    old: Site,
+    new: Site,
+    old_a: Server,
+    new_a: Server,
+}
+
+/// A vault URL's vault, opened in this process to check what the controllers left in it.
+async fn open_vault(url: &str) -> Arc<dyn csdr::core::ports::vault::Vault> {
+    Arc::new(
+        csdr::storage::open_url("oss", url, &csdr::storage::StorageOptions::default())
+            .await
+            .unwrap(),
     )
-    .await;
-    let new = Site::start(
-        support::target_cluster(KubeRelease::V1_28),
-        dir.path(),
-        "c128",
-    )
-    .await;
+}
+
+/// The flow every vault kind runs: `csdr install` (twice: idempotent) in 1.16 and 1.28, a
+/// `csdr server` in each, BackupLocation `oss` on `vault_url` Available in both (with the
+/// Secret `credential` when given), an ApplicationBackup in 1.16 that completes, its sync into
+/// 1.28, an ApplicationRestore there with the migrated objects, then DeleteRequests: the
+/// restore's record leaves the vault, and the backup leaves the vault and both clusters.
+async fn shared_vault_flow(
+    dir: &Path,
+    vault_url: &str,
+    credential: Option<(&str, &str)>,
+) -> SharedVault {
+    let old = Site::start(support::shop_cluster(KubeRelease::V1_16), dir, "c116").await;
+    let new = Site::start(support::target_cluster(KubeRelease::V1_28), dir, "c128").await;
 
     // Install, twice: the second run changes nothing and keeps csdr-config.
     for site in [&old, &new] {
@@ -288,12 +320,30 @@ async fn the_backup_center_from_kubectl_on_two_clusters_sharing_a_vault() {
         );
     }
 
-    let _old_a = old.server("c116-a", "3s");
+    let old_a = old.server("c116-a", "3s");
     let new_a = new.server("c128-a", "3s");
 
     // A BackupLocation in each cluster, on the same vault: Available.
     for site in [&old, &new] {
-        site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+        let mut location = LOCATION.replace("NAME", "oss").replace("URL", vault_url);
+        if let Some((access_key_id, secret_access_key)) = credential {
+            let (ok, out, err) = site.kubectl(
+                &[
+                    "-n",
+                    "csdr",
+                    "create",
+                    "secret",
+                    "generic",
+                    "oss-credentials",
+                    &format!("--from-literal=access_key_id={access_key_id}"),
+                    &format!("--from-literal=secret_access_key={secret_access_key}"),
+                ],
+                None,
+            );
+            assert!(ok, "{out}{err}");
+            location = location.replace("'}\n", "', credential: {name: oss-credentials}}\n");
+        }
+        site.apply(&location);
         wait("oss Available", Duration::from_secs(30), || {
             (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
         });
@@ -368,6 +418,66 @@ spec: {backupName: shop-b}
             .0
     );
 
+    // A DeleteRequest for the restore: its record leaves the vault, the ApplicationRestore
+    // the cluster; the restored objects and the backup stay.
+    let vault = open_vault(vault_url).await;
+    assert!(vault.restore("shop-r").await.unwrap().is_some());
+    delete_request(&new, "shop-r", "Restore");
+    assert!(vault.restore("shop-r").await.unwrap().is_none());
+    assert!(!new.exists("applicationrestore/shop-r"));
+    assert!(
+        new.kubectl(&["-n", "shop", "get", "deployment", "web"], None)
+            .0
+    );
+    assert!(vault.backup("shop-b").await.unwrap().is_some());
+
+    // The FAQ's DeleteRequest, in 1.28: the backup leaves the vault and both clusters.
+    delete_request(&new, "shop-b", "Backup");
+    assert!(!new.exists("applicationbackup/shop-b"));
+    wait("shop-b gone from 1.16", Duration::from_secs(30), || {
+        (!old.exists("applicationbackup/shop-b")).then_some(())
+    });
+    assert!(vault.backup("shop-b").await.unwrap().is_none());
+    let out = old.csdr(&[
+        "backup",
+        "list",
+        "--vault",
+        vault_url,
+        "--vault-name",
+        "oss",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"shop-b\""));
+
+    SharedVault {
+        old,
+        new,
+        old_a,
+        new_a,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_backup_center_from_kubectl_on_two_clusters_sharing_a_vault() {
+    if !kubectl_available() {
+        eprintln!("note: skipping the backup center end-to-end test: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_url = format!("file://{}", dir.path().join("vault").display());
+    let SharedVault {
+        old,
+        new,
+        old_a: _old_a,
+        new_a,
+    } = shared_vault_flow(dir.path(), &vault_url, None).await;
+
     // An unreachable vault: the location turns Unavailable, and its jobs fail with VaultError.
     old.apply(&LOCATION.replace("NAME", "down").replace(
         "URL",
@@ -429,37 +539,6 @@ spec: {{schedule: 3s, paused: {paused}, template: {{includedNamespaces: [shop], 
             .0
     );
 
-    // The FAQ's DeleteRequest, in 1.28: the backup leaves the vault and both clusters.
-    new.apply(
-        "apiVersion: csdr.alibabacloud.com/v1beta1
-kind: DeleteRequest
-metadata:
-  name: shop-b-dbr
-  namespace: csdr
-spec:
-  deleteObjectName: \"shop-b\"
-  deleteObjectType: \"Backup\"
-",
-    );
-    wait("shop-b gone from 1.28", Duration::from_secs(30), || {
-        (!new.exists("applicationbackup/shop-b") && !new.exists("deleterequest/shop-b-dbr"))
-            .then_some(())
-    });
-    wait("shop-b gone from 1.16", Duration::from_secs(30), || {
-        (!old.exists("applicationbackup/shop-b")).then_some(())
-    });
-    let out = old.csdr(&[
-        "backup",
-        "list",
-        "--vault",
-        &vault_url,
-        "--vault-name",
-        "oss",
-        "-o",
-        "json",
-    ]);
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"shop-b\""));
-
     // Metrics and health.
     let metrics = http_get(&new_a.metrics_url());
     assert!(
@@ -496,6 +575,33 @@ spec:
         new.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
         "c128-b"
     );
+}
+
+/// The same flow on a moto S3 vault (`CSDR_TEST_S3_ENDPOINT`, see `scripts/test.sh`), in a
+/// prefix of its own, with the access key in a Secret the BackupLocations name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_backup_center_on_an_s3_vault() {
+    let Some((endpoint, bucket)) = support::s3_env("the backup center on S3") else {
+        return;
+    };
+    if !kubectl_available() {
+        eprintln!("note: skipping the backup center on S3: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_url = format!(
+        "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",
+        support::unique_prefix("center")
+    );
+    let access_key_id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into());
+    let secret_access_key =
+        std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testing".into());
+    shared_vault_flow(
+        dir.path(),
+        &vault_url,
+        Some((&access_key_id, &secret_access_key)),
+    )
+    .await;
 }
 
 /// `kubectl get` prints the CRDs' printer columns (`NAME PHASE LAST VALIDATED AGE`, as the

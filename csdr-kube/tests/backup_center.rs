@@ -213,6 +213,39 @@ async fn location_phase(api: &Api<BackupLocation>, name: &str) -> Option<(Locati
     Some((status.phase?, status.message.unwrap_or_default()))
 }
 
+/// Creates the FAQ's DeleteRequest YAML (as raw JSON) and waits until it removed itself.
+async fn delete_request(cluster: &Cluster, name: &str, object: &str, kind: &str) {
+    let requests: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        NS,
+        &kube::api::ApiResource::erase::<csdr_kube::resources::DeleteRequest>(&()),
+    );
+    requests
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "csdr.alibabacloud.com/v1beta1", "kind": "DeleteRequest",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"deleteObjectName": object, "deleteObjectType": kind}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &format!("the DeleteRequest {name} to remove itself"),
+        || async {
+            requests
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
     let opener = Arc::new(MemoryOpener::default());
@@ -411,6 +444,24 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
         "blue"
     );
 
+    // A DeleteRequest for the restore removes its record from the vault and its
+    // ApplicationRestore; the restored objects and the backup stay.
+    let vault = opener
+        .open(&VaultRequest {
+            name: "oss".into(),
+            url: "memory://shared".into(),
+            config: BTreeMap::new(),
+            credentials: None,
+        })
+        .await
+        .unwrap();
+    assert!(vault.restore("shop-r").await.unwrap().is_some());
+    delete_request(&target, "shop-r-dbr", "shop-r", "Restore").await;
+    assert_eq!(vault.restore("shop-r").await.unwrap(), None);
+    assert!(restores.get_opt("shop-r").await.unwrap().is_none());
+    assert!(copy.get_opt("settings").await.unwrap().is_some());
+    assert!(vault.backup("shop-b").await.unwrap().is_some());
+
     // Schedules: a short interval fires named backups; a paused one never fires.
     let schedules: Api<BackupSchedule> = source.api();
     for (name, paused) in [("every", false), ("paused", true)] {
@@ -470,41 +521,7 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
         .unwrap();
 
     // The FAQ's DeleteRequest, in 1.28: the backup leaves the vault and both clusters.
-    let requests: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        target.client.clone(),
-        NS,
-        &kube::api::ApiResource::erase::<csdr_kube::resources::DeleteRequest>(&()),
-    );
-    requests
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "csdr.alibabacloud.com/v1beta1", "kind": "DeleteRequest",
-                "metadata": {"name": "shop-b-dbr", "namespace": "csdr"},
-                "spec": {"deleteObjectName": "shop-b", "deleteObjectType": "Backup"}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    wait_for("the DeleteRequest to remove itself", || async {
-        requests
-            .get_opt("shop-b-dbr")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    let vault = opener
-        .open(&VaultRequest {
-            name: "oss".into(),
-            url: "memory://shared".into(),
-            config: BTreeMap::new(),
-            credentials: None,
-        })
-        .await
-        .unwrap();
+    delete_request(&target, "shop-b-dbr", "shop-b", "Backup").await;
     assert!(vault.backup("shop-b").await.unwrap().is_none());
     assert!(target_backups.get_opt("shop-b").await.unwrap().is_none());
     wait_for("shop-b to leave 1.16 by sync", || async {

@@ -84,3 +84,34 @@ pub async fn get(
 pub fn j(v: serde_json::Value) -> serde_json::Value {
     json!(v)
 }
+
+/// The S3 test server from `scripts/test.sh` (`CSDR_TEST_S3_ENDPOINT`, `CSDR_TEST_S3_BUCKET`):
+/// `None`, with a note naming `what` is skipped, when it is not configured; a failure when it
+/// is not configured under `CI`.
+pub fn s3_env(what: &str) -> Option<(String, String)> {
+    match (
+        std::env::var("CSDR_TEST_S3_ENDPOINT"),
+        std::env::var("CSDR_TEST_S3_BUCKET"),
+    ) {
+        (Ok(endpoint), Ok(bucket)) => Some((endpoint, bucket)),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not: {what} must run in CI (use scripts/test.sh)"
+            );
+            eprintln!(
+                "note: skipping {what}: CSDR_TEST_S3_ENDPOINT/CSDR_TEST_S3_BUCKET are not set (run scripts/test.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// A prefix of the S3 test bucket no other test run uses: `<what>-<pid>-<nanos>`.
+pub fn unique_prefix(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{what}-{}-{nanos:x}", std::process::id())
+}

@@ -337,6 +337,12 @@ pub trait Vault: Send + Sync {
     /// A restore's record, or `None`.
     async fn restore(&self, name: &str) -> Result<Option<RestoreRecord>, VaultError>;
 
+    /// Deletes a restore's record and files (`restores/<name>/`), the record last, so an
+    /// interrupted deletion still shows the restore and calling this again finishes it.
+    /// Idempotent: deleting an absent restore succeeds. The backup it came from is untouched.
+    /// An unusable name is [`VaultError::InvalidInput`].
+    async fn delete_restore(&self, name: &str) -> Result<(), VaultError>;
+
     /// Deletes a backup (V6): a deletion marker first, which hides it everywhere at once,
     /// then its objects, the marker last. Idempotent: deleting an absent backup succeeds, and
     /// calling it again after an interruption finishes the job.

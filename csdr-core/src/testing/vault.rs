@@ -76,6 +76,7 @@ where
         a_taken_name_fails_fast,
         a_failed_backup_is_recorded_without_data_and_never_visible,
         restores_are_stored_create_only,
+        restores_are_deleted_idempotently,
         velero_written_backup_is_readable,
         delete_is_idempotent_and_frees_the_name,
         interrupted_delete_is_invisible_and_finished_by_a_second_delete,
@@ -378,6 +379,63 @@ async fn restores_are_stored_create_only(t: &Fixture) {
     }
     let logs = crate::gzip::gunzip(&get_raw(t, "restores/r1/restore-r1-logs.gz").await).unwrap();
     assert_eq!(logs, b"restored\n");
+}
+
+async fn restores_are_deleted_idempotently(t: &Fixture) {
+    commit(t, "nightly", JobPhase::Completed, b"x").await;
+    let stored = |name: &str| RestoreRecord {
+        spec: RestoreSpec::new(name, "nightly"),
+        status: JobStatus {
+            phase: JobPhase::Completed,
+            ..JobStatus::default()
+        },
+        created: ts("2026-01-02T00:00:00Z"),
+    };
+    let files = RestoreCompanions {
+        logs: b"restored\n".to_vec(),
+        ..RestoreCompanions::default()
+    };
+    for name in ["r1", "r2"] {
+        t.vault.put_restore(&stored(name), &files).await.unwrap();
+    }
+    let restore_keys = |name: &str| {
+        let prefix = format!("restores/{name}/");
+        async move {
+            all_keys(t.store.as_ref())
+                .await
+                .into_iter()
+                .filter(|k| k.starts_with(&prefix))
+                .collect::<Vec<_>>()
+        }
+    };
+    t.vault.delete_restore("r1").await.unwrap();
+    assert_eq!(t.vault.restore("r1").await.unwrap(), None);
+    assert!(restore_keys("r1").await.is_empty());
+    let err = t.vault.restore_logs("r1").await.unwrap_err();
+    assert!(matches!(err, VaultError::NotFound { .. }), "{err}");
+    // Again, and a restore that never existed: both succeed.
+    t.vault.delete_restore("r1").await.unwrap();
+    t.vault.delete_restore("never-existed").await.unwrap();
+    // The other restore and the backup are untouched; the name is free again.
+    assert_eq!(t.vault.restore("r2").await.unwrap(), Some(stored("r2")));
+    assert_eq!(t.vault.restore_logs("r2").await.unwrap(), b"restored\n");
+    assert!(t.vault.backup("nightly").await.unwrap().is_some());
+    t.vault.put_restore(&stored("r1"), &files).await.unwrap();
+    assert_eq!(t.vault.restore("r1").await.unwrap(), Some(stored("r1")));
+
+    // An interrupted deletion (some files gone, the record left) is still visible and is
+    // finished by the next call.
+    t.store
+        .delete("restores/r2/restore-r2-logs.gz")
+        .await
+        .unwrap();
+    assert!(t.vault.restore("r2").await.unwrap().is_some());
+    t.vault.delete_restore("r2").await.unwrap();
+    assert!(restore_keys("r2").await.is_empty());
+    assert_eq!(t.vault.restore("r2").await.unwrap(), None);
+
+    let err = t.vault.delete_restore("").await.unwrap_err();
+    assert!(matches!(err, VaultError::InvalidInput { .. }), "{err}");
 }
 
 async fn velero_written_backup_is_readable(t: &Fixture) {

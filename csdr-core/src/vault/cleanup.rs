@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use super::{Inner, layout};
 use crate::ports::blob_store::BlobError;
 use crate::ports::vault::{OrphanReport, VaultError};
-use crate::vault_record::BackupRecord;
+use crate::vault_record::{BackupRecord, RESTORE_RECORD_FILE};
 use layout::BackupKey;
 
 impl Inner {
@@ -95,6 +95,22 @@ impl Inner {
         inner.mark_deleted(name).await?;
         inner.finish_deletion(name).await?;
         Ok(())
+    }
+
+    /// Removes `restores/<name>/`: its files first, the record last (an interrupted
+    /// deletion stays visible and is finished by the next call).
+    pub(super) async fn delete_restore(&self, name: &str) -> Result<(), VaultError> {
+        layout::check_name("restore", name)?;
+        let record = layout::restore_file(name, RESTORE_RECORD_FILE);
+        let files: Vec<String> = self
+            .list(&layout::restore_dir(name))
+            .await?
+            .into_iter()
+            .map(|m| m.key)
+            .filter(|k| *k != record)
+            .collect();
+        self.delete_all(files).await?;
+        self.delete(&record).await
     }
 
     pub(super) async fn remove_orphans(

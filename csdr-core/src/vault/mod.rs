@@ -529,6 +529,10 @@ impl Vault for BlobVault {
         }
     }
 
+    async fn delete_restore(&self, name: &str) -> Result<(), VaultError> {
+        self.inner.delete_restore(name).await
+    }
+
     async fn delete_backup(&self, name: &str) -> Result<(), VaultError> {
         self.inner.delete_backup(name).await
     }

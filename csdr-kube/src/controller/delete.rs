@@ -4,8 +4,9 @@
 //! - `Backup`: the backup's files in its vault (found through its ApplicationBackup's
 //!   location, or by asking every Available location), then the ApplicationBackup; other
 //!   clusters lose their synced copy at their next sync.
-//! - `Restore`: the ApplicationRestore (the vault's restore record stays: the vault port
-//!   has no deletion of restore records yet).
+//! - `Restore`: the restore's record and files in its vault (found through its
+//!   ApplicationRestore's location, or by asking every Available location), then the
+//!   ApplicationRestore; the restored objects and the backup stay.
 //! - `Schedule`: the BackupSchedule (its backups stay, as Velero does).
 //! - `Convert`: StorageClass conversion tasks (`ConvertToSnapshot`) are not modelled yet:
 //!   there is nothing to reset, the request says so in an Event and removes itself.
@@ -36,23 +37,21 @@ fn gone<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
     }
 }
 
-async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
-    let backups = ctx.api::<ApplicationBackup>();
-    let object = backups
-        .get_opt(name)
-        .await
-        .map_err(|e| format!("reading ApplicationBackup {name}: {e}"))?;
-    let locations: Vec<BackupLocation> = match &object {
-        Some(b) => {
-            let location = &b.spec.backup_location;
-            vec![
-                ctx.api::<BackupLocation>()
-                    .get(location)
-                    .await
-                    .map_err(|e| format!("BackupLocation {location} of backup {name}: {e}"))?,
-            ]
-        }
-        None => ctx
+/// The locations that may hold `what`: the one its cluster object names, else every
+/// Available location.
+async fn candidate_locations(
+    ctx: &Context,
+    named: Option<&str>,
+    what: &str,
+) -> Result<Vec<BackupLocation>, String> {
+    match named {
+        Some(location) => Ok(vec![
+            ctx.api::<BackupLocation>()
+                .get(location)
+                .await
+                .map_err(|e| format!("BackupLocation {location} of {what}: {e}"))?,
+        ]),
+        None => Ok(ctx
             .api::<BackupLocation>()
             .list(&ListParams::default())
             .await
@@ -60,8 +59,18 @@ async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
             .items
             .into_iter()
             .filter(|l| l.status.as_ref().and_then(|s| s.phase) == Some(LocationPhase::Available))
-            .collect(),
-    };
+            .collect()),
+    }
+}
+
+async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
+    let backups = ctx.api::<ApplicationBackup>();
+    let object = backups
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading ApplicationBackup {name}: {e}"))?;
+    let named = object.as_ref().map(|b| b.spec.backup_location.as_str());
+    let locations = candidate_locations(ctx, named, &format!("backup {name}")).await?;
     let mut deleted_from = Vec::new();
     for location in &locations {
         let vault = open_vault(ctx, location).await?;
@@ -90,6 +99,50 @@ async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
     })
 }
 
+/// Deletes a restore's record and files from its vault (the location its ApplicationRestore
+/// ran on, or every Available location when the object is gone), then the ApplicationRestore.
+/// The restored objects in the cluster and the backup stay.
+async fn delete_restore(ctx: &Context, name: &str) -> Result<String, String> {
+    let restores = ctx.api::<ApplicationRestore>();
+    let object = restores
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading ApplicationRestore {name}: {e}"))?;
+    let named = object.as_ref().and_then(|r| {
+        r.status
+            .as_ref()
+            .and_then(|s| s.backup_location.as_deref())
+            .or(r.spec.backup_location.as_deref())
+    });
+    let locations = candidate_locations(ctx, named, &format!("restore {name}")).await?;
+    let mut deleted_from = Vec::new();
+    for location in &locations {
+        let vault = open_vault(ctx, location).await?;
+        let present = vault
+            .restore(name)
+            .await
+            .map_err(|e| format!("VaultError: {e}"))?
+            .is_some();
+        if present {
+            vault
+                .delete_restore(name)
+                .await
+                .map_err(|e| format!("VaultError: deleting restore {name}: {e}"))?;
+            deleted_from.push(location.name_any());
+        }
+    }
+    gone(restores.delete(name, &DeleteParams::default()).await)
+        .map_err(|e| format!("deleting ApplicationRestore {name}: {e}"))?;
+    Ok(if deleted_from.is_empty() {
+        format!("restore {name}: no vault held its record; its ApplicationRestore is gone")
+    } else {
+        format!(
+            "restore {name} deleted from BackupLocation {} (the restored objects stay)",
+            deleted_from.join(", ")
+        )
+    })
+}
+
 /// Reconciles one DeleteRequest.
 pub async fn reconcile(
     request: Arc<DeleteRequest>,
@@ -99,13 +152,7 @@ pub async fn reconcile(
     let target = request.spec.delete_object_name.clone();
     let result: Result<String, String> = match request.spec.delete_object_type {
         DeleteObjectType::Backup => delete_backup(&ctx, &target).await,
-        DeleteObjectType::Restore => gone(
-            ctx.api::<ApplicationRestore>()
-                .delete(&target, &DeleteParams::default())
-                .await,
-        )
-        .map(|()| format!("ApplicationRestore {target} deleted"))
-        .map_err(|e| format!("deleting ApplicationRestore {target}: {e}")),
+        DeleteObjectType::Restore => delete_restore(&ctx, &target).await,
         DeleteObjectType::Schedule => gone(
             ctx.api::<BackupSchedule>()
                 .delete(&target, &DeleteParams::default())
