@@ -53,6 +53,8 @@ impl ApplicationBackupSpec {
             scope: self.scope.clone(),
             ttl,
             backup_volumes: self.backup_volumes,
+            volume_snapshot_class: Default::default(),
+            included_volumes: Vec::new(),
             storage_location: Some(self.backup_location.clone()),
         })
     }
