@@ -67,6 +67,30 @@ pub const SIZE_ANNOTATION: &str = "csdr.io/size";
 /// validity period in days.
 pub const RETENTION_DAYS_PARAMETER: &str = "retentionDays";
 
+/// The name of the FAQ's snapshot class for Alibaba Cloud disks with a validity period.
+pub const DEFAULT_TTL_CLASS: &str = "csdr-disk-snapshot-with-default-ttl";
+/// Alibaba Cloud's disk CSI driver.
+pub const ALIBABA_DISK_DRIVER: &str = "diskplugin.csi.alibabacloud.com";
+
+/// The FAQ's `csdr-disk-snapshot-with-default-ttl` VolumeSnapshotClass: `Retain`, the
+/// Alibaba Cloud disk driver, `retentionDays` = `days`, labelled as csdr's default for the
+/// driver (what `csdr install --default-snapshot-class` applies).
+///
+/// ```
+/// let class = csdr_core::ports::snapshot::default_ttl_snapshot_class(30);
+/// assert_eq!(class["parameters"]["retentionDays"], "30");
+/// assert_eq!(class["deletionPolicy"], "Retain");
+/// ```
+pub fn default_ttl_snapshot_class(days: u64) -> Value {
+    json!({
+        "apiVersion": SNAPSHOT_API, "kind": "VolumeSnapshotClass",
+        "metadata": {"name": DEFAULT_TTL_CLASS, "labels": {CSDR_DEFAULT_CLASS_LABEL: "true"}},
+        "deletionPolicy": "Retain",
+        "driver": ALIBABA_DISK_DRIVER,
+        "parameters": {RETENTION_DAYS_PARAMETER: days.to_string()},
+    })
+}
+
 /// What a backup records about one volume snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
