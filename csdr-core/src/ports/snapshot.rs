@@ -414,6 +414,37 @@ impl<C: Cluster> CsiSnapshotter<C> {
     }
 }
 
+impl<C: Cluster> CsiSnapshotter<C> {
+    async fn delete_by_handle(&self, record: &VolumeSnapshotRecord) -> Result<(), ClusterError> {
+        let digest = crate::digest::sha256_hex(record.snapshot_handle.as_bytes());
+        let name = format!("csdr-delete-{}", &digest[..16]);
+        let content = KubeObject::new(json!({
+            "apiVersion": SNAPSHOT_API, "kind": "VolumeSnapshotContent",
+            "metadata": {"name": name},
+            "spec": {"deletionPolicy": "Delete", "driver": record.driver,
+                "source": {"snapshotHandle": record.snapshot_handle},
+                "volumeSnapshotRef": {"name": name, "namespace": "default"}},
+        }))
+        .map_err(|e| ClusterError::Invalid {
+            what: format!("volumesnapshotcontents {name}"),
+            reason: e.to_string(),
+        })?;
+        match self
+            .cluster
+            .create(&gvr("volumesnapshotcontents"), &content)
+            .await
+        {
+            Ok(_) | Err(ClusterError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        gone(
+            self.cluster
+                .delete(&gvr("volumesnapshotcontents"), None, &name)
+                .await,
+        )
+    }
+}
+
 fn gone(result: Result<(), ClusterError>) -> Result<(), ClusterError> {
     match result {
         Err(ClusterError::NotFound { .. }) => Ok(()),
@@ -649,6 +680,7 @@ impl<C: Cluster> VolumeSnapshotter for CsiSnapshotter<C> {
                     .and_then(|v| text(v, "/status/boundVolumeSnapshotContentName"));
             }
         }
+        let mut content_found = false;
         if let Some(content) = &content_name {
             let patched = self
                 .cluster
@@ -660,6 +692,7 @@ impl<C: Cluster> VolumeSnapshotter for CsiSnapshotter<C> {
                 )
                 .await
                 .map(|_| ());
+            content_found = patched.is_ok();
             gone(patched).map_err(fail)?;
         }
         if !record.snapshot_name.is_empty() {
@@ -679,6 +712,12 @@ impl<C: Cluster> VolumeSnapshotter for CsiSnapshotter<C> {
                 .delete(&gvr("volumesnapshotcontents"), None, content)
                 .await;
             gone(deleted).map_err(fail)?;
+        }
+        if !content_found && !record.snapshot_handle.is_empty() && !record.driver.is_empty() {
+            // Not in this cluster (another cluster took it, or it was lost with its cluster):
+            // the storage's snapshot is deleted through a content of our own that names its
+            // handle with policy Delete, as the CSI external-snapshotter deletes any content.
+            self.delete_by_handle(record).await.map_err(fail)?;
         }
         Ok(())
     }
