@@ -97,6 +97,16 @@ impl ClaimsInUse {
     }
 }
 
+/// What became of one claim of a backup.
+enum Claimed {
+    /// Snapshotted.
+    Taken(Box<VolumeSnapshotRecord>),
+    /// Left without a snapshot, for a reason a warning gives.
+    Skipped(Issue),
+    /// Its snapshot failed.
+    Failed(Issue),
+}
+
 /// What the volume part of a backup produced, for the backup to record.
 #[derive(Default)]
 pub(super) struct VolumeOutcome {
@@ -264,15 +274,12 @@ impl Engine {
                     name: name.clone(),
                 };
                 let skipped = |why: String| {
-                    Err((
-                        false,
-                        Issue::about(
-                            claim_ref(),
-                            format!("used by {user}; its data was not backed up: {why}"),
-                        ),
+                    Claimed::Skipped(Issue::about(
+                        claim_ref(),
+                        format!("used by {user}; its data was not backed up: {why}"),
                     ))
                 };
-                let failed = |why: String| Err((true, Issue::about(claim_ref(), why)));
+                let failed = |why: String| Claimed::Failed(Issue::about(claim_ref(), why));
                 let claim = match self.cluster.get(&pvcs(), Some(&ns), &name).await {
                     Ok(Some(claim)) => claim,
                     Ok(None) => return skipped("the claim does not exist".into()),
@@ -320,7 +327,7 @@ impl Engine {
                         })
                     });
                 match result {
-                    Ok(record) => Ok(record),
+                    Ok(record) => Claimed::Taken(Box::new(record)),
                     Err(
                         e @ (SnapshotError::NoSnapshotClass { .. }
                         | SnapshotError::AmbiguousClass { .. }
@@ -355,7 +362,8 @@ impl Engine {
         let snap = |r: &str| GroupVersionResource::new("snapshot.storage.k8s.io", "v1", r);
         for result in results {
             match result {
-                Ok(record) => {
+                Claimed::Taken(record) => {
+                    let record = *record;
                     let vs = self
                         .cluster
                         .get(
@@ -379,8 +387,8 @@ impl Engine {
                         .push(format!("{} ready and retained", describe_snapshot(&record)));
                     out.records.push(record);
                 }
-                Err((false, issue)) => out.warnings.push(issue),
-                Err((true, issue)) => out.errors.push(issue),
+                Claimed::Skipped(issue) => out.warnings.push(issue),
+                Claimed::Failed(issue) => out.errors.push(issue),
             }
         }
         out
