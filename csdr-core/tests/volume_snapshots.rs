@@ -573,6 +573,11 @@ fn a_rerun_under_the_same_name_takes_new_snapshots_and_gc_collects_the_old_ones(
             assert_ne!(old.snapshot_handle, new.snapshot_handle, "not reused");
         }
         assert_eq!(sim.snapshot_storage().len(), 4);
+        let listed = vault.backup_companions("b1").await.unwrap().resource_list;
+        assert!(
+            !listed.keys().any(|k| k.contains("VolumeSnapshot")),
+            "the older snapshots are not archived as objects: {listed:?}"
+        );
         // GC removes the first attempt's snapshots once past the grace period, keeps the rest.
         clock.advance(options().orphan_grace + Duration::from_secs(60));
         let gc = engine(&sim, &vault, &clock).gc().await.unwrap();

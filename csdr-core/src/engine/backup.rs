@@ -681,7 +681,8 @@ impl Engine {
                 while let Some(item) = rx.next().await {
                     match item {
                         Ok(obj) => {
-                            if !selection.selects(&obj) {
+                            if !selection.selects(&obj) || super::snapshots::is_csdr_snapshot(&obj)
+                            {
                                 continue;
                             }
                             n += 1;

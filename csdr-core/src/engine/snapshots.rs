@@ -196,6 +196,17 @@ pub fn recorded_snapshots(companions: &BackupCompanions) -> Vec<VolumeSnapshotRe
         .collect()
 }
 
+/// Whether an object is a VolumeSnapshot or content csdr took for a backup: recorded in its
+/// own backup's snapshot files, never archived as an object of another backup (restoring it
+/// would cut a new snapshot of the restored claim).
+pub(super) fn is_csdr_snapshot(obj: &KubeObject) -> bool {
+    matches!(obj.kind(), "VolumeSnapshot" | "VolumeSnapshotContent")
+        && obj.api_group() == "snapshot.storage.k8s.io"
+        && obj
+            .label(crate::ports::snapshot::BACKUP_NAME_LABEL)
+            .is_some()
+}
+
 /// The part of an attempt id a snapshot name carries.
 fn short_attempt(attempt: &str) -> String {
     attempt
