@@ -189,6 +189,7 @@ fn backup_spec(location: &str) -> ApplicationBackupSpec {
         ttl: Some("24h".into()),
         backup_volumes: false,
         backup_location: location.into(),
+        ..Default::default()
     }
 }
 
@@ -540,6 +541,14 @@ metadata: {name: disk-snap}
 driver: diskplugin.csi.alibabacloud.com
 deletionPolicy: Delete
 ---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata:
+  name: other-snap
+  labels: {csdr.io/default-snapshot-class: "true"}
+driver: diskplugin.csi.alibabacloud.com
+deletionPolicy: Delete
+---
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: data, namespace: shop}
@@ -582,6 +591,8 @@ async fn an_application_backup_snapshots_volumes_and_a_delete_request_removes_th
     let backups: Api<ApplicationBackup> = cluster.api();
     let mut spec = backup_spec("oss");
     spec.backup_volumes = true;
+    spec.volume_snapshot_class
+        .insert("diskplugin.csi.alibabacloud.com".into(), "disk-snap".into());
     backups
         .create(
             &PostParams::default(),
@@ -600,6 +611,24 @@ async fn an_application_backup_snapshots_volumes_and_a_delete_request_removes_th
         sim.snapshot_storage().len(),
         1,
         "the claim's data is snapshotted"
+    );
+    let snapshots = sim
+        .snapshot(
+            &csdr_core::object::GroupVersionResource::new(
+                "snapshot.storage.k8s.io",
+                "v1",
+                "volumesnapshots",
+            ),
+            Some("shop"),
+        )
+        .unwrap()
+        .0;
+    assert_eq!(
+        snapshots[0]
+            .pointer("/spec/volumeSnapshotClassName")
+            .and_then(|c| c.as_str()),
+        Some("disk-snap"),
+        "the class the ApplicationBackup names for the driver"
     );
 
     let requests: Api<kube::api::DynamicObject> = Api::namespaced_with(
