@@ -826,3 +826,40 @@ fn a_data_protection_backup_of_two_claims_restores_one_alone_elsewhere() {
         );
     })
 }
+
+#[test]
+fn a_backup_killed_after_its_snapshots_were_cut_is_cleaned_up_by_the_next_gc() {
+    block_on(async {
+        let clock = clock();
+        let vault = vault(&clock).await;
+        let sim = shop(&clock);
+        let hanging = engine_on(
+            Arc::new(Hanging(sim.clone())),
+            &vault,
+            &clock,
+            true,
+            options(),
+        );
+        // The process dies while the backup waits for its snapshots.
+        let backup = hanging.backup(volume_backup("killed"));
+        futures::pin_mut!(backup);
+        let outcome = futures::future::select(backup, futures::future::ready(())).await;
+        assert!(matches!(outcome, futures::future::Either::Right(_)));
+        assert!(!all(&sim, "volumesnapshots").await.is_empty());
+        assert!(!sim.snapshot_storage().is_empty());
+
+        let gc = engine(&sim, &vault, &clock);
+        let early = gc.gc().await.unwrap();
+        assert!(
+            early.snapshots_deleted.is_empty(),
+            "a backup may still be running: {early:#?}"
+        );
+        clock.advance(options().orphan_grace + Duration::from_secs(60));
+        let report = gc.gc().await.unwrap();
+        assert!(!report.snapshots_deleted.is_empty(), "{report:#?}");
+        assert!(report.failed.is_empty(), "{report:#?}");
+        assert!(all(&sim, "volumesnapshots").await.is_empty());
+        assert!(all(&sim, "volumesnapshotcontents").await.is_empty());
+        assert!(sim.snapshot_storage().is_empty());
+    })
+}

@@ -291,7 +291,7 @@ impl Engine {
             Err(error) => {
                 // A failed or timed-out backup keeps no snapshot.
                 for failure in self
-                    .remove_attempt_snapshots(&spec.name, &attempt, &mut c.log)
+                    .remove_attempt_snapshots(spec, &attempt, &mut c.log)
                     .await
                 {
                     c.warn(Issue::general(format!(
@@ -328,10 +328,7 @@ impl Engine {
     /// cannot).
     async fn forget_attempt_snapshots(&self, spec: &BackupSpec, attempt: &str) {
         let mut log = JobLog::new(self.clock.clone());
-        for failure in self
-            .remove_attempt_snapshots(&spec.name, attempt, &mut log)
-            .await
-        {
+        for failure in self.remove_attempt_snapshots(spec, attempt, &mut log).await {
             tracing::warn!(backup = %spec.name, %failure, "a volume snapshot of the failed backup could not be removed; GC will");
         }
     }

@@ -429,13 +429,17 @@ impl Engine {
     /// returns what could not be removed.
     pub(super) async fn remove_attempt_snapshots(
         &self,
-        backup: &str,
+        spec: &BackupSpec,
         attempt: &str,
         log: &mut JobLog,
     ) -> Vec<String> {
+        let backup = spec.name.as_str();
         let Some(snapshotter) = &self.snapshotter else {
             return Vec::new();
         };
+        if !spec.backup_volumes && spec.included_volumes.is_empty() {
+            return Vec::new();
+        }
         let left = match snapshotter.csdr_snapshots().await {
             Ok(left) => left,
             Err(e) => return vec![format!("listing the snapshots the backup left: {e}")],
