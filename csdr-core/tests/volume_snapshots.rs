@@ -799,6 +799,25 @@ fn a_data_protection_backup_of_two_claims_restores_one_alone_elsewhere() {
             "only the named claims, without their app"
         );
 
+        let mut dry = RestoreSpec::new("dry", "dp");
+        dry.included_volumes = vec!["shop/data".parse::<VolumeRestore>().unwrap()];
+        dry.dry_run = true;
+        let report = engine(&sim, &vault, &clock).restore(dry).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            report.status
+        );
+        let would: Vec<String> = report.created.iter().map(ToString::to_string).collect();
+        assert_eq!(would.len(), 1, "{would:?}");
+        assert!(would[0].contains("shop/data"), "{would:?}");
+        assert_eq!(
+            all(&sim, "volumesnapshots").await.len(),
+            2,
+            "a dry run writes nothing"
+        );
+
         let mut restore = RestoreSpec::new("one", "dp");
         restore.included_volumes = vec![
             "shop/logs=audit/logs-copy"

@@ -215,7 +215,7 @@ impl Engine {
             .iter()
             .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
             .collect();
-        if !spec.included_volumes.is_empty() && !spec.dry_run {
+        if !spec.included_volumes.is_empty() {
             // D5: chosen claims alone, from their snapshots.
             return Ok(self
                 .restore_volumes_alone(spec, &contents, &snapshots, warnings, log)

@@ -590,7 +590,8 @@ impl Engine {
     }
 
     /// A standalone volume restore (D5): each chosen claim is created alone, from its
-    /// snapshot, under its own or a new name and namespace.
+    /// snapshot, under its own or a new name and namespace (a dry run lists them and writes
+    /// nothing).
     pub(super) async fn restore_volumes_alone(
         &self,
         spec: &RestoreSpec,
@@ -727,6 +728,13 @@ impl Engine {
             if !annotations.is_empty() {
                 metadata["annotations"] = Value::Object(annotations);
             }
+        }
+        if spec.dry_run {
+            return Ok(ObjectRef {
+                namespace: Some(ns),
+                name,
+                ..source
+            });
         }
         if namespaces_made.insert(ns.clone()) {
             let namespace = KubeObject::new(
