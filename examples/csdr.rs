@@ -174,13 +174,18 @@ enum BackupCommand {
         #[command(flatten)]
         output: OutputArg,
     },
-    /// Delete a backup and its files from the vault (Failed backups included).
-    #[command(after_help = "Examples:\n  csdr backup delete shop-b --vault file:///tmp/csdr-vault")]
+    /// Delete a backup, its volume snapshots (with --cluster) and its files from the vault (Failed backups included).
+    #[command(
+        after_help = "Examples:\n  csdr backup delete shop-b --vault file:///tmp/csdr-vault --cluster sim:1.28:./cluster-128\n  csdr backup delete shop-b --vault file:///tmp/csdr-vault\n\nWithout --cluster the backup's volume snapshots stay in the cluster and are listed."
+    )]
     Delete {
         /// The backup's name. Example: shop-b
         name: String,
         #[command(flatten)]
         vault: VaultArg,
+        /// The cluster holding the backup's volume snapshots: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster kube
+        #[arg(long, value_name = "CLUSTER")]
+        cluster: Option<ClusterArg>,
     },
     /// Print a backup's log from the vault: what it listed, each object, each warning and error, timings (Failed backups included).
     #[command(
@@ -244,9 +249,15 @@ struct BackupCreateArgs {
     /// How long the backup is kept before gc deletes it (Go or humantime duration). Example: --ttl 168h
     #[arg(long, default_value = "720h", value_parser = parse_duration, value_name = "DURATION")]
     ttl: Duration,
-    /// Snapshot the volumes of selected pods with CSI VolumeSnapshots (needs snapshot.storage.k8s.io/v1 and a VolumeSnapshotClass).
+    /// Snapshot the volumes of selected workloads (pods, deployments, statefulsets, daemonsets, jobs, cronjobs) with CSI VolumeSnapshots (needs snapshot.storage.k8s.io/v1 and a VolumeSnapshotClass); the snapshots are retained until the backup is deleted or expires.
     #[arg(long)]
     backup_volumes: bool,
+    /// The VolumeSnapshotClass for a CSI driver, driver=class (repeatable); other drivers use the class labelled csdr.io/default-snapshot-class=true, else their default class. Example: --volume-snapshot-class diskplugin.csi.alibabacloud.com=csdr-disk-snapshot-with-default-ttl
+    #[arg(long, value_delimiter = ',', value_name = "DRIVER=CLASS,…")]
+    volume_snapshot_class: Vec<String>,
+    /// Snapshot these PersistentVolumeClaims whether or not a selected workload uses them (a data-protection backup). Example: --include-volumes shop/data,shop/logs
+    #[arg(long, value_delimiter = ',', value_name = "NS/PVC,…")]
+    include_volumes: Vec<String>,
     /// Accepted for Velero compatibility: backups always run in the foreground until they finish.
     #[arg(long)]
     wait: bool,
@@ -339,6 +350,9 @@ struct RestoreCreateArgs {
     /// Compute the plan and the final objects without writing anything. Example: --dry-run -o json
     #[arg(long)]
     dry_run: bool,
+    /// Restore only these snapshotted PersistentVolumeClaims and their data, optionally under another namespace and name. Example: --include-volumes shop/data=shop-copy/data-restored
+    #[arg(long, value_delimiter = ',', value_name = "NS/PVC[=NS/PVC],…")]
+    include_volumes: Vec<String>,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -396,6 +410,9 @@ struct GcArgs {
     /// Collect as if it were this instant (RFC 3339); now by default. Example: --now 2027-01-01T00:00:00Z
     #[arg(long, value_name = "RFC3339")]
     now: Option<String>,
+    /// The cluster holding the backups' volume snapshots, deleted with them; without it they are listed. Example: --cluster kube
+    #[arg(long, value_name = "CLUSTER")]
+    cluster: Option<ClusterArg>,
     #[command(flatten)]
     output: OutputArg,
 }

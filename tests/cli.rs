@@ -1229,3 +1229,277 @@ fn a_failed_backup_is_described_and_its_log_printed() {
         .code(1)
         .stderr(predicate::str::contains("backup pay-b not found in vault"));
 }
+
+/// A Kubernetes 1.28 folder with a CSI disk claim used by a Deployment and a snapshot class.
+fn volume_folder(root: &Path) -> PathBuf {
+    let folder = root.join("cluster-128");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("app.yaml"),
+        r#"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: alicloud-disk}
+provisioner: diskplugin.csi.alibabacloud.com
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: disk-snap}
+driver: diskplugin.csi.alibabacloud.com
+deletionPolicy: Delete
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: shop}
+spec:
+  storageClassName: alicloud-disk
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 20Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.25"}]
+      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+"#,
+    )
+    .unwrap();
+    folder
+}
+
+/// The VolumeSnapshots a saved folder holds.
+fn saved_snapshots(folder: &Path) -> Vec<String> {
+    let dir = folder
+        .join("shop")
+        .join("volumesnapshots.snapshot.storage.k8s.io");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn backup_volumes_snapshots_retains_describes_and_deletes_with_the_backup() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = volume_folder(root.path());
+    let vault = file_url(&root.path().join("vault"));
+    let cluster = sim("1.28", &folder);
+    let out = csdr()
+        .args([
+            "backup",
+            "create",
+            "b1",
+            "--cluster",
+            &cluster,
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--include-namespaces",
+            "shop",
+            "--backup-volumes",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_out(&out);
+    let snapshots = report["volumeSnapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 1, "{report:#}");
+    assert_eq!(snapshots[0]["pvcName"], "data");
+    let handle = snapshots[0]["snapshotHandle"].as_str().unwrap().to_string();
+    assert_eq!(
+        saved_snapshots(&folder).len(),
+        1,
+        "the snapshot is kept in the folder"
+    );
+
+    let details = csdr()
+        .args(["backup", "describe", "b1", "--vault", &vault, "--details"])
+        .output()
+        .unwrap();
+    assert_eq!(details.status.code(), Some(0));
+    let text = String::from_utf8(details.stdout).unwrap();
+    for expected in [
+        "CSI Volume Snapshots:",
+        "    PVC:                    data",
+        "    Snapshot Class:         disk-snap",
+        &format!("    Storage Snapshot ID:    {handle}"),
+        "    Deletion Policy:        Retain",
+        "    State:                  Retained",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+
+    // Without --cluster the snapshot stays and is listed; with it, it goes.
+    let out = csdr()
+        .args([
+            "backup",
+            "create",
+            "b2",
+            "--cluster",
+            &cluster,
+            "--vault",
+            &vault,
+        ])
+        .args(["--include-namespaces", "shop", "--backup-volumes"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(saved_snapshots(&folder).len(), 2);
+    csdr()
+        .args(["backup", "delete", "b1", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Volume snapshots left in the cluster",
+        ))
+        .stdout(predicate::str::contains(handle.as_str()));
+    assert_eq!(saved_snapshots(&folder).len(), 2);
+    csdr()
+        .args([
+            "backup",
+            "delete",
+            "b2",
+            "--vault",
+            &vault,
+            "--cluster",
+            &cluster,
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Deleted VolumeSnapshot shop/data-b2-",
+        ))
+        .stdout(predicate::str::contains("Backup \"b2\" deleted."));
+    let left = saved_snapshots(&folder);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("data-b1-"), "{left:?}");
+}
+
+#[test]
+fn a_claim_restores_alone_from_its_snapshot_under_another_name() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = volume_folder(root.path());
+    let vault = file_url(&root.path().join("vault"));
+    let cluster = sim("1.28", &folder);
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "dp",
+            "--cluster",
+            &cluster,
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--include-namespaces",
+            "shop",
+            "--include-volumes",
+            "shop/data",
+        ])
+        .args(["--include-resources", "pvc,pv"])
+        .assert()
+        .code(0);
+    csdr()
+        .args([
+            "restore",
+            "create",
+            "one",
+            "--from-backup",
+            "dp",
+            "--vault",
+            &vault,
+        ])
+        .args([
+            "--cluster",
+            &cluster,
+            "--include-volumes",
+            "shop/data=copy/data-copy",
+        ])
+        .assert()
+        .code(0);
+    let restored = std::fs::read_to_string(
+        folder
+            .join("copy")
+            .join("persistentvolumeclaims.core")
+            .join("data-copy.yaml"),
+    )
+    .unwrap();
+    assert!(restored.contains("kind: VolumeSnapshot"), "{restored}");
+    assert!(restored.contains("phase: Bound"), "{restored}");
+    csdr()
+        .args([
+            "restore",
+            "create",
+            "bad",
+            "--from-backup",
+            "dp",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", &cluster, "--include-volumes", "data"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--include-volumes: `data` is not namespace/name",
+        ));
+}
+
+#[test]
+fn install_creates_the_faqs_snapshot_class_when_asked() {
+    let out = csdr()
+        .args([
+            "install",
+            "--dry-run",
+            "-o",
+            "yaml",
+            "--default-snapshot-class",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("kind: VolumeSnapshotClass"), "{text}");
+    assert!(
+        text.contains("name: csdr-disk-snapshot-with-default-ttl"),
+        "{text}"
+    );
+    assert!(
+        text.contains("retentionDays: '30'") || text.contains("retentionDays: \"30\""),
+        "{text}"
+    );
+    let plain = csdr()
+        .args(["install", "--dry-run", "-o", "yaml"])
+        .output()
+        .unwrap();
+    let plain = String::from_utf8(plain.stdout).unwrap();
+    assert!(!plain.contains("kind: VolumeSnapshotClass"), "{plain}");
+}

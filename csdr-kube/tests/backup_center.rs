@@ -76,7 +76,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(release: KubeRelease) -> Cluster {
-        let server = ApiServer::start(support::sim(release)).await.unwrap();
+        Self::start_with(support::sim(release)).await
+    }
+
+    async fn start_with(sim: csdr_core::sim::SimCluster) -> Cluster {
+        let server = ApiServer::start(sim).await.unwrap();
         let client = Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
         let crd_api: Api<CustomResourceDefinition> = Api::all(client.clone());
         for crd in crds() {
@@ -185,6 +189,7 @@ fn backup_spec(location: &str) -> ApplicationBackupSpec {
         ttl: Some("24h".into()),
         backup_volumes: false,
         backup_location: location.into(),
+        ..Default::default()
     }
 }
 
@@ -538,4 +543,141 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
     let _ = stop_target.send(());
     source_task.await.unwrap();
     target_task.await.unwrap();
+}
+
+/// A disk claim used by a Deployment, and a snapshot class whose policy is Delete.
+const VOLUMES: &str = r#"
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: alicloud-disk}
+provisioner: diskplugin.csi.alibabacloud.com
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata: {name: disk-snap}
+driver: diskplugin.csi.alibabacloud.com
+deletionPolicy: Delete
+---
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshotClass
+metadata:
+  name: other-snap
+  labels: {csdr.io/default-snapshot-class: "true"}
+driver: diskplugin.csi.alibabacloud.com
+deletionPolicy: Delete
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: shop}
+spec:
+  storageClassName: alicloud-disk
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 20Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.25"}]
+      volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_backup_snapshots_volumes_and_a_delete_request_removes_them() {
+    let opener = Arc::new(MemoryOpener::default());
+    let sim = support::sim(KubeRelease::V1_28);
+    let cluster = Cluster::start_with(sim.clone()).await;
+    sim.load_documents(&[csdr_core::sim::SimDocument {
+        path: "volumes.yaml".into(),
+        text: VOLUMES.into(),
+    }])
+    .unwrap();
+    let (stop, task) = cluster.controller("vol-a", opener.clone());
+    let locations: Api<BackupLocation> = cluster.api();
+    locations
+        .create(&PostParams::default(), &location("oss", "memory://volumes"))
+        .await
+        .unwrap();
+    wait_for("oss to be validated", || location_phase(&locations, "oss")).await;
+
+    let backups: Api<ApplicationBackup> = cluster.api();
+    let mut spec = backup_spec("oss");
+    spec.backup_volumes = true;
+    spec.volume_snapshot_class
+        .insert("diskplugin.csi.alibabacloud.com".into(), "disk-snap".into());
+    backups
+        .create(
+            &PostParams::default(),
+            &ApplicationBackup::new("vol-b", spec),
+        )
+        .await
+        .unwrap();
+    let done = finished_backup(&backups, "vol-b").await;
+    assert_eq!(
+        done.status.as_ref().and_then(|s| s.phase),
+        Some(JobPhase::Completed),
+        "{:#?}",
+        done.status
+    );
+    assert_eq!(
+        sim.snapshot_storage().len(),
+        1,
+        "the claim's data is snapshotted"
+    );
+    let snapshots = sim
+        .snapshot(
+            &csdr_core::object::GroupVersionResource::new(
+                "snapshot.storage.k8s.io",
+                "v1",
+                "volumesnapshots",
+            ),
+            Some("shop"),
+        )
+        .unwrap()
+        .0;
+    assert_eq!(
+        snapshots[0]
+            .pointer("/spec/volumeSnapshotClassName")
+            .and_then(|c| c.as_str()),
+        Some("disk-snap"),
+        "the class the ApplicationBackup names for the driver"
+    );
+
+    let requests: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        NS,
+        &kube::api::ApiResource::erase::<csdr_kube::resources::DeleteRequest>(&()),
+    );
+    requests
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "csdr.alibabacloud.com/v1beta1", "kind": "DeleteRequest",
+                "metadata": {"name": "vol-b-dbr", "namespace": "csdr"},
+                "spec": {"deleteObjectName": "vol-b", "deleteObjectType": "Backup"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_for("the DeleteRequest to remove itself", || async {
+        requests
+            .get_opt("vol-b-dbr")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        sim.snapshot_storage().is_empty(),
+        "the snapshot goes with its backup"
+    );
+    let _ = stop.send(());
+    task.await.unwrap();
 }

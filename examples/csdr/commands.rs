@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use csdr::core::engine::{Engine, EngineBuilder, RestoreReport};
-use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec};
+use csdr::core::engine::{Engine, EngineBuilder, RestoreReport, describe_snapshot};
+use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec, VolumeRestore};
 use csdr::core::ports::clock::ManualClock;
 use csdr::core::ports::vault::{Vault, VaultError, VaultPhase};
 use csdr::core::releases::KubeRelease;
@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::progress::Progress;
 use crate::render::{self, print};
-use crate::targets::{OpenCluster, connect_vault, open_vault};
+use crate::targets::{ClusterArg, OpenCluster, connect_vault, open_vault};
 use crate::{
     BackupCommand, BackupCreateArgs, CheckArgs, Cli, CliError, ClusterCommand, Command, GcArgs,
     RestoreCommand, RestoreCreateArgs, ScheduleCommand, VaultCommand, phase_exit,
@@ -104,16 +104,13 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             })?;
             print_log(&log)
         }
-        Command::Backup(BackupCommand::Delete { name, vault }) => {
-            let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
-            find_backup(vault.as_ref(), &name, &url).await?;
-            vault
-                .delete_backup(&name)
+        Command::Backup(BackupCommand::Delete {
+            name,
+            vault,
+            cluster,
+        }) => {
+            ctx.backup_delete(&name, &vault.vault, cluster.as_ref())
                 .await
-                .map_err(|e| CliError::failed(format!("backup {name}: {e}")))?;
-            println!("Backup \"{name}\" deleted.");
-            Ok(0)
         }
         Command::Restore(RestoreCommand::Create(args)) => ctx.restore_create(*args).await,
         Command::Restore(RestoreCommand::Describe {
@@ -284,7 +281,11 @@ impl Context {
         spec.scope = args.scope.into();
         spec.ttl = args.ttl;
         spec.backup_volumes = args.backup_volumes;
+        spec.volume_snapshot_class =
+            mapping("--volume-snapshot-class", '=', &args.volume_snapshot_class)?;
+        spec.included_volumes = args.include_volumes.clone();
         spec.storage_location = Some(self.vault_name.clone());
+        let snapshots = spec.backup_volumes || !spec.included_volumes.is_empty();
         let _ = args.wait; // backups always run to the end in the foreground
 
         let cluster = OpenCluster::open(&args.cluster).await?;
@@ -294,7 +295,7 @@ impl Context {
             .cluster(cluster.cluster())
             .vault(vault)
             .progress(progress.sink());
-        if spec.backup_volumes {
+        if snapshots {
             builder = builder.snapshotter(cluster.snapshotter()?);
         }
         let engine = builder
@@ -302,7 +303,7 @@ impl Context {
             .map_err(|e| CliError::failed(e.to_string()))?;
         let report = engine.backup(spec).await;
         progress.finish();
-        if args.backup_volumes {
+        if snapshots {
             // Volume snapshots are objects in the cluster: keep them.
             cluster.save()?;
         }
@@ -331,6 +332,14 @@ impl Context {
         spec.existing_resource_policy = args.existing_resource_policy.into();
         spec.scope = args.scope.clone().into();
         spec.dry_run = args.dry_run;
+        spec.included_volumes = args
+            .include_volumes
+            .iter()
+            .map(|v| {
+                v.parse::<VolumeRestore>()
+                    .map_err(|e| CliError::failed(format!("--include-volumes: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(spec)
     }
 
@@ -427,12 +436,66 @@ impl Context {
         Ok(phase_exit(report.status.phase))
     }
 
+    /// An engine on the vault and, when given, the cluster holding the volume snapshots
+    /// (with a snapshotter); else on an empty simulated cluster without one, so that
+    /// snapshots are listed, not deleted.
+    async fn snapshot_engine(
+        &self,
+        vault: Arc<dyn Vault>,
+        cluster: Option<&ClusterArg>,
+    ) -> Result<(EngineBuilder, Option<OpenCluster>), CliError> {
+        let builder = engine_builder().vault(vault);
+        Ok(match cluster {
+            Some(arg) => {
+                let open = OpenCluster::open(arg).await?;
+                let builder = builder
+                    .cluster(open.cluster())
+                    .snapshotter(open.snapshotter()?);
+                (builder, Some(open))
+            }
+            None => (
+                builder.cluster(Arc::new(SimCluster::new(KubeRelease::NEWEST))),
+                None,
+            ),
+        })
+    }
+
+    async fn backup_delete(
+        &self,
+        name: &str,
+        url: &str,
+        cluster: Option<&ClusterArg>,
+    ) -> Result<u8, CliError> {
+        let vault = self.vault(url).await?;
+        find_backup(vault.as_ref(), name, url).await?;
+        let (builder, open) = self.snapshot_engine(vault, cluster).await?;
+        let engine = builder
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let cleanup = engine.delete_backup_and_snapshots(name).await;
+        if let Some(open) = &open {
+            open.save()?;
+        }
+        let cleanup = cleanup.map_err(|e| CliError::failed(format!("backup {name}: {e}")))?;
+        for r in &cleanup.deleted {
+            println!("Deleted {}.", describe_snapshot(r));
+        }
+        if !cleanup.left.is_empty() {
+            println!(
+                "Volume snapshots left in the cluster (their data is kept; pass --cluster to delete them):"
+            );
+            for r in &cleanup.left {
+                println!("  {}", describe_snapshot(r));
+            }
+        }
+        println!("Backup \"{name}\" deleted.");
+        Ok(0)
+    }
+
     async fn gc(&self, args: GcArgs) -> Result<u8, CliError> {
         let vault = self.vault(&args.vault.vault).await?;
-        // GC touches only the vault; the engine still wants a cluster, so it gets an empty one.
-        let mut builder = engine_builder()
-            .cluster(Arc::new(SimCluster::new(KubeRelease::NEWEST)))
-            .vault(vault);
+        // Without --cluster GC touches only the vault (the engine gets an empty cluster).
+        let (mut builder, open) = self.snapshot_engine(vault, args.cluster.as_ref()).await?;
         if let Some(text) = &args.now {
             // GC reads the engine's clock: --now stands it at that instant.
             builder = builder.clock(Arc::new(ManualClock::new(parse_instant("--now", text)?)));
@@ -440,10 +503,11 @@ impl Context {
         let engine = builder
             .build()
             .map_err(|e| CliError::failed(e.to_string()))?;
-        let report = engine
-            .gc()
-            .await
-            .map_err(|e| CliError::failed(format!("gc: {e}")))?;
+        let report = engine.gc().await;
+        if let Some(open) = &open {
+            open.save()?;
+        }
+        let report = report.map_err(|e| CliError::failed(format!("gc: {e}")))?;
         for (name, reason) in &report.failed {
             eprintln!("error: backup {name}: {reason}");
         }

@@ -32,6 +32,9 @@ pub struct InstallArgs {
     /// Controller replicas; more than one elect a leader.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replicas: u32,
+    /// Also create the FAQ's csdr-disk-snapshot-with-default-ttl VolumeSnapshotClass (Retain, Alibaba Cloud disks, retentionDays 30), csdr's default snapshot class for disks.
+    #[arg(long)]
+    pub default_snapshot_class: bool,
 }
 
 /// A kube client for a `--cluster` that names a real (or served) API server.
@@ -56,8 +59,11 @@ pub async fn run(args: InstallArgs) -> Result<u8, CliError> {
         replicas: args.replicas,
         ..InstallOptions::default()
     };
-    let manifests = install_manifests(&options)
+    let mut manifests = install_manifests(&options)
         .map_err(|e| CliError::failed(format!("the default csdr-config: {e}")))?;
+    if args.default_snapshot_class {
+        manifests.push(csdr::core::ports::snapshot::default_ttl_snapshot_class(30));
+    }
     if args.dry_run {
         let text = match args.output {
             Output::Json => serde_json::to_string_pretty(&serde_json::json!({

@@ -465,6 +465,28 @@ fn snapshot_lines(out: &mut String, vs: &KubeObject, contents: &[KubeObject]) {
             "    Storage Snapshot ID:    {}",
             str_at(content, "/status/snapshotHandle")
         );
+        let _ = writeln!(
+            out,
+            "    Source Volume:          {}",
+            content
+                .annotation("csdr.io/source-pv")
+                .unwrap_or("<unknown>")
+        );
+        let policy = str_at(content, "/spec/deletionPolicy");
+        let _ = writeln!(out, "    Deletion Policy:        {policy}");
+        let state = match (
+            policy,
+            content
+                .pointer("/status/readyToUse")
+                .and_then(Value::as_bool),
+        ) {
+            ("Retain", Some(true)) => {
+                "Retained (survives its VolumeSnapshot, namespace and cluster until the backup is deleted)"
+            }
+            (_, Some(true)) => "Ready (deleted with its VolumeSnapshot)",
+            _ => "Not ready",
+        };
+        let _ = writeln!(out, "    State:                  {state}");
     }
     let _ = writeln!(
         out,
@@ -686,6 +708,8 @@ pub fn gc_value(report: &GcReport) -> Value {
             "finishedCommits": report.orphans.finished_commits,
             "finishedDeletions": report.orphans.finished_deletions,
         },
+        "volumeSnapshotsDeleted": report.snapshots_deleted,
+        "volumeSnapshotsLeft": report.snapshots_left,
     })
 }
 
@@ -711,6 +735,18 @@ pub fn gc_table(report: &GcReport) -> String {
         "Orphaned objects removed:       {}",
         report.orphans.removed.len()
     );
+    for s in &report.snapshots_deleted {
+        let _ = writeln!(out, "Deleted {s}");
+    }
+    if !report.snapshots_left.is_empty() {
+        let _ = writeln!(
+            out,
+            "Volume snapshots left in the cluster (their data is kept; pass --cluster to delete them):"
+        );
+        for s in &report.snapshots_left {
+            let _ = writeln!(out, "  {s}");
+        }
+    }
     out
 }
 

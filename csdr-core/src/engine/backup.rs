@@ -1,13 +1,12 @@
 //! The backup pipeline (B1–B11).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt, stream};
-use serde_json::Value;
 
 use super::failure::JobError;
 use super::log::JobLog;
@@ -24,7 +23,6 @@ use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::vault::BackupUpload;
 use crate::resources::{ClusterResources, SelectedResource, selectable_resources};
 use crate::selection::{BackupSelection, RelatedClusterObjects};
-use crate::transform::volumes::volume_snapshot_name;
 use crate::vault_record::{
     BackupRecord, CompanionFile, CompanionKind, EntryDigestsWriter, JobResults, ResourceListWriter,
 };
@@ -140,7 +138,7 @@ struct Collected {
     warnings: Vec<Issue>,
     resources: ResourceListWriter,
     related: RelatedClusterObjects,
-    claims_in_use: BTreeSet<(String, String)>,
+    claims_in_use: super::snapshots::ClaimsInUse,
     log: JobLog,
     /// Objects backed up (at their preferred version).
     done: u64,
@@ -156,7 +154,7 @@ impl Collected {
             warnings: Vec::new(),
             resources: ResourceListWriter::default(),
             related: RelatedClusterObjects::default(),
-            claims_in_use: BTreeSet::new(),
+            claims_in_use: Default::default(),
             log,
             done: 0,
             listed: Arc::default(),
@@ -249,6 +247,7 @@ impl Engine {
             Err(e) => return self.unrecorded_failure(spec, started, &e),
         };
         // 2. The backup itself, in the time that is left.
+        let attempt = upload.attempt().to_string();
         let mut c = Collected::new(JobLog::new(self.clock.clone()));
         c.log.info(format!(
             "backup {} started; upload attempt {}",
@@ -275,9 +274,13 @@ impl Engine {
                             report.archive_sha256 = committed.archive.map(|a| a.sha256);
                             report
                         }
-                        Err(e) => self.unrecorded_failure(spec, started, &JobError::from(e)),
+                        Err(e) => {
+                            self.forget_attempt_snapshots(spec, &attempt).await;
+                            self.unrecorded_failure(spec, started, &JobError::from(e))
+                        }
                     },
                     Err(e) => {
+                        self.forget_attempt_snapshots(spec, &attempt).await;
                         if let Err(abort) = upload.abort().await {
                             tracing::warn!(error = %abort, "could not clean up the aborted upload; GC will");
                         }
@@ -286,6 +289,15 @@ impl Engine {
                 }
             }
             Err(error) => {
+                // A failed or timed-out backup keeps no snapshot.
+                for failure in self
+                    .remove_attempt_snapshots(spec, &attempt, &mut c.log)
+                    .await
+                {
+                    c.warn(Issue::general(format!(
+                        "a volume snapshot of the failed backup could not be removed (GC retries): {failure}"
+                    )));
+                }
                 let (record, companions, mut report) =
                     self.finish_record(spec, started, c, Err(&error));
                 let recorded = match companions {
@@ -310,6 +322,15 @@ impl Engine {
         let now = self.clock.now();
         self.vault.validate(now).await.require_available()?;
         Ok(self.vault.start_backup(&spec.name).await?)
+    }
+
+    /// Removes the snapshots of an attempt that will not be recorded (GC removes what this
+    /// cannot).
+    async fn forget_attempt_snapshots(&self, spec: &BackupSpec, attempt: &str) {
+        let mut log = JobLog::new(self.clock.clone());
+        for failure in self.remove_attempt_snapshots(spec, attempt, &mut log).await {
+            tracing::warn!(backup = %spec.name, %failure, "a volume snapshot of the failed backup could not be removed; GC will");
+        }
     }
 
     /// A failed report for a backup the vault does not record.
@@ -571,13 +592,20 @@ impl Engine {
                 .await?;
         }
 
-        // 3. Volume data (B6).
-        let mut snapshots = Vec::new();
-        let mut snapshot_objects = Vec::new();
-        if spec.backup_volumes {
-            self.snapshot_volumes(spec, c, &mut snapshots, &mut snapshot_objects)
-                .await;
+        // 3. Volume data (B6, D5).
+        let volumes = self
+            .snapshot_claims(spec, upload.attempt(), &c.claims_in_use)
+            .await;
+        for line in volumes.log {
+            c.log.info(line);
         }
+        for w in volumes.warnings {
+            c.warn(w);
+        }
+        for e in volumes.errors {
+            c.error(e);
+        }
+        let (snapshots, snapshot_objects) = (volumes.records, volumes.objects);
 
         // 4. Finish the archive and upload the rest.
         let summary = out.finish(upload).await?;
@@ -650,7 +678,8 @@ impl Engine {
                 while let Some(item) = rx.next().await {
                     match item {
                         Ok(obj) => {
-                            if !selection.selects(&obj) {
+                            if !selection.selects(&obj) || super::snapshots::is_csdr_snapshot(&obj)
+                            {
                                 continue;
                             }
                             n += 1;
@@ -707,9 +736,7 @@ impl Engine {
         if preferred {
             c.resources.push(&resource_key(&obj), &object_key(&obj));
             c.related.note(unit, &obj);
-            if obj.kind() == "Pod" {
-                note_claims(&obj, &mut c.claims_in_use);
-            }
+            c.claims_in_use.note(&obj);
             c.done += 1;
             if c.done.is_multiple_of(100) {
                 self.emit(ProgressEvent::Items {
@@ -811,122 +838,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Snapshots every claim mounted by a selected pod whose volume is a CSI volume (B6).
-    async fn snapshot_volumes(
-        &self,
-        spec: &BackupSpec,
-        c: &mut Collected,
-        records: &mut Vec<VolumeSnapshotRecord>,
-        objects: &mut Vec<(KubeObject, KubeObject)>,
-    ) {
-        let Some(snapshotter) = &self.snapshotter else {
-            c.warn(Issue::general(
-                "backupVolumes is set but the engine has no volume snapshotter; volume data was not backed up",
-            ));
-            return;
-        };
-        let pvcs = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
-        let pvs = GroupVersionResource::new("", "v1", "persistentvolumes");
-        let (pvcs, pvs) = (&pvcs, &pvs);
-        let claims: Vec<(String, String)> = c.claims_in_use.iter().cloned().collect();
-        let batch = self.options.config.pv_backup.batch_snapshot_max_num.get();
-        let results: Vec<_> = stream::iter(claims)
-            .map(|(ns, name)| async move {
-                let claim = match self.cluster.get(pvcs, Some(&ns), &name).await {
-                    Ok(Some(claim)) => claim,
-                    Ok(None) => return Err(format!("PersistentVolumeClaim {ns}/{name} not found")),
-                    Err(e) => return Err(e.to_string()),
-                };
-                let Some(pv_name) = claim.pointer("/spec/volumeName").and_then(Value::as_str) else {
-                    return Err(format!("PersistentVolumeClaim {ns}/{name} is not bound"));
-                };
-                let driver = match self.cluster.get(pvs, None, pv_name).await {
-                    Ok(Some(pv)) => pv
-                        .pointer("/spec/csi/driver")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    Ok(None) => None,
-                    Err(e) => return Err(e.to_string()),
-                };
-                let Some(driver) = driver else {
-                    return Err(format!(
-                        "the volume of PersistentVolumeClaim {ns}/{name} is not a CSI volume; its data was not backed up"
-                    ));
-                };
-                let snap_name = volume_snapshot_name(&name, &spec.name);
-                let wait = self.options.snapshot_wait;
-                match within(
-                    &*self.timer,
-                    wait,
-                    snapshotter.snapshot(&claim, &driver, &snap_name, wait),
-                )
-                .await
-                {
-                    Ok(done) => done.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!(
-                        "volume snapshot {snap_name} of PersistentVolumeClaim {ns}/{name} was not ready within {}",
-                        crate::model::duration_text::format(&wait)
-                    )),
-                }
-            })
-            .buffered(batch)
-            .collect()
-            .await;
-        let snap_gvr = |r: &str| GroupVersionResource::new("snapshot.storage.k8s.io", "v1", r);
-        for result in results {
-            match result {
-                Ok(record) => {
-                    let vs = self
-                        .cluster
-                        .get(
-                            &snap_gvr("volumesnapshots"),
-                            Some(&record.pvc_namespace),
-                            &record.snapshot_name,
-                        )
-                        .await;
-                    let content_name = vs
-                        .as_ref()
-                        .ok()
-                        .and_then(|v| v.as_ref())
-                        .and_then(|v| v.pointer("/status/boundVolumeSnapshotContentName"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    let content = match &content_name {
-                        Some(n) => {
-                            self.cluster
-                                .get(&snap_gvr("volumesnapshotcontents"), None, n)
-                                .await
-                        }
-                        None => Ok(None),
-                    };
-                    if let (Ok(Some(vs)), Ok(Some(content))) = (vs, content) {
-                        objects.push((vs, content));
-                    }
-                    c.log.info(format!(
-                        "snapshot {} of PersistentVolumeClaim {}/{} ready",
-                        record.snapshot_name, record.pvc_namespace, record.pvc_name
-                    ));
-                    records.push(record);
-                }
-                Err(reason) => c.error(Issue::general(reason)),
-            }
-        }
-    }
-}
-
-/// The claims a pod mounts.
-fn note_claims(pod: &KubeObject, claims: &mut BTreeSet<(String, String)>) {
-    let ns = pod.namespace().unwrap_or("default");
-    if let Some(Value::Array(volumes)) = pod.pointer("/spec/volumes") {
-        for v in volumes {
-            if let Some(name) = v
-                .pointer("/persistentVolumeClaim/claimName")
-                .and_then(Value::as_str)
-            {
-                claims.insert((ns.to_string(), name.to_string()));
-            }
-        }
     }
 }

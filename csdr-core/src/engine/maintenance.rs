@@ -17,6 +17,11 @@ pub struct GcReport {
     pub failed: Vec<(String, String)>,
     /// Orphaned upload data and unfinished deletions cleaned up.
     pub orphans: OrphanReport,
+    /// Volume snapshots deleted with their backups, or left by failed and crashed jobs.
+    pub snapshots_deleted: Vec<String>,
+    /// Volume snapshots of deleted backups left in the cluster: the engine has no snapshotter
+    /// (no cluster was given); delete them to free their storage.
+    pub snapshots_left: Vec<String>,
 }
 
 /// What one schedule tick did (S3).
@@ -43,22 +48,39 @@ pub enum ScheduleTick {
 
 impl Engine {
     /// Deletes a backup from the vault (V6): marker first, then the objects; idempotent.
+    /// Its volume snapshots go first (see [`Engine::delete_backup_and_snapshots`], which
+    /// also says which were deleted or left).
     pub async fn delete_backup(&self, name: &str) -> Result<(), VaultError> {
-        self.vault.delete_backup(name).await
+        self.delete_backup_and_snapshots(name).await.map(|_| ())
     }
 
-    /// Deletes every backup expired now (by the engine's clock), Failed ones included, and
-    /// removes orphaned upload data older than the grace period (B10).
+    /// Deletes every backup expired now (by the engine's clock), Failed ones included, with
+    /// its volume snapshots, removes orphaned upload data older than the grace period (B10)
+    /// and the volume snapshots failed or crashed jobs left (§9).
     pub async fn gc(&self) -> Result<GcReport, VaultError> {
         let now = self.clock.now();
         let mut report = GcReport::default();
         for record in self.vault.expired_backups(now).await? {
             let name = record.name().to_string();
-            match self.vault.delete_backup(&name).await {
-                Ok(()) => report.expired.push(name),
+            match self.delete_backup_and_snapshots(&name).await {
+                Ok(cleanup) => {
+                    report
+                        .snapshots_deleted
+                        .extend(cleanup.deleted.iter().map(super::describe_snapshot));
+                    report
+                        .snapshots_left
+                        .extend(cleanup.left.iter().map(super::describe_snapshot));
+                    report.expired.push(name)
+                }
                 Err(e) => report.failed.push((name, e.to_string())),
             }
         }
+        // Snapshots of failed, crashed or replaced attempts (resumes an interrupted cleanup).
+        let (removed, failed) = self.collect_orphan_snapshots(now).await;
+        report
+            .snapshots_deleted
+            .extend(removed.iter().map(super::describe_snapshot));
+        report.failed.extend(failed);
         report.orphans = self
             .vault
             .remove_orphans(now, self.options.orphan_grace)

@@ -7,7 +7,10 @@
 //!   memory, snapshot volumes if asked, commit the record last;
 //! - [`Engine::restore`] (R1–R12): refuse non-restorable backups, download and verify, plan
 //!   with the core planner, apply in order, wait for CRDs and claims, record the result;
-//! - [`Engine::delete_backup`], [`Engine::gc`] and [`Engine::run_schedule_tick`].
+//! - [`Engine::delete_backup`], [`Engine::gc`] and [`Engine::run_schedule_tick`];
+//! - volume snapshots with their backups' lifecycle (the `snapshots` module: retained while
+//!   the backup lives, removed when it fails, expires or is deleted; standalone volume
+//!   restores).
 //!
 //! Jobs report [`ProgressEvent`]s to an optional callback, log through `tracing`, write their
 //! own log to the vault, and stop when their future is dropped (an unfinished upload is never
@@ -41,6 +44,7 @@ mod failure;
 mod log;
 mod maintenance;
 mod restore;
+mod snapshots;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +64,7 @@ use crate::transform::TransformOptions;
 
 pub use maintenance::{GcReport, ScheduleTick};
 pub use restore::RestoreReport;
+pub use snapshots::{SnapshotCleanup, backup_snapshot_name, describe_snapshot, recorded_snapshots};
 
 /// Options of the engine beyond the `csdr-config` ConfigMap.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -215,6 +215,12 @@ impl Engine {
             .iter()
             .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
             .collect();
+        if !spec.included_volumes.is_empty() {
+            // D5: chosen claims alone, from their snapshots.
+            return Ok(self
+                .restore_volumes_alone(spec, &contents, &snapshots, warnings, log)
+                .await);
+        }
         let ctx = TransformContext {
             restore: spec.clone(),
             backup,
@@ -737,6 +743,7 @@ fn snapshot_records(companions: &BackupCompanions) -> Vec<VolumeSnapshotRecord> 
             driver,
             snapshot_handle: handle,
             restore_size: str_field(vs, "/status/restoreSize"),
+            content_name: content.name().to_string(),
         });
     }
     out

@@ -39,7 +39,9 @@
 //! It does no I/O: state is loaded from and exported to YAML documents by
 //! [`SimCluster::load_documents`] and [`SimCluster::export_documents`]; the caller reads and
 //! writes the files. Nothing changes by itself: a wait for a condition that is not met times
-//! out at once.
+//! out at once, except that a wait for a VolumeSnapshot lets the simulated CSI snapshot
+//! controller work up to the wait's deadline (see [`SnapshotBehaviour`]; snapshots live in a
+//! [`SnapshotStorage`] several clusters can share).
 //!
 //! ```
 //! use csdr_core::discovery::{ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery};
@@ -76,6 +78,7 @@ mod files;
 mod history;
 mod managed;
 mod options;
+mod snapshots;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,6 +98,7 @@ use crate::releases::KubeRelease;
 pub use files::{DocumentError, SimDocument};
 pub use history::{Change, ChangeType, HISTORY_CAPACITY};
 pub use options::{ApplyOptions, DeleteOptions, Deletion, Propagation, Subresource, WriteOptions};
+pub use snapshots::{CloudSnapshot, SnapshotBehaviour, SnapshotFailure, SnapshotStorage};
 pub use store::ScalePaths;
 use store::SimState;
 
@@ -173,7 +177,52 @@ impl SimCluster {
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
         // The state stays consistent between operations, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // The snapshot controller catches up with the clock before anyone looks.
+        if !st.snapshots.pending.is_empty() {
+            let now = self.now();
+            st.tick_snapshots(now);
+        }
+        st
+    }
+
+    /// The same cluster keeping its volume snapshots in `storage`, shared with every cluster
+    /// given the same storage (a cross-cluster restore finds a snapshot by its handle). Call it
+    /// before taking snapshots: the snapshots of the storage it had are not moved.
+    pub fn with_snapshot_storage(self, storage: SnapshotStorage) -> Self {
+        self.lock().snapshots.storage = storage;
+        self
+    }
+
+    /// The storage this cluster's volume snapshots live in.
+    pub fn snapshot_storage(&self) -> SnapshotStorage {
+        self.lock().snapshots.storage.clone()
+    }
+
+    /// How the snapshot controller behaves from now on: how long snapshots take to become
+    /// ready, which fail (see [`SnapshotBehaviour`]).
+    pub fn set_snapshot_behaviour(&self, behaviour: SnapshotBehaviour) {
+        self.lock().snapshots.behaviour = behaviour;
+    }
+
+    /// Writes `data` to the volume a claim is bound to (what an application would store):
+    /// snapshots copy it, and claims restored from them start with it.
+    pub fn write_volume(
+        &self,
+        namespace: &str,
+        claim: &str,
+        data: &str,
+    ) -> Result<(), ClusterError> {
+        self.lock().write_volume(namespace, claim, data)
+    }
+
+    /// The data of the volume a claim is bound to; `None` when nothing was written to it.
+    pub fn read_volume(
+        &self,
+        namespace: &str,
+        claim: &str,
+    ) -> Result<Option<String>, ClusterError> {
+        self.lock().read_volume(namespace, claim)
     }
 
     /// Adds an admission rule that rejects matching objects as invalid (for tests of partial
@@ -321,6 +370,7 @@ impl SimCluster {
         let mut st = self.lock();
         if dry_run {
             let mut scratch = st.clone();
+            scratch.snapshots.storage = scratch.snapshots.storage.detached_copy();
             op(&mut scratch, now)
         } else {
             op(&mut st, now)
@@ -575,8 +625,22 @@ impl Cluster for SimCluster {
         condition: WaitCondition,
         timeout: Duration,
     ) -> Result<KubeObject, ClusterError> {
-        let st = self.lock();
+        let mut st = self.lock();
         let what = st.describe(gvr, namespace, name);
+        // A wait lets the snapshot controller work up to its deadline.
+        if condition == WaitCondition::ReadyToUse
+            && gvr.resource == "volumesnapshots"
+            && let Some(ns) = namespace
+            && let Some(at) = st.snapshot_ready_at(ns, name)
+        {
+            let deadline = jiff::SignedDuration::try_from(timeout)
+                .ok()
+                .and_then(|t| self.now().checked_add(t).ok())
+                .unwrap_or(jiff::Timestamp::MAX);
+            if at <= deadline {
+                st.complete_snapshot(ns, name, self.now());
+            }
+        }
         match st.get(gvr, namespace, name)? {
             Some(obj) if condition.is_met(&obj) => Ok(obj),
             Some(_) => Err(ClusterError::Timeout {
@@ -593,5 +657,7 @@ impl Cluster for SimCluster {
 mod history_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

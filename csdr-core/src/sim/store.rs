@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::history::{ChangeType, Entry, HISTORY_CAPACITY, History};
 use super::options::{DeleteOptions, Deletion, Propagation, Subresource};
+use super::snapshots::{CloudSnapshot, SnapshotController};
 use super::{Converter, Rejection};
 use crate::discovery::{
     ApiResource, DiscoveredGroup, DiscoveredVersion, Discovery, ServedResource,
@@ -57,6 +58,8 @@ pub(crate) struct SimState {
     continue_epoch: u64,
     /// Whether an expired continue token is answered with an inconsistent continuation.
     pub inconsistent_continue: bool,
+    /// The CSI snapshot controller (see the `snapshots` module).
+    pub snapshots: SnapshotController,
 }
 
 /// Where a resource's `scale` subresource reads and writes (JSON pointers into the object).
@@ -174,6 +177,7 @@ impl SimState {
             rejections: Vec::new(),
             continue_epoch: 0,
             inconsistent_continue: true,
+            snapshots: SnapshotController::default(),
         }
     }
 
@@ -602,11 +606,18 @@ impl SimState {
             "PersistentVolumeClaim" => self.bind_claim(object, now)?,
             "VolumeSnapshot" => self.take_snapshot(object, now)?,
             "VolumeSnapshotContent" => {
-                if let Some(handle) = object.pointer("/spec/source/snapshotHandle").cloned() {
-                    object.fields_mut().insert(
-                        "status".into(),
-                        json!({"readyToUse": true, "snapshotHandle": handle}),
-                    );
+                if let Some(handle) = object
+                    .pointer("/spec/source/snapshotHandle")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                {
+                    let status = match self.snapshots.storage.get(&handle) {
+                        Some(cloud) => json!({"readyToUse": true, "snapshotHandle": handle,
+                            "restoreSize": cloud.size, "creationTime": cloud.created.to_string()}),
+                        None => json!({"readyToUse": false, "snapshotHandle": handle,
+                            "error": {"message": format!("snapshot {handle} not found in the storage")}}),
+                    };
+                    object.fields_mut().insert("status".into(), status);
                 }
             }
             "PersistentVolume" => {
@@ -730,10 +741,14 @@ impl SimState {
                 Some(_) => None,
                 None => self.default_storage_class().map(|sc| sc.name().to_string()),
             };
+            // A claim restored from a snapshot is provisioned only once the snapshot is
+            // usable, with its data.
+            let from_snapshot = self.claim_snapshot_source(pvc, &ns);
             if let Some(sc) = class_name
                 .as_deref()
                 .filter(|s| !s.is_empty())
                 .and_then(|s| self.storage_class(s))
+                .filter(|_| from_snapshot.is_ok())
             {
                 let provisioner = sc
                     .fields()
@@ -774,6 +789,13 @@ impl SimState {
                     true,
                     None,
                 )?;
+                if let Ok(Some(snapshot)) = &from_snapshot
+                    && let Some(data) = &snapshot.data
+                {
+                    self.snapshots
+                        .volume_data
+                        .insert(format!("vol-{uid}"), data.clone());
+                }
                 if let Some(Value::Object(spec)) = pvc.fields_mut().get_mut("spec") {
                     spec.insert("volumeName".into(), Value::String(pv_name));
                     if !spec.contains_key("storageClassName") {
@@ -795,8 +817,9 @@ impl SimState {
         Ok(())
     }
 
-    /// The CSI snapshot controller: a VolumeSnapshot of a bound claim gets a ready content
-    /// (dynamic snapshot); one naming an existing content binds to it (pre-provisioned).
+    /// The CSI snapshot controller (see the `snapshots` module): a VolumeSnapshot of a bound
+    /// claim is cut and gets a content; one naming an existing content binds to it
+    /// (pre-provisioned).
     fn take_snapshot(&mut self, vs: &mut KubeObject, now: Timestamp) -> Result<(), ClusterError> {
         let ns = vs.namespace().unwrap_or("default").to_string();
         let source = vs.pointer("/spec/source").cloned().unwrap_or(Value::Null);
@@ -818,10 +841,18 @@ impl SimState {
                 name: content_name.to_string(),
             };
             match self.objects.get(&key) {
-                Some(c) => {
+                Some(c) if c.pointer("/status/readyToUse") == Some(&json!(true)) => {
                     json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name,
                     "restoreSize": c.pointer("/status/restoreSize").cloned().unwrap_or(Value::Null)})
                 }
+                Some(c) => not_ready(
+                    c.pointer("/status/error/message")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| {
+                            format!("VolumeSnapshotContent {content_name} is not ready")
+                        }),
+                ),
                 None => not_ready(format!("VolumeSnapshotContent {content_name} not found")),
             }
         } else if let Some(claim) = source
@@ -835,43 +866,7 @@ impl SimState {
             };
             match self.objects.get(&key).cloned() {
                 Some(pvc) if pvc.pointer("/status/phase") == Some(&json!("Bound")) => {
-                    let size = pvc
-                        .pointer("/status/capacity/storage")
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    let pv_name = pvc
-                        .pointer("/spec/volumeName")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    let pv_key = ObjectKey {
-                        resource: "persistentvolumes".into(),
-                        namespace: String::new(),
-                        name: pv_name,
-                    };
-                    let driver = self
-                        .objects
-                        .get(&pv_key)
-                        .and_then(|pv| pv.pointer("/spec/csi/driver").cloned())
-                        .unwrap_or(json!("unknown"));
-                    let content_name = format!("snapcontent-{uid}");
-                    let content = KubeObject::new(json!({
-                        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-                        "metadata": {"name": content_name},
-                        "spec": {"deletionPolicy": "Delete", "driver": driver,
-                            "volumeSnapshotClassName": vs.pointer("/spec/volumeSnapshotClassName").cloned().unwrap_or(Value::Null),
-                            "source": {"volumeHandle": format!("vol-{claim}")},
-                            "volumeSnapshotRef": {"name": vs.name(), "namespace": ns}},
-                        "status": {"readyToUse": true, "snapshotHandle": format!("snap-{uid}"), "restoreSize": size},
-                    }))
-                    .map_err(|e| invalid(vs.name(), e.to_string()))?;
-                    let gvr = GroupVersionResource::new(
-                        "snapshot.storage.k8s.io",
-                        "v1",
-                        "volumesnapshotcontents",
-                    );
-                    self.insert(&gvr, content, now, false, None)?;
-                    json!({"readyToUse": true, "boundVolumeSnapshotContentName": content_name, "restoreSize": size})
+                    self.cut_snapshot(vs, &ns, &pvc, &uid, now)?
                 }
                 Some(_) => not_ready(format!("PersistentVolumeClaim {ns}/{claim} is not bound")),
                 None => not_ready(format!("PersistentVolumeClaim {ns}/{claim} not found")),
@@ -881,6 +876,313 @@ impl SimState {
         };
         vs.fields_mut().insert("status".into(), status);
         Ok(())
+    }
+
+    /// Cuts a dynamic snapshot of a bound claim: the cloud snapshot and its content. Returns
+    /// the VolumeSnapshot's status.
+    fn cut_snapshot(
+        &mut self,
+        vs: &KubeObject,
+        ns: &str,
+        pvc: &KubeObject,
+        uid: &str,
+        now: Timestamp,
+    ) -> Result<Value, ClusterError> {
+        let claim = pvc.name();
+        if let Some(message) = self.snapshots.behaviour.failure_for(ns, claim) {
+            return Ok(
+                json!({"readyToUse": false, "error": {"message": message, "time": now.to_string()}}),
+            );
+        }
+        let size = pvc
+            .pointer("/status/capacity/storage")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let pv_name = pvc
+            .pointer("/spec/volumeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let pv = self
+            .objects
+            .get(&ObjectKey {
+                resource: "persistentvolumes".into(),
+                namespace: String::new(),
+                name: pv_name.clone(),
+            })
+            .cloned();
+        let driver = pv
+            .as_ref()
+            .and_then(|pv| pv.pointer("/spec/csi/driver"))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let volume_handle = pv
+            .as_ref()
+            .and_then(|pv| pv.pointer("/spec/csi/volumeHandle"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("vol-{claim}"));
+        let class_name = vs
+            .pointer("/spec/volumeSnapshotClassName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let class = class_name.as_deref().and_then(|c| {
+            self.objects
+                .get(&ObjectKey {
+                    resource: "volumesnapshotclasses.snapshot.storage.k8s.io".into(),
+                    namespace: String::new(),
+                    name: c.to_string(),
+                })
+                .cloned()
+        });
+        let policy = class
+            .as_ref()
+            .and_then(|c| c.fields().get("deletionPolicy"))
+            .and_then(Value::as_str)
+            .unwrap_or("Delete")
+            .to_string();
+        let retention_days = class
+            .as_ref()
+            .and_then(|c| c.pointer("/parameters/retentionDays"))
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<u64>().ok());
+        let handle = self.snapshots.storage.cut(CloudSnapshot {
+            handle: String::new(),
+            driver: driver.clone(),
+            source_volume: volume_handle.clone(),
+            size: size.as_str().map(str::to_string),
+            data: self.snapshots.volume_data.get(&volume_handle).cloned(),
+            retention_days,
+            created: now,
+        });
+        let ready_at = self.snapshots.ready_at(now);
+        let ready = ready_at <= now;
+        if !ready {
+            self.snapshots
+                .pending
+                .insert((ns.to_string(), vs.name().to_string()), ready_at);
+        }
+        let content_name = format!("snapcontent-{uid}");
+        let content = KubeObject::new(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": content_name},
+            "spec": {"deletionPolicy": policy, "driver": driver,
+                "volumeSnapshotClassName": class_name,
+                "source": {"volumeHandle": volume_handle},
+                "volumeSnapshotRef": {"kind": "VolumeSnapshot", "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "name": vs.name(), "namespace": ns, "uid": uid}},
+            "status": {"readyToUse": ready, "snapshotHandle": handle, "restoreSize": size,
+                "creationTime": now.to_string()},
+        }))
+        .map_err(|e| invalid(vs.name(), e.to_string()))?;
+        let gvr =
+            GroupVersionResource::new("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents");
+        self.insert(&gvr, content, now, false, None)?;
+        Ok(
+            json!({"readyToUse": ready, "boundVolumeSnapshotContentName": content_name, "restoreSize": size,
+                "creationTime": now.to_string()}),
+        )
+    }
+
+    /// Makes the pending snapshots whose time has come ready (the controller's work up to
+    /// `now`).
+    pub fn tick_snapshots(&mut self, now: Timestamp) {
+        for (ns, name) in self.snapshots.due(now) {
+            self.complete_snapshot(&ns, &name, now);
+        }
+    }
+
+    /// The instant a pending snapshot becomes ready, if it is pending.
+    pub fn snapshot_ready_at(&self, ns: &str, name: &str) -> Option<Timestamp> {
+        self.snapshots
+            .pending
+            .get(&(ns.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// Marks a pending snapshot and its content ready.
+    pub fn complete_snapshot(&mut self, ns: &str, name: &str, now: Timestamp) {
+        self.snapshots
+            .pending
+            .remove(&(ns.to_string(), name.to_string()));
+        let vs_key = ObjectKey {
+            resource: "volumesnapshots.snapshot.storage.k8s.io".into(),
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        };
+        let Some(vs) = self.objects.get(&vs_key).cloned() else {
+            return;
+        };
+        let content_name = vs
+            .pointer("/status/boundVolumeSnapshotContentName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.set_ready(vs_key, vs, now);
+        if let Some(content_name) = content_name {
+            let key = ObjectKey {
+                resource: "volumesnapshotcontents.snapshot.storage.k8s.io".into(),
+                namespace: String::new(),
+                name: content_name,
+            };
+            if let Some(content) = self.objects.get(&key).cloned() {
+                self.set_ready(key, content, now);
+            }
+        }
+    }
+
+    fn set_ready(&mut self, key: ObjectKey, mut obj: KubeObject, now: Timestamp) {
+        if let Some(Value::Object(status)) = obj.fields_mut().get_mut("status") {
+            status.insert("readyToUse".into(), json!(true));
+        }
+        let mut meta = std::mem::take(obj.metadata_mut());
+        self.stamp(&mut meta, now, false);
+        *obj.metadata_mut() = meta;
+        self.put(key, obj);
+    }
+
+    /// What the snapshot controller does when a VolumeSnapshot or a content goes: a
+    /// VolumeSnapshot takes its bound content along when the content's policy is `Delete`; a
+    /// content whose policy is `Delete` takes its cloud snapshot along.
+    fn on_snapshot_removed(&mut self, removed: &KubeObject) {
+        match removed.kind() {
+            "VolumeSnapshot" if removed.api_group() == "snapshot.storage.k8s.io" => {
+                let ns = removed.namespace().unwrap_or("").to_string();
+                self.snapshots
+                    .pending
+                    .remove(&(ns.clone(), removed.name().to_string()));
+                let Some(content_name) = removed
+                    .pointer("/status/boundVolumeSnapshotContentName")
+                    .and_then(Value::as_str)
+                else {
+                    return;
+                };
+                let key = ObjectKey {
+                    resource: "volumesnapshotcontents.snapshot.storage.k8s.io".into(),
+                    namespace: String::new(),
+                    name: content_name.to_string(),
+                };
+                let bound_here = self.objects.get(&key).is_some_and(|c| {
+                    c.pointer("/spec/deletionPolicy").and_then(Value::as_str) == Some("Delete")
+                        && c.pointer("/spec/volumeSnapshotRef/name")
+                            .and_then(Value::as_str)
+                            == Some(removed.name())
+                        && c.pointer("/spec/volumeSnapshotRef/namespace")
+                            .and_then(Value::as_str)
+                            == Some(ns.as_str())
+                });
+                if bound_here {
+                    self.take(&key);
+                }
+            }
+            "VolumeSnapshotContent" if removed.api_group() == "snapshot.storage.k8s.io" => {
+                if removed
+                    .pointer("/spec/deletionPolicy")
+                    .and_then(Value::as_str)
+                    == Some("Delete")
+                    && let Some(handle) = removed
+                        .pointer("/status/snapshotHandle")
+                        .and_then(Value::as_str)
+                {
+                    self.snapshots.storage.remove(handle);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The cloud snapshot a claim's `dataSource` VolumeSnapshot stands for: `Ok(None)` when the
+    /// claim has no such data source, `Err` with the reason when it cannot be used (yet).
+    fn claim_snapshot_source(
+        &self,
+        pvc: &KubeObject,
+        ns: &str,
+    ) -> Result<Option<CloudSnapshot>, String> {
+        let source = pvc
+            .pointer("/spec/dataSource")
+            .or_else(|| pvc.pointer("/spec/dataSourceRef"));
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        if source.get("kind").and_then(Value::as_str) != Some("VolumeSnapshot") {
+            return Ok(None);
+        }
+        let name = source.get("name").and_then(Value::as_str).unwrap_or("");
+        let vs = self
+            .objects
+            .get(&ObjectKey {
+                resource: "volumesnapshots.snapshot.storage.k8s.io".into(),
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            })
+            .ok_or_else(|| format!("VolumeSnapshot {ns}/{name} not found"))?;
+        if vs.pointer("/status/readyToUse") != Some(&json!(true)) {
+            return Err(format!("VolumeSnapshot {ns}/{name} is not ready to use"));
+        }
+        let content_name = vs
+            .pointer("/status/boundVolumeSnapshotContentName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let handle = self
+            .objects
+            .get(&ObjectKey {
+                resource: "volumesnapshotcontents.snapshot.storage.k8s.io".into(),
+                namespace: String::new(),
+                name: content_name.to_string(),
+            })
+            .and_then(|c| c.pointer("/status/snapshotHandle"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("VolumeSnapshotContent {content_name} not found"))?;
+        self.snapshots
+            .storage
+            .get(handle)
+            .map(Some)
+            .ok_or_else(|| format!("snapshot {handle} not found in the storage"))
+    }
+
+    /// Writes data to the volume a claim is bound to.
+    pub fn write_volume(&mut self, ns: &str, claim: &str, data: &str) -> Result<(), ClusterError> {
+        let handle = self.volume_handle_of(ns, claim)?;
+        self.snapshots.volume_data.insert(handle, data.to_string());
+        Ok(())
+    }
+
+    /// The data of the volume a claim is bound to (`None` when nothing was written to it).
+    pub fn read_volume(&self, ns: &str, claim: &str) -> Result<Option<String>, ClusterError> {
+        let handle = self.volume_handle_of(ns, claim)?;
+        Ok(self.snapshots.volume_data.get(&handle).cloned())
+    }
+
+    fn volume_handle_of(&self, ns: &str, claim: &str) -> Result<String, ClusterError> {
+        let what = format!("persistentvolumeclaims {ns}/{claim}");
+        let pvc = self
+            .objects
+            .get(&ObjectKey {
+                resource: "persistentvolumeclaims".into(),
+                namespace: ns.to_string(),
+                name: claim.to_string(),
+            })
+            .ok_or_else(|| ClusterError::NotFound { what: what.clone() })?;
+        let pv_name = pvc
+            .pointer("/spec/volumeName")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| invalid(&what, "the claim is not bound to a volume"))?;
+        let pv = self
+            .objects
+            .get(&ObjectKey {
+                resource: "persistentvolumes".into(),
+                namespace: String::new(),
+                name: pv_name.to_string(),
+            })
+            .ok_or_else(|| ClusterError::NotFound {
+                what: format!("persistentvolumes {pv_name}"),
+            })?;
+        Ok(pv
+            .pointer("/spec/csi/volumeHandle")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| pv_name.to_string()))
     }
 
     pub fn update(
@@ -1437,6 +1739,7 @@ impl SimState {
             object: last,
             previous: Some(removed.clone()),
         });
+        self.on_snapshot_removed(&removed);
         Some(removed)
     }
 
@@ -1616,13 +1919,37 @@ impl SimState {
                 // A saved Namespace replaces the default one created at start.
                 self.delete(&gvr, None, obj.name(), now).map_err(err)?;
             }
-            self.insert(&gvr, obj, now, false, None).map_err(err)?;
+            let stored = self.insert(&gvr, obj, now, false, None).map_err(err)?;
+            self.register_loaded_snapshot(&stored, now);
         }
         // Loaded objects keep their saved resourceVersions, out of order: watches start
         // after the load.
         let last = self.last_resource_version();
         self.history.reset(last);
         Ok(count)
+    }
+
+    /// A saved content's cloud snapshot exists: the storage learns its handle.
+    fn register_loaded_snapshot(&mut self, obj: &KubeObject, now: Timestamp) {
+        if obj.kind() != "VolumeSnapshotContent" {
+            return;
+        }
+        let Some(handle) = obj
+            .pointer("/status/snapshotHandle")
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).map(str::to_string);
+        self.snapshots.storage.register(CloudSnapshot {
+            handle: handle.to_string(),
+            driver: text("/spec/driver").unwrap_or_default(),
+            source_volume: text("/spec/source/volumeHandle").unwrap_or_default(),
+            size: text("/status/restoreSize"),
+            data: None,
+            retention_days: None,
+            created: now,
+        });
     }
 
     /// The preferred version for a stored object's resource (for export).

@@ -483,7 +483,9 @@ fn nodes_carry_zones() {
 
 #[test]
 fn csi_snapshots_round_trip_through_the_snapshotter() {
-    use crate::ports::snapshot::{CsiSnapshotter, SnapshotError, VolumeSnapshotter};
+    use crate::ports::snapshot::{
+        CsiSnapshotter, SnapshotError, SnapshotRequest, VolumeSnapshotter,
+    };
     let s = sim();
     block_on(s.create(&gvr("storage.k8s.io", "v1", "storageclasses"), &obj(json!({"apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass", "metadata": {"name": "disk"}, "provisioner": "disk.csi.example.com"})))).unwrap();
@@ -496,7 +498,9 @@ fn csi_snapshots_round_trip_through_the_snapshotter() {
     .unwrap();
     let snapper = CsiSnapshotter::new(s.clone());
     let t = Duration::from_secs(1);
-    let err = block_on(snapper.snapshot(&pvc, "disk.csi.example.com", "data-b1", t)).unwrap_err();
+    let mut request = SnapshotRequest::new("data-b1", "disk.csi.example.com", "b1", "a1");
+    request.timeout = t;
+    let err = block_on(snapper.snapshot(&pvc, &request)).unwrap_err();
     assert!(
         matches!(err, SnapshotError::NoSnapshotClass { .. }),
         "{err}"
@@ -504,7 +508,7 @@ fn csi_snapshots_round_trip_through_the_snapshotter() {
     block_on(s.create(&gvr("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses"), &obj(json!({
         "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
         "metadata": {"name": "disk-snap"}, "driver": "disk.csi.example.com", "deletionPolicy": "Retain"})))).unwrap();
-    let record = block_on(snapper.snapshot(&pvc, "disk.csi.example.com", "data-b1", t)).unwrap();
+    let record = block_on(snapper.snapshot(&pvc, &request)).unwrap();
     assert_eq!(record.class_name, "disk-snap");
     assert!(record.snapshot_handle.starts_with("snap-"));
     assert_eq!(record.restore_size.as_deref(), Some("20Gi"));

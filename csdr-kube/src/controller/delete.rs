@@ -1,8 +1,9 @@
 //! The DeleteRequest reconciler (C3, V6): deletes the named object and everything it owns,
 //! then removes the request.
 //!
-//! - `Backup`: the backup's files in its vault (found through its ApplicationBackup's
-//!   location, or by asking every Available location), then the ApplicationBackup; other
+//! - `Backup`: the backup's volume snapshots in this cluster, its files in its vault (found
+//!   through its ApplicationBackup's location, or by asking every Available location), then
+//!   the ApplicationBackup; other
 //!   clusters lose their synced copy at their next sync.
 //! - `Restore`: the restore's record and files in its vault (found through its
 //!   ApplicationRestore's location, or by asking every Available location), then the
@@ -80,7 +81,8 @@ async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
             .map_err(|e| format!("VaultError: {e}"))?
             .is_some();
         if present {
-            vault
+            // Its volume snapshots go first, then its files (§9).
+            super::jobs::engine(ctx, vault, ctx.config().await)?
                 .delete_backup(name)
                 .await
                 .map_err(|e| format!("VaultError: deleting backup {name}: {e}"))?;

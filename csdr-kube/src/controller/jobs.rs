@@ -124,13 +124,18 @@ async fn location_vault(
     }
 }
 
-fn engine(
+/// An engine on the controller's cluster, with a CSI snapshotter on it (B6: backups snapshot
+/// volumes; deletes remove the snapshots with their backup).
+pub(super) fn engine(
     ctx: &Context,
     vault: Arc<dyn csdr_core::ports::vault::Vault>,
     config: csdr_core::config::Config,
 ) -> Result<Engine, String> {
     Engine::builder()
         .cluster(ctx.cluster.clone())
+        .snapshotter(Arc::new(csdr_core::ports::snapshot::CsiSnapshotter::new(
+            ctx.cluster.clone(),
+        )))
         .vault(vault)
         .options(EngineOptions {
             config,

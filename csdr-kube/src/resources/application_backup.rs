@@ -37,6 +37,13 @@ pub struct ApplicationBackupSpec {
     /// Whether to snapshot volumes.
     #[serde(default)]
     pub backup_volumes: bool,
+    /// The VolumeSnapshotClass per CSI driver (`{driver: class}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub volume_snapshot_class: std::collections::BTreeMap<String, String>,
+    /// PersistentVolumeClaims (`namespace/name`) snapshotted whether or not a selected
+    /// workload uses them (a data-protection backup).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included_volumes: Vec<String>,
     /// The BackupLocation to store it in.
     pub backup_location: String,
 }
@@ -53,6 +60,8 @@ impl ApplicationBackupSpec {
             scope: self.scope.clone(),
             ttl,
             backup_volumes: self.backup_volumes,
+            volume_snapshot_class: self.volume_snapshot_class.clone(),
+            included_volumes: self.included_volumes.clone(),
             storage_location: Some(self.backup_location.clone()),
         })
     }
@@ -63,6 +72,8 @@ impl ApplicationBackupSpec {
             scope: spec.scope.clone(),
             ttl: Some(duration_text::format(&spec.ttl)),
             backup_volumes: spec.backup_volumes,
+            volume_snapshot_class: spec.volume_snapshot_class.clone(),
+            included_volumes: spec.included_volumes.clone(),
             backup_location: location.to_string(),
         }
     }
