@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod apply;
 mod backup;
 mod failure;
 mod log;
@@ -81,6 +82,12 @@ pub struct EngineOptions {
     /// How old uncommitted upload data must be before GC removes it (B10); longer than the
     /// backup timeout.
     pub orphan_grace: Duration,
+    /// At most this many restore writes per second (a client-side rate limit); `None`
+    /// leaves the pace to `restore_max_worker_num` and the cluster.
+    pub restore_writes_per_second: Option<std::num::NonZeroU32>,
+    /// How many times a restore write the cluster refused as transient (429, 5xx, network)
+    /// is tried again, after a back-off that starts at 0.5 s and doubles.
+    pub restore_transient_retries: u32,
 }
 
 impl Default for EngineOptions {
@@ -96,6 +103,8 @@ impl Default for EngineOptions {
             pvc_bind_wait: Duration::from_secs(300),
             snapshot_wait: Duration::from_secs(600),
             orphan_grace,
+            restore_writes_per_second: None,
+            restore_transient_retries: 3,
         }
     }
 }

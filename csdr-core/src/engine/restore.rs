@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use futures::{StreamExt, stream};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress,
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::BackupContents;
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, PlanStep, RestorePlan, plan_restore};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
@@ -54,7 +54,7 @@ impl RestoreReport {
 }
 
 /// What happened to one create step.
-enum Applied {
+pub(super) enum Applied {
     Created,
     Existing(Option<Issue>),
     Patched,
@@ -272,7 +272,7 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_plan(spec, &ctx, &snapshots, &mut report, log)
+            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, log)
                 .await;
         }
         report.status.phase = if report.status.errors.is_empty() {
@@ -318,197 +318,9 @@ impl Engine {
         Ok(facts)
     }
 
-    /// Applies the plan's steps in order; creates of one resource run concurrently
-    /// (`restore_max_worker_num`). Then waits for claims to bind (R12).
-    async fn apply_plan(
-        &self,
-        spec: &RestoreSpec,
-        ctx: &TransformContext,
-        snapshots: &[VolumeSnapshotRecord],
-        report: &mut RestoreReport,
-        log: &mut JobLog,
-    ) {
-        let workers = self
-            .options
-            .config
-            .application_backup
-            .restore_max_worker_num
-            .get();
-        let steps = report.plan.steps.clone();
-        let mut i = 0;
-        let mut done = 0u64;
-        let mut claims = Vec::new();
-        while i < steps.len() {
-            match &steps[i] {
-                PlanStep::Create(first) => {
-                    let mut j = i;
-                    while j < steps.len()
-                        && matches!(&steps[j], PlanStep::Create(c) if c.resource == first.resource)
-                    {
-                        j += 1;
-                    }
-                    let batch: Vec<&CreateStep> = steps[i..j]
-                        .iter()
-                        .filter_map(|s| match s {
-                            PlanStep::Create(c) => Some(c.as_ref()),
-                            _ => None,
-                        })
-                        .collect();
-                    self.emit(ProgressEvent::Resource {
-                        resource: first.resource.to_string(),
-                    });
-                    let results: Vec<(ObjectRef, Applied)> = stream::iter(batch.iter())
-                        .map(|step| async move {
-                            (
-                                ObjectRef::of(&step.object),
-                                self.apply_create(spec, snapshots, step).await,
-                            )
-                        })
-                        .buffered(workers)
-                        .collect()
-                        .await;
-                    for ((object, applied), step) in results.into_iter().zip(&batch) {
-                        match applied {
-                            Applied::Created => {
-                                if step.object.kind() == "PersistentVolumeClaim" {
-                                    claims.push(step.object.clone());
-                                }
-                                log.info(format!("created {object}"));
-                                report.created.push(object);
-                            }
-                            Applied::Existing(warning) => {
-                                match &warning {
-                                    Some(w) => log.warning(w.to_string()),
-                                    None => {
-                                        log.info(format!("{object} already exists; left as it is"))
-                                    }
-                                }
-                                report.status.warnings.extend(warning);
-                                report.existing.push(object);
-                            }
-                            Applied::Patched => {
-                                log.info(format!("patched {object} to the backed-up state"));
-                                report.patched.push(object)
-                            }
-                            Applied::Failed(issue) => {
-                                log.error(issue.to_string());
-                                self.emit(ProgressEvent::Issue {
-                                    error: true,
-                                    issue: issue.clone(),
-                                });
-                                report.status.errors.push(issue);
-                            }
-                        }
-                        done += 1;
-                    }
-                    report.status.progress.items_done = done;
-                    self.emit(ProgressEvent::Items {
-                        done,
-                        total: Some(report.status.progress.total_items),
-                        estimated: false,
-                    });
-                    i = j;
-                }
-                PlanStep::WaitEstablished { crd } => {
-                    let gvr = GroupVersionResource::new(
-                        "apiextensions.k8s.io",
-                        "v1",
-                        "customresourcedefinitions",
-                    );
-                    let gvr =
-                        if ctx
-                            .target
-                            .discovery
-                            .serves(&gvr.group, &gvr.version, &gvr.resource)
-                        {
-                            gvr
-                        } else {
-                            GroupVersionResource::new(
-                                "apiextensions.k8s.io",
-                                "v1beta1",
-                                "customresourcedefinitions",
-                            )
-                        };
-                    match self
-                        .wait_for(
-                            &gvr,
-                            None,
-                            crd,
-                            WaitCondition::Established,
-                            self.options.crd_wait,
-                        )
-                        .await
-                    {
-                        Ok(()) => log.info(format!("crd {crd} established")),
-                        Err(e) => {
-                            let issue = Issue::general(format!(
-                                "create cluster resources timeout: crd {crd} not established: {e}"
-                            ));
-                            log.error(issue.to_string());
-                            report.status.errors.push(issue);
-                        }
-                    }
-                    i += 1;
-                }
-                PlanStep::RefreshDiscovery => {
-                    if let Err(e) = self.cluster.discover().await {
-                        let issue = Issue::general(format!("refreshing discovery: {e}"));
-                        log.error(issue.to_string());
-                        report.status.errors.push(issue);
-                    }
-                    i += 1;
-                }
-            }
-        }
-        // R12: claims whose class binds immediately must bind now; WaitForFirstConsumer
-        // claims bind when their pods are scheduled, which a restore cannot wait for.
-        for claim in claims {
-            let immediate = match claim
-                .pointer("/spec/storageClassName")
-                .and_then(Value::as_str)
-            {
-                Some(class) => ctx
-                    .target_storage_class(class)
-                    .map(|sc| {
-                        sc.volume_binding_mode.as_deref().unwrap_or("Immediate") == "Immediate"
-                    })
-                    .unwrap_or(true),
-                None => true,
-            };
-            if !immediate {
-                continue;
-            }
-            let ns = claim.namespace().unwrap_or("default").to_string();
-            let gvr = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
-            if let Err(e) = self
-                .wait_for(
-                    &gvr,
-                    Some(&ns),
-                    claim.name(),
-                    WaitCondition::Bound,
-                    self.options.pvc_bind_wait,
-                )
-                .await
-            {
-                let reason = match e {
-                    ClusterError::Timeout { .. } => format!(
-                        "create cluster resources timeout: pvc {ns}/{} not bound",
-                        claim.name()
-                    ),
-                    other => format!("waiting for pvc {ns}/{} to bind: {other}", claim.name()),
-                };
-                let issue = Issue::about(ObjectRef::of(&claim), reason);
-                log.error(issue.to_string());
-                report.status.errors.push(issue);
-            } else {
-                log.info(format!("pvc {ns}/{} bound", claim.name()));
-            }
-        }
-    }
-
     /// Waits for an object's condition through the cluster, within `limit` on the engine's
     /// timer whatever the adapter does with it.
-    async fn wait_for(
+    pub(super) async fn wait_for(
         &self,
         gvr: &GroupVersionResource,
         namespace: Option<&str>,
@@ -532,7 +344,7 @@ impl Engine {
         }
     }
 
-    async fn apply_create(
+    pub(super) async fn apply_create(
         &self,
         spec: &RestoreSpec,
         snapshots: &[VolumeSnapshotRecord],
@@ -543,7 +355,7 @@ impl Engine {
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
             return fail(reason);
         }
-        match self.cluster.create(&step.resource, object).await {
+        match self.create_with_backoff(&step.resource, object).await {
             Ok(_) => Applied::Created,
             Err(ClusterError::AlreadyExists { .. }) => {
                 if object.kind() == "Namespace" {

@@ -1,0 +1,514 @@
+//! Restore at scale (R13–R15): objects applied concurrently in R3's dependency order, waits
+//! that block only their dependents, pre-flight against the target, and a verified archive.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use csdr_core::discovery::Discovery;
+use csdr_core::engine::{Engine, EngineOptions, RestoreReport};
+use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
+use csdr_core::object::{GroupVersionResource, KubeObject};
+use csdr_core::plan::order::RestoreOrder;
+use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
+use csdr_core::ports::vault::Vault;
+use csdr_core::releases::KubeRelease;
+use csdr_core::sim::{SimCluster, SimDocument};
+use csdr_core::vault::{BlobVault, MemoryBlobStore, VaultIdentity, VaultOptions};
+use serde_json::Value;
+
+/// An application in `namespaces` namespaces: a CRD and its custom resources, RBAC, a
+/// StorageClass that binds at once, and per namespace a ServiceAccount, a Secret, ConfigMaps,
+/// a claim, a Pod mounting it, a Pod without volumes, a Deployment, a Service, an Ingress.
+fn application(namespaces: usize) -> String {
+    let mut yaml = String::from(
+        r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: fast}
+provisioner: example.com/fast
+volumeBindingMode: Immediate
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}
+subjects: [{kind: ServiceAccount, name: app, namespace: ns0}]
+"#,
+    );
+    for n in 0..namespaces {
+        yaml.push_str(&format!(
+            r#"
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: ns{n}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: app, namespace: ns{n}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: token, namespace: ns{n}}}
+data: {{key: dmFsdWU=}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings-a, namespace: ns{n}}}
+data: {{a: "1"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings-b, namespace: ns{n}}}
+data: {{b: "2"}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data, namespace: ns{n}}}
+spec:
+  storageClassName: fast
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: db, namespace: ns{n}}}
+spec:
+  containers: [{{name: db, image: "postgres:16"}}]
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: cache, namespace: ns{n}}}
+spec:
+  containers: [{{name: cache, image: "redis:7"}}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: ns{n}, labels: {{app: web}}}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: "nginx:1.25"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: ns{n}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: ns{n}}}
+spec:
+  rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {{name: w, namespace: ns{n}}}
+spec: {{size: 3}}
+"#
+        ));
+    }
+    yaml
+}
+
+fn source(namespaces: usize) -> SimCluster {
+    let sim = SimCluster::new(KubeRelease::V1_28);
+    sim.load_documents(&[SimDocument {
+        path: "app.yaml".into(),
+        text: application(namespaces),
+    }])
+    .unwrap();
+    sim
+}
+
+async fn memory_vault() -> Arc<dyn Vault> {
+    let store = MemoryBlobStore::new();
+    Arc::new(
+        BlobVault::open(
+            VaultIdentity::new("unit", "memory://"),
+            Arc::new(store),
+            VaultOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+async fn backed_up(namespaces: usize) -> Arc<dyn Vault> {
+    let vault = memory_vault().await;
+    let engine = Engine::builder()
+        .cluster(Arc::new(source(namespaces)))
+        .vault(vault.clone())
+        .build()
+        .unwrap();
+    let mut spec = BackupSpec::new("app-b");
+    spec.scope.excluded_namespaces = vec![
+        "kube-system".into(),
+        "kube-public".into(),
+        "kube-node-lease".into(),
+        "default".into(),
+    ];
+    let report = engine.backup(spec).await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:?}",
+        report.status
+    );
+    vault
+}
+
+/// One thing the recording cluster saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    /// A create started (resource, namespace, name).
+    Start(GroupVersionResource, Option<String>, String),
+    /// That create finished.
+    End(GroupVersionResource, Option<String>, String),
+    /// A wait started / ended on (condition, namespace, name).
+    WaitStart(WaitCondition, Option<String>, String),
+    WaitEnd(WaitCondition, Option<String>, String),
+}
+
+/// A simulated cluster that records every create and wait and lets other work run in
+/// between (each call yields a few times before it is served).
+struct Recording {
+    inner: SimCluster,
+    seen: Mutex<Vec<Seen>>,
+    in_flight: Mutex<usize>,
+    max_in_flight: Mutex<usize>,
+    /// How many times a wait yields before it is answered: long waits.
+    wait_yields: usize,
+}
+
+impl Recording {
+    fn new(inner: SimCluster, wait_yields: usize) -> Self {
+        Recording {
+            inner,
+            seen: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(0),
+            max_in_flight: Mutex::new(0),
+            wait_yields,
+        }
+    }
+    fn push(&self, s: Seen) {
+        self.seen.lock().unwrap().push(s);
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Lets the executor poll other work `n` times before going on.
+async fn yield_times(n: usize) {
+    for _ in 0..n {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+#[async_trait]
+impl Cluster for Recording {
+    async fn discover(&self) -> Result<Discovery, ClusterError> {
+        self.inner.discover().await
+    }
+    async fn list_page(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<ObjectPage, ClusterError> {
+        self.inner.list_page(gvr, namespace, options).await
+    }
+    async fn get(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<KubeObject>, ClusterError> {
+        self.inner.get(gvr, namespace, name).await
+    }
+    async fn create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let ns = object.namespace().map(str::to_string);
+        let name = object.name().to_string();
+        self.push(Seen::Start(gvr.clone(), ns.clone(), name.clone()));
+        {
+            let mut n = self.in_flight.lock().unwrap();
+            *n += 1;
+            let mut max = self.max_in_flight.lock().unwrap();
+            *max = (*max).max(*n);
+        }
+        // Objects of higher tiers take longer, so a wrong order would show.
+        yield_times(3 + name.len() % 4).await;
+        let out = self.inner.create(gvr, object).await;
+        *self.in_flight.lock().unwrap() -= 1;
+        self.push(Seen::End(gvr.clone(), ns, name));
+        out
+    }
+    async fn update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        self.inner.update(gvr, object).await
+    }
+    async fn patch_merge(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<KubeObject, ClusterError> {
+        self.inner.patch_merge(gvr, namespace, name, patch).await
+    }
+    async fn delete(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        self.inner.delete(gvr, namespace, name).await
+    }
+    async fn wait_for(
+        &self,
+        gvr: &GroupVersionResource,
+        namespace: Option<&str>,
+        name: &str,
+        condition: WaitCondition,
+        timeout: Duration,
+    ) -> Result<KubeObject, ClusterError> {
+        let ns = namespace.map(str::to_string);
+        self.push(Seen::WaitStart(condition, ns.clone(), name.to_string()));
+        yield_times(self.wait_yields).await;
+        let out = self
+            .inner
+            .wait_for(gvr, namespace, name, condition, timeout)
+            .await;
+        self.push(Seen::WaitEnd(condition, ns, name.to_string()));
+        out
+    }
+}
+
+async fn restore(cluster: Arc<Recording>, vault: Arc<dyn Vault>, name: &str) -> RestoreReport {
+    let engine = Engine::builder()
+        .cluster(cluster)
+        .vault(vault)
+        .options(EngineOptions {
+            pvc_bind_wait: Duration::from_secs(5),
+            ..EngineOptions::default()
+        })
+        .build()
+        .unwrap();
+    engine.restore(RestoreSpec::new(name, "app-b")).await
+}
+
+fn tier(gvr: &GroupVersionResource) -> usize {
+    RestoreOrder::default().key(gvr).0
+}
+
+#[test]
+fn every_dependency_is_created_before_its_dependents_under_concurrency() {
+    futures::executor::block_on(dependencies_first());
+}
+
+async fn dependencies_first() {
+    let vault = backed_up(6).await;
+    let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 2));
+    let report = restore(target.clone(), vault, "r1").await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:#?}",
+        report.status
+    );
+    let seen = target.seen();
+    let mut started: BTreeMap<(String, Option<String>, String), usize> = BTreeMap::new();
+    let mut ended: BTreeMap<(String, Option<String>, String), (usize, GroupVersionResource)> =
+        BTreeMap::new();
+    for (at, s) in seen.iter().enumerate() {
+        match s {
+            Seen::Start(gvr, ns, name) => {
+                started.insert((gvr.group_resource(), ns.clone(), name.clone()), at);
+            }
+            Seen::End(gvr, ns, name) => {
+                ended.insert(
+                    (gvr.group_resource(), ns.clone(), name.clone()),
+                    (at, gvr.clone()),
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(started.len(), report.created.len());
+    // R3: an object starts only after every object of a lower tier it may depend on — every
+    // cluster-scoped one, and those of its own namespace — has been created.
+    let mut checked = 0;
+    for (b, &b_start) in &started {
+        let b_gvr = &ended[b].1;
+        for (a, (a_end, a_gvr)) in &ended {
+            let related = a.1.is_none() || b.1.is_none() || a.1 == b.1;
+            if related && tier(a_gvr) < tier(b_gvr) {
+                assert!(
+                    *a_end < b_start,
+                    "{} {:?}/{} started before its dependency {} {:?}/{} was created",
+                    b.0,
+                    b.1,
+                    b.2,
+                    a.0,
+                    a.1,
+                    a.2
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked} dependencies checked");
+    // Custom resources start only after their CRD was waited on.
+    let established = seen
+        .iter()
+        .position(|s| matches!(s, Seen::WaitEnd(WaitCondition::Established, None, n) if n == "widgets.example.com"))
+        .expect("the CRD was waited on");
+    for (b, &b_start) in &started {
+        if b.0 == "widgets.example.com" {
+            assert!(
+                b_start > established,
+                "widget {:?}/{} before its CRD was established",
+                b.1,
+                b.2
+            );
+        }
+    }
+    // And it ran concurrently, within the worker count, across resource types.
+    let max = *target.max_in_flight.lock().unwrap();
+    assert!(max > 1 && max <= 5, "{max} creates in flight at most");
+    let mut in_flight: Vec<String> = Vec::new();
+    let mut mixed = false;
+    for s in &seen {
+        match s {
+            Seen::Start(gvr, _, _) => {
+                in_flight.push(gvr.group_resource());
+                mixed |= in_flight.iter().any(|r| *r != gvr.group_resource());
+            }
+            Seen::End(gvr, _, _) => {
+                let at = in_flight
+                    .iter()
+                    .position(|r| *r == gvr.group_resource())
+                    .unwrap();
+                in_flight.remove(at);
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        mixed,
+        "objects of different resources were never applied together"
+    );
+    // The report stays in plan order.
+    let planned: Vec<_> = report
+        .plan
+        .creates()
+        .map(|c| csdr_core::model::ObjectRef::of(&c.object))
+        .collect();
+    assert_eq!(report.created, planned);
+}
+
+#[test]
+fn waits_block_only_the_objects_that_depend_on_them() {
+    futures::executor::block_on(waits_block_only_dependents());
+}
+
+async fn waits_block_only_dependents() {
+    let vault = backed_up(3).await;
+    // Waits take long: many other creates could run meanwhile.
+    let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 400));
+    let report = restore(target.clone(), vault, "r1").await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:#?}",
+        report.status
+    );
+    let seen = target.seen();
+    let span = |cond: WaitCondition, ns: Option<&str>, name: &str| {
+        let ns = ns.map(str::to_string);
+        let start = seen
+            .iter()
+            .position(|s| *s == Seen::WaitStart(cond, ns.clone(), name.to_string()))
+            .unwrap_or_else(|| panic!("no wait on {ns:?}/{name}"));
+        let end = seen
+            .iter()
+            .position(|s| *s == Seen::WaitEnd(cond, ns.clone(), name.to_string()))
+            .unwrap();
+        (start, end)
+    };
+    let created_at = |plural: &str, ns: &str, name: &str| {
+        seen.iter()
+            .position(|s| {
+                matches!(s, Seen::Start(g, n, m)
+                if g.resource == plural && n.as_deref() == Some(ns) && m == name)
+            })
+            .unwrap_or_else(|| panic!("{plural} {ns}/{name} not created"))
+    };
+    // The CRD's wait holds back the widgets, not the built-in objects.
+    let (crd_start, crd_end) = span(WaitCondition::Established, None, "widgets.example.com");
+    let during_crd_wait = seen[crd_start..crd_end]
+        .iter()
+        .filter(|s| matches!(s, Seen::Start(..)))
+        .count();
+    assert!(
+        during_crd_wait > 10,
+        "only {during_crd_wait} creates while the CRD was waited on"
+    );
+    let mut cache_during_a_claim_wait = false;
+    for n in 0..3 {
+        let ns = format!("ns{n}");
+        assert!(created_at("widgets", &ns, "w") > crd_end);
+        // The claim's wait holds back the Pod that mounts it, not the Pod that does not.
+        let (bind_start, bind_end) = span(WaitCondition::Bound, Some(&ns), "data");
+        assert!(
+            created_at("pods", &ns, "db") > bind_end,
+            "pod {ns}/db before its claim bound"
+        );
+        let cache = created_at("pods", &ns, "cache");
+        cache_during_a_claim_wait |= (bind_start..bind_end).contains(&cache);
+    }
+    assert!(
+        cache_during_a_claim_wait,
+        "no Pod without a claim was created while its namespace's claim was waited on"
+    );
+}
