@@ -339,6 +339,9 @@ struct RestoreCreateArgs {
     /// Compute the plan and the final objects without writing anything. Example: --dry-run -o json
     #[arg(long)]
     dry_run: bool,
+    /// Before the first write, send every final object to the target with dryRun=All; any rejection stops the restore (exit 1), naming the object. Objects in namespaces or of CRDs the restore creates are checked once those exist, before any of them is written (with --dry-run they are reported as not checked). Example: --preflight
+    #[arg(long)]
+    preflight: bool,
     #[command(flatten)]
     output: OutputArg,
 }

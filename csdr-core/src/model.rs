@@ -149,6 +149,10 @@ pub struct RestoreSpec {
     /// Compute the plan and the final objects without writing anything (R1).
     #[serde(default)]
     pub dry_run: bool,
+    /// Pre-flight (R15): after the plan and before the first write, send every final object
+    /// to the target with `dryRun=All`; any rejection stops the restore, naming the object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preflight: bool,
 }
 
 impl RestoreSpec {
@@ -166,6 +170,7 @@ impl RestoreSpec {
             convert_to_access_modes: Vec::new(),
             existing_resource_policy: ExistingResourcePolicy::None,
             dry_run: false,
+            preflight: false,
         }
     }
 }

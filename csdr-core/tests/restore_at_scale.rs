@@ -15,7 +15,7 @@ use csdr_core::plan::order::RestoreOrder;
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
 use csdr_core::ports::vault::Vault;
 use csdr_core::releases::KubeRelease;
-use csdr_core::sim::{SimCluster, SimDocument};
+use csdr_core::sim::{Rejection, SimCluster, SimDocument};
 use csdr_core::vault::{BlobVault, MemoryBlobStore, VaultIdentity, VaultOptions};
 use serde_json::Value;
 
@@ -287,6 +287,20 @@ impl Cluster for Recording {
     ) -> Result<KubeObject, ClusterError> {
         self.inner.update(gvr, object).await
     }
+    async fn dry_run_create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        self.inner.dry_run_create(gvr, object).await
+    }
+    async fn dry_run_update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        self.inner.dry_run_update(gvr, object).await
+    }
     async fn patch_merge(
         &self,
         gvr: &GroupVersionResource,
@@ -325,6 +339,14 @@ impl Cluster for Recording {
 }
 
 async fn restore(cluster: Arc<Recording>, vault: Arc<dyn Vault>, name: &str) -> RestoreReport {
+    restore_with(cluster, vault, RestoreSpec::new(name, "app-b")).await
+}
+
+async fn restore_with(
+    cluster: Arc<Recording>,
+    vault: Arc<dyn Vault>,
+    spec: RestoreSpec,
+) -> RestoreReport {
     let engine = Engine::builder()
         .cluster(cluster)
         .vault(vault)
@@ -334,7 +356,7 @@ async fn restore(cluster: Arc<Recording>, vault: Arc<dyn Vault>, name: &str) -> 
         })
         .build()
         .unwrap();
-    engine.restore(RestoreSpec::new(name, "app-b")).await
+    engine.restore(spec).await
 }
 
 fn tier(gvr: &GroupVersionResource) -> usize {
@@ -511,4 +533,186 @@ async fn waits_block_only_dependents() {
         cache_during_a_claim_wait,
         "no Pod without a claim was created while its namespace's claim was waited on"
     );
+}
+
+/// Creates the recording cluster saw (resource, namespace, name).
+fn creates(cluster: &Recording) -> Vec<(String, Option<String>, String)> {
+    cluster
+        .seen()
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Start(g, ns, name) => Some((g.group_resource(), ns, name)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A target that refuses ConfigMap `settings-b` (an admission webhook, say).
+fn refusing_target() -> SimCluster {
+    let target = SimCluster::new(KubeRelease::V1_28);
+    target.reject(Rejection {
+        kind: "ConfigMap".into(),
+        name: Some("settings-b".into()),
+        message:
+            "admission webhook \"policy.example.com\" denied the request: data.b is not allowed"
+                .into(),
+    });
+    target
+}
+
+#[test]
+fn a_preflight_rejection_writes_nothing_and_names_the_object() {
+    futures::executor::block_on(async {
+        let vault = backed_up(2).await;
+        // The namespaces exist in the target, so every object can be dry-run at once.
+        let target = refusing_target();
+        target
+            .load_documents(&[SimDocument {
+                path: "ns.yaml".into(),
+                text: "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns0}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ns1}\n".into(),
+            }])
+            .unwrap();
+        let target = Arc::new(Recording::new(target, 0));
+        let mut spec = RestoreSpec::new("r1", "app-b");
+        spec.preflight = true;
+        spec.scope.excluded_resources = vec![
+            "customresourcedefinitions".into(),
+            "widgets.example.com".into(),
+        ];
+        let report = restore_with(target.clone(), vault, spec).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Failed,
+            "{:#?}",
+            report.status
+        );
+        assert_eq!(creates(&target), Vec::new(), "something was written");
+        let pre = report.preflight.as_ref().expect("a pre-flight report");
+        let rejected: Vec<String> = pre.rejected.iter().map(|i| i.to_string()).collect();
+        assert_eq!(rejected.len(), 2, "{rejected:#?}");
+        for ns in ["ns0", "ns1"] {
+            assert!(
+                rejected
+                    .iter()
+                    .any(|r| r.contains(&format!("ConfigMap {ns}/settings-b"))
+                        && r.contains("denied the request: data.b is not allowed")),
+                "{rejected:#?}"
+            );
+        }
+        assert!(pre.deferred.is_empty(), "{:?}", pre.deferred);
+        assert!(pre.accepted > 15, "{} accepted", pre.accepted);
+        let reason = report.status.failure_reason.clone().unwrap_or_default();
+        assert!(reason.contains("nothing was written"), "{reason}");
+        assert!(reason.contains("ConfigMap ns0/settings-b"), "{reason}");
+    });
+}
+
+#[test]
+fn objects_in_namespaces_the_restore_creates_are_checked_before_any_of_them_is_written() {
+    futures::executor::block_on(async {
+        let vault = backed_up(2).await;
+        let target = Arc::new(Recording::new(refusing_target(), 0));
+        let mut spec = RestoreSpec::new("r1", "app-b");
+        spec.preflight = true;
+        let report = restore_with(target.clone(), vault, spec).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Failed,
+            "{:#?}",
+            report.status
+        );
+        // Only the namespaces and the CRD were written.
+        let written: Vec<String> = creates(&target).into_iter().map(|(r, _, _)| r).collect();
+        assert!(!written.is_empty());
+        assert!(
+            written.iter().all(|r| r == "namespaces" || r == "customresourcedefinitions.apiextensions.k8s.io"),
+            "{written:?}"
+        );
+        let pre = report.preflight.as_ref().expect("a pre-flight report");
+        assert!(pre.deferred_checked);
+        assert_eq!(
+            pre.deferred
+                .get("namespace ns0 is created by this restore")
+                .copied(),
+            Some(11),
+            "{:?}",
+            pre.deferred
+        );
+        assert!(
+            pre.rejected
+                .iter()
+                .any(|i| i.to_string().contains("ConfigMap ns1/settings-b"))
+        );
+        let reason = report.status.failure_reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains("only the namespaces and CRDs they need were written"),
+            "{reason}"
+        );
+    });
+}
+
+#[test]
+fn a_dry_run_with_preflight_reports_what_it_could_not_check_and_writes_nothing() {
+    futures::executor::block_on(async {
+        let vault = backed_up(2).await;
+        let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 0));
+        let mut spec = RestoreSpec::new("r1", "app-b");
+        spec.preflight = true;
+        spec.dry_run = true;
+        let report = restore_with(target.clone(), vault, spec).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            report.status
+        );
+        assert_eq!(creates(&target), Vec::new());
+        let pre = report.preflight.as_ref().expect("a pre-flight report");
+        assert!(!pre.deferred_checked);
+        assert_eq!(pre.rejected, Vec::new());
+        assert_eq!(
+            pre.deferred
+                .get("namespace ns1 is created by this restore")
+                .copied(),
+            Some(11)
+        );
+        let cluster_scoped: Vec<String> = report
+            .plan
+            .creates()
+            .filter(|c| c.object.namespace().is_none())
+            .map(|c| c.object.describe())
+            .collect();
+        assert_eq!(
+            pre.accepted,
+            cluster_scoped.len() as u64,
+            "{cluster_scoped:?}"
+        );
+        assert_eq!(report.created.len(), report.plan.creates().count());
+    });
+}
+
+#[test]
+fn a_restore_that_passes_its_preflight_restores_everything() {
+    futures::executor::block_on(async {
+        let vault = backed_up(2).await;
+        let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 0));
+        let mut spec = RestoreSpec::new("r1", "app-b");
+        spec.preflight = true;
+        let report = restore_with(target.clone(), vault, spec).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            report.status
+        );
+        let planned: Vec<_> = report
+            .plan
+            .creates()
+            .map(|c| csdr_core::model::ObjectRef::of(&c.object))
+            .collect();
+        assert_eq!(report.created, planned);
+        let pre = report.preflight.as_ref().expect("a pre-flight report");
+        assert!(pre.deferred_checked);
+        assert_eq!(pre.rejected, Vec::new());
+    });
 }

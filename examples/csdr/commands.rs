@@ -331,6 +331,7 @@ impl Context {
         spec.existing_resource_policy = args.existing_resource_policy.into();
         spec.scope = args.scope.clone().into();
         spec.dry_run = args.dry_run;
+        spec.preflight = args.preflight;
         Ok(spec)
     }
 

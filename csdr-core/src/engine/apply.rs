@@ -332,7 +332,7 @@ impl Engine {
         let mut held: HashMap<Gate, Vec<usize>> = HashMap::new();
         let mut results: Vec<Option<Applied>> = (0..creates.len()).map(|_| None).collect();
         let mut in_flight = 0usize;
-        let mut done = 0u64;
+        let mut done = report.status.progress.items_done;
         let total = report.status.progress.total_items;
         let mut announced: BTreeSet<String> = BTreeSet::new();
         let mut waits_left = crd_waits.len();

@@ -41,6 +41,7 @@ mod backup;
 mod failure;
 mod log;
 mod maintenance;
+mod preflight;
 mod restore;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,7 @@ use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
 
 pub use maintenance::{GcReport, ScheduleTick};
+pub use preflight::PreflightReport;
 pub use restore::RestoreReport;
 
 /// Options of the engine beyond the `csdr-config` ConfigMap.

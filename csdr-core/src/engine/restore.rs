@@ -44,6 +44,9 @@ pub struct RestoreReport {
     pub existing: Vec<ObjectRef>,
     /// Objects that already existed and were patched to the backed-up state (R11 `update`).
     pub patched: Vec<ObjectRef>,
+    /// What the pre-flight found, when the restore asked for one (R15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<super::preflight::PreflightReport>,
 }
 
 impl RestoreReport {
@@ -93,6 +96,7 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            preflight: None,
         };
         // The name is checked before anything is written; a taken name is not recorded.
         let mut report = match self.restore_name_is_free(&spec).await {
@@ -263,8 +267,12 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            preflight: None,
         };
-        if spec.dry_run {
+        if spec.preflight {
+            self.restore_with_preflight(spec, &ctx, &snapshots, &mut report, log)
+                .await;
+        } else if spec.dry_run {
             report.created = report
                 .plan
                 .creates()
@@ -275,7 +283,9 @@ impl Engine {
             self.apply_concurrently(spec, &ctx, &snapshots, &mut report, log)
                 .await;
         }
-        report.status.phase = if report.status.errors.is_empty() {
+        report.status.phase = if report.status.failure.is_some() {
+            JobPhase::Failed
+        } else if report.status.errors.is_empty() {
             JobPhase::Completed
         } else {
             JobPhase::PartiallyFailed

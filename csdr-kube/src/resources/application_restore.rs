@@ -72,6 +72,7 @@ impl ApplicationRestoreSpec {
             convert_to_access_modes: self.convert_to_access_modes.clone(),
             existing_resource_policy: self.existing_resource_policy,
             dry_run: self.dry_run,
+            preflight: false,
         }
     }
 }
