@@ -143,8 +143,7 @@ fn source(namespaces: usize) -> SimCluster {
     sim
 }
 
-async fn memory_vault() -> Arc<dyn Vault> {
-    let store = MemoryBlobStore::new();
+async fn memory_vault_on(store: MemoryBlobStore) -> Arc<dyn Vault> {
     Arc::new(
         BlobVault::open(
             VaultIdentity::new("unit", "memory://"),
@@ -157,7 +156,11 @@ async fn memory_vault() -> Arc<dyn Vault> {
 }
 
 async fn backed_up(namespaces: usize) -> Arc<dyn Vault> {
-    let vault = memory_vault().await;
+    backed_up_on(namespaces, MemoryBlobStore::new()).await
+}
+
+async fn backed_up_on(namespaces: usize, store: MemoryBlobStore) -> Arc<dyn Vault> {
+    let vault = memory_vault_on(store).await;
     let engine = Engine::builder()
         .cluster(Arc::new(source(namespaces)))
         .vault(vault.clone())
@@ -201,6 +204,8 @@ struct Recording {
     max_in_flight: Mutex<usize>,
     /// How many times a wait yields before it is answered: long waits.
     wait_yields: usize,
+    /// Creates after this many fail as if the connection was lost.
+    fail_after: Option<usize>,
 }
 
 impl Recording {
@@ -211,6 +216,7 @@ impl Recording {
             in_flight: Mutex::new(0),
             max_in_flight: Mutex::new(0),
             wait_yields,
+            fail_after: None,
         }
     }
     fn push(&self, s: Seen) {
@@ -266,6 +272,18 @@ impl Cluster for Recording {
     ) -> Result<KubeObject, ClusterError> {
         let ns = object.namespace().map(str::to_string);
         let name = object.name().to_string();
+        let started = self
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| matches!(s, Seen::Start(..)))
+            .count();
+        if self.fail_after.is_some_and(|n| started >= n) {
+            return Err(ClusterError::Unavailable {
+                reason: "connection reset by peer".into(),
+            });
+        }
         self.push(Seen::Start(gvr.clone(), ns.clone(), name.clone()));
         {
             let mut n = self.in_flight.lock().unwrap();
@@ -352,6 +370,7 @@ async fn restore_with(
         .vault(vault)
         .options(EngineOptions {
             pvc_bind_wait: Duration::from_secs(5),
+            restore_transient_retries: 0,
             ..EngineOptions::default()
         })
         .build()
@@ -714,5 +733,168 @@ fn a_restore_that_passes_its_preflight_restores_everything() {
         let pre = report.preflight.as_ref().expect("a pre-flight report");
         assert!(pre.deferred_checked);
         assert_eq!(pre.rejected, Vec::new());
+    });
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_entry_fails_the_restore_before_any_write() {
+    use csdr_core::ports::blob_store::BlobStore;
+    futures::executor::block_on(async {
+        let store = MemoryBlobStore::new();
+        let vault = backed_up_on(2, store.clone()).await;
+        // Flip one byte of the tarball's last entry, keeping it valid JSON, and re-anchor the
+        // tarball's own digest in the metadata (as a bug or an attacker would have to): only
+        // the entry's digest can catch it, and the archive is streamed before it is checked.
+        let key = "backups/app-b/app-b.tar.gz";
+        let tar = csdr_core::gzip::gunzip(&store.get(key).await.unwrap()).unwrap();
+        let mut tar = tar;
+        let at = tar
+            .windows(8)
+            .rposition(|w| w == b"\"name\":\"")
+            .expect("the last entry names its object")
+            + 8;
+        tar[at] = tar[at].to_ascii_uppercase();
+        let damaged = csdr_core::gzip::gzip(&tar);
+        store.put(key, damaged.clone().into()).await.unwrap();
+        let meta_key = "backups/app-b/velero-backup.json";
+        let mut meta: Value = serde_json::from_slice(&store.get(meta_key).await.unwrap()).unwrap();
+        meta["csdr"]["archive"]["sha256"] = Value::from(csdr_core::digest::sha256_hex(&damaged));
+        meta["csdr"]["archive"]["size"] = Value::from(damaged.len());
+        store
+            .put(meta_key, serde_json::to_vec(&meta).unwrap().into())
+            .await
+            .unwrap();
+
+        let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 0));
+        let report = restore(target.clone(), vault, "r1").await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Failed,
+            "{:#?}",
+            report.status
+        );
+        let failure = report.status.failure.clone().unwrap();
+        assert_eq!(
+            failure.kind,
+            csdr_core::model::FailureKind::Integrity,
+            "{failure:?}"
+        );
+        assert!(
+            failure
+                .message
+                .contains("integrity error: entry resources/"),
+            "{}",
+            failure.message
+        );
+        assert_eq!(creates(&target), Vec::new(), "something was written");
+    });
+}
+
+#[test]
+fn an_interrupted_restore_run_again_under_another_name_with_update_converges() {
+    use csdr_core::model::ExistingResourcePolicy;
+    use csdr_core::plan::existing::{ExistingAction, existing_action};
+    futures::executor::block_on(async {
+        let vault = backed_up(3).await;
+        let inner = SimCluster::new(KubeRelease::V1_28);
+        // The first attempt loses its connection after 20 creates.
+        let mut cut = Recording::new(inner.clone(), 0);
+        cut.fail_after = Some(20);
+        let first = restore(Arc::new(cut), vault.clone(), "r1").await;
+        assert_eq!(first.status.phase, JobPhase::PartiallyFailed);
+        assert_eq!(first.created.len(), 20);
+        // Meanwhile someone edits a restored object.
+        let cms = GroupVersionResource::new("", "v1", "configmaps");
+        if let Some(cm) = inner.get(&cms, Some("ns0"), "settings-a").await.unwrap() {
+            inner
+                .patch_merge(
+                    &cms,
+                    Some("ns0"),
+                    cm.name(),
+                    &serde_json::json!({"data": {"a": "edited"}}),
+                )
+                .await
+                .unwrap();
+        }
+        // Run again under another name, updating what exists.
+        let mut spec = RestoreSpec::new("r2", "app-b");
+        spec.existing_resource_policy = ExistingResourcePolicy::Update;
+        let second = restore_with(Arc::new(Recording::new(inner.clone(), 0)), vault, spec).await;
+        assert_eq!(
+            second.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            second.status
+        );
+        assert_eq!(
+            second.created.len() + second.existing.len() + second.patched.len(),
+            second.plan.creates().count()
+        );
+        assert!(second.existing.len() + second.patched.len() >= 20);
+        // Every object is in the target as the backup has it.
+        for step in second.plan.creates() {
+            let o = &step.object;
+            let live = inner
+                .get(&step.resource, o.namespace(), o.name())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{} missing", o.describe()));
+            if o.kind() != "Namespace" {
+                assert_eq!(
+                    existing_action(ExistingResourcePolicy::Update, o, &live),
+                    ExistingAction::Skip,
+                    "{} differs from the backup",
+                    o.describe()
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn the_vault_streams_the_tarball_and_reports_damage_as_its_last_item() {
+    use csdr_core::ports::blob_store::BlobStore;
+    use futures::StreamExt;
+    futures::executor::block_on(async {
+        let store = MemoryBlobStore::new();
+        let vault = backed_up_on(2, store.clone()).await;
+        let key = "backups/app-b/app-b.tar.gz";
+        let stored = store.get(key).await.unwrap();
+        let stream = vault.archive_stream("app-b").await.unwrap();
+        assert!(stream.entry_digests.is_some() && stream.warning.is_none());
+        let chunks: Vec<_> = stream.chunks.collect().await;
+        let bytes: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(bytes, stored.to_vec());
+
+        // One byte flipped: every chunk is handed over, then the integrity error, naming the key.
+        let mut damaged = stored.to_vec();
+        let last = damaged.len() - 10;
+        damaged[last] ^= 0x01;
+        store.put(key, damaged.into()).await.unwrap();
+        let chunks: Vec<_> = vault
+            .archive_stream("app-b")
+            .await
+            .unwrap()
+            .chunks
+            .collect()
+            .await;
+        let (end, before) = chunks.split_last().unwrap();
+        assert!(before.iter().all(Result::is_ok));
+        let err = end.as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("integrity check failed for") && err.contains("app-b.tar.gz"),
+            "{err}"
+        );
+
+        // Truncated: refused before any byte is handed over.
+        store
+            .put(key, stored.slice(..stored.len() / 2))
+            .await
+            .unwrap();
+        let err = vault.archive_stream("app-b").await.unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
     });
 }

@@ -257,7 +257,9 @@ fn print_log(log: &[u8]) -> Result<u8, CliError> {
 
 /// The engine builder every command starts from: jobs wait on tokio's timer.
 fn engine_builder() -> EngineBuilder {
-    Engine::builder().timer(Arc::new(TokioTimer))
+    Engine::builder()
+        .timer(Arc::new(TokioTimer))
+        .spool(Arc::new(csdr::storage::TempFileSpool::default()))
 }
 
 fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {

@@ -56,6 +56,7 @@ pub use crate::ports::clock::SystemClock;
 use crate::ports::clock::{Clock, SystemTimer, Timer};
 use crate::ports::cluster::Cluster;
 use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
+use crate::ports::spool::{MemorySpool, Spool};
 use crate::ports::vault::Vault;
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
@@ -192,6 +193,7 @@ pub struct EngineBuilder {
     timer: Option<Arc<dyn Timer>>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
+    spool: Option<Arc<dyn Spool>>,
 }
 
 impl EngineBuilder {
@@ -245,6 +247,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Where a restore spools the archive it streams from the vault (R13); [`MemorySpool`]
+    /// when not given. Pass `csdr_storage::TempFileSpool` to keep it out of memory.
+    pub fn spool(mut self, spool: Arc<dyn Spool>) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
     /// The engine; fails if the cluster or the vault is missing.
     pub fn build(self) -> Result<Engine, EngineError> {
         Ok(Engine {
@@ -255,6 +264,7 @@ impl EngineBuilder {
             timer: self.timer.unwrap_or_else(|| Arc::new(SystemTimer)),
             options: self.options,
             progress: self.progress,
+            spool: self.spool.unwrap_or_else(|| Arc::new(MemorySpool)),
         })
     }
 }
@@ -269,6 +279,7 @@ pub struct Engine {
     timer: Arc<dyn Timer>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
+    spool: Arc<dyn Spool>,
 }
 
 impl std::fmt::Debug for Engine {

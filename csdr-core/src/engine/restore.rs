@@ -18,6 +18,7 @@ use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::ports::spool::SpoolReader;
 use crate::ports::vault::VaultError;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
@@ -185,15 +186,31 @@ impl Engine {
             ));
         }
         let mut warnings = Vec::new();
-        // V7: the vault verifies the tarball and the entry-digests file before handing them
-        // over; the reader verifies every entry against its digest before anything is applied.
-        let archive = self.vault.download_archive(&spec.backup_name).await?;
-        if let Some(w) = archive.warning {
-            log.warning(&w);
-            warnings.push(Issue::general(w));
+        // V7, R13: the tarball is streamed from the vault in ranged reads into the spool, its
+        // size and SHA-256 checked as it passes (an error is the stream's last item); then the
+        // reader verifies every entry against its digest. Nothing is applied before both.
+        let archive = self.vault.archive_stream(&spec.backup_name).await?;
+        if let Some(w) = &archive.warning {
+            log.warning(w);
+            warnings.push(Issue::general(w.clone()));
         }
+        let spool_error = |e: std::io::Error| {
+            JobError::message(
+                FailureKind::Vault,
+                format!(
+                    "spooling backup {} to temporary storage failed: {e}; free space where temporary files go",
+                    spec.backup_name
+                ),
+            )
+        };
+        let mut spooled = self.spool.create().map_err(spool_error)?;
+        let mut chunks = archive.chunks;
+        while let Some(chunk) = chunks.next().await {
+            spooled.append(&chunk?).map_err(spool_error)?;
+        }
+        drop(chunks);
         let companions = self.vault.backup_companions(&spec.backup_name).await?;
-        let mut reader = ArchiveReader::new(&archive.bytes[..]);
+        let mut reader = ArchiveReader::new(SpoolReader::new(&*spooled));
         if let Some(digests) = archive.entry_digests {
             reader = reader.with_expected_digests(digests);
         }
@@ -204,6 +221,7 @@ impl Engine {
             contents.add_entry(&entry.path, entry.object)?;
             entries += 1;
         }
+        drop(spooled);
         log.info(format!(
             "read and verified {entries} entries of backup {}",
             spec.backup_name
