@@ -177,10 +177,10 @@ impl Schedule {
             if let Some(objects) = self.release(lane) {
                 out.extend_from_slice(objects);
             }
-            if self.open_all[tier] == 0 {
-                if let Some(objects) = self.release(0) {
-                    out.extend_from_slice(objects);
-                }
+            if self.open_all[tier] == 0
+                && let Some(objects) = self.release(0)
+            {
+                out.extend_from_slice(objects);
             }
         }
         out
@@ -436,7 +436,7 @@ impl Engine {
                     results[i] = Some(applied);
                     done += 1;
                     report.status.progress.items_done = done;
-                    if done % 256 == 0 || done == total {
+                    if done.is_multiple_of(256) || done == total {
                         self.emit(ProgressEvent::Items {
                             done,
                             total: Some(total),

@@ -90,10 +90,10 @@ impl Engine {
             }
         }
         let deferral = |step: &CreateStep| -> Option<String> {
-            if let Some(ns) = step.object.namespace() {
-                if missing.contains(ns) {
-                    return Some(format!("namespace {ns} is created by this restore"));
-                }
+            if let Some(ns) = step.object.namespace()
+                && missing.contains(ns)
+            {
+                return Some(format!("namespace {ns} is created by this restore"));
             }
             let r = &step.resource;
             (!ctx
