@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use csdr_core::engine::Engine;
 use csdr_core::model::{BackupSpec, JobPhase};
-use csdr_core::object::{GroupVersionResource, KubeObject};
+use csdr_core::object::GroupVersionResource;
 use csdr_core::ports::cluster::{Cluster, ListOptions};
 use csdr_core::releases::KubeRelease;
 use csdr_core::selection::{BackupSelection, DEFAULT_ENGINE_NAMESPACE};
@@ -31,130 +31,11 @@ use csdr_core::sim::SimCluster;
 use csdr_kube::KubeCluster;
 use csdr_kube::testing::ApiServer;
 use csdr_storage::StorageOptions;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-const NAMESPACES: usize = 24;
-
-/// One namespace's application: 125 objects.
-fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
-    let ns = format!("app-{n:02}");
-    let gvr = GroupVersionResource::new;
-    let mut out = vec![(
-        gvr("", "v1", "namespaces"),
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )];
-    for i in 0..20 {
-        let app = format!("web-{i}");
-        let labels = json!({"app": app, "team": format!("team-{}", n % 5)});
-        out.push((
-            gvr("apps", "v1", "deployments"),
-            json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": app, "namespace": ns, "labels": labels},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": app}},
-                "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{
-                    "name": "main", "image": format!("registry.example.com/{app}:1.{i}"),
-                    "ports": [{"containerPort": 8080}],
-                    "env": [{"name": "MODE", "value": "production"}],
-                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}}),
-        ));
-        out.push((gvr("", "v1", "pods"), json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": format!("{app}-pod"), "namespace": ns, "labels": labels},
-            "spec": {"containers": [{"name": "main", "image": format!("registry.example.com/{app}:1.{i}")}],
-                "volumes": if i < 5 {
-                    json!([{"name": "data", "persistentVolumeClaim": {"claimName": format!("data-{i}")}}])
-                } else { json!([]) }}})));
-        out.push((gvr("", "v1", "configmaps"), json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": format!("{app}-config"), "namespace": ns, "labels": labels},
-            "data": {"app.properties": format!("server.port=8080\nname={app}\n{}", "cache.size=1024\n".repeat(40))}})));
-        out.push((
-            gvr("", "v1", "configmaps"),
-            json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": format!("{app}-flags"), "namespace": ns},
-            "data": {"flags": "a=1\nb=2\n"}}),
-        ));
-        out.push((
-            gvr("", "v1", "secrets"),
-            json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": format!("{app}-secret"), "namespace": ns},
-            "data": {"password": "cGFzc3dvcmQ=", "token": "dG9rZW4tdG9rZW4tdG9rZW4tdG9rZW4="}}),
-        ));
-    }
-    for i in 0..15 {
-        let spec = match i {
-            0 => json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                "selector": {"app": "web-0"}, "ports": [{"port": 443, "targetPort": 8080}]}),
-            _ => {
-                json!({"selector": {"app": format!("web-{i}")}, "ports": [{"port": 80, "targetPort": 8080}]})
-            }
-        };
-        out.push((
-            gvr("", "v1", "services"),
-            json!({"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": format!("web-{i}"), "namespace": ns}, "spec": spec}),
-        ));
-    }
-    for i in 0..5 {
-        out.push((
-            gvr("", "v1", "persistentvolumeclaims"),
-            json!({
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": format!("data-{i}"), "namespace": ns},
-            "spec": {"storageClassName": "alicloud-disk-ssd", "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "20Gi"}}}}),
-        ));
-    }
-    for i in 0..3 {
-        out.push((
-            gvr("batch", "v1", "jobs"),
-            json!({
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": format!("migrate-{i}"), "namespace": ns},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "migrate", "image": "registry.example.com/migrate:1"}]}}}}),
-        ));
-    }
-    for i in 0..2 {
-        out.push((
-            gvr("batch", "v1beta1", "cronjobs"),
-            json!({
-            "apiVersion": "batch/v1beta1", "kind": "CronJob",
-            "metadata": {"name": format!("report-{i}"), "namespace": ns},
-            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
-                "restartPolicy": "OnFailure",
-                "containers": [{"name": "report", "image": "registry.example.com/report:1"}]}}}}}}),
-        ));
-    }
-    out
-}
-
-async fn populate(sim: &SimCluster) -> usize {
-    let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": "alicloud-disk-ssd"},
-        "provisioner": "diskplugin.csi.alibabacloud.com", "volumeBindingMode": "Immediate"});
-    let mut objects = vec![(
-        GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses"),
-        class,
-    )];
-    for n in 0..NAMESPACES {
-        objects.extend(application(n));
-    }
-    let count = objects.len();
-    for (gvr, value) in objects {
-        let obj = match KubeObject::new(value) {
-            Ok(o) => o,
-            Err(e) => panic!("generated object is invalid: {e}"),
-        };
-        if let Err(e) = sim.create(&gvr, &obj).await {
-            panic!("create {}: {e}", obj.describe());
-        }
-    }
-    count
-}
+#[path = "support/app.rs"]
+mod app;
+use app::*;
 
 /// The `kubectl get` argument for a resource at a version: `deployments.v1beta2.apps`, and
 /// for the core group `configmaps.v1.` (the trailing dot names the core group).

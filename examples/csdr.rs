@@ -353,6 +353,9 @@ struct RestoreCreateArgs {
     /// Restore only these snapshotted PersistentVolumeClaims and their data, optionally under another namespace and name. Example: --include-volumes shop/data=shop-copy/data-restored
     #[arg(long, value_delimiter = ',', value_name = "NS/PVC[=NS/PVC],…")]
     include_volumes: Vec<String>,
+    /// Before the first write, send every final object to the target with dryRun=All; any rejection stops the restore (exit 1), naming the object. Objects in namespaces or of CRDs the restore creates are checked once those exist, before any of them is written (with --dry-run they are reported as not checked). Example: --preflight
+    #[arg(long)]
+    preflight: bool,
     #[command(flatten)]
     output: OutputArg,
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the four benchmarks of DESIGN §7 / issues 7 and 15 and prints a summary table (Markdown).
+# Runs the benchmarks of DESIGN §7 / issues 7 and 15 and prints a summary table (Markdown).
 #
 #   scripts/bench.sh                              # the full run (about 10 minutes on 2 cores)
 #   CSDR_BENCH_OBJECTS=100000 scripts/bench.sh    # a shorter peak-memory run
@@ -55,6 +55,12 @@ run backup_rss \
   env CSDR_BENCH_OBJECTS="$OBJECTS" cargo bench -p csdr --bench backup_rss
 run http_backup_vs_kubectl \
   env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_backup_vs_kubectl
+# Restore memory: its own default (100,000 objects) unless CSDR_BENCH_RESTORE_OBJECTS is set;
+# a 1,000,000-object restore still needs about 10 GiB (see BENCHMARKS.md, issue 15).
+run restore_rss \
+  env CSDR_BENCH_OBJECTS="${CSDR_BENCH_RESTORE_OBJECTS:-100000}" cargo bench -p csdr --bench restore_rss
+run http_restore_vs_kubectl \
+  env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_restore_vs_kubectl
 
 # --- summary ----------------------------------------------------------------------------------
 # A `key=value` field of a bench's `RESULT` line.
@@ -82,6 +88,14 @@ echo "| archive write, 100k objects (2 threads) | $(archive_mbs 'archive writer,
 echo "| archive write, 100k objects (2 threads) | $(archive_mbs 'archive writer, 2 threads') | system pigz -6 -p 2 of the same tar stream: $(archive_mbs 'system pigz -6 -p 2, tar stream') | ${archive_pigz:-?} (time) | ≤ 1.0 | $(met "$archive_pigz" 1.0) |"
 echo "| restore transformation pipeline | $(field transform_pipeline measured) | serde_json parse: $(field transform_pipeline baseline) | ${tp_ratio:-?} | ≤ 0.85 | $(met "$tp_ratio" 0.85) |"
 echo "| peak RSS, backup of $(field backup_rss objects) objects | ${rss_peak:-?} MiB over the loaded cluster ($(field backup_rss seconds) s, $(field backup_rss objects_per_s) objects/s, vault $(field backup_rss vault_mib) MiB) | simulated cluster alone: $(field backup_rss baseline_cluster_rss) | – | ≤ 128 MiB | $(met "$rss_peak" 128) |"
+restore_peak=$(field restore_rss measured | sed 's/MiB//')
+echo "| peak RSS, restore of $(field restore_rss objects) objects | ${restore_peak:-?} MiB over the process before the restore ($(field restore_rss seconds) s, $(field restore_rss objects_per_s) objects/s) | process before the restore: $(field restore_rss baseline_process_rss) | – | ≤ 256 MiB (at 1,000,000 objects) | $(met "$restore_peak" 256) |"
+restore_ratio=$(field http_restore_vs_kubectl ratio)
+if grep -q '^RESULT http_restore_vs_kubectl skipped' "$LOGS/http_restore_vs_kubectl.log"; then
+  echo "| restore over HTTP vs kubectl create -f | skipped: kubectl absent | | | ≤ 0.25 | – |"
+else
+  echo "| restore over HTTP vs kubectl create -f ($(field http_restore_vs_kubectl objects) objects, $(field http_restore_vs_kubectl workers) workers) | $(field http_restore_vs_kubectl measured) ($(field http_restore_vs_kubectl objects_per_s) objects/s) | kubectl create -f: $(field http_restore_vs_kubectl baseline) ($(field http_restore_vs_kubectl kubectl_objects_per_s) objects/s) | ${restore_ratio:-?} | ≤ 0.25 and ≥ 2,000 objects/s | $(field http_restore_vs_kubectl met) |"
+fi
 if grep -q '^RESULT http_backup_vs_kubectl skipped' "$LOGS/http_backup_vs_kubectl.log"; then
   echo "| backup over HTTP vs kubectl get | skipped: kubectl absent | | | ≤ 1.0 | – |"
 else

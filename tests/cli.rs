@@ -725,6 +725,64 @@ fn a_restore_the_target_cannot_bind_exits_2_and_names_the_object() {
 }
 
 #[test]
+fn a_preflight_rejection_exits_1_names_the_object_and_writes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = backed_up_shop(root.path());
+    // The target's namespace shop is being deleted: the API server refuses new objects in it.
+    let target = root.path().join("cluster-128");
+    let ns_file = target.join("_cluster/namespaces.core/shop.yaml");
+    std::fs::create_dir_all(ns_file.parent().unwrap()).unwrap();
+    let terminating = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  \
+        deletionTimestamp: \"2026-11-24T04:00:00Z\"\n  finalizers: [example.com/hold]\n\
+        status: {phase: Terminating}\n";
+    std::fs::write(&ns_file, terminating).unwrap();
+    let before = walk(&target);
+    let restore = |extra: &[&str]| {
+        csdr()
+            .args(["restore", "create", "shop-r", "--from-backup", "shop-b"])
+            .args([
+                "--vault",
+                &vault,
+                "--cluster",
+                &sim("1.28", &target),
+                "--preflight",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = restore(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stderr}{stdout}");
+    assert!(
+        stderr.contains("ConfigMap shop/web-config")
+            && stderr.contains("because it is being terminated"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Pre-flight:"), "{stdout}");
+    assert_eq!(walk(&target), before);
+    assert_eq!(std::fs::read_to_string(&ns_file).unwrap(), terminating);
+    // The dry run's JSON carries the pre-flight's results.
+    let out = restore(&["--dry-run", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = json_out(&out);
+    let rejected = value["preflight"]["rejected"].as_array().unwrap();
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r["object"]["kind"] == "ConfigMap" && r["object"]["name"] == "web-config"),
+        "{value:#}"
+    );
+    assert_eq!(walk(&target), before);
+}
+
+#[test]
 fn a_missing_backup_or_a_bad_option_exits_1() {
     let root = tempfile::tempdir().unwrap();
     let vault = backed_up_shop(root.path());

@@ -162,6 +162,10 @@ pub struct RestoreSpec {
     /// Restore only these claims and their data from their snapshots, nothing else (D5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included_volumes: Vec<VolumeRestore>,
+    /// Pre-flight (R15): after the plan and before the first write, send every final object
+    /// to the target with `dryRun=All`; any rejection stops the restore, naming the object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preflight: bool,
 }
 
 /// One claim of a standalone volume restore (D5): the backed-up claim and, optionally,
@@ -227,6 +231,7 @@ impl RestoreSpec {
             existing_resource_policy: ExistingResourcePolicy::None,
             dry_run: false,
             included_volumes: Vec::new(),
+            preflight: false,
         }
     }
 }

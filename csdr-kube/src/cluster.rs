@@ -647,6 +647,44 @@ impl Cluster for KubeCluster {
         self.object_from(&what, gvr, Some(object.kind()), value)
     }
 
+    async fn dry_run_create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let what = Self::describe(gvr, object.namespace(), object.name());
+        let body = serde_json::to_vec(object.fields()).map_err(|e| build_error(&what, e))?;
+        let params = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let req = Request::new(self.collection_path(gvr, object.namespace()))
+            .create(&params, body)
+            .map_err(|e| build_error(&what, e))?;
+        let answer = self.send(&what, req).await?;
+        let value = parse_json(&what, &answer.body)?;
+        self.object_from(&what, gvr, Some(object.kind()), value)
+    }
+
+    async fn dry_run_update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let what = Self::describe(gvr, object.namespace(), object.name());
+        let body = serde_json::to_vec(object.fields()).map_err(|e| build_error(&what, e))?;
+        let params = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let req = Request::new(self.collection_path(gvr, object.namespace()))
+            .replace(object.name(), &params, body)
+            .map_err(|e| build_error(&what, e))?;
+        let answer = self.send(&what, req).await?;
+        let value = parse_json(&what, &answer.body)?;
+        self.object_from(&what, gvr, Some(object.kind()), value)
+    }
+
     async fn patch_merge(
         &self,
         gvr: &GroupVersionResource,

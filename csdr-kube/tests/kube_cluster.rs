@@ -369,6 +369,67 @@ async fn create_conflicts_and_update_conflicts() {
 }
 
 #[tokio::test]
+async fn dry_runs_check_everything_and_store_nothing() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "default"}, "data": {"a": "1"}}));
+    // A create dry run answers the object as it would be stored, and stores nothing.
+    let answered = cluster.dry_run_create(&configmaps(), &cm).await.unwrap();
+    assert_eq!(answered.pointer("/data/a"), Some(&json!("1")));
+    assert_eq!(
+        cluster
+            .get(&configmaps(), Some("default"), "settings")
+            .await
+            .unwrap(),
+        None
+    );
+    // Every check runs: a missing namespace, an invalid name, an admission rejection.
+    let missing_ns = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "nowhere"}}));
+    assert!(matches!(
+        cluster.dry_run_create(&configmaps(), &missing_ns).await,
+        Err(ClusterError::NotFound { .. })
+    ));
+    server.sim().reject(csdr_core::sim::Rejection {
+        kind: "ConfigMap".into(),
+        name: Some("refused".into()),
+        message: "admission webhook denied the request".into(),
+    });
+    let refused = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "refused", "namespace": "default"}}));
+    let err = cluster.dry_run_create(&configmaps(), &refused).await;
+    assert!(
+        matches!(&err, Err(ClusterError::Invalid { reason, .. }) if reason.contains("admission webhook denied")),
+        "{err:?}"
+    );
+    // An update dry run checks against the stored object and changes nothing.
+    let stored = cluster.create(&configmaps(), &cm).await.unwrap();
+    assert!(matches!(
+        cluster.dry_run_create(&configmaps(), &cm).await,
+        Err(ClusterError::AlreadyExists { .. })
+    ));
+    let mut changed = stored.clone();
+    changed
+        .fields_mut()
+        .insert("data".into(), json!({"a": "2"}));
+    let answered = cluster
+        .dry_run_update(&configmaps(), &changed)
+        .await
+        .unwrap();
+    assert_eq!(answered.pointer("/data/a"), Some(&json!("2")));
+    let live = cluster
+        .get(&configmaps(), Some("default"), "settings")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.pointer("/data/a"), Some(&json!("1")));
+    assert_eq!(
+        live.pointer("/metadata/resourceVersion"),
+        stored.pointer("/metadata/resourceVersion")
+    );
+}
+
+#[tokio::test]
 async fn transient_failures_are_retried_then_succeed() {
     let (server, cluster) = serve(KubeRelease::V1_28).await;
     let path = "/api/v1/namespaces/default/configmaps";

@@ -52,10 +52,12 @@ pub mod blob;
 pub mod client;
 pub mod error;
 pub mod location;
+pub mod spool;
 pub mod timer;
 
 pub use blob::ObjectStoreBlobs;
 pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};
 pub use csdr_core::vault::BlobVault;
 pub use error::StorageError;
+pub use spool::TempFileSpool;
 pub use timer::TokioTimer;

@@ -254,7 +254,9 @@ fn print_log(log: &[u8]) -> Result<u8, CliError> {
 
 /// The engine builder every command starts from: jobs wait on tokio's timer.
 fn engine_builder() -> EngineBuilder {
-    Engine::builder().timer(Arc::new(TokioTimer))
+    Engine::builder()
+        .timer(Arc::new(TokioTimer))
+        .spool(Arc::new(csdr::storage::TempFileSpool::default()))
 }
 
 fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {
@@ -340,6 +342,7 @@ impl Context {
                     .map_err(|e| CliError::failed(format!("--include-volumes: {e}")))
             })
             .collect::<Result<_, _>>()?;
+        spec.preflight = args.preflight;
         Ok(spec)
     }
 

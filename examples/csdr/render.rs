@@ -528,12 +528,16 @@ pub fn dry_run_value(report: &RestoreReport) -> Value {
     if let Some(reason) = &report.status.failure_reason {
         errors.push(json!({ "message": reason }));
     }
-    json!({
+    let mut out = json!({
         "plan": plan,
         "objects": report.objects().map(KubeObject::to_value).collect::<Vec<_>>(),
         "warnings": to_value(&report.status.warnings),
         "errors": errors,
-    })
+    });
+    if let (Some(pre), Some(map)) = (&report.preflight, out.as_object_mut()) {
+        map.insert("preflight".into(), to_value(pre));
+    }
+    out
 }
 
 /// A restore report (or dry-run plan) as text.
@@ -589,6 +593,23 @@ pub fn restore_report_table(report: &RestoreReport) -> String {
         let _ = writeln!(out, "Created:     {}", report.created.len());
         let _ = writeln!(out, "Existing:    {}", report.existing.len());
         let _ = writeln!(out, "Patched:     {}", report.patched.len());
+    }
+    if let Some(pre) = &report.preflight {
+        let _ = writeln!(
+            out,
+            "Pre-flight:  {} accepted, {} existing, {} rejected by the target (dryRun=All)",
+            pre.accepted,
+            pre.existing,
+            pre.rejected.len()
+        );
+        for (reason, count) in &pre.deferred {
+            let when = if pre.deferred_checked {
+                "checked once it existed, before any of them was written"
+            } else {
+                "not checked"
+            };
+            let _ = writeln!(out, "  {count} objects {when}: {reason}");
+        }
     }
     issues(&mut out, "Warnings", &report.status.warnings);
     issues(&mut out, "Errors", &report.status.errors);

@@ -39,10 +39,12 @@
 //! # Ok(()) }
 //! ```
 
+mod apply;
 mod backup;
 mod failure;
 mod log;
 mod maintenance;
+mod preflight;
 mod restore;
 mod snapshots;
 
@@ -58,11 +60,13 @@ pub use crate::ports::clock::SystemClock;
 use crate::ports::clock::{Clock, SystemTimer, Timer};
 use crate::ports::cluster::Cluster;
 use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
+use crate::ports::spool::{MemorySpool, Spool};
 use crate::ports::vault::Vault;
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
 
 pub use maintenance::{GcReport, ScheduleTick};
+pub use preflight::PreflightReport;
 pub use restore::RestoreReport;
 pub use snapshots::{SnapshotCleanup, backup_snapshot_name, describe_snapshot, recorded_snapshots};
 
@@ -86,6 +90,12 @@ pub struct EngineOptions {
     /// How old uncommitted upload data must be before GC removes it (B10); longer than the
     /// backup timeout.
     pub orphan_grace: Duration,
+    /// At most this many restore writes per second (a client-side rate limit); `None`
+    /// leaves the pace to `restore_max_worker_num` and the cluster.
+    pub restore_writes_per_second: Option<std::num::NonZeroU32>,
+    /// How many times a restore write the cluster refused as transient (429, 5xx, network)
+    /// is tried again, after a back-off that starts at 0.5 s and doubles.
+    pub restore_transient_retries: u32,
 }
 
 impl Default for EngineOptions {
@@ -101,6 +111,8 @@ impl Default for EngineOptions {
             pvc_bind_wait: Duration::from_secs(300),
             snapshot_wait: Duration::from_secs(600),
             orphan_grace,
+            restore_writes_per_second: None,
+            restore_transient_retries: 3,
         }
     }
 }
@@ -186,6 +198,7 @@ pub struct EngineBuilder {
     timer: Option<Arc<dyn Timer>>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
+    spool: Option<Arc<dyn Spool>>,
 }
 
 impl EngineBuilder {
@@ -239,6 +252,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Where a restore spools the archive it streams from the vault (R13); [`MemorySpool`]
+    /// when not given. Pass `csdr_storage::TempFileSpool` to keep it out of memory.
+    pub fn spool(mut self, spool: Arc<dyn Spool>) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
     /// The engine; fails if the cluster or the vault is missing.
     pub fn build(self) -> Result<Engine, EngineError> {
         Ok(Engine {
@@ -249,6 +269,7 @@ impl EngineBuilder {
             timer: self.timer.unwrap_or_else(|| Arc::new(SystemTimer)),
             options: self.options,
             progress: self.progress,
+            spool: self.spool.unwrap_or_else(|| Arc::new(MemorySpool)),
         })
     }
 }
@@ -263,6 +284,7 @@ pub struct Engine {
     timer: Arc<dyn Timer>,
     options: EngineOptions,
     progress: Option<ProgressSink>,
+    spool: Arc<dyn Spool>,
 }
 
 impl std::fmt::Debug for Engine {

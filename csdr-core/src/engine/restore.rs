@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use futures::{StreamExt, stream};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,10 +14,11 @@ use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress,
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::BackupContents;
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, PlanStep, RestorePlan, plan_restore};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::ports::spool::SpoolReader;
 use crate::ports::vault::VaultError;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
@@ -44,6 +45,9 @@ pub struct RestoreReport {
     pub existing: Vec<ObjectRef>,
     /// Objects that already existed and were patched to the backed-up state (R11 `update`).
     pub patched: Vec<ObjectRef>,
+    /// What the pre-flight found, when the restore asked for one (R15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<super::preflight::PreflightReport>,
 }
 
 impl RestoreReport {
@@ -54,7 +58,7 @@ impl RestoreReport {
 }
 
 /// What happened to one create step.
-enum Applied {
+pub(super) enum Applied {
     Created,
     Existing(Option<Issue>),
     Patched,
@@ -93,6 +97,7 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            preflight: None,
         };
         // The name is checked before anything is written; a taken name is not recorded.
         let mut report = match self.restore_name_is_free(&spec).await {
@@ -181,15 +186,31 @@ impl Engine {
             ));
         }
         let mut warnings = Vec::new();
-        // V7: the vault verifies the tarball and the entry-digests file before handing them
-        // over; the reader verifies every entry against its digest before anything is applied.
-        let archive = self.vault.download_archive(&spec.backup_name).await?;
-        if let Some(w) = archive.warning {
-            log.warning(&w);
-            warnings.push(Issue::general(w));
+        // V7, R13: the tarball is streamed from the vault in ranged reads into the spool, its
+        // size and SHA-256 checked as it passes (an error is the stream's last item); then the
+        // reader verifies every entry against its digest. Nothing is applied before both.
+        let archive = self.vault.archive_stream(&spec.backup_name).await?;
+        if let Some(w) = &archive.warning {
+            log.warning(w);
+            warnings.push(Issue::general(w.clone()));
         }
+        let spool_error = |e: std::io::Error| {
+            JobError::message(
+                FailureKind::Vault,
+                format!(
+                    "spooling backup {} to temporary storage failed: {e}; free space where temporary files go",
+                    spec.backup_name
+                ),
+            )
+        };
+        let mut spooled = self.spool.create().map_err(spool_error)?;
+        let mut chunks = archive.chunks;
+        while let Some(chunk) = chunks.next().await {
+            spooled.append(&chunk?).map_err(spool_error)?;
+        }
+        drop(chunks);
         let companions = self.vault.backup_companions(&spec.backup_name).await?;
-        let mut reader = ArchiveReader::new(&archive.bytes[..]);
+        let mut reader = ArchiveReader::new(SpoolReader::new(&*spooled));
         if let Some(digests) = archive.entry_digests {
             reader = reader.with_expected_digests(digests);
         }
@@ -200,6 +221,7 @@ impl Engine {
             contents.add_entry(&entry.path, entry.object)?;
             entries += 1;
         }
+        drop(spooled);
         log.info(format!(
             "read and verified {entries} entries of backup {}",
             spec.backup_name
@@ -269,8 +291,12 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            preflight: None,
         };
-        if spec.dry_run {
+        if spec.preflight {
+            self.restore_with_preflight(spec, &ctx, &snapshots, &mut report, log)
+                .await;
+        } else if spec.dry_run {
             report.created = report
                 .plan
                 .creates()
@@ -278,10 +304,12 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_plan(spec, &ctx, &snapshots, &mut report, log)
+            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, log)
                 .await;
         }
-        report.status.phase = if report.status.errors.is_empty() {
+        report.status.phase = if report.status.failure.is_some() {
+            JobPhase::Failed
+        } else if report.status.errors.is_empty() {
             JobPhase::Completed
         } else {
             JobPhase::PartiallyFailed
@@ -324,197 +352,9 @@ impl Engine {
         Ok(facts)
     }
 
-    /// Applies the plan's steps in order; creates of one resource run concurrently
-    /// (`restore_max_worker_num`). Then waits for claims to bind (R12).
-    async fn apply_plan(
-        &self,
-        spec: &RestoreSpec,
-        ctx: &TransformContext,
-        snapshots: &[VolumeSnapshotRecord],
-        report: &mut RestoreReport,
-        log: &mut JobLog,
-    ) {
-        let workers = self
-            .options
-            .config
-            .application_backup
-            .restore_max_worker_num
-            .get();
-        let steps = report.plan.steps.clone();
-        let mut i = 0;
-        let mut done = 0u64;
-        let mut claims = Vec::new();
-        while i < steps.len() {
-            match &steps[i] {
-                PlanStep::Create(first) => {
-                    let mut j = i;
-                    while j < steps.len()
-                        && matches!(&steps[j], PlanStep::Create(c) if c.resource == first.resource)
-                    {
-                        j += 1;
-                    }
-                    let batch: Vec<&CreateStep> = steps[i..j]
-                        .iter()
-                        .filter_map(|s| match s {
-                            PlanStep::Create(c) => Some(c.as_ref()),
-                            _ => None,
-                        })
-                        .collect();
-                    self.emit(ProgressEvent::Resource {
-                        resource: first.resource.to_string(),
-                    });
-                    let results: Vec<(ObjectRef, Applied)> = stream::iter(batch.iter())
-                        .map(|step| async move {
-                            (
-                                ObjectRef::of(&step.object),
-                                self.apply_create(spec, snapshots, step).await,
-                            )
-                        })
-                        .buffered(workers)
-                        .collect()
-                        .await;
-                    for ((object, applied), step) in results.into_iter().zip(&batch) {
-                        match applied {
-                            Applied::Created => {
-                                if step.object.kind() == "PersistentVolumeClaim" {
-                                    claims.push(step.object.clone());
-                                }
-                                log.info(format!("created {object}"));
-                                report.created.push(object);
-                            }
-                            Applied::Existing(warning) => {
-                                match &warning {
-                                    Some(w) => log.warning(w.to_string()),
-                                    None => {
-                                        log.info(format!("{object} already exists; left as it is"))
-                                    }
-                                }
-                                report.status.warnings.extend(warning);
-                                report.existing.push(object);
-                            }
-                            Applied::Patched => {
-                                log.info(format!("patched {object} to the backed-up state"));
-                                report.patched.push(object)
-                            }
-                            Applied::Failed(issue) => {
-                                log.error(issue.to_string());
-                                self.emit(ProgressEvent::Issue {
-                                    error: true,
-                                    issue: issue.clone(),
-                                });
-                                report.status.errors.push(issue);
-                            }
-                        }
-                        done += 1;
-                    }
-                    report.status.progress.items_done = done;
-                    self.emit(ProgressEvent::Items {
-                        done,
-                        total: Some(report.status.progress.total_items),
-                        estimated: false,
-                    });
-                    i = j;
-                }
-                PlanStep::WaitEstablished { crd } => {
-                    let gvr = GroupVersionResource::new(
-                        "apiextensions.k8s.io",
-                        "v1",
-                        "customresourcedefinitions",
-                    );
-                    let gvr =
-                        if ctx
-                            .target
-                            .discovery
-                            .serves(&gvr.group, &gvr.version, &gvr.resource)
-                        {
-                            gvr
-                        } else {
-                            GroupVersionResource::new(
-                                "apiextensions.k8s.io",
-                                "v1beta1",
-                                "customresourcedefinitions",
-                            )
-                        };
-                    match self
-                        .wait_for(
-                            &gvr,
-                            None,
-                            crd,
-                            WaitCondition::Established,
-                            self.options.crd_wait,
-                        )
-                        .await
-                    {
-                        Ok(()) => log.info(format!("crd {crd} established")),
-                        Err(e) => {
-                            let issue = Issue::general(format!(
-                                "create cluster resources timeout: crd {crd} not established: {e}"
-                            ));
-                            log.error(issue.to_string());
-                            report.status.errors.push(issue);
-                        }
-                    }
-                    i += 1;
-                }
-                PlanStep::RefreshDiscovery => {
-                    if let Err(e) = self.cluster.discover().await {
-                        let issue = Issue::general(format!("refreshing discovery: {e}"));
-                        log.error(issue.to_string());
-                        report.status.errors.push(issue);
-                    }
-                    i += 1;
-                }
-            }
-        }
-        // R12: claims whose class binds immediately must bind now; WaitForFirstConsumer
-        // claims bind when their pods are scheduled, which a restore cannot wait for.
-        for claim in claims {
-            let immediate = match claim
-                .pointer("/spec/storageClassName")
-                .and_then(Value::as_str)
-            {
-                Some(class) => ctx
-                    .target_storage_class(class)
-                    .map(|sc| {
-                        sc.volume_binding_mode.as_deref().unwrap_or("Immediate") == "Immediate"
-                    })
-                    .unwrap_or(true),
-                None => true,
-            };
-            if !immediate {
-                continue;
-            }
-            let ns = claim.namespace().unwrap_or("default").to_string();
-            let gvr = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
-            if let Err(e) = self
-                .wait_for(
-                    &gvr,
-                    Some(&ns),
-                    claim.name(),
-                    WaitCondition::Bound,
-                    self.options.pvc_bind_wait,
-                )
-                .await
-            {
-                let reason = match e {
-                    ClusterError::Timeout { .. } => format!(
-                        "create cluster resources timeout: pvc {ns}/{} not bound",
-                        claim.name()
-                    ),
-                    other => format!("waiting for pvc {ns}/{} to bind: {other}", claim.name()),
-                };
-                let issue = Issue::about(ObjectRef::of(&claim), reason);
-                log.error(issue.to_string());
-                report.status.errors.push(issue);
-            } else {
-                log.info(format!("pvc {ns}/{} bound", claim.name()));
-            }
-        }
-    }
-
     /// Waits for an object's condition through the cluster, within `limit` on the engine's
     /// timer whatever the adapter does with it.
-    async fn wait_for(
+    pub(super) async fn wait_for(
         &self,
         gvr: &GroupVersionResource,
         namespace: Option<&str>,
@@ -538,7 +378,7 @@ impl Engine {
         }
     }
 
-    async fn apply_create(
+    pub(super) async fn apply_create(
         &self,
         spec: &RestoreSpec,
         snapshots: &[VolumeSnapshotRecord],
@@ -549,7 +389,7 @@ impl Engine {
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
             return fail(reason);
         }
-        match self.cluster.create(&step.resource, object).await {
+        match self.create_with_backoff(&step.resource, object).await {
             Ok(_) => Applied::Created,
             Err(ClusterError::AlreadyExists { .. }) => {
                 if object.kind() == "Namespace" {

@@ -250,6 +250,32 @@ pub trait Cluster: Send + Sync {
         timeout: Duration,
     ) -> Result<KubeObject, ClusterError>;
 
+    /// Sends a create with `dryRun=All` (server-side dry run): the server runs every check a
+    /// create meets — validation, admission webhooks, quota, a missing namespace or CRD, an
+    /// existing name ([`ClusterError::AlreadyExists`]) — and stores nothing; returns the
+    /// object as it would be stored. Adapters that cannot dry-run answer
+    /// [`ClusterError::Protocol`] saying so.
+    async fn dry_run_create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let _ = gvr;
+        Err(dry_run_unsupported(object))
+    }
+
+    /// Sends a replace with `dryRun=All`: every check an update meets (immutable fields,
+    /// validation, admission) runs and nothing is stored. The object carries the
+    /// `resourceVersion` it replaces.
+    async fn dry_run_update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let _ = gvr;
+        Err(dry_run_unsupported(object))
+    }
+
     /// Every object of a resource at a version as a stream, page by page (`page_size` per
     /// request).
     ///
@@ -323,6 +349,14 @@ pub trait Cluster: Send + Sync {
     }
 }
 
+/// What an adapter without server-side dry run answers.
+fn dry_run_unsupported(object: &KubeObject) -> ClusterError {
+    ClusterError::Protocol {
+        what: object.describe(),
+        reason: "this cluster adapter does not support server-side dry run (dryRun=All)".into(),
+    }
+}
+
 /// A shared cluster is a cluster: the engine and a snapshotter can use one connection.
 #[async_trait]
 impl<T: Cluster + ?Sized> Cluster for std::sync::Arc<T> {
@@ -387,6 +421,20 @@ impl<T: Cluster + ?Sized> Cluster for std::sync::Arc<T> {
         (**self)
             .wait_for(gvr, namespace, name, condition, timeout)
             .await
+    }
+    async fn dry_run_create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self).dry_run_create(gvr, object).await
+    }
+    async fn dry_run_update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        (**self).dry_run_update(gvr, object).await
     }
     fn list<'a>(
         &'a self,

@@ -20,4 +20,5 @@ pub mod blob_store;
 pub mod clock;
 pub mod cluster;
 pub mod snapshot;
+pub mod spool;
 pub mod vault;

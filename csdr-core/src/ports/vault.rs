@@ -109,6 +109,28 @@ pub struct VerifiedArchive {
     pub warning: Option<String>,
 }
 
+/// A backup's tarball as a stream of chunks, verified as it passes (V7, R13).
+pub struct ArchiveStream {
+    /// The tarball's bytes in order, in chunks of bounded size (ranged reads). The tarball's
+    /// size and SHA-256 are checked against the metadata as the chunks pass: a mismatch or a
+    /// truncation is a [`VaultError::Integrity`] naming the key, as the stream's last item —
+    /// so nothing read from it may be acted on before the stream has ended without error.
+    pub chunks: futures::stream::BoxStream<'static, Result<Bytes, VaultError>>,
+    /// As [`VerifiedArchive::entry_digests`].
+    pub entry_digests: Option<Vec<EntryDigest>>,
+    /// As [`VerifiedArchive::warning`].
+    pub warning: Option<String>,
+}
+
+impl std::fmt::Debug for ArchiveStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveStream")
+            .field("entry_digests", &self.entry_digests.as_ref().map(Vec::len))
+            .field("warning", &self.warning)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`Vault::remove_orphans`] did (B10).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OrphanReport {
@@ -320,6 +342,18 @@ pub trait Vault: Send + Sync {
     /// metadata (V7). A mismatch, a truncated or a missing object is [`VaultError::Integrity`]
     /// naming the key.
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError>;
+
+    /// A visible backup's tarball as a stream of chunks, never held whole in memory,
+    /// verified against the metadata as it passes (see [`ArchiveStream`]). The default reads
+    /// [`Vault::download_archive`] and yields it as one chunk.
+    async fn archive_stream(&self, name: &str) -> Result<ArchiveStream, VaultError> {
+        let archive = self.download_archive(name).await?;
+        Ok(ArchiveStream {
+            chunks: Box::pin(futures::stream::once(async move { Ok(archive.bytes) })),
+            entry_digests: archive.entry_digests,
+            warning: archive.warning,
+        })
+    }
 
     /// A visible backup's companion files (logs, results, resource list, snapshot lists),
     /// each verified against its recorded digest when there is one. Missing companions and

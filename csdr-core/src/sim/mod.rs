@@ -617,6 +617,30 @@ impl Cluster for SimCluster {
         self.lock().delete(gvr, namespace, name, now)
     }
 
+    async fn dry_run_create(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let options = WriteOptions {
+            dry_run: true,
+            ..WriteOptions::default()
+        };
+        self.create_with(gvr, object, &options)
+    }
+
+    async fn dry_run_update(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<KubeObject, ClusterError> {
+        let options = WriteOptions {
+            dry_run: true,
+            ..WriteOptions::default()
+        };
+        self.update_with(gvr, object, &options)
+    }
+
     async fn wait_for(
         &self,
         gvr: &GroupVersionResource,

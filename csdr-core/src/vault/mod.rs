@@ -486,6 +486,13 @@ impl Vault for BlobVault {
         self.inner.download_archive(name).await
     }
 
+    async fn archive_stream(
+        &self,
+        name: &str,
+    ) -> Result<crate::ports::vault::ArchiveStream, VaultError> {
+        self.inner.archive_stream(name).await
+    }
+
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError> {
         self.inner.backup_companions(name).await
     }

@@ -11,7 +11,10 @@ use super::{Inner, join_location, layout};
 use crate::digest::sha256_hex;
 use crate::gzip::gunzip;
 use crate::model::EntryDigest;
-use crate::ports::vault::{VaultError, VerifiedArchive};
+use crate::ports::vault::{ArchiveStream, VaultError, VerifiedArchive};
+
+/// How many bytes of a tarball one ranged read fetches.
+pub(crate) const ARCHIVE_CHUNK: u64 = 8 << 20;
 use crate::vault_record::{
     BackupCompanions, BackupRecord, CompanionKind, archive_file_name, decode_entry_digests,
     entry_digests_file_name,
@@ -214,30 +217,162 @@ impl Inner {
             });
         };
         inner.verify(&key, &bytes, digest)?;
+        let entry_digests = inner.entry_digests(&record).await?;
+        Ok(VerifiedArchive {
+            bytes,
+            entry_digests,
+            warning: None,
+        })
+    }
+
+    /// The digests of a backup's entries, from its entry-digests file (verified against the
+    /// metadata) or inline in a version-1 record; `None` when it records none.
+    async fn entry_digests(
+        &self,
+        record: &BackupRecord,
+    ) -> Result<Option<Vec<EntryDigest>>, VaultError> {
+        let name = record.name();
         let digests_file = entry_digests_file_name(name);
-        let entry_digests = match record.file_digest(&digests_file) {
+        Ok(match record.file_digest(&digests_file) {
             Some(d) => {
-                let Some((key, gz)) = inner.backup_file(&record, &digests_file).await? else {
+                let Some((key, gz)) = self.backup_file(record, &digests_file).await? else {
                     return Err(VaultError::Integrity {
-                        key: inner.full_key(&layout::backup_file(name, &digests_file)),
+                        key: self.full_key(&layout::backup_file(name, &digests_file)),
                         reason: "the entry-digests file is missing".into(),
                     });
                 };
-                inner.verify(&key, &gz, d)?;
+                self.verify(&key, &gz, d)?;
                 Some(
                     decode_entry_digests(name, &gz).map_err(|e| VaultError::Corrupt {
-                        key: inner.full_key(&key),
+                        key: self.full_key(&key),
                         reason: e.reason,
                     })?,
                 )
             }
             // A record of version 1 holds the digests inline.
             None => (!record.entries.is_empty()).then(|| record.entries.clone()),
+        })
+    }
+
+    /// A backup's file and its size, without reading it: Velero's key first, then the
+    /// committing attempt's key.
+    async fn backup_file_size(
+        &self,
+        record: &BackupRecord,
+        file: &str,
+    ) -> Result<Option<(String, u64)>, VaultError> {
+        let name = record.name();
+        let mut keys = vec![layout::backup_file(name, file)];
+        if let Some(attempt) = &record.attempt {
+            keys.push(layout::attempt_file(name, attempt, file));
+        }
+        for key in keys {
+            match self.store.head(&key).await {
+                Ok(meta) => return Ok(Some((key, meta.size))),
+                Err(crate::ports::blob_store::BlobError::NotFound { .. }) => continue,
+                Err(e) => return Err(self.err("head", &key, e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// A backup's tarball in ranged reads of [`ARCHIVE_CHUNK`] bytes, its size and SHA-256
+    /// checked as they pass (V7, R13).
+    pub(super) async fn archive_stream(
+        self: &std::sync::Arc<Self>,
+        name: &str,
+    ) -> Result<ArchiveStream, VaultError> {
+        let record = self.visible_or_not_found(name).await?;
+        let file = archive_file_name(name);
+        let Some((key, size)) = self.backup_file_size(&record, &file).await? else {
+            return Err(VaultError::Integrity {
+                key: self.full_key(&layout::backup_file(name, &file)),
+                reason: "the tarball is missing".into(),
+            });
         };
-        Ok(VerifiedArchive {
-            bytes,
+        let (expected, entry_digests, warning) = match &record.archive {
+            None => (
+                None,
+                None,
+                Some(format!(
+                    "backup {name} has no checksums (written by Velero); {} was not verified",
+                    self.full_key(&key)
+                )),
+            ),
+            Some(digest) => {
+                if size != digest.size {
+                    let reason = if size < digest.size {
+                        format!("truncated: {size} bytes stored, {} recorded", digest.size)
+                    } else {
+                        format!("{size} bytes stored, {} recorded", digest.size)
+                    };
+                    return Err(VaultError::Integrity {
+                        key: self.full_key(&key),
+                        reason,
+                    });
+                }
+                (
+                    Some(digest.clone()),
+                    self.entry_digests(&record).await?,
+                    None,
+                )
+            }
+        };
+        struct State {
+            offset: u64,
+            sha: crate::digest::Sha256Hex,
+            done: bool,
+        }
+        let inner = self.clone();
+        let start = State {
+            offset: 0,
+            sha: crate::digest::Sha256Hex::default(),
+            done: false,
+        };
+        let chunks = futures::stream::unfold(start, move |mut st| {
+            let inner = inner.clone();
+            let key = key.clone();
+            let expected = expected.clone();
+            async move {
+                if st.done {
+                    return None;
+                }
+                if st.offset >= size {
+                    st.done = true;
+                    let digest = expected?;
+                    let sha = std::mem::take(&mut st.sha).finish();
+                    if sha != digest.sha256 {
+                        let reason =
+                            format!("SHA-256 {sha} differs from the recorded {}", digest.sha256);
+                        let key = inner.full_key(&key);
+                        return Some((Err(VaultError::Integrity { key, reason }), st));
+                    }
+                    return None;
+                }
+                let end = (st.offset + ARCHIVE_CHUNK).min(size);
+                match inner.store.get_range(&key, st.offset..end).await {
+                    Ok(bytes) if bytes.is_empty() => {
+                        st.done = true;
+                        let reason = format!("truncated: ends at {} of {size} bytes", st.offset);
+                        let key = inner.full_key(&key);
+                        Some((Err(VaultError::Integrity { key, reason }), st))
+                    }
+                    Ok(bytes) => {
+                        st.sha.update(&bytes);
+                        st.offset += bytes.len() as u64;
+                        Some((Ok(bytes), st))
+                    }
+                    Err(e) => {
+                        st.done = true;
+                        Some((Err(inner.err("get", &key, e)), st))
+                    }
+                }
+            }
+        });
+        Ok(ArchiveStream {
+            chunks: chunks.boxed(),
             entry_digests,
-            warning: None,
+            warning,
         })
     }
 

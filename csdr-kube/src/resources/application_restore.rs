@@ -73,6 +73,7 @@ impl ApplicationRestoreSpec {
             existing_resource_policy: self.existing_resource_policy,
             dry_run: self.dry_run,
             included_volumes: Vec::new(),
+            preflight: false,
         }
     }
 }
