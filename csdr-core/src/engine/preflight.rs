@@ -248,7 +248,9 @@ impl Engine {
                     Err(e) => return reject(e),
                 };
                 match existing_action(spec.existing_resource_policy, object, &live) {
-                    ExistingAction::Skip | ExistingAction::SkipWithWarning(_) => Verdict::Existing,
+                    ExistingAction::CreatedByThisRestore
+                    | ExistingAction::Skip
+                    | ExistingAction::SkipWithWarning(_) => Verdict::Existing,
                     ExistingAction::Patch(patch) => {
                         let mut merged = live.into_value();
                         apply_merge_patch(&mut merged, &patch);

@@ -617,6 +617,7 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            preflight: None,
         };
         let backed_up: BTreeMap<(String, String), &KubeObject> = contents
             .resource("", "persistentvolumeclaims")
