@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use csdr::core::releases::KubeRelease;
-use csdr_kube::testing::ApiServer;
+use csdr_kube::testing::{ApiServer, Failure};
 
 /// The example binary, built once per test run with the profile of this test binary.
 fn csdr_binary() -> &'static Path {
@@ -59,7 +59,7 @@ fn kubectl_available() -> bool {
 
 /// A simulated cluster served over HTTP, with a kubeconfig naming it.
 struct Site {
-    _server: ApiServer,
+    api: ApiServer,
     kubeconfig: PathBuf,
 }
 
@@ -76,7 +76,7 @@ impl Site {
         )
         .unwrap();
         Site {
-            _server: server,
+            api: server,
             kubeconfig,
         }
     }
@@ -219,7 +219,7 @@ fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let request = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    let request = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(&mut stream, &mut out).unwrap();
@@ -655,4 +655,126 @@ async fn kubectl_shows_printer_columns_and_events() {
     assert!(ok, "{err}");
     let events = describe.split("Events:").nth(1).unwrap_or_default();
     assert!(events.contains("Available"), "{describe}");
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// `csdr server` stops on SIGTERM without leaving its job stuck: a backup kept InProgress by
+/// the API server (its lists of the shop's ConfigMaps answered 429 with `Retry-After: 30`,
+/// twice, so the job needs a minute more) outlives the shutdown grace (5 s); the process
+/// exits well before the job could have finished, the job is handed back (status cleared,
+/// no controller) and its half-written upload is gone from the vault, so a second replica
+/// runs it again under the same name to Completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    let vault_url = format!("file://{}", vault_dir.display());
+    let site = Site::start(
+        support::shop_cluster(KubeRelease::V1_16),
+        dir.path(),
+        "c116",
+    )
+    .await;
+    assert!(
+        site.csdr(&["install", "--cluster", "kube"])
+            .status
+            .success()
+    );
+    let mut first = site.server("c116-a", "3s");
+    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+
+    let slow_path = "/api/v1/namespaces/shop/configmaps";
+    let retry_after = Duration::from_secs(30);
+    site.api
+        .inject_failures(slow_path, Failure::TooManyRequests { retry_after }, 2);
+    site.apply(&backup_yaml("slow", "oss"));
+    wait(
+        "slow InProgress, waiting for the API server",
+        Duration::from_secs(60),
+        || {
+            (site.get("applicationbackup/slow", "{.status.phase}") == "InProgress"
+                && site.api.pending_failures(slow_path) < 2)
+                .then_some(())
+        },
+    );
+    let backup_dir = vault_dir.join("backups").join("slow");
+    assert!(
+        !files_under(&backup_dir).is_empty(),
+        "the backup's upload has started"
+    );
+
+    let pid = first.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The job still needs at least one more Retry-After; the process must not wait for it.
+    let exit = wait("csdr server to exit on SIGTERM", retry_after, || {
+        first.child.try_wait().unwrap()
+    });
+    let log = first.log.lock().unwrap().clone();
+    assert!(exit.success(), "csdr server exited with {exit}: {log}");
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.phase}"),
+        "",
+        "the job was handed back: {log}"
+    );
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.controller}"),
+        ""
+    );
+    assert_eq!(
+        files_under(&backup_dir),
+        Vec::<PathBuf>::new(),
+        "the unfinished upload was removed"
+    );
+
+    // A second replica runs the job again, under the same name, to the end.
+    while site.api.pending_failures(slow_path) > 0 {
+        http_get(&format!("{}{slow_path}", site.api.url()));
+    }
+    let _second = site.server("c116-b", "3s");
+    let phase = wait("slow to finish", Duration::from_secs(60), || {
+        let p = site.get("applicationbackup/slow", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    assert_eq!(
+        phase,
+        "Completed",
+        "{}",
+        site.get("applicationbackup/slow", "{.status.failureReason}")
+    );
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.controller}"),
+        "c116-b"
+    );
 }

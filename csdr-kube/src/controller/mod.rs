@@ -18,6 +18,7 @@
 //! removes only the cluster object (the vault keeps the backup; a DeleteRequest removes the
 //! data), so nothing can hold the `csdr` namespace in Terminating.
 
+pub mod cancel;
 pub mod delete;
 pub mod install;
 pub mod jobs;
@@ -152,7 +153,10 @@ pub enum ControllerError {
 /// A running job of this instance.
 pub(crate) struct RunningJob {
     pub(crate) kind: &'static str,
-    pub(crate) task: tokio::task::JoinHandle<()>,
+    /// Ends with `true` when nothing is left to hand back (finished, or its object deleted).
+    pub(crate) task: tokio::task::JoinHandle<bool>,
+    /// Set to cancel the job (it then removes its unfinished upload and ends with `false`).
+    pub(crate) cancel: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What every reconciler shares.
