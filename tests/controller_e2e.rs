@@ -677,6 +677,66 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A simulated 1.16 cluster with the shop, `csdr install`ed, a `csdr server` (`c116-a`) and
+/// BackupLocation `oss` Available on a `file://` vault in `dir/vault`.
+async fn installed_site(dir: &Path) -> (Site, Server, PathBuf) {
+    let vault_dir = dir.join("vault");
+    let vault_url = format!("file://{}", vault_dir.display());
+    let site = Site::start(support::shop_cluster(KubeRelease::V1_16), dir, "c116").await;
+    assert!(
+        site.csdr(&["install", "--cluster", "kube"])
+            .status
+            .success()
+    );
+    let server = site.server("c116-a", "3s");
+    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+    (site, server, vault_dir)
+}
+
+/// The path the backup of the shop lists ConfigMaps on, and how long the API server makes it
+/// wait per injected 429.
+const SLOW_PATH: &str = "/api/v1/namespaces/shop/configmaps";
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Creates backup `name` kept InProgress by the API server: its lists of the shop's
+/// ConfigMaps are answered 429 with `Retry-After: 30`, twice, so it needs a minute more.
+/// Returns once it is InProgress, waiting, with its upload started in `vault_dir`.
+fn slow_backup(site: &Site, vault_dir: &Path, name: &str) -> PathBuf {
+    site.api.inject_failures(
+        SLOW_PATH,
+        Failure::TooManyRequests {
+            retry_after: RETRY_AFTER,
+        },
+        2,
+    );
+    site.apply(&backup_yaml(name, "oss"));
+    wait(
+        &format!("{name} InProgress, waiting for the API server"),
+        Duration::from_secs(60),
+        || {
+            (site.get(&format!("applicationbackup/{name}"), "{.status.phase}") == "InProgress"
+                && site.api.pending_failures(SLOW_PATH) < 2)
+                .then_some(())
+        },
+    );
+    let backup_dir = vault_dir.join("backups").join(name);
+    assert!(
+        !files_under(&backup_dir).is_empty(),
+        "the backup's upload has started"
+    );
+    backup_dir
+}
+
+/// Answers the injected failures still pending, so the next job runs at full speed.
+fn drain_failures(site: &Site) {
+    while site.api.pending_failures(SLOW_PATH) > 0 {
+        http_get(&format!("{}{SLOW_PATH}", site.api.url()));
+    }
+}
+
 /// `csdr server` stops on SIGTERM without leaving its job stuck: a backup kept InProgress by
 /// the API server (its lists of the shop's ConfigMaps answered 429 with `Retry-After: 30`,
 /// twice, so the job needs a minute more) outlives the shutdown grace (5 s); the process
@@ -690,44 +750,8 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let vault_dir = dir.path().join("vault");
-    let vault_url = format!("file://{}", vault_dir.display());
-    let site = Site::start(
-        support::shop_cluster(KubeRelease::V1_16),
-        dir.path(),
-        "c116",
-    )
-    .await;
-    assert!(
-        site.csdr(&["install", "--cluster", "kube"])
-            .status
-            .success()
-    );
-    let mut first = site.server("c116-a", "3s");
-    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
-    wait("oss Available", Duration::from_secs(30), || {
-        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
-    });
-
-    let slow_path = "/api/v1/namespaces/shop/configmaps";
-    let retry_after = Duration::from_secs(30);
-    site.api
-        .inject_failures(slow_path, Failure::TooManyRequests { retry_after }, 2);
-    site.apply(&backup_yaml("slow", "oss"));
-    wait(
-        "slow InProgress, waiting for the API server",
-        Duration::from_secs(60),
-        || {
-            (site.get("applicationbackup/slow", "{.status.phase}") == "InProgress"
-                && site.api.pending_failures(slow_path) < 2)
-                .then_some(())
-        },
-    );
-    let backup_dir = vault_dir.join("backups").join("slow");
-    assert!(
-        !files_under(&backup_dir).is_empty(),
-        "the backup's upload has started"
-    );
+    let (site, mut first, vault_dir) = installed_site(dir.path()).await;
+    let backup_dir = slow_backup(&site, &vault_dir, "slow");
 
     let pid = first.child.id().to_string();
     assert!(
@@ -738,7 +762,7 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
             .success()
     );
     // The job still needs at least one more Retry-After; the process must not wait for it.
-    let exit = wait("csdr server to exit on SIGTERM", retry_after, || {
+    let exit = wait("csdr server to exit on SIGTERM", RETRY_AFTER, || {
         first.child.try_wait().unwrap()
     });
     let log = first.log.lock().unwrap().clone();
@@ -759,9 +783,7 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
     );
 
     // A second replica runs the job again, under the same name, to the end.
-    while site.api.pending_failures(slow_path) > 0 {
-        http_get(&format!("{}{slow_path}", site.api.url()));
-    }
+    drain_failures(&site);
     let _second = site.server("c116-b", "3s");
     let phase = wait("slow to finish", Duration::from_secs(60), || {
         let p = site.get("applicationbackup/slow", "{.status.phase}");
@@ -777,4 +799,69 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
         site.get("applicationbackup/slow", "{.status.controller}"),
         "c116-b"
     );
+}
+
+/// No finalizers: `kubectl delete` of a Completed ApplicationBackup removes only the cluster
+/// object (the backup stays in the vault, and sync shows it again as synced); `kubectl
+/// delete` of an InProgress one returns at once, and the controller cancels the job and
+/// removes its unfinished upload; deleting the `csdr` namespace while the controller runs
+/// is never held in Terminating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectl_delete_keeps_the_vault_and_never_blocks_the_namespace() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (site, _server, vault_dir) = installed_site(dir.path()).await;
+    let vault = open_vault(&format!("file://{}", vault_dir.display())).await;
+
+    site.apply(&backup_yaml("kept", "oss"));
+    wait("kept Completed", Duration::from_secs(60), || {
+        (site.get("applicationbackup/kept", "{.status.phase}") == "Completed").then_some(())
+    });
+    assert_eq!(
+        site.get("applicationbackup/kept", "{.metadata.finalizers}"),
+        ""
+    );
+    let (ok, out, err) = site.kubectl(&["-n", "csdr", "delete", "applicationbackup", "kept"], None);
+    assert!(ok, "{out}{err}");
+    assert!(vault.backup("kept").await.unwrap().is_some());
+    assert!(vault.download_archive("kept").await.is_ok());
+    wait("kept shown again by sync", Duration::from_secs(30), || {
+        (site.get(
+            "applicationbackup/kept",
+            "{.metadata.labels.csdr\\.alibabacloud\\.com/synced}",
+        ) == "true")
+            .then_some(())
+    });
+
+    let doomed = slow_backup(&site, &vault_dir, "doomed");
+    assert_eq!(
+        site.get("applicationbackup/doomed", "{.metadata.finalizers}"),
+        ""
+    );
+    let (ok, out, err) = site.kubectl(
+        &[
+            "-n",
+            "csdr",
+            "delete",
+            "applicationbackup",
+            "doomed",
+            "--timeout=20s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    wait(
+        "the cancelled job's upload to be removed",
+        Duration::from_secs(20),
+        || files_under(&doomed).is_empty().then_some(()),
+    );
+    assert!(vault.backup("doomed").await.unwrap().is_none());
+    drain_failures(&site);
+
+    let (ok, out, err) = site.kubectl(&["delete", "namespace", "csdr", "--timeout=60s"], None);
+    assert!(ok, "the csdr namespace stayed Terminating: {out}{err}");
+    assert!(!site.kubectl(&["get", "namespace", "csdr"], None).0);
 }

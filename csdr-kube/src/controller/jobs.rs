@@ -6,7 +6,10 @@
 //! instance runs and whose heartbeat is older than two periods lost its controller (a crash,
 //! a node loss): it is marked Failed with a reason naming the controller, never left
 //! InProgress. The worker counts of the live `csdr-config` bound how many jobs of each kind
-//! run at once; `velero_timeout_minutes` bounds each.
+//! run at once; `velero_timeout_minutes` bounds each. A job is cancelled when its object is
+//! deleted or when the controller stops (after the shutdown grace): its unfinished upload is
+//! removed from the vault ([`super::cancel`]), and a stopping controller hands the job back
+//! (status cleared) so the next leader runs it again.
 
 use std::sync::Arc;
 use std::time::Duration;
