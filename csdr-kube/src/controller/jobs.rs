@@ -233,8 +233,10 @@ pub async fn reconcile_backup(
                     name.clone(),
                     claim.clone(),
                     timeout,
-                    task_cancel,
-                    abandoned,
+                    JobControl {
+                        cancel: task_cancel,
+                        abandoned,
+                    },
                     move || async move { engine.backup(spec).await },
                 )
                 .await;
@@ -371,8 +373,10 @@ pub async fn reconcile_restore(
                     name.clone(),
                     claim.clone(),
                     timeout,
-                    task_cancel,
-                    abandoned,
+                    JobControl {
+                        cancel: task_cancel,
+                        abandoned,
+                    },
                     move || async move { engine.restore(spec).await },
                 )
                 .await;
@@ -413,6 +417,12 @@ enum JobEnd<T> {
     Broken(String),
 }
 
+/// How a running job is cancelled, and the uploads it leaves when it is.
+struct JobControl {
+    cancel: Arc<tokio::sync::watch::Sender<bool>>,
+    abandoned: Abandoned,
+}
+
 /// Runs a job on its own thread while renewing its heartbeat, until it ends, its object is
 /// deleted (`kubectl delete`: the job is cancelled) or `cancel` is set (the controller
 /// stops). A cancelled job's unfinished upload is removed from the vault before this
@@ -423,8 +433,7 @@ async fn run_job<K, F, Fut, T>(
     name: String,
     claim: ApplicationJobStatus,
     timeout: Duration,
-    cancel: Arc<tokio::sync::watch::Sender<bool>>,
-    abandoned: Abandoned,
+    control: JobControl,
     make: F,
 ) -> JobEnd<T>
 where
@@ -436,6 +445,7 @@ where
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
+    let JobControl { cancel, abandoned } = control;
     let heartbeat = heartbeat::<K>(ctx, name.clone(), claim);
     let run = on_own_thread(
         format!("{kind} {name}"),
