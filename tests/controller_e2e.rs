@@ -742,7 +742,7 @@ fn drain_failures(site: &Site) {
 /// twice, so the job needs a minute more) outlives the shutdown grace (5 s); the process
 /// exits well before the job could have finished, the job is handed back (status cleared,
 /// no controller) and its half-written upload is gone from the vault, so a second replica
-/// runs it again under the same name to Completed.
+/// runs it again under the same name to Completed. The stopped controller released the Lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
     if !kubectl_available() {
@@ -753,6 +753,10 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
     let (site, mut first, vault_dir) = installed_site(dir.path()).await;
     let backup_dir = slow_backup(&site, &vault_dir, "slow");
 
+    assert_eq!(
+        site.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
+        "c116-a"
+    );
     let pid = first.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -775,6 +779,11 @@ async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
     assert_eq!(
         site.get("applicationbackup/slow", "{.status.controller}"),
         ""
+    );
+    assert_ne!(
+        site.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
+        "c116-a",
+        "the stopped controller released the Lease"
     );
     assert_eq!(
         files_under(&backup_dir),
