@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use csdr::core::releases::KubeRelease;
-use csdr_kube::testing::ApiServer;
+use csdr_kube::testing::{ApiServer, Failure};
 
 /// The example binary, built once per test run with the profile of this test binary.
 fn csdr_binary() -> &'static Path {
@@ -59,7 +59,7 @@ fn kubectl_available() -> bool {
 
 /// A simulated cluster served over HTTP, with a kubeconfig naming it.
 struct Site {
-    _server: ApiServer,
+    api: ApiServer,
     kubeconfig: PathBuf,
 }
 
@@ -76,7 +76,7 @@ impl Site {
         )
         .unwrap();
         Site {
-            _server: server,
+            api: server,
             kubeconfig,
         }
     }
@@ -219,7 +219,7 @@ fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = std::net::TcpStream::connect(host).unwrap();
-    let request = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    let request = format!("GET /{path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     std::io::Read::read_to_string(&mut stream, &mut out).unwrap();
@@ -655,4 +655,222 @@ async fn kubectl_shows_printer_columns_and_events() {
     assert!(ok, "{err}");
     let events = describe.split("Events:").nth(1).unwrap_or_default();
     assert!(events.contains("Available"), "{describe}");
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// A simulated 1.16 cluster with the shop, `csdr install`ed, a `csdr server` (`c116-a`) and
+/// BackupLocation `oss` Available on a `file://` vault in `dir/vault`.
+async fn installed_site(dir: &Path) -> (Site, Server, PathBuf) {
+    let vault_dir = dir.join("vault");
+    let vault_url = format!("file://{}", vault_dir.display());
+    let site = Site::start(support::shop_cluster(KubeRelease::V1_16), dir, "c116").await;
+    assert!(
+        site.csdr(&["install", "--cluster", "kube"])
+            .status
+            .success()
+    );
+    let server = site.server("c116-a", "3s");
+    site.apply(&LOCATION.replace("NAME", "oss").replace("URL", &vault_url));
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+    (site, server, vault_dir)
+}
+
+/// The path the backup of the shop lists ConfigMaps on, and how long the API server makes it
+/// wait per injected 429.
+const SLOW_PATH: &str = "/api/v1/namespaces/shop/configmaps";
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Creates backup `name` kept InProgress by the API server: its lists of the shop's
+/// ConfigMaps are answered 429 with `Retry-After: 30`, twice, so it needs a minute more.
+/// Returns once it is InProgress, waiting, with its upload started in `vault_dir`.
+fn slow_backup(site: &Site, vault_dir: &Path, name: &str) -> PathBuf {
+    site.api.inject_failures(
+        SLOW_PATH,
+        Failure::TooManyRequests {
+            retry_after: RETRY_AFTER,
+        },
+        2,
+    );
+    site.apply(&backup_yaml(name, "oss"));
+    wait(
+        &format!("{name} InProgress, waiting for the API server"),
+        Duration::from_secs(60),
+        || {
+            (site.get(&format!("applicationbackup/{name}"), "{.status.phase}") == "InProgress"
+                && site.api.pending_failures(SLOW_PATH) < 2)
+                .then_some(())
+        },
+    );
+    let backup_dir = vault_dir.join("backups").join(name);
+    assert!(
+        !files_under(&backup_dir).is_empty(),
+        "the backup's upload has started"
+    );
+    backup_dir
+}
+
+/// Answers the injected failures still pending, so the next job runs at full speed.
+fn drain_failures(site: &Site) {
+    while site.api.pending_failures(SLOW_PATH) > 0 {
+        http_get(&format!("{}{SLOW_PATH}", site.api.url()));
+    }
+}
+
+/// `csdr server` stops on SIGTERM without leaving its job stuck: a backup kept InProgress by
+/// the API server (its lists of the shop's ConfigMaps answered 429 with `Retry-After: 30`,
+/// twice, so the job needs a minute more) outlives the shutdown grace (5 s); the process
+/// exits well before the job could have finished, the job is handed back (status cleared,
+/// no controller) and its half-written upload is gone from the vault, so a second replica
+/// runs it again under the same name to Completed. The stopped controller released the Lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_hands_an_unfinished_job_back_without_its_upload() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (site, mut first, vault_dir) = installed_site(dir.path()).await;
+    let backup_dir = slow_backup(&site, &vault_dir, "slow");
+
+    assert_eq!(
+        site.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
+        "c116-a"
+    );
+    let pid = first.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The job still needs at least one more Retry-After; the process must not wait for it.
+    let exit = wait("csdr server to exit on SIGTERM", RETRY_AFTER, || {
+        first.child.try_wait().unwrap()
+    });
+    let log = first.log.lock().unwrap().clone();
+    assert!(exit.success(), "csdr server exited with {exit}: {log}");
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.phase}"),
+        "",
+        "the job was handed back: {log}"
+    );
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.controller}"),
+        ""
+    );
+    assert_ne!(
+        site.get("lease/csdr-controller-leader", "{.spec.holderIdentity}"),
+        "c116-a",
+        "the stopped controller released the Lease"
+    );
+    assert_eq!(
+        files_under(&backup_dir),
+        Vec::<PathBuf>::new(),
+        "the unfinished upload was removed"
+    );
+
+    // A second replica runs the job again, under the same name, to the end.
+    drain_failures(&site);
+    let _second = site.server("c116-b", "3s");
+    let phase = wait("slow to finish", Duration::from_secs(60), || {
+        let p = site.get("applicationbackup/slow", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    assert_eq!(
+        phase,
+        "Completed",
+        "{}",
+        site.get("applicationbackup/slow", "{.status.failureReason}")
+    );
+    assert_eq!(
+        site.get("applicationbackup/slow", "{.status.controller}"),
+        "c116-b"
+    );
+}
+
+/// No finalizers: `kubectl delete` of a Completed ApplicationBackup removes only the cluster
+/// object (the backup stays in the vault, and sync shows it again as synced); `kubectl
+/// delete` of an InProgress one returns at once, and the controller cancels the job and
+/// removes its unfinished upload; deleting the `csdr` namespace while the controller runs
+/// is never held in Terminating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectl_delete_keeps_the_vault_and_never_blocks_the_namespace() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (site, _server, vault_dir) = installed_site(dir.path()).await;
+    let vault = open_vault(&format!("file://{}", vault_dir.display())).await;
+
+    site.apply(&backup_yaml("kept", "oss"));
+    wait("kept Completed", Duration::from_secs(60), || {
+        (site.get("applicationbackup/kept", "{.status.phase}") == "Completed").then_some(())
+    });
+    assert_eq!(
+        site.get("applicationbackup/kept", "{.metadata.finalizers}"),
+        ""
+    );
+    let (ok, out, err) = site.kubectl(&["-n", "csdr", "delete", "applicationbackup", "kept"], None);
+    assert!(ok, "{out}{err}");
+    assert!(vault.backup("kept").await.unwrap().is_some());
+    assert!(vault.download_archive("kept").await.is_ok());
+    wait("kept shown again by sync", Duration::from_secs(30), || {
+        (site.get(
+            "applicationbackup/kept",
+            "{.metadata.labels.csdr\\.alibabacloud\\.com/synced}",
+        ) == "true")
+            .then_some(())
+    });
+
+    let doomed = slow_backup(&site, &vault_dir, "doomed");
+    assert_eq!(
+        site.get("applicationbackup/doomed", "{.metadata.finalizers}"),
+        ""
+    );
+    let (ok, out, err) = site.kubectl(
+        &[
+            "-n",
+            "csdr",
+            "delete",
+            "applicationbackup",
+            "doomed",
+            "--timeout=20s",
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    wait(
+        "the cancelled job's upload to be removed",
+        Duration::from_secs(20),
+        || files_under(&doomed).is_empty().then_some(()),
+    );
+    assert!(vault.backup("doomed").await.unwrap().is_none());
+    drain_failures(&site);
+
+    let (ok, out, err) = site.kubectl(&["delete", "namespace", "csdr", "--timeout=60s"], None);
+    assert!(ok, "the csdr namespace stayed Terminating: {out}{err}");
+    assert!(!site.kubectl(&["get", "namespace", "csdr"], None).0);
 }

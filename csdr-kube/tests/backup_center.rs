@@ -467,6 +467,39 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
     assert!(copy.get_opt("settings").await.unwrap().is_some());
     assert!(vault.backup("shop-b").await.unwrap().is_some());
 
+    // An ApplicationRestore deleted like `kubectl delete` leaves its record in the vault; a
+    // DeleteRequest for it then finds the record through the Available locations.
+    restores
+        .create(
+            &PostParams::default(),
+            &ApplicationRestore::new(
+                "shop-r2",
+                ApplicationRestoreSpec {
+                    backup_name: "shop-b".into(),
+                    namespace_mapping: BTreeMap::from([("shop".into(), "shop-copy2".into())]),
+                    ..ApplicationRestoreSpec::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for("shop-r2 to finish", || async {
+        restores
+            .get_opt("shop-r2")
+            .await
+            .unwrap()
+            .and_then(|r| r.status)
+            .filter(|s| s.phase.is_some_and(JobPhase::is_finished))
+    })
+    .await;
+    restores
+        .delete("shop-r2", &Default::default())
+        .await
+        .unwrap();
+    assert!(vault.restore("shop-r2").await.unwrap().is_some());
+    delete_request(&target, "shop-r2-dbr", "shop-r2", "Restore").await;
+    assert_eq!(vault.restore("shop-r2").await.unwrap(), None);
+
     // Schedules: a short interval fires named backups; a paused one never fires.
     let schedules: Api<BackupSchedule> = source.api();
     for (name, paused) in [("every", false), ("paused", true)] {

@@ -6,7 +6,10 @@
 //! instance runs and whose heartbeat is older than two periods lost its controller (a crash,
 //! a node loss): it is marked Failed with a reason naming the controller, never left
 //! InProgress. The worker counts of the live `csdr-config` bound how many jobs of each kind
-//! run at once; `velero_timeout_minutes` bounds each.
+//! run at once; `velero_timeout_minutes` bounds each. A job is cancelled when its object is
+//! deleted or when the controller stops (after the shutdown grace): its unfinished upload is
+//! removed from the vault ([`super::cancel`]), and a stopping controller hands the job back
+//! (status cleared) so the next leader runs it again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +22,14 @@ use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 
+use super::cancel::{Abandoned, TrackedVault};
 use super::location::open_vault;
 use super::{Context, ControllerError, RunningJob, unknown_fields_message};
 use crate::resources::{
     ApplicationBackup, ApplicationJobStatus, ApplicationRestore, BackupLocation, LocationPhase,
     SYNCED_LABEL,
 };
+use csdr_core::ports::vault::Vault;
 
 /// The label of the change-image ConfigMaps read at restore (R9).
 pub const CHANGE_IMAGE_LABEL: (&str, &str) = ("velero.io/change-image-name", "RestoreItemAction");
@@ -196,6 +201,8 @@ pub async fn reconcile_backup(
                 }
             };
             let timeout = config.application_backup.backup_timeout;
+            let abandoned = Abandoned::default();
+            let vault: Arc<dyn Vault> = Arc::new(TrackedVault::new(vault, abandoned.clone()));
             let engine = match engine(&ctx, vault, config) {
                 Ok(e) => e,
                 Err(e) => {
@@ -219,27 +226,35 @@ pub async fn reconcile_backup(
                 format!("backup {name} started by {}", ctx.options.identity),
             )
             .await;
+            let cancel = Arc::new(tokio::sync::watch::channel(false).0);
             let task_ctx = ctx.clone();
+            let task_cancel = cancel.clone();
             let object = backup.as_ref().clone();
             let task = tokio::spawn(async move {
                 let started = std::time::Instant::now();
-                let heartbeat =
-                    heartbeat::<ApplicationBackup>(task_ctx.clone(), name.clone(), claim.clone());
-                let run = on_own_thread(format!("backup {name}"), timeout, move || async move {
-                    engine.backup(spec).await
-                });
-                let result = tokio::select! {
-                    r = run => r,
-                    () = heartbeat => return,
-                };
-                let status = match result {
-                    Err(e) => ApplicationJobStatus::failed(e, Timestamp::now()),
-                    Ok(Ok(report)) => {
+                let end = run_job::<ApplicationBackup, _, _, _>(
+                    task_ctx.clone(),
+                    "backup",
+                    name.clone(),
+                    claim.clone(),
+                    timeout,
+                    JobControl {
+                        cancel: task_cancel,
+                        abandoned,
+                    },
+                    move || async move { engine.backup(spec).await },
+                )
+                .await;
+                let status = match end {
+                    JobEnd::Cancelled => return false,
+                    JobEnd::Deleted => return true,
+                    JobEnd::Broken(e) => ApplicationJobStatus::failed(e, Timestamp::now()),
+                    JobEnd::Done(report) => {
                         let mut s = ApplicationJobStatus::from_job(&report.status, false);
                         s.volume_snapshots = Some(report.volume_snapshots.len() as u64);
                         s
                     }
-                    Ok(Err(_)) => ApplicationJobStatus::failed(
+                    JobEnd::TimedOut => ApplicationJobStatus::failed(
                         format!(
                             "velero backup process timeout: the backup ran longer than velero_timeout_minutes ({} min)",
                             timeout.as_secs() / 60
@@ -249,8 +264,9 @@ pub async fn reconcile_backup(
                 };
                 finish::<ApplicationBackup>(&task_ctx, &object, claim, status, "backup", started)
                     .await;
+                true
             });
-            register(&ctx, key, "backup", task);
+            register(&ctx, key, "backup", task, cancel);
             Ok(Action::await_change())
         }
     }
@@ -322,6 +338,8 @@ pub async fn reconcile_restore(
                 .spec
                 .to_model(&name, change_image_cases(&configmaps.items));
             let timeout = config.application_backup.backup_timeout;
+            let abandoned = Abandoned::default();
+            let vault: Arc<dyn Vault> = Arc::new(TrackedVault::new(vault, abandoned.clone()));
             let engine = match engine(&ctx, vault, config) {
                 Ok(e) => e,
                 Err(e) => {
@@ -348,23 +366,31 @@ pub async fn reconcile_restore(
                 ),
             )
             .await;
+            let cancel = Arc::new(tokio::sync::watch::channel(false).0);
             let task_ctx = ctx.clone();
+            let task_cancel = cancel.clone();
             let object = restore.as_ref().clone();
             let task = tokio::spawn(async move {
                 let started = std::time::Instant::now();
-                let heartbeat =
-                    heartbeat::<ApplicationRestore>(task_ctx.clone(), name.clone(), claim.clone());
-                let run = on_own_thread(format!("restore {name}"), timeout, move || async move {
-                    engine.restore(spec).await
-                });
-                let result = tokio::select! {
-                    r = run => r,
-                    () = heartbeat => return,
-                };
-                let status = match result {
-                    Err(e) => ApplicationJobStatus::failed(e, Timestamp::now()),
-                    Ok(Ok(report)) => ApplicationJobStatus::from_job(&report.status, true),
-                    Ok(Err(_)) => ApplicationJobStatus::failed(
+                let end = run_job::<ApplicationRestore, _, _, _>(
+                    task_ctx.clone(),
+                    "restore",
+                    name.clone(),
+                    claim.clone(),
+                    timeout,
+                    JobControl {
+                        cancel: task_cancel,
+                        abandoned,
+                    },
+                    move || async move { engine.restore(spec).await },
+                )
+                .await;
+                let status = match end {
+                    JobEnd::Cancelled => return false,
+                    JobEnd::Deleted => return true,
+                    JobEnd::Broken(e) => ApplicationJobStatus::failed(e, Timestamp::now()),
+                    JobEnd::Done(report) => ApplicationJobStatus::from_job(&report.status, true),
+                    JobEnd::TimedOut => ApplicationJobStatus::failed(
                         format!(
                             "velero restore process timeout: the restore ran longer than velero_timeout_minutes ({} min)",
                             timeout.as_secs() / 60
@@ -374,28 +400,94 @@ pub async fn reconcile_restore(
                 };
                 finish::<ApplicationRestore>(&task_ctx, &object, claim, status, "restore", started)
                     .await;
+                true
             });
-            register(&ctx, key, "restore", task);
+            register(&ctx, key, "restore", task, cancel);
             Ok(Action::await_change())
         }
     }
 }
 
+/// How a job's run ended.
+enum JobEnd<T> {
+    /// The engine returned its report.
+    Done(T),
+    /// It ran longer than `velero_timeout_minutes`.
+    TimedOut,
+    /// This controller is stopping: the job is handed back, no status written.
+    Cancelled,
+    /// Its object was deleted: nothing to write.
+    Deleted,
+    /// The job's thread could not run it.
+    Broken(String),
+}
+
+/// How a running job is cancelled, and the uploads it leaves when it is.
+struct JobControl {
+    cancel: Arc<tokio::sync::watch::Sender<bool>>,
+    abandoned: Abandoned,
+}
+
+/// Runs a job on its own thread while renewing its heartbeat, until it ends, its object is
+/// deleted (`kubectl delete`: the job is cancelled) or `cancel` is set (the controller
+/// stops). A cancelled job's unfinished upload is removed from the vault before this
+/// returns.
+async fn run_job<K, F, Fut, T>(
+    ctx: Arc<Context>,
+    kind: &str,
+    name: String,
+    claim: ApplicationJobStatus,
+    timeout: Duration,
+    control: JobControl,
+    make: F,
+) -> JobEnd<T>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let JobControl { cancel, abandoned } = control;
+    let heartbeat = heartbeat::<K>(ctx, name.clone(), claim);
+    let run = on_own_thread(
+        format!("{kind} {name}"),
+        timeout,
+        cancel.subscribe(),
+        abandoned,
+        make,
+    );
+    tokio::pin!(run);
+    tokio::select! {
+        end = &mut run => return end,
+        () = heartbeat => {}
+    }
+    // The object was deleted: cancel the job and wait until its upload is removed.
+    cancel.send_replace(true);
+    let _ = run.await;
+    JobEnd::Deleted
+}
+
 /// Runs an engine job on a thread of its own with a current-thread runtime (the engine's
-/// futures are not `Send`), bounded by `timeout`. Dropping the returned future cancels the
-/// job (its future is dropped on its thread: nothing uncommitted becomes visible, V5).
+/// futures are not `Send`), bounded by `timeout`, until `cancel` is set. A job that timed out
+/// or was cancelled has its future dropped on its thread (nothing uncommitted becomes
+/// visible, V5), then its abandoned uploads are aborted there, on the runtime they were
+/// started on, which removes their data from the vault.
 async fn on_own_thread<F, Fut, T>(
     what: String,
     timeout: Duration,
+    mut cancel: tokio::sync::watch::Receiver<bool>,
+    abandoned: Abandoned,
     make: F,
-) -> Result<Result<T, tokio::time::error::Elapsed>, String>
+) -> JobEnd<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
     let (result_tx, result_rx) = tokio::sync::oneshot::channel();
-    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let thread_what = what.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("csdr-job-{}", what.replace(' ', "-")))
@@ -406,26 +498,33 @@ where
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ =
-                        result_tx.send(Err(format!("{thread_what}: cannot start a runtime: {e}")));
+                    let _ = result_tx.send(JobEnd::Broken(format!(
+                        "{thread_what}: cannot start a runtime: {e}"
+                    )));
                     return;
                 }
             };
             runtime.block_on(async move {
-                tokio::select! {
-                    r = tokio::time::timeout(timeout, make()) => { let _ = result_tx.send(Ok(r)); }
-                    _ = cancel_rx => {}
+                let end = tokio::select! {
+                    r = tokio::time::timeout(timeout, make()) => match r {
+                        Ok(report) => JobEnd::Done(report),
+                        Err(_) => JobEnd::TimedOut,
+                    },
+                    _ = cancel.wait_for(|c| *c) => JobEnd::Cancelled,
+                };
+                let left = abandoned.abort_all(Duration::from_secs(30)).await;
+                if !left.is_empty() {
+                    tracing::warn!(job = %thread_what, attempts = ?left, "the job's unfinished uploads stay until the vault's GC");
                 }
+                let _ = result_tx.send(end);
             });
         });
     if let Err(e) = spawned {
-        return Err(format!("{what}: cannot start a thread: {e}"));
+        return JobEnd::Broken(format!("{what}: cannot start a thread: {e}"));
     }
-    let result = result_rx
+    result_rx
         .await
-        .unwrap_or_else(|_| Err(format!("{what}: the job's thread stopped")));
-    drop(cancel_tx);
-    result
+        .unwrap_or_else(|_| JobEnd::Broken(format!("{what}: the job's thread stopped")))
 }
 
 fn claim_status(ctx: &Context, status: &mut ApplicationJobStatus) {
@@ -433,10 +532,16 @@ fn claim_status(ctx: &Context, status: &mut ApplicationJobStatus) {
     status.heartbeat_time = Some(Timestamp::now());
 }
 
-fn register(ctx: &Context, key: String, kind: &'static str, task: tokio::task::JoinHandle<()>) {
+fn register(
+    ctx: &Context,
+    key: String,
+    kind: &'static str,
+    task: tokio::task::JoinHandle<bool>,
+    cancel: Arc<tokio::sync::watch::Sender<bool>>,
+) {
     if let Ok(mut running) = ctx.running.lock() {
         running.retain(|_, j| !j.task.is_finished());
-        running.insert(key, RunningJob { kind, task });
+        running.insert(key, RunningJob { kind, task, cancel });
     }
 }
 
@@ -519,8 +624,9 @@ where
     Ok(())
 }
 
-/// On shutdown: waits up to the grace period for running jobs, then stops the others and
-/// hands them back (their status is cleared, so the next leader starts them again).
+/// On shutdown: waits up to the grace period for running jobs, then cancels the others
+/// (each removes its unfinished upload from the vault) and hands them back: their status is
+/// cleared, so the next leader starts them again.
 pub async fn stop_jobs(ctx: &Context) {
     let deadline = tokio::time::Instant::now() + ctx.options.shutdown_grace;
     loop {
@@ -538,11 +644,22 @@ pub async fn stop_jobs(ctx: &Context) {
         Ok(mut m) => m.drain().collect(),
         Err(_) => Vec::new(),
     };
+    for (_, job) in &left {
+        job.cancel.send_replace(true);
+    }
     for (key, job) in left {
-        if job.task.is_finished() {
+        let mut task = job.task;
+        let finished = match tokio::time::timeout(Duration::from_secs(60), &mut task).await {
+            Ok(Ok(finished)) => finished,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                task.abort();
+                false
+            }
+        };
+        if finished {
             continue;
         }
-        job.task.abort();
         let Some((kind, name)) = key.split_once('/') else {
             continue;
         };

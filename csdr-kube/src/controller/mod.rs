@@ -14,10 +14,18 @@
 //! Status goes through the `/status` subresource by server-side apply (field manager
 //! [`FIELD_MANAGER`]); every phase change is an `events.k8s.io/v1` Event. The controller opens
 //! vaults through [`VaultOpener`], which the binary implements with csdr-storage (this crate
-//! does not depend on it). No finalizers are used: deleting an ApplicationBackup with kubectl
-//! removes only the cluster object (the vault keeps the backup; a DeleteRequest removes the
-//! data), so nothing can hold the `csdr` namespace in Terminating.
+//! does not depend on it).
+//!
+//! No finalizers are used, by decision: deleting an ApplicationBackup with kubectl removes
+//! only the cluster object (the vault keeps the backup, which sync shows again; a
+//! DeleteRequest removes the data), so there is nothing to do before the object goes. An
+//! InProgress job whose object is deleted is cancelled by the instance running it at its
+//! next heartbeat, which removes the job's unfinished upload ([`cancel`]); if no instance
+//! runs it, the upload is invisible (V5) and the vault's GC removes it (B10). A finalizer
+//! would add nothing to that and would hold the object — and the `csdr` namespace, in
+//! Terminating — whenever the controller is down or uninstalled.
 
+pub mod cancel;
 pub mod delete;
 pub mod install;
 pub mod jobs;
@@ -152,7 +160,10 @@ pub enum ControllerError {
 /// A running job of this instance.
 pub(crate) struct RunningJob {
     pub(crate) kind: &'static str,
-    pub(crate) task: tokio::task::JoinHandle<()>,
+    /// Ends with `true` when nothing is left to hand back (finished, or its object deleted).
+    pub(crate) task: tokio::task::JoinHandle<bool>,
+    /// Set to cancel the job (it then removes its unfinished upload and ends with `false`).
+    pub(crate) cancel: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What every reconciler shares.
