@@ -15,13 +15,13 @@
 //! Skips, saying so, only if kubectl is absent.
 //!
 //! Run: `cargo bench --bench http_restore_vs_kubectl` (`CSDR_BENCH_ROUNDS` rounds, default 3;
-//! 1 when run without `--bench`).
+//! 1 when run without `--bench`; `CSDR_BENCH_WORKERS` restore workers, default 5).
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use csdr_core::engine::Engine;
+use csdr_core::engine::{Engine, EngineOptions};
 use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::Cluster;
@@ -99,10 +99,21 @@ fn main() {
             Ok(v) => Arc::new(v),
             Err(e) => panic!("vault: {e}"),
         };
+        // CSDR_BENCH_WORKERS overrides restore_max_worker_num (default: the FAQ's 5).
+        let mut options = EngineOptions::default();
+        if let Some(n) = std::env::var("CSDR_BENCH_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .and_then(std::num::NonZeroUsize::new)
+        {
+            options.config.application_backup.restore_max_worker_num = n;
+        }
+        let workers = options.config.application_backup.restore_max_worker_num.get();
         let engine = |cluster: Arc<dyn Cluster>| match Engine::builder()
             .cluster(cluster)
             .vault(vault.clone())
             .timer(Arc::new(TokioTimer))
+            .options(options.clone())
             .build()
         {
             Ok(e) => e,
@@ -134,12 +145,6 @@ fn main() {
         if let Err(e) = std::fs::write(&file, list.to_string()) {
             panic!("write {}: {e}", file.display());
         }
-        let workers = Engine::builder()
-            .cluster(Arc::new(SimCluster::new(KubeRelease::V1_28)))
-            .vault(vault.clone())
-            .build()
-            .map(|e| e.options().config.application_backup.restore_max_worker_num.get())
-            .unwrap_or(0);
         println!(
             "http_restore_vs_kubectl: {count} final objects ({} backed up) from 1.16 into 1.28, {workers} restore workers",
             backup.status.progress.items_done

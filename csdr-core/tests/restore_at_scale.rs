@@ -206,6 +206,8 @@ struct Recording {
     wait_yields: usize,
     /// Creates after this many fail as if the connection was lost.
     fail_after: Option<usize>,
+    /// Names whose first create is refused with a 429.
+    throttled_once: Mutex<Vec<String>>,
 }
 
 impl Recording {
@@ -217,6 +219,7 @@ impl Recording {
             max_in_flight: Mutex::new(0),
             wait_yields,
             fail_after: None,
+            throttled_once: Mutex::new(Vec::new()),
         }
     }
     fn push(&self, s: Seen) {
@@ -279,6 +282,15 @@ impl Cluster for Recording {
             .iter()
             .filter(|s| matches!(s, Seen::Start(..)))
             .count();
+        {
+            let mut throttled = self.throttled_once.lock().unwrap();
+            if let Some(at) = throttled.iter().position(|n| *n == name) {
+                throttled.remove(at);
+                return Err(ClusterError::Unavailable {
+                    reason: "429 Too Many Requests".into(),
+                });
+            }
+        }
         if self.fail_after.is_some_and(|n| started >= n) {
             return Err(ClusterError::Unavailable {
                 reason: "connection reset by peer".into(),
@@ -904,5 +916,31 @@ fn the_vault_streams_the_tarball_and_reports_damage_as_its_last_item() {
             .unwrap();
         let err = vault.archive_stream("app-b").await.unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
+    });
+}
+
+#[test]
+fn a_write_the_cluster_throttles_is_retried_after_a_back_off() {
+    futures::executor::block_on(async {
+        let vault = backed_up(1).await;
+        let target = Recording::new(SimCluster::new(KubeRelease::V1_28), 0);
+        *target.throttled_once.lock().unwrap() = vec!["settings-a".into(), "web".into()];
+        let target = Arc::new(target);
+        let engine = Engine::builder()
+            .cluster(target.clone())
+            .vault(vault)
+            .build()
+            .unwrap();
+        let report = engine.restore(RestoreSpec::new("r1", "app-b")).await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            report.status
+        );
+        assert!(target.throttled_once.lock().unwrap().is_empty());
+        let created = creates(&target);
+        assert!(created.contains(&("configmaps".into(), Some("ns0".into()), "settings-a".into())));
+        assert!(created.contains(&("deployments.apps".into(), Some("ns0".into()), "web".into())));
     });
 }

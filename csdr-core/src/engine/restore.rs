@@ -255,6 +255,8 @@ impl Engine {
             ..PlanOptions::default()
         };
         let plan = plan_restore(&contents, &ctx, &options)?;
+        // The plan holds the final objects: the backed-up ones are not needed any more.
+        drop(contents);
         let mut status = JobStatus {
             phase: JobPhase::InProgress,
             errors: plan
