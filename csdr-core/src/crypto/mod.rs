@@ -41,7 +41,7 @@ mod key;
 mod stream;
 
 pub use key::{DataKey, EncryptionRecord, KeyEncryptionKey, KeyKind, WrappedKey};
-pub use stream::{Opener, Sealer, open, seal};
+pub use stream::{Opener, Sealer, SealingWriter, open, seal};
 
 /// Why sealing or opening failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

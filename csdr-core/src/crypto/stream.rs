@@ -269,3 +269,59 @@ pub fn open(key: &DataKey, label: &str, sealed: &[u8]) -> Result<Vec<u8>, Crypto
     opener.finish(&mut out)?;
     Ok(out)
 }
+
+/// An [`std::io::Write`] that seals what is written to it into `inner` (e.g. the archive
+/// writer's sink): the stream form of [`Sealer`]. [`SealingWriter::finish`] seals the last
+/// chunk and gives `inner` back; dropping it without `finish` leaves an incomplete file that
+/// does not open.
+pub struct SealingWriter<W: std::io::Write> {
+    sealer: Sealer,
+    inner: W,
+    out: Vec<u8>,
+}
+
+impl<W: std::io::Write> std::fmt::Debug for SealingWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealingWriter")
+            .field("sealer", &self.sealer)
+            .finish()
+    }
+}
+
+impl<W: std::io::Write> SealingWriter<W> {
+    /// Seals into `inner` under `key`, for the file at `label`, with a fresh random `salt`.
+    pub fn new(inner: W, key: &DataKey, salt: [u8; SALT], label: &str) -> Self {
+        SealingWriter {
+            sealer: Sealer::new(key, salt, label),
+            inner,
+            out: Vec::with_capacity(CHUNK + TAG + HEADER),
+        }
+    }
+
+    /// Seals the last chunk, flushes, and returns the inner writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.sealer
+            .finish(&mut self.out)
+            .map_err(std::io::Error::other)?;
+        self.inner.write_all(&self.out)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for SealingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sealer
+            .update(buf, &mut self.out)
+            .map_err(std::io::Error::other)?;
+        if !self.out.is_empty() {
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -191,6 +191,18 @@ fn the_record_unwraps_with_its_own_key_only() {
     assert!(bad.unwrap_err().to_string().contains("not base64"));
 }
 
+#[test]
+fn the_writer_form_seals_the_same_file() {
+    use std::io::Write;
+    let plain = data(2 * CHUNK + 3);
+    let mut writer = SealingWriter::new(Vec::new(), &key(1), [8; 16], LABEL);
+    for piece in plain.chunks(1000) {
+        writer.write_all(piece).unwrap();
+    }
+    let sealed = writer.finish().unwrap();
+    assert_eq!(sealed, seal(&key(1), [8; 16], LABEL, &plain).unwrap());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
