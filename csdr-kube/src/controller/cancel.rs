@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use csdr_core::ports::vault::{
-    BackupUpload, OrphanReport, Vault, VaultError, VaultValidation, VerifiedArchive,
+    ArchiveStream, BackupUpload, OrphanReport, Vault, VaultError, VaultValidation, VerifiedArchive,
 };
 use csdr_core::vault_record::{
     BackupCompanions, BackupRecord, CompanionFile, RestoreCompanions, RestoreRecord,
@@ -188,6 +188,10 @@ impl Vault for TrackedVault {
 
     async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {
         self.inner.download_archive(name).await
+    }
+
+    async fn archive_stream(&self, name: &str) -> Result<ArchiveStream, VaultError> {
+        self.inner.archive_stream(name).await
     }
 
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError> {
