@@ -171,6 +171,7 @@ pub struct RestoreSpec {
 /// One claim of a standalone volume restore (D5): the backed-up claim and, optionally,
 /// where it goes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeRestore {
     /// The claim's namespace in the backup.

@@ -500,6 +500,52 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
     delete_request(&target, "shop-r2-dbr", "shop-r2", "Restore").await;
     assert_eq!(vault.restore("shop-r2").await.unwrap(), None);
 
+    // A restore with `preflight: true` into a cluster whose admission refuses one of its
+    // objects fails before the first write, naming the object.
+    target.server.sim().reject(csdr_core::sim::Rejection {
+        kind: "ConfigMap".into(),
+        name: Some("settings".into()),
+        message: "admission webhook \"policy.example.com\" denied the request".into(),
+    });
+    restores
+        .create(
+            &PostParams::default(),
+            &ApplicationRestore::new(
+                "shop-pre",
+                ApplicationRestoreSpec {
+                    backup_name: "shop-b".into(),
+                    namespace_mapping: BTreeMap::from([("shop".into(), "shop-pre".into())]),
+                    preflight: true,
+                    ..ApplicationRestoreSpec::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let refused = wait_for("shop-pre to finish", || async {
+        restores
+            .get_opt("shop-pre")
+            .await
+            .unwrap()
+            .and_then(|r| r.status)
+            .filter(|s| s.phase.is_some_and(JobPhase::is_finished))
+    })
+    .await;
+    assert_eq!(refused.phase, Some(JobPhase::Failed), "{refused:?}");
+    let reason = refused.failure_reason.unwrap_or_default();
+    assert!(
+        reason.contains("ConfigMap shop-pre/settings") && reason.contains("denied the request"),
+        "{reason}"
+    );
+    let pre: Api<ConfigMap> = Api::namespaced(target.client.clone(), "shop-pre");
+    assert!(
+        pre.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
     // Schedules: a short interval fires named backups; a paused one never fires.
     let schedules: Api<BackupSchedule> = source.api();
     for (name, paused) in [("every", false), ("paused", true)] {

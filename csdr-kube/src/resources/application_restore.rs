@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use csdr_core::model::{BackupScope, ExistingResourcePolicy, RestoreSpec};
+use csdr_core::model::{BackupScope, ExistingResourcePolicy, RestoreSpec, VolumeRestore};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,14 @@ pub struct ApplicationRestoreSpec {
     /// Plan only; change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Restore only these claims and their data from their snapshots, nothing else (D5):
+    /// `{namespace, name, targetNamespace?, targetName?}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included_volumes: Vec<VolumeRestore>,
+    /// Pre-flight (R15): dry-run every final object against the cluster before the first
+    /// write; any rejection fails the restore, naming the object, and nothing is written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preflight: bool,
 }
 
 impl ApplicationRestoreSpec {
@@ -72,8 +80,38 @@ impl ApplicationRestoreSpec {
             convert_to_access_modes: self.convert_to_access_modes.clone(),
             existing_resource_policy: self.existing_resource_policy,
             dry_run: self.dry_run,
-            included_volumes: Vec::new(),
-            preflight: false,
+            included_volumes: self.included_volumes.clone(),
+            preflight: self.preflight,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_alone_and_preflight_reach_the_engine() {
+        let spec: ApplicationRestoreSpec = serde_json::from_value(serde_json::json!({
+            "backupName": "b1",
+            "preflight": true,
+            "includedVolumes": [{"namespace": "shop", "name": "data",
+                "targetNamespace": "shop-copy", "targetName": "data-2"}]
+        }))
+        .unwrap();
+        let model = spec.to_model("r1", Vec::new());
+        assert!(model.preflight);
+        assert_eq!(
+            model.included_volumes,
+            vec![
+                "shop/data=shop-copy/data-2"
+                    .parse::<VolumeRestore>()
+                    .unwrap()
+            ]
+        );
+        let typo = serde_json::from_value::<ApplicationRestoreSpec>(serde_json::json!({
+            "backupName": "b1", "includedVolumes": [{"namespace": "shop", "nmae": "data"}]
+        }));
+        assert!(typo.unwrap_err().to_string().contains("nmae"));
     }
 }
