@@ -882,3 +882,107 @@ fn a_backup_killed_after_its_snapshots_were_cut_is_cleaned_up_by_the_next_gc() {
         assert!(sim.snapshot_storage().is_empty());
     })
 }
+
+/// The CSI snapshotter, with its first `failures` deletions failing (a driver or API outage).
+struct FlakyDeletes {
+    inner: CsiSnapshotter<Arc<dyn Cluster>>,
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl VolumeSnapshotter for FlakyDeletes {
+    async fn snapshot(
+        &self,
+        pvc: &KubeObject,
+        request: &SnapshotRequest,
+    ) -> Result<csdr_core::ports::snapshot::VolumeSnapshotRecord, SnapshotError> {
+        self.inner.snapshot(pvc, request).await
+    }
+    async fn prepare_restore(
+        &self,
+        record: &csdr_core::ports::snapshot::VolumeSnapshotRecord,
+        namespace: &str,
+        snapshot_name: &str,
+        timeout: Duration,
+    ) -> Result<Value, SnapshotError> {
+        self.inner
+            .prepare_restore(record, namespace, snapshot_name, timeout)
+            .await
+    }
+    async fn delete_snapshot(
+        &self,
+        record: &csdr_core::ports::snapshot::VolumeSnapshotRecord,
+    ) -> Result<(), SnapshotError> {
+        use std::sync::atomic::Ordering;
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err(SnapshotError::Failed {
+                pvc: format!("{}/{}", record.pvc_namespace, record.pvc_name),
+                snapshot: record.snapshot_name.clone(),
+                message: "the storage API is unavailable".into(),
+            });
+        }
+        self.inner.delete_snapshot(record).await
+    }
+    async fn csdr_snapshots(
+        &self,
+    ) -> Result<Vec<csdr_core::ports::snapshot::LeftSnapshot>, SnapshotError> {
+        self.inner.csdr_snapshots().await
+    }
+}
+
+/// A snapshot that cannot be deleted keeps its backup (delete and GC), so the next try
+/// finds both and finishes; nothing is orphaned.
+#[test]
+fn a_snapshot_that_cannot_be_deleted_keeps_its_backup_for_the_next_try() {
+    block_on(async {
+        let clock = clock();
+        let vault = vault(&clock).await;
+        let sim = shop(&clock);
+        let cluster: Arc<dyn Cluster> = Arc::new(sim.clone());
+        let flaky = |failures: usize| {
+            Engine::builder()
+                .cluster(cluster.clone())
+                .vault(vault.clone())
+                .clock(clock.clone())
+                .timer(clock.clone())
+                .options(options())
+                .snapshotter(Arc::new(FlakyDeletes {
+                    inner: CsiSnapshotter::new(cluster.clone()),
+                    failures: std::sync::atomic::AtomicUsize::new(failures),
+                }))
+                .build()
+                .unwrap()
+        };
+        let mut spec = volume_backup("short");
+        spec.ttl = Duration::from_secs(3600);
+        for s in [volume_backup("b1"), spec] {
+            let report = engine(&sim, &vault, &clock).backup(s).await;
+            assert_eq!(report.status.phase, JobPhase::Completed, "{report:#?}");
+        }
+        assert_eq!(sim.snapshot_storage().len(), 4);
+
+        // Delete: the failure is reported, naming the snapshot; the backup stays.
+        let err = flaky(1).delete_backup("b1").await.unwrap_err();
+        assert!(
+            err.to_string().contains("the storage API is unavailable"),
+            "{err}"
+        );
+        assert!(vault.backup_record("b1").await.unwrap().is_some());
+        flaky(0).delete_backup("b1").await.unwrap();
+        assert!(vault.backup_record("b1").await.unwrap().is_none());
+        assert_eq!(sim.snapshot_storage().len(), 2);
+
+        // GC of the expired backup: kept while a snapshot cannot go, removed by the next run.
+        clock.advance(Duration::from_secs(2 * 3600));
+        let gc = flaky(1).gc().await.unwrap();
+        assert!(!gc.failed.is_empty(), "{gc:#?}");
+        assert!(vault.backup_record("short").await.unwrap().is_some());
+        let gc = flaky(0).gc().await.unwrap();
+        assert_eq!(gc.expired, ["short"], "{gc:#?}");
+        assert!(vault.backup_record("short").await.unwrap().is_none());
+        assert!(sim.snapshot_storage().is_empty());
+        assert!(all(&sim, "volumesnapshots").await.is_empty());
+    })
+}
