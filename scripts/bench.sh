@@ -86,6 +86,8 @@ echo "| benchmark | measured | baseline | ratio | goal | met? |"
 echo "|---|---|---|---|---|---|"
 echo "| archive write, 100k objects (2 threads) | $(archive_mbs 'archive writer, 2 threads') | system gzip -6 of the same tar stream: $(archive_mbs 'system gzip -6, tar stream') | ${archive_gzip:-?} (time) | ≤ 0.45 | $(met "$archive_gzip" 0.45) |"
 echo "| archive write, 100k objects (2 threads) | $(archive_mbs 'archive writer, 2 threads') | system pigz -6 -p 2 of the same tar stream: $(archive_mbs 'system pigz -6 -p 2, tar stream') | ${archive_pigz:-?} (time) | ≤ 1.0 | $(met "$archive_pigz" 1.0) |"
+archive_enc=$(grep '^RESULT archive_write_encrypted' "$LOGS/archive_write.log" | tr ' ' '\n' | sed -n 's/^ratio=//p' | head -n1)
+echo "| archive write with client-side encryption (2 threads) | $(archive_mbs 'archive writer, 2 threads, encrypted') | the same write without encryption: $(archive_mbs 'archive writer, 2 threads ') | ${archive_enc:-?} (time) | ≤ 1.1 | $(met "$archive_enc" 1.1) |"
 echo "| restore transformation pipeline | $(field transform_pipeline measured) | serde_json parse: $(field transform_pipeline baseline) | ${tp_ratio:-?} | ≤ 0.85 | $(met "$tp_ratio" 0.85) |"
 echo "| peak RSS, backup of $(field backup_rss objects) objects | ${rss_peak:-?} MiB over the loaded cluster ($(field backup_rss seconds) s, $(field backup_rss objects_per_s) objects/s, vault $(field backup_rss vault_mib) MiB) | simulated cluster alone: $(field backup_rss baseline_cluster_rss) | – | ≤ 128 MiB | $(met "$rss_peak" 128) |"
 restore_peak=$(field restore_rss measured | sed 's/MiB//')
