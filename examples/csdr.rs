@@ -142,6 +142,14 @@ struct VaultArg {
     vault: String,
 }
 
+/// The key that opens an encrypted backup (E2).
+#[derive(Args, Debug, Clone, Default)]
+struct DecryptionKeyArg {
+    /// The age identity file (as age-keygen writes it) of the recipient an encrypted backup was created for; needed to read an encrypted backup's contents, ignored for plain backups. Example: --decryption-key-file ~/.config/csdr/age-identity.txt
+    #[arg(long, value_name = "FILE")]
+    decryption_key_file: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
     /// Back up namespaces of a cluster into a vault.
@@ -172,6 +180,8 @@ enum BackupCommand {
         #[arg(long)]
         details: bool,
         #[command(flatten)]
+        key: DecryptionKeyArg,
+        #[command(flatten)]
         output: OutputArg,
     },
     /// Delete a backup, its volume snapshots (with --cluster) and its files from the vault (Failed backups included).
@@ -196,6 +206,8 @@ enum BackupCommand {
         name: String,
         #[command(flatten)]
         vault: VaultArg,
+        #[command(flatten)]
+        key: DecryptionKeyArg,
     },
 }
 
@@ -244,6 +256,9 @@ struct BackupCreateArgs {
     cluster: ClusterArg,
     #[command(flatten)]
     vault: VaultArg,
+    /// Encrypt the backup's files for this age recipient (age1…, from age-keygen): a fresh data key per backup, wrapped to the recipient and recorded in the plain velero-backup.json; restoring needs the identity (--decryption-key-file). Example: --encryption-key age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+    #[arg(long, value_name = "RECIPIENT")]
+    encryption_key: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
     /// How long the backup is kept before gc deletes it (Go or humantime duration). Example: --ttl 168h
@@ -321,6 +336,8 @@ struct RestoreCreateArgs {
     from_backup: String,
     #[command(flatten)]
     vault: VaultArg,
+    #[command(flatten)]
+    key: DecryptionKeyArg,
     /// The target cluster: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster sim:1.28:./cluster-128
     #[arg(long, value_name = "CLUSTER")]
     cluster: ClusterArg,
