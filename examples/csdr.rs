@@ -306,6 +306,8 @@ enum RestoreCommand {
         name: String,
         #[command(flatten)]
         vault: VaultArg,
+        #[command(flatten)]
+        key: DecryptionKeyArg,
     },
 }
 

@@ -1690,6 +1690,18 @@ fn an_encrypted_backup_restores_only_with_its_identity_and_describe_names_the_ke
         .assert()
         .code(0)
         .stdout(predicate::str::contains("shop/web-secret"));
+    // The restore's log is sealed too: it reads with the identity only.
+    csdr()
+        .args(["restore", "logs", "shop-r", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(recipient.as_str()));
+    csdr()
+        .args(["restore", "logs", "shop-r", "--vault", &vault])
+        .args(["--decryption-key-file", &identity])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("web-secret"));
     // A malformed recipient is refused before anything is written.
     csdr()
         .args([

@@ -99,9 +99,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             })?;
             print_log(&log)
         }
-        Command::Restore(RestoreCommand::Logs { name, vault }) => {
+        Command::Restore(RestoreCommand::Logs { name, vault, key }) => {
             let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
+            let kek = decryption_key(key.decryption_key_file.as_deref())?;
+            let vault = ctx.keyed_vault(&url, kek).await?;
             let log = vault.restore_logs(&name).await.map_err(|e| match e {
                 VaultError::NotFound { .. } => CliError::failed(format!(
                     "restore {name} not found in vault {url}; `csdr restore create` records restores there"

@@ -248,9 +248,9 @@ pub enum VaultError {
     },
     /// The backup is encrypted (E2) and its data key cannot be had: no key-encryption key is
     /// configured, it is another key than the one the backup names, or it refused to unwrap.
-    #[error("VaultError: backup {name} is encrypted: {reason}")]
+    #[error("VaultError: {name} is encrypted: {reason}")]
     Encryption {
-        /// The backup (or restore).
+        /// What: `backup nightly`, `restore r1`.
         name: String,
         /// Which key the backup needs (its kind and public id) and what to do.
         reason: String,

@@ -12,11 +12,11 @@ use crate::crypto::{
     CryptoError, DataKey, EncryptionRecord, KeyEncryptionKey, KeyKind, WrappedKey, open, seal,
 };
 use crate::digest::sha256_hex;
-use crate::model::{EntryDigest, JobPhase};
+use crate::model::{EntryDigest, JobPhase, JobStatus, RestoreSpec};
 use crate::ports::blob_store::BlobStore;
 use crate::ports::vault::{Vault, VaultError};
 use crate::vault::{BlobVault, RandomSource, VaultIdentity, VaultOptions};
-use crate::vault_record::{BackupCompanions, BackupRecord};
+use crate::vault_record::{BackupCompanions, BackupRecord, RestoreCompanions, RestoreRecord};
 
 /// A symmetric key-encryption key for tests ([`KeyKind::Local`]): wraps with a fixed key.
 pub struct LocalKek {
@@ -226,6 +226,32 @@ pub async fn encryption_conformance(
         1,
         "listed without a key"
     );
+
+    // A restore's files are sealed too; its record stays plain.
+    let restore = RestoreRecord {
+        spec: RestoreSpec::new("r-enc", "enc-a"),
+        status: JobStatus {
+            phase: JobPhase::Completed,
+            ..JobStatus::default()
+        },
+        created: super::ts("2026-01-02T00:00:00Z"),
+    };
+    let restore_logs =
+        format!("msg=\"restored Secret shop/db with {SECRET_VALUE}\"\n").into_bytes();
+    let files = RestoreCompanions {
+        logs: restore_logs.clone(),
+        ..RestoreCompanions::default()
+    };
+    keyed.put_restore(&restore, &files).await.unwrap();
+    assert_eq!(keyed.restore_logs("r-enc").await.unwrap(), restore_logs);
+    assert_eq!(plain.restore("r-enc").await.unwrap(), Some(restore.clone()));
+    for vault in [&plain, &wrong] {
+        let e = vault.restore_logs("r-enc").await.unwrap_err().to_string();
+        assert!(
+            e.contains(&kek.key_id()) && e.contains("restore r-enc"),
+            "{e}"
+        );
+    }
 
     // No stored object holds the Secret's value, plain or base64.
     {

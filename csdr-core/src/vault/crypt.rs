@@ -38,10 +38,11 @@ pub(super) fn label(name: &str, file: &str) -> String {
     super::layout::backup_file(name, file)
 }
 
-/// Maps a failure to seal or to get a data key onto the vault's error for `name`.
-pub(super) fn key_error(name: &str, e: CryptoError) -> VaultError {
+/// Maps a failure to seal or to get a data key onto the vault's error for `what`
+/// (`backup nightly`, `restore r1`).
+pub(super) fn key_error(what: &str, e: CryptoError) -> VaultError {
     VaultError::Encryption {
-        name: name.to_string(),
+        name: what.to_string(),
         reason: e.to_string(),
     }
 }
@@ -56,10 +57,11 @@ impl Inner {
         salt
     }
 
-    /// A new backup's data key and its record, when the vault encrypts.
+    /// A new data key and its record for `what` (`backup nightly`, `restore r1`), when the
+    /// vault encrypts.
     pub(super) async fn new_data_key(
         &self,
-        name: &str,
+        what: &str,
     ) -> Result<Option<(DataKey, EncryptionRecord)>, VaultError> {
         let Some(e) = &self.encryption else {
             return Ok(None);
@@ -70,7 +72,7 @@ impl Inner {
         bytes.fill(0);
         let record = EncryptionRecord::wrap(e.kek.as_ref(), &key)
             .await
-            .map_err(|err| key_error(name, err))?;
+            .map_err(|err| key_error(what, err))?;
         Ok(Some((key, record)))
     }
 
@@ -84,10 +86,21 @@ impl Inner {
         let Some(enc) = &record.encryption else {
             return Ok(None);
         };
-        let name = record.name();
+        self.unwrap_record(&format!("backup {}", record.name()), enc)
+            .await
+            .map(Some)
+    }
+
+    /// The data key `enc` wraps, unwrapped by the configured key-encryption key; an error
+    /// naming the key `what` needs when none, or another one, is configured.
+    async fn unwrap_record(
+        &self,
+        what: &str,
+        enc: &EncryptionRecord,
+    ) -> Result<DataKey, VaultError> {
         let Some(configured) = &self.encryption else {
             return Err(VaultError::Encryption {
-                name: name.to_string(),
+                name: what.to_string(),
                 reason: format!(
                     "it needs the {} key {} to decrypt, and none is configured (pass its identity, e.g. --decryption-key-file)",
                     enc.key_kind, enc.key_id
@@ -96,8 +109,24 @@ impl Inner {
         };
         enc.data_key(configured.kek.as_ref())
             .await
+            .map_err(|e| key_error(what, e))
+    }
+
+    /// The data key of a restore's sealed files (from `restores/<name>/csdr-encryption.json`),
+    /// or `None` when they are plain.
+    pub(super) async fn restore_data_key(&self, name: &str) -> Result<Option<DataKey>, VaultError> {
+        let key = super::layout::restore_file(name, super::layout::RESTORE_ENCRYPTION_FILE);
+        let Some(bytes) = self.get(&key).await? else {
+            return Ok(None);
+        };
+        let enc: EncryptionRecord =
+            serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupt {
+                key: self.full_key(&key),
+                reason: e.to_string(),
+            })?;
+        self.unwrap_record(&format!("restore {name}"), &enc)
+            .await
             .map(Some)
-            .map_err(|e| key_error(name, e))
     }
 
     /// Opens a stored file read from `stored_key` (already verified against its recorded

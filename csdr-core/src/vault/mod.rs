@@ -459,7 +459,7 @@ impl Vault for BlobVault {
             key: claim_key.clone(),
             reason: e.to_string(),
         })?;
-        let encryption = inner.new_data_key(name).await?;
+        let encryption = inner.new_data_key(&format!("backup {name}")).await?;
         inner.put_create(&claim_key, claim_bytes.into()).await?;
         let archive = StreamedFile::open(
             inner,
@@ -512,12 +512,16 @@ impl Vault for BlobVault {
             });
         }
         let key = layout::restore_file(name, &restore_logs_file_name(name));
+        let data_key = self.inner.restore_data_key(name).await?;
         match self.inner.get(&key).await? {
             None => Ok(Vec::new()),
-            Some(gz) => crate::gzip::gunzip(&gz).map_err(|e| VaultError::Corrupt {
-                key: self.inner.full_key(&key),
-                reason: format!("not gzip: {e}"),
-            }),
+            Some(gz) => {
+                crate::gzip::gunzip(&self.inner.open_file(data_key.as_ref(), &key, &key, gz)?)
+                    .map_err(|e| VaultError::Corrupt {
+                        key: self.inner.full_key(&key),
+                        reason: format!("not gzip: {e}"),
+                    })
+            }
         }
     }
 
@@ -551,10 +555,25 @@ impl Vault for BlobVault {
                 name: name.to_string(),
             });
         }
+        // With a key-encryption key, the restore's files are sealed under a fresh data key,
+        // recorded beside them (E2); the record itself stays plain, as a backup's metadata.
+        let sealing = inner.new_data_key(&format!("restore {name}")).await?;
+        if let Some((_, enc)) = &sealing {
+            let key = layout::restore_file(name, layout::RESTORE_ENCRYPTION_FILE);
+            let json = serde_json::to_vec_pretty(enc).map_err(|e| VaultError::Corrupt {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            inner.put(&key, json.into()).await?;
+        }
         for (file, gz) in companions.encode(name)? {
-            inner
-                .put(&layout::restore_file(name, &file), gz.into())
-                .await?;
+            let key = layout::restore_file(name, &file);
+            let stored = match &sealing {
+                None => gz,
+                Some((data_key, _)) => crate::crypto::seal(data_key, inner.salt(), &key, &gz)
+                    .map_err(|e| crypt::key_error(&format!("restore {name}"), e))?,
+            };
+            inner.put(&key, stored.into()).await?;
         }
         Ok(())
     }

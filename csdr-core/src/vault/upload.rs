@@ -78,7 +78,7 @@ impl StreamedFile {
                 let mut out = Vec::with_capacity(chunk.len() + 64);
                 sealer
                     .update(&chunk, &mut out)
-                    .map_err(|e| key_error(name, e))?;
+                    .map_err(|e| key_error(&format!("backup {name}"), e))?;
                 if out.is_empty() {
                     return Ok(());
                 }
@@ -98,7 +98,9 @@ impl StreamedFile {
         let mut upload = self.upload.take().ok_or(error)?;
         if let Some(sealer) = self.sealer.take() {
             let mut out = Vec::new();
-            sealer.finish(&mut out).map_err(|e| key_error(name, e))?;
+            sealer
+                .finish(&mut out)
+                .map_err(|e| key_error(&format!("backup {name}"), e))?;
             self.digest.update(&out);
             upload
                 .write(Bytes::from(out))
@@ -217,7 +219,7 @@ impl BlobBackupUpload {
             let stored = match &self.encryption {
                 None => f.gzip,
                 Some((key, _)) => seal(key, inner.salt(), &label(&name, &file), &f.gzip)
-                    .map_err(|e| key_error(&name, e))?,
+                    .map_err(|e| key_error(&format!("backup {name}"), e))?,
             };
             record.files.push(EntryDigest {
                 path: file.clone(),
