@@ -60,6 +60,6 @@ pub use blob::ObjectStoreBlobs;
 pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};
 pub use csdr_core::vault::BlobVault;
 pub use error::StorageError;
-pub use keys::{AgeKey, os_random};
+pub use keys::{AgeKey, KmsKey, os_random};
 pub use spool::TempFileSpool;
 pub use timer::TokioTimer;

@@ -171,3 +171,71 @@ fn key_material_never_shows_and_bad_keys_are_named() {
         .to_string();
     assert!(missing.contains("nope.txt"), "{missing}");
 }
+
+/// A new key of the test server's KMS; its id.
+fn kms_key(endpoint: &str) -> String {
+    boto3(
+        endpoint,
+        "print(kms.create_key(Description='csdr client-side encryption test')['KeyMetadata']['KeyId'])",
+    )
+}
+
+#[tokio::test]
+async fn encryption_with_an_aws_kms_key_on_s3() {
+    let Some((endpoint, _)) = s3_env() else {
+        return;
+    };
+    let Some(store) = s3_store() else {
+        return;
+    };
+    let spec = |id: &str| format!("kms://{id}?region=us-east-1&endpoint={endpoint}");
+    let a = csdr_storage::KmsKey::from_spec(&spec(&kms_key(&endpoint))).unwrap();
+    let b = csdr_storage::KmsKey::from_spec(&spec(&kms_key(&endpoint))).unwrap();
+    assert_eq!(a.kind(), KeyKind::Kms);
+    encryption_conformance(store, Arc::new(a), Arc::new(b)).await;
+}
+
+#[tokio::test]
+async fn a_kms_key_wraps_through_the_service_and_refuses_other_keys_ciphertext() {
+    let Some((endpoint, _)) = s3_env() else {
+        return;
+    };
+    let id = kms_key(&endpoint);
+    let spec = format!("kms://{id}?region=us-east-1&endpoint={endpoint}");
+    let key = csdr_storage::KmsKey::from_spec(&spec).unwrap();
+    assert_eq!(key.key_id(), id);
+    let debug = format!("{key:?}");
+    assert!(debug.contains(&id) && !debug.contains("testing"), "{debug}");
+    let data_key = DataKey::from_bytes([5; 32]);
+    let wrapped = key.wrap(&data_key).await.unwrap();
+    assert!(
+        !wrapped.0.windows(32).any(|w| w == [5; 32]),
+        "the data key is wrapped"
+    );
+    assert_eq!(key.unwrap(&wrapped).await.unwrap().bytes(), &[5; 32]);
+    // The service decrypts it: boto3 agrees on the data key.
+    let blob: Vec<String> = wrapped.0.iter().map(|b| b.to_string()).collect();
+    let plain = boto3(
+        &endpoint,
+        &format!(
+            "print(list(kms.decrypt(CiphertextBlob=bytes([{}]))['Plaintext']))",
+            blob.join(",")
+        ),
+    );
+    assert_eq!(plain, format!("{:?}", vec![5u8; 32]));
+    // A damaged ciphertext is refused, naming the key.
+    let mut damaged = wrapped.0.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    let err = key
+        .unwrap(&WrappedKey(damaged))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&id), "{err}");
+    // Malformed specs are refused before any request.
+    for bad in ["kms://", "kms://k1?color=red", "age1x"] {
+        let err = csdr_storage::KmsKey::from_spec(bad).unwrap_err();
+        assert!(matches!(err, StorageError::Key { .. }), "{bad}: {err:?}");
+    }
+}
