@@ -144,10 +144,13 @@ struct VaultArg {
 
 /// The key that opens an encrypted backup (E2).
 #[derive(Args, Debug, Clone, Default)]
-struct DecryptionKeyArg {
+pub struct DecryptionKeyArg {
     /// The age identity file (as age-keygen writes it) of the recipient an encrypted backup was created for; needed to read an encrypted backup's contents, ignored for plain backups. Example: --decryption-key-file ~/.config/csdr/age-identity.txt
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "decryption_key")]
     decryption_key_file: Option<std::path::PathBuf>,
+    /// The AWS KMS key an encrypted backup was created with, as given to --encryption-key; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Example: --decryption-key 'kms://arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    #[arg(long, value_name = "kms://KEY")]
+    decryption_key: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -256,8 +259,8 @@ struct BackupCreateArgs {
     cluster: ClusterArg,
     #[command(flatten)]
     vault: VaultArg,
-    /// Encrypt the backup's files for this age recipient (age1…, from age-keygen): a fresh data key per backup, wrapped to the recipient and recorded in the plain velero-backup.json; restoring needs the identity (--decryption-key-file). Example: --encryption-key age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
-    #[arg(long, value_name = "RECIPIENT")]
+    /// Encrypt the backup's files for this age recipient (age1…, from age-keygen) or AWS KMS key (kms://<key id or ARN>?region=<region>[&endpoint=<url>]): a fresh data key per backup, wrapped by that key and recorded in the plain velero-backup.json; restoring needs the identity (--decryption-key-file) or the KMS key (--decryption-key). Example: --encryption-key age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+    #[arg(long, value_name = "RECIPIENT|kms://KEY")]
     encryption_key: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,

@@ -1716,3 +1716,82 @@ fn an_encrypted_backup_restores_only_with_its_identity_and_describe_names_the_ke
         .code(1)
         .stderr(predicate::str::contains("--encryption-key"));
 }
+
+#[test]
+fn a_backup_encrypted_with_a_kms_key_restores_with_that_key_on_the_s3_test_server() {
+    let Some((endpoint, bucket)) = support::s3_env("the KMS encryption CLI flow") else {
+        return;
+    };
+    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .arg("-c")
+        .arg(format!(
+            "import boto3\nprint(boto3.client('kms', endpoint_url={endpoint:?}, region_name='us-east-1').create_key()['KeyMetadata']['Arn'])"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arn = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = format!("kms://{arn}?endpoint={endpoint}");
+    let vault = format!(
+        "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",
+        support::unique_prefix("cli-kms")
+    );
+    let root = tempfile::tempdir().unwrap();
+    let source = shop_folder(root.path());
+    let target = root.path().join("cluster-128");
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    csdr()
+        .envs(aws)
+        .args([
+            "backup",
+            "create",
+            "shop-kms",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
+        .args(["--vault", &vault, "--include-namespaces", "shop"])
+        .args(["--encryption-key", &key])
+        .assert()
+        .code(0);
+    csdr()
+        .envs(aws)
+        .args(["backup", "describe", "shop-kms", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "Encryption:   kms key {arn}"
+        )));
+    csdr()
+        .envs(aws)
+        .args([
+            "restore",
+            "create",
+            "kms-nokey",
+            "--from-backup",
+            "shop-kms",
+        ])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(arn.as_str())
+                .and(predicate::str::contains("--decryption-key kms://")),
+        );
+    csdr()
+        .envs(aws)
+        .args(["restore", "create", "kms-r", "--from-backup", "shop-kms"])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .args(["--decryption-key", &key])
+        .assert()
+        .code(0);
+}

@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             output,
         }) => {
             let url = vault.vault;
-            let kek = decryption_key(key.decryption_key_file.as_deref())?;
+            let kek = decryption_key(&key)?;
             let vault = ctx.keyed_vault(&url, kek).await?;
             let record = find_backup(vault.as_ref(), &name, &url).await?;
             // A Failed backup has no data and its companions are not offered (V5): its record
@@ -89,7 +89,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Backup(BackupCommand::Logs { name, vault, key }) => {
             let url = vault.vault;
-            let kek = decryption_key(key.decryption_key_file.as_deref())?;
+            let kek = decryption_key(&key)?;
             let vault = ctx.keyed_vault(&url, kek).await?;
             let log = vault.backup_logs(&name).await.map_err(|e| match e {
                 VaultError::NotFound { .. } => CliError::failed(format!(
@@ -101,7 +101,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Restore(RestoreCommand::Logs { name, vault, key }) => {
             let url = vault.vault;
-            let kek = decryption_key(key.decryption_key_file.as_deref())?;
+            let kek = decryption_key(&key)?;
             let vault = ctx.keyed_vault(&url, kek).await?;
             let log = vault.restore_logs(&name).await.map_err(|e| match e {
                 VaultError::NotFound { .. } => CliError::failed(format!(
@@ -365,7 +365,7 @@ impl Context {
 
     async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {
         let spec = Self::restore_spec(&args)?;
-        let kek = decryption_key(args.key.decryption_key_file.as_deref())?;
+        let kek = decryption_key(&args.key)?;
         let vault = self.keyed_vault(&args.vault.vault, kek).await?;
         if !spec.dry_run {
             // Restore names are unique in a vault: refuse before writing anything.

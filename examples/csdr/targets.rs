@@ -14,7 +14,7 @@ use csdr::core::releases::KubeRelease;
 use csdr::core::sim::SimCluster;
 use csdr::kube::KubeCluster;
 use csdr::sim_folder;
-use csdr::storage::{AgeKey, BlobVault, StorageOptions};
+use csdr::storage::{AgeKey, BlobVault, KmsKey, StorageOptions};
 
 use crate::CliError;
 
@@ -176,29 +176,40 @@ pub async fn open_vault(
     open_vault_with_key(url, name, timeout, None).await
 }
 
-/// The key-encryption key of `--encryption-key <age1…>` (wraps only), if given.
-pub fn encryption_key(
-    recipient: Option<&str>,
-) -> Result<Option<Arc<dyn KeyEncryptionKey>>, CliError> {
-    recipient
-        .map(|r| {
-            AgeKey::recipient(r)
-                .map(|k| Arc::new(k) as Arc<dyn KeyEncryptionKey>)
-                .map_err(|e| CliError::failed(format!("--encryption-key: {e}")))
-        })
+/// A `kms://…` spec's key, or an `age1…` recipient's (which wraps only).
+fn key_of_spec(spec: &str) -> Result<Arc<dyn KeyEncryptionKey>, csdr::storage::StorageError> {
+    if spec.starts_with("kms://") {
+        Ok(Arc::new(KmsKey::from_spec(spec)?))
+    } else {
+        Ok(Arc::new(AgeKey::recipient(spec)?))
+    }
+}
+
+/// The key-encryption key of `--encryption-key <age1…|kms://…>`, if given.
+pub fn encryption_key(spec: Option<&str>) -> Result<Option<Arc<dyn KeyEncryptionKey>>, CliError> {
+    spec.map(|s| key_of_spec(s).map_err(|e| CliError::failed(format!("--encryption-key: {e}"))))
         .transpose()
 }
 
-/// The key-encryption key of `--decryption-key-file <identity>` (unwraps), if given.
+/// The key-encryption key of `--decryption-key-file <identity>` or
+/// `--decryption-key <kms://…>`, if given.
 pub fn decryption_key(
-    file: Option<&std::path::Path>,
+    arg: &crate::DecryptionKeyArg,
 ) -> Result<Option<Arc<dyn KeyEncryptionKey>>, CliError> {
-    file.map(|f| {
-        AgeKey::from_identity_file(f)
-            .map(|k| Arc::new(k) as Arc<dyn KeyEncryptionKey>)
-            .map_err(|e| CliError::failed(format!("--decryption-key-file: {e}")))
-    })
-    .transpose()
+    if let Some(f) = &arg.decryption_key_file {
+        return AgeKey::from_identity_file(f)
+            .map(|k| Some(Arc::new(k) as Arc<dyn KeyEncryptionKey>))
+            .map_err(|e| CliError::failed(format!("--decryption-key-file: {e}")));
+    }
+    match &arg.decryption_key {
+        None => Ok(None),
+        Some(spec) if spec.starts_with("kms://") => KmsKey::from_spec(spec)
+            .map(|k| Some(Arc::new(k) as Arc<dyn KeyEncryptionKey>))
+            .map_err(|e| CliError::failed(format!("--decryption-key: {e}"))),
+        Some(_) => Err(CliError::failed(
+            "--decryption-key takes a kms://… key; pass an age identity with --decryption-key-file",
+        )),
+    }
 }
 
 /// [`open_vault`], encrypting new backups and opening encrypted ones with `kek` (E2).

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Inner;
-use crate::crypto::{CryptoError, DataKey, EncryptionRecord, KeyEncryptionKey, format::SALT};
+use crate::crypto::{
+    CryptoError, DataKey, EncryptionRecord, KeyEncryptionKey, KeyKind, format::SALT,
+};
 use crate::ports::vault::VaultError;
 use crate::vault_record::BackupRecord;
 
@@ -102,8 +104,14 @@ impl Inner {
             return Err(VaultError::Encryption {
                 name: what.to_string(),
                 reason: format!(
-                    "it needs the {} key {} to decrypt, and none is configured (pass its identity, e.g. --decryption-key-file)",
-                    enc.key_kind, enc.key_id
+                    "it needs the {} key {} to decrypt, and none is configured ({})",
+                    enc.key_kind,
+                    enc.key_id,
+                    match enc.key_kind {
+                        KeyKind::Age => "pass its age identity file, e.g. --decryption-key-file",
+                        KeyKind::Kms => "pass the KMS key, e.g. --decryption-key kms://<key>",
+                        _ => "configure the vault with that key",
+                    }
                 ),
             });
         };
