@@ -142,6 +142,17 @@ struct VaultArg {
     vault: String,
 }
 
+/// The key that opens an encrypted backup (E2).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecryptionKeyArg {
+    /// The age identity file (as age-keygen writes it) of the recipient an encrypted backup was created for; needed to read an encrypted backup's contents, ignored for plain backups. Example: --decryption-key-file ~/.config/csdr/age-identity.txt
+    #[arg(long, value_name = "FILE", conflicts_with = "decryption_key")]
+    decryption_key_file: Option<std::path::PathBuf>,
+    /// The AWS KMS key an encrypted backup was created with, as given to --encryption-key; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Example: --decryption-key 'kms://arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
+    #[arg(long, value_name = "kms://KEY")]
+    decryption_key: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
     /// Back up namespaces of a cluster into a vault.
@@ -172,6 +183,8 @@ enum BackupCommand {
         #[arg(long)]
         details: bool,
         #[command(flatten)]
+        key: DecryptionKeyArg,
+        #[command(flatten)]
         output: OutputArg,
     },
     /// Delete a backup, its volume snapshots (with --cluster) and its files from the vault (Failed backups included).
@@ -196,6 +209,8 @@ enum BackupCommand {
         name: String,
         #[command(flatten)]
         vault: VaultArg,
+        #[command(flatten)]
+        key: DecryptionKeyArg,
     },
 }
 
@@ -244,6 +259,9 @@ struct BackupCreateArgs {
     cluster: ClusterArg,
     #[command(flatten)]
     vault: VaultArg,
+    /// Encrypt the backup's files for this age recipient (age1…, from age-keygen) or AWS KMS key (kms://<key id or ARN>?region=<region>[&endpoint=<url>]): a fresh data key per backup, wrapped by that key and recorded in the plain velero-backup.json; restoring needs the identity (--decryption-key-file) or the KMS key (--decryption-key). Example: --encryption-key age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+    #[arg(long, value_name = "RECIPIENT|kms://KEY")]
+    encryption_key: Option<String>,
     #[command(flatten)]
     scope: ScopeArgs,
     /// How long the backup is kept before gc deletes it (Go or humantime duration). Example: --ttl 168h
@@ -291,6 +309,8 @@ enum RestoreCommand {
         name: String,
         #[command(flatten)]
         vault: VaultArg,
+        #[command(flatten)]
+        key: DecryptionKeyArg,
     },
 }
 
@@ -321,6 +341,8 @@ struct RestoreCreateArgs {
     from_backup: String,
     #[command(flatten)]
     vault: VaultArg,
+    #[command(flatten)]
+    key: DecryptionKeyArg,
     /// The target cluster: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster sim:1.28:./cluster-128
     #[arg(long, value_name = "CLUSTER")]
     cluster: ClusterArg,

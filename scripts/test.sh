@@ -32,6 +32,16 @@ fi
 # The Python client suite uses this venv's interpreter.
 export CSDR_VENV="$VENV"
 
+# --- the age tool: client-side encryption's tests check that csdr's wrapped keys open with it --
+if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing age"
+    apt-get update -qq && apt-get install -y -qq age >/dev/null
+  else
+    echo "age is missing and this is not root: install it (apt-get install age) for the encryption tests"
+  fi
+fi
+
 # --- the S3 test server -------------------------------------------------------------------
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)

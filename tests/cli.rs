@@ -1561,3 +1561,237 @@ fn install_creates_the_faqs_snapshot_class_when_asked() {
     let plain = String::from_utf8(plain.stdout).unwrap();
     assert!(!plain.contains("kind: VolumeSnapshotClass"), "{plain}");
 }
+
+/// A new age identity file in `dir` (age-keygen, which scripts/test.sh installs); its path
+/// and public recipient.
+fn age_identity(dir: &Path) -> (PathBuf, String) {
+    let path = dir.join("age-identity.txt");
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("the age-keygen tool (scripts/test.sh installs age)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
+    (path, recipient)
+}
+
+#[test]
+fn an_encrypted_backup_restores_only_with_its_identity_and_describe_names_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    let source = shop_folder(root.path());
+    let (identity, recipient) = age_identity(root.path());
+    let identity = identity.display().to_string();
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "shop-enc",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
+        .args(["--vault", &vault, "--include-namespaces", "shop"])
+        .args(["--encryption-key", &recipient])
+        .assert()
+        .code(0);
+
+    // No file of the vault holds the Secret's value (base64 as stored) or its name.
+    let files: Vec<PathBuf> = walk(&root.path().join("vault"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in ["cGFzc3dvcmQ=", "web-secret"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds {needle}",
+                file.display()
+            );
+        }
+    }
+
+    // describe names the key, in the table and in JSON, without any key material.
+    let out = csdr()
+        .args(["backup", "describe", "shop-enc", "--vault", &vault])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Encryption:   age key {recipient}")),
+        "{text}"
+    );
+    assert!(!text.contains("AGE-SECRET-KEY"), "{text}");
+    let out = csdr()
+        .args([
+            "backup", "describe", "shop-enc", "--vault", &vault, "-o", "json",
+        ])
+        .output()
+        .unwrap();
+    let v = json_out(&out);
+    assert_eq!(v["encryption"]["keyKind"], "age");
+    assert_eq!(v["encryption"]["keyId"], recipient.as_str());
+
+    // Without the identity: the restore fails naming the key, and the target stays empty.
+    let target = root.path().join("cluster-128");
+    csdr()
+        .args([
+            "restore",
+            "create",
+            "shop-nokey",
+            "--from-backup",
+            "shop-enc",
+        ])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(recipient.as_str()));
+    let applied: Vec<PathBuf> = walk(&target).into_iter().filter(|p| p.is_file()).collect();
+    assert!(applied.is_empty(), "nothing was applied: {applied:?}");
+    csdr()
+        .args(["backup", "logs", "shop-enc", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(recipient.as_str()));
+
+    // With the identity: the restore completes, the Secret included, and the log reads.
+    csdr()
+        .args(["restore", "create", "shop-r", "--from-backup", "shop-enc"])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .args(["--decryption-key-file", &identity])
+        .assert()
+        .code(0);
+    let restored: Vec<String> = walk(&target)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        restored
+            .iter()
+            .any(|t| t.contains("web-secret") && t.contains("cGFzc3dvcmQ=")),
+        "the Secret is restored"
+    );
+    csdr()
+        .args(["backup", "logs", "shop-enc", "--vault", &vault])
+        .args(["--decryption-key-file", &identity])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("shop/web-secret"));
+    // The restore's log is sealed too: it reads with the identity only.
+    csdr()
+        .args(["restore", "logs", "shop-r", "--vault", &vault])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(recipient.as_str()));
+    csdr()
+        .args(["restore", "logs", "shop-r", "--vault", &vault])
+        .args(["--decryption-key-file", &identity])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("web-secret"));
+    // A malformed recipient is refused before anything is written.
+    csdr()
+        .args([
+            "backup",
+            "create",
+            "shop-bad",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
+        .args(["--vault", &vault, "--encryption-key", "age1nope"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--encryption-key"));
+}
+
+#[test]
+fn a_backup_encrypted_with_a_kms_key_restores_with_that_key_on_the_s3_test_server() {
+    let Some((endpoint, bucket)) = support::s3_env("the KMS encryption CLI flow") else {
+        return;
+    };
+    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .arg("-c")
+        .arg(format!(
+            "import boto3\nprint(boto3.client('kms', endpoint_url={endpoint:?}, region_name='us-east-1').create_key()['KeyMetadata']['Arn'])"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arn = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = format!("kms://{arn}?endpoint={endpoint}");
+    let vault = format!(
+        "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",
+        support::unique_prefix("cli-kms")
+    );
+    let root = tempfile::tempdir().unwrap();
+    let source = shop_folder(root.path());
+    let target = root.path().join("cluster-128");
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    csdr()
+        .envs(aws)
+        .args([
+            "backup",
+            "create",
+            "shop-kms",
+            "--cluster",
+            &sim("1.16", &source),
+        ])
+        .args(["--vault", &vault, "--include-namespaces", "shop"])
+        .args(["--encryption-key", &key])
+        .assert()
+        .code(0);
+    csdr()
+        .envs(aws)
+        .args(["backup", "describe", "shop-kms", "--vault", &vault])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "Encryption:   kms key {arn}"
+        )));
+    csdr()
+        .envs(aws)
+        .args([
+            "restore",
+            "create",
+            "kms-nokey",
+            "--from-backup",
+            "shop-kms",
+        ])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(arn.as_str())
+                .and(predicate::str::contains("--decryption-key kms://")),
+        );
+    csdr()
+        .envs(aws)
+        .args(["restore", "create", "kms-r", "--from-backup", "shop-kms"])
+        .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
+        .args(["--decryption-key", &key])
+        .assert()
+        .code(0);
+}

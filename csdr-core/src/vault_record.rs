@@ -111,6 +111,10 @@ pub struct BackupRecord {
     pub attempt: Option<String>,
     /// Who wrote the metadata.
     pub source: RecordSource,
+    /// How the backup's files (tarball, entry digests, companions) are encrypted (E2), with
+    /// the data key wrapped by its key-encryption key; `None` for a plain backup. Filled in by
+    /// the vault; the metadata itself stays plain and Velero-readable.
+    pub encryption: Option<crate::crypto::EncryptionRecord>,
 }
 
 impl BackupRecord {
@@ -128,6 +132,7 @@ impl BackupRecord {
             resource_counts: BTreeMap::new(),
             attempt: None,
             source: RecordSource::Csdr,
+            encryption: None,
         }
     }
 
@@ -215,6 +220,7 @@ impl BackupRecord {
             spec: spec.clone(),
             status: st.clone(),
             attempt: self.attempt.clone(),
+            encryption: self.encryption.clone(),
             archive: self.archive.clone(),
             files: self.files.clone(),
             entries: self.entries.clone(),
@@ -282,6 +288,7 @@ impl BackupRecord {
                 resource_counts: section.resource_counts,
                 attempt: section.attempt,
                 source: RecordSource::Csdr,
+                encryption: section.encryption,
             });
         }
         let name = doc.metadata.name.ok_or_else(|| {
@@ -308,6 +315,7 @@ impl BackupRecord {
             resource_counts: BTreeMap::new(),
             attempt: None,
             source: RecordSource::Velero,
+            encryption: None,
         })
     }
 }
@@ -321,6 +329,8 @@ struct CsdrBackupSection {
     status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attempt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encryption: Option<crate::crypto::EncryptionRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     archive: Option<EntryDigest>,
     #[serde(default)]

@@ -258,3 +258,125 @@ async fn async_a_corrupted_tarball_is_rejected_before_anything_is_applied() {
     assert_eq!(target.object_count(), before, "nothing was applied");
     assert!(config_map(&target).await.is_none());
 }
+
+/// Needs the `testing` feature (its test key-encryption key).
+#[cfg(feature = "testing")]
+#[test]
+fn an_encrypted_backup_restores_with_its_key_only_and_never_shows_its_secrets() {
+    futures::executor::block_on(
+        async_an_encrypted_backup_restores_with_its_key_only_and_never_shows_its_secrets(),
+    )
+}
+
+#[cfg(feature = "testing")]
+async fn async_an_encrypted_backup_restores_with_its_key_only_and_never_shows_its_secrets() {
+    use csdr_core::ports::blob_store::BlobStore;
+    use csdr_core::testing::{LocalKek, test_random};
+    use csdr_core::vault_record::BackupRecord;
+
+    const VALUE: &str = "s3cr3t-p4ssw0rd-9e1d";
+    let clock = clock();
+    let store = MemoryBlobStore::with_clock(clock.clone());
+    let plain = BlobVault::open(
+        VaultIdentity::new("unit", "memory://"),
+        Arc::new(store.clone()),
+        VaultOptions::default(),
+    )
+    .await
+    .unwrap();
+    let keyed: Arc<dyn Vault> = Arc::new(
+        plain
+            .clone()
+            .with_encryption(Arc::new(LocalKek::new("local:ops", 7)), test_random()),
+    );
+    let plain: Arc<dyn Vault> = Arc::new(plain);
+    let source = shop();
+    source
+        .load_documents(&[SimDocument {
+            path: "secret.yaml".into(),
+            text: format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: shop}}\nstringData: {{password: {VALUE}}}\n"
+            ),
+        }])
+        .unwrap();
+    back_up(
+        &engine(&source, &keyed, &clock),
+        "sealed",
+        Duration::from_secs(3600),
+    )
+    .await;
+
+    // No stored object holds the Secret's value, plain or base64.
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(VALUE)
+    };
+    for key in all_keys(&store).await {
+        let object = store.get(&key).await.unwrap();
+        for needle in [VALUE, b64.as_str()] {
+            assert!(
+                !object.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{key} holds the Secret's value"
+            );
+        }
+    }
+
+    // Without the key: refused before anything is applied, naming the key.
+    let target = SimCluster::new(KubeRelease::V1_25);
+    let before = target.object_count();
+    let report = engine(&target, &plain, &clock)
+        .restore(RestoreSpec::new("r-nokey", "sealed"))
+        .await;
+    assert_eq!(report.status.phase, JobPhase::Failed, "{:?}", report.status);
+    let reason = report.status.failure_reason.clone().unwrap_or_default();
+    assert!(reason.contains("local:ops"), "{reason}");
+    assert_eq!(target.object_count(), before, "nothing was applied");
+
+    // A flipped ciphertext byte whose digest was rewritten to match: refused before apply.
+    let key = "backups/sealed/sealed.tar.gz";
+    let meta_key = "backups/sealed/velero-backup.json";
+    let original = store.get(key).await.unwrap();
+    let original_meta = store.get(meta_key).await.unwrap();
+    let mut bytes = original.to_vec();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0x01;
+    let mut record = BackupRecord::from_velero_json(&original_meta).unwrap();
+    let digest = record.archive.as_mut().unwrap();
+    digest.sha256 = csdr_core::digest::sha256_hex(&bytes);
+    store.put(key, bytes.into()).await.unwrap();
+    store
+        .put(meta_key, record.to_velero_json().unwrap().into())
+        .await
+        .unwrap();
+    let report = engine(&target, &keyed, &clock)
+        .restore(RestoreSpec::new("r-flipped", "sealed"))
+        .await;
+    assert_eq!(report.status.phase, JobPhase::Failed, "{:?}", report.status);
+    let reason = report.status.failure_reason.clone().unwrap_or_default();
+    assert!(reason.contains("cannot be decrypted"), "{reason}");
+    assert_eq!(target.object_count(), before, "nothing was applied");
+
+    // With the key, the untouched backup restores, its Secret included.
+    store.put(key, original).await.unwrap();
+    store.put(meta_key, original_meta).await.unwrap();
+    let report = engine(&target, &keyed, &clock)
+        .restore(RestoreSpec::new("r-ok", "sealed"))
+        .await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:?}",
+        report.status
+    );
+    let secret = target
+        .get(
+            &GroupVersionResource::new("", "v1", "secrets"),
+            Some("shop"),
+            "db",
+        )
+        .await
+        .unwrap()
+        .expect("the Secret is restored");
+    let text = serde_json::to_string(&secret).unwrap();
+    assert!(text.contains(&b64) || text.contains(VALUE), "{text}");
+}

@@ -163,3 +163,12 @@ async fn async_store_errors_become_vault_errors_a_user_can_act_on() {
         "{err}"
     );
 }
+
+#[test]
+fn encryption_on_memory_store_conforms() {
+    futures::executor::block_on(csdr_core::testing::encryption_conformance(
+        TestStore::new(Arc::new(MemoryBlobStore::new()), "memory://"),
+        Arc::new(csdr_core::testing::LocalKek::new("local:team-a", 1)),
+        Arc::new(csdr_core::testing::LocalKek::new("local:team-b", 2)),
+    ));
+}

@@ -46,6 +46,15 @@ pub enum StorageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A key of client-side encryption (E2) cannot be used: a malformed `age1…` recipient, an
+    /// unreadable identity file. Never carries key material.
+    #[error("encryption key {source_name}: {reason}")]
+    Key {
+        /// Where the key came from: the recipient given, or the identity file's path.
+        source_name: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The location holds another vault, or a deleted one (V3).
     #[error(transparent)]
     Identity(#[from] VaultOpenError),

@@ -51,6 +51,7 @@
 pub mod blob;
 pub mod client;
 pub mod error;
+pub mod keys;
 pub mod location;
 pub mod spool;
 pub mod timer;
@@ -59,5 +60,6 @@ pub use blob::ObjectStoreBlobs;
 pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};
 pub use csdr_core::vault::BlobVault;
 pub use error::StorageError;
+pub use keys::{AgeKey, KmsKey, os_random};
 pub use spool::TempFileSpool;
 pub use timer::TokioTimer;

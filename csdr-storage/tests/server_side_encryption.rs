@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use bytes::Bytes;
 use common::*;
 use csdr_core::model::JobPhase;
@@ -15,26 +13,6 @@ use csdr_core::testing::{companion_files, record};
 use csdr_core::vault::VaultOpenError;
 use csdr_storage::StorageError;
 use jiff::Timestamp;
-
-/// Runs Python with boto3 (the venv `scripts/test.sh` made) against the test server.
-fn boto3(endpoint: &str, script: &str) -> String {
-    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
-    let out = Command::new(format!("{venv}/bin/python"))
-        .arg("-c")
-        .arg(format!(
-            "import boto3\nE = {endpoint:?}\ns3 = boto3.client('s3', endpoint_url=E, region_name='us-east-1')\nkms = boto3.client('kms', endpoint_url=E, region_name='us-east-1')\n{script}"
-        ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// The `ServerSideEncryption` and `SSEKMSKeyId` the server reports for an object.
 fn encryption_of(endpoint: &str, bucket: &str, key: &str) -> String {

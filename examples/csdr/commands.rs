@@ -20,7 +20,10 @@ use serde_json::json;
 
 use crate::progress::Progress;
 use crate::render::{self, print};
-use crate::targets::{ClusterArg, OpenCluster, connect_vault, open_vault};
+use crate::targets::{
+    ClusterArg, OpenCluster, connect_vault, decryption_key, encryption_key, open_vault,
+    open_vault_with_key,
+};
 use crate::{
     BackupCommand, BackupCreateArgs, CheckArgs, Cli, CliError, ClusterCommand, Command, GcArgs,
     RestoreCommand, RestoreCreateArgs, ScheduleCommand, VaultCommand, phase_exit,
@@ -57,10 +60,12 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             name,
             vault,
             details,
+            key,
             output,
         }) => {
             let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
+            let kek = decryption_key(&key)?;
+            let vault = ctx.keyed_vault(&url, kek).await?;
             let record = find_backup(vault.as_ref(), &name, &url).await?;
             // A Failed backup has no data and its companions are not offered (V5): its record
             // holds its failure, errors and warnings, and `backup logs` its log.
@@ -82,9 +87,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             )?;
             Ok(0)
         }
-        Command::Backup(BackupCommand::Logs { name, vault }) => {
+        Command::Backup(BackupCommand::Logs { name, vault, key }) => {
             let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
+            let kek = decryption_key(&key)?;
+            let vault = ctx.keyed_vault(&url, kek).await?;
             let log = vault.backup_logs(&name).await.map_err(|e| match e {
                 VaultError::NotFound { .. } => CliError::failed(format!(
                     "backup {name} not found in vault {url}; `csdr backup list --vault {url}` shows the backups there"
@@ -93,9 +99,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             })?;
             print_log(&log)
         }
-        Command::Restore(RestoreCommand::Logs { name, vault }) => {
+        Command::Restore(RestoreCommand::Logs { name, vault, key }) => {
             let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
+            let kek = decryption_key(&key)?;
+            let vault = ctx.keyed_vault(&url, kek).await?;
             let log = vault.restore_logs(&name).await.map_err(|e| match e {
                 VaultError::NotFound { .. } => CliError::failed(format!(
                     "restore {name} not found in vault {url}; `csdr restore create` records restores there"
@@ -278,6 +285,15 @@ impl Context {
         open_vault(url, &self.vault_name, self.vault_timeout).await
     }
 
+    /// The vault with a key-encryption key (E2), when one is given.
+    async fn keyed_vault(
+        &self,
+        url: &str,
+        kek: Option<Arc<dyn csdr::core::crypto::KeyEncryptionKey>>,
+    ) -> Result<Arc<dyn Vault>, CliError> {
+        open_vault_with_key(url, &self.vault_name, self.vault_timeout, kek).await
+    }
+
     async fn backup_create(&self, args: BackupCreateArgs) -> Result<u8, CliError> {
         let mut spec = BackupSpec::new(&args.name);
         spec.scope = args.scope.into();
@@ -290,8 +306,9 @@ impl Context {
         let snapshots = spec.backup_volumes || !spec.included_volumes.is_empty();
         let _ = args.wait; // backups always run to the end in the foreground
 
+        let kek = encryption_key(args.encryption_key.as_deref())?;
         let cluster = OpenCluster::open(&args.cluster).await?;
-        let vault = self.vault(&args.vault.vault).await?;
+        let vault = self.keyed_vault(&args.vault.vault, kek).await?;
         let progress = Progress::new(self.progress);
         let mut builder = engine_builder()
             .cluster(cluster.cluster())
@@ -348,7 +365,8 @@ impl Context {
 
     async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {
         let spec = Self::restore_spec(&args)?;
-        let vault = self.vault(&args.vault.vault).await?;
+        let kek = decryption_key(&args.key)?;
+        let vault = self.keyed_vault(&args.vault.vault, kek).await?;
         if !spec.dry_run {
             // Restore names are unique in a vault: refuse before writing anything.
             let existing = vault

@@ -245,6 +245,14 @@ pub fn backup_describe_value(
         "archive": to_value(&record.archive),
         "resourceCounts": to_value(&record.resource_counts),
     });
+    // How the backup is encrypted (E2): the key's kind and public id, never the wrapped key.
+    if let Some(e) = &record.encryption {
+        v["encryption"] = json!({
+            "algorithm": e.algorithm,
+            "keyKind": e.key_kind.to_string(),
+            "keyId": e.key_id,
+        });
+    }
     if let Some(c) = companions {
         v["resourceList"] = to_value(&c.resource_list);
         v["csiVolumeSnapshots"] = to_value(&c.csi_volume_snapshots);
@@ -304,6 +312,15 @@ pub fn backup_describe_table(
     failure_lines(&mut out, st, 14);
     let _ = writeln!(out, "Errors:       {}", st.errors.len());
     let _ = writeln!(out, "Warnings:     {}", st.warnings.len());
+    match &record.encryption {
+        None => {
+            let _ = writeln!(out, "Encryption:   none (client-side)");
+        }
+        Some(e) => {
+            let _ = writeln!(out, "Encryption:   {} key {}", e.key_kind, e.key_id);
+            let _ = writeln!(out, "  Algorithm:  {}", e.algorithm);
+        }
+    }
     if !record.is_restorable() {
         let _ = writeln!(
             out,

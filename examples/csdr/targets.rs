@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use csdr::core::crypto::KeyEncryptionKey;
 use csdr::core::model::VaultSpec;
 use csdr::core::ports::cluster::Cluster;
 use csdr::core::ports::snapshot::{CsiSnapshotter, VolumeSnapshotter};
@@ -13,7 +14,7 @@ use csdr::core::releases::KubeRelease;
 use csdr::core::sim::SimCluster;
 use csdr::kube::KubeCluster;
 use csdr::sim_folder;
-use csdr::storage::{BlobVault, StorageOptions};
+use csdr::storage::{AgeKey, BlobVault, KmsKey, StorageOptions};
 
 use crate::CliError;
 
@@ -172,6 +173,52 @@ pub async fn open_vault(
     name: &str,
     timeout: Duration,
 ) -> Result<Arc<dyn Vault>, CliError> {
+    open_vault_with_key(url, name, timeout, None).await
+}
+
+/// A `kms://…` spec's key, or an `age1…` recipient's (which wraps only).
+fn key_of_spec(spec: &str) -> Result<Arc<dyn KeyEncryptionKey>, csdr::storage::StorageError> {
+    if spec.starts_with("kms://") {
+        Ok(Arc::new(KmsKey::from_spec(spec)?))
+    } else {
+        Ok(Arc::new(AgeKey::recipient(spec)?))
+    }
+}
+
+/// The key-encryption key of `--encryption-key <age1…|kms://…>`, if given.
+pub fn encryption_key(spec: Option<&str>) -> Result<Option<Arc<dyn KeyEncryptionKey>>, CliError> {
+    spec.map(|s| key_of_spec(s).map_err(|e| CliError::failed(format!("--encryption-key: {e}"))))
+        .transpose()
+}
+
+/// The key-encryption key of `--decryption-key-file <identity>` or
+/// `--decryption-key <kms://…>`, if given.
+pub fn decryption_key(
+    arg: &crate::DecryptionKeyArg,
+) -> Result<Option<Arc<dyn KeyEncryptionKey>>, CliError> {
+    if let Some(f) = &arg.decryption_key_file {
+        return AgeKey::from_identity_file(f)
+            .map(|k| Some(Arc::new(k) as Arc<dyn KeyEncryptionKey>))
+            .map_err(|e| CliError::failed(format!("--decryption-key-file: {e}")));
+    }
+    match &arg.decryption_key {
+        None => Ok(None),
+        Some(spec) if spec.starts_with("kms://") => KmsKey::from_spec(spec)
+            .map(|k| Some(Arc::new(k) as Arc<dyn KeyEncryptionKey>))
+            .map_err(|e| CliError::failed(format!("--decryption-key: {e}"))),
+        Some(_) => Err(CliError::failed(
+            "--decryption-key takes a kms://… key; pass an age identity with --decryption-key-file",
+        )),
+    }
+}
+
+/// [`open_vault`], encrypting new backups and opening encrypted ones with `kek` (E2).
+pub async fn open_vault_with_key(
+    url: &str,
+    name: &str,
+    timeout: Duration,
+    kek: Option<Arc<dyn KeyEncryptionKey>>,
+) -> Result<Arc<dyn Vault>, CliError> {
     let spec = VaultSpec {
         name: name.to_string(),
         url: url.to_string(),
@@ -181,7 +228,10 @@ pub async fn open_vault(
     let vault = csdr::storage::open(&spec, &storage_options(timeout))
         .await
         .map_err(|e| CliError::failed(format!("--vault {url}: {e}")))?;
-    Ok(Arc::new(vault))
+    Ok(match kek {
+        Some(kek) => Arc::new(vault.with_encryption(kek, csdr::storage::os_random())),
+        None => Arc::new(vault),
+    })
 }
 
 /// Connects to a vault without checking its identity (for `vault validate`, which reports

@@ -246,6 +246,15 @@ pub enum VaultError {
         /// Expected and actual digest or size.
         reason: String,
     },
+    /// The backup is encrypted (E2) and its data key cannot be had: no key-encryption key is
+    /// configured, it is another key than the one the backup names, or it refused to unwrap.
+    #[error("VaultError: {name} is encrypted: {reason}")]
+    Encryption {
+        /// What: `backup nightly`, `restore r1`.
+        name: String,
+        /// Which key the backup needs (its kind and public id) and what to do.
+        reason: String,
+    },
     /// A stored record or companion cannot be read.
     #[error("VaultError: cannot read {key}: {reason}")]
     Corrupt {

@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check is a test failure
 
 mod blob_store;
+mod encryption;
 mod vault;
 
 use std::any::Any;
@@ -29,6 +30,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 pub use blob_store::blob_store_conformance;
+pub use encryption::{LocalKek, SECRET_VALUE, encryption_conformance, test_random};
 pub use vault::vault_conformance;
 
 use crate::model::{BackupSpec, EntryDigest, JobPhase, JobStatus};

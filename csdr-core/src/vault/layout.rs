@@ -85,6 +85,9 @@ pub fn attempt_file(name: &str, attempt: &str, file: &str) -> String {
     format!("{BACKUPS}{name}/{ATTEMPTS_DIR}/{attempt}/{file}")
 }
 
+/// A restore's encryption record (E2), beside its sealed files: `csdr-encryption.json`.
+pub const RESTORE_ENCRYPTION_FILE: &str = "csdr-encryption.json";
+
 /// `restores/<name>/`
 pub fn restore_dir(name: &str) -> String {
     format!("{RESTORES}{name}/")

@@ -58,6 +58,7 @@
 //! ```
 
 mod cleanup;
+mod crypt;
 mod identity;
 pub mod layout;
 mod memory;
@@ -74,6 +75,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use jiff::Timestamp;
 
+pub use crypt::RandomSource;
 pub use identity::{VaultIdentity, VaultOpenError};
 pub use memory::MemoryBlobStore;
 #[cfg(feature = "testing")]
@@ -138,6 +140,8 @@ pub(crate) struct Inner {
     identity: VaultIdentity,
     store: Arc<dyn BlobStore>,
     options: VaultOptions,
+    /// Client-side encryption (E2), when configured.
+    encryption: Option<crypt::Encryption>,
 }
 
 impl BlobVault {
@@ -149,8 +153,40 @@ impl BlobVault {
                 identity,
                 store,
                 options,
+                encryption: None,
             }),
         }
+    }
+
+    /// This vault with client-side envelope encryption (E2): every new backup gets a fresh
+    /// data key from `random`, wrapped by `kek` into its record; its tarball, entry-digests
+    /// file and companions are sealed as they are streamed, while `velero-backup.json` stays
+    /// plain and names the key. Reads of an encrypted backup unwrap its data key with `kek`
+    /// (a backup wrapped by another key fails with [`VaultError::Encryption`] naming the key
+    /// it needs); plain backups read as before.
+    pub fn with_encryption(
+        self,
+        kek: Arc<dyn crate::crypto::KeyEncryptionKey>,
+        random: RandomSource,
+    ) -> Self {
+        let inner = &self.inner;
+        BlobVault {
+            inner: Arc::new(Inner {
+                identity: inner.identity.clone(),
+                store: inner.store.clone(),
+                options: inner.options.clone(),
+                encryption: Some(crypt::Encryption { kek, random }),
+            }),
+        }
+    }
+
+    /// The key-encryption key new backups are wrapped by, when the vault encrypts: its kind
+    /// and public id (never key material).
+    pub fn encryption_key(&self) -> Option<(crate::crypto::KeyKind, String)> {
+        self.inner
+            .encryption
+            .as_ref()
+            .map(|e| (e.kek.kind(), e.kek.key_id()))
     }
 
     /// A vault on `store` whose identity is checked (V3): recorded in `csdr-vault.json` if
@@ -423,6 +459,7 @@ impl Vault for BlobVault {
             key: claim_key.clone(),
             reason: e.to_string(),
         })?;
+        let encryption = inner.new_data_key(&format!("backup {name}")).await?;
         inner.put_create(&claim_key, claim_bytes.into()).await?;
         let archive = StreamedFile::open(
             inner,
@@ -430,6 +467,7 @@ impl Vault for BlobVault {
             &attempt,
             archive_file_name(name),
             inner.options.parts_in_flight,
+            encryption.as_ref().map(|(key, _)| key),
         )
         .await?;
         Ok(Box::new(BlobBackupUpload::new(
@@ -437,6 +475,7 @@ impl Vault for BlobVault {
             name.to_string(),
             attempt,
             archive,
+            encryption,
         )))
     }
 
@@ -473,12 +512,16 @@ impl Vault for BlobVault {
             });
         }
         let key = layout::restore_file(name, &restore_logs_file_name(name));
+        let data_key = self.inner.restore_data_key(name).await?;
         match self.inner.get(&key).await? {
             None => Ok(Vec::new()),
-            Some(gz) => crate::gzip::gunzip(&gz).map_err(|e| VaultError::Corrupt {
-                key: self.inner.full_key(&key),
-                reason: format!("not gzip: {e}"),
-            }),
+            Some(gz) => {
+                crate::gzip::gunzip(&self.inner.open_file(data_key.as_ref(), &key, &key, gz)?)
+                    .map_err(|e| VaultError::Corrupt {
+                        key: self.inner.full_key(&key),
+                        reason: format!("not gzip: {e}"),
+                    })
+            }
         }
     }
 
@@ -512,10 +555,25 @@ impl Vault for BlobVault {
                 name: name.to_string(),
             });
         }
+        // With a key-encryption key, the restore's files are sealed under a fresh data key,
+        // recorded beside them (E2); the record itself stays plain, as a backup's metadata.
+        let sealing = inner.new_data_key(&format!("restore {name}")).await?;
+        if let Some((_, enc)) = &sealing {
+            let key = layout::restore_file(name, layout::RESTORE_ENCRYPTION_FILE);
+            let json = serde_json::to_vec_pretty(enc).map_err(|e| VaultError::Corrupt {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            inner.put(&key, json.into()).await?;
+        }
         for (file, gz) in companions.encode(name)? {
-            inner
-                .put(&layout::restore_file(name, &file), gz.into())
-                .await?;
+            let key = layout::restore_file(name, &file);
+            let stored = match &sealing {
+                None => gz,
+                Some((data_key, _)) => crate::crypto::seal(data_key, inner.salt(), &key, &gz)
+                    .map_err(|e| crypt::key_error(&format!("restore {name}"), e))?,
+            };
+            inner.put(&key, stored.into()).await?;
         }
         Ok(())
     }

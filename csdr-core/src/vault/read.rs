@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::crypt::label;
 use super::{Inner, join_location, layout};
+use crate::crypto::{DataKey, Opener};
 use crate::digest::sha256_hex;
 use crate::gzip::gunzip;
 use crate::model::EntryDigest;
@@ -131,6 +133,7 @@ impl Inner {
             .ok_or_else(|| VaultError::NotFound {
                 what: format!("backup {name}"),
             })?;
+        let data_key = self.data_key(&record).await?;
         let file = CompanionKind::Logs.file_name(name);
         let Some((key, gz)) = self.backup_file(&record, &file).await? else {
             if record.file_digest(&file).is_some() {
@@ -144,6 +147,7 @@ impl Inner {
         if let Some(d) = record.file_digest(&file) {
             self.verify(&key, &gz, d)?;
         }
+        let gz = self.open_file(data_key.as_ref(), &label(name, &file), &key, gz)?;
         gunzip(&gz).map_err(|e| VaultError::Corrupt {
             key: self.full_key(&key),
             reason: format!("not gzip: {e}"),
@@ -199,6 +203,7 @@ impl Inner {
     pub(super) async fn download_archive(&self, name: &str) -> Result<VerifiedArchive, VaultError> {
         let inner = self;
         let record = inner.visible_or_not_found(name).await?;
+        let data_key = inner.data_key(&record).await?;
         let file = archive_file_name(name);
         let Some((key, bytes)) = inner.backup_file(&record, &file).await? else {
             return Err(VaultError::Integrity {
@@ -217,7 +222,8 @@ impl Inner {
             });
         };
         inner.verify(&key, &bytes, digest)?;
-        let entry_digests = inner.entry_digests(&record).await?;
+        let entry_digests = inner.entry_digests(&record, data_key.as_ref()).await?;
+        let bytes = inner.open_file(data_key.as_ref(), &label(name, &file), &key, bytes)?;
         Ok(VerifiedArchive {
             bytes,
             entry_digests,
@@ -230,6 +236,7 @@ impl Inner {
     async fn entry_digests(
         &self,
         record: &BackupRecord,
+        data_key: Option<&DataKey>,
     ) -> Result<Option<Vec<EntryDigest>>, VaultError> {
         let name = record.name();
         let digests_file = entry_digests_file_name(name);
@@ -242,6 +249,7 @@ impl Inner {
                     });
                 };
                 self.verify(&key, &gz, d)?;
+                let gz = self.open_file(data_key, &label(name, &digests_file), &key, gz)?;
                 Some(
                     decode_entry_digests(name, &gz).map_err(|e| VaultError::Corrupt {
                         key: self.full_key(&key),
@@ -283,6 +291,7 @@ impl Inner {
         name: &str,
     ) -> Result<ArchiveStream, VaultError> {
         let record = self.visible_or_not_found(name).await?;
+        let data_key = self.data_key(&record).await?;
         let file = archive_file_name(name);
         let Some((key, size)) = self.backup_file_size(&record, &file).await? else {
             return Err(VaultError::Integrity {
@@ -313,7 +322,7 @@ impl Inner {
                 }
                 (
                     Some(digest.clone()),
-                    self.entry_digests(&record).await?,
+                    self.entry_digests(&record, data_key.as_ref()).await?,
                     None,
                 )
             }
@@ -322,12 +331,15 @@ impl Inner {
             offset: u64,
             sha: crate::digest::Sha256Hex,
             done: bool,
+            /// Decrypts the chunks as they pass, when the backup is encrypted (E2).
+            opener: Option<Opener>,
         }
         let inner = self.clone();
         let start = State {
             offset: 0,
             sha: crate::digest::Sha256Hex::default(),
             done: false,
+            opener: data_key.map(|k| Opener::new(&k, &label(name, &file))),
         };
         let chunks = futures::stream::unfold(start, move |mut st| {
             let inner = inner.clone();
@@ -339,15 +351,28 @@ impl Inner {
                 }
                 if st.offset >= size {
                     st.done = true;
-                    let digest = expected?;
-                    let sha = std::mem::take(&mut st.sha).finish();
-                    if sha != digest.sha256 {
-                        let reason =
-                            format!("SHA-256 {sha} differs from the recorded {}", digest.sha256);
-                        let key = inner.full_key(&key);
-                        return Some((Err(VaultError::Integrity { key, reason }), st));
+                    if let Some(digest) = expected {
+                        let sha = std::mem::take(&mut st.sha).finish();
+                        if sha != digest.sha256 {
+                            let reason = format!(
+                                "SHA-256 {sha} differs from the recorded {}",
+                                digest.sha256
+                            );
+                            let key = inner.full_key(&key);
+                            return Some((Err(VaultError::Integrity { key, reason }), st));
+                        }
                     }
-                    return None;
+                    // The last chunk is released only once it authenticates as the last.
+                    let opener = st.opener.take()?;
+                    let mut out = Vec::new();
+                    return Some(match opener.finish(&mut out) {
+                        Ok(()) => (Ok(Bytes::from(out)), st),
+                        Err(e) => {
+                            let key = inner.full_key(&key);
+                            let reason = e.to_string();
+                            (Err(VaultError::Integrity { key, reason }), st)
+                        }
+                    });
                 }
                 let end = (st.offset + ARCHIVE_CHUNK).min(size);
                 match inner.store.get_range(&key, st.offset..end).await {
@@ -360,7 +385,19 @@ impl Inner {
                     Ok(bytes) => {
                         st.sha.update(&bytes);
                         st.offset += bytes.len() as u64;
-                        Some((Ok(bytes), st))
+                        let Some(opener) = st.opener.as_mut() else {
+                            return Some((Ok(bytes), st));
+                        };
+                        let mut out = Vec::with_capacity(bytes.len());
+                        match opener.update(&bytes, &mut out) {
+                            Ok(()) => Some((Ok(Bytes::from(out)), st)),
+                            Err(e) => {
+                                st.done = true;
+                                let key = inner.full_key(&key);
+                                let reason = e.to_string();
+                                Some((Err(VaultError::Integrity { key, reason }), st))
+                            }
+                        }
                     }
                     Err(e) => {
                         st.done = true;
@@ -382,6 +419,7 @@ impl Inner {
     ) -> Result<BackupCompanions, VaultError> {
         let inner = self;
         let record = inner.visible_or_not_found(name).await?;
+        let data_key = inner.data_key(&record).await?;
         let mut files = BTreeMap::new();
         for kind in CompanionKind::ALL {
             let file = kind.file_name(name);
@@ -389,6 +427,7 @@ impl Inner {
                 if let Some(d) = record.file_digest(&file) {
                     inner.verify(&key, &bytes, d)?;
                 }
+                let bytes = inner.open_file(data_key.as_ref(), &label(name, &file), &key, bytes)?;
                 files.insert(file, bytes);
             } else if let Some(d) = record.file_digest(&file) {
                 return Err(VaultError::Integrity {

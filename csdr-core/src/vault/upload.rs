@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::crypt::{key_error, label};
 use super::{Created, Inner, layout};
+use crate::crypto::{DataKey, EncryptionRecord, Sealer, seal};
 use crate::digest::{Sha256Hex, sha256_hex};
 use crate::model::{EntryDigest, JobPhase};
 use crate::ports::blob_store::{BlobUpload, UploadOptions};
@@ -29,7 +31,10 @@ pub(super) struct StreamedFile {
     /// Its key under the attempt's folder.
     key: String,
     upload: Option<Box<dyn BlobUpload>>,
+    /// Hashes what is stored: the ciphertext when the file is sealed.
     digest: Sha256Hex,
+    /// Seals the file as it streams, when the backup is encrypted (E2).
+    sealer: Option<Sealer>,
 }
 
 impl StreamedFile {
@@ -39,8 +44,10 @@ impl StreamedFile {
         attempt: &str,
         file: String,
         in_flight: usize,
+        data_key: Option<&DataKey>,
     ) -> Result<Self, VaultError> {
         let key = layout::attempt_file(name, attempt, &file);
+        let sealer = data_key.map(|k| Sealer::new(k, inner.salt(), &label(name, &file)));
         let upload = inner
             .store
             .start_upload(&key, UploadOptions::parts_in_flight(in_flight.max(1)))
@@ -51,6 +58,7 @@ impl StreamedFile {
             upload: Some(upload),
             key,
             digest: Sha256Hex::default(),
+            sealer,
         })
     }
 
@@ -64,6 +72,19 @@ impl StreamedFile {
     async fn write(&mut self, inner: &Inner, name: &str, chunk: Bytes) -> Result<(), VaultError> {
         let error = self.finished(name);
         let upload = self.upload.as_mut().ok_or(error)?;
+        let chunk = match self.sealer.as_mut() {
+            None => chunk,
+            Some(sealer) => {
+                let mut out = Vec::with_capacity(chunk.len() + 64);
+                sealer
+                    .update(&chunk, &mut out)
+                    .map_err(|e| key_error(&format!("backup {name}"), e))?;
+                if out.is_empty() {
+                    return Ok(());
+                }
+                Bytes::from(out)
+            }
+        };
         self.digest.update(&chunk);
         upload
             .write(chunk)
@@ -74,7 +95,18 @@ impl StreamedFile {
     /// Completes the upload; the file's digest.
     async fn finish(&mut self, inner: &Inner, name: &str) -> Result<EntryDigest, VaultError> {
         let error = self.finished(name);
-        let upload = self.upload.take().ok_or(error)?;
+        let mut upload = self.upload.take().ok_or(error)?;
+        if let Some(sealer) = self.sealer.take() {
+            let mut out = Vec::new();
+            sealer
+                .finish(&mut out)
+                .map_err(|e| key_error(&format!("backup {name}"), e))?;
+            self.digest.update(&out);
+            upload
+                .write(Bytes::from(out))
+                .await
+                .map_err(|e| inner.err("upload", &self.key, e))?;
+        }
         upload
             .complete()
             .await
@@ -106,6 +138,8 @@ pub(super) struct BlobBackupUpload {
     archive: StreamedFile,
     /// Opened on the first chunk of the entry-digests file.
     entry_digests: Option<StreamedFile>,
+    /// The backup's data key and its wrapped record, when the vault encrypts (E2).
+    encryption: Option<(DataKey, EncryptionRecord)>,
 }
 
 impl BlobBackupUpload {
@@ -114,6 +148,7 @@ impl BlobBackupUpload {
         name: String,
         attempt: String,
         archive: StreamedFile,
+        encryption: Option<(DataKey, EncryptionRecord)>,
     ) -> Self {
         BlobBackupUpload {
             inner,
@@ -121,6 +156,7 @@ impl BlobBackupUpload {
             attempt,
             archive,
             entry_digests: None,
+            encryption,
         }
     }
 
@@ -165,6 +201,7 @@ impl BlobBackupUpload {
             });
         }
         record.attempt = Some(self.attempt.clone());
+        record.encryption = self.encryption.as_ref().map(|(_, r)| r.clone());
         record.files.clear();
         if failed {
             // Data first, metadata last still holds: nothing of the tarball is kept.
@@ -179,15 +216,20 @@ impl BlobBackupUpload {
         }
         for f in companions {
             let file = f.kind.file_name(&name);
+            let stored = match &self.encryption {
+                None => f.gzip,
+                Some((key, _)) => seal(key, inner.salt(), &label(&name, &file), &f.gzip)
+                    .map_err(|e| key_error(&format!("backup {name}"), e))?,
+            };
             record.files.push(EntryDigest {
                 path: file.clone(),
-                sha256: sha256_hex(&f.gzip),
-                size: f.gzip.len() as u64,
+                sha256: sha256_hex(&stored),
+                size: stored.len() as u64,
             });
             inner
                 .put(
                     &layout::attempt_file(&name, &self.attempt, &file),
-                    f.gzip.into(),
+                    stored.into(),
                 )
                 .await?;
         }
@@ -238,7 +280,9 @@ impl BackupUpload for BlobBackupUpload {
             Some(d) => d,
             opened @ None => {
                 let file = entry_digests_file_name(&self.name);
-                let d = StreamedFile::open(&self.inner, &self.name, &self.attempt, file, 1).await?;
+                let key = self.encryption.as_ref().map(|(k, _)| k);
+                let d = StreamedFile::open(&self.inner, &self.name, &self.attempt, file, 1, key)
+                    .await?;
                 opened.insert(d)
             }
         };

@@ -122,3 +122,23 @@ pub fn s3_url(endpoint: &str, bucket: &str) -> String {
         unique("t")
     )
 }
+
+/// Runs Python with boto3 (the venv `scripts/test.sh` made) against the test server.
+pub fn boto3(endpoint: &str, script: &str) -> String {
+    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .arg("-c")
+        .arg(format!(
+            "import boto3\nE = {endpoint:?}\ns3 = boto3.client('s3', endpoint_url=E, region_name='us-east-1')\nkms = boto3.client('kms', endpoint_url=E, region_name='us-east-1')\n{script}"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
