@@ -14,7 +14,7 @@ use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress,
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::BackupContents;
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
@@ -254,9 +254,8 @@ impl Engine {
             engine_namespace: self.options.engine_namespace.clone(),
             ..PlanOptions::default()
         };
-        let plan = plan_restore(&contents, &ctx, &options)?;
-        // The plan holds the final objects: the backed-up ones are not needed any more.
-        drop(contents);
+        // The plan holds the final objects: each backed-up one is dropped once planned.
+        let plan = plan_restore_owned(contents, &ctx, &options)?;
         let mut status = JobStatus {
             phase: JobPhase::InProgress,
             errors: plan

@@ -401,6 +401,20 @@ impl BackupContents {
         self.resources.get(&ResourceKey::canonical(group, plural))
     }
 
+    /// A resource by its canonical key.
+    pub(crate) fn resource_by_key(&self, key: &ResourceKey) -> Option<&ResourceContents> {
+        self.resources.get(key)
+    }
+
+    /// Takes one object out of the index (the resource stays, with its preferred version).
+    pub(crate) fn take_object(
+        &mut self,
+        key: &ResourceKey,
+        object: &ObjectKey,
+    ) -> Option<BackedUpObject> {
+        self.resources.get_mut(key)?.objects.remove(object)
+    }
+
     /// The number of objects (each counted once, whatever its versions).
     pub fn object_count(&self) -> usize {
         self.resources.values().map(|r| r.objects.len()).sum()
