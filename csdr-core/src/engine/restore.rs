@@ -218,7 +218,7 @@ impl Engine {
         let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
-            contents.add_entry(&entry.path, entry.object)?;
+            contents.add_entry(&entry.path, lean(entry.object))?;
             entries += 1;
         }
         drop(spooled);
@@ -542,6 +542,21 @@ impl Engine {
             )));
         }
     }
+}
+
+/// A backed-up object as the restore's index holds it until it is planned (R13): without
+/// `metadata.managedFields`, which sanitising (R4, the pipeline's first step) drops from every
+/// restored object and nothing before it reads, and without spare capacity.
+fn lean(mut object: KubeObject) -> KubeObject {
+    if let Some(meta) = object
+        .fields_mut()
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.retain(|key, _| key != "managedFields");
+    }
+    object.shrink_to_fit();
+    object
 }
 
 fn str_field(obj: &KubeObject, pointer: &str) -> Option<String> {

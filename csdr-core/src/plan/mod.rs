@@ -671,6 +671,9 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
+        // The plan holds its final objects until they are applied (R13).
+        let mut object = outcome.object;
+        object.shrink_to_fit();
         let plural = target
             .plurals
             .get(&choice.target.group)
@@ -682,7 +685,7 @@ impl<'a> Planner<'a> {
                 choice.target.version.clone(),
                 plural,
             ),
-            object: outcome.object,
+            object,
             source: Some(source),
             version: Some(choice),
             transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
