@@ -14,7 +14,7 @@ use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress,
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::BackupContents;
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
@@ -218,7 +218,7 @@ impl Engine {
         let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
-            contents.add_entry(&entry.path, entry.object)?;
+            contents.add_entry(&entry.path, lean(entry.object))?;
             entries += 1;
         }
         drop(spooled);
@@ -254,9 +254,8 @@ impl Engine {
             engine_namespace: self.options.engine_namespace.clone(),
             ..PlanOptions::default()
         };
-        let plan = plan_restore(&contents, &ctx, &options)?;
-        // The plan holds the final objects: the backed-up ones are not needed any more.
-        drop(contents);
+        // The plan holds the final objects: each backed-up one is dropped once planned.
+        let plan = plan_restore_owned(contents, &ctx, &options)?;
         let mut status = JobStatus {
             phase: JobPhase::InProgress,
             errors: plan
@@ -543,6 +542,21 @@ impl Engine {
             )));
         }
     }
+}
+
+/// A backed-up object as the restore's index holds it until it is planned (R13): without
+/// `metadata.managedFields`, which sanitising (R4, the pipeline's first step) drops from every
+/// restored object and nothing before it reads, and without spare capacity.
+fn lean(mut object: KubeObject) -> KubeObject {
+    if let Some(meta) = object
+        .fields_mut()
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.retain(|key, _| key != "managedFields");
+    }
+    object.shrink_to_fit();
+    object
 }
 
 fn str_field(obj: &KubeObject, pointer: &str) -> Option<String> {

@@ -151,7 +151,59 @@ pub struct ObjectKey {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BackedUpObject {
     /// The object per version.
-    pub versions: BTreeMap<GroupVersion, KubeObject>,
+    pub versions: ObjectVersions,
+}
+
+/// An object's versions, ordered by version: a map that takes no more memory than its
+/// entries (most objects are captured at one version; a restore's index holds them all, R13).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectVersions(Vec<(GroupVersion, KubeObject)>);
+
+impl ObjectVersions {
+    /// Sets the object at `version`; returns the one it replaces.
+    pub fn insert(&mut self, version: GroupVersion, object: KubeObject) -> Option<KubeObject> {
+        match self.0.binary_search_by(|(v, _)| v.cmp(&version)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, object)),
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, (version, object));
+                None
+            }
+        }
+    }
+
+    /// The object at `version`.
+    pub fn get(&self, version: &GroupVersion) -> Option<&KubeObject> {
+        self.0
+            .binary_search_by(|(v, _)| v.cmp(version))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Whether the object was captured at `version`.
+    pub fn contains_key(&self, version: &GroupVersion) -> bool {
+        self.get(version).is_some()
+    }
+
+    /// The versions, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &GroupVersion> {
+        self.0.iter().map(|(v, _)| v)
+    }
+
+    /// Version and object, in version order.
+    pub fn iter(&self) -> impl Iterator<Item = (&GroupVersion, &KubeObject)> {
+        self.0.iter().map(|(v, o)| (v, o))
+    }
+
+    /// How many versions.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl BackedUpObject {
@@ -399,6 +451,20 @@ impl BackupContents {
     /// A resource by (any of its) group and plural.
     pub fn resource(&self, group: &str, plural: &str) -> Option<&ResourceContents> {
         self.resources.get(&ResourceKey::canonical(group, plural))
+    }
+
+    /// A resource by its canonical key.
+    pub(crate) fn resource_by_key(&self, key: &ResourceKey) -> Option<&ResourceContents> {
+        self.resources.get(key)
+    }
+
+    /// Takes one object out of the index (the resource stays, with its preferred version).
+    pub(crate) fn take_object(
+        &mut self,
+        key: &ResourceKey,
+        object: &ObjectKey,
+    ) -> Option<BackedUpObject> {
+        self.resources.get_mut(key)?.objects.remove(object)
     }
 
     /// The number of objects (each counted once, whatever its versions).

@@ -81,7 +81,7 @@ use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of}
 use crate::transform::{TransformContext, TransformError};
 use crate::version_priority::highest_priority;
 
-use contents::{BackedUpObject, BackupContents, ResourceContents, ResourceKey};
+use contents::{BackedUpObject, BackupContents, ObjectKey, ResourceContents, ResourceKey};
 use filter::{RestoreFilter, backup_unit, known_resources};
 use order::RestoreOrder;
 
@@ -210,6 +210,9 @@ struct Candidate<'a> {
 
 /// Plans a restore: see the [module documentation](self).
 ///
+/// Works on a copy of `contents`; [`plan_restore_owned`] plans without the copy and frees
+/// each backed-up object as soon as its final object is made.
+///
 /// # Errors
 /// [`PlanError`] when the restore's resource names or label selector cannot be used; every
 /// per-object problem is reported inside the plan instead.
@@ -218,8 +221,22 @@ pub fn plan_restore(
     ctx: &TransformContext,
     options: &PlanOptions,
 ) -> Result<RestorePlan, PlanError> {
+    plan_restore_owned(contents.clone(), ctx, options)
+}
+
+/// Plans a restore as [`plan_restore`] does, consuming the index: each backed-up object is
+/// taken out of it (and dropped) when its final object is made, so the backed-up objects and
+/// the final ones are not all held at once (R13: a restore's memory).
+///
+/// # Errors
+/// As [`plan_restore`].
+pub fn plan_restore_owned(
+    mut contents: BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+) -> Result<RestorePlan, PlanError> {
     let served = ctx.target.discovery.served_resources();
-    let known = known_resources(contents, &served);
+    let known = known_resources(&contents, &served);
     let filter = RestoreFilter::new(&ctx.restore, &options.engine_namespace, &known)?;
     let mut planner = Planner {
         ctx,
@@ -229,39 +246,57 @@ pub fn plan_restore(
         crds: BTreeMap::new(),
     };
 
-    let (candidates, namespace_objects) = planner.select(contents, &filter);
+    // The selection borrows the index; what it chose is kept as keys, so that each object
+    // can be taken out of the index when it is planned.
+    let (candidates, namespace_objects) = {
+        let (candidates, namespaces) = planner.select(&contents, &filter);
+        let ids: Vec<CandidateId> = candidates.iter().map(CandidateId::of).collect();
+        let namespaces: Vec<(CandidateId, bool)> = namespaces
+            .iter()
+            .map(|n| (CandidateId::of(&n.candidate), n.selected))
+            .collect();
+        (ids, namespaces)
+    };
+    drop(filter);
+    drop(known);
 
     // Pass 1: CRDs.
     let mut late = Vec::new();
     let mut crd_steps = Vec::new();
-    for c in candidates {
-        if c.key.group == CRD_GROUP && c.key.plural == CRDS {
-            if let Some(step) = planner.plan_object(&c, None) {
+    for id in candidates {
+        if id.key.group == CRD_GROUP && id.key.plural == CRDS {
+            if let Some(step) = contents.with_taken(&id, |c| planner.plan_object(c, None)) {
                 planner.note_crd(&step.object);
                 crd_steps.push(step);
             }
         } else {
-            late.push(c);
+            late.push(id);
         }
     }
 
     // Pass 2: everything else.
     let mut steps = Vec::new();
-    let mut targets: BTreeMap<&ResourceKey, Result<TargetResource, String>> = BTreeMap::new();
-    for c in &late {
-        let target = targets
-            .entry(c.key)
-            .or_insert_with(|| planner.target_resource(c.key));
-        match target {
-            Ok(target) => {
-                if let Some(step) = planner.plan_object(c, Some(target)) {
-                    steps.push(step);
-                }
+    let mut targets: BTreeMap<ResourceKey, Result<TargetResource, String>> = BTreeMap::new();
+    for id in late {
+        if !targets.contains_key(&id.key) {
+            let target = planner.target_resource(&id.key);
+            targets.insert(id.key.clone(), target);
+        }
+        let Some(target) = targets.get(&id.key) else {
+            continue;
+        };
+        let planned = contents.with_taken(&id, |c| match target {
+            Ok(target) => planner.plan_object(c, Some(target)),
+            Err(reason) => {
+                planner.plan.not_restorable.push(Issue::about(
+                    ObjectRef::of(c.representative),
+                    reason.clone(),
+                ));
+                None
             }
-            Err(reason) => planner.plan.not_restorable.push(Issue::about(
-                ObjectRef::of(c.representative),
-                reason.clone(),
-            )),
+        });
+        if let Some(step) = planned {
+            steps.push(step);
         }
     }
 
@@ -271,7 +306,8 @@ pub fn plan_restore(
         .iter()
         .filter_map(|s| s.object.namespace().map(String::from))
         .collect();
-    steps.extend(planner.namespace_steps(&namespace_objects, needed));
+    steps.extend(planner.namespace_steps(&mut contents, namespace_objects, needed));
+    drop(contents);
 
     let order = &options.order;
     crd_steps.sort_by_cached_key(|s| step_key(order, s));
@@ -293,6 +329,44 @@ pub fn plan_restore(
     plan.steps
         .extend(steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
     Ok(plan)
+}
+
+/// A selected object, by its resource and key in the index.
+struct CandidateId {
+    key: ResourceKey,
+    object: ObjectKey,
+}
+
+impl CandidateId {
+    fn of(c: &Candidate<'_>) -> Self {
+        CandidateId {
+            key: c.key.clone(),
+            object: ObjectKey {
+                namespace: c.representative.namespace().map(String::from),
+                name: c.representative.name().to_string(),
+            },
+        }
+    }
+}
+
+impl BackupContents {
+    /// Takes the object `id` out of the index and gives it to `f` as a candidate; `None`
+    /// when it is not there (any more).
+    fn with_taken<T>(
+        &mut self,
+        id: &CandidateId,
+        f: impl FnOnce(&Candidate<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let object = self.take_object(&id.key, &id.object)?;
+        let resource = self.resource_by_key(&id.key)?;
+        let representative = object.representative(resource.preferred())?;
+        f(&Candidate {
+            key: &id.key,
+            resource,
+            object: &object,
+            representative,
+        })
+    }
 }
 
 type StepKey = ((usize, String), Option<String>, String);
@@ -597,6 +671,9 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
+        // The plan holds its final objects until they are applied (R13).
+        let mut object = outcome.object;
+        object.shrink_to_fit();
         let plural = target
             .plurals
             .get(&choice.target.group)
@@ -608,7 +685,7 @@ impl<'a> Planner<'a> {
                 choice.target.version.clone(),
                 plural,
             ),
-            object: outcome.object,
+            object,
             source: Some(source),
             version: Some(choice),
             transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
@@ -619,7 +696,8 @@ impl<'a> Planner<'a> {
     /// target namespace (from the backup's Namespace object if it maps there, else new).
     fn namespace_steps(
         &mut self,
-        namespaces: &[NamespaceObject<'_>],
+        contents: &mut BackupContents,
+        namespaces: Vec<(CandidateId, bool)>,
         mut needed: BTreeSet<String>,
     ) -> Vec<CreateStep> {
         let core = TargetResource {
@@ -630,12 +708,12 @@ impl<'a> Planner<'a> {
             plurals: BTreeMap::from([(String::new(), "namespaces".to_string())]),
         };
         let mut steps = Vec::new();
-        for ns in namespaces {
-            let target = self.ctx.map_namespace(ns.candidate.representative.name());
-            if !ns.selected && !needed.contains(target) {
+        for (id, selected) in namespaces {
+            let target = self.ctx.map_namespace(&id.object.name);
+            if !selected && !needed.contains(target) {
                 continue;
             }
-            if let Some(step) = self.plan_object(&ns.candidate, Some(&core)) {
+            if let Some(step) = contents.with_taken(&id, |c| self.plan_object(c, Some(&core))) {
                 needed.remove(step.object.name());
                 steps.push(step);
             }
