@@ -33,7 +33,12 @@
 //! [`Vault::validate`] probes a real round trip (V2). Keys are laid out as Velero lays them
 //! out ([`layout`], V4/V4b).
 //!
-//! One file per step: `identity.rs` (V2, V3), `upload.rs` (B7), `read.rs` (V5, V7),
+//! With [`BlobVault::with_encryption`] (E2) every backup gets a fresh data key, wrapped by the
+//! key-encryption key into the record; the tarball and the entry-digests file are sealed as
+//! they stream, the companions and a restore's files as they are stored, each under the label
+//! of its Velero key, and `velero-backup.json` stays plain. Digests (V7) cover what is stored.
+//!
+//! One file per step: `identity.rs` (V2, V3), `upload.rs` (B7), `read.rs` (V5, V7), `crypt.rs` (E2),
 //! `cleanup.rs` (V6, B10), `layout.rs` (V4), and `memory.rs`, the in-memory store.
 //!
 //! ```
