@@ -20,6 +20,7 @@ use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::spool::SpoolReader;
 use crate::ports::vault::VaultError;
+use crate::transform::sanitize::SERVER_SET_METADATA;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
     BackupCompanions, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
@@ -544,16 +545,17 @@ impl Engine {
     }
 }
 
-/// A backed-up object as the restore's index holds it until it is planned (R13): without
-/// `metadata.managedFields`, which sanitising (R4, the pipeline's first step) drops from every
-/// restored object and nothing before it reads, and without spare capacity.
+/// A backed-up object as the restore's index holds it until it is planned (R13): without the
+/// server-set metadata (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`, …)
+/// that sanitising (R4, the pipeline's first step) drops from every restored object and that
+/// nothing before it reads, and without spare capacity.
 fn lean(mut object: KubeObject) -> KubeObject {
     if let Some(meta) = object
         .fields_mut()
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
     {
-        meta.retain(|key, _| key != "managedFields");
+        meta.retain(|key, _| !SERVER_SET_METADATA.contains(&key.as_str()));
     }
     object.shrink_to_fit();
     object
