@@ -20,6 +20,7 @@ use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::spool::SpoolReader;
 use crate::ports::vault::VaultError;
+use crate::transform::sanitize::SERVER_SET_METADATA;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
     BackupCompanions, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
@@ -544,16 +545,17 @@ impl Engine {
     }
 }
 
-/// A backed-up object as the restore's index holds it until it is planned (R13): without
-/// `metadata.managedFields`, which sanitising (R4, the pipeline's first step) drops from every
-/// restored object and nothing before it reads, and without spare capacity.
+/// A backed-up object as the restore's index holds it until it is planned (R13): without the
+/// server-set metadata (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`, …)
+/// that sanitising (R4, the pipeline's first step) drops from every restored object and that
+/// nothing before it reads, and without spare capacity.
 fn lean(mut object: KubeObject) -> KubeObject {
     if let Some(meta) = object
         .fields_mut()
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
     {
-        meta.retain(|key, _| key != "managedFields");
+        meta.retain(|key, _| !SERVER_SET_METADATA.contains(&key.as_str()));
     }
     object.shrink_to_fit();
     object
@@ -603,4 +605,40 @@ fn snapshot_records(companions: &BackupCompanions) -> Vec<VolumeSnapshotRecord> 
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::pipeline::run_pipeline;
+    use serde_json::json;
+
+    #[test]
+    fn the_lean_index_object_restores_exactly_as_the_backed_up_one() {
+        let backed_up = KubeObject::new(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "1f0c", "resourceVersion": "42",
+                "generation": 3, "creationTimestamp": "2026-11-30T09:12:03Z",
+                "managedFields": [{"manager": "kubectl", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "9"}],
+                "labels": {"app": "web"}, "annotations": {"note": "kept"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"replicas": 2}
+        }))
+        .unwrap();
+        let lean_object = lean(backed_up.clone());
+        // What the index keeps: everything but the server-set metadata.
+        assert_eq!(lean_object.label("app"), Some("web"));
+        assert_eq!(lean_object.annotation("note"), Some("kept"));
+        assert_eq!(lean_object.pointer("/status/replicas"), Some(&json!(2)));
+        assert_eq!(lean_object.pointer("/metadata/managedFields"), None);
+        assert_eq!(lean_object.pointer("/metadata/uid"), None);
+        // What is restored: the same final object, the same transformations.
+        let ctx = TransformContext::new(RestoreSpec::new("r1", "nightly"));
+        let full = run_pipeline(&ctx, backed_up).unwrap();
+        let lean_out = run_pipeline(&ctx, lean_object).unwrap();
+        assert_eq!(lean_out.object, full.object);
+        assert_eq!(lean_out.applied, full.applied);
+    }
 }
