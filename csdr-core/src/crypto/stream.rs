@@ -199,21 +199,25 @@ impl Opener {
         Ok(())
     }
 
+    /// The error for a chunk that does not authenticate (`at` names it).
+    fn refused(
+        &self,
+        at: String,
+    ) -> impl FnOnce(chacha20poly1305::aead::Error) -> CryptoError + use<> {
+        let label = self.label.clone();
+        move |_| CryptoError::Rejected { label, at }
+    }
+
     fn open_next(&mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let at = format!("chunk {}", self.chunk);
+        let refused = self.refused(format!("chunk {}", self.chunk));
         let Some(decryptor) = self.decryptor.as_mut() else {
             return Err(self.rejected("header".into()));
         };
-        let plain = decryptor
-            .decrypt_next(Payload {
-                msg: &self.pending,
-                aad: &self.header,
-            })
-            .map_err(|_| CryptoError::Rejected {
-                label: self.label.clone(),
-                at,
-            })?;
-        out.extend_from_slice(&plain);
+        let payload = Payload {
+            msg: &self.pending,
+            aad: &self.header,
+        };
+        out.extend_from_slice(&decryptor.decrypt_next(payload).map_err(refused)?);
         self.pending.clear();
         self.chunk += 1;
         Ok(())
@@ -229,20 +233,15 @@ impl Opener {
         if self.pending.len() < TAG {
             return Err(self.rejected("end".into()));
         }
-        let at = format!("chunk {} (the last)", self.chunk);
+        let refused = self.refused(format!("chunk {} (the last)", self.chunk));
         let Some(decryptor) = self.decryptor.take() else {
             return Err(self.rejected("header".into()));
         };
-        let plain = decryptor
-            .decrypt_last(Payload {
-                msg: &self.pending,
-                aad: &self.header,
-            })
-            .map_err(|_| CryptoError::Rejected {
-                label: self.label.clone(),
-                at,
-            })?;
-        out.extend_from_slice(&plain);
+        let payload = Payload {
+            msg: &self.pending,
+            aad: &self.header,
+        };
+        out.extend_from_slice(&decryptor.decrypt_last(payload).map_err(refused)?);
         Ok(())
     }
 }

@@ -1,6 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a test failure
 
-use async_trait::async_trait;
 use proptest::prelude::*;
 
 use super::format::{CHUNK, HEADER, TAG, sealed_len};
@@ -123,47 +122,12 @@ fn key_material_never_shows_in_debug_output() {
     assert!(shown.contains("redacted"), "{shown}");
 }
 
-/// A symmetric key-encryption key for the tests: seals the data key under its own key.
-#[derive(Debug)]
-struct TestKek {
-    id: String,
-    key: DataKey,
-}
-
-#[async_trait]
-impl KeyEncryptionKey for TestKek {
-    fn kind(&self) -> KeyKind {
-        KeyKind::Local
-    }
-    fn key_id(&self) -> String {
-        self.id.clone()
-    }
-    async fn wrap(&self, key: &DataKey) -> Result<WrappedKey, CryptoError> {
-        seal(&self.key, [0; 16], "data key", key.bytes()).map(WrappedKey)
-    }
-    async fn unwrap(&self, wrapped: &WrappedKey) -> Result<DataKey, CryptoError> {
-        let bytes = open(&self.key, "data key", &wrapped.0).map_err(|e| CryptoError::Key {
-            key_id: self.id.clone(),
-            reason: e.to_string(),
-        })?;
-        let array: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Key {
-            key_id: self.id.clone(),
-            reason: "the unwrapped key is not 32 bytes".into(),
-        })?;
-        Ok(DataKey::from_bytes(array))
-    }
-}
-
+#[cfg(feature = "testing")]
 #[test]
 fn the_record_unwraps_with_its_own_key_only() {
-    let kek = TestKek {
-        id: "local:team-a".into(),
-        key: key(40),
-    };
-    let other = TestKek {
-        id: "local:team-b".into(),
-        key: key(41),
-    };
+    use crate::testing::LocalKek;
+    let kek = LocalKek::new("local:team-a", 40);
+    let other = LocalKek::new("local:team-b", 41);
     let data_key = key(7);
     let record = futures::executor::block_on(EncryptionRecord::wrap(&kek, &data_key)).unwrap();
     let json = serde_json::to_string(&record).unwrap();
