@@ -18,7 +18,7 @@ use crate::digest::sha256_hex;
 use crate::gzip::gzip;
 use crate::model::{JobPhase, JobStatus, RestoreSpec};
 use crate::ports::blob_store::BlobStore;
-use crate::ports::clock::{SystemTimer, within};
+use crate::ports::clock::{SystemTimer, Timer, within};
 use crate::ports::vault::{Vault, VaultError, VaultPhase};
 use crate::vault::{BlobVault, VaultIdentity, VaultOpenError, VaultOptions};
 use crate::vault_record::{
@@ -672,24 +672,16 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &Fixture) {
         );
         // Drop the commit wherever it is after `wait_ms`.
         let _ = within(&SystemTimer, Duration::from_millis(wait_ms), fut).await;
-        match t.vault.backup(&name).await.unwrap() {
-            Some(_) => {
-                let got = t.vault.download_archive(&name).await.unwrap();
-                assert_eq!(got.bytes, Bytes::from(bytes.clone()));
-                assert_eq!(
-                    t.vault.backup_companions(&name).await.unwrap(),
-                    companions()
-                );
-            }
-            None => assert!(
-                !t.vault
-                    .list_backups()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|r| r.name() == name)
-            ),
-        }
+        // Dropping a future cannot recall a write the store has already taken on (a local
+        // file store hands it to a blocking thread, a network store may have received the
+        // request): such a commit may still land a moment later. What must hold at every
+        // instant is that a backup the vault shows is whole.
+        whole_or_absent(t, &name, &bytes).await;
+    }
+    // Let writes that outlived their futures finish before the sweep, then look again.
+    SystemTimer.sleep(Duration::from_millis(300)).await;
+    for i in 0..7 {
+        whole_or_absent(t, &format!("cut-{i}"), &bytes).await;
     }
     // After the grace period: uncommitted ones vanish, committed ones are complete.
     t.vault
@@ -705,6 +697,26 @@ async fn dropped_commit_futures_never_leave_a_broken_backup(t: &Fixture) {
         } else {
             assert!(keys.is_empty(), "{name}: {keys:?}");
         }
+    }
+}
+
+/// The backup `name` is either visible, listed and whole, or neither visible nor listed.
+async fn whole_or_absent(t: &Fixture, name: &str, bytes: &[u8]) {
+    let listed = |list: Vec<BackupRecord>| list.iter().any(|r| r.name() == name);
+    if t.vault.backup(name).await.unwrap().is_some() {
+        let got = t.vault.download_archive(name).await.unwrap();
+        assert_eq!(got.bytes, Bytes::from(bytes.to_vec()), "{name}");
+        assert_eq!(
+            t.vault.backup_companions(name).await.unwrap(),
+            companions(),
+            "{name}"
+        );
+        assert!(listed(t.vault.list_backups().await.unwrap()), "{name}");
+    } else if listed(t.vault.list_backups().await.unwrap()) {
+        // It landed between the two looks: then it must be whole now.
+        assert!(t.vault.backup(name).await.unwrap().is_some(), "{name}");
+        let got = t.vault.download_archive(name).await.unwrap();
+        assert_eq!(got.bytes, Bytes::from(bytes.to_vec()), "{name}");
     }
 }
 
