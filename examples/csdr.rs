@@ -301,6 +301,8 @@ enum RestoreCommand {
         vault: VaultArg,
         #[command(flatten)]
         output: OutputArg,
+        #[command(flatten)]
+        key: DecryptionKeyArg,
     },
     /// Print a restore's log from the vault: each object's outcome, each warning and error, timings (Failed restores included).
     #[command(after_help = "Examples:\n  csdr restore logs shop-r --vault file:///tmp/csdr-vault")]

@@ -1562,35 +1562,12 @@ fn install_creates_the_faqs_snapshot_class_when_asked() {
     assert!(!plain.contains("kind: VolumeSnapshotClass"), "{plain}");
 }
 
-/// A new age identity file in `dir` (age-keygen, which scripts/test.sh installs); its path
-/// and public recipient.
-fn age_identity(dir: &Path) -> (PathBuf, String) {
-    let path = dir.join("age-identity.txt");
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("the age-keygen tool (scripts/test.sh installs age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    (path, recipient)
-}
-
 #[test]
 fn an_encrypted_backup_restores_only_with_its_identity_and_describe_names_the_key() {
     let root = tempfile::tempdir().unwrap();
     let vault = file_url(&root.path().join("vault"));
     let source = shop_folder(root.path());
-    let (identity, recipient) = age_identity(root.path());
+    let (identity, recipient) = support::age_identity(root.path());
     let identity = identity.display().to_string();
     csdr()
         .args([
@@ -1671,8 +1648,51 @@ fn an_encrypted_backup_restores_only_with_its_identity_and_describe_names_the_ke
         .args(["restore", "create", "shop-r", "--from-backup", "shop-enc"])
         .args(["--vault", &vault, "--cluster", &sim("1.28", &target)])
         .args(["--decryption-key-file", &identity])
+        .args(["--namespace-mapping", "shop:shop-sealed-target"])
         .assert()
         .code(0);
+    // The restore's record is sealed too: no file of the restore names the mapping target
+    // or holds the Secret; describe lists it without the key and says which key seals the
+    // details, and shows them with the key.
+    for file in walk(&root.path().join("vault").join("restores")) {
+        if file.is_file() {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in ["shop-sealed-target", "cGFzc3dvcmQ=", "web-secret"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds {needle}",
+                    file.display()
+                );
+            }
+        }
+    }
+    let out = csdr()
+        .args(["restore", "describe", "shop-r", "--vault", &vault])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Backup:       shop-enc"), "{text}");
+    assert!(
+        text.contains(&format!("encrypted with the age key {recipient}")),
+        "{text}"
+    );
+    assert!(!text.contains("shop-sealed-target"), "{text}");
+    let out = csdr()
+        .args([
+            "restore", "describe", "shop-r", "--vault", &vault, "-o", "json",
+        ])
+        .output()
+        .unwrap();
+    let v = json_out(&out);
+    assert_eq!(v["encryption"]["keyId"], recipient.as_str());
+    assert_eq!(v["encryption"]["detailsReadable"], false);
+    csdr()
+        .args(["restore", "describe", "shop-r", "--vault", &vault])
+        .args(["--decryption-key-file", &identity])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("shop:shop-sealed-target"));
     let restored: Vec<String> = walk(&target)
         .into_iter()
         .filter(|p| p.is_file())

@@ -874,3 +874,210 @@ async fn kubectl_delete_keeps_the_vault_and_never_blocks_the_namespace() {
     assert!(ok, "the csdr namespace stayed Terminating: {out}{err}");
     assert!(!site.kubectl(&["get", "namespace", "csdr"], None).0);
 }
+
+/// Client-side encryption in the controller (E2, E3): an ApplicationBackup with
+/// `spec.encryptionKey: age1…` completes with no Secret value in the vault and its status
+/// (and `kubectl describe`) naming the key; ApplicationRestores without a key, with a
+/// missing Secret or with another identity end Failed before anything is applied, naming
+/// the key id and the Secret; with `spec.decryptionKeySecretRef` to the right identity the
+/// objects are restored, the restore's files and record sealed. The identity never shows in
+/// a status, an Event or the controller's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_encrypted_application_backup_restores_only_with_its_identity_secret() {
+    if !kubectl_available() {
+        eprintln!("note: skipping: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (site, server, vault_dir) = installed_site(dir.path()).await;
+    let (identity, recipient) = support::age_identity(dir.path());
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let (other_identity, _) = support::age_identity(&other_dir);
+    let material: Vec<String> = [&identity, &other_identity]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for (name, path) in [("shop-age", &identity), ("wrong-age", &other_identity)] {
+        let (ok, out, err) = site.kubectl(
+            &[
+                "-n",
+                "csdr",
+                "create",
+                "secret",
+                "generic",
+                name,
+                &format!("--from-file=identity.txt={}", path.display()),
+            ],
+            None,
+        );
+        assert!(ok, "{out}{err}");
+    }
+
+    site.apply(&format!(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationBackup
+metadata: {{name: shop-enc, namespace: csdr}}
+spec: {{includedNamespaces: [shop], backupLocation: oss, encryptionKey: '{recipient}'}}
+"
+    ));
+    let phase = wait("shop-enc to finish", Duration::from_secs(60), || {
+        let p = site.get("applicationbackup/shop-enc", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    assert_eq!(
+        phase,
+        "Completed",
+        "{}",
+        site.get("applicationbackup/shop-enc", "{.status.failureReason}")
+    );
+    assert_eq!(
+        site.get("applicationbackup/shop-enc", "{.status.encryption.keyId}"),
+        recipient
+    );
+    assert_eq!(
+        site.get("applicationbackup/shop-enc", "{.status.encryption.keyKind}"),
+        "age"
+    );
+    let (ok, describe, err) = site.kubectl(
+        &["-n", "csdr", "describe", "applicationbackup", "shop-enc"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(describe.contains(&recipient), "{describe}");
+    let leaks = |what: &str, needles: &[&str]| {
+        for file in files_under(&vault_dir.join(what)) {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds {needle}",
+                    file.display()
+                );
+            }
+        }
+    };
+    assert!(!files_under(&vault_dir.join("backups/shop-enc")).is_empty());
+    leaks("backups", &["cGFzc3dvcmQ=", "web-secret"]);
+
+    // Without a key, with a Secret that does not exist, with another identity: Failed
+    // before anything is applied, naming the key id and the Secret.
+    let restore = |name: &str, target: &str, secret: Option<&str>| {
+        let key = secret
+            .map(|s| format!(", decryptionKeySecretRef: {{name: {s}, key: identity.txt}}"))
+            .unwrap_or_default();
+        site.apply(&format!(
+            "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationRestore
+metadata: {{name: {name}, namespace: csdr}}
+spec: {{backupName: shop-enc, namespaceMapping: {{shop: {target}}}{key}}}
+"
+        ));
+        wait(
+            &format!("{name} to finish"),
+            Duration::from_secs(60),
+            || {
+                let p = site.get(&format!("applicationrestore/{name}"), "{.status.phase}");
+                (!p.is_empty() && p != "InProgress").then_some(p)
+            },
+        )
+    };
+    for (name, target, secret, names) in [
+        ("r-nokey", "shop-nokey", None, "spec.decryptionKeySecretRef"),
+        (
+            "r-absent",
+            "shop-absent",
+            Some("absent-age"),
+            "Secret csdr/absent-age not found",
+        ),
+        (
+            "r-wrong",
+            "shop-wrong",
+            Some("wrong-age"),
+            "Secret csdr/wrong-age key identity.txt",
+        ),
+    ] {
+        let phase = restore(name, target, secret);
+        let reason = site.get(
+            &format!("applicationrestore/{name}"),
+            "{.status.failureReason}",
+        );
+        assert_eq!(phase, "Failed", "{name}: {reason}");
+        assert!(reason.contains(&recipient), "{name}: {reason}");
+        assert!(reason.contains(names), "{name}: {reason}");
+        let (applied, out, _) = site.kubectl(&["-n", target, "get", "secret,deployment"], None);
+        assert!(
+            !applied || out.trim().is_empty(),
+            "{name}: nothing is applied: {out}"
+        );
+    }
+
+    // With the identity's Secret: restored, the Secret's value included.
+    let phase = restore("r-ok", "shop-sealed", Some("shop-age"));
+    assert!(
+        phase == "Completed" || phase == "PartiallyFailed",
+        "{phase}: {}",
+        site.get("applicationrestore/r-ok", "{.status.failureReason}")
+    );
+    let (ok, password, err) = site.kubectl(
+        &[
+            "-n",
+            "shop-sealed",
+            "get",
+            "secret",
+            "web-secret",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(password, "cGFzc3dvcmQ=");
+    assert!(
+        site.kubectl(&["-n", "shop-sealed", "get", "deployment", "web"], None)
+            .0
+    );
+    assert_eq!(
+        site.get("applicationrestore/r-ok", "{.status.encryption.keyId}"),
+        recipient
+    );
+    // The restore's record and files are sealed: no mapping target, no Secret value.
+    assert!(!files_under(&vault_dir.join("restores/r-ok")).is_empty());
+    leaks("restores", &["shop-sealed", "cGFzc3dvcmQ=", "web-secret"]);
+
+    // No key material in any status, Event or log line.
+    let mut seen = Vec::new();
+    for what in ["applicationbackup", "applicationrestore", "events"] {
+        let (ok, out, err) = site.kubectl(&["-n", "csdr", "get", what, "-o", "yaml"], None);
+        assert!(ok, "{what}: {err}");
+        seen.push((what.to_string(), out));
+    }
+    for name in ["r-nokey", "r-absent", "r-wrong", "r-ok"] {
+        let (_, out, _) = site.kubectl(
+            &["-n", "csdr", "describe", "applicationrestore", name],
+            None,
+        );
+        assert!(out.contains(&recipient), "{name}: {out}");
+        seen.push((format!("describe {name}"), out));
+    }
+    seen.push((
+        "the controller's log".into(),
+        server.log.lock().unwrap().clone(),
+    ));
+    for (what, text) in &seen {
+        for secret in &material {
+            assert!(!text.contains(secret.as_str()), "{what} holds key material");
+        }
+        assert!(
+            !text.contains("AGE-SECRET-KEY"),
+            "{what} holds key material"
+        );
+    }
+}

@@ -500,9 +500,60 @@ pub struct RestoreRecord {
     pub status: JobStatus,
     /// When the restore was created.
     pub created: Timestamp,
+    /// How the record's details are sealed (E2), as the vault read them; `None` for a record
+    /// stored in clear. The vault decides when it writes (a vault with a key-encryption key
+    /// seals), so a writer leaves this `None`.
+    pub encryption: Option<RestoreEncryption>,
+}
+
+/// How a restore's record and files are sealed (E2), as read back from the vault.
+///
+/// A sealed `csdr-restore.json` keeps in clear only what listing needs — the name, the
+/// backup's name, the phase, the times, the issue counts and this key's record — and seals
+/// the rest (the spec with its namespace and image mappings, the warnings and errors, the
+/// failure reason, the progress) under the restore's data key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreEncryption {
+    /// The key-encryption key (kind and public id) and the restore's wrapped data key.
+    pub record: crate::crypto::EncryptionRecord,
+    /// Whether this read opened the sealed details. `false` when the vault has no key, or
+    /// another key: the record's `spec` then holds only the name and the backup's name, and
+    /// its `status` only the phase and the times.
+    pub opened: bool,
+}
+
+impl RestoreEncryption {
+    /// What a reader without the key is told: the details are encrypted, with which key.
+    pub fn sealed_message(&self) -> String {
+        format!(
+            "the restore's details are encrypted with the {} key {}; pass that key to read them",
+            self.record.key_kind, self.record.key_id
+        )
+    }
+}
+
+/// The record version of a sealed restore record (a `csdr` section with `encryption` and
+/// `sealed` instead of `spec` and `status`); older csdr versions refuse it by version.
+const SEALED_RESTORE_RECORD_VERSION: u32 = 3;
+
+/// What a sealed restore record seals.
+#[derive(Serialize, Deserialize)]
+struct SealedRestore {
+    spec: RestoreSpec,
+    status: JobStatus,
 }
 
 impl RestoreRecord {
+    /// A record of a restore stored in clear (the vault seals it when it has a key).
+    pub fn new(spec: RestoreSpec, status: JobStatus, created: Timestamp) -> Self {
+        RestoreRecord {
+            spec,
+            status,
+            created,
+            encryption: None,
+        }
+    }
+
     /// The restore's name.
     pub fn name(&self) -> &str {
         &self.spec.name
@@ -510,10 +561,83 @@ impl RestoreRecord {
 
     /// The record's JSON: a `velero.io/v1` Restore with csdr's record under `csdr`.
     pub fn to_json(&self) -> Result<Vec<u8>, RecordError> {
+        let (velero_spec, status) = self.velero_fields(false);
+        let spec = &self.spec;
+        let st = &self.status;
+        let doc = json!({
+            "apiVersion": "velero.io/v1",
+            "kind": "Restore",
+            "metadata": {"name": spec.name, "namespace": VELERO_NAMESPACE, "creationTimestamp": self.created},
+            "spec": velero_spec,
+            "status": status,
+            "csdr": {"recordVersion": RECORD_VERSION, "spec": spec, "status": st},
+        });
+        serde_json::to_vec_pretty(&doc)
+            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))
+    }
+
+    /// The record's JSON with its details sealed (E2) under `key`, the restore's data key
+    /// that `encryption` wraps, as the file at `label` (`restores/<name>/csdr-restore.json`)
+    /// with the random `salt`: only the name, the backup's name, the phase, the times, the
+    /// issue counts and `encryption` stay in clear.
+    pub fn to_sealed_json(
+        &self,
+        encryption: &crate::crypto::EncryptionRecord,
+        key: &crate::crypto::DataKey,
+        salt: [u8; crate::crypto::format::SALT],
+        label: &str,
+    ) -> Result<Vec<u8>, RecordError> {
+        use base64::Engine as _;
+        let (velero_spec, status) = self.velero_fields(true);
+        let details = serde_json::to_vec(&SealedRestore {
+            spec: self.spec.clone(),
+            status: self.status.clone(),
+        })
+        .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))?;
+        let sealed = crate::crypto::seal(key, salt, label, &details)
+            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))?;
+        let doc = json!({
+            "apiVersion": "velero.io/v1",
+            "kind": "Restore",
+            "metadata": {"name": self.spec.name, "namespace": VELERO_NAMESPACE, "creationTimestamp": self.created},
+            "spec": velero_spec,
+            "status": status,
+            "csdr": {
+                "recordVersion": SEALED_RESTORE_RECORD_VERSION,
+                "encryption": encryption,
+                "sealed": base64::engine::general_purpose::STANDARD.encode(sealed),
+            },
+        });
+        serde_json::to_vec_pretty(&doc)
+            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))
+    }
+
+    /// Velero's `spec` and `status` of the record; only what listing needs when `sealed`.
+    fn velero_fields(&self, sealed: bool) -> (Map<String, Value>, Map<String, Value>) {
         let spec = &self.spec;
         let st = &self.status;
         let mut velero_spec = Map::new();
         velero_spec.insert("backupName".into(), json!(spec.backup_name));
+        let mut status = Map::new();
+        status.insert("phase".into(), json!(st.phase.to_string()));
+        if let Some(t) = st.start_timestamp {
+            status.insert("startTimestamp".into(), json!(t));
+        }
+        if let Some(t) = st.completion_timestamp {
+            status.insert("completionTimestamp".into(), json!(t));
+        }
+        if !st.warnings.is_empty() {
+            status.insert("warnings".into(), json!(st.warnings.len()));
+        }
+        if !st.errors.is_empty() {
+            status.insert("errors".into(), json!(st.errors.len()));
+        }
+        if sealed {
+            return (velero_spec, status);
+        }
+        if let Some(reason) = &st.failure_reason {
+            status.insert("failureReason".into(), json!(reason));
+        }
         if !spec.scope.included_namespaces.is_empty() {
             velero_spec.insert(
                 "includedNamespaces".into(),
@@ -529,36 +653,12 @@ impl RestoreRecord {
         if !spec.namespace_mapping.is_empty() {
             velero_spec.insert("namespaceMapping".into(), json!(spec.namespace_mapping));
         }
-        let mut status = Map::new();
-        status.insert("phase".into(), json!(st.phase.to_string()));
-        if let Some(t) = st.start_timestamp {
-            status.insert("startTimestamp".into(), json!(t));
-        }
-        if let Some(t) = st.completion_timestamp {
-            status.insert("completionTimestamp".into(), json!(t));
-        }
-        if let Some(reason) = &st.failure_reason {
-            status.insert("failureReason".into(), json!(reason));
-        }
-        if !st.warnings.is_empty() {
-            status.insert("warnings".into(), json!(st.warnings.len()));
-        }
-        if !st.errors.is_empty() {
-            status.insert("errors".into(), json!(st.errors.len()));
-        }
-        let doc = json!({
-            "apiVersion": "velero.io/v1",
-            "kind": "Restore",
-            "metadata": {"name": spec.name, "namespace": VELERO_NAMESPACE, "creationTimestamp": self.created},
-            "spec": velero_spec,
-            "status": status,
-            "csdr": {"recordVersion": RECORD_VERSION, "spec": spec, "status": st},
-        });
-        serde_json::to_vec_pretty(&doc)
-            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))
+        (velero_spec, status)
     }
 
-    /// Reads a record written by [`RestoreRecord::to_json`].
+    /// Reads a record written by [`RestoreRecord::to_json`], or the listing view of one
+    /// written by [`RestoreRecord::to_sealed_json`]: its clear fields, with
+    /// [`RestoreEncryption::opened`] `false` ([`RestoreRecord::open_sealed_json`] opens it).
     pub fn from_json(bytes: &[u8]) -> Result<Self, RecordError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -567,31 +667,14 @@ impl RestoreRecord {
             spec: RestoreSpec,
             status: JobStatus,
         }
-        let doc: VeleroObject = serde_json::from_slice(bytes).map_err(|e| {
-            RecordError::new(RESTORE_RECORD_FILE, format!("not a Restore object: {e}"))
-        })?;
-        if doc.api_version != "velero.io/v1" || doc.kind != "Restore" {
-            return Err(RecordError::new(
-                RESTORE_RECORD_FILE,
-                format!(
-                    "expected apiVersion velero.io/v1 and kind Restore, found {} {}",
-                    doc.api_version, doc.kind
-                ),
-            ));
+        let (doc, csdr) = restore_document(bytes)?;
+        if let Some(sealed) = sealed_section(&csdr)? {
+            return Ok(listing_view(&doc, sealed.encryption));
         }
-        let section: Section = serde_json::from_value(
-            doc.csdr
-                .ok_or_else(|| RecordError::new(RESTORE_RECORD_FILE, "field `csdr` is missing"))?,
-        )
-        .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, format!("field `csdr`: {e}")))?;
+        let section: Section = serde_json::from_value(csdr)
+            .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, format!("field `csdr`: {e}")))?;
         if section.record_version > RECORD_VERSION {
-            return Err(RecordError::new(
-                RESTORE_RECORD_FILE,
-                format!(
-                    "field `csdr.recordVersion` is {}, newer than this csdr reads ({RECORD_VERSION}); upgrade csdr",
-                    section.record_version
-                ),
-            ));
+            return Err(newer_version(section.record_version));
         }
         Ok(RestoreRecord {
             created: doc
@@ -601,7 +684,158 @@ impl RestoreRecord {
                 .unwrap_or(Timestamp::UNIX_EPOCH),
             spec: section.spec,
             status: section.status,
+            encryption: None,
         })
+    }
+
+    /// Opens a record written by [`RestoreRecord::to_sealed_json`] with the restore's data
+    /// key, as the file at `label`. Fails when the sealed details do not authenticate (a
+    /// wrong key, a modified, truncated or moved record) or do not match the clear fields (a
+    /// modified name, backup, phase or time). A record in clear reads as by
+    /// [`RestoreRecord::from_json`].
+    pub fn open_sealed_json(
+        bytes: &[u8],
+        key: &crate::crypto::DataKey,
+        label: &str,
+    ) -> Result<Self, RecordError> {
+        use base64::Engine as _;
+        let (doc, csdr) = restore_document(bytes)?;
+        let Some(sealed) = sealed_section(&csdr)? else {
+            return Self::from_json(bytes);
+        };
+        let ciphertext = base64::engine::general_purpose::STANDARD
+            .decode(sealed.sealed.as_bytes())
+            .map_err(|e| {
+                RecordError::new(RESTORE_RECORD_FILE, format!("field `csdr.sealed`: {e}"))
+            })?;
+        let plain = zeroize::Zeroizing::new(
+            crate::crypto::open(key, label, &ciphertext)
+                .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, e.to_string()))?,
+        );
+        let details: SealedRestore = serde_json::from_slice(&plain).map_err(|e| {
+            RecordError::new(RESTORE_RECORD_FILE, format!("the sealed details: {e}"))
+        })?;
+        let view = listing_view(&doc, sealed.encryption.clone());
+        let st = &details.status;
+        let clear = [
+            ("metadata.name", view.spec.name == details.spec.name),
+            (
+                "spec.backupName",
+                view.spec.backup_name == details.spec.backup_name,
+            ),
+            ("status.phase", view.status.phase == st.phase),
+            (
+                "status.startTimestamp",
+                view.status.start_timestamp == st.start_timestamp,
+            ),
+            (
+                "status.completionTimestamp",
+                view.status.completion_timestamp == st.completion_timestamp,
+            ),
+        ];
+        if let Some((field, _)) = clear.iter().find(|(_, same)| !same) {
+            return Err(RecordError::new(
+                RESTORE_RECORD_FILE,
+                format!(
+                    "the clear field `{field}` does not match the sealed record: the record was modified"
+                ),
+            ));
+        }
+        Ok(RestoreRecord {
+            spec: details.spec,
+            status: details.status,
+            created: view.created,
+            encryption: Some(RestoreEncryption {
+                record: sealed.encryption,
+                opened: true,
+            }),
+        })
+    }
+}
+
+/// The `csdr` section of a sealed restore record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SealedSection {
+    record_version: u32,
+    encryption: crate::crypto::EncryptionRecord,
+    sealed: String,
+}
+
+/// A restore record's Velero object and its `csdr` section.
+fn restore_document(bytes: &[u8]) -> Result<(VeleroObject, Value), RecordError> {
+    let mut doc: VeleroObject = serde_json::from_slice(bytes)
+        .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, format!("not a Restore object: {e}")))?;
+    if doc.api_version != "velero.io/v1" || doc.kind != "Restore" {
+        return Err(RecordError::new(
+            RESTORE_RECORD_FILE,
+            format!(
+                "expected apiVersion velero.io/v1 and kind Restore, found {} {}",
+                doc.api_version, doc.kind
+            ),
+        ));
+    }
+    let csdr = doc
+        .csdr
+        .take()
+        .ok_or_else(|| RecordError::new(RESTORE_RECORD_FILE, "field `csdr` is missing"))?;
+    Ok((doc, csdr))
+}
+
+/// The section of a sealed record (one with `csdr.sealed`), or `None` for a record in clear.
+fn sealed_section(csdr: &Value) -> Result<Option<SealedSection>, RecordError> {
+    if csdr.get("sealed").is_none() {
+        return Ok(None);
+    }
+    let section: SealedSection = serde_json::from_value(csdr.clone())
+        .map_err(|e| RecordError::new(RESTORE_RECORD_FILE, format!("field `csdr`: {e}")))?;
+    if section.record_version > SEALED_RESTORE_RECORD_VERSION {
+        return Err(newer_version(section.record_version));
+    }
+    Ok(Some(section))
+}
+
+fn newer_version(version: u32) -> RecordError {
+    RecordError::new(
+        RESTORE_RECORD_FILE,
+        format!(
+            "field `csdr.recordVersion` is {version}, newer than this csdr reads ({SEALED_RESTORE_RECORD_VERSION}); upgrade csdr"
+        ),
+    )
+}
+
+/// What a sealed record shows without its key: the clear fields.
+fn listing_view(doc: &VeleroObject, encryption: crate::crypto::EncryptionRecord) -> RestoreRecord {
+    let name = doc.metadata.name.clone().unwrap_or_default();
+    let backup = doc
+        .spec
+        .get("backupName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let time = |key: &str| {
+        doc.status
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
+    let status = JobStatus {
+        phase: velero_phase(doc.status.get("phase").and_then(Value::as_str)),
+        start_timestamp: time("startTimestamp"),
+        completion_timestamp: time("completionTimestamp"),
+        ..JobStatus::default()
+    };
+    RestoreRecord {
+        created: doc
+            .metadata
+            .creation_timestamp
+            .or(status.start_timestamp)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+        spec: RestoreSpec::new(name, backup),
+        status,
+        encryption: Some(RestoreEncryption {
+            record: encryption,
+            opened: false,
+        }),
     }
 }
 
@@ -1084,6 +1318,7 @@ mod tests {
                 ..JobStatus::default()
             },
             created: ts("2026-01-02T00:00:00Z"),
+            encryption: None,
         };
         let json = r.to_json().unwrap();
         let v: Value = serde_json::from_slice(&json).unwrap();
@@ -1092,6 +1327,52 @@ mod tests {
         assert_eq!(RestoreRecord::from_json(&json).unwrap(), r);
         let files = RestoreCompanions::default().encode("r1").unwrap();
         assert_eq!(files[1].0, "restore-r1-results.gz");
+    }
+
+    #[test]
+    fn a_sealed_restore_record_lists_without_its_key_and_opens_only_with_it_at_its_place() {
+        use crate::crypto::{DataKey, EncryptionRecord, KeyKind, WrappedKey};
+        let mut spec = RestoreSpec::new("r1", "b1");
+        spec.namespace_mapping = [("shop".to_string(), "shop-target-9f".to_string())].into();
+        let r = RestoreRecord::new(
+            spec,
+            JobStatus {
+                phase: JobPhase::Failed,
+                failure_reason: Some("Secret shop-target-9f/db refused".into()),
+                start_timestamp: Some(ts("2026-01-02T00:00:00Z")),
+                ..JobStatus::default()
+            },
+            ts("2026-01-02T00:00:00Z"),
+        );
+        let enc = EncryptionRecord {
+            algorithm: EncryptionRecord::ALGORITHM.into(),
+            key_kind: KeyKind::Local,
+            key_id: "local:k1".into(),
+            wrapped_key: WrappedKey(vec![1, 2, 3]),
+        };
+        let key = DataKey::from_bytes([5; 32]);
+        let label = "restores/r1/csdr-restore.json";
+        let json = r.to_sealed_json(&enc, &key, [9; 16], label).unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("shop-target-9f"));
+        let view = RestoreRecord::from_json(&json).unwrap();
+        assert_eq!((view.name(), view.spec.backup_name.as_str()), ("r1", "b1"));
+        assert_eq!(view.status.phase, JobPhase::Failed);
+        assert_eq!(view.status.failure_reason, None);
+        let sealing = view.encryption.unwrap();
+        assert!(!sealing.opened);
+        assert!(sealing.sealed_message().contains("local:k1"));
+        let opened = RestoreRecord::open_sealed_json(&json, &key, label).unwrap();
+        assert_eq!(
+            RestoreRecord {
+                encryption: None,
+                ..opened
+            },
+            r
+        );
+        let moved = RestoreRecord::open_sealed_json(&json, &key, "restores/r2/csdr-restore.json");
+        assert!(moved.unwrap_err().reason.contains("cannot be decrypted"));
+        let other = RestoreRecord::open_sealed_json(&json, &DataKey::from_bytes([6; 32]), label);
+        assert!(other.is_err());
     }
 
     #[test]

@@ -124,9 +124,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             name,
             vault,
             output,
+            key,
         }) => {
             let url = vault.vault;
-            let vault = ctx.vault(&url).await?;
+            let kek = decryption_key(&key)?;
+            let vault = ctx.keyed_vault(&url, kek).await?;
             let record = vault
                 .restore(&name)
                 .await

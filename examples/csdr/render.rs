@@ -6,7 +6,9 @@ use csdr::core::engine::{BackupReport, GcReport, RestoreReport};
 use csdr::core::model::{Issue, JobStatus, duration_text};
 use csdr::core::object::KubeObject;
 use csdr::core::plan::PlanStep;
-use csdr::core::vault_record::{BackupCompanions, BackupRecord, MessageGroups, RestoreRecord};
+use csdr::core::vault_record::{
+    BackupCompanions, BackupRecord, MessageGroups, RestoreEncryption, RestoreRecord,
+};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -635,16 +637,55 @@ pub fn restore_report_table(report: &RestoreReport) -> String {
 
 /// `restore describe` as JSON.
 pub fn restore_describe_value(record: &RestoreRecord) -> Value {
-    json!({
+    let mut v = json!({
         "name": record.name(),
         "spec": to_value(&record.spec),
         "status": to_value(&record.status),
         "created": record.created,
-    })
+    });
+    // How the restore's record is sealed (E2): the key's kind and public id, and whether the
+    // details could be read; without the key only the listing fields are shown.
+    if let Some(e) = &record.encryption {
+        v["encryption"] = json!({
+            "keyKind": e.record.key_kind.to_string(),
+            "keyId": e.record.key_id,
+            "detailsReadable": e.opened,
+        });
+        if !e.opened {
+            v["details"] = json!(e.sealed_message());
+        }
+    }
+    v
+}
+
+/// The lines of `restore describe` for a sealed record read without its key: the listing
+/// fields and which key seals the rest.
+fn restore_sealed_table(record: &RestoreRecord, sealing: &RestoreEncryption) -> String {
+    let st = &record.status;
+    let mut out = String::new();
+    let _ = writeln!(out, "Name:         {}", record.name());
+    let _ = writeln!(out, "Phase:        {}", st.phase);
+    let _ = writeln!(out, "Started:      {}", time(st.start_timestamp));
+    let _ = writeln!(out, "Completed:    {}", time(st.completion_timestamp));
+    let _ = writeln!(out, "Backup:       {}", record.spec.backup_name);
+    let _ = writeln!(
+        out,
+        "Encryption:   {} key {}",
+        sealing.record.key_kind, sealing.record.key_id
+    );
+    let hint = match sealing.record.key_kind {
+        csdr::core::crypto::KeyKind::Age => "--decryption-key-file <age identity file>",
+        _ => "--decryption-key kms://<key>",
+    };
+    let _ = writeln!(out, "Details:      {} ({hint})", sealing.sealed_message());
+    out
 }
 
 /// `restore describe` as text, like `velero restore describe`.
 pub fn restore_describe_table(record: &RestoreRecord) -> String {
+    if let Some(sealing) = record.encryption.as_ref().filter(|e| !e.opened) {
+        return restore_sealed_table(record, sealing);
+    }
     let spec = &record.spec;
     let st = &record.status;
     let mut out = String::new();

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use csdr::core::crypto::KeyEncryptionKey;
 use csdr::core::ports::vault::Vault;
 use csdr::kube::KubeCluster;
 use csdr::kube::controller::{
-    Context, ControllerOptions, Metrics, VaultOpener, VaultRequest, run as run_controller,
+    Context, ControllerOptions, KeyRequest, Metrics, VaultOpener, VaultRequest,
+    run as run_controller,
 };
 
 use crate::targets::{ClusterArg, OpenCluster, storage_options};
@@ -111,9 +113,9 @@ pub fn open_request(request: &VaultRequest) -> Result<csdr::core::model::VaultSp
     Ok(spec)
 }
 
-#[csdr::kube::controller::async_trait]
-impl VaultOpener for StorageOpener {
-    async fn open(&self, request: &VaultRequest) -> Result<Arc<dyn Vault>, String> {
+impl StorageOpener {
+    /// The request's vault, not yet keyed.
+    async fn open_blob(&self, request: &VaultRequest) -> Result<csdr::storage::BlobVault, String> {
         let spec = open_request(request)?;
         let mut options = storage_options(self.timeout);
         options.credentials = request
@@ -124,10 +126,39 @@ impl VaultOpener for StorageOpener {
                 secret_access_key: c.secret_access_key.clone(),
                 session_token: None,
             });
-        let vault = csdr::storage::open(&spec, &options)
+        csdr::storage::open(&spec, &options)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(vault))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[csdr::kube::controller::async_trait]
+impl VaultOpener for StorageOpener {
+    async fn open(&self, request: &VaultRequest) -> Result<Arc<dyn Vault>, String> {
+        Ok(Arc::new(self.open_blob(request).await?))
+    }
+
+    async fn key(&self, request: &KeyRequest) -> Result<Arc<dyn KeyEncryptionKey>, String> {
+        match request {
+            KeyRequest::Spec(spec) => crate::targets::key_of_spec(spec).map_err(|e| e.to_string()),
+            KeyRequest::AgeIdentity { source, text } => {
+                csdr::storage::AgeKey::from_identity_text(text, source)
+                    .map(|k| Arc::new(k) as Arc<dyn KeyEncryptionKey>)
+                    .map_err(|e| e.to_string())
+            }
+            _ => Err("this kind of key is not supported by this csdr".into()),
+        }
+    }
+
+    async fn open_with_key(
+        &self,
+        request: &VaultRequest,
+        key: Arc<dyn KeyEncryptionKey>,
+    ) -> Result<Arc<dyn Vault>, String> {
+        let vault = self.open_blob(request).await?;
+        Ok(Arc::new(
+            vault.with_encryption(key, csdr::storage::os_random()),
+        ))
     }
 }
 

@@ -177,7 +177,7 @@ pub async fn open_vault(
 }
 
 /// A `kms://…` spec's key, or an `age1…` recipient's (which wraps only).
-fn key_of_spec(spec: &str) -> Result<Arc<dyn KeyEncryptionKey>, csdr::storage::StorageError> {
+pub fn key_of_spec(spec: &str) -> Result<Arc<dyn KeyEncryptionKey>, csdr::storage::StorageError> {
     if spec.starts_with("kms://") {
         Ok(Arc::new(KmsKey::from_spec(spec)?))
     } else {

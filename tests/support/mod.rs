@@ -115,3 +115,26 @@ pub fn unique_prefix(what: &str) -> String {
         .unwrap_or_default();
     format!("{what}-{}-{nanos:x}", std::process::id())
 }
+
+/// A new age identity file in `dir` (age-keygen, which scripts/test.sh installs); its path
+/// and public recipient.
+pub fn age_identity(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let path = dir.join("age-identity.txt");
+    let out = std::process::Command::new("age-keygen")
+        .arg("-o")
+        .arg(&path)
+        .output()
+        .expect("the age-keygen tool (scripts/test.sh installs age)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
+    (path, recipient)
+}

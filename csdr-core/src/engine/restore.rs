@@ -509,6 +509,7 @@ impl Engine {
             spec: spec.clone(),
             status: report.status.clone(),
             created: started,
+            encryption: None,
         };
         if let Some(f) = &report.status.failure {
             log.error(format!(

@@ -227,15 +227,8 @@ pub async fn encryption_conformance(
         "listed without a key"
     );
 
-    // A restore's files are sealed too; its record stays plain.
-    let restore = RestoreRecord {
-        spec: RestoreSpec::new("r-enc", "enc-a"),
-        status: JobStatus {
-            phase: JobPhase::Completed,
-            ..JobStatus::default()
-        },
-        created: super::ts("2026-01-02T00:00:00Z"),
-    };
+    // A restore's files and record are sealed too: only what listing needs stays clear.
+    let restore = sealed_restore("r-enc");
     let restore_logs =
         format!("msg=\"restored Secret shop/db with {SECRET_VALUE}\"\n").into_bytes();
     let files = RestoreCompanions {
@@ -244,14 +237,56 @@ pub async fn encryption_conformance(
     };
     keyed.put_restore(&restore, &files).await.unwrap();
     assert_eq!(keyed.restore_logs("r-enc").await.unwrap(), restore_logs);
-    assert_eq!(plain.restore("r-enc").await.unwrap(), Some(restore.clone()));
-    for vault in [&plain, &wrong] {
+    let opened = keyed.restore("r-enc").await.unwrap().expect("the restore");
+    let sealing = opened
+        .encryption
+        .clone()
+        .expect("the record says it is sealed");
+    assert!(sealing.opened, "opened with the key");
+    assert_eq!(sealing.record.key_id, kek.key_id());
+    assert_eq!(
+        RestoreRecord {
+            encryption: None,
+            ..opened
+        },
+        restore,
+        "the key reads the whole record back"
+    );
+    for (vault, what) in [(&plain, "no key"), (&wrong, "another key")] {
         let e = vault.restore_logs("r-enc").await.unwrap_err().to_string();
         assert!(
             e.contains(&kek.key_id()) && e.contains("restore r-enc"),
-            "{e}"
+            "{what}: {e}"
+        );
+        // Listing still works: name, backup, phase and times, and which key seals the rest.
+        let view = vault.restore("r-enc").await.unwrap().expect("listed");
+        assert_eq!(view.name(), "r-enc", "{what}");
+        assert_eq!(view.spec.backup_name, "enc-a", "{what}");
+        assert_eq!(view.status.phase, restore.status.phase, "{what}");
+        assert_eq!(view.status.start_timestamp, restore.status.start_timestamp);
+        assert_eq!(
+            view.status.completion_timestamp,
+            restore.status.completion_timestamp
+        );
+        assert_eq!(view.created, restore.created, "{what}");
+        assert!(view.spec.namespace_mapping.is_empty(), "{what}");
+        assert!(view.status.warnings.is_empty(), "{what}");
+        let sealing = view.encryption.expect("the view says the rest is sealed");
+        assert!(!sealing.opened, "{what}");
+        let message = sealing.sealed_message();
+        assert!(
+            message.contains(&kek.key_id()) && message.contains("encrypted"),
+            "{what}: {message}"
         );
     }
+    let doc: serde_json::Value =
+        serde_json::from_slice(&store.get("restores/r-enc/csdr-restore.json").await.unwrap())
+            .unwrap();
+    assert_eq!(doc["kind"], "Restore");
+    assert_eq!(doc["spec"]["backupName"], "enc-a");
+    assert_eq!(doc["status"]["phase"], "PartiallyFailed");
+    assert_eq!(doc["status"]["warnings"], 1);
+    assert_eq!(doc["csdr"]["encryption"]["keyId"], kek.key_id());
 
     // No stored object holds the Secret's value, plain or base64.
     {
@@ -261,7 +296,13 @@ pub async fn encryption_conformance(
         assert!(keys.len() >= 7, "{keys:?}");
         for key in keys {
             let object = store.get(&key).await.unwrap();
-            for needle in [SECRET_VALUE.as_bytes(), b64.as_bytes(), b"shop/web"] {
+            for needle in [
+                SECRET_VALUE.as_bytes(),
+                b64.as_bytes(),
+                b"shop/web",
+                MAPPING_TARGET.as_bytes(),
+                REGISTRY_TARGET.as_bytes(),
+            ] {
                 assert!(
                     !object.windows(needle.len()).any(|w| w == needle),
                     "{key} holds {}",
@@ -345,6 +386,94 @@ pub async fn encryption_conformance(
     for e in errors {
         assert!(e.contains("cannot be decrypted"), "{e}");
     }
+
+    tampered_restore_records_are_rejected(&keyed, store).await;
+}
+
+/// The namespace a sealed restore maps `shop` to; it must never be found in the bucket.
+pub const MAPPING_TARGET: &str = "shop-mapped-5e1d0b";
+/// The registry a sealed restore maps `docker.io/` to; never found in the bucket either.
+const REGISTRY_TARGET: &str = "registry.mapped-77a2.example/";
+
+/// A restore whose record holds a namespace and a registry mapping and a warning naming
+/// [`SECRET_VALUE`].
+fn sealed_restore(name: &str) -> RestoreRecord {
+    let mut spec = RestoreSpec::new(name, "enc-a");
+    spec.namespace_mapping = [("shop".to_string(), MAPPING_TARGET.to_string())].into();
+    spec.image_registry_mapping = [("docker.io/".to_string(), REGISTRY_TARGET.to_string())].into();
+    RestoreRecord {
+        spec,
+        status: JobStatus {
+            phase: JobPhase::PartiallyFailed,
+            warnings: vec![crate::model::Issue::general(format!(
+                "Secret {MAPPING_TARGET}/db kept its value {SECRET_VALUE}"
+            ))],
+            start_timestamp: Some(super::ts("2026-01-02T00:00:00Z")),
+            completion_timestamp: Some(super::ts("2026-01-02T00:01:00Z")),
+            ..JobStatus::default()
+        },
+        created: super::ts("2026-01-02T00:00:00Z"),
+        encryption: None,
+    }
+}
+
+/// A sealed restore record that was tampered with is refused by the key that sealed it,
+/// naming the record: a flipped byte of the sealed details, a changed clear field, the
+/// sealed details of another restore moved in.
+async fn tampered_restore_records_are_rejected(keyed: &BlobVault, store: &dyn BlobStore) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let files = RestoreCompanions::default();
+    for name in ["r-flip", "r-phase", "r-moved", "r-source"] {
+        keyed
+            .put_restore(&sealed_restore(name), &files)
+            .await
+            .unwrap();
+    }
+    let key = |name: &str| format!("restores/{name}/csdr-restore.json");
+    let doc = |bytes: Bytes| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap();
+    let put = |name: &str, doc: serde_json::Value| {
+        let key = key(name);
+        async move {
+            store
+                .put(&key, serde_json::to_vec(&doc).unwrap().into())
+                .await
+                .unwrap();
+        }
+    };
+    // A flipped byte of the sealed details.
+    let mut flipped = doc(store.get(&key("r-flip")).await.unwrap());
+    let mut sealed = b64
+        .decode(flipped["csdr"]["sealed"].as_str().unwrap())
+        .unwrap();
+    let at = sealed.len() / 2;
+    sealed[at] ^= 0x01;
+    flipped["csdr"]["sealed"] = b64.encode(&sealed).into();
+    put("r-flip", flipped).await;
+    // A clear field changed: a PartiallyFailed restore made to look Completed.
+    let mut phase = doc(store.get(&key("r-phase")).await.unwrap());
+    phase["status"]["phase"] = "Completed".into();
+    put("r-phase", phase).await;
+    // Another restore's sealed details (and data key) moved in.
+    let mut moved = doc(store.get(&key("r-moved")).await.unwrap());
+    let source = doc(store.get(&key("r-source")).await.unwrap());
+    moved["csdr"] = source["csdr"].clone();
+    put("r-moved", moved).await;
+    for (name, says) in [
+        ("r-flip", "cannot be decrypted"),
+        ("r-phase", "status.phase"),
+        ("r-moved", "cannot be decrypted"),
+    ] {
+        let err = keyed.restore(name).await.unwrap_err();
+        assert!(
+            matches!(err, VaultError::Integrity { .. }),
+            "{name}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(says), "{name}: {text}");
+        assert!(text.contains(&key(name)), "{name}: {text}");
+    }
+    assert!(keyed.restore("r-source").await.unwrap().is_some());
 }
 
 /// The tarball reads of a damaged backup both fail; their texts.

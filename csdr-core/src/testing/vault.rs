@@ -355,6 +355,7 @@ async fn restores_are_stored_create_only(t: &Fixture) {
             ..JobStatus::default()
         },
         created: ts("2026-01-02T00:00:00Z"),
+        encryption: None,
     };
     let files = RestoreCompanions {
         logs: b"restored\n".to_vec(),
@@ -390,6 +391,7 @@ async fn restores_are_deleted_idempotently(t: &Fixture) {
             ..JobStatus::default()
         },
         created: ts("2026-01-02T00:00:00Z"),
+        encryption: None,
     };
     let files = RestoreCompanions {
         logs: b"restored\n".to_vec(),

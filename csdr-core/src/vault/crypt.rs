@@ -13,7 +13,7 @@ use crate::crypto::{
     CryptoError, DataKey, EncryptionRecord, KeyEncryptionKey, KeyKind, format::SALT,
 };
 use crate::ports::vault::VaultError;
-use crate::vault_record::BackupRecord;
+use crate::vault_record::{BackupRecord, RestoreRecord};
 
 /// A source of random bytes: fills the buffer it is given. The adapters use the operating
 /// system's generator; the core draws no randomness of its own.
@@ -135,6 +135,36 @@ impl Inner {
         self.unwrap_record(&format!("restore {name}"), &enc)
             .await
             .map(Some)
+    }
+
+    /// A restore's record from its stored bytes at `key` (E2): a sealed record is opened
+    /// when the vault holds the key it is sealed with; without that key (none, or another
+    /// one) the listing view is returned, which says with which key the details are sealed.
+    /// A sealed record that does not open or does not match its clear fields under the right
+    /// key is [`VaultError::Integrity`]; a key that cannot unwrap its data key is
+    /// [`VaultError::Encryption`] naming the key.
+    pub(super) async fn read_restore_record(
+        &self,
+        name: &str,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<RestoreRecord, VaultError> {
+        let view = RestoreRecord::from_json(bytes).map_err(|e| VaultError::Corrupt {
+            key: self.full_key(key),
+            reason: e.reason,
+        })?;
+        let (Some(sealed), Some(configured)) = (&view.encryption, &self.encryption) else {
+            return Ok(view);
+        };
+        let enc = &sealed.record;
+        if configured.kek.kind() != enc.key_kind || configured.kek.key_id() != enc.key_id {
+            return Ok(view);
+        }
+        let data_key = self.unwrap_record(&format!("restore {name}"), enc).await?;
+        RestoreRecord::open_sealed_json(bytes, &data_key, key).map_err(|e| VaultError::Integrity {
+            key: self.full_key(key),
+            reason: e.reason,
+        })
     }
 
     /// Opens a stored file read from `stored_key` (already verified against its recorded

@@ -36,7 +36,12 @@
 //! With [`BlobVault::with_encryption`] (E2) every backup gets a fresh data key, wrapped by the
 //! key-encryption key into the record; the tarball and the entry-digests file are sealed as
 //! they stream, the companions and a restore's files as they are stored, each under the label
-//! of its Velero key, and `velero-backup.json` stays plain. Digests (V7) cover what is stored.
+//! of its Velero key, and `velero-backup.json` stays plain. A restore's record
+//! (`csdr-restore.json`) keeps in clear only what listing needs and seals the rest; read
+//! without its key it gives that listing view ([`RestoreEncryption`]). Digests (V7) cover
+//! what is stored.
+//!
+//! [`RestoreEncryption`]: crate::vault_record::RestoreEncryption
 //!
 //! One file per step: `identity.rs` (V2, V3), `upload.rs` (B7), `read.rs` (V5, V7), `crypt.rs` (E2),
 //! `cleanup.rs` (V6, B10), `layout.rs` (V4), and `memory.rs`, the in-memory store.
@@ -553,16 +558,20 @@ impl Vault for BlobVault {
         let inner = &self.inner;
         let name = record.name();
         layout::check_name("restore", name)?;
-        let bytes = record.to_json()?;
+        // With a key-encryption key, the restore's record and files are sealed under a fresh
+        // data key, recorded beside them (E2); the record keeps in clear only what listing
+        // needs, as a backup's metadata does.
+        let sealing = inner.new_data_key(&format!("restore {name}")).await?;
         let key = layout::restore_file(name, RESTORE_RECORD_FILE);
+        let bytes = match &sealing {
+            None => record.to_json()?,
+            Some((data_key, enc)) => record.to_sealed_json(enc, data_key, inner.salt(), &key)?,
+        };
         if inner.put_create(&key, bytes.into()).await? == Created::AlreadyThere {
             return Err(VaultError::RestoreAlreadyExists {
                 name: name.to_string(),
             });
         }
-        // With a key-encryption key, the restore's files are sealed under a fresh data key,
-        // recorded beside them (E2); the record itself stays plain, as a backup's metadata.
-        let sealing = inner.new_data_key(&format!("restore {name}")).await?;
         if let Some((_, enc)) = &sealing {
             let key = layout::restore_file(name, layout::RESTORE_ENCRYPTION_FILE);
             let json = serde_json::to_vec_pretty(enc).map_err(|e| VaultError::Corrupt {
@@ -588,14 +597,11 @@ impl Vault for BlobVault {
         let key = layout::restore_file(name, RESTORE_RECORD_FILE);
         match self.inner.get(&key).await? {
             None => Ok(None),
-            Some(bytes) => {
-                RestoreRecord::from_json(&bytes)
-                    .map(Some)
-                    .map_err(|e| VaultError::Corrupt {
-                        key,
-                        reason: e.reason,
-                    })
-            }
+            Some(bytes) => self
+                .inner
+                .read_restore_record(name, &key, &bytes)
+                .await
+                .map(Some),
         }
     }
 

@@ -23,11 +23,11 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 
 use super::cancel::{Abandoned, TrackedVault};
-use super::location::open_vault;
+use super::location::open_vault_with_key;
 use super::{Context, ControllerError, RunningJob, unknown_fields_message};
 use crate::resources::{
-    ApplicationBackup, ApplicationJobStatus, ApplicationRestore, BackupLocation, LocationPhase,
-    SYNCED_LABEL,
+    ApplicationBackup, ApplicationJobStatus, ApplicationRestore, BackupLocation, JobEncryption,
+    LocationPhase, SYNCED_LABEL,
 };
 use csdr_core::ports::vault::Vault;
 
@@ -99,6 +99,7 @@ pub fn change_image_cases(configmaps: &[ConfigMap]) -> Vec<String> {
 async fn location_vault(
     ctx: &Context,
     name: &str,
+    key: Option<Arc<dyn csdr_core::crypto::KeyEncryptionKey>>,
 ) -> Result<Option<Arc<dyn csdr_core::ports::vault::Vault>>, String> {
     let Some(location) = ctx
         .api::<BackupLocation>()
@@ -125,7 +126,7 @@ async fn location_vault(
                 format!("VaultError: {message}")
             })
         }
-        Some(LocationPhase::Available) => open_vault(ctx, &location).await.map(Some),
+        Some(LocationPhase::Available) => open_vault_with_key(ctx, &location, key).await.map(Some),
     }
 }
 
@@ -192,7 +193,15 @@ pub async fn reconcile_backup(
             if ctx.running_of("backup") >= config.application_backup.backup_max_worker_num.get() {
                 return Ok(Action::requeue(Duration::from_secs(2)));
             }
-            let vault = match location_vault(&ctx, &backup.spec.backup_location).await {
+            let kek = match super::keys::backup_key(&ctx, &backup.spec).await {
+                Ok(k) => k,
+                Err(e) => {
+                    fail::<ApplicationBackup>(&ctx, backup.as_ref(), e).await?;
+                    return Ok(Action::await_change());
+                }
+            };
+            let encryption = kek.as_deref().map(JobEncryption::of_key);
+            let vault = match location_vault(&ctx, &backup.spec.backup_location, kek).await {
                 Ok(Some(v)) => v,
                 Ok(None) => return Ok(Action::requeue(Duration::from_secs(1))),
                 Err(e) => {
@@ -214,6 +223,7 @@ pub async fn reconcile_backup(
                 phase: Some(JobPhase::InProgress),
                 start_timestamp: Some(now),
                 backup_location: Some(backup.spec.backup_location.clone()),
+                encryption,
                 ..ApplicationJobStatus::default()
             };
             claim_status(&ctx, &mut claim);
@@ -321,13 +331,33 @@ pub async fn reconcile_restore(
                     }
                 },
             };
-            let vault = match location_vault(&ctx, &location).await {
+            let vault = match location_vault(&ctx, &location, None).await {
                 Ok(Some(v)) => v,
                 Ok(None) => return Ok(Action::requeue(Duration::from_secs(1))),
                 Err(e) => {
                     fail::<ApplicationRestore>(&ctx, restore.as_ref(), e).await?;
                     return Ok(Action::await_change());
                 }
+            };
+            // An encrypted backup's key is found and checked before anything runs (E3).
+            let kek = match super::keys::restore_key(&ctx, &restore.spec, vault.as_ref()).await {
+                Ok(k) => k,
+                Err(e) => {
+                    fail::<ApplicationRestore>(&ctx, restore.as_ref(), e).await?;
+                    return Ok(Action::await_change());
+                }
+            };
+            let encryption = kek.as_deref().map(JobEncryption::of_key);
+            let vault = match kek {
+                None => vault,
+                Some(kek) => match location_vault(&ctx, &location, Some(kek)).await {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Ok(Action::requeue(Duration::from_secs(1))),
+                    Err(e) => {
+                        fail::<ApplicationRestore>(&ctx, restore.as_ref(), e).await?;
+                        return Ok(Action::await_change());
+                    }
+                },
             };
             let (label, value) = CHANGE_IMAGE_LABEL;
             let configmaps = ctx
@@ -351,6 +381,7 @@ pub async fn reconcile_restore(
                 phase: Some(JobPhase::InProgress),
                 start_timestamp: Some(now),
                 backup_location: Some(location),
+                encryption,
                 ..ApplicationJobStatus::default()
             };
             claim_status(&ctx, &mut claim);
@@ -584,6 +615,7 @@ async fn finish<K>(
     status.start_timestamp = status.start_timestamp.or(claim.start_timestamp);
     status.backup_location = claim.backup_location;
     status.controller = claim.controller;
+    status.encryption = status.encryption.or(claim.encryption);
     let phase = status.phase.unwrap_or(JobPhase::Failed);
     ctx.metrics.job_finished(kind, phase, started.elapsed());
     if let Err(e) = ctx.apply_status::<K, _>(&name, &status).await {

@@ -22,7 +22,7 @@ use kube::runtime::controller::Action;
 use super::{Context, ControllerError, VaultCredentials, VaultRequest, unknown_fields_message};
 use crate::resources::{
     ApplicationBackup, ApplicationBackupSpec, ApplicationJobStatus, BackupLocation,
-    BackupLocationStatus, LocationPhase, SYNCED_LABEL,
+    BackupLocationStatus, JobEncryption, LocationPhase, SYNCED_LABEL,
 };
 
 /// The annotation naming the BackupLocation a synced ApplicationBackup came from.
@@ -136,6 +136,16 @@ pub async fn open_vault(
     ctx: &Context,
     location: &BackupLocation,
 ) -> Result<Arc<dyn Vault>, String> {
+    open_vault_with_key(ctx, location, None).await
+}
+
+/// [`open_vault`], encrypting new backups and opening encrypted ones with `key` when given
+/// (E2).
+pub async fn open_vault_with_key(
+    ctx: &Context,
+    location: &BackupLocation,
+    key: Option<Arc<dyn csdr_core::crypto::KeyEncryptionKey>>,
+) -> Result<Arc<dyn Vault>, String> {
     let credentials = credentials(ctx, location)
         .await
         .map_err(|e| format!("VaultError: {e}"))?;
@@ -145,7 +155,11 @@ pub async fn open_vault(
         config: location.spec.config.clone(),
         credentials,
     };
-    ctx.opener.open(&request).await.map_err(|e| {
+    let opened = match key {
+        None => ctx.opener.open(&request).await,
+        Some(key) => ctx.opener.open_with_key(&request, key).await,
+    };
+    opened.map_err(|e| {
         if e.starts_with("VaultError") {
             e
         } else {
@@ -274,6 +288,7 @@ pub async fn sync(ctx: &Context, location: &str, vault: &dyn Vault) -> Result<Sy
             Ok(created) => {
                 let mut status = ApplicationJobStatus::from_job(&record.status, false);
                 status.backup_location = Some(location.to_string());
+                status.encryption = record.encryption.as_ref().map(JobEncryption::of);
                 if let Err(e) = ctx
                     .apply_status::<ApplicationBackup, _>(name, &status)
                     .await

@@ -11,6 +11,8 @@
 //! - BackupSchedule ([`schedule`]): fires per S3;
 //! - DeleteRequest ([`delete`]): deletes the object and its vault data, then itself.
 //!
+//! Backups and restores may be encrypted client-side (E2): see [`keys`].
+//!
 //! Status goes through the `/status` subresource by server-side apply (field manager
 //! [`FIELD_MANAGER`]); every phase change is an `events.k8s.io/v1` Event. The controller opens
 //! vaults through [`VaultOpener`], which the binary implements with csdr-storage (this crate
@@ -29,6 +31,7 @@ pub mod cancel;
 pub mod delete;
 pub mod install;
 pub mod jobs;
+pub mod keys;
 pub mod location;
 pub mod metrics;
 pub mod schedule;
@@ -89,12 +92,68 @@ pub struct VaultRequest {
     pub credentials: Option<VaultCredentials>,
 }
 
+/// A key-encryption key a job asks for (E2); the binary makes it ([`VaultOpener::key`]).
+/// `Debug` never shows key material.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyRequest {
+    /// A key given by its public id, as `--encryption-key` takes it: an `age1…` recipient
+    /// (wraps only) or `kms://<key>[?region=…&endpoint=…]` (wraps and unwraps with the
+    /// controller's AWS credentials).
+    Spec(String),
+    /// An age identity (the text of an identity file, `AGE-SECRET-KEY-1…`) read from
+    /// `source` (`Secret csdr/<name> key <key>`), which unwraps.
+    AgeIdentity {
+        /// Where it was read from, for messages.
+        source: String,
+        /// The identity file's text: key material.
+        text: String,
+    },
+}
+
+impl Debug for KeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyRequest::Spec(spec) => f.debug_tuple("Spec").field(spec).finish(),
+            KeyRequest::AgeIdentity { source, .. } => f
+                .debug_struct("AgeIdentity")
+                .field("source", source)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// What an opener without client-side encryption answers.
+const NO_ENCRYPTION: &str =
+    "this controller's vault opener does not support client-side encryption";
+
 /// Opens vaults for the controller; implemented by the binary over csdr-storage.
 #[async_trait]
 pub trait VaultOpener: Send + Sync {
     /// Connects to the vault and checks its identity; the error is shown to the user as
     /// `VaultError: <error>`.
     async fn open(&self, request: &VaultRequest) -> Result<Arc<dyn Vault>, String>;
+
+    /// The key-encryption key a job asks for (E2); the error names the key, never its
+    /// material. By default client-side encryption is not supported.
+    async fn key(
+        &self,
+        request: &KeyRequest,
+    ) -> Result<Arc<dyn csdr_core::crypto::KeyEncryptionKey>, String> {
+        let _ = request;
+        Err(NO_ENCRYPTION.into())
+    }
+
+    /// [`VaultOpener::open`], with new backups encrypted by `key` and encrypted ones opened
+    /// with it (E2). By default client-side encryption is not supported.
+    async fn open_with_key(
+        &self,
+        request: &VaultRequest,
+        key: Arc<dyn csdr_core::crypto::KeyEncryptionKey>,
+    ) -> Result<Arc<dyn Vault>, String> {
+        let _ = (request, key);
+        Err(NO_ENCRYPTION.into())
+    }
 }
 
 /// How the controller runs.

@@ -46,6 +46,16 @@ pub struct ApplicationBackupSpec {
     pub included_volumes: Vec<String>,
     /// The BackupLocation to store it in.
     pub backup_location: String,
+    /// Client-side envelope encryption of the backup (E2): the key-encryption key that wraps
+    /// its data key, as `csdr backup create --encryption-key` takes it — an age recipient
+    /// (`age1…`; restore with the matching identity in a Secret, see
+    /// `ApplicationRestore.spec.decryptionKeySecretRef`) or an AWS KMS key
+    /// (`kms://<key id or ARN>[?region=…&endpoint=…]`, used with the controller's AWS
+    /// credentials). A public key id only: never put key material here. Absent: the backup
+    /// is stored in clear (the bucket's server-side encryption still applies). The status's
+    /// `encryption` names the key once the job runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
 }
 
 impl ApplicationBackupSpec {
@@ -75,6 +85,7 @@ impl ApplicationBackupSpec {
             volume_snapshot_class: spec.volume_snapshot_class.clone(),
             included_volumes: spec.included_volumes.clone(),
             backup_location: location.to_string(),
+            encryption_key: None,
         }
     }
 }

@@ -62,6 +62,29 @@ pub struct ApplicationRestoreSpec {
     /// write; any rejection fails the restore, naming the object, and nothing is written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub preflight: bool,
+    /// The Secret, in the controller's namespace, holding the age identity (the file
+    /// `age-keygen` writes, `AGE-SECRET-KEY-1…`) of the recipient an encrypted backup was
+    /// created for (E2). Needed for a backup encrypted with an age key; ignored for a plain
+    /// one. A backup encrypted with a KMS key needs no Secret: the controller's AWS
+    /// credentials unwrap it. A missing or wrong key fails the restore before anything is
+    /// applied, naming the key id and the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption_key_secret_ref: Option<SecretKeyRef>,
+    /// The AWS KMS key of a KMS-encrypted backup as `kms://<key id or
+    /// ARN>[?region=…&endpoint=…]`, when its id alone does not say how to reach it; by
+    /// default the key the backup records, in its ARN's region (else `AWS_REGION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption_key: Option<String>,
+}
+
+/// A key of a Secret in the controller's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    pub name: String,
+    /// The key of its `data` holding the value. Example: `age-identity.txt`.
+    pub key: String,
 }
 
 impl ApplicationRestoreSpec {

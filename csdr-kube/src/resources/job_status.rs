@@ -77,6 +77,39 @@ pub struct ApplicationJobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub heartbeat_time: Option<Timestamp>,
+    /// How the backup is encrypted (E2): the key-encryption key's kind and public id; for a
+    /// restore, the key that opened its backup. Absent when it is stored in clear. Never
+    /// key material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<JobEncryption>,
+}
+
+/// The key-encryption key of an encrypted backup (E2), as a status shows it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobEncryption {
+    /// `age` or `kms`.
+    pub key_kind: String,
+    /// The key's public id: an `age1…` recipient, a KMS key id or ARN.
+    pub key_id: String,
+}
+
+impl JobEncryption {
+    /// The status of a backup encrypted as `record` says.
+    pub fn of(record: &csdr_core::crypto::EncryptionRecord) -> Self {
+        JobEncryption {
+            key_kind: record.key_kind.to_string(),
+            key_id: record.key_id.clone(),
+        }
+    }
+
+    /// The status of a job using `key`.
+    pub fn of_key(key: &dyn csdr_core::crypto::KeyEncryptionKey) -> Self {
+        JobEncryption {
+            key_kind: key.kind().to_string(),
+            key_id: key.key_id(),
+        }
+    }
 }
 
 /// `Kind namespace/name: message`, or the message alone.

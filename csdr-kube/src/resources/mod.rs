@@ -16,13 +16,13 @@ pub mod delete_request;
 pub mod job_status;
 
 pub use application_backup::{ApplicationBackup, ApplicationBackupSpec, SYNCED_LABEL};
-pub use application_restore::{ApplicationRestore, ApplicationRestoreSpec};
+pub use application_restore::{ApplicationRestore, ApplicationRestoreSpec, SecretKeyRef};
 pub use backup_location::{
     BackupLocation, BackupLocationSpec, BackupLocationStatus, CredentialRef, LocationPhase,
 };
 pub use backup_schedule::{BackupSchedule, BackupScheduleSpec, BackupScheduleStatus};
 pub use delete_request::{DeleteRequest, DeleteRequestSpec, DeleteRequestStatus};
-pub use job_status::ApplicationJobStatus;
+pub use job_status::{ApplicationJobStatus, JobEncryption};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
