@@ -1742,22 +1742,7 @@ fn a_backup_encrypted_with_a_kms_key_restores_with_that_key_on_the_s3_test_serve
     let Some((endpoint, bucket)) = support::s3_env("the KMS encryption CLI flow") else {
         return;
     };
-    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
-    let out = std::process::Command::new(format!("{venv}/bin/python"))
-        .arg("-c")
-        .arg(format!(
-            "import boto3\nprint(boto3.client('kms', endpoint_url={endpoint:?}, region_name='us-east-1').create_key()['KeyMetadata']['Arn'])"
-        ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let arn = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let arn = support::moto_kms_key(&endpoint);
     let key = format!("kms://{arn}?endpoint={endpoint}");
     let vault = format!(
         "s3://{bucket}/{}?endpoint={endpoint}&region=us-east-1",

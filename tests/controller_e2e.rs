@@ -1081,3 +1081,102 @@ spec: {{backupName: shop-enc, namespaceMapping: {{shop: {target}}}{key}}}
         );
     }
 }
+
+/// An ApplicationBackup encrypted with a KMS key (the S3 test server's KMS) restores with no
+/// Secret, the controller using its own AWS credentials (`AWS_ACCESS_KEY_ID`/
+/// `AWS_SECRET_ACCESS_KEY`, which scripts/test.sh exports); `spec.decryptionKey` naming
+/// another KMS key ends Failed before anything is applied, naming the backup's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kms_encrypted_application_backup_restores_with_the_controllers_credentials() {
+    let Some((endpoint, _)) = support::s3_env("the controller's KMS encryption flow") else {
+        return;
+    };
+    if !kubectl_available() || std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        eprintln!("note: skipping: kubectl or AWS_ACCESS_KEY_ID (scripts/test.sh) is missing");
+        return;
+    }
+    let arn = support::moto_kms_key(&endpoint);
+    let other = support::moto_kms_key(&endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let (site, _server, _) = installed_site(dir.path()).await;
+    site.apply(&format!(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationBackup
+metadata: {{name: shop-kms, namespace: csdr}}
+spec: {{includedNamespaces: [shop], backupLocation: oss, encryptionKey: 'kms://{arn}?endpoint={endpoint}'}}
+"
+    ));
+    let phase = wait("shop-kms to finish", Duration::from_secs(60), || {
+        let p = site.get("applicationbackup/shop-kms", "{.status.phase}");
+        (!p.is_empty() && p != "InProgress").then_some(p)
+    });
+    assert_eq!(
+        phase,
+        "Completed",
+        "{}",
+        site.get("applicationbackup/shop-kms", "{.status.failureReason}")
+    );
+    assert_eq!(
+        site.get("applicationbackup/shop-kms", "{.status.encryption.keyKind}"),
+        "kms"
+    );
+    assert_eq!(
+        site.get("applicationbackup/shop-kms", "{.status.encryption.keyId}"),
+        arn
+    );
+    for (name, target, key) in [
+        ("r-other", "shop-other", &other),
+        ("r-kms", "shop-kms", &arn),
+    ] {
+        site.apply(&format!(
+            "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationRestore
+metadata: {{name: {name}, namespace: csdr}}
+spec: {{backupName: shop-kms, namespaceMapping: {{shop: {target}}}, decryptionKey: 'kms://{key}?endpoint={endpoint}'}}
+"
+        ));
+    }
+    let finished = |name: &str| {
+        wait(
+            &format!("{name} to finish"),
+            Duration::from_secs(60),
+            || {
+                let p = site.get(&format!("applicationrestore/{name}"), "{.status.phase}");
+                (!p.is_empty() && p != "InProgress").then_some(p)
+            },
+        )
+    };
+    let reason = |name: &str| {
+        site.get(
+            &format!("applicationrestore/{name}"),
+            "{.status.failureReason}",
+        )
+    };
+    assert_eq!(finished("r-other"), "Failed", "{}", reason("r-other"));
+    assert!(reason("r-other").contains(&arn), "{}", reason("r-other"));
+    let (applied, out, _) = site.kubectl(&["-n", "shop-other", "get", "secret,deployment"], None);
+    assert!(
+        !applied || out.trim().is_empty(),
+        "nothing is applied: {out}"
+    );
+    let phase = finished("r-kms");
+    assert!(
+        phase == "Completed" || phase == "PartiallyFailed",
+        "{phase}: {}",
+        reason("r-kms")
+    );
+    let (ok, password, err) = site.kubectl(
+        &[
+            "-n",
+            "shop-kms",
+            "get",
+            "secret",
+            "web-secret",
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(password, "cGFzc3dvcmQ=");
+}

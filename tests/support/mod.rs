@@ -138,3 +138,23 @@ pub fn age_identity(dir: &std::path::Path) -> (std::path::PathBuf, String) {
         .to_string();
     (path, recipient)
 }
+
+/// A new KMS key on the S3 test server's KMS (moto, at `endpoint`); its ARN.
+pub fn moto_kms_key(endpoint: &str) -> String {
+    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .arg("-c")
+        .arg(format!(
+            "import boto3\nprint(boto3.client('kms', endpoint_url={endpoint:?}, region_name='us-east-1').create_key()['KeyMetadata']['Arn'])"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
