@@ -400,26 +400,33 @@ async fn bad_input_gets_a_clear_error_and_leaves_nothing_half_written() {
         "mine"
     );
 
-    // A corrupt pack: the restore fails and the destination stays empty; check names it.
-    let mut packs = Vec::new();
-    for entry in walkdir(&vault_root.join("restic/shop/data")) {
-        packs.push(entry);
-    }
-    assert!(!packs.is_empty());
-    for pack in &packs {
+    // Corrupt packs: the restore fails naming the damage and the destination stays empty,
+    // whether the damage is in the file's data (read by rustic_core's workers) or in the
+    // trees (read first).
+    let mut packs = walkdir(&vault_root.join("restic/shop/data"));
+    packs.sort_by_key(|p| std::cmp::Reverse(fs::metadata(p).unwrap().len()));
+    assert!(packs.len() >= 2, "{packs:?}");
+    let flip = |pack: &Path| {
         let mut bytes = fs::read(pack).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
         fs::write(pack, bytes).unwrap();
+    };
+    flip(&packs[0]);
+    for (round, dest) in ["data-damaged", "all-damaged"].into_iter().enumerate() {
+        if round == 1 {
+            packs[1..].iter().for_each(|p| flip(p));
+        }
+        let dest = out.path().join(dest);
+        let err = repo.restore(&snap.id, &dest).await.unwrap_err();
+        assert!(err.to_string().contains("restic/shop"), "{err}");
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+        let left: Vec<_> = fs::read_dir(&dest)
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
     }
-    let dest = out.path().join("fresh");
-    let err = repo.restore(&snap.id, &dest).await.unwrap_err();
-    assert!(err.to_string().contains("restic/shop"), "{err}");
-    assert!(err.to_string().contains("damaged"), "{err}");
-    let left: Vec<_> = fs::read_dir(&dest)
-        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
     let report = repo.check(true).await.unwrap();
     assert!(!report.is_ok(), "{report:?}");
 }

@@ -461,7 +461,9 @@ impl VolumeRepository {
     }
 
     fn unopened(&self) -> Result<Repository<()>, StorageError> {
-        let options = RepositoryOptions::default();
+        // No local cache: nothing is written outside the vault and the destination (a node
+        // agent's host is not csdr's), and every read is of what the vault holds.
+        let options = RepositoryOptions::default().no_cache(true);
         match &self.progress {
             Some(bars) => {
                 Repository::new_with_progress(&options, &self.backends(), SharedBars(bars.clone()))
@@ -537,10 +539,24 @@ impl VolumeRepository {
     }
 
     fn fail(&self, action: &str, e: Box<RusticError>) -> StorageError {
+        // rustic_core's text spans several lines (message, docs link, context): one line here.
+        let text = e.display_log();
+        let mut reason = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take_while(|l| !l.starts_with("For more information"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if is_damage(&e) {
+            reason = format!(
+                "the repository's data is damaged: {reason}; run `csdr volume check --read-data`"
+            );
+        }
         StorageError::VolumeRepository {
             repository: place(&self.name),
             action: action.to_string(),
-            reason: e.display_log(),
+            reason,
             source: e,
         }
     }
@@ -554,6 +570,23 @@ fn restore_options() -> RestoreOptions {
     // deserializable, so the variant is named through serde.
     opts.sparse = serde_json::from_value(serde_json::Value::from("ByContent")).ok();
     opts
+}
+
+/// Whether `e`, or an error it was caused by, is rustic_core's C001: data that does not
+/// authenticate (a damaged or tampered pack).
+fn is_damage(e: &RusticError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let rustic = err
+            .downcast_ref::<RusticError>()
+            .or_else(|| err.downcast_ref::<Box<RusticError>>().map(AsRef::as_ref));
+        if rustic.is_some_and(|r| r.is_code("C001")) {
+            return true;
+        }
+        cur = err.source();
+    }
+    // Wrapped in one of rustic_core's own error types: its text still names the code.
+    e.display_log().contains("/errors/C001")
 }
 
 /// A repository name is one folder name: a namespace's name in practice.
