@@ -1888,6 +1888,48 @@ fn volume_commands_back_up_list_check_and_restore_a_directory() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("SOURCE_NOT_EXIST"));
+    // A repository whose key is protected by the backups' age key instead of a password.
+    let (identity, _) = age_identity(root.path());
+    let mut kek_backup = csdr();
+    kek_backup
+        .args(["volume", "backup"])
+        .arg(&data)
+        .args([
+            "--vault",
+            &vault,
+            "--repository",
+            "sealed",
+            "--decryption-key-file",
+        ])
+        .arg(&identity);
+    kek_backup
+        .env_remove("CSDR_REPOSITORY_PASSWORD")
+        .assert()
+        .code(0);
+    assert!(
+        root.path()
+            .join("vault/restic/sealed/csdr-repository-key.json")
+            .is_file()
+    );
+    let mut kek_list = csdr();
+    kek_list
+        .args([
+            "volume",
+            "snapshots",
+            "--vault",
+            &vault,
+            "--repository",
+            "sealed",
+        ])
+        .args(["-o", "json", "--decryption-key-file"])
+        .arg(&identity);
+    assert_eq!(
+        json_out(&kek_list.output().unwrap())
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let mut bad_tag = csdr();
     bad_tag
         .args(["volume", "backup"])

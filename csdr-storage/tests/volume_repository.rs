@@ -482,3 +482,78 @@ fn the_key_never_shows_in_debug_output() {
     assert!(text.contains("CSDR_REPOSITORY_PASSWORD"), "{text}");
     assert!(RepositoryKey::new("  ", "empty").is_err());
 }
+
+#[tokio::test]
+async fn the_backups_key_encryption_key_protects_the_repository_key() {
+    use csdr_core::crypto::KeyEncryptionKey;
+    use csdr_storage::AgeKey;
+    use csdr_storage::volume::{REPOSITORY_KEY_FILE, repository_key_from_kek};
+
+    let (_guard, vault_root, store) = file_vault();
+    let keys = tempfile::tempdir().unwrap();
+    let (identity, recipient) = common::keygen(keys.path(), "id.txt");
+    let kek: Arc<dyn KeyEncryptionKey> = Arc::new(AgeKey::from_identity_file(&identity).unwrap());
+    let random = csdr_storage::os_random();
+
+    // First use: a random key, wrapped for the recipient, stored beside the repository.
+    let key = repository_key_from_kek(&store, "shop", kek.as_ref(), &random)
+        .await
+        .unwrap();
+    assert!(format!("{key:?}").contains(&recipient));
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "secret rows").unwrap();
+    let repo = VolumeRepository::new(store.clone(), "shop", key).unwrap();
+    let snap = repo
+        .backup(src.path(), &VolumeBackupOptions::default())
+        .await
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(
+        &fs::read(vault_root.join("restic/shop").join(REPOSITORY_KEY_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["keyId"], recipient.as_str());
+
+    // Later uses unwrap the same key.
+    let again = repository_key_from_kek(&store, "shop", kek.as_ref(), &random)
+        .await
+        .unwrap();
+    let snaps = VolumeRepository::new(store.clone(), "shop", again)
+        .unwrap()
+        .snapshots()
+        .await
+        .unwrap();
+    assert_eq!(snaps[0].id, snap.id);
+
+    // Another key is refused, naming the one that protects the repository.
+    let (other, _) = common::keygen(keys.path(), "other.txt");
+    let other: Arc<dyn KeyEncryptionKey> = Arc::new(AgeKey::from_identity_file(&other).unwrap());
+    let err = repository_key_from_kek(&store, "shop", other.as_ref(), &random)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&recipient), "{err}");
+
+    // Offline, with standard tools only: age unwraps the key, restic opens the repository.
+    let wrapped = record["wrappedKey"].as_str().unwrap().to_string();
+    let script = format!(
+        "echo {wrapped} | base64 -d | age -d -i {}",
+        identity.display()
+    );
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let password: String = out.stdout.iter().map(|b| format!("{b:02x}")).collect();
+    let out = restic(
+        &vault_root.join("restic/shop"),
+        &password,
+        &["snapshots", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&snap.id));
+}

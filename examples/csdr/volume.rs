@@ -61,6 +61,9 @@ pub struct VolumeRepositoryArgs {
     /// Open a repository Velero's restic integration wrote, with Velero's fixed password (read only).
     #[arg(long)]
     velero: bool,
+    /// Protect the repository key with a key-encryption key instead of a password, as encrypted backups are: --decryption-key-file <age identity> or --decryption-key kms://… (the key is made on first use and stored wrapped in the vault).
+    #[command(flatten)]
+    kek: crate::DecryptionKeyArg,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -193,20 +196,6 @@ async fn open(
     timeout: Duration,
     progress: bool,
 ) -> Result<VolumeRepository, CliError> {
-    let key = if args.velero {
-        RepositoryKey::velero()
-    } else if let Some(file) = &args.password_file {
-        RepositoryKey::from_file(file)
-            .map_err(|e| CliError::failed(format!("--password-file: {e}")))?
-    } else {
-        RepositoryKey::from_env()
-            .map_err(|e| CliError::failed(e.to_string()))?
-            .ok_or_else(|| {
-                CliError::failed(format!(
-                    "no repository key: give --password-file <FILE> or set {REPOSITORY_PASSWORD_ENV}"
-                ))
-            })?
-    };
     let url = &args.vault.vault;
     let spec = csdr::core::model::VaultSpec {
         name: vault_name.to_string(),
@@ -215,14 +204,46 @@ async fn open(
         network: None,
     };
     let options = crate::targets::storage_options(timeout);
-    let repo = VolumeRepository::open_in_vault(&spec, &options, &args.repository, key)
+    let failed = |e: csdr::storage::StorageError| {
+        CliError::failed(format!(
+            "--vault {url} --repository {}: {e}",
+            args.repository
+        ))
+    };
+    let repo = if let Some(kek) = crate::targets::decryption_key(&args.kek)? {
+        if args.velero || args.password_file.is_some() {
+            return Err(CliError::failed(
+                "give either a repository key (--password-file, --velero, CSDR_REPOSITORY_PASSWORD) or a key-encryption key (--decryption-key-file, --decryption-key), not both",
+            ));
+        }
+        VolumeRepository::open_in_vault_with_kek(
+            &spec,
+            &options,
+            &args.repository,
+            kek.as_ref(),
+            &csdr::storage::os_random(),
+        )
         .await
-        .map_err(|e| {
-            CliError::failed(format!(
-                "--vault {url} --repository {}: {e}",
-                args.repository
-            ))
-        })?;
+        .map_err(failed)?
+    } else {
+        let key = if args.velero {
+            RepositoryKey::velero()
+        } else if let Some(file) = &args.password_file {
+            RepositoryKey::from_file(file)
+                .map_err(|e| CliError::failed(format!("--password-file: {e}")))?
+        } else {
+            RepositoryKey::from_env()
+                .map_err(|e| CliError::failed(e.to_string()))?
+                .ok_or_else(|| {
+                    CliError::failed(format!(
+                        "no repository key: give --password-file <FILE>, set {REPOSITORY_PASSWORD_ENV}, or protect it with --decryption-key-file/--decryption-key"
+                    ))
+                })?
+        };
+        VolumeRepository::open_in_vault(&spec, &options, &args.repository, key)
+            .await
+            .map_err(failed)?
+    };
     Ok(if progress && std::io::stderr().is_terminal() {
         repo.with_progress(Arc::new(Bars))
     } else {

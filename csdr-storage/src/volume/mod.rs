@@ -35,9 +35,11 @@
 //! [`BlobStore`]: csdr_core::ports::blob_store::BlobStore
 
 pub mod backend;
+pub mod key_file;
 pub mod repository;
 
 pub use backend::{RESTIC_FOLDER, VaultBackend};
+pub use key_file::{REPOSITORY_KEY_FILE, repository_key_from_kek};
 pub use repository::{
     REPOSITORY_PASSWORD_ENV, RepositoryKey, VolumeBackupOptions, VolumeCheckReport,
     VolumeRepository, VolumeRestoreSummary, VolumeSnapshot,

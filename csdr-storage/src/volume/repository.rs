@@ -18,7 +18,9 @@ use zeroize::Zeroizing;
 
 use super::backend::{RESTIC_FOLDER, VaultBackend};
 use crate::{StorageError, StorageOptions};
+use csdr_core::crypto::KeyEncryptionKey;
 use csdr_core::model::VaultSpec;
+use csdr_core::vault::RandomSource;
 
 /// The password Velero's restic integration gives every repository it creates. Accepted only
 /// to read what Velero wrote ([`RepositoryKey::velero`]); csdr never writes with it.
@@ -249,8 +251,22 @@ impl VolumeRepository {
         name: &str,
         key: RepositoryKey,
     ) -> Result<Self, StorageError> {
-        crate::open(spec, options).await?;
-        let (store, _) = crate::connect_store(spec, options)?;
+        let store = checked_store(spec, options).await?;
+        Self::new(store, name, key)
+    }
+
+    /// [`Self::open_in_vault`] with the repository key protected by `kek`, the key-encryption
+    /// key of encrypted backups (see [`super::key_file`]); `random` makes a new repository's key.
+    pub async fn open_in_vault_with_kek(
+        spec: &VaultSpec,
+        options: &StorageOptions,
+        name: &str,
+        kek: &dyn KeyEncryptionKey,
+        random: &RandomSource,
+    ) -> Result<Self, StorageError> {
+        check_name(name)?;
+        let store = checked_store(spec, options).await?;
+        let key = super::key_file::repository_key_from_kek(&store, name, kek, random).await?;
         Self::new(store, name, key)
     }
 
@@ -560,6 +576,15 @@ impl VolumeRepository {
             source: e,
         }
     }
+}
+
+/// The store of the vault `spec` names, after checking the vault's identity (V3).
+async fn checked_store(
+    spec: &VaultSpec,
+    options: &StorageOptions,
+) -> Result<Arc<dyn BlobStore>, StorageError> {
+    crate::open(spec, options).await?;
+    Ok(crate::connect_store(spec, options)?.0)
 }
 
 /// How volumes are restored: owners by number (a container's users are not the node's), and
