@@ -36,6 +36,7 @@
 
 pub mod backend;
 pub mod key_file;
+pub mod kubelet;
 pub mod repository;
 
 pub use backend::{RESTIC_FOLDER, VaultBackend};
