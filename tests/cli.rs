@@ -1930,6 +1930,43 @@ fn volume_commands_back_up_list_check_and_restore_a_directory() {
             .len(),
         1
     );
+    // As the node agent runs it: the pod's volume found under the kubelet root.
+    let kubelet = root.path().join("kubelet");
+    let mount = kubelet.join("pods/uid-1/volumes/kubernetes.io~csi/pv-db/mount");
+    std::fs::create_dir_all(&mount).unwrap();
+    std::fs::write(mount.join("wal.log"), "entry 1\n").unwrap();
+    let mut agent = csdr();
+    agent
+        .args([
+            "volume",
+            "backup",
+            "--pod-uid",
+            "uid-1",
+            "--volume",
+            "pv-db",
+        ])
+        .args(["--as-path", "/shop/db", "-o", "json", "--password-file"])
+        .arg(&key)
+        .env("KUBELET_ROOT_PATH", &kubelet);
+    repo(&mut agent);
+    let snap = json_out(&agent.output().unwrap());
+    assert_eq!(snap["paths"][0], "/shop/db");
+    let mut gone = csdr();
+    gone.args([
+        "volume",
+        "backup",
+        "--pod-uid",
+        "uid-1",
+        "--volume",
+        "pv-gone",
+    ])
+    .arg("--password-file")
+    .arg(&key)
+    .env("KUBELET_ROOT_PATH", &kubelet);
+    repo(&mut gone);
+    gone.assert().code(1).stderr(
+        predicate::str::contains("SOURCE_NOT_EXIST").and(predicate::str::contains("pv-gone")),
+    );
     let mut bad_tag = csdr();
     bad_tag
         .args(["volume", "backup"])

@@ -72,8 +72,18 @@ pub struct VolumeRepositoryArgs {
 #[derive(Args, Debug)]
 pub struct VolumeBackupArgs {
     /// The directory to back up. Example: ./data
-    #[arg(value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "pod_uid",
+        conflicts_with = "pod_uid"
+    )]
+    dir: Option<PathBuf>,
+    /// Instead of DIR: the volume --volume of the pod with this uid, found under the kubelet root (KUBELET_ROOT_PATH, default /var/lib/kubelet), as the node agent does. Example: --pod-uid 0c3e… --volume pv-data
+    #[arg(long, value_name = "UID", requires = "volume")]
+    pod_uid: Option<String>,
+    /// The PersistentVolume's name, with --pod-uid. Example: --volume pvc-5e1f…
+    #[arg(long, value_name = "PV", requires = "pod_uid")]
+    volume: Option<String>,
     #[command(flatten)]
     repository: VolumeRepositoryArgs,
     /// A tag on the snapshot, key=value; repeatable. Example: --tag pvc=data --tag namespace=shop
@@ -119,6 +129,19 @@ pub async fn run(
                     )));
                 }
             }
+            let dir = match (&args.dir, &args.pod_uid, &args.volume) {
+                (Some(dir), _, _) => dir.clone(),
+                (None, Some(uid), Some(volume)) => {
+                    let root = csdr::storage::volume::kubelet::kubelet_root();
+                    csdr::storage::volume::kubelet::find_volume(&root, uid, volume)
+                        .map_err(|e| CliError::failed(e.to_string()))?
+                }
+                _ => {
+                    return Err(CliError::failed(
+                        "give the directory to back up, or --pod-uid and --volume",
+                    ));
+                }
+            };
             let repo = open(&args.repository, vault_name, timeout, progress).await?;
             let options = VolumeBackupOptions {
                 tags: args.tags.clone(),
@@ -127,7 +150,7 @@ pub async fn run(
                 as_path: args.as_path.clone(),
             };
             let snap = repo
-                .backup(&args.dir, &options)
+                .backup(&dir, &options)
                 .await
                 .map_err(|e| CliError::failed(e.to_string()))?;
             print(args.repository.output.output, &json(&snap)?, || {
