@@ -28,6 +28,8 @@ mod render;
 mod server;
 #[path = "csdr/targets.rs"]
 mod targets;
+#[path = "csdr/volume.rs"]
+mod volume;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,6 +92,9 @@ enum Command {
         after_help = "Examples:\n  csdr gc --vault file:///tmp/csdr-vault\n  csdr gc --vault file:///tmp/csdr-vault --now 2027-01-01T00:00:00Z"
     )]
     Gc(GcArgs),
+    /// Back up and restore volume data: directories in the vault's restic-format repositories.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,15 +132,17 @@ pub enum Output {
     Yaml,
 }
 
+/// `-o table|json|yaml`.
 #[derive(Args, Debug)]
-struct OutputArg {
+pub struct OutputArg {
     /// Output format. Example: -o json
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
     output: Output,
 }
 
+/// `--vault <URL>`.
 #[derive(Args, Debug)]
-struct VaultArg {
+pub struct VaultArg {
     /// The vault URL: file:///path (created if missing), s3://bucket/prefix?endpoint=…, memory://.
     /// Example: --vault file:///var/backups/csdr
     #[arg(long, value_name = "VAULT")]

@@ -32,13 +32,16 @@ fi
 # The Python client suite uses this venv's interpreter.
 export CSDR_VENV="$VENV"
 
-# --- the age tool: client-side encryption's tests check that csdr's wrapped keys open with it --
-if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then
+# --- system tools the tests drive: age (client-side encryption's wrapped keys open with it) and
+# restic (it lists, checks and restores the volume repositories csdr writes) -----------------
+MISSING=""
+for tool in age restic; do command -v "$tool" >/dev/null 2>&1 || MISSING="$MISSING $tool"; done
+if [ -n "$MISSING" ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "== installing age"
-    apt-get update -qq && apt-get install -y -qq age >/dev/null
+    echo "== installing$MISSING"
+    apt-get update -qq && apt-get install -y -qq $MISSING >/dev/null
   else
-    echo "age is missing and this is not root: install it (apt-get install age) for the encryption tests"
+    echo "missing$MISSING and this is not root: install them (apt-get install$MISSING) for the encryption and volume tests"
   fi
 fi
 

@@ -1800,3 +1800,187 @@ fn a_backup_encrypted_with_a_kms_key_restores_with_that_key_on_the_s3_test_serve
         .assert()
         .code(0);
 }
+
+#[test]
+fn volume_commands_back_up_list_check_and_restore_a_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    let data = root.path().join("data");
+    std::fs::create_dir_all(data.join("db")).unwrap();
+    std::fs::write(data.join("db/rows.csv"), "id,name\n1,ann\n").unwrap();
+    let key = root.path().join("key.txt");
+    std::fs::write(&key, "volume key\n").unwrap();
+    let repo = |cmd: &mut Command| {
+        cmd.args(["--vault", &vault, "--repository", "shop"]);
+    };
+
+    // Backup prints the snapshot id alone on stdout; the key comes from the environment.
+    let mut backup = csdr();
+    backup
+        .args(["volume", "backup"])
+        .arg(&data)
+        .args(["--tag", "pvc=db"]);
+    repo(&mut backup);
+    let out = backup
+        .env("CSDR_REPOSITORY_PASSWORD", "volume key")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+
+    let mut list = csdr();
+    list.args(["volume", "snapshots", "-o", "json", "--password-file"])
+        .arg(&key);
+    repo(&mut list);
+    let snaps = json_out(&list.output().unwrap());
+    assert_eq!(snaps[0]["id"], id.as_str());
+    assert_eq!(snaps[0]["tags"][0], "pvc=db");
+
+    let mut check = csdr();
+    check
+        .args(["volume", "check", "--read-data", "--password-file"])
+        .arg(&key);
+    repo(&mut check);
+    check
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("sound"));
+
+    let dest = root.path().join("restored");
+    let mut restore = csdr();
+    restore
+        .args(["volume", "restore", &id[..8]])
+        .arg(&dest)
+        .arg("--password-file")
+        .arg(&key);
+    repo(&mut restore);
+    restore.assert().code(0);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("db/rows.csv")).unwrap(),
+        "id,name\n1,ann\n"
+    );
+
+    // No key, a wrong key, a missing directory, a bad tag: exit 1 with the reason.
+    let mut nokey = csdr();
+    nokey.args(["volume", "snapshots"]);
+    repo(&mut nokey);
+    nokey
+        .env_remove("CSDR_REPOSITORY_PASSWORD")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("CSDR_REPOSITORY_PASSWORD"));
+    let mut wrong = csdr();
+    wrong.args(["volume", "snapshots"]);
+    repo(&mut wrong);
+    wrong
+        .env("CSDR_REPOSITORY_PASSWORD", "not it")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("wrong key"));
+    let mut missing = csdr();
+    missing
+        .args(["volume", "backup"])
+        .arg(root.path().join("nope"))
+        .arg("--password-file")
+        .arg(&key);
+    repo(&mut missing);
+    missing
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("SOURCE_NOT_EXIST"));
+    // A repository whose key is protected by the backups' age key instead of a password.
+    let (identity, _) = age_identity(root.path());
+    let mut kek_backup = csdr();
+    kek_backup
+        .args(["volume", "backup"])
+        .arg(&data)
+        .args([
+            "--vault",
+            &vault,
+            "--repository",
+            "sealed",
+            "--decryption-key-file",
+        ])
+        .arg(&identity);
+    kek_backup
+        .env_remove("CSDR_REPOSITORY_PASSWORD")
+        .assert()
+        .code(0);
+    assert!(
+        root.path()
+            .join("vault/restic/sealed/csdr-repository-key.json")
+            .is_file()
+    );
+    let mut kek_list = csdr();
+    kek_list
+        .args([
+            "volume",
+            "snapshots",
+            "--vault",
+            &vault,
+            "--repository",
+            "sealed",
+        ])
+        .args(["-o", "json", "--decryption-key-file"])
+        .arg(&identity);
+    assert_eq!(
+        json_out(&kek_list.output().unwrap())
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // As the node agent runs it: the pod's volume found under the kubelet root.
+    let kubelet = root.path().join("kubelet");
+    let mount = kubelet.join("pods/uid-1/volumes/kubernetes.io~csi/pv-db/mount");
+    std::fs::create_dir_all(&mount).unwrap();
+    std::fs::write(mount.join("wal.log"), "entry 1\n").unwrap();
+    let mut agent = csdr();
+    agent
+        .args([
+            "volume",
+            "backup",
+            "--pod-uid",
+            "uid-1",
+            "--volume",
+            "pv-db",
+        ])
+        .args(["--as-path", "/shop/db", "-o", "json", "--password-file"])
+        .arg(&key)
+        .env("KUBELET_ROOT_PATH", &kubelet);
+    repo(&mut agent);
+    let snap = json_out(&agent.output().unwrap());
+    assert_eq!(snap["paths"][0], "/shop/db");
+    let mut gone = csdr();
+    gone.args([
+        "volume",
+        "backup",
+        "--pod-uid",
+        "uid-1",
+        "--volume",
+        "pv-gone",
+    ])
+    .arg("--password-file")
+    .arg(&key)
+    .env("KUBELET_ROOT_PATH", &kubelet);
+    repo(&mut gone);
+    gone.assert().code(1).stderr(
+        predicate::str::contains("SOURCE_NOT_EXIST").and(predicate::str::contains("pv-gone")),
+    );
+    let mut bad_tag = csdr();
+    bad_tag
+        .args(["volume", "backup"])
+        .arg(&data)
+        .args(["--tag", "oops", "--password-file"])
+        .arg(&key);
+    repo(&mut bad_tag);
+    bad_tag
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("KEY=VALUE"));
+}

@@ -70,5 +70,6 @@ pub mod transform;
 pub mod vault;
 pub mod vault_record;
 pub mod version_priority;
+pub mod volume_policy;
 
 pub use error::{Error, Result};

@@ -55,6 +55,63 @@ pub enum StorageError {
         /// What is wrong and what to do.
         reason: String,
     },
+    /// The directory a volume backup reads is missing or not a directory.
+    #[error(
+        "SOURCE_NOT_EXIST: the volume's data at {path} cannot be read: {reason}; check that the volume is mounted on this node and the path is right"
+    )]
+    VolumeSource {
+        /// The directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The directory a volume restore writes into cannot be used.
+    #[error("cannot restore volume data into {path}: {reason}")]
+    VolumeDestination {
+        /// The directory.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The vault holds no volume repository of that name.
+    #[error("no volume repository at {repository} in the vault; back up a volume into it first")]
+    NoVolumeRepository {
+        /// Where it was looked for (`restic/<name>`).
+        repository: String,
+    },
+    /// The key does not open the repository.
+    #[error(
+        "the repository key from {origin} does not open volume repository {repository}: wrong key"
+    )]
+    WrongRepositoryKey {
+        /// The repository (`restic/<name>`).
+        repository: String,
+        /// Where the key came from (never the key).
+        origin: String,
+    },
+    /// No snapshot (or more than one) matches the id given.
+    #[error("no single snapshot `{id}` in volume repository {repository}: {reason}")]
+    UnknownVolumeSnapshot {
+        /// The repository (`restic/<name>`).
+        repository: String,
+        /// The id or prefix given.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A volume repository command failed.
+    #[error("cannot {action} volume repository {repository}: {reason}")]
+    VolumeRepository {
+        /// The repository (`restic/<name>`).
+        repository: String,
+        /// What was being done.
+        action: String,
+        /// The repository library's explanation.
+        reason: String,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The location holds another vault, or a deleted one (V3).
     #[error(transparent)]
     Identity(#[from] VaultOpenError),

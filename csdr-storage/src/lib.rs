@@ -6,7 +6,8 @@
 //! write, list, verify and delete backups without knowing where they live: `file:///path` (the embedded default; the folder is
 //! created), `s3://bucket/prefix?…` (AWS S3, S3-compatible servers, Alibaba OSS through its S3
 //! endpoint — see [`location`]) and `memory://` (tests). It also binds csdr-core's `Timer`
-//! port to tokio ([`TokioTimer`]). Its sibling csdr-kube implements the `Cluster` port; the
+//! port to tokio ([`TokioTimer`]), and keeps volume data in restic-format repositories on the
+//! same stores ([`volume`], through `rustic_core`). Its sibling csdr-kube implements the `Cluster` port; the
 //! engine in csdr-core joins the two.
 //!
 //! Backups are laid out as Velero lays them out (see [`csdr_core::vault::layout`]), so
@@ -55,6 +56,7 @@ pub mod keys;
 pub mod location;
 pub mod spool;
 pub mod timer;
+pub mod volume;
 
 pub use blob::ObjectStoreBlobs;
 pub use client::{S3Credentials, StorageOptions, connect, connect_store, open, open_url};

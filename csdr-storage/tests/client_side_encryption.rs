@@ -13,28 +13,6 @@ use csdr_core::crypto::{DataKey, KeyEncryptionKey, KeyKind, WrappedKey};
 use csdr_core::testing::encryption_conformance;
 use csdr_storage::{AgeKey, StorageError};
 
-/// A new identity file written by `age-keygen` in `dir`; its path and public recipient.
-fn keygen(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
-    let path = dir.join(name);
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("the age-keygen tool (scripts/test.sh installs age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    (path, recipient)
-}
-
 fn keys() -> (
     tempfile::TempDir,
     Arc<dyn KeyEncryptionKey>,

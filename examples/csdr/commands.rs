@@ -44,6 +44,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             time_zone,
         }) => schedule_next(&expression, after.as_deref(), count, time_zone.as_deref()),
         Command::Backup(BackupCommand::Create(args)) => ctx.backup_create(*args).await,
+        Command::Volume(command) => {
+            crate::volume::run(command, &ctx.vault_name, ctx.vault_timeout, ctx.progress).await
+        }
         Command::Backup(BackupCommand::List { vault, output }) => {
             let vault = ctx.vault(&vault.vault).await?;
             let records = vault
