@@ -1894,7 +1894,7 @@ fn volume_commands_back_up_list_check_and_restore_a_directory() {
         .code(1)
         .stderr(predicate::str::contains("SOURCE_NOT_EXIST"));
     // A repository whose key is protected by the backups' age key instead of a password.
-    let (identity, _) = age_identity(root.path());
+    let (identity, _) = support::age_identity(root.path());
     let mut kek_backup = csdr();
     kek_backup
         .args(["volume", "backup"])
