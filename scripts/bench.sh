@@ -61,6 +61,14 @@ run restore_rss \
   env CSDR_BENCH_OBJECTS="${CSDR_BENCH_RESTORE_OBJECTS:-100000}" cargo bench -p csdr --bench restore_rss
 run http_restore_vs_kubectl \
   env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_restore_vs_kubectl
+# Volume data against the restic tool: 200,000 small files + 1 GiB of large ones and 2,000,000
+# tiny files by default (about an hour on 2 cores); CSDR_BENCH_VOLUME_* scale it down.
+if command -v restic >/dev/null 2>&1; then
+  run volume_vs_restic \
+    env CSDR_BENCH_ROUNDS=1 cargo bench -p csdr --bench volume_vs_restic
+else
+  echo "RESULT volume_vs_restic skipped: restic is not installed" >"$LOGS/volume_vs_restic.log"
+fi
 
 # --- summary ----------------------------------------------------------------------------------
 # A `key=value` field of a bench's `RESULT` line.
@@ -102,6 +110,19 @@ if grep -q '^RESULT http_backup_vs_kubectl skipped' "$LOGS/http_backup_vs_kubect
   echo "| backup over HTTP vs kubectl get | skipped: kubectl absent | | | ≤ 1.0 | – |"
 else
   echo "| backup over HTTP vs kubectl get ($(field http_backup_vs_kubectl resource_versions) resource versions) | $(field http_backup_vs_kubectl measured) | kubectl, sequential: $(field http_backup_vs_kubectl baseline) | ${http_ratio:-?} | ≤ 1.0 | $(met "$http_ratio" 1.0) |"
+fi
+if grep -q '^RESULT volume_vs_restic skipped' "$LOGS/volume_vs_restic.log"; then
+  echo "| volume backup vs restic | skipped: restic absent | | | ≤ 0.8 | – |"
+else
+  v_first=$(field volume_vs_restic first_backup_ratio)
+  v_bytes=$(field volume_vs_restic second_bytes_share)
+  v_time=$(field volume_vs_restic second_time_share)
+  v_restore=$(field volume_vs_restic restore_ratio)
+  v_peak=$(field volume_vs_restic tiny_peak_mib)
+  echo "| volume: first backup of $(field volume_vs_restic files) files, $(field volume_vs_restic mib) MiB | csdr | restic backup | ${v_first:-?} | ≤ 0.8 | $(met "$v_first" 0.8) |"
+  echo "| volume: second backup after changing 1 % | bytes ${v_bytes:-?}, time ${v_time:-?} of the first | csdr's first backup | – | bytes ≤ 0.02, time ≤ 0.2 | $(met "$v_bytes" 0.02)/$(met "$v_time" 0.2) |"
+  echo "| volume: restore of that snapshot | csdr | restic restore | ${v_restore:-?} | ≤ 1.0 | $(met "$v_restore" 1.0) |"
+  echo "| volume: peak RSS backing up $(field volume_vs_restic tiny_files) files of 100 bytes | ${v_peak:-?} MiB | restic: $(field volume_vs_restic restic_tiny_peak_mib) MiB | – | ≤ 512 MiB (at 2,000,000) | $(met "$v_peak" 512) |"
 fi
 echo
 echo "Full outputs: $LOGS"
