@@ -12,7 +12,7 @@ use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
 use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::BackupContents;
+use crate::plan::contents::{BackupContents, EntrySpan};
 use crate::plan::existing::{ExistingAction, existing_action};
 use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned};
 use crate::ports::clock::within;
@@ -215,14 +215,28 @@ impl Engine {
         if let Some(digests) = archive.entry_digests {
             reader = reader.with_expected_digests(digests);
         }
+        // The index holds one small record per object (its head and where its JSON text is
+        // in a second spool of the entries); the objects are read back from there when they
+        // are planned, one at a time (R13).
+        let mut index_spool = self.spool.create().map_err(spool_error)?;
         let mut contents = BackupContents::new();
         let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
-            contents.add_entry(&entry.path, lean(entry.object))?;
+            let object = lean(entry.object);
+            let text =
+                serde_json::to_vec(&object).map_err(|e| spool_error(std::io::Error::other(e)))?;
+            let span = EntrySpan {
+                offset: index_spool.len(),
+                len: u32::try_from(text.len())
+                    .map_err(|e| spool_error(std::io::Error::other(e)))?,
+            };
+            index_spool.append(&text).map_err(spool_error)?;
+            contents.add_spooled_entry(&entry.path, object, span)?;
             entries += 1;
         }
         drop(spooled);
+        contents.attach_spool(std::sync::Arc::from(index_spool));
         log.info(format!(
             "read and verified {entries} entries of backup {}",
             spec.backup_name

@@ -202,6 +202,8 @@ struct TargetResource {
 
 /// One object the filters let through.
 struct Candidate<'a> {
+    /// The index, to read the whole object from when it keeps its head only (R13).
+    contents: &'a BackupContents,
     key: &'a ResourceKey,
     resource: &'a ResourceContents,
     object: &'a BackedUpObject,
@@ -361,6 +363,7 @@ impl BackupContents {
         let resource = self.resource_by_key(&id.key)?;
         let representative = object.representative(resource.preferred())?;
         f(&Candidate {
+            contents: self,
             key: &id.key,
             resource,
             object: &object,
@@ -432,6 +435,7 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let candidate = Candidate {
+                    contents,
                     key,
                     resource,
                     object,
@@ -655,8 +659,14 @@ impl<'a> Planner<'a> {
                 return None;
             }
         };
-        let stored = c.object.versions.get(&choice.backed_up)?;
-        let converted = match convert(stored.clone(), &choice.target) {
+        let stored = match c.contents.load(c.object, &choice.backed_up)? {
+            Ok(stored) => stored,
+            Err(reason) => {
+                self.plan.errors.push(Issue::about(source, reason));
+                return None;
+            }
+        };
+        let converted = match convert(stored, &choice.target) {
             Ok(o) => o,
             Err(e) => {
                 self.plan.not_restorable.push(not_restorable(e));
