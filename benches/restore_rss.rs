@@ -5,7 +5,9 @@
 //! temporary folder, then runs the restore in a *fresh process* (this binary again, with
 //! `restore-child <vault-url> <objects>`), so the restore's memory is not hidden by what the
 //! populate and backup phases freed. The child restores with the CLI's setup (the tokio timer,
-//! `TempFileSpool`) into a target that keeps only counts, and reports:
+//! `TempFileSpool`) into a target that keeps only counts, with
+//! `EngineOptions::restore_report_objects` off (the report holds the final objects' heads;
+//! each final object waits in the spool until it is applied), and reports:
 //! - `VmRSS` before the restore (the process with its runtime), and the restore's peak:
 //!   `VmHWM` after the restore minus that RSS (`VmHWM` is reset through
 //!   `/proc/self/clear_refs` first, checked as in `backup_rss`);
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csdr_core::discovery::Discovery;
-use csdr_core::engine::Engine;
+use csdr_core::engine::{Engine, EngineOptions};
 use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
@@ -141,6 +143,11 @@ fn restore_child(url: &str, count: usize) {
             .vault(Arc::new(vault))
             .timer(Arc::new(TokioTimer))
             .spool(Arc::new(TempFileSpool::default()))
+            // The report keeps the final objects' heads, not the objects (R13).
+            .options(EngineOptions {
+                restore_report_objects: false,
+                ..EngineOptions::default()
+            })
             .build()
         {
             Ok(e) => e,

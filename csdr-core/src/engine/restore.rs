@@ -12,9 +12,9 @@ use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
 use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::{BackupContents, EntrySpan};
+use crate::plan::contents::{BackupContents, write_spooled};
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned, plan_restore_spooled};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
@@ -224,14 +224,7 @@ impl Engine {
         for entry in reader {
             let entry = entry?;
             let object = lean(entry.object);
-            let text =
-                serde_json::to_vec(&object).map_err(|e| spool_error(std::io::Error::other(e)))?;
-            let span = EntrySpan {
-                offset: index_spool.len(),
-                len: u32::try_from(text.len())
-                    .map_err(|e| spool_error(std::io::Error::other(e)))?,
-            };
-            index_spool.append(&text).map_err(spool_error)?;
+            let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
             contents.add_spooled_entry(&entry.path, object, span)?;
             entries += 1;
         }
@@ -269,8 +262,16 @@ impl Engine {
             engine_namespace: self.options.engine_namespace.clone(),
             ..PlanOptions::default()
         };
-        // The plan holds the final objects: each backed-up one is dropped once planned.
-        let plan = plan_restore_owned(contents, &ctx, &options)?;
+        // The plan holds the final objects (each backed-up one is dropped once planned), or,
+        // when the report need not hold them, only their heads: the objects wait in a spool
+        // until they are applied (R13).
+        let mut finals = None;
+        let plan = if self.options.restore_report_objects || spec.dry_run || spec.preflight {
+            plan_restore_owned(contents, &ctx, &options)?
+        } else {
+            let spool = finals.insert(self.spool.create().map_err(spool_error)?);
+            plan_restore_spooled(contents, &ctx, &options, &mut **spool)?
+        };
         let mut status = JobStatus {
             phase: JobPhase::InProgress,
             errors: plan
@@ -320,7 +321,7 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, log)
+            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, finals.as_deref(), log)
                 .await;
         }
         report.status.phase = if report.status.failure.is_some() {

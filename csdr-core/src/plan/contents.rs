@@ -288,6 +288,39 @@ pub fn head(object: &KubeObject) -> KubeObject {
     head
 }
 
+/// Writes `object`'s JSON text at the end of `spool`; returns where it is.
+///
+/// # Errors
+/// The spool's error.
+pub fn write_spooled(spool: &mut dyn SpoolFile, object: &KubeObject) -> std::io::Result<EntrySpan> {
+    let text = serde_json::to_vec(object).map_err(std::io::Error::other)?;
+    let span = EntrySpan {
+        offset: spool.len(),
+        len: u32::try_from(text.len()).map_err(std::io::Error::other)?,
+    };
+    spool.append(&text)?;
+    Ok(span)
+}
+
+/// Reads back the object [`write_spooled`] wrote at `span`.
+///
+/// # Errors
+/// Why it cannot be read or parsed.
+pub fn read_spooled(spool: &dyn SpoolFile, span: EntrySpan) -> Result<KubeObject, String> {
+    let mut bytes = vec![0; span.len as usize];
+    let mut at = 0;
+    while at < bytes.len() {
+        match spool.read_at(span.offset + at as u64, &mut bytes[at..]) {
+            Ok(0) => return Err("the entry is cut short".into()),
+            Ok(n) => at += n,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()))
+}
+
 /// The spool a spooled index reads whole objects from.
 #[derive(Clone)]
 struct EntrySpool(Arc<dyn SpoolFile>);
@@ -552,19 +585,7 @@ impl BackupContents {
         let Some(spool) = &self.spool else {
             return Some(Err(fail("the index has no spool".into())));
         };
-        let mut bytes = vec![0; span.len as usize];
-        let mut at = 0;
-        while at < bytes.len() {
-            match spool.0.read_at(span.offset + at as u64, &mut bytes[at..]) {
-                Ok(0) => return Some(Err(fail("the entry is cut short".into()))),
-                Ok(n) => at += n,
-                Err(e) => return Some(Err(fail(e.to_string()))),
-            }
-        }
-        let parsed = serde_json::from_slice::<Value>(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()));
-        Some(parsed.map_err(fail))
+        Some(read_spooled(&*spool.0, *span).map_err(fail))
     }
 
     /// Adds one archive entry as the archive reader yields it: the path's parts and the

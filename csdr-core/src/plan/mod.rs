@@ -73,6 +73,7 @@ use crate::discovery::ServedResource;
 use crate::label_selector::LabelSelectorError;
 use crate::model::{Issue, ObjectRef};
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
+use crate::ports::spool::SpoolFile;
 use crate::releases::{builtin_resource_by_plural, is_never_restored};
 use crate::resources::{ClusterResources, ResourceList, canonical_group};
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
@@ -150,6 +151,10 @@ pub struct CreateStep {
     pub version: Option<VersionChoice>,
     /// The names of the transformations that changed it, in order.
     pub transformations: Vec<String>,
+    /// In a plan made by [`plan_restore_spooled`]: where the final object is in the plan's
+    /// spool while `object` holds only its [`head`](contents::head) (R13). Not serialized.
+    #[serde(skip)]
+    pub final_at: Option<contents::EntrySpan>,
 }
 
 /// One step of a restore.
@@ -233,9 +238,35 @@ pub fn plan_restore(
 /// # Errors
 /// As [`plan_restore`].
 pub fn plan_restore_owned(
+    contents: BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+) -> Result<RestorePlan, PlanError> {
+    plan_consuming(contents, ctx, options, None)
+}
+
+/// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
+/// (R13): each final object is written to `finals` and its create step holds only its
+/// [`head`](contents::head), with [`CreateStep::final_at`] saying where the object is (read
+/// it back with [`contents::read_spooled`] when it is applied). Namespaces, volumes, claims,
+/// StorageClasses, CRDs and Pods, whose fields the apply reads, are held whole.
+///
+/// # Errors
+/// As [`plan_restore`]. An object that cannot be written to `finals` is in the plan's errors.
+pub fn plan_restore_spooled(
+    contents: BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+    finals: &mut dyn SpoolFile,
+) -> Result<RestorePlan, PlanError> {
+    plan_consuming(contents, ctx, options, Some(finals))
+}
+
+fn plan_consuming(
     mut contents: BackupContents,
     ctx: &TransformContext,
     options: &PlanOptions,
+    finals: Option<&mut dyn SpoolFile>,
 ) -> Result<RestorePlan, PlanError> {
     let served = ctx.target.discovery.served_resources();
     let known = known_resources(&contents, &served);
@@ -246,6 +277,7 @@ pub fn plan_restore_owned(
         served,
         plan: RestorePlan::default(),
         crds: BTreeMap::new(),
+        finals,
     };
 
     // The selection borrows the index; what it chose is kept as keys, so that each object
@@ -389,16 +421,18 @@ struct NamespaceObject<'a> {
     selected: bool,
 }
 
-struct Planner<'a> {
+struct Planner<'a, 'f> {
     ctx: &'a TransformContext,
     options: &'a PlanOptions,
     served: Vec<ServedResource>,
     plan: RestorePlan,
     /// Restored CRDs, final objects, by (group, plural).
     crds: BTreeMap<(String, String), KubeObject>,
+    /// Where [`plan_restore_spooled`] puts the final objects it does not hold.
+    finals: Option<&'f mut dyn SpoolFile>,
 }
 
-impl<'a> Planner<'a> {
+impl<'a> Planner<'a, '_> {
     fn skip(&mut self, object: &KubeObject, reason: impl Into<String>) {
         self.plan
             .skipped
@@ -681,8 +715,30 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
-        // The plan holds its final objects until they are applied (R13).
+        // The plan holds its final objects until they are applied (R13), or their heads.
         let mut object = outcome.object;
+        let mut final_at = None;
+        if let Some(finals) = self.finals.as_deref_mut()
+            && !contents::kept_whole(c.key)
+            && !(c.key.group.is_empty() && c.key.plural == "pods")
+        {
+            match contents::write_spooled(finals, &object) {
+                Ok(span) => {
+                    final_at = Some(span);
+                    object = contents::head(&object);
+                }
+                Err(e) => {
+                    self.plan.errors.push(Issue::about(
+                        ObjectRef::of(&object),
+                        format!(
+                            "writing its final object to the restore's temporary storage \
+                             failed: {e}; free space where temporary files go"
+                        ),
+                    ));
+                    return None;
+                }
+            }
+        }
         object.shrink_to_fit();
         let plural = target
             .plurals
@@ -699,6 +755,7 @@ impl<'a> Planner<'a> {
             source: Some(source),
             version: Some(choice),
             transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
+            final_at,
         })
     }
 
@@ -746,6 +803,7 @@ impl<'a> Planner<'a> {
                 source: None,
                 version: None,
                 transformations: vec!["sanitize".into()],
+                final_at: None,
             });
         }
         steps
