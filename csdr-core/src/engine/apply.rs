@@ -397,7 +397,7 @@ impl Engine {
                                 };
                                 self.apply_create(spec, snapshots, &whole).await
                             }
-                            failed => Applied::Failed(Issue::about(
+                            failed => Applied::Failed(Box::new(Issue::about(
                                 ObjectRef::of(&step.object),
                                 format!(
                                     "reading its final object back from the restore's \
@@ -407,7 +407,7 @@ impl Engine {
                                         _ => "the restore has no temporary storage".into(),
                                     }
                                 ),
-                            )),
+                            ))),
                         },
                     };
                     Done::Object(i, applied)
@@ -446,7 +446,7 @@ impl Engine {
                             log.error(issue.to_string());
                             self.emit(ProgressEvent::Issue {
                                 error: true,
-                                issue: issue.clone(),
+                                issue: (**issue).clone(),
                             });
                         }
                     }
@@ -543,11 +543,11 @@ impl Engine {
             match applied {
                 Some(Applied::Created) => report.created.push(object),
                 Some(Applied::Existing(warning)) => {
-                    report.status.warnings.extend(warning);
+                    report.status.warnings.extend(warning.map(|w| *w));
                     report.existing.push(object);
                 }
                 Some(Applied::Patched) => report.patched.push(object),
-                Some(Applied::Failed(issue)) => report.status.errors.push(issue),
+                Some(Applied::Failed(issue)) => report.status.errors.push(*issue),
                 None => report.status.errors.push(Issue::about(
                     object,
                     "was not applied: a dependency never finished",

@@ -99,8 +99,8 @@ pub struct EngineOptions {
     /// Whether a restore's report holds every final object in its plan's create steps
     /// (`RestoreReport::plan`, `RestoreReport::objects`). Default `true`. With `false` a
     /// restore that writes (not a dry run, no pre-flight) keeps each final object in the
-    /// engine's spool until it is applied and the report's create steps hold only the
-    /// objects' heads (`apiVersion`, `kind`, name, namespace, labels), so a restore of
+    /// engine's spool until it is applied and the report's create steps hold only what
+    /// names the objects (`apiVersion`, `kind`, name, namespace), so a restore of
     /// millions of objects does not hold them all (R13); namespaces, volumes, claims,
     /// StorageClasses, CRDs and Pods stay whole.
     pub restore_report_objects: bool,

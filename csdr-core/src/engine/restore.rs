@@ -58,12 +58,12 @@ impl RestoreReport {
     }
 }
 
-/// What happened to one create step.
+/// What happened to one create step (boxed issues: the apply keeps one per object, R13).
 pub(super) enum Applied {
     Created,
-    Existing(Option<Issue>),
+    Existing(Option<Box<Issue>>),
     Patched,
-    Failed(Issue),
+    Failed(Box<Issue>),
 }
 
 impl Engine {
@@ -402,7 +402,8 @@ impl Engine {
         step: &CreateStep,
     ) -> Applied {
         let object = &step.object;
-        let fail = |reason: String| Applied::Failed(Issue::about(ObjectRef::of(object), reason));
+        let fail =
+            |reason: String| Applied::Failed(Box::new(Issue::about(ObjectRef::of(object), reason)));
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
             return fail(reason);
         }
@@ -424,7 +425,7 @@ impl Engine {
                 match existing_action(spec.existing_resource_policy, object, &live) {
                     ExistingAction::CreatedByThisRestore => Applied::Created,
                     ExistingAction::Skip => Applied::Existing(None),
-                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(w)),
+                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(Box::new(w))),
                     ExistingAction::Patch(patch) => {
                         match self
                             .cluster
@@ -433,12 +434,12 @@ impl Engine {
                         {
                             Ok(_) => Applied::Patched,
                             // R11: a failed update is a warning, not an abort.
-                            Err(e) => Applied::Existing(Some(Issue::about(
+                            Err(e) => Applied::Existing(Some(Box::new(Issue::about(
                                 ObjectRef::of(object),
                                 format!(
                                     "already exists; updating it to the backed-up state failed: {e}"
                                 ),
-                            ))),
+                            )))),
                         }
                     }
                 }

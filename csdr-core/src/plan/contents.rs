@@ -260,18 +260,29 @@ pub fn kept_whole(key: &ResourceKey) -> bool {
 /// name, namespace, labels and the mirror-pod annotation. A spooled index holds this instead
 /// of the object.
 pub fn head(object: &KubeObject) -> KubeObject {
+    head_with(object, true)
+}
+
+/// What names an object: `apiVersion`, `kind`, name and namespace. A plan made by
+/// [`super::plan_restore_spooled`] holds this instead of a final object it does not need.
+pub fn identity(object: &KubeObject) -> KubeObject {
+    head_with(object, false)
+}
+
+fn head_with(object: &KubeObject, selection: bool) -> KubeObject {
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), Value::String(object.name().to_string()));
     if let Some(ns) = object.namespace() {
         meta.insert("namespace".into(), Value::String(ns.to_string()));
     }
-    if let Some(labels) = object.labels()
+    if selection
+        && let Some(labels) = object.labels()
         && !labels.is_empty()
     {
         meta.insert("labels".into(), Value::Object(labels.clone()));
     }
     let mirror = super::MIRROR_POD_ANNOTATION;
-    if let Some(value) = object.annotation(mirror) {
+    if let Some(value) = object.annotation(mirror).filter(|_| selection) {
         let mut annotations = serde_json::Map::new();
         annotations.insert(mirror.into(), Value::String(value.to_string()));
         meta.insert("annotations".into(), Value::Object(annotations));

@@ -152,7 +152,8 @@ pub struct CreateStep {
     /// The names of the transformations that changed it, in order.
     pub transformations: Vec<String>,
     /// In a plan made by [`plan_restore_spooled`]: where the final object is in the plan's
-    /// spool while `object` holds only its [`head`](contents::head) (R13). Not serialized.
+    /// spool while `object` holds only its [`identity`](contents::identity) (R13). Not
+    /// serialized.
     #[serde(skip)]
     pub final_at: Option<contents::EntrySpan>,
 }
@@ -247,7 +248,7 @@ pub fn plan_restore_owned(
 
 /// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
 /// (R13): each final object is written to `finals` and its create step holds only its
-/// [`head`](contents::head), with [`CreateStep::final_at`] saying where the object is (read
+/// [`identity`](contents::identity), with [`CreateStep::final_at`] saying where the object is (read
 /// it back with [`contents::read_spooled`] when it is applied). Namespaces, volumes, claims,
 /// StorageClasses, CRDs and Pods, whose fields the apply reads, are held whole.
 ///
@@ -330,7 +331,8 @@ fn plan_consuming(
             }
         });
         if let Some(step) = planned {
-            steps.push(step);
+            // Boxed at once: the steps are not moved again (R13: a restore's memory).
+            steps.push(Box::new(step));
         }
     }
 
@@ -340,7 +342,12 @@ fn plan_consuming(
         .iter()
         .filter_map(|s| s.object.namespace().map(String::from))
         .collect();
-    steps.extend(planner.namespace_steps(&mut contents, namespace_objects, needed));
+    steps.extend(
+        planner
+            .namespace_steps(&mut contents, namespace_objects, needed)
+            .into_iter()
+            .map(Box::new),
+    );
     drop(contents);
 
     let order = &options.order;
@@ -355,13 +362,14 @@ fn plan_consuming(
         .collect();
     let any_crd = !crd_steps.is_empty();
     plan.steps
+        .reserve_exact(2 * crd_steps.len() + usize::from(any_crd) + steps.len());
+    plan.steps
         .extend(crd_steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
     plan.steps.extend(waits);
     if any_crd {
         plan.steps.push(PlanStep::RefreshDiscovery);
     }
-    plan.steps
-        .extend(steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
+    plan.steps.extend(steps.into_iter().map(PlanStep::Create));
     Ok(plan)
 }
 
@@ -725,7 +733,7 @@ impl<'a> Planner<'a, '_> {
             match contents::write_spooled(finals, &object) {
                 Ok(span) => {
                     final_at = Some(span);
-                    object = contents::head(&object);
+                    object = contents::identity(&object);
                 }
                 Err(e) => {
                     self.plan.errors.push(Issue::about(
