@@ -181,9 +181,10 @@ fn restore_child(url: &str, count: usize) {
         mib(hwm)
     );
     println!(
-        "RESULT restore_rss objects={count} created={created} measured={peak:.0}MiB baseline_process_rss={:.0}MiB goal=256MiB met={} seconds={:.1} objects_per_s={:.0}",
+        "RESULT restore_rss objects={count} created={created} measured={peak:.0}MiB baseline_process_rss={:.0}MiB goal=256MiB_at_1000000 met={} seconds={:.1} objects_per_s={:.0}",
         mib(before),
-        peak <= 256.0,
+        // The goal is set at 1,000,000 objects: a smaller run cannot meet it.
+        count >= 1_000_000 && peak <= 256.0,
         elapsed.as_secs_f64(),
         created as f64 / elapsed.as_secs_f64(),
     );
