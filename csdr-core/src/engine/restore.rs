@@ -12,7 +12,7 @@ use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
 use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::{BackupContents, write_spooled};
+use crate::plan::contents::{BackupContents, HeadLabels, write_spooled};
 use crate::plan::existing::{ExistingAction, existing_action};
 use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned, plan_restore_spooled};
 use crate::ports::clock::within;
@@ -220,12 +220,16 @@ impl Engine {
         // are planned, one at a time (R13).
         let mut index_spool = self.spool.create().map_err(spool_error)?;
         let mut contents = BackupContents::new();
+        let labels = match spec.scope.label_selector {
+            Some(_) => HeadLabels::Kept,
+            None => HeadLabels::Dropped,
+        };
         let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
             let object = lean(entry.object);
             let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
-            contents.add_spooled_entry(&entry.path, object, span)?;
+            contents.add_spooled_entry(&entry.path, object, span, labels)?;
             entries += 1;
         }
         drop(spooled);

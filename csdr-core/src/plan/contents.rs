@@ -260,22 +260,31 @@ pub fn kept_whole(key: &ResourceKey) -> bool {
 /// name, namespace, labels and the mirror-pod annotation. A spooled index holds this instead
 /// of the object.
 pub fn head(object: &KubeObject) -> KubeObject {
-    head_with(object, true)
+    head_with(object, true, true)
+}
+
+/// Whether the heads of a spooled index keep the objects' labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadLabels {
+    /// Kept: the restore selects objects by label.
+    Kept,
+    /// Left out: nothing reads them before the object is planned from its whole text.
+    Dropped,
 }
 
 /// What names an object: `apiVersion`, `kind`, name and namespace. A plan made by
 /// [`super::plan_restore_spooled`] holds this instead of a final object it does not need.
 pub fn identity(object: &KubeObject) -> KubeObject {
-    head_with(object, false)
+    head_with(object, false, false)
 }
 
-fn head_with(object: &KubeObject, selection: bool) -> KubeObject {
+fn head_with(object: &KubeObject, labels: bool, selection: bool) -> KubeObject {
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), Value::String(object.name().to_string()));
     if let Some(ns) = object.namespace() {
         meta.insert("namespace".into(), Value::String(ns.to_string()));
     }
-    if selection
+    if labels
         && let Some(labels) = object.labels()
         && !labels.is_empty()
     {
@@ -535,7 +544,8 @@ impl BackupContents {
     /// is checked against its path as [`BackupContents::add_entry`] does, then kept whole
     /// (the resources of [`kept_whole`]) or as its [`head`], with `span`, where the caller
     /// wrote the object's JSON text in the spool it then attaches
-    /// ([`BackupContents::attach_spool`]).
+    /// ([`BackupContents::attach_spool`]). A head keeps the object's labels only with
+    /// [`HeadLabels::Kept`]: a restore without a label selector reads none.
     ///
     /// # Errors
     /// As [`BackupContents::add_item`].
@@ -544,6 +554,7 @@ impl BackupContents {
         path: &crate::archive::ItemPath,
         object: KubeObject,
         span: EntrySpan,
+        labels: HeadLabels,
     ) -> Result<(), ContentsError> {
         use crate::archive::VersionDir;
         let version = match &path.version_dir {
@@ -555,7 +566,8 @@ impl BackupContents {
         let (object, span) = if kept_whole(&key) {
             (object, None)
         } else {
-            (head(&object), Some(span))
+            let with_labels = labels == HeadLabels::Kept;
+            (head_with(&object, with_labels, true), Some(span))
         };
         self.add_item_at(
             ArchiveItem {

@@ -1527,9 +1527,10 @@ fn served_by_crd(steps: &[&CreateStep], gvr: &GroupVersionResource) -> bool {
 
 /// The index the restore builds (R13): heads in memory, objects in a spool, as the engine
 /// adds the archive reader's entries.
-fn spooled_contents_of(entries: &[Entry]) -> BackupContents {
+fn spooled_contents_of(entries: &[Entry], spec: &RestoreSpec) -> BackupContents {
     use crate::archive::{ItemPath, VersionDir};
     use crate::plan::contents::EntrySpan;
+    use crate::plan::contents::HeadLabels;
     use crate::ports::spool::{MemorySpool, Spool};
     let mut spool = MemorySpool.create().unwrap();
     let mut contents = BackupContents::new();
@@ -1552,7 +1553,11 @@ fn spooled_contents_of(entries: &[Entry]) -> BackupContents {
             len: text.len() as u32,
         };
         spool.append(&text).unwrap();
-        let _ = contents.add_spooled_entry(&path, object.clone(), span);
+        let labels = match spec.scope.label_selector {
+            Some(_) => HeadLabels::Kept,
+            None => HeadLabels::Dropped,
+        };
+        let _ = contents.add_spooled_entry(&path, object.clone(), span, labels);
     }
     contents.attach_spool(std::sync::Arc::from(spool));
     contents
@@ -1561,7 +1566,8 @@ fn spooled_contents_of(entries: &[Entry]) -> BackupContents {
 #[test]
 fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
     let entries = backup_116();
-    let spooled = spooled_contents_of(&entries);
+    let selecting = spec(|s| s.scope.label_selector = Some("app=web".into()));
+    let spooled = spooled_contents_of(&entries, &selecting);
     let whole = contents_of(&entries);
     // The Deployment is held as its head; volumes, claims and namespaces whole.
     let deployments = spooled.resource("apps", "deployments").unwrap();
@@ -1569,6 +1575,13 @@ fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
     let head = web.representative(deployments.preferred()).unwrap();
     assert_eq!(head.label("app"), Some("web"));
     assert_eq!(head.pointer("/spec"), None);
+    // Without a label selector the heads keep no labels.
+    let unselecting = spooled_contents_of(&entries, &RestoreSpec::new("r1", "nightly-116"));
+    let deployments = unselecting.resource("apps", "deployments").unwrap();
+    let (_, bare) = deployments.objects().next().unwrap();
+    let bare_head = bare.representative(deployments.preferred()).unwrap();
+    assert_eq!(bare_head.labels(), None);
+    assert_eq!(bare_head.name(), "web");
     let v1 = GroupVersion::new("apps", "v1");
     let loaded = spooled.load(web, &v1).unwrap().unwrap();
     let (_, whole_web) = whole
@@ -1586,9 +1599,10 @@ fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
             s.namespace_mapping.insert("shop".into(), "shop-2".into());
         }),
     ] {
+        let spooled = spooled_contents_of(&entries, &spec);
         let ctx = context_128(&whole, spec);
         let a = plan_restore(&whole, &ctx, &PlanOptions::default()).unwrap();
-        let b = plan_restore_owned(spooled.clone(), &ctx, &PlanOptions::default()).unwrap();
+        let b = plan_restore_owned(spooled, &ctx, &PlanOptions::default()).unwrap();
         assert_eq!(a, b);
     }
 }
@@ -1599,7 +1613,7 @@ proptest! {
     #[test]
     fn a_spooled_index_plans_as_the_whole_one(entries in arb_backup(), spec in arb_spec()) {
         let whole = contents_of_lenient(&entries);
-        let spooled = spooled_contents_of(&entries);
+        let spooled = spooled_contents_of(&entries, &spec);
         let ctx = context_128(&whole, spec);
         let a = plan_restore(&whole, &ctx, &PlanOptions::default());
         let b = plan_restore_owned(spooled, &ctx, &PlanOptions::default());
