@@ -876,6 +876,7 @@ fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
             .expect("a ConfigMap step");
         assert!(config_map.final_at.is_some());
         assert_eq!(config_map.object.pointer("/data"), None);
+        assert_eq!(config_map.version, None);
         // Every object is in the target exactly as the restore that held it created it.
         let mut compared = 0;
         for step in held.plan.creates() {

@@ -100,9 +100,10 @@ pub struct EngineOptions {
     /// (`RestoreReport::plan`, `RestoreReport::objects`). Default `true`. With `false` a
     /// restore that writes (not a dry run, no pre-flight) keeps each final object in the
     /// engine's spool until it is applied and the report's create steps hold only what
-    /// names the objects (`apiVersion`, `kind`, name, namespace), so a restore of
-    /// millions of objects does not hold them all (R13); namespaces, volumes, claims,
-    /// StorageClasses, CRDs and Pods stay whole.
+    /// names the objects (`apiVersion`, `kind`, name, namespace) and where they are created,
+    /// without their source, version choice and transformations (a dry run reports those),
+    /// so a restore of millions of objects does not hold them all (R13); namespaces,
+    /// volumes, claims, StorageClasses, CRDs and Pods stay whole.
     pub restore_report_objects: bool,
 }
 

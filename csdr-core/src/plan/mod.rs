@@ -248,9 +248,11 @@ pub fn plan_restore_owned(
 
 /// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
 /// (R13): each final object is written to `finals` and its create step holds only its
-/// [`identity`](contents::identity), with [`CreateStep::final_at`] saying where the object is (read
-/// it back with [`contents::read_spooled`] when it is applied). Namespaces, volumes, claims,
-/// StorageClasses, CRDs and Pods, whose fields the apply reads, are held whole.
+/// [`identity`](contents::identity) and target resource, with [`CreateStep::final_at`] saying
+/// where the object is (read it back with [`contents::read_spooled`] when it is applied); its
+/// `source`, `version` and `transformations` are left out (a dry run has them). Namespaces,
+/// volumes, claims, StorageClasses, CRDs and Pods, whose fields the apply reads, are planned
+/// as [`plan_restore_owned`] plans them.
 ///
 /// # Errors
 /// As [`plan_restore`]. An object that cannot be written to `finals` is in the plan's errors.
@@ -760,9 +762,13 @@ impl<'a> Planner<'a, '_> {
                 plural,
             ),
             object,
-            source: Some(source),
-            version: Some(choice),
-            transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
+            // A spooled step holds where and what to create, not how it was made (R13).
+            source: final_at.is_none().then_some(source),
+            version: final_at.is_none().then_some(choice),
+            transformations: match final_at {
+                None => outcome.applied.iter().map(|s| s.to_string()).collect(),
+                Some(_) => Vec::new(),
+            },
             final_at,
         })
     }
