@@ -5,7 +5,9 @@
 //! temporary folder, then runs the restore in a *fresh process* (this binary again, with
 //! `restore-child <vault-url> <objects>`), so the restore's memory is not hidden by what the
 //! populate and backup phases freed. The child restores with the CLI's setup (the tokio timer,
-//! `TempFileSpool`) into a target that keeps only counts, and reports:
+//! `TempFileSpool`) into a target that keeps only counts, with
+//! `EngineOptions::restore_report_objects` off (the report holds the final objects' heads;
+//! each final object waits in the spool until it is applied), and reports:
 //! - `VmRSS` before the restore (the process with its runtime), and the restore's peak:
 //!   `VmHWM` after the restore minus that RSS (`VmHWM` is reset through
 //!   `/proc/self/clear_refs` first, checked as in `backup_rss`);
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csdr_core::discovery::Discovery;
-use csdr_core::engine::Engine;
+use csdr_core::engine::{Engine, EngineOptions};
 use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
@@ -141,6 +143,11 @@ fn restore_child(url: &str, count: usize) {
             .vault(Arc::new(vault))
             .timer(Arc::new(TokioTimer))
             .spool(Arc::new(TempFileSpool::default()))
+            // The report keeps the final objects' heads, not the objects (R13).
+            .options(EngineOptions {
+                restore_report_objects: false,
+                ..EngineOptions::default()
+            })
             .build()
         {
             Ok(e) => e,
@@ -174,9 +181,10 @@ fn restore_child(url: &str, count: usize) {
         mib(hwm)
     );
     println!(
-        "RESULT restore_rss objects={count} created={created} measured={peak:.0}MiB baseline_process_rss={:.0}MiB goal=256MiB met={} seconds={:.1} objects_per_s={:.0}",
+        "RESULT restore_rss objects={count} created={created} measured={peak:.0}MiB baseline_process_rss={:.0}MiB goal=256MiB_at_1000000 met={} seconds={:.1} objects_per_s={:.0}",
         mib(before),
-        peak <= 256.0,
+        // The goal is set at 1,000,000 objects: a smaller run cannot meet it.
+        count >= 1_000_000 && peak <= 256.0,
         elapsed.as_secs_f64(),
         created as f64 / elapsed.as_secs_f64(),
     );

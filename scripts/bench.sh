@@ -56,7 +56,8 @@ run backup_rss \
 run http_backup_vs_kubectl \
   env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_backup_vs_kubectl
 # Restore memory: its own default (100,000 objects) unless CSDR_BENCH_RESTORE_OBJECTS is set;
-# a 1,000,000-object restore still needs about 10 GiB (see BENCHMARKS.md, issue 15).
+# a 1,000,000-object restore still needs about 2.2 GiB (2.2 KiB per object; BENCHMARKS.md,
+# issue 15), so the script does not run it by default.
 run restore_rss \
   env CSDR_BENCH_OBJECTS="${CSDR_BENCH_RESTORE_OBJECTS:-100000}" cargo bench -p csdr --bench restore_rss
 run http_restore_vs_kubectl \
@@ -99,7 +100,7 @@ echo "| archive write with client-side encryption (2 threads) | $(archive_mbs 'a
 echo "| restore transformation pipeline | $(field transform_pipeline measured) | serde_json parse: $(field transform_pipeline baseline) | ${tp_ratio:-?} | ≤ 0.85 | $(met "$tp_ratio" 0.85) |"
 echo "| peak RSS, backup of $(field backup_rss objects) objects | ${rss_peak:-?} MiB over the loaded cluster ($(field backup_rss seconds) s, $(field backup_rss objects_per_s) objects/s, vault $(field backup_rss vault_mib) MiB) | simulated cluster alone: $(field backup_rss baseline_cluster_rss) | – | ≤ 128 MiB | $(met "$rss_peak" 128) |"
 restore_peak=$(field restore_rss measured | sed 's/MiB//')
-echo "| peak RSS, restore of $(field restore_rss objects) objects | ${restore_peak:-?} MiB over the process before the restore ($(field restore_rss seconds) s, $(field restore_rss objects_per_s) objects/s) | process before the restore: $(field restore_rss baseline_process_rss) | – | ≤ 256 MiB (at 1,000,000 objects) | $(met "$restore_peak" 256) |"
+echo "| peak RSS, restore of $(field restore_rss objects) objects | ${restore_peak:-?} MiB over the process before the restore ($(field restore_rss seconds) s, $(field restore_rss objects_per_s) objects/s) | process before the restore: $(field restore_rss baseline_process_rss) | – | ≤ 256 MiB (at 1,000,000 objects) | $(case "$(field restore_rss met)" in true) echo yes ;; false) echo no ;; *) echo "?" ;; esac) (only a run of 1,000,000 objects can meet it: CSDR_BENCH_RESTORE_OBJECTS=1000000) |"
 restore_ratio=$(field http_restore_vs_kubectl ratio)
 if grep -q '^RESULT http_restore_vs_kubectl skipped' "$LOGS/http_restore_vs_kubectl.log"; then
   echo "| restore over HTTP vs kubectl create -f | skipped: kubectl absent | | | ≤ 0.25 | – |"

@@ -377,12 +377,24 @@ async fn restore_with(
     vault: Arc<dyn Vault>,
     spec: RestoreSpec,
 ) -> RestoreReport {
+    restore_configured(cluster, vault, spec, true).await
+}
+
+/// A restore whose report holds the final objects (`report_objects`, the default), or
+/// whose final objects wait in the engine's spool until they are applied (R13).
+async fn restore_configured(
+    cluster: Arc<Recording>,
+    vault: Arc<dyn Vault>,
+    spec: RestoreSpec,
+    report_objects: bool,
+) -> RestoreReport {
     let engine = Engine::builder()
         .cluster(cluster)
         .vault(vault)
         .options(EngineOptions {
             pvc_bind_wait: Duration::from_secs(5),
             restore_transient_retries: 0,
+            restore_report_objects: report_objects,
             ..EngineOptions::default()
         })
         .build()
@@ -396,13 +408,19 @@ fn tier(gvr: &GroupVersionResource) -> usize {
 
 #[test]
 fn every_dependency_is_created_before_its_dependents_under_concurrency() {
-    futures::executor::block_on(dependencies_first());
+    futures::executor::block_on(dependencies_first(true));
 }
 
-async fn dependencies_first() {
+#[test]
+fn every_dependency_is_created_first_when_the_final_objects_wait_in_the_spool() {
+    futures::executor::block_on(dependencies_first(false));
+}
+
+async fn dependencies_first(report_objects: bool) {
     let vault = backed_up(6).await;
     let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 2));
-    let report = restore(target.clone(), vault, "r1").await;
+    let spec = RestoreSpec::new("r1", "app-b");
+    let report = restore_configured(target.clone(), vault, spec, report_objects).await;
     assert_eq!(
         report.status.phase,
         JobPhase::Completed,
@@ -750,8 +768,17 @@ fn a_restore_that_passes_its_preflight_restores_everything() {
 
 #[test]
 fn a_flipped_byte_in_the_last_entry_fails_the_restore_before_any_write() {
+    futures::executor::block_on(flipped_byte_fails_before_any_write(true));
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_entry_fails_before_any_write_when_objects_wait_in_the_spool() {
+    futures::executor::block_on(flipped_byte_fails_before_any_write(false));
+}
+
+async fn flipped_byte_fails_before_any_write(report_objects: bool) {
     use csdr_core::ports::blob_store::BlobStore;
-    futures::executor::block_on(async {
+    {
         let store = MemoryBlobStore::new();
         let vault = backed_up_on(2, store.clone()).await;
         // Flip one byte of the tarball's last entry, keeping it valid JSON, and re-anchor the
@@ -778,7 +805,8 @@ fn a_flipped_byte_in_the_last_entry_fails_the_restore_before_any_write() {
             .unwrap();
 
         let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 0));
-        let report = restore(target.clone(), vault, "r1").await;
+        let spec = RestoreSpec::new("r1", "app-b");
+        let report = restore_configured(target.clone(), vault, spec, report_objects).await;
         assert_eq!(
             report.status.phase,
             JobPhase::Failed,
@@ -799,6 +827,76 @@ fn a_flipped_byte_in_the_last_entry_fails_the_restore_before_any_write() {
             failure.message
         );
         assert_eq!(creates(&target), Vec::new(), "something was written");
+    }
+}
+
+/// A live object without what the server sets.
+fn as_restored(mut live: KubeObject) -> KubeObject {
+    for key in csdr_core::transform::sanitize::SERVER_SET_METADATA {
+        live.metadata_mut().remove(key);
+    }
+    live
+}
+
+#[test]
+fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
+    futures::executor::block_on(async {
+        // Two vaults with the same backup: a restore's name is taken once per vault.
+        let (vault, other_vault) = (backed_up(3).await, backed_up(3).await);
+        let held_target = SimCluster::new(KubeRelease::V1_28);
+        let spooled_target = SimCluster::new(KubeRelease::V1_28);
+        let spec = RestoreSpec::new("r1", "app-b");
+        let held = restore_configured(
+            Arc::new(Recording::new(held_target.clone(), 1)),
+            vault,
+            spec.clone(),
+            true,
+        )
+        .await;
+        let spooled = restore_configured(
+            Arc::new(Recording::new(spooled_target.clone(), 1)),
+            other_vault,
+            spec,
+            false,
+        )
+        .await;
+        assert_eq!(held.status.phase, JobPhase::Completed, "{:#?}", held.status);
+        assert_eq!(
+            spooled.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            spooled.status
+        );
+        assert_eq!(spooled.created, held.created);
+        // The report of the spooled restore holds heads of the ConfigMaps, not their data.
+        let config_map = spooled
+            .plan
+            .creates()
+            .find(|c| c.object.kind() == "ConfigMap")
+            .expect("a ConfigMap step");
+        assert!(config_map.final_at.is_some());
+        assert_eq!(config_map.object.pointer("/data"), None);
+        assert_eq!(config_map.version, None);
+        // Every object is in the target exactly as the restore that held it created it.
+        let mut compared = 0;
+        for step in held.plan.creates() {
+            let o = &step.object;
+            let get = |c: &SimCluster| {
+                let c = c.clone();
+                let (gvr, ns, name) = (
+                    step.resource.clone(),
+                    o.namespace().map(String::from),
+                    o.name().to_string(),
+                );
+                async move { c.get(&gvr, ns.as_deref(), &name).await.unwrap() }
+            };
+            let want = get(&held_target).await.map(as_restored);
+            let got = get(&spooled_target).await.map(as_restored);
+            assert!(want.is_some(), "{} missing", o.describe());
+            assert_eq!(got, want, "{}", o.describe());
+            compared += 1;
+        }
+        assert!(compared > 30, "{compared} objects compared");
     });
 }
 

@@ -34,10 +34,12 @@ use super::restore::{Applied, RestoreReport};
 use super::{Engine, ProgressEvent};
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
+use crate::plan::contents::read_spooled;
 use crate::plan::order::RestoreOrder;
 use crate::plan::{CreateStep, PlanStep};
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
+use crate::ports::spool::SpoolFile;
 use crate::transform::TransformContext;
 
 /// Something the apply waits for besides R3's tiers.
@@ -260,6 +262,7 @@ impl Engine {
         ctx: &TransformContext,
         snapshots: &[VolumeSnapshotRecord],
         report: &mut RestoreReport,
+        finals: Option<&dyn SpoolFile>,
         log: &mut JobLog,
     ) {
         let workers = self
@@ -379,7 +382,35 @@ impl Engine {
                     if !wait.is_zero() {
                         self.timer.sleep(wait).await;
                     }
-                    Done::Object(i, self.apply_create(spec, snapshots, step).await)
+                    let applied = match step.final_at {
+                        None => self.apply_create(spec, snapshots, step).await,
+                        // The final object, read back just before it is applied (R13).
+                        Some(span) => match finals.map(|f| read_spooled(f, span)) {
+                            Some(Ok(object)) => {
+                                let whole = CreateStep {
+                                    object,
+                                    resource: step.resource.clone(),
+                                    source: step.source.clone(),
+                                    version: None,
+                                    transformations: Vec::new(),
+                                    final_at: None,
+                                };
+                                self.apply_create(spec, snapshots, &whole).await
+                            }
+                            failed => Applied::Failed(Box::new(Issue::about(
+                                ObjectRef::of(&step.object),
+                                format!(
+                                    "reading its final object back from the restore's \
+                                     temporary storage failed: {}",
+                                    match failed {
+                                        Some(Err(e)) => e,
+                                        _ => "the restore has no temporary storage".into(),
+                                    }
+                                ),
+                            ))),
+                        },
+                    };
+                    Done::Object(i, applied)
                 }));
             }
             let Some(event) = tasks.next().await else {
@@ -415,7 +446,7 @@ impl Engine {
                             log.error(issue.to_string());
                             self.emit(ProgressEvent::Issue {
                                 error: true,
-                                issue: issue.clone(),
+                                issue: (**issue).clone(),
                             });
                         }
                     }
@@ -512,11 +543,11 @@ impl Engine {
             match applied {
                 Some(Applied::Created) => report.created.push(object),
                 Some(Applied::Existing(warning)) => {
-                    report.status.warnings.extend(warning);
+                    report.status.warnings.extend(warning.map(|w| *w));
                     report.existing.push(object);
                 }
                 Some(Applied::Patched) => report.patched.push(object),
-                Some(Applied::Failed(issue)) => report.status.errors.push(issue),
+                Some(Applied::Failed(issue)) => report.status.errors.push(*issue),
                 None => report.status.errors.push(Issue::about(
                     object,
                     "was not applied: a dependency never finished",
@@ -642,6 +673,7 @@ mod tests {
             source: None,
             version: None,
             transformations: Vec::new(),
+            final_at: None,
         }
     }
 

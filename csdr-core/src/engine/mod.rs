@@ -96,6 +96,15 @@ pub struct EngineOptions {
     /// How many times a restore write the cluster refused as transient (429, 5xx, network)
     /// is tried again, after a back-off that starts at 0.5 s and doubles.
     pub restore_transient_retries: u32,
+    /// Whether a restore's report holds every final object in its plan's create steps
+    /// (`RestoreReport::plan`, `RestoreReport::objects`). Default `true`. With `false` a
+    /// restore that writes (not a dry run, no pre-flight) keeps each final object in the
+    /// engine's spool until it is applied and the report's create steps hold only what
+    /// names the objects (`apiVersion`, `kind`, name, namespace) and where they are created,
+    /// without their source, version choice and transformations (a dry run reports those),
+    /// so a restore of millions of objects does not hold them all (R13); namespaces,
+    /// volumes, claims, StorageClasses, CRDs and Pods stay whole.
+    pub restore_report_objects: bool,
 }
 
 impl Default for EngineOptions {
@@ -113,6 +122,7 @@ impl Default for EngineOptions {
             orphan_grace,
             restore_writes_per_second: None,
             restore_transient_retries: 3,
+            restore_report_objects: true,
         }
     }
 }

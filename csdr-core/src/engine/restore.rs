@@ -12,9 +12,9 @@ use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
 use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::BackupContents;
+use crate::plan::contents::{BackupContents, HeadLabels, write_spooled};
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned};
+use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned, plan_restore_spooled};
 use crate::ports::clock::within;
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
@@ -58,12 +58,12 @@ impl RestoreReport {
     }
 }
 
-/// What happened to one create step.
+/// What happened to one create step (boxed issues: the apply keeps one per object, R13).
 pub(super) enum Applied {
     Created,
-    Existing(Option<Issue>),
+    Existing(Option<Box<Issue>>),
     Patched,
-    Failed(Issue),
+    Failed(Box<Issue>),
 }
 
 impl Engine {
@@ -215,14 +215,25 @@ impl Engine {
         if let Some(digests) = archive.entry_digests {
             reader = reader.with_expected_digests(digests);
         }
+        // The index holds one small record per object (its head and where its JSON text is
+        // in a second spool of the entries); the objects are read back from there when they
+        // are planned, one at a time (R13).
+        let mut index_spool = self.spool.create().map_err(spool_error)?;
         let mut contents = BackupContents::new();
+        let labels = match spec.scope.label_selector {
+            Some(_) => HeadLabels::Kept,
+            None => HeadLabels::Dropped,
+        };
         let mut entries = 0u64;
         for entry in reader {
             let entry = entry?;
-            contents.add_entry(&entry.path, lean(entry.object))?;
+            let object = lean(entry.object);
+            let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
+            contents.add_spooled_entry(&entry.path, object, span, labels)?;
             entries += 1;
         }
         drop(spooled);
+        contents.attach_spool(std::sync::Arc::from(index_spool));
         log.info(format!(
             "read and verified {entries} entries of backup {}",
             spec.backup_name
@@ -255,8 +266,16 @@ impl Engine {
             engine_namespace: self.options.engine_namespace.clone(),
             ..PlanOptions::default()
         };
-        // The plan holds the final objects: each backed-up one is dropped once planned.
-        let plan = plan_restore_owned(contents, &ctx, &options)?;
+        // The plan holds the final objects (each backed-up one is dropped once planned), or,
+        // when the report need not hold them, only their heads: the objects wait in a spool
+        // until they are applied (R13).
+        let mut finals = None;
+        let plan = if self.options.restore_report_objects || spec.dry_run || spec.preflight {
+            plan_restore_owned(contents, &ctx, &options)?
+        } else {
+            let spool = finals.insert(self.spool.create().map_err(spool_error)?);
+            plan_restore_spooled(contents, &ctx, &options, &mut **spool)?
+        };
         let mut status = JobStatus {
             phase: JobPhase::InProgress,
             errors: plan
@@ -306,7 +325,7 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, log)
+            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, finals.as_deref(), log)
                 .await;
         }
         report.status.phase = if report.status.failure.is_some() {
@@ -387,7 +406,8 @@ impl Engine {
         step: &CreateStep,
     ) -> Applied {
         let object = &step.object;
-        let fail = |reason: String| Applied::Failed(Issue::about(ObjectRef::of(object), reason));
+        let fail =
+            |reason: String| Applied::Failed(Box::new(Issue::about(ObjectRef::of(object), reason)));
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
             return fail(reason);
         }
@@ -409,7 +429,7 @@ impl Engine {
                 match existing_action(spec.existing_resource_policy, object, &live) {
                     ExistingAction::CreatedByThisRestore => Applied::Created,
                     ExistingAction::Skip => Applied::Existing(None),
-                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(w)),
+                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(Box::new(w))),
                     ExistingAction::Patch(patch) => {
                         match self
                             .cluster
@@ -418,12 +438,12 @@ impl Engine {
                         {
                             Ok(_) => Applied::Patched,
                             // R11: a failed update is a warning, not an abort.
-                            Err(e) => Applied::Existing(Some(Issue::about(
+                            Err(e) => Applied::Existing(Some(Box::new(Issue::about(
                                 ObjectRef::of(object),
                                 format!(
                                     "already exists; updating it to the backed-up state failed: {e}"
                                 ),
-                            ))),
+                            )))),
                         }
                     }
                 }

@@ -34,8 +34,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::ports::spool::SpoolFile;
 
 use crate::object::{GroupVersion, KubeObject, group_resource};
 use crate::resources::canonical_group;
@@ -156,28 +160,46 @@ pub struct BackedUpObject {
 
 /// An object's versions, ordered by version: a map that takes no more memory than its
 /// entries (most objects are captured at one version; a restore's index holds them all, R13).
+///
+/// A version read into a spooled index ([`BackupContents::add_spooled_entry`]) holds the object's
+/// [`head`] and where its entry is in the spool; the whole object is read from there when it
+/// is planned ([`BackupContents::load`]).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ObjectVersions(Vec<(GroupVersion, KubeObject)>);
+pub struct ObjectVersions(Vec<(GroupVersion, KubeObject, Option<EntrySpan>)>);
 
 impl ObjectVersions {
     /// Sets the object at `version`; returns the one it replaces.
     pub fn insert(&mut self, version: GroupVersion, object: KubeObject) -> Option<KubeObject> {
-        match self.0.binary_search_by(|(v, _)| v.cmp(&version)) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, object)),
+        self.insert_at(version, object, None)
+    }
+
+    fn insert_at(
+        &mut self,
+        version: GroupVersion,
+        object: KubeObject,
+        span: Option<EntrySpan>,
+    ) -> Option<KubeObject> {
+        match self.0.binary_search_by(|(v, _, _)| v.cmp(&version)) {
+            Ok(i) => {
+                self.0[i].2 = span;
+                Some(std::mem::replace(&mut self.0[i].1, object))
+            }
             Err(i) => {
                 self.0.reserve_exact(1);
-                self.0.insert(i, (version, object));
+                self.0.insert(i, (version, object, span));
                 None
             }
         }
     }
 
-    /// The object at `version`.
+    /// The object at `version` (its [`head`] when the index is spooled and the resource is
+    /// not one the planner reads whole).
     pub fn get(&self, version: &GroupVersion) -> Option<&KubeObject> {
-        self.0
-            .binary_search_by(|(v, _)| v.cmp(version))
-            .ok()
-            .map(|i| &self.0[i].1)
+        self.position(version).map(|i| &self.0[i].1)
+    }
+
+    fn position(&self, version: &GroupVersion) -> Option<usize> {
+        self.0.binary_search_by(|(v, _, _)| v.cmp(version)).ok()
     }
 
     /// Whether the object was captured at `version`.
@@ -187,12 +209,12 @@ impl ObjectVersions {
 
     /// The versions, in order.
     pub fn keys(&self) -> impl Iterator<Item = &GroupVersion> {
-        self.0.iter().map(|(v, _)| v)
+        self.0.iter().map(|(v, _, _)| v)
     }
 
     /// Version and object, in version order.
     pub fn iter(&self) -> impl Iterator<Item = (&GroupVersion, &KubeObject)> {
-        self.0.iter().map(|(v, o)| (v, o))
+        self.0.iter().map(|(v, o, _)| (v, o))
     }
 
     /// How many versions.
@@ -203,6 +225,135 @@ impl ObjectVersions {
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Where one archive entry's object is in a spooled index's spool: its JSON text at
+/// `offset`, `len` bytes long (R13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntrySpan {
+    /// The first byte.
+    pub offset: u64,
+    /// How many bytes (an entry is at most `ReadLimits::max_entry_size`, 16 MiB by default).
+    pub len: u32,
+}
+
+/// The resources a spooled index keeps whole, because planning reads their fields (related
+/// volumes and classes, CRDs' served versions, volume facts, Namespaces): few objects in any
+/// backup. Every other object is kept as its [`head`].
+const KEPT_WHOLE: [(&str, &str); 5] = [
+    ("", "namespaces"),
+    ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"),
+    ("storage.k8s.io", "storageclasses"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+];
+
+/// Whether a spooled index keeps the objects of this (canonical) resource whole.
+pub fn kept_whole(key: &ResourceKey) -> bool {
+    KEPT_WHOLE
+        .iter()
+        .any(|(g, p)| *g == key.group && *p == key.plural)
+}
+
+/// What selecting an object reads of it (R1's filters and rules): `apiVersion`, `kind`,
+/// name, namespace, labels and the mirror-pod annotation. A spooled index holds this instead
+/// of the object.
+pub fn head(object: &KubeObject) -> KubeObject {
+    head_with(object, true, true)
+}
+
+/// Whether the heads of a spooled index keep the objects' labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadLabels {
+    /// Kept: the restore selects objects by label.
+    Kept,
+    /// Left out: nothing reads them before the object is planned from its whole text.
+    Dropped,
+}
+
+/// What names an object: `apiVersion`, `kind`, name and namespace. A plan made by
+/// [`super::plan_restore_spooled`] holds this instead of a final object it does not need.
+pub fn identity(object: &KubeObject) -> KubeObject {
+    head_with(object, false, false)
+}
+
+fn head_with(object: &KubeObject, labels: bool, selection: bool) -> KubeObject {
+    let mut meta = serde_json::Map::new();
+    meta.insert("name".into(), Value::String(object.name().to_string()));
+    if let Some(ns) = object.namespace() {
+        meta.insert("namespace".into(), Value::String(ns.to_string()));
+    }
+    if labels
+        && let Some(labels) = object.labels()
+        && !labels.is_empty()
+    {
+        meta.insert("labels".into(), Value::Object(labels.clone()));
+    }
+    let mirror = super::MIRROR_POD_ANNOTATION;
+    if let Some(value) = object.annotation(mirror).filter(|_| selection) {
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(mirror.into(), Value::String(value.to_string()));
+        meta.insert("annotations".into(), Value::Object(annotations));
+    }
+    let mut map = serde_json::Map::new();
+    map.insert(
+        "apiVersion".into(),
+        Value::String(object.api_version().to_string()),
+    );
+    map.insert("kind".into(), Value::String(object.kind().to_string()));
+    map.insert("metadata".into(), Value::Object(meta));
+    let mut head = KubeObject::new(Value::Object(map)).unwrap_or_else(|_| object.clone());
+    head.shrink_to_fit();
+    head
+}
+
+/// Writes `object`'s JSON text at the end of `spool`; returns where it is.
+///
+/// # Errors
+/// The spool's error.
+pub fn write_spooled(spool: &mut dyn SpoolFile, object: &KubeObject) -> std::io::Result<EntrySpan> {
+    let text = serde_json::to_vec(object).map_err(std::io::Error::other)?;
+    let span = EntrySpan {
+        offset: spool.len(),
+        len: u32::try_from(text.len()).map_err(std::io::Error::other)?,
+    };
+    spool.append(&text)?;
+    Ok(span)
+}
+
+/// Reads back the object [`write_spooled`] wrote at `span`.
+///
+/// # Errors
+/// Why it cannot be read or parsed.
+pub fn read_spooled(spool: &dyn SpoolFile, span: EntrySpan) -> Result<KubeObject, String> {
+    let mut bytes = vec![0; span.len as usize];
+    let mut at = 0;
+    while at < bytes.len() {
+        match spool.read_at(span.offset + at as u64, &mut bytes[at..]) {
+            Ok(0) => return Err("the entry is cut short".into()),
+            Ok(n) => at += n,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()))
+}
+
+/// The spool a spooled index reads whole objects from.
+#[derive(Clone)]
+struct EntrySpool(Arc<dyn SpoolFile>);
+
+impl std::fmt::Debug for EntrySpool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EntrySpool({} bytes)", self.0.len())
+    }
+}
+
+impl PartialEq for EntrySpool {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -277,6 +428,8 @@ impl ResourceContents {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BackupContents {
     resources: BTreeMap<ResourceKey, ResourceContents>,
+    /// Where the objects of a spooled index are (R13).
+    spool: Option<EntrySpool>,
 }
 
 /// Splits `deployments.apps` into (`deployments`, `apps`), `pods` into (`pods`, ``).
@@ -380,6 +533,84 @@ impl BackupContents {
         )
     }
 
+    /// Makes this a spooled index (R13): objects added with
+    /// [`BackupContents::add_spooled_entry`] are read whole from `spool` when they are planned
+    /// ([`BackupContents::load`]).
+    pub fn attach_spool(&mut self, spool: Arc<dyn SpoolFile>) {
+        self.spool = Some(EntrySpool(spool));
+    }
+
+    /// Adds one entry read by [`crate::archive::ArchiveReader`] to a spooled index: `object`
+    /// is checked against its path as [`BackupContents::add_entry`] does, then kept whole
+    /// (the resources of [`kept_whole`]) or as its [`head`], with `span`, where the caller
+    /// wrote the object's JSON text in the spool it then attaches
+    /// ([`BackupContents::attach_spool`]). A head keeps the object's labels only with
+    /// [`HeadLabels::Kept`]: a restore without a label selector reads none.
+    ///
+    /// # Errors
+    /// As [`BackupContents::add_item`].
+    pub fn add_spooled_entry(
+        &mut self,
+        path: &crate::archive::ItemPath,
+        object: KubeObject,
+        span: EntrySpan,
+        labels: HeadLabels,
+    ) -> Result<(), ContentsError> {
+        use crate::archive::VersionDir;
+        let version = match &path.version_dir {
+            VersionDir::Unversioned => EntryVersion::Plain,
+            VersionDir::Preferred(v) => EntryVersion::Preferred(v),
+            VersionDir::Served(v) => EntryVersion::Served(v),
+        };
+        let key = ResourceKey::canonical(&path.group, &path.resource);
+        let (object, span) = if kept_whole(&key) {
+            (object, None)
+        } else {
+            let with_labels = labels == HeadLabels::Kept;
+            (head_with(&object, with_labels, true), Some(span))
+        };
+        self.add_item_at(
+            ArchiveItem {
+                resource: &path.resource,
+                group: &path.group,
+                version,
+                namespace: path.namespace.as_deref(),
+                name: &path.name,
+            },
+            object,
+            span,
+        )
+    }
+
+    /// The whole object `object` holds at `version`: read from the spool when the index keeps
+    /// its head only. `None` when it was not captured at `version`.
+    ///
+    /// # Errors
+    /// A message naming the object when its entry cannot be read back from the spool.
+    pub fn load(
+        &self,
+        object: &BackedUpObject,
+        version: &GroupVersion,
+    ) -> Option<Result<KubeObject, String>> {
+        let i = object.versions.position(version)?;
+        let (_, held, span) = &object.versions.0[i];
+        let Some(span) = span else {
+            return Some(Ok(held.clone()));
+        };
+        let fail = |reason: String| {
+            format!(
+                "{} at {}: reading it back from the restore's temporary storage failed: {reason}; \
+                 free space where temporary files go and run the restore again",
+                held.describe(),
+                version.api_version()
+            )
+        };
+        let Some(spool) = &self.spool else {
+            return Some(Err(fail("the index has no spool".into())));
+        };
+        Some(read_spooled(&*spool.0, *span).map_err(fail))
+    }
+
     /// Adds one archive entry as the archive reader yields it: the path's parts and the
     /// object. The path's namespace and name must be the object's, and a versioned directory's
     /// version the object's `apiVersion`.
@@ -390,6 +621,15 @@ impl BackupContents {
         &mut self,
         item: ArchiveItem<'_>,
         object: KubeObject,
+    ) -> Result<(), ContentsError> {
+        self.add_item_at(item, object, None)
+    }
+
+    fn add_item_at(
+        &mut self,
+        item: ArchiveItem<'_>,
+        object: KubeObject,
+        span: Option<EntrySpan>,
     ) -> Result<(), ContentsError> {
         let dir = group_resource(item.resource, item.group);
         if split_resource_dir(&dir) != Some((item.resource, item.group)) {
@@ -439,7 +679,7 @@ impl BackupContents {
             .entry(object_key)
             .or_default()
             .versions
-            .insert(gv, object);
+            .insert_at(gv, object, span);
         Ok(())
     }
 

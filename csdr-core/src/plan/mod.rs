@@ -73,6 +73,7 @@ use crate::discovery::ServedResource;
 use crate::label_selector::LabelSelectorError;
 use crate::model::{Issue, ObjectRef};
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
+use crate::ports::spool::SpoolFile;
 use crate::releases::{builtin_resource_by_plural, is_never_restored};
 use crate::resources::{ClusterResources, ResourceList, canonical_group};
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
@@ -150,6 +151,11 @@ pub struct CreateStep {
     pub version: Option<VersionChoice>,
     /// The names of the transformations that changed it, in order.
     pub transformations: Vec<String>,
+    /// In a plan made by [`plan_restore_spooled`]: where the final object is in the plan's
+    /// spool while `object` holds only its [`identity`](contents::identity) (R13). Not
+    /// serialized.
+    #[serde(skip)]
+    pub final_at: Option<contents::EntrySpan>,
 }
 
 /// One step of a restore.
@@ -202,6 +208,8 @@ struct TargetResource {
 
 /// One object the filters let through.
 struct Candidate<'a> {
+    /// The index, to read the whole object from when it keeps its head only (R13).
+    contents: &'a BackupContents,
     key: &'a ResourceKey,
     resource: &'a ResourceContents,
     object: &'a BackedUpObject,
@@ -231,9 +239,37 @@ pub fn plan_restore(
 /// # Errors
 /// As [`plan_restore`].
 pub fn plan_restore_owned(
+    contents: BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+) -> Result<RestorePlan, PlanError> {
+    plan_consuming(contents, ctx, options, None)
+}
+
+/// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
+/// (R13): each final object is written to `finals` and its create step holds only its
+/// [`identity`](contents::identity) and target resource, with [`CreateStep::final_at`] saying
+/// where the object is (read it back with [`contents::read_spooled`] when it is applied); its
+/// `source`, `version` and `transformations` are left out (a dry run has them). Namespaces,
+/// volumes, claims, StorageClasses, CRDs and Pods, whose fields the apply reads, are planned
+/// as [`plan_restore_owned`] plans them.
+///
+/// # Errors
+/// As [`plan_restore`]. An object that cannot be written to `finals` is in the plan's errors.
+pub fn plan_restore_spooled(
+    contents: BackupContents,
+    ctx: &TransformContext,
+    options: &PlanOptions,
+    finals: &mut dyn SpoolFile,
+) -> Result<RestorePlan, PlanError> {
+    plan_consuming(contents, ctx, options, Some(finals))
+}
+
+fn plan_consuming(
     mut contents: BackupContents,
     ctx: &TransformContext,
     options: &PlanOptions,
+    finals: Option<&mut dyn SpoolFile>,
 ) -> Result<RestorePlan, PlanError> {
     let served = ctx.target.discovery.served_resources();
     let known = known_resources(&contents, &served);
@@ -244,6 +280,7 @@ pub fn plan_restore_owned(
         served,
         plan: RestorePlan::default(),
         crds: BTreeMap::new(),
+        finals,
     };
 
     // The selection borrows the index; what it chose is kept as keys, so that each object
@@ -296,7 +333,8 @@ pub fn plan_restore_owned(
             }
         });
         if let Some(step) = planned {
-            steps.push(step);
+            // Boxed at once: the steps are not moved again (R13: a restore's memory).
+            steps.push(Box::new(step));
         }
     }
 
@@ -306,7 +344,12 @@ pub fn plan_restore_owned(
         .iter()
         .filter_map(|s| s.object.namespace().map(String::from))
         .collect();
-    steps.extend(planner.namespace_steps(&mut contents, namespace_objects, needed));
+    steps.extend(
+        planner
+            .namespace_steps(&mut contents, namespace_objects, needed)
+            .into_iter()
+            .map(Box::new),
+    );
     drop(contents);
 
     let order = &options.order;
@@ -321,13 +364,14 @@ pub fn plan_restore_owned(
         .collect();
     let any_crd = !crd_steps.is_empty();
     plan.steps
+        .reserve_exact(2 * crd_steps.len() + usize::from(any_crd) + steps.len());
+    plan.steps
         .extend(crd_steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
     plan.steps.extend(waits);
     if any_crd {
         plan.steps.push(PlanStep::RefreshDiscovery);
     }
-    plan.steps
-        .extend(steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
+    plan.steps.extend(steps.into_iter().map(PlanStep::Create));
     Ok(plan)
 }
 
@@ -361,6 +405,7 @@ impl BackupContents {
         let resource = self.resource_by_key(&id.key)?;
         let representative = object.representative(resource.preferred())?;
         f(&Candidate {
+            contents: self,
             key: &id.key,
             resource,
             object: &object,
@@ -386,16 +431,18 @@ struct NamespaceObject<'a> {
     selected: bool,
 }
 
-struct Planner<'a> {
+struct Planner<'a, 'f> {
     ctx: &'a TransformContext,
     options: &'a PlanOptions,
     served: Vec<ServedResource>,
     plan: RestorePlan,
     /// Restored CRDs, final objects, by (group, plural).
     crds: BTreeMap<(String, String), KubeObject>,
+    /// Where [`plan_restore_spooled`] puts the final objects it does not hold.
+    finals: Option<&'f mut dyn SpoolFile>,
 }
 
-impl<'a> Planner<'a> {
+impl<'a> Planner<'a, '_> {
     fn skip(&mut self, object: &KubeObject, reason: impl Into<String>) {
         self.plan
             .skipped
@@ -432,6 +479,7 @@ impl<'a> Planner<'a> {
                     continue;
                 };
                 let candidate = Candidate {
+                    contents,
                     key,
                     resource,
                     object,
@@ -655,8 +703,14 @@ impl<'a> Planner<'a> {
                 return None;
             }
         };
-        let stored = c.object.versions.get(&choice.backed_up)?;
-        let converted = match convert(stored.clone(), &choice.target) {
+        let stored = match c.contents.load(c.object, &choice.backed_up)? {
+            Ok(stored) => stored,
+            Err(reason) => {
+                self.plan.errors.push(Issue::about(source, reason));
+                return None;
+            }
+        };
+        let converted = match convert(stored, &choice.target) {
             Ok(o) => o,
             Err(e) => {
                 self.plan.not_restorable.push(not_restorable(e));
@@ -671,8 +725,30 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
-        // The plan holds its final objects until they are applied (R13).
+        // The plan holds its final objects until they are applied (R13), or their heads.
         let mut object = outcome.object;
+        let mut final_at = None;
+        if let Some(finals) = self.finals.as_deref_mut()
+            && !contents::kept_whole(c.key)
+            && !(c.key.group.is_empty() && c.key.plural == "pods")
+        {
+            match contents::write_spooled(finals, &object) {
+                Ok(span) => {
+                    final_at = Some(span);
+                    object = contents::identity(&object);
+                }
+                Err(e) => {
+                    self.plan.errors.push(Issue::about(
+                        ObjectRef::of(&object),
+                        format!(
+                            "writing its final object to the restore's temporary storage \
+                             failed: {e}; free space where temporary files go"
+                        ),
+                    ));
+                    return None;
+                }
+            }
+        }
         object.shrink_to_fit();
         let plural = target
             .plurals
@@ -686,9 +762,14 @@ impl<'a> Planner<'a> {
                 plural,
             ),
             object,
-            source: Some(source),
-            version: Some(choice),
-            transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
+            // A spooled step holds where and what to create, not how it was made (R13).
+            source: final_at.is_none().then_some(source),
+            version: final_at.is_none().then_some(choice),
+            transformations: match final_at {
+                None => outcome.applied.iter().map(|s| s.to_string()).collect(),
+                Some(_) => Vec::new(),
+            },
+            final_at,
         })
     }
 
@@ -736,6 +817,7 @@ impl<'a> Planner<'a> {
                 source: None,
                 version: None,
                 transformations: vec!["sanitize".into()],
+                final_at: None,
             });
         }
         steps

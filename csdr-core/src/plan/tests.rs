@@ -1493,11 +1493,17 @@ fn arb_spec() -> impl Strategy<Value = RestoreSpec> {
         })
 }
 
-fn plan_for(entries: &[Entry], spec: RestoreSpec, release: KubeRelease) -> Option<RestorePlan> {
+/// The index of entries that may be damaged: damaged ones are left out.
+fn contents_of_lenient(entries: &[Entry]) -> BackupContents {
     let mut contents = BackupContents::new();
     for (dir, version, preferred, object) in entries {
         let _ = contents.add(dir, version, *preferred, object.clone());
     }
+    contents
+}
+
+fn plan_for(entries: &[Entry], spec: RestoreSpec, release: KubeRelease) -> Option<RestorePlan> {
+    let contents = contents_of_lenient(entries);
     let mut ctx = context_128(&contents, spec);
     ctx.target.discovery = release.discovery();
     plan_restore(&contents, &ctx, &PlanOptions::default()).ok()
@@ -1519,8 +1525,100 @@ fn served_by_crd(steps: &[&CreateStep], gvr: &GroupVersionResource) -> bool {
     })
 }
 
+/// The index the restore builds (R13): heads in memory, objects in a spool, as the engine
+/// adds the archive reader's entries.
+fn spooled_contents_of(entries: &[Entry], spec: &RestoreSpec) -> BackupContents {
+    use crate::archive::{ItemPath, VersionDir};
+    use crate::plan::contents::EntrySpan;
+    use crate::plan::contents::HeadLabels;
+    use crate::ports::spool::{MemorySpool, Spool};
+    let mut spool = MemorySpool.create().unwrap();
+    let mut contents = BackupContents::new();
+    for (dir, version, preferred, object) in entries {
+        let (resource, group) = dir.split_once('.').unwrap_or((dir, ""));
+        let path = ItemPath {
+            resource: resource.to_string(),
+            group: group.to_string(),
+            version_dir: if *preferred {
+                VersionDir::Preferred(version.to_string())
+            } else {
+                VersionDir::Served(version.to_string())
+            },
+            namespace: object.namespace().map(String::from),
+            name: object.name().to_string(),
+        };
+        let text = serde_json::to_vec(object).unwrap();
+        let span = EntrySpan {
+            offset: spool.len(),
+            len: text.len() as u32,
+        };
+        spool.append(&text).unwrap();
+        let labels = match spec.scope.label_selector {
+            Some(_) => HeadLabels::Kept,
+            None => HeadLabels::Dropped,
+        };
+        let _ = contents.add_spooled_entry(&path, object.clone(), span, labels);
+    }
+    contents.attach_spool(std::sync::Arc::from(spool));
+    contents
+}
+
+#[test]
+fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
+    let entries = backup_116();
+    let selecting = spec(|s| s.scope.label_selector = Some("app=web".into()));
+    let spooled = spooled_contents_of(&entries, &selecting);
+    let whole = contents_of(&entries);
+    // The Deployment is held as its head; volumes, claims and namespaces whole.
+    let deployments = spooled.resource("apps", "deployments").unwrap();
+    let (_, web) = deployments.objects().next().unwrap();
+    let head = web.representative(deployments.preferred()).unwrap();
+    assert_eq!(head.label("app"), Some("web"));
+    assert_eq!(head.pointer("/spec"), None);
+    // Without a label selector the heads keep no labels.
+    let unselecting = spooled_contents_of(&entries, &RestoreSpec::new("r1", "nightly-116"));
+    let deployments = unselecting.resource("apps", "deployments").unwrap();
+    let (_, bare) = deployments.objects().next().unwrap();
+    let bare_head = bare.representative(deployments.preferred()).unwrap();
+    assert_eq!(bare_head.labels(), None);
+    assert_eq!(bare_head.name(), "web");
+    let v1 = GroupVersion::new("apps", "v1");
+    let loaded = spooled.load(web, &v1).unwrap().unwrap();
+    let (_, whole_web) = whole
+        .resource("apps", "deployments")
+        .unwrap()
+        .objects()
+        .next()
+        .unwrap();
+    assert_eq!(&loaded, whole_web.versions.get(&v1).unwrap());
+    assert_eq!(spooled.backup_facts("b"), whole.backup_facts("b"));
+    for spec in [
+        RestoreSpec::new("r1", "nightly-116"),
+        spec(|s| s.scope.label_selector = Some("app=web".into())),
+        spec(|s| {
+            s.namespace_mapping.insert("shop".into(), "shop-2".into());
+        }),
+    ] {
+        let spooled = spooled_contents_of(&entries, &spec);
+        let ctx = context_128(&whole, spec);
+        let a = plan_restore(&whole, &ctx, &PlanOptions::default()).unwrap();
+        let b = plan_restore_owned(spooled, &ctx, &PlanOptions::default()).unwrap();
+        assert_eq!(a, b);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_spooled_index_plans_as_the_whole_one(entries in arb_backup(), spec in arb_spec()) {
+        let whole = contents_of_lenient(&entries);
+        let spooled = spooled_contents_of(&entries, &spec);
+        let ctx = context_128(&whole, spec);
+        let a = plan_restore(&whole, &ctx, &PlanOptions::default());
+        let b = plan_restore_owned(spooled, &ctx, &PlanOptions::default());
+        prop_assert_eq!(a, b);
+    }
 
     #[test]
     fn the_plan_does_not_depend_on_the_order_entries_are_added(
