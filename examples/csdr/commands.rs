@@ -387,7 +387,14 @@ impl Context {
         }
         let cluster = OpenCluster::open(&args.cluster).await?;
         let progress = Progress::new(self.progress);
+        // The table of a restore that writes shows counts and issues, not the final objects:
+        // they wait in the spool until applied instead of being held for the report (R13).
+        let options = csdr::core::engine::EngineOptions {
+            restore_report_objects: !matches!(args.output.output, crate::Output::Table),
+            ..Default::default()
+        };
         let engine = engine_builder()
+            .options(options)
             .cluster(cluster.cluster())
             .vault(vault)
             .snapshotter(cluster.snapshotter()?)
@@ -400,14 +407,18 @@ impl Context {
             cluster.save()?;
         }
         report_issues(&report.status, "restore", &report.name);
-        let value = if report.dry_run {
-            render::dry_run_value(&report)
+        if matches!(args.output.output, crate::Output::Table) {
+            print(args.output.output, &serde_json::Value::Null, || {
+                render::restore_report_table(&report)
+            })?;
         } else {
-            render::to_value(&report)
-        };
-        print(args.output.output, &value, || {
-            render::restore_report_table(&report)
-        })?;
+            let value = if report.dry_run {
+                render::dry_run_value(&report)
+            } else {
+                render::to_value(&report)
+            };
+            print(args.output.output, &value, String::new)?;
+        }
         Ok(phase_exit(report.status.phase))
     }
 
