@@ -91,6 +91,23 @@ pub enum ContentsError {
     },
 }
 
+/// The item an archive entry's path names.
+fn archive_item(path: &crate::archive::ItemPath) -> ArchiveItem<'_> {
+    use crate::archive::VersionDir;
+    let version = match &path.version_dir {
+        VersionDir::Unversioned => EntryVersion::Plain,
+        VersionDir::Preferred(v) => EntryVersion::Preferred(v),
+        VersionDir::Served(v) => EntryVersion::Served(v),
+    };
+    ArchiveItem {
+        resource: &path.resource,
+        group: &path.group,
+        version,
+        namespace: path.namespace.as_deref(),
+        name: &path.name,
+    }
+}
+
 /// Which version directory an archive entry came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryVersion<'a> {
@@ -515,22 +532,7 @@ impl BackupContents {
         path: &crate::archive::ItemPath,
         object: KubeObject,
     ) -> Result<(), ContentsError> {
-        use crate::archive::VersionDir;
-        let version = match &path.version_dir {
-            VersionDir::Unversioned => EntryVersion::Plain,
-            VersionDir::Preferred(v) => EntryVersion::Preferred(v),
-            VersionDir::Served(v) => EntryVersion::Served(v),
-        };
-        self.add_item(
-            ArchiveItem {
-                resource: &path.resource,
-                group: &path.group,
-                version,
-                namespace: path.namespace.as_deref(),
-                name: &path.name,
-            },
-            object,
-        )
+        self.add_item(archive_item(path), object)
     }
 
     /// Makes this a spooled index (R13): objects added with
@@ -556,12 +558,6 @@ impl BackupContents {
         span: EntrySpan,
         labels: HeadLabels,
     ) -> Result<(), ContentsError> {
-        use crate::archive::VersionDir;
-        let version = match &path.version_dir {
-            VersionDir::Unversioned => EntryVersion::Plain,
-            VersionDir::Preferred(v) => EntryVersion::Preferred(v),
-            VersionDir::Served(v) => EntryVersion::Served(v),
-        };
         let key = ResourceKey::canonical(&path.group, &path.resource);
         let (object, span) = if kept_whole(&key) {
             (object, None)
@@ -569,17 +565,7 @@ impl BackupContents {
             let with_labels = labels == HeadLabels::Kept;
             (head_with(&object, with_labels, true), Some(span))
         };
-        self.add_item_at(
-            ArchiveItem {
-                resource: &path.resource,
-                group: &path.group,
-                version,
-                namespace: path.namespace.as_deref(),
-                name: &path.name,
-            },
-            object,
-            span,
-        )
+        self.add_item_at(archive_item(path), object, span)
     }
 
     /// The whole object `object` holds at `version`: read from the spool when the index keeps
