@@ -59,6 +59,7 @@ use crate::model::{Issue, JobStatus};
 pub use crate::ports::clock::SystemClock;
 use crate::ports::clock::{Clock, SystemTimer, Timer};
 use crate::ports::cluster::Cluster;
+use crate::ports::pod_volume::PodVolumeMover;
 use crate::ports::snapshot::{VolumeSnapshotRecord, VolumeSnapshotter};
 use crate::ports::spool::{MemorySpool, Spool};
 use crate::ports::vault::Vault;
@@ -204,6 +205,7 @@ pub struct EngineBuilder {
     cluster: Option<Arc<dyn Cluster>>,
     vault: Option<Arc<dyn Vault>>,
     snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
+    pod_volume_mover: Option<Arc<dyn PodVolumeMover>>,
     clock: Option<Arc<dyn Clock>>,
     timer: Option<Arc<dyn Timer>>,
     options: EngineOptions,
@@ -227,6 +229,14 @@ impl EngineBuilder {
     /// The volume snapshotter (needed for `backup_volumes` and for restoring snapshots).
     pub fn snapshotter(mut self, snapshotter: Arc<dyn VolumeSnapshotter>) -> Self {
         self.snapshotter = Some(snapshotter);
+        self
+    }
+
+    /// The mover that copies volumes' files to and from the vault's volume repository on the
+    /// nodes that mount them (D1, D3, D4): needed for file-system volume backups and for
+    /// restoring their data.
+    pub fn pod_volume_mover(mut self, mover: Arc<dyn PodVolumeMover>) -> Self {
+        self.pod_volume_mover = Some(mover);
         self
     }
 
@@ -275,6 +285,7 @@ impl EngineBuilder {
             cluster: self.cluster.ok_or(EngineError::Missing("cluster"))?,
             vault: self.vault.ok_or(EngineError::Missing("vault"))?,
             snapshotter: self.snapshotter,
+            pod_volume_mover: self.pod_volume_mover,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             timer: self.timer.unwrap_or_else(|| Arc::new(SystemTimer)),
             options: self.options,
@@ -290,6 +301,7 @@ pub struct Engine {
     cluster: Arc<dyn Cluster>,
     vault: Arc<dyn Vault>,
     snapshotter: Option<Arc<dyn VolumeSnapshotter>>,
+    pod_volume_mover: Option<Arc<dyn PodVolumeMover>>,
     clock: Arc<dyn Clock>,
     timer: Arc<dyn Timer>,
     options: EngineOptions,
@@ -320,6 +332,11 @@ impl Engine {
     /// The vault.
     pub fn vault(&self) -> &Arc<dyn Vault> {
         &self.vault
+    }
+
+    /// The mover of volumes' files, if the engine has one.
+    pub fn pod_volume_mover(&self) -> Option<&Arc<dyn PodVolumeMover>> {
+        self.pod_volume_mover.as_ref()
     }
 
     /// The cluster.

@@ -19,6 +19,7 @@
 pub mod blob_store;
 pub mod clock;
 pub mod cluster;
+pub mod pod_volume;
 pub mod snapshot;
 pub mod spool;
 pub mod vault;
