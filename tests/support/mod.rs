@@ -12,6 +12,9 @@ use csdr::core::sim::{SimCluster, SimDocument};
 use csdr::storage::StorageOptions;
 use serde_json::json;
 
+#[path = "../../csdr-storage/tests/common/tools.rs"]
+mod tools;
+
 /// The shop application as YAML, in the API versions a 1.16 user wrote.
 pub const SHOP_YAML: &str = include_str!("../../examples/csdr/cluster-116/shop.yaml");
 
@@ -119,42 +122,10 @@ pub fn unique_prefix(what: &str) -> String {
 /// A new age identity file in `dir` (age-keygen, which scripts/test.sh installs); its path
 /// and public recipient.
 pub fn age_identity(dir: &std::path::Path) -> (std::path::PathBuf, String) {
-    let path = dir.join("age-identity.txt");
-    let out = std::process::Command::new("age-keygen")
-        .arg("-o")
-        .arg(&path)
-        .output()
-        .expect("the age-keygen tool (scripts/test.sh installs age)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    (path, recipient)
+    tools::keygen(dir, "age-identity.txt")
 }
 
 /// A new KMS key on the S3 test server's KMS (moto, at `endpoint`); its ARN.
 pub fn moto_kms_key(endpoint: &str) -> String {
-    let venv = std::env::var("CSDR_VENV").unwrap_or_else(|_| ".venv".into());
-    let out = std::process::Command::new(format!("{venv}/bin/python"))
-        .arg("-c")
-        .arg(format!(
-            "import boto3\nprint(boto3.client('kms', endpoint_url={endpoint:?}, region_name='us-east-1').create_key()['KeyMetadata']['Arn'])"
-        ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the test venv's python (scripts/test.sh sets CSDR_VENV)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    tools::boto3(endpoint, "print(kms.create_key()['KeyMetadata']['Arn'])")
 }
