@@ -947,6 +947,9 @@ pub struct BackupCompanions {
     pub csi_volume_snapshots: Vec<KubeObject>,
     /// Their VolumeSnapshotContents (`<name>-csi-volumesnapshotcontents.json.gz`).
     pub csi_volume_snapshot_contents: Vec<KubeObject>,
+    /// File-system volume backups, as Velero's `PodVolumeBackup` objects
+    /// (`<name>-podvolumebackups.json.gz`; a backup without any may lack the file).
+    pub pod_volume_backups: Vec<serde_json::Value>,
 }
 
 /// One companion file of a backup: its file name and gzip bytes.
@@ -971,16 +974,19 @@ pub enum CompanionKind {
     CsiVolumeSnapshots,
     /// `<name>-csi-volumesnapshotcontents.json.gz`
     CsiVolumeSnapshotContents,
+    /// `<name>-podvolumebackups.json.gz`
+    PodVolumeBackups,
 }
 
 impl CompanionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [CompanionKind; 5] = [
+    pub const ALL: [CompanionKind; 6] = [
         CompanionKind::Logs,
         CompanionKind::Results,
         CompanionKind::ResourceList,
         CompanionKind::CsiVolumeSnapshots,
         CompanionKind::CsiVolumeSnapshotContents,
+        CompanionKind::PodVolumeBackups,
     ];
 
     /// The file name for a backup: `<backup>-logs.gz`, ….
@@ -991,6 +997,7 @@ impl CompanionKind {
             CompanionKind::ResourceList => "resource-list.json.gz",
             CompanionKind::CsiVolumeSnapshots => "csi-volumesnapshots.json.gz",
             CompanionKind::CsiVolumeSnapshotContents => "csi-volumesnapshotcontents.json.gz",
+            CompanionKind::PodVolumeBackups => "podvolumebackups.json.gz",
         };
         format!("{backup}-{suffix}")
     }
@@ -1047,6 +1054,11 @@ impl BackupCompanions {
                 backup,
                 &self.csi_volume_snapshot_contents,
             )?,
+            CompanionFile::json(
+                CompanionKind::PodVolumeBackups,
+                backup,
+                &self.pod_volume_backups,
+            )?,
         ])
     }
 
@@ -1084,6 +1096,12 @@ impl BackupCompanions {
                 CompanionKind::CsiVolumeSnapshotContents => {
                     out.csi_volume_snapshot_contents =
                         serde_json::from_slice::<Option<Vec<KubeObject>>>(&plain)
+                            .map_err(parse_err)?
+                            .unwrap_or_default()
+                }
+                CompanionKind::PodVolumeBackups => {
+                    out.pod_volume_backups =
+                        serde_json::from_slice::<Option<Vec<serde_json::Value>>>(&plain)
                             .map_err(parse_err)?
                             .unwrap_or_default()
                 }

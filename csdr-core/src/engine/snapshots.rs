@@ -49,7 +49,7 @@ pub(super) struct ClaimsInUse {
 }
 
 /// Where a kind keeps its pod spec.
-fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
+pub(super) fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some("/spec"),
         "Deployment"
@@ -120,6 +120,8 @@ pub(super) struct VolumeOutcome {
     pub errors: Vec<Issue>,
     /// Log lines.
     pub log: Vec<String>,
+    /// File-system volume backups (D3), Completed or Failed.
+    pub pod_volumes: Vec<crate::ports::pod_volume::PodVolumeBackupRecord>,
 }
 
 /// What deleting a backup did with its volume snapshots.
@@ -222,7 +224,7 @@ pub fn backup_snapshot_name(claim: &str, backup: &str, attempt: &str) -> String 
     volume_snapshot_name(claim, &format!("{backup}-{}", short_attempt(attempt)))
 }
 
-fn pvcs() -> GroupVersionResource {
+pub(super) fn pvcs() -> GroupVersionResource {
     GroupVersionResource::new("", "v1", "persistentvolumeclaims")
 }
 
@@ -264,6 +266,18 @@ impl Engine {
                 ))),
             }
         }
+        if claims.is_empty() {
+            return out;
+        }
+        let choice = self.choose_volume_actions(spec, claims).await;
+        out.warnings.extend(choice.warnings);
+        out.errors.extend(choice.errors);
+        let files = self.back_up_pod_volumes(spec, attempt, choice.fs).await;
+        out.warnings.extend(files.warnings);
+        out.errors.extend(files.errors);
+        out.log.extend(files.log);
+        out.pod_volumes = files.records;
+        let claims = choice.snapshot;
         if claims.is_empty() {
             return out;
         }
