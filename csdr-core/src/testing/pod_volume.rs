@@ -126,6 +126,21 @@ impl SimPodVolumeMover {
     }
 }
 
+/// Returns `Pending` once (waking itself), so other futures of the executor run.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 #[async_trait]
 impl PodVolumeMover for SimPodVolumeMover {
     async fn back_up(
@@ -167,6 +182,10 @@ impl PodVolumeMover for SimPodVolumeMover {
     ) -> Result<PodVolumeRestoreOutcome, PodVolumeError> {
         let claim = format!("{}/{}", request.pvc_namespace, request.pvc_name);
         self.lock().restores.push(request.clone());
+        // A copy takes a while: let whatever else the engine runs go on meanwhile.
+        for _ in 0..16 {
+            yield_now().await;
+        }
         let deployments = self
             .cluster
             .list_page(
