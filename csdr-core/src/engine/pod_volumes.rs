@@ -752,3 +752,92 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::contents::BackupContents;
+
+    fn velero_record(pod: &str, volume: &str, uploader: &str) -> Value {
+        json!({
+            "apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
+            "metadata": {"name": format!("b1-{volume}"), "namespace": "velero",
+                         "labels": {"velero.io/backup-name": "b1"}},
+            "spec": {"node": "n1", "pod": {"kind": "Pod", "namespace": "shop", "name": pod, "uid": "u1"},
+                     "volume": volume, "repoIdentifier": "s3:http://minio:9000/velero/restic/shop",
+                     "uploaderType": uploader},
+            "status": {"phase": "Completed", "snapshotID": format!("snap-{volume}"),
+                       "progress": {"totalBytes": 10, "bytesDone": 10}},
+        })
+    }
+
+    fn contents() -> BackupContents {
+        let mut contents = BackupContents::new();
+        let pod = KubeObject::new(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "shop"},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}],
+                     "volumes": [{"name": "files", "persistentVolumeClaim": {"claimName": "uploads"}},
+                                 {"name": "cache", "persistentVolumeClaim": {"claimName": "cache"}}]}}))
+        .unwrap();
+        contents.add_plain("pods", pod).unwrap();
+        contents
+    }
+
+    #[test]
+    fn velero_records_find_their_claim_through_the_backed_up_pod() {
+        let companions = BackupCompanions {
+            pod_volume_backups: vec![velero_record("web-0", "files", "restic")],
+            ..BackupCompanions::default()
+        };
+        let data = DataRestores::of_backup(&companions, &contents(), |ns| format!("{ns}-2"));
+        let (record, velero) = &data.by_claim[&("shop-2".to_string(), "uploads".to_string())];
+        assert!(*velero);
+        assert_eq!(record.snapshot_id, "snap-files");
+        assert_eq!(record.repository, "shop");
+        assert!(
+            data.source_claims
+                .contains(&("shop".into(), "uploads".into()))
+        );
+        assert!(data.warnings.is_empty());
+    }
+
+    #[test]
+    fn kopia_records_and_unknown_pods_are_warnings_naming_the_volume() {
+        let companions = BackupCompanions {
+            pod_volume_backups: vec![
+                velero_record("web-0", "cache", "kopia"),
+                velero_record("gone-0", "files", "restic"),
+            ],
+            ..BackupCompanions::default()
+        };
+        let data = DataRestores::of_backup(&companions, &contents(), str::to_string);
+        assert!(data.by_claim.is_empty());
+        assert!(data.source_claims.is_empty());
+        let warnings: Vec<String> = data.warnings.iter().map(Issue::to_string).collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("shop/cache") && warnings[0].contains("kopia"));
+        assert!(warnings[1].contains("gone-0") && warnings[1].contains("files"));
+    }
+
+    #[test]
+    fn csdr_records_are_not_velero_and_failed_ones_restore_nothing() {
+        let mut record =
+            PodVolumeBackupRecord::from_velero_object(&velero_record("web-0", "files", "restic"))
+                .unwrap();
+        record.pvc_namespace = "shop".into();
+        record.pvc_name = "uploads".into();
+        let mut failed = record.clone();
+        failed.pvc_name = "cache".into();
+        failed.pod_volume = "cache".into();
+        failed.phase = PodVolumePhase::Failed;
+        let companions = BackupCompanions {
+            pod_volume_backups: vec![record.to_velero_object(), failed.to_velero_object()],
+            ..BackupCompanions::default()
+        };
+        assert_eq!(recorded_pod_volume_backups(&companions).unwrap().len(), 2);
+        let data = DataRestores::of_backup(&companions, &BackupContents::new(), str::to_string);
+        assert_eq!(data.by_claim.len(), 1);
+        let (_, velero) = &data.by_claim[&("shop".to_string(), "uploads".to_string())];
+        assert!(!*velero);
+    }
+}
