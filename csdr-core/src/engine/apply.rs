@@ -260,6 +260,7 @@ impl Engine {
 
     /// Applies the plan's creates concurrently in dependency order (see [`self`]), waits for
     /// CRDs and claims, and fills the report in plan order.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply_concurrently(
         &self,
         spec: &RestoreSpec,
