@@ -593,3 +593,65 @@ fn without_a_mover_the_restore_warns_naming_the_claim_restored_empty() {
         assert_eq!(other.read_volume("shop", "uploads").unwrap(), None);
     });
 }
+
+#[test]
+fn one_unmounted_claim_is_restored_alone_under_a_new_name_with_its_files() {
+    block_on(async {
+        let clock = clock();
+        let sim = shop(&clock);
+        let vault = vault(&clock).await;
+        let mover = SimPodVolumeMover::new(sim.clone());
+        let mut spec = BackupSpec::new("protect");
+        spec.scope.included_namespaces = vec!["shop".into()];
+        spec.included_volumes = vec!["shop/archive".into()];
+        let backup = engine(&sim, &vault, &clock, Some(&mover))
+            .backup(spec)
+            .await;
+        assert_eq!(
+            backup.status.phase,
+            JobPhase::Completed,
+            "{:?}",
+            backup.status
+        );
+
+        let other = target(&clock, &sim);
+        let there = mover.on(other.clone());
+        let mut restore = restore_spec("one", "protect");
+        restore.included_volumes = vec!["shop/archive=vault/archive-2".parse().unwrap()];
+        let report = engine(&other, &vault, &clock, Some(&there))
+            .restore(restore)
+            .await;
+        assert_eq!(
+            report.status.phase,
+            JobPhase::Completed,
+            "{:?}",
+            report.status
+        );
+        let made = claim(&other, "vault", "archive-2").await.unwrap();
+        assert_eq!(made.pointer("/spec/storageClassName").unwrap(), "nas-new");
+        assert_eq!(made.pointer("/spec/dataSource"), None);
+        assert_eq!(
+            other.read_volume("vault", "archive-2").unwrap().as_deref(),
+            Some("2025 ledger")
+        );
+        let restores = there.restores();
+        assert_eq!(restores.len(), 1);
+        assert_eq!(restores[0].mount.node, "node-c");
+        assert!(
+            there.seen_pods().iter().all(|(_, existed)| *existed),
+            "{:?}",
+            there.seen_pods()
+        );
+        // Only the claim: nothing else of the backup, and no pod left behind.
+        assert_eq!(claim(&other, "shop", "uploads").await, None);
+        let pods = other
+            .list_page(
+                &GroupVersionResource::new("", "v1", "pods"),
+                Some("vault"),
+                &ListOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(pods.items.is_empty());
+    });
+}

@@ -263,7 +263,7 @@ impl Engine {
         if !spec.included_volumes.is_empty() {
             // D5: chosen claims alone, from their snapshots.
             return Ok(self
-                .restore_volumes_alone(spec, &contents, &snapshots, warnings, log)
+                .restore_volumes_alone(spec, &contents, &snapshots, &data, warnings, log)
                 .await);
         }
         let ctx = TransformContext {
