@@ -948,7 +948,7 @@ pub struct BackupCompanions {
     /// Their VolumeSnapshotContents (`<name>-csi-volumesnapshotcontents.json.gz`).
     pub csi_volume_snapshot_contents: Vec<KubeObject>,
     /// File-system volume backups, as Velero's `PodVolumeBackup` objects
-    /// (`<name>-podvolumebackups.json.gz`; a backup without any may lack the file).
+    /// (`<name>-podvolumebackups.json.gz`; absent when the backup has none).
     pub pod_volume_backups: Vec<serde_json::Value>,
 }
 
@@ -1038,9 +1038,10 @@ impl CompanionFile {
 }
 
 impl BackupCompanions {
-    /// Encodes every companion as Velero does (gzip; JSON for all but the logs).
+    /// Encodes every companion as Velero does (gzip; JSON for all but the logs); the
+    /// pod volume backups only when there are some.
     pub fn encode(&self, backup: &str) -> Result<Vec<CompanionFile>, RecordError> {
-        Ok(vec![
+        let mut files = vec![
             CompanionFile::logs(&self.logs),
             CompanionFile::json(CompanionKind::Results, backup, &self.results)?,
             CompanionFile::json(CompanionKind::ResourceList, backup, &self.resource_list)?,
@@ -1054,12 +1055,15 @@ impl BackupCompanions {
                 backup,
                 &self.csi_volume_snapshot_contents,
             )?,
-            CompanionFile::json(
+        ];
+        if !self.pod_volume_backups.is_empty() {
+            files.push(CompanionFile::json(
                 CompanionKind::PodVolumeBackups,
                 backup,
                 &self.pod_volume_backups,
-            )?,
-        ])
+            )?);
+        }
+        Ok(files)
     }
 
     /// Decodes companion files; a missing file (`None`) or a `null` is empty.
@@ -1285,6 +1289,8 @@ mod tests {
         };
         c.resource_list
             .insert("apps/v1/Deployment".into(), vec!["shop/web".into()]);
+        c.pod_volume_backups
+            .push(json!({"apiVersion": "velero.io/v1", "kind": "PodVolumeBackup"}));
         let files = c.encode("b1").unwrap();
         assert_eq!(files.len(), CompanionKind::ALL.len());
         let back = BackupCompanions::decode("b1", |k| {
