@@ -85,6 +85,12 @@ pub struct BackupSpec {
     /// selected workload uses them: a data-protection backup (D5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included_volumes: Vec<String>,
+    /// How each volume's data is backed up (D2): a volume policy in Velero's YAML format
+    /// ([`crate::volume_policy::VolumePolicy::from_yaml`]). Without one, CSI volumes whose
+    /// driver has a VolumeSnapshotClass are snapshotted and every other volume is backed up
+    /// through its files when the engine has a pod volume mover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_policy: Option<String>,
     /// The vault (storage location) to write to, when the engine knows several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_location: Option<String>,
@@ -104,6 +110,7 @@ impl BackupSpec {
             backup_volumes: false,
             volume_snapshot_class: BTreeMap::new(),
             included_volumes: Vec::new(),
+            volume_policy: None,
             storage_location: None,
         }
     }

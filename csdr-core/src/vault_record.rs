@@ -947,6 +947,9 @@ pub struct BackupCompanions {
     pub csi_volume_snapshots: Vec<KubeObject>,
     /// Their VolumeSnapshotContents (`<name>-csi-volumesnapshotcontents.json.gz`).
     pub csi_volume_snapshot_contents: Vec<KubeObject>,
+    /// File-system volume backups, as Velero's `PodVolumeBackup` objects
+    /// (`<name>-podvolumebackups.json.gz`; absent when the backup has none).
+    pub pod_volume_backups: Vec<serde_json::Value>,
 }
 
 /// One companion file of a backup: its file name and gzip bytes.
@@ -971,16 +974,19 @@ pub enum CompanionKind {
     CsiVolumeSnapshots,
     /// `<name>-csi-volumesnapshotcontents.json.gz`
     CsiVolumeSnapshotContents,
+    /// `<name>-podvolumebackups.json.gz`
+    PodVolumeBackups,
 }
 
 impl CompanionKind {
     /// Every kind, in the order they are written.
-    pub const ALL: [CompanionKind; 5] = [
+    pub const ALL: [CompanionKind; 6] = [
         CompanionKind::Logs,
         CompanionKind::Results,
         CompanionKind::ResourceList,
         CompanionKind::CsiVolumeSnapshots,
         CompanionKind::CsiVolumeSnapshotContents,
+        CompanionKind::PodVolumeBackups,
     ];
 
     /// The file name for a backup: `<backup>-logs.gz`, ….
@@ -991,6 +997,7 @@ impl CompanionKind {
             CompanionKind::ResourceList => "resource-list.json.gz",
             CompanionKind::CsiVolumeSnapshots => "csi-volumesnapshots.json.gz",
             CompanionKind::CsiVolumeSnapshotContents => "csi-volumesnapshotcontents.json.gz",
+            CompanionKind::PodVolumeBackups => "podvolumebackups.json.gz",
         };
         format!("{backup}-{suffix}")
     }
@@ -1031,9 +1038,10 @@ impl CompanionFile {
 }
 
 impl BackupCompanions {
-    /// Encodes every companion as Velero does (gzip; JSON for all but the logs).
+    /// Encodes every companion as Velero does (gzip; JSON for all but the logs); the
+    /// pod volume backups only when there are some.
     pub fn encode(&self, backup: &str) -> Result<Vec<CompanionFile>, RecordError> {
-        Ok(vec![
+        let mut files = vec![
             CompanionFile::logs(&self.logs),
             CompanionFile::json(CompanionKind::Results, backup, &self.results)?,
             CompanionFile::json(CompanionKind::ResourceList, backup, &self.resource_list)?,
@@ -1047,7 +1055,15 @@ impl BackupCompanions {
                 backup,
                 &self.csi_volume_snapshot_contents,
             )?,
-        ])
+        ];
+        if !self.pod_volume_backups.is_empty() {
+            files.push(CompanionFile::json(
+                CompanionKind::PodVolumeBackups,
+                backup,
+                &self.pod_volume_backups,
+            )?);
+        }
+        Ok(files)
     }
 
     /// Decodes companion files; a missing file (`None`) or a `null` is empty.
@@ -1084,6 +1100,12 @@ impl BackupCompanions {
                 CompanionKind::CsiVolumeSnapshotContents => {
                     out.csi_volume_snapshot_contents =
                         serde_json::from_slice::<Option<Vec<KubeObject>>>(&plain)
+                            .map_err(parse_err)?
+                            .unwrap_or_default()
+                }
+                CompanionKind::PodVolumeBackups => {
+                    out.pod_volume_backups =
+                        serde_json::from_slice::<Option<Vec<serde_json::Value>>>(&plain)
                             .map_err(parse_err)?
                             .unwrap_or_default()
                 }
@@ -1267,6 +1289,8 @@ mod tests {
         };
         c.resource_list
             .insert("apps/v1/Deployment".into(), vec!["shop/web".into()]);
+        c.pod_volume_backups
+            .push(json!({"apiVersion": "velero.io/v1", "kind": "PodVolumeBackup"}));
         let files = c.encode("b1").unwrap();
         assert_eq!(files.len(), CompanionKind::ALL.len());
         let back = BackupCompanions::decode("b1", |k| {

@@ -30,6 +30,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 
 use super::log::JobLog;
+use super::pod_volumes::DataRestores;
 use super::restore::{Applied, RestoreReport};
 use super::{Engine, ProgressEvent};
 use crate::model::{Issue, ObjectRef, RestoreSpec};
@@ -226,6 +227,9 @@ enum Done {
     Refreshed(Result<(), ClusterError>),
     /// A claim's wait ended.
     Bound(KubeObject, Result<(), ClusterError>),
+    /// A claim's data restore (D4) ended: the log line, or an issue that is an error when
+    /// `true` (a warning otherwise).
+    Filled(KubeObject, Result<String, (Issue, bool)>),
 }
 
 /// The first back-off after a transient failure of a write; it doubles on each retry.
@@ -256,11 +260,13 @@ impl Engine {
 
     /// Applies the plan's creates concurrently in dependency order (see [`self`]), waits for
     /// CRDs and claims, and fills the report in plan order.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn apply_concurrently(
         &self,
         spec: &RestoreSpec,
         ctx: &TransformContext,
         snapshots: &[VolumeSnapshotRecord],
+        data: &DataRestores,
         report: &mut RestoreReport,
         finals: Option<&dyn SpoolFile>,
         log: &mut JobLog,
@@ -310,7 +316,20 @@ impl Engine {
                 )
             })
             .collect();
-        for (ns, name) in &claims {
+        // Claims filled from a file-system backup (D4): every workload mounting one waits
+        // for its data.
+        let filled: BTreeSet<(String, String)> = creates
+            .iter()
+            .filter(|c| c.object.kind() == "PersistentVolumeClaim")
+            .map(|c| {
+                (
+                    c.object.namespace().unwrap_or("default").to_string(),
+                    c.object.name().to_string(),
+                )
+            })
+            .filter(|(ns, name)| data.has(ns, name))
+            .collect();
+        for (ns, name) in claims.iter().chain(&filled) {
             open_gates.insert(Gate::Claim(ns.clone(), name.clone()));
         }
         let gates_of = |step: &CreateStep| -> Vec<Gate> {
@@ -318,11 +337,14 @@ impl Engine {
             if custom.contains(&step.resource.group_resource()) {
                 gates.push(Gate::CustomResources);
             }
-            if step.object.kind() == "Pod" {
+            if let Some(pointer) = super::snapshots::pod_spec_pointer(step.object.kind()) {
                 let ns = step.object.namespace().unwrap_or("default");
-                for claim in pod_claims(&step.object) {
-                    if claims.contains(&(ns.to_string(), claim.clone())) {
-                        gates.push(Gate::Claim(ns.to_string(), claim));
+                for claim in pod_claims(&step.object, pointer) {
+                    let key = (ns.to_string(), claim);
+                    let waits = filled.contains(&key)
+                        || (step.object.kind() == "Pod" && claims.contains(&key));
+                    if waits {
+                        gates.push(Gate::Claim(key.0, key.1));
                     }
                 }
             }
@@ -430,7 +452,15 @@ impl Engine {
                                     step.object.namespace().unwrap_or("default").to_string(),
                                     step.object.name().to_string(),
                                 );
-                                if claims.contains(&key) {
+                                if filled.contains(&key) {
+                                    let bind_first = claims.contains(&key);
+                                    tasks.push(Box::pin(self.fill(
+                                        &spec.name,
+                                        step.object.clone(),
+                                        data,
+                                        bind_first,
+                                    )));
+                                } else if claims.contains(&key) {
                                     tasks.push(Box::pin(self.bind(step.object.clone())));
                                 }
                             }
@@ -527,6 +557,23 @@ impl Engine {
                     }
                     opened.push(Gate::Claim(ns, claim.name().to_string()));
                 }
+                Done::Filled(claim, outcome) => {
+                    match outcome {
+                        Ok(line) => log.info(line),
+                        Err((issue, true)) => {
+                            log.error(issue.to_string());
+                            report.status.errors.push(issue);
+                        }
+                        Err((issue, false)) => {
+                            log.warning(issue.to_string());
+                            report.status.warnings.push(issue);
+                        }
+                    }
+                    opened.push(Gate::Claim(
+                        claim.namespace().unwrap_or("default").to_string(),
+                        claim.name().to_string(),
+                    ));
+                }
             }
             for gate in opened {
                 if open_gates.remove(&gate) {
@@ -598,6 +645,41 @@ impl Engine {
         Done::Refreshed(self.cluster.discover().await.map(|_| ()))
     }
 
+    /// Fills a restored claim from its file-system backup (D4), after it is Bound when
+    /// `bind_first` (a claim of a class that binds at once; others bind when the data
+    /// restore's pod is scheduled).
+    async fn fill(
+        &self,
+        restore: &str,
+        claim: KubeObject,
+        data: &DataRestores,
+        bind_first: bool,
+    ) -> Done {
+        if bind_first && let Done::Bound(claim, Err(e)) = self.bind(claim.clone()).await {
+            return Done::Bound(claim, Err(e));
+        }
+        let ns = claim.namespace().unwrap_or("default").to_string();
+        let key = (ns.clone(), claim.name().to_string());
+        let Some((record, velero)) = data.by_claim.get(&key) else {
+            return Done::Filled(claim, Ok(String::new()));
+        };
+        if self.pod_volume_mover.is_none() {
+            let issue = Issue::about(
+                ObjectRef::of(&claim),
+                format!(
+                    "restored without its data: it is in file-system backup snapshot {} but the engine has no pod volume mover",
+                    record.snapshot_id
+                ),
+            );
+            return Done::Filled(claim, Err((issue, false)));
+        }
+        let outcome = self
+            .restore_claim_data(restore, &ns, claim.name(), record, *velero)
+            .await
+            .map_err(|issue| (issue, true));
+        Done::Filled(claim, outcome)
+    }
+
     /// Waits for a claim to be Bound.
     async fn bind(&self, claim: KubeObject) -> Done {
         let gvr = GroupVersionResource::new("", "v1", "persistentvolumeclaims");
@@ -635,9 +717,9 @@ fn claim_binds_at_once(ctx: &TransformContext, claim: &KubeObject) -> bool {
     }
 }
 
-/// The claims a pod mounts.
-fn pod_claims(pod: &KubeObject) -> Vec<String> {
-    pod.pointer("/spec/volumes")
+/// The claims a pod spec at `pointer` mounts.
+fn pod_claims(pod: &KubeObject, pointer: &str) -> Vec<String> {
+    pod.pointer(&format!("{pointer}/volumes"))
         .and_then(Value::as_array)
         .map(|volumes| {
             volumes

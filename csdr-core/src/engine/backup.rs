@@ -184,6 +184,7 @@ struct Streamed {
     summary: crate::archive::ArchiveSummary,
     snapshots: Vec<VolumeSnapshotRecord>,
     snapshot_objects: Vec<(KubeObject, KubeObject)>,
+    pod_volumes: Vec<crate::ports::pod_volume::PodVolumeBackupRecord>,
 }
 
 fn resource_key(obj: &KubeObject) -> String {
@@ -348,6 +349,7 @@ impl Engine {
             status,
             resource_counts: BTreeMap::new(),
             volume_snapshots: Vec::new(),
+            pod_volume_backups: Vec::new(),
             archive_entries: 0,
             archive_sha256: None,
         }
@@ -404,9 +406,28 @@ impl Engine {
         } else {
             c.done
         };
+        let failed_volumes = match &outcome {
+            Ok(streamed) => streamed
+                .pod_volumes
+                .iter()
+                .filter(|r| r.phase == crate::ports::pod_volume::PodVolumePhase::Failed)
+                .count(),
+            Err(_) => 0,
+        };
+        let hbr = c.errors.iter().any(|e| {
+            e.message
+                .starts_with(super::pod_volumes::HBR_PARTIALLY_COMPLETED)
+        });
         let status = JobStatus {
             phase,
-            failure_reason: failure.as_ref().map(|f| f.message.clone()),
+            failure_reason: failure.as_ref().map(|f| f.message.clone()).or_else(|| {
+                (phase == JobPhase::PartiallyFailed && hbr).then(|| {
+                    format!(
+                        "{}: {failed_volumes} file system volume backups failed; see the errors",
+                        super::pod_volumes::HBR_PARTIALLY_COMPLETED
+                    )
+                })
+            }),
             failure,
             errors: c.errors,
             warnings: c.warnings,
@@ -428,8 +449,10 @@ impl Engine {
             kind: CompanionKind::Logs,
             gzip: c.log.finish(),
         };
+        let mut pod_volume_backups = Vec::new();
         let (snapshots, archive_entries, companions) = match outcome {
             Ok(streamed) => {
+                pod_volume_backups = streamed.pod_volumes;
                 let (volume_snapshots, contents): (Vec<KubeObject>, Vec<KubeObject>) =
                     streamed.snapshot_objects.into_iter().unzip();
                 let companions = (|| -> Result<Vec<CompanionFile>, JobError> {
@@ -451,7 +474,21 @@ impl Engine {
                             name,
                             &contents,
                         )?,
-                    ])
+                    ]
+                    .into_iter()
+                    .chain(if pod_volume_backups.is_empty() {
+                        None
+                    } else {
+                        Some(CompanionFile::json(
+                            CompanionKind::PodVolumeBackups,
+                            name,
+                            &pod_volume_backups
+                                .iter()
+                                .map(|r| r.to_velero_object())
+                                .collect::<Vec<_>>(),
+                        )?)
+                    })
+                    .collect())
                 })();
                 (streamed.snapshots, streamed.summary.objects, companions)
             }
@@ -471,6 +508,7 @@ impl Engine {
             status,
             resource_counts: record.resource_counts.clone(),
             volume_snapshots: snapshots,
+            pod_volume_backups,
             archive_entries,
             archive_sha256: None,
         };
@@ -606,6 +644,7 @@ impl Engine {
             c.error(e);
         }
         let (snapshots, snapshot_objects) = (volumes.records, volumes.objects);
+        let pod_volumes = volumes.pod_volumes;
 
         // 4. Finish the archive and upload the rest.
         let summary = out.finish(upload).await?;
@@ -613,6 +652,7 @@ impl Engine {
             summary,
             snapshots,
             snapshot_objects,
+            pod_volumes,
         })
     }
 

@@ -44,6 +44,7 @@ mod backup;
 mod failure;
 mod log;
 mod maintenance;
+mod pod_volumes;
 mod preflight;
 mod restore;
 mod snapshots;
@@ -67,6 +68,7 @@ use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
 
 pub use maintenance::{GcReport, ScheduleTick};
+pub use pod_volumes::{HBR_PARTIALLY_COMPLETED, VOLUME_POD_LABEL, recorded_pod_volume_backups};
 pub use preflight::PreflightReport;
 pub use restore::RestoreReport;
 pub use snapshots::{SnapshotCleanup, backup_snapshot_name, describe_snapshot, recorded_snapshots};
@@ -185,6 +187,8 @@ pub struct BackupReport {
     pub resource_counts: BTreeMap<String, u64>,
     /// Volume snapshots taken (B6).
     pub volume_snapshots: Vec<VolumeSnapshotRecord>,
+    /// File-system volume backups (D3), Completed or Failed.
+    pub pod_volume_backups: Vec<crate::ports::pod_volume::PodVolumeBackupRecord>,
     /// Entries written to the archive (objects at every version, plus metadata).
     pub archive_entries: u64,
     /// SHA-256 of the tarball, when committed.

@@ -66,6 +66,7 @@ impl Engine {
         spec: &RestoreSpec,
         ctx: &TransformContext,
         snapshots: &[VolumeSnapshotRecord],
+        data: &super::pod_volumes::DataRestores,
         report: &mut RestoreReport,
         log: &mut JobLog,
     ) {
@@ -142,7 +143,7 @@ impl Engine {
         }
         if deferred.is_empty() {
             report.preflight = Some(pre);
-            self.apply_concurrently(spec, ctx, snapshots, report, None, log)
+            self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
                 .await;
             return;
         }
@@ -151,7 +152,7 @@ impl Engine {
         let plan = std::mem::take(&mut report.plan);
         let (first, rest) = split_foundations(&plan);
         report.plan = first;
-        self.apply_concurrently(spec, ctx, snapshots, report, None, log)
+        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
             .await;
         let written: Vec<String> = report
             .created
@@ -190,7 +191,7 @@ impl Engine {
             return;
         }
         report.preflight = Some(pre);
-        self.apply_concurrently(spec, ctx, snapshots, report, None, log)
+        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
             .await;
         report.plan = plan;
     }

@@ -249,10 +249,21 @@ impl Engine {
             .iter()
             .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
             .collect();
+        let data = super::pod_volumes::DataRestores::of_backup(&companions, &contents, |ns| {
+            spec.namespace_mapping
+                .get(ns)
+                .cloned()
+                .unwrap_or_else(|| ns.to_string())
+        });
+        for w in &data.warnings {
+            log.warning(w.to_string());
+        }
+        warnings.extend(data.warnings.iter().cloned());
+        backup.fs_backed_up_pvcs = data.source_claims.clone();
         if !spec.included_volumes.is_empty() {
             // D5: chosen claims alone, from their snapshots.
             return Ok(self
-                .restore_volumes_alone(spec, &contents, &snapshots, warnings, log)
+                .restore_volumes_alone(spec, &contents, &snapshots, &data, warnings, log)
                 .await);
         }
         let ctx = TransformContext {
@@ -315,7 +326,7 @@ impl Engine {
             preflight: None,
         };
         if spec.preflight {
-            self.restore_with_preflight(spec, &ctx, &snapshots, &mut report, log)
+            self.restore_with_preflight(spec, &ctx, &snapshots, &data, &mut report, log)
                 .await;
         } else if spec.dry_run {
             report.created = report
@@ -325,8 +336,16 @@ impl Engine {
                 .collect();
             report.status.progress.items_done = total;
         } else {
-            self.apply_concurrently(spec, &ctx, &snapshots, &mut report, finals.as_deref(), log)
-                .await;
+            self.apply_concurrently(
+                spec,
+                &ctx,
+                &snapshots,
+                &data,
+                &mut report,
+                finals.as_deref(),
+                log,
+            )
+            .await;
         }
         report.status.phase = if report.status.failure.is_some() {
             JobPhase::Failed

@@ -49,7 +49,7 @@ pub(super) struct ClaimsInUse {
 }
 
 /// Where a kind keeps its pod spec.
-fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
+pub(super) fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some("/spec"),
         "Deployment"
@@ -120,6 +120,8 @@ pub(super) struct VolumeOutcome {
     pub errors: Vec<Issue>,
     /// Log lines.
     pub log: Vec<String>,
+    /// File-system volume backups (D3), Completed or Failed.
+    pub pod_volumes: Vec<crate::ports::pod_volume::PodVolumeBackupRecord>,
 }
 
 /// What deleting a backup did with its volume snapshots.
@@ -222,7 +224,7 @@ pub fn backup_snapshot_name(claim: &str, backup: &str, attempt: &str) -> String 
     volume_snapshot_name(claim, &format!("{backup}-{}", short_attempt(attempt)))
 }
 
-fn pvcs() -> GroupVersionResource {
+pub(super) fn pvcs() -> GroupVersionResource {
     GroupVersionResource::new("", "v1", "persistentvolumeclaims")
 }
 
@@ -264,6 +266,18 @@ impl Engine {
                 ))),
             }
         }
+        if claims.is_empty() {
+            return out;
+        }
+        let choice = self.choose_volume_actions(spec, claims).await;
+        out.warnings.extend(choice.warnings);
+        out.errors.extend(choice.errors);
+        let files = self.back_up_pod_volumes(spec, attempt, choice.fs).await;
+        out.warnings.extend(files.warnings);
+        out.errors.extend(files.errors);
+        out.log.extend(files.log);
+        out.pod_volumes = files.records;
+        let claims = choice.snapshot;
         if claims.is_empty() {
             return out;
         }
@@ -597,6 +611,7 @@ impl Engine {
         spec: &RestoreSpec,
         contents: &BackupContents,
         snapshots: &[VolumeSnapshotRecord],
+        data: &super::pod_volumes::DataRestores,
         warnings: Vec<Issue>,
         log: &mut JobLog,
     ) -> RestoreReport {
@@ -633,11 +648,21 @@ impl Engine {
         let mut namespaces_made = BTreeSet::new();
         for wanted in &spec.included_volumes {
             match self
-                .restore_one_volume(spec, wanted, &backed_up, snapshots, &mut namespaces_made)
+                .restore_one_volume(
+                    spec,
+                    wanted,
+                    &backed_up,
+                    snapshots,
+                    data,
+                    &mut namespaces_made,
+                )
                 .await
             {
-                Ok(created) => {
-                    log.info(format!("created {created} from its snapshot"));
+                Ok((created, filled)) => {
+                    match filled {
+                        Some(line) => log.info(format!("created {created}; {line}")),
+                        None => log.info(format!("created {created} from its snapshot")),
+                    }
                     report.created.push(created);
                 }
                 Err(issue) => {
@@ -661,8 +686,9 @@ impl Engine {
         wanted: &VolumeRestore,
         backed_up: &BTreeMap<(String, String), &KubeObject>,
         snapshots: &[VolumeSnapshotRecord],
+        data: &super::pod_volumes::DataRestores,
         namespaces_made: &mut BTreeSet<String>,
-    ) -> Result<ObjectRef, Issue> {
+    ) -> Result<(ObjectRef, Option<String>), Issue> {
         let source = ObjectRef {
             group: String::new(),
             version: "v1".into(),
@@ -673,19 +699,36 @@ impl Engine {
         let fail = |reason: String| Issue::about(source.clone(), reason);
         let record = snapshots
             .iter()
-            .find(|r| r.pvc_namespace == wanted.namespace && r.pvc_name == wanted.name)
-            .ok_or_else(|| {
-                fail(format!(
-                    "backup {} holds no volume snapshot of this claim; only snapshotted claims can be restored alone",
-                    spec.backup_name
-                ))
-            })?;
-        let Some(snapshotter) = &self.snapshotter else {
+            .find(|r| r.pvc_namespace == wanted.namespace && r.pvc_name == wanted.name);
+        // D5 for a claim backed up through its files: provisioned fresh, then filled.
+        let files = data
+            .by_claim
+            .values()
+            .find(|(r, _)| r.pvc_namespace == wanted.namespace && r.pvc_name == wanted.name);
+        if record.is_none() && files.is_none() {
             return Err(fail(format!(
-                "its data is in volume snapshot {} but the engine has no volume snapshotter",
-                record.snapshot_name
+                "backup {} holds no volume snapshot or file-system backup of this claim; only such claims can be restored alone",
+                spec.backup_name
             )));
+        }
+        let snapshotter = match (record, &self.snapshotter) {
+            (Some(_), Some(s)) => Some(s),
+            (Some(record), None) => {
+                return Err(fail(format!(
+                    "its data is in volume snapshot {} but the engine has no volume snapshotter",
+                    record.snapshot_name
+                )));
+            }
+            (None, _) => None,
         };
+        if let (None, Some((r, _))) = (record, files)
+            && self.pod_volume_mover.is_none()
+        {
+            return Err(fail(format!(
+                "its data is in file-system backup snapshot {} but the engine has no pod volume mover",
+                r.snapshot_id
+            )));
+        }
         let ns = wanted
             .target_namespace
             .clone()
@@ -698,7 +741,11 @@ impl Engine {
         let original = backed_up.get(&(wanted.namespace.clone(), wanted.name.clone()));
         let field = |p: &str| original.and_then(|o| o.pointer(p)).cloned();
         let size = field("/spec/resources/requests/storage")
-            .or_else(|| record.restore_size.clone().map(Value::String))
+            .or_else(|| {
+                record
+                    .and_then(|r| r.restore_size.clone())
+                    .map(Value::String)
+            })
             .ok_or_else(|| fail("neither the claim nor its snapshot records a size".into()))?;
         let mut claim_spec = json!({
             "accessModes": field("/spec/accessModes").unwrap_or(json!(["ReadWriteOnce"])),
@@ -731,11 +778,14 @@ impl Engine {
             }
         }
         if spec.dry_run {
-            return Ok(ObjectRef {
-                namespace: Some(ns),
-                name,
-                ..source
-            });
+            return Ok((
+                ObjectRef {
+                    namespace: Some(ns),
+                    name,
+                    ..source
+                },
+                None,
+            ));
         }
         if namespaces_made.insert(ns.clone()) {
             let namespace = KubeObject::new(
@@ -754,25 +804,27 @@ impl Engine {
                 Err(e) => return Err(fail(format!("creating namespace {ns}: {e}"))),
             }
         }
-        let snapshot_name = volume_snapshot_name(&name, &spec.backup_name);
-        let wait = self.options.snapshot_wait;
-        let data_source = match within(
-            &*self.timer,
-            wait,
-            snapshotter.prepare_restore(record, &ns, &snapshot_name, wait),
-        )
-        .await
-        {
-            Ok(Ok(source)) => source,
-            Ok(Err(e)) => return Err(fail(e.to_string())),
-            Err(_) => {
-                return Err(fail(format!(
-                    "volume snapshot {snapshot_name} in namespace {ns} was not ready within {}",
-                    crate::model::duration_text::format(&wait)
-                )));
-            }
-        };
-        claim_spec["dataSource"] = data_source;
+        if let (Some(record), Some(snapshotter)) = (record, snapshotter) {
+            let snapshot_name = volume_snapshot_name(&name, &spec.backup_name);
+            let wait = self.options.snapshot_wait;
+            let data_source = match within(
+                &*self.timer,
+                wait,
+                snapshotter.prepare_restore(record, &ns, &snapshot_name, wait),
+            )
+            .await
+            {
+                Ok(Ok(source)) => source,
+                Ok(Err(e)) => return Err(fail(e.to_string())),
+                Err(_) => {
+                    return Err(fail(format!(
+                        "volume snapshot {snapshot_name} in namespace {ns} was not ready within {}",
+                        crate::model::duration_text::format(&wait)
+                    )));
+                }
+            };
+            claim_spec["dataSource"] = data_source;
+        }
         let claim = KubeObject::new(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": metadata, "spec": claim_spec}))
         .map_err(|e| fail(e.to_string()))?;
@@ -790,7 +842,13 @@ impl Engine {
             self.options.pvc_bind_wait,
         );
         match within(&*self.timer, self.options.pvc_bind_wait, bound).await {
-            Ok(Ok(_)) => Ok(created),
+            Ok(Ok(_)) => match files.filter(|_| record.is_none()) {
+                Some((r, velero)) => self
+                    .restore_claim_data(&spec.name, &ns, &name, r, *velero)
+                    .await
+                    .map(|line| (created, Some(line))),
+                None => Ok((created, None)),
+            },
             Ok(Err(e)) => Err(Issue::about(
                 created,
                 format!("restored from its snapshot but not bound: {e}"),

@@ -736,6 +736,7 @@ impl BackupContents {
             storage_classes,
             persistent_volumes,
             snapshotted_pvcs: BTreeSet::new(),
+            fs_backed_up_pvcs: BTreeSet::new(),
         }
     }
 }

@@ -20,6 +20,7 @@
 
 mod blob_store;
 mod encryption;
+mod pod_volume;
 mod vault;
 
 use std::any::Any;
@@ -31,6 +32,7 @@ use serde_json::json;
 
 pub use blob_store::blob_store_conformance;
 pub use encryption::{LocalKek, SECRET_VALUE, encryption_conformance, test_random};
+pub use pod_volume::SimPodVolumeMover;
 pub use vault::vault_conformance;
 
 use crate::model::{BackupSpec, EntryDigest, JobPhase, JobStatus};

@@ -163,6 +163,10 @@ pub struct BackupFacts {
     /// PVCs whose data was snapshotted, as (namespace, name) in the source cluster.
     #[serde(default)]
     pub snapshotted_pvcs: BTreeSet<(String, String)>,
+    /// PVCs whose data is restored from a file-system backup (D4), as (namespace, name) in
+    /// the source cluster: provisioned afresh, their volumes not restored.
+    #[serde(default)]
+    pub fs_backed_up_pvcs: BTreeSet<(String, String)>,
 }
 
 /// What the restore knows about the target cluster.

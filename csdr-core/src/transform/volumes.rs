@@ -188,6 +188,15 @@ pub fn claim_has_snapshot(ctx: &TransformContext, namespace: &str, name: &str) -
         .any(|(ns, n)| n == name && (ns == namespace || ctx.map_namespace(ns) == namespace))
 }
 
+/// Whether the claim `(namespace, name)` is restored from a file-system backup (D4); the
+/// namespace may be the source namespace or its mapped target.
+pub fn claim_has_fs_backup(ctx: &TransformContext, namespace: &str, name: &str) -> bool {
+    ctx.backup
+        .fs_backed_up_pvcs
+        .iter()
+        .any(|(ns, n)| n == name && (ns == namespace || ctx.map_namespace(ns) == namespace))
+}
+
 /// The name of the VolumeSnapshot a claim is restored from: `<claim>-<backup>`, or, when that
 /// is longer than 63 characters, its first 54 characters (without a trailing `-` or `.`),
 /// `-`, and the first 8 hex digits of the SHA-256 of the full `<claim>-<backup>`. The result
@@ -228,6 +237,16 @@ fn disposition_of(
             reason: format!(
                 "claim {ns}/{name} is restored from its snapshot; a new volume is provisioned \
                  from it"
+            ),
+        };
+    }
+    if let Some((ns, name)) = claim
+        && claim_has_fs_backup(ctx, ns, name)
+    {
+        return PvDisposition::Skip {
+            reason: format!(
+                "claim {ns}/{name} is restored from its file-system backup; a new volume is \
+                 provisioned and filled"
             ),
         };
     }
@@ -286,6 +305,7 @@ pub fn restore_volume_binding(
     let mut changed = false;
     let namespace = obj.namespace().unwrap_or_default();
     let snapshotted = claim_has_snapshot(ctx, namespace, obj.name());
+    let fs_backed_up = !snapshotted && claim_has_fs_backup(ctx, namespace, obj.name());
     let volume_skipped = bound_volume_facts(ctx, &obj).and_then(|pv| {
         let claim = pv
             .claim
@@ -297,7 +317,7 @@ pub fn restore_volume_binding(
             PvDisposition::Restore => None,
         }
     });
-    if snapshotted || volume_skipped.is_some() {
+    if snapshotted || fs_backed_up || volume_skipped.is_some() {
         let snapshot =
             snapshotted.then(|| volume_snapshot_name(obj.name(), &ctx.backup.backup_name));
         let Some(spec) = object_at_mut(&mut obj, &["spec"]) else {
@@ -319,7 +339,7 @@ pub fn restore_volume_binding(
                     "name": snapshot,
                 }),
             );
-        } else if let Some(pv) = volume_skipped {
+        } else if let Some(pv) = volume_skipped.filter(|_| !fs_backed_up) {
             warnings.push(Issue::about(
                 ObjectRef::of(&obj),
                 format!(

@@ -37,10 +37,12 @@
 pub mod backend;
 pub mod key_file;
 pub mod kubelet;
+pub mod mover;
 pub mod repository;
 
 pub use backend::{RESTIC_FOLDER, VaultBackend};
 pub use key_file::{REPOSITORY_KEY_FILE, repository_key_from_kek};
+pub use mover::{KubeletRoots, KubeletVolumeMover, MoverKey};
 pub use repository::{
     REPOSITORY_PASSWORD_ENV, RepositoryKey, VolumeBackupOptions, VolumeCheckReport,
     VolumeRepository, VolumeRestoreSummary, VolumeSnapshot,
