@@ -72,6 +72,7 @@ impl ApplicationBackupSpec {
             backup_volumes: self.backup_volumes,
             volume_snapshot_class: self.volume_snapshot_class.clone(),
             included_volumes: self.included_volumes.clone(),
+            volume_policy: None,
             storage_location: Some(self.backup_location.clone()),
         })
     }
