@@ -6,7 +6,9 @@
 //!   transformations, archive format and the engine over ports;
 //! - [`storage`] (`csdr-storage`): backup vaults on object storage;
 //! - [`kube`] (`csdr-kube`): the Kubernetes adapter;
-//! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files.
+//! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files;
+//! - [`sim_kubelet`]: the simulated kubelets' folders, where a simulated cluster's pods see
+//!   their volumes' files.
 //!
 //! ```
 //! use csdr::core::model::BackupSpec;
@@ -16,6 +18,7 @@
 //! ```
 
 pub mod sim_folder;
+pub mod sim_kubelet;
 
 pub use csdr_core as core;
 pub use csdr_kube as kube;
