@@ -434,6 +434,9 @@ enum ClusterCommand {
         /// The port on 127.0.0.1; 0 picks a free one. Example: --port 8080
         #[arg(long, default_value_t = 0, value_name = "N")]
         port: u16,
+        /// Keep simulated kubelets in this folder: <DIR>/nodes/<node>/kubelet per node, pods' volumes linked to <DIR>/volumes/<pv>; re-synced after every write. Example: --kubelet-dir ./kubelets
+        #[arg(long, value_name = "DIR")]
+        kubelet_dir: Option<std::path::PathBuf>,
     },
 }
 

@@ -167,7 +167,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             release,
             state,
             port,
-        }) => serve(release, state, port).await,
+            kubelet_dir,
+        }) => serve(release, state, port, kubelet_dir).await,
         Command::Gc(args) => ctx.gc(args).await,
     }
 }
@@ -636,6 +637,7 @@ async fn serve(
     release: KubeRelease,
     state: Option<std::path::PathBuf>,
     port: u16,
+    kubelet_dir: Option<std::path::PathBuf>,
 ) -> Result<u8, CliError> {
     let sim = match &state {
         Some(folder) => sim_folder::load(release, folder)
@@ -649,6 +651,13 @@ async fn serve(
         .await
         .map_err(|e| CliError::failed(format!("--port {port}: {e}")))?;
     let url = server.url();
+    if let Some(dir) = kubelet_dir {
+        let kubelet = csdr::sim_kubelet::SimKubelet::new(dir);
+        kubelet
+            .sync(&sim)
+            .map_err(|e| CliError::failed(format!("--kubelet-dir: {e}")))?;
+        tokio::spawn(keep_kubelets_in_step(sim.clone(), kubelet));
+    }
     println!("{url}");
     match &state {
         Some(folder) => eprintln!(
@@ -670,6 +679,25 @@ async fn serve(
         eprintln!("State saved to {}.", folder.display());
     }
     Ok(0)
+}
+
+/// Re-syncs the simulated kubelets whenever the served cluster was written (polled every
+/// 100 ms), so node agents see pods' volumes.
+async fn keep_kubelets_in_step(sim: SimCluster, kubelet: csdr::sim_kubelet::SimKubelet) {
+    let mut seen = sim.resource_version();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let now = sim.resource_version();
+        if now == seen {
+            continue;
+        }
+        // A failure is reported once; the next write tries again.
+        seen = now;
+        if let Err(e) = kubelet.sync(&sim) {
+            tracing::warn!(error = %e, "the simulated kubelets are out of step");
+        }
+    }
 }
 
 /// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
