@@ -160,6 +160,18 @@ pub struct DecryptionKeyArg {
     decryption_key: Option<String>,
 }
 
+/// Where a simulated cluster's volumes keep their files, and the volume repository's key
+/// (file-system volume backups, D1–D4).
+#[derive(Args, Debug, Clone, Default)]
+pub struct VolumeDataArgs {
+    /// The simulated kubelet's folder of a sim: cluster (as `csdr cluster serve --kubelet-dir` keeps it): volumes the volume policy backs up through their files are copied from and to <DIR>/volumes/<pv> through the pods' folders under <DIR>/nodes/<node>/kubelet. In a real cluster the node agents do it (csdr install, csdr server). Example: --kubelet-dir ./cluster-116-kubelet
+    #[arg(long, value_name = "DIR")]
+    pub kubelet_dir: Option<std::path::PathBuf>,
+    /// A file whose first line is the volume repositories' key; without it CSDR_REPOSITORY_PASSWORD is read, else the backup's encryption key protects a random repository key. Example: --repository-password-file /etc/csdr/volume-key
+    #[arg(long, value_name = "FILE")]
+    pub repository_password_file: Option<std::path::PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
     /// Back up namespaces of a cluster into a vault.
@@ -283,6 +295,11 @@ struct BackupCreateArgs {
     /// Snapshot these PersistentVolumeClaims whether or not a selected workload uses them (a data-protection backup). Example: --include-volumes shop/data,shop/logs
     #[arg(long, value_delimiter = ',', value_name = "NS/PVC,…")]
     include_volumes: Vec<String>,
+    /// A volume policy in Velero's format (YAML file): per volume snapshot, fs-backup or skip by storage class, CSI driver, volume type or capacity; without one CSI volumes with a VolumeSnapshotClass are snapshotted and the rest backed up through their files. Example: --volume-policy ./volume-policy.yaml
+    #[arg(long, value_name = "FILE")]
+    volume_policy: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    volume_data: VolumeDataArgs,
     /// Accepted for Velero compatibility: backups always run in the foreground until they finish.
     #[arg(long)]
     wait: bool,
@@ -352,6 +369,8 @@ struct RestoreCreateArgs {
     vault: VaultArg,
     #[command(flatten)]
     key: DecryptionKeyArg,
+    #[command(flatten)]
+    volume_data: VolumeDataArgs,
     /// The target cluster: sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster sim:1.28:./cluster-128
     #[arg(long, value_name = "CLUSTER")]
     cluster: ClusterArg,

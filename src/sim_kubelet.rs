@@ -43,6 +43,10 @@ use std::path::{Path, PathBuf};
 
 use csdr_core::object::{GroupVersionResource, KubeObject};
 use csdr_core::ports::cluster::ClusterError;
+use csdr_core::ports::pod_volume::{
+    MountedVolume, PodVolumeBackupOutcome, PodVolumeBackupRequest, PodVolumeError, PodVolumeMover,
+    PodVolumeRestoreOutcome, PodVolumeRestoreRequest,
+};
 use csdr_core::sim::SimCluster;
 use csdr_storage::volume::KubeletRoots;
 
@@ -450,5 +454,66 @@ mod tests {
             std::fs::read_to_string(data.join("pv-nfs/f.txt")).unwrap(),
             "kept"
         );
+    }
+}
+
+/// A [`PodVolumeMover`] for a simulated cluster: brings the simulated kubelet's folders in
+/// step with the cluster before each volume job (a real kubelet has mounted a pod's volumes
+/// before the pod runs), then lets `inner` — a
+/// [`KubeletVolumeMover`](csdr_storage::volume::KubeletVolumeMover) over
+/// [`SimKubelet::roots`] — copy the files.
+#[derive(Debug, Clone)]
+pub struct SimKubeletMover {
+    sim: SimCluster,
+    kubelet: SimKubelet,
+    inner: std::sync::Arc<dyn PodVolumeMover>,
+}
+
+impl SimKubeletMover {
+    /// The mover of `sim`'s volumes through `kubelet`'s folders.
+    pub fn new(
+        sim: SimCluster,
+        kubelet: SimKubelet,
+        inner: std::sync::Arc<dyn PodVolumeMover>,
+    ) -> Self {
+        SimKubeletMover {
+            sim,
+            kubelet,
+            inner,
+        }
+    }
+
+    /// The simulated kubelet.
+    pub fn kubelet(&self) -> &SimKubelet {
+        &self.kubelet
+    }
+
+    fn sync(&self, mount: &MountedVolume) -> Result<(), PodVolumeError> {
+        self.kubelet
+            .sync(&self.sim)
+            .map(|_| ())
+            .map_err(|e| PodVolumeError::NoAgent {
+                volume: mount.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl PodVolumeMover for SimKubeletMover {
+    async fn back_up(
+        &self,
+        request: &PodVolumeBackupRequest,
+    ) -> Result<PodVolumeBackupOutcome, PodVolumeError> {
+        self.sync(&request.mount)?;
+        self.inner.back_up(request).await
+    }
+
+    async fn restore(
+        &self,
+        request: &PodVolumeRestoreRequest,
+    ) -> Result<PodVolumeRestoreOutcome, PodVolumeError> {
+        self.sync(&request.mount)?;
+        self.inner.restore(request).await
     }
 }

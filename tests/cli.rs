@@ -1984,3 +1984,167 @@ fn volume_commands_back_up_list_check_and_restore_a_directory() {
         .code(1)
         .stderr(predicate::str::contains("KEY=VALUE"));
 }
+
+/// A NAS volume with its PersistentVolume named, mounted by pod `web-1` on `node-a`.
+const NAS_APP: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: alicloud-nas}
+provisioner: nasplugin.csi.alibabacloud.com
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: nas-uploads}
+spec:
+  storageClassName: alicloud-nas
+  capacity: {storage: 50Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  csi: {driver: nasplugin.csi.alibabacloud.com, volumeHandle: nas-uploads}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: uploads, namespace: shop}
+spec:
+  storageClassName: alicloud-nas
+  volumeName: nas-uploads
+  accessModes: [ReadWriteMany]
+  resources: {requests: {storage: 50Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop}
+spec:
+  nodeName: node-a
+  containers: [{name: web, image: "nginx:1.25"}]
+  volumes:
+  - {name: files, persistentVolumeClaim: {claimName: uploads}}
+"#;
+
+#[test]
+fn backup_and_restore_carry_nas_files_through_the_simulated_kubelet() {
+    let root = tempfile::tempdir().unwrap();
+    let vault = file_url(&root.path().join("vault"));
+    let source = root.path().join("cluster-122");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("app.yaml"), NAS_APP).unwrap();
+    let target = root.path().join("cluster-128");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(
+        target.join("classes.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata: {name: node-x}\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: extreme-nas}\nprovisioner: nasplugin.csi.alibabacloud.com\n",
+    )
+    .unwrap();
+    let source_kubelet = root.path().join("kubelet-122");
+    let data = source_kubelet.join("volumes/nas-uploads");
+    std::fs::create_dir_all(data.join("2026")).unwrap();
+    std::fs::write(data.join("2026/cat.png"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(data.join("index.html"), "<h1>shop</h1>\n").unwrap();
+    let key = root.path().join("volume-key.txt");
+    std::fs::write(&key, "volume key\n").unwrap();
+
+    // Without a repository key the backup is refused before it starts.
+    let out = csdr()
+        .args([
+            "backup",
+            "create",
+            "b1",
+            "--backup-volumes",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", &sim("1.22", &source)])
+        .arg("--kubelet-dir")
+        .arg(&source_kubelet)
+        .env_remove("CSDR_REPOSITORY_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no volume repository key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = csdr()
+        .args([
+            "backup",
+            "create",
+            "b1",
+            "--backup-volumes",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", &sim("1.22", &source)])
+        .arg("--kubelet-dir")
+        .arg(&source_kubelet)
+        .arg("--repository-password-file")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = csdr()
+        .args(["backup", "describe", "b1", "--details", "--vault", &vault])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("shop/uploads"), "{text}");
+    assert!(text.contains("node-a"), "{text}");
+    assert!(text.contains("Completed"), "{text}");
+
+    let target_kubelet = root.path().join("kubelet-128");
+    let out = csdr()
+        .args([
+            "restore",
+            "create",
+            "r1",
+            "--from-backup",
+            "b1",
+            "--vault",
+            &vault,
+        ])
+        .args(["--cluster", &sim("1.28", &target)])
+        .args(["--storage-class-mapping", "alicloud-nas=extreme-nas"])
+        .arg("--kubelet-dir")
+        .arg(&target_kubelet)
+        .env("CSDR_REPOSITORY_PASSWORD", "volume key")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The claim got a fresh volume of the new class, holding the same files.
+    let volumes: Vec<PathBuf> = std::fs::read_dir(target_kubelet.join("volumes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("index.html").exists())
+        .collect();
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_ne!(volumes[0].file_name().unwrap(), "nas-uploads");
+    assert_eq!(
+        std::fs::read(volumes[0].join("2026/cat.png")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    assert_eq!(
+        std::fs::read_to_string(volumes[0].join("index.html")).unwrap(),
+        "<h1>shop</h1>\n"
+    );
+}

@@ -15,7 +15,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use csdr::core::engine::{Engine, EngineOptions, recorded_pod_volume_backups};
 use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr::core::object::GroupVersionResource;
@@ -28,7 +27,7 @@ use csdr::core::ports::snapshot::CsiSnapshotter;
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;
 use csdr::core::sim::{SimCluster, SimDocument};
-use csdr::sim_kubelet::SimKubelet;
+use csdr::sim_kubelet::{SimKubelet, SimKubeletMover};
 use csdr::storage::StorageOptions;
 use csdr::storage::volume::{KubeletVolumeMover, MoverKey, RepositoryKey};
 
@@ -142,19 +141,15 @@ driver: diskplugin.csi.alibabacloud.com
 deletionPolicy: Delete
 "#;
 
-/// Runs the real kubelet mover over a simulated kubelet, bringing the kubelet's folders in
-/// step with the cluster first (a real kubelet mounts a pod's volumes before it runs).
-#[derive(Debug)]
+/// The real kubelet mover over a simulated kubelet, kept in step with the cluster.
 struct SimNodes {
-    sim: SimCluster,
     kubelet: SimKubelet,
-    mover: KubeletVolumeMover,
+    mover: Arc<dyn PodVolumeMover>,
 }
 
 impl SimNodes {
-    async fn new(sim: &SimCluster, dir: &Path, vault_url: &str) -> Arc<Self> {
+    async fn new(sim: &SimCluster, dir: &Path, vault_url: &str) -> SimNodes {
         let kubelet = SimKubelet::new(dir);
-        kubelet.sync(sim).unwrap();
         let spec = csdr::core::model::VaultSpec {
             name: "test".into(),
             url: vault_url.into(),
@@ -162,34 +157,15 @@ impl SimNodes {
             network: None,
         };
         let key = MoverKey::Key(RepositoryKey::new(PASSWORD, "test").unwrap());
-        let mover =
+        let inner =
             KubeletVolumeMover::open(&spec, &StorageOptions::default(), key, kubelet.roots())
                 .await
                 .unwrap();
-        Arc::new(SimNodes {
-            sim: sim.clone(),
+        let mover = SimKubeletMover::new(sim.clone(), kubelet.clone(), Arc::new(inner));
+        SimNodes {
             kubelet,
-            mover,
-        })
-    }
-}
-
-#[async_trait]
-impl PodVolumeMover for SimNodes {
-    async fn back_up(
-        &self,
-        request: &PodVolumeBackupRequest,
-    ) -> Result<PodVolumeBackupOutcome, PodVolumeError> {
-        self.kubelet.sync(&self.sim).unwrap();
-        self.mover.back_up(request).await
-    }
-
-    async fn restore(
-        &self,
-        request: &PodVolumeRestoreRequest,
-    ) -> Result<PodVolumeRestoreOutcome, PodVolumeError> {
-        self.kubelet.sync(&self.sim).unwrap();
-        self.mover.restore(request).await
+            mover: Arc::new(mover),
+        }
     }
 }
 
@@ -288,6 +264,7 @@ async fn nas_files_and_disk_snapshots_move_from_1_22_to_1_28_under_another_class
     );
     let source_nodes_dir = tempfile::tempdir().unwrap();
     let source_nodes = SimNodes::new(&source, source_nodes_dir.path(), &vault_url).await;
+    source_nodes.kubelet.sync(&source).unwrap();
     let nas_pv = bound_volume(&source, "shop", "uploads").await;
     let uploads = source_nodes.kubelet.volume_data(&nas_pv);
     std::fs::create_dir_all(&uploads).unwrap();
@@ -297,7 +274,7 @@ async fn nas_files_and_disk_snapshots_move_from_1_22_to_1_28_under_another_class
     let mut spec = BackupSpec::new("shop-1");
     spec.scope.included_namespaces = vec!["shop".into()];
     spec.backup_volumes = true;
-    let report = engine(&source, &vault, source_nodes.clone())
+    let report = engine(&source, &vault, source_nodes.mover.clone())
         .backup(spec)
         .await;
     assert_eq!(
@@ -344,7 +321,7 @@ async fn nas_files_and_disk_snapshots_move_from_1_22_to_1_28_under_another_class
     restore
         .storage_class_mapping
         .insert("alicloud-nas".into(), "extreme-nas".into());
-    let report = engine(&target, &vault, target_nodes.clone())
+    let report = engine(&target, &vault, target_nodes.mover.clone())
         .restore(restore)
         .await;
     assert_eq!(

@@ -287,6 +287,16 @@ fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {
 }
 
 impl Context {
+    /// The vault's spec for `url` (what the volume repositories open).
+    fn vault_spec(&self, url: &str) -> csdr::core::model::VaultSpec {
+        csdr::core::model::VaultSpec {
+            name: self.vault_name.clone(),
+            url: url.to_string(),
+            region: None,
+            network: None,
+        }
+    }
+
     async fn vault(&self, url: &str) -> Result<Arc<dyn Vault>, CliError> {
         open_vault(url, &self.vault_name, self.vault_timeout).await
     }
@@ -309,12 +319,17 @@ impl Context {
             mapping("--volume-snapshot-class", '=', &args.volume_snapshot_class)?;
         spec.included_volumes = args.include_volumes.clone();
         spec.storage_location = Some(self.vault_name.clone());
+        if let Some(file) = &args.volume_policy {
+            spec.volume_policy = Some(std::fs::read_to_string(file).map_err(|e| {
+                CliError::failed(format!("--volume-policy {}: {e}", file.display()))
+            })?);
+        }
         let snapshots = spec.backup_volumes || !spec.included_volumes.is_empty();
         let _ = args.wait; // backups always run to the end in the foreground
 
         let kek = encryption_key(args.encryption_key.as_deref())?;
         let cluster = OpenCluster::open(&args.cluster).await?;
-        let vault = self.keyed_vault(&args.vault.vault, kek).await?;
+        let vault = self.keyed_vault(&args.vault.vault, kek.clone()).await?;
         let progress = Progress::new(self.progress);
         let mut builder = engine_builder()
             .cluster(cluster.cluster())
@@ -322,6 +337,17 @@ impl Context {
             .progress(progress.sink());
         if snapshots {
             builder = builder.snapshotter(cluster.snapshotter()?);
+        }
+        if let Some(mover) = cluster
+            .pod_volume_mover(
+                &args.volume_data,
+                &self.vault_spec(&args.vault.vault),
+                self.vault_timeout,
+                kek,
+            )
+            .await?
+        {
+            builder = builder.pod_volume_mover(mover);
         }
         let engine = builder
             .build()
@@ -372,7 +398,7 @@ impl Context {
     async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {
         let spec = Self::restore_spec(&args)?;
         let kek = decryption_key(&args.key)?;
-        let vault = self.keyed_vault(&args.vault.vault, kek).await?;
+        let vault = self.keyed_vault(&args.vault.vault, kek.clone()).await?;
         if !spec.dry_run {
             // Restore names are unique in a vault: refuse before writing anything.
             let existing = vault
@@ -394,12 +420,24 @@ impl Context {
             restore_report_objects: !matches!(args.output.output, crate::Output::Table),
             ..Default::default()
         };
-        let engine = engine_builder()
+        let mut builder = engine_builder()
             .options(options)
             .cluster(cluster.cluster())
             .vault(vault)
             .snapshotter(cluster.snapshotter()?)
-            .progress(progress.sink())
+            .progress(progress.sink());
+        if let Some(mover) = cluster
+            .pod_volume_mover(
+                &args.volume_data,
+                &self.vault_spec(&args.vault.vault),
+                self.vault_timeout,
+                kek,
+            )
+            .await?
+        {
+            builder = builder.pod_volume_mover(mover);
+        }
+        let engine = builder
             .build()
             .map_err(|e| CliError::failed(e.to_string()))?;
         let report = engine.restore(spec).await;

@@ -8,12 +8,15 @@ use std::time::Duration;
 use csdr::core::crypto::KeyEncryptionKey;
 use csdr::core::model::VaultSpec;
 use csdr::core::ports::cluster::Cluster;
+use csdr::core::ports::pod_volume::PodVolumeMover;
 use csdr::core::ports::snapshot::{CsiSnapshotter, VolumeSnapshotter};
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;
 use csdr::core::sim::SimCluster;
 use csdr::kube::KubeCluster;
 use csdr::sim_folder;
+use csdr::sim_kubelet::{SimKubelet, SimKubeletMover};
+use csdr::storage::volume::{KubeletVolumeMover, MoverKey, RepositoryKey};
 use csdr::storage::{AgeKey, BlobVault, KmsKey, StorageOptions};
 
 use crate::CliError;
@@ -141,6 +144,57 @@ impl OpenCluster {
                 Arc::new(CsiSnapshotter::new(cluster))
             }
         })
+    }
+
+    /// The mover of volumes' files (D1–D4) for `--kubelet-dir`: the kubelet mover over the
+    /// simulated kubelet's folders, the repository key from `--repository-password-file`,
+    /// `CSDR_REPOSITORY_PASSWORD` or else the backup's key-encryption key. `None` without
+    /// `--kubelet-dir`.
+    pub async fn pod_volume_mover(
+        &self,
+        args: &crate::VolumeDataArgs,
+        vault: &VaultSpec,
+        timeout: Duration,
+        kek: Option<Arc<dyn KeyEncryptionKey>>,
+    ) -> Result<Option<Arc<dyn PodVolumeMover>>, CliError> {
+        let Some(dir) = &args.kubelet_dir else {
+            return Ok(None);
+        };
+        let OpenCluster::Sim { sim, .. } = self else {
+            return Err(CliError::failed(
+                "--kubelet-dir is for simulated clusters; in a real cluster the node agents copy volumes' files (csdr install, csdr server)",
+            ));
+        };
+        let key = if let Some(file) = &args.repository_password_file {
+            MoverKey::Key(
+                RepositoryKey::from_file(file)
+                    .map_err(|e| CliError::failed(format!("--repository-password-file: {e}")))?,
+            )
+        } else if let Some(key) =
+            RepositoryKey::from_env().map_err(|e| CliError::failed(e.to_string()))?
+        {
+            MoverKey::Key(key)
+        } else if let Some(kek) = kek {
+            MoverKey::Kek {
+                kek,
+                random: csdr::storage::os_random(),
+            }
+        } else {
+            return Err(CliError::failed(format!(
+                "--kubelet-dir: no volume repository key: give --repository-password-file <FILE>, set {}, or encrypt the backup (--encryption-key)",
+                csdr::storage::volume::REPOSITORY_PASSWORD_ENV
+            )));
+        };
+        let kubelet = SimKubelet::new(dir);
+        let inner =
+            KubeletVolumeMover::open(vault, &storage_options(timeout), key, kubelet.roots())
+                .await
+                .map_err(|e| CliError::failed(format!("--kubelet-dir: {e}")))?;
+        Ok(Some(Arc::new(SimKubeletMover::new(
+            sim.clone(),
+            kubelet,
+            Arc::new(inner),
+        ))))
     }
 
     /// Saves a simulated cluster's state to its folder (nothing to do otherwise).
