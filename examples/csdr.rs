@@ -20,6 +20,8 @@
 mod commands;
 #[path = "csdr/install.rs"]
 mod install;
+#[path = "csdr/node_agent.rs"]
+mod node_agent;
 #[path = "csdr/progress.rs"]
 mod progress;
 #[path = "csdr/render.rs"]
@@ -523,6 +525,7 @@ fn init_logs(verbose: u8) {
 enum ClusterMode {
     Install(install::InstallArgs),
     Server(Box<server::ServerArgs>),
+    NodeAgent(Box<node_agent::NodeAgentArgs>),
 }
 
 /// What the command line asks for.
@@ -543,6 +546,10 @@ fn parse() -> Result<Parsed, clap::Error> {
         .subcommand(server::ServerArgs::augment_args(clap::Command::new("server"))
                 .about("Run the backup center controller: reconcile BackupLocations, ApplicationBackups, ApplicationRestores, BackupSchedules and DeleteRequests until SIGTERM")
                 .after_help("Examples:\n  csdr server --cluster kube --namespace csdr --metrics-port 8080"),
+        )
+        .subcommand(node_agent::NodeAgentArgs::augment_args(clap::Command::new("node-agent"))
+                .about("Run the node agent of one node: back up and restore the volume files of its PodVolumeBackups and PodVolumeRestores, one at a time, until SIGTERM")
+                .after_help("Examples:\n  csdr node-agent --cluster kube --node cn-hangzhou.192.168.0.1\n  NODE_NAME=node-a csdr node-agent --cluster kube"),
         );
     let matches = command.try_get_matches()?;
     let verbose = matches.get_count("verbose");
@@ -558,6 +565,11 @@ fn parse() -> Result<Parsed, clap::Error> {
         ),
         Some(("server", m)) => Parsed::Cluster(
             ClusterMode::Server(Box::new(server::ServerArgs::from_arg_matches(m)?)),
+            verbose,
+            vault_timeout,
+        ),
+        Some(("node-agent", m)) => Parsed::Cluster(
+            ClusterMode::NodeAgent(Box::new(node_agent::NodeAgentArgs::from_arg_matches(m)?)),
             verbose,
             vault_timeout,
         ),
@@ -593,6 +605,7 @@ fn main() -> ExitCode {
                 match mode {
                     ClusterMode::Install(args) => install::run(args).await,
                     ClusterMode::Server(args) => server::run(*args, vault_timeout).await,
+                    ClusterMode::NodeAgent(args) => node_agent::run(*args).await,
                 }
             });
             return match result {

@@ -32,9 +32,17 @@ pub struct InstallArgs {
     /// Controller replicas; more than one elect a leader.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replicas: u32,
+    /// The node scheduling policy of the node agents (exclude, include or prefer), written to a new csdr-config; an existing csdr-config's policy wins when installing into a cluster. Example: --node-schedule-policy include
+    #[arg(long, default_value = "exclude", value_parser = parse_policy, value_name = "POLICY")]
+    pub node_schedule_policy: csdr::core::node_policy::NodeSchedulePolicy,
     /// Also create the FAQ's csdr-disk-snapshot-with-default-ttl VolumeSnapshotClass (Retain, Alibaba Cloud disks, retentionDays 30), csdr's default snapshot class for disks.
     #[arg(long)]
     pub default_snapshot_class: bool,
+}
+
+fn parse_policy(text: &str) -> Result<csdr::core::node_policy::NodeSchedulePolicy, String> {
+    text.parse()
+        .map_err(|e: csdr::core::node_policy::NodePolicyError| e.to_string())
 }
 
 /// A kube client for a `--cluster` that names a real (or served) API server.
@@ -57,8 +65,28 @@ pub async fn run(args: InstallArgs) -> Result<u8, CliError> {
         namespace: args.namespace.clone(),
         image: args.image.clone(),
         replicas: args.replicas,
+        node_schedule_policy: args.node_schedule_policy,
         ..InstallOptions::default()
     };
+    let mut options = options;
+    if !args.dry_run
+        && let Some(cluster) = &args.cluster
+    {
+        // The DaemonSet follows the policy of the csdr-config already in the cluster.
+        let client = client_for(cluster, "install").await?;
+        let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(client, &options.namespace);
+        let existing = config_maps
+            .get_opt(csdr::core::config::CONFIGMAP_NAME)
+            .await
+            .map_err(|e| CliError::failed(format!("reading csdr-config: {e}")))?;
+        if let Some(cm) = existing {
+            let config =
+                csdr::core::config::Config::from_configmap_data(&cm.data.unwrap_or_default())
+                    .map_err(|e| CliError::failed(format!("the existing csdr-config: {e}")))?;
+            options.node_schedule_policy = config.application_backup.node_schedule_policy;
+        }
+    }
     let mut manifests = install_manifests(&options)
         .map_err(|e| CliError::failed(format!("the default csdr-config: {e}")))?;
     if args.default_snapshot_class {

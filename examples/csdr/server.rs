@@ -162,7 +162,7 @@ impl VaultOpener for StorageOpener {
     }
 }
 
-async fn terminated() {
+pub(crate) async fn terminated() {
     #[cfg(unix)]
     {
         let mut term =

@@ -1,6 +1,9 @@
 //! What `csdr install` applies (K4): the `csdr` namespace, the CRDs, the controller's
 //! ServiceAccount and least-privilege roles, the FAQ's `csdr-console` ClusterRole for
-//! operators, the `csdr-config` ConfigMap with defaults, and the controller Deployment.
+//! operators, the `csdr-config` ConfigMap with defaults, the controller Deployment, and the
+//! node agents' DaemonSet `csdr-node-agent` with its own ServiceAccount and roles (D3): it
+//! runs `csdr node-agent` on the nodes the `node_schedule_policy` allows (C2), with the
+//! kubelet's folder mounted (`mountPropagation: HostToContainer`).
 //!
 //! Manifests are plain JSON values in apply order; [`install_manifests`] is what
 //! `csdr install --dry-run -o yaml` prints and what `csdr install --cluster` applies with
@@ -9,9 +12,17 @@
 use std::collections::BTreeMap;
 
 use csdr_core::config::{CONFIGMAP_NAME, Config, ConfigError};
+use csdr_core::node_policy::{
+    AGENT_EXCLUDED_LABEL, AGENT_INCLUDED_LABEL, NODE_TYPE_LABEL, NodeSchedulePolicy,
+    VIRTUAL_NODE_TYPE,
+};
 use serde_json::{Value, json};
 
+use super::node_agent::{NODE_AGENT_NAME, NODE_AGENT_POD_LABEL, REPOSITORY_KEY_SECRET};
 use crate::resources::crds;
+
+/// The kubelet's root folder on the nodes, mounted into the node agents at the same path.
+pub const KUBELET_ROOT_PATH: &str = "/var/lib/kubelet";
 
 /// The field manager of everything csdr applies.
 pub const FIELD_MANAGER: &str = "csdr-controller";
@@ -31,6 +42,10 @@ pub struct InstallOptions {
     pub replicas: u32,
     /// The metrics and health port.
     pub metrics_port: u16,
+    /// The node scheduling policy (C2) of the node agents' DaemonSet and of the
+    /// `csdr-config` applied with it (an existing `csdr-config`'s policy, when installing
+    /// into a cluster that has one).
+    pub node_schedule_policy: NodeSchedulePolicy,
 }
 
 impl Default for InstallOptions {
@@ -40,6 +55,7 @@ impl Default for InstallOptions {
             image: "csdr:latest".into(),
             replicas: 1,
             metrics_port: 8080,
+            node_schedule_policy: NodeSchedulePolicy::Exclude,
         }
     }
 }
@@ -57,6 +73,130 @@ pub fn console_cluster_role() -> Value {
             {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get", "list"]}
         ]
     })
+}
+
+/// The node affinity of the node agents under `policy` (C2): `exclude` keeps them off nodes
+/// labelled `agent-excluded=true`, `include` puts them only on nodes labelled
+/// `agent-included=true`, `prefer` prefers the included ones; never on virtual nodes.
+pub fn node_agent_affinity(policy: NodeSchedulePolicy) -> Value {
+    let not_virtual =
+        json!({"key": NODE_TYPE_LABEL, "operator": "NotIn", "values": [VIRTUAL_NODE_TYPE]});
+    let mut required = vec![not_virtual];
+    let mut preferred = Vec::new();
+    match policy {
+        NodeSchedulePolicy::Exclude => required
+            .push(json!({"key": AGENT_EXCLUDED_LABEL, "operator": "NotIn", "values": ["true"]})),
+        NodeSchedulePolicy::Include => required
+            .push(json!({"key": AGENT_INCLUDED_LABEL, "operator": "In", "values": ["true"]})),
+        NodeSchedulePolicy::Prefer => preferred.push(json!({
+            "weight": 100,
+            "preference": {"matchExpressions": [
+                {"key": AGENT_INCLUDED_LABEL, "operator": "In", "values": ["true"]}
+            ]}
+        })),
+    }
+    let mut affinity = json!({
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": required}]
+        }
+    });
+    if !preferred.is_empty() {
+        affinity["preferredDuringSchedulingIgnoredDuringExecution"] = json!(preferred);
+    }
+    json!({"nodeAffinity": affinity})
+}
+
+/// The node agents' ServiceAccount, least-privilege Role and ClusterRole (with bindings)
+/// and DaemonSet.
+pub fn node_agent_manifests(options: &InstallOptions) -> Vec<Value> {
+    let ns = options.namespace.as_str();
+    let labels =
+        json!({"app.kubernetes.io/name": "csdr", "app.kubernetes.io/component": "node-agent"});
+    let (pod_key, pod_value) = NODE_AGENT_POD_LABEL;
+    let binding_subject =
+        json!([{"kind": "ServiceAccount", "name": NODE_AGENT_NAME, "namespace": ns}]);
+    vec![
+        json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels}
+        }),
+        // In the csdr namespace: its volume jobs (read, and their status written) and the
+        // repository key Secret.
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels},
+            "rules": [
+                {"apiGroups": ["csdr.alibabacloud.com"],
+                 "resources": ["podvolumebackups", "podvolumerestores"],
+                 "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["csdr.alibabacloud.com"],
+                 "resources": ["podvolumebackups/status", "podvolumerestores/status"],
+                 "verbs": ["get", "patch"]},
+                {"apiGroups": [""], "resources": ["secrets"],
+                 "resourceNames": [REPOSITORY_KEY_SECRET], "verbs": ["get"]}
+            ]
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NODE_AGENT_NAME},
+            "subjects": binding_subject
+        }),
+        // Cluster-wide reads only: the pods whose volumes it copies and its node.
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": NODE_AGENT_NAME, "labels": labels},
+            "rules": [
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}
+            ]
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": NODE_AGENT_NAME, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NODE_AGENT_NAME},
+            "subjects": binding_subject
+        }),
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels},
+            "spec": {
+                "selector": {"matchLabels": {pod_key: pod_value}},
+                "template": {
+                    "metadata": {"labels": {pod_key: pod_value, "app.kubernetes.io/name": "csdr",
+                                            "app.kubernetes.io/component": "node-agent"}},
+                    "spec": {
+                        "serviceAccountName": NODE_AGENT_NAME,
+                        "affinity": node_agent_affinity(options.node_schedule_policy),
+                        "tolerations": [{"operator": "Exists"}],
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [{
+                            "name": "node-agent",
+                            "image": options.image,
+                            "args": ["node-agent", "--cluster", "kube", "--namespace", ns],
+                            "env": [
+                                {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                {"name": "KUBELET_ROOT_PATH", "value": KUBELET_ROOT_PATH}
+                            ],
+                            "securityContext": {"privileged": true},
+                            "volumeMounts": [{
+                                "name": "kubelet-root",
+                                "mountPath": KUBELET_ROOT_PATH,
+                                "mountPropagation": "HostToContainer"
+                            }],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                          "limits": {"memory": "2Gi"}}
+                        }],
+                        "volumes": [{
+                            "name": "kubelet-root",
+                            "hostPath": {"path": KUBELET_ROOT_PATH, "type": "Directory"}
+                        }]
+                    }
+                }
+            }
+        }),
+    ]
 }
 
 /// Every manifest, in apply order (namespace and CRDs first).
@@ -118,7 +258,9 @@ pub fn install_manifests(options: &InstallOptions) -> Result<Vec<Value>, ConfigE
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CONTROLLER_NAME},
         "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER_NAME, "namespace": ns}]
     }));
-    let data: BTreeMap<String, String> = Config::default().to_configmap_data()?;
+    let mut config = Config::default();
+    config.application_backup.node_schedule_policy = options.node_schedule_policy;
+    let data: BTreeMap<String, String> = config.to_configmap_data()?;
     out.push(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": CONFIGMAP_NAME, "namespace": ns, "labels": labels},
@@ -153,6 +295,7 @@ pub fn install_manifests(options: &InstallOptions) -> Result<Vec<Value>, ConfigE
             }
         }
     }));
+    out.extend(node_agent_manifests(options));
     Ok(out)
 }
 
@@ -173,7 +316,7 @@ mod tests {
                 .iter()
                 .filter(|k| *k == "CustomResourceDefinition")
                 .count(),
-            5
+            7
         );
         for k in [
             "ServiceAccount",
@@ -197,7 +340,10 @@ mod tests {
             Config::from_configmap_data(&data).unwrap(),
             Config::default()
         );
-        let deploy = manifests.last().unwrap();
+        let deploy = manifests
+            .iter()
+            .find(|m| m["kind"] == "Deployment")
+            .unwrap();
         assert_eq!(
             deploy["spec"]["template"]["metadata"]["labels"]["control-plane"],
             "csdr-controller"
@@ -206,5 +352,102 @@ mod tests {
             deploy["spec"]["template"]["spec"]["containers"][0]["args"][0],
             "server"
         );
+    }
+
+    fn daemon_set(policy: NodeSchedulePolicy) -> Value {
+        let manifests = install_manifests(&InstallOptions {
+            node_schedule_policy: policy,
+            ..InstallOptions::default()
+        })
+        .unwrap();
+        let cm = manifests.iter().find(|m| m["kind"] == "ConfigMap").unwrap();
+        let data: BTreeMap<String, String> = serde_json::from_value(cm["data"].clone()).unwrap();
+        assert_eq!(
+            Config::from_configmap_data(&data)
+                .unwrap()
+                .application_backup
+                .node_schedule_policy,
+            policy
+        );
+        manifests
+            .into_iter()
+            .find(|m| m["kind"] == "DaemonSet")
+            .unwrap()
+    }
+
+    #[test]
+    fn the_node_agent_daemon_set_follows_the_node_policy() {
+        for policy in [
+            NodeSchedulePolicy::Exclude,
+            NodeSchedulePolicy::Include,
+            NodeSchedulePolicy::Prefer,
+        ] {
+            let ds = daemon_set(policy);
+            assert_eq!(ds["metadata"]["name"], "csdr-node-agent");
+            assert_eq!(ds["metadata"]["namespace"], "csdr");
+            let spec = &ds["spec"]["template"]["spec"];
+            let container = &spec["containers"][0];
+            assert_eq!(container["args"][0], "node-agent");
+            assert_eq!(
+                container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+                "spec.nodeName"
+            );
+            assert_eq!(container["env"][2]["value"], "/var/lib/kubelet");
+            assert_eq!(
+                container["volumeMounts"][0]["mountPropagation"],
+                "HostToContainer"
+            );
+            assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/var/lib/kubelet");
+            let affinity = &spec["affinity"]["nodeAffinity"];
+            let required = &affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                [0]["matchExpressions"];
+            assert_eq!(
+                required[0],
+                json!({"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]})
+            );
+            let preferred = &affinity["preferredDuringSchedulingIgnoredDuringExecution"];
+            match policy {
+                NodeSchedulePolicy::Exclude => {
+                    assert_eq!(required[1]["key"], AGENT_EXCLUDED_LABEL);
+                    assert_eq!(required[1]["operator"], "NotIn");
+                    assert!(preferred.is_null());
+                }
+                NodeSchedulePolicy::Include => {
+                    assert_eq!(required[1]["key"], AGENT_INCLUDED_LABEL);
+                    assert_eq!(required[1]["operator"], "In");
+                    assert!(preferred.is_null());
+                }
+                NodeSchedulePolicy::Prefer => {
+                    assert_eq!(required.as_array().unwrap().len(), 1);
+                    let expr = &preferred[0]["preference"]["matchExpressions"][0];
+                    assert_eq!(expr["key"], AGENT_INCLUDED_LABEL);
+                    assert_eq!(expr["operator"], "In");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_node_agent_role_is_least_privilege() {
+        let manifests = install_manifests(&InstallOptions::default()).unwrap();
+        let role = manifests
+            .iter()
+            .find(|m| m["kind"] == "Role" && m["metadata"]["name"] == "csdr-node-agent")
+            .unwrap();
+        let verbs: Vec<_> = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["verbs"].as_array().unwrap().clone())
+            .collect();
+        for forbidden in ["create", "delete", "update"] {
+            assert!(!verbs.iter().any(|v| v == forbidden), "{forbidden}");
+        }
+        assert_eq!(role["rules"][2]["resourceNames"][0], "csdr-repository-key");
+        let cluster_role = manifests
+            .iter()
+            .find(|m| m["kind"] == "ClusterRole" && m["metadata"]["name"] == "csdr-node-agent")
+            .unwrap();
+        assert_eq!(cluster_role["rules"][0]["verbs"], json!(["get"]));
     }
 }

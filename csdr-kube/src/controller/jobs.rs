@@ -131,7 +131,8 @@ async fn location_vault(
 }
 
 /// An engine on the controller's cluster, with a CSI snapshotter on it (B6: backups snapshot
-/// volumes; deletes remove the snapshots with their backup).
+/// volumes; deletes remove the snapshots with their backup) and the node agents copying
+/// volumes' files (D3, [`super::node_agent::NodeAgentMover`]).
 pub(super) fn engine(
     ctx: &Context,
     vault: Arc<dyn csdr_core::ports::vault::Vault>,
@@ -143,6 +144,10 @@ pub(super) fn engine(
             ctx.cluster.clone(),
         )))
         .vault(vault)
+        .pod_volume_mover(Arc::new(super::node_agent::NodeAgentMover::new(
+            ctx.client.clone(),
+            ctx.options.namespace.clone(),
+        )))
         .options(EngineOptions {
             config,
             engine_namespace: ctx.options.namespace.clone(),

@@ -11,7 +11,9 @@
 //! - BackupSchedule ([`schedule`]): fires per S3;
 //! - DeleteRequest ([`delete`]): deletes the object and its vault data, then itself.
 //!
-//! Backups and restores may be encrypted client-side (E2): see [`keys`].
+//! Backups and restores may be encrypted client-side (E2): see [`keys`]. Volumes backed up
+//! through their files go to the node agents as PodVolumeBackups / PodVolumeRestores
+//! ([`node_agent`], D3).
 //!
 //! Status goes through the `/status` subresource by server-side apply (field manager
 //! [`FIELD_MANAGER`]); every phase change is an `events.k8s.io/v1` Event. The controller opens
@@ -34,6 +36,7 @@ pub mod jobs;
 pub mod keys;
 pub mod location;
 pub mod metrics;
+pub mod node_agent;
 pub mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
@@ -287,24 +290,7 @@ impl Context {
 
     /// The live `csdr-config` (C1); defaults when it is missing or unreadable (logged).
     pub async fn config(&self) -> Config {
-        let api: Api<ConfigMap> = self.api();
-        match api.get_opt(CONFIGMAP_NAME).await {
-            Ok(Some(cm)) => {
-                let data = cm.data.unwrap_or_default();
-                match Config::from_configmap_data(&data) {
-                    Ok(config) => config,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "csdr-config is invalid; using the defaults");
-                        Config::default()
-                    }
-                }
-            }
-            Ok(None) => Config::default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read csdr-config; using the defaults");
-                Config::default()
-            }
-        }
+        live_config(&self.client, &self.options.namespace).await
     }
 
     /// How many jobs of `kind` this instance runs now.
@@ -374,6 +360,29 @@ impl Context {
         };
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(error = %e, object = %object.meta().name.clone().unwrap_or_default(), "cannot publish an Event");
+        }
+    }
+}
+
+/// The live `csdr-config` (C1) in `namespace`; defaults when it is missing or unreadable
+/// (logged).
+pub async fn live_config(client: &Client, namespace: &str) -> Config {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(CONFIGMAP_NAME).await {
+        Ok(Some(cm)) => {
+            let data = cm.data.unwrap_or_default();
+            match Config::from_configmap_data(&data) {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::warn!(error = %e, "csdr-config is invalid; using the defaults");
+                    Config::default()
+                }
+            }
+        }
+        Ok(None) => Config::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read csdr-config; using the defaults");
+            Config::default()
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod backup_location;
 pub mod backup_schedule;
 pub mod delete_request;
 pub mod job_status;
+pub mod pod_volume;
 
 pub use application_backup::{ApplicationBackup, ApplicationBackupSpec, SYNCED_LABEL};
 pub use application_restore::{ApplicationRestore, ApplicationRestoreSpec, SecretKeyRef};
@@ -23,6 +24,10 @@ pub use backup_location::{
 pub use backup_schedule::{BackupSchedule, BackupScheduleSpec, BackupScheduleStatus};
 pub use delete_request::{DeleteRequest, DeleteRequestSpec, DeleteRequestStatus};
 pub use job_status::{ApplicationJobStatus, JobEncryption};
+pub use pod_volume::{
+    PodReference, PodVolumeBackup, PodVolumeBackupSpec, PodVolumeJobPhase, PodVolumeRestore,
+    PodVolumeRestoreSpec, PodVolumeStatus,
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps,
@@ -35,7 +40,8 @@ pub const GROUP: &str = "csdr.alibabacloud.com";
 /// Their version.
 pub const VERSION: &str = "v1beta1";
 
-/// The CRDs of the five resources, with structural schemas.
+/// The CRDs of the five backup center resources and the node agents' two (D3), with
+/// structural schemas.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![
         BackupLocation::crd(),
@@ -43,6 +49,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ApplicationRestore::crd(),
         BackupSchedule::crd(),
         DeleteRequest::crd(),
+        PodVolumeBackup::crd(),
+        PodVolumeRestore::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {
@@ -169,6 +177,8 @@ mod tests {
                 "applicationrestores.csdr.alibabacloud.com",
                 "backupschedules.csdr.alibabacloud.com",
                 "deleterequests.csdr.alibabacloud.com",
+                "podvolumebackups.csdr.alibabacloud.com",
+                "podvolumerestores.csdr.alibabacloud.com",
             ]
         );
         for crd in &crds {
@@ -184,7 +194,12 @@ mod tests {
                 .iter()
                 .map(|c| c["name"].as_str().unwrap().to_string())
                 .collect();
-            assert_eq!(columns.first().map(String::as_str), Some("Phase"));
+            let first = if crd.spec.names.kind.starts_with("PodVolume") {
+                ["Node", "Phase", "Claim", "Snapshot", "Age"].as_slice()
+            } else {
+                ["Phase"].as_slice()
+            };
+            assert_eq!(&columns[..first.len()], first);
             assert_eq!(columns.last().map(String::as_str), Some("Age"));
         }
         let bl = serde_json::to_value(&crds[0]).unwrap();
