@@ -259,6 +259,9 @@ pub fn backup_describe_value(
         v["resourceList"] = to_value(&c.resource_list);
         v["csiVolumeSnapshots"] = to_value(&c.csi_volume_snapshots);
         v["csiVolumeSnapshotContents"] = to_value(&c.csi_volume_snapshot_contents);
+        if !c.pod_volume_backups.is_empty() {
+            v["podVolumeBackups"] = to_value(&c.pod_volume_backups);
+        }
         v["results"] = to_value(&c.results);
     }
     v
@@ -439,6 +442,10 @@ pub fn backup_describe_table(
                     snapshot_lines(&mut out, vs, &c.csi_volume_snapshot_contents);
                 }
             }
+            if !c.pod_volume_backups.is_empty() {
+                let _ = writeln!(out);
+                pod_volume_lines(&mut out, c);
+            }
             let _ = writeln!(out);
             groups(&mut out, "Errors", &c.results.errors);
             let _ = writeln!(out);
@@ -452,6 +459,48 @@ fn str_at<'a>(obj: &'a KubeObject, pointer: &str) -> &'a str {
     obj.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or("<unknown>")
+}
+
+/// The file-system volume backups of `backup describe --details` (D3), one block per volume.
+fn pod_volume_lines(out: &mut String, c: &BackupCompanions) {
+    let records = match csdr::core::engine::recorded_pod_volume_backups(c) {
+        Ok(records) => records,
+        Err(e) => {
+            let _ = writeln!(out, "Pod Volume Backups:  <unreadable: {e}>");
+            return;
+        }
+    };
+    let _ = writeln!(out, "Pod Volume Backups:");
+    for r in &records {
+        let claim = if r.pvc_name.is_empty() {
+            "<unknown>".to_string()
+        } else {
+            r.claim()
+        };
+        let _ = writeln!(out, "  {claim}:");
+        let _ = writeln!(
+            out,
+            "    Pod:          {}/{} (volume {})",
+            r.pod_namespace, r.pod_name, r.pod_volume
+        );
+        let _ = writeln!(out, "    Node:         {}", r.node);
+        let _ = writeln!(
+            out,
+            "    Snapshot ID:  {}",
+            if r.snapshot_id.is_empty() {
+                "<none>"
+            } else {
+                &r.snapshot_id
+            }
+        );
+        let _ = writeln!(out, "    Bytes:        {}", r.bytes);
+        let _ = writeln!(out, "    Files:        {}", r.files);
+        let _ = writeln!(out, "    Duration:     {} ms", r.duration_ms);
+        let _ = writeln!(out, "    Phase:        {}", r.phase.as_str());
+        if !r.message.is_empty() {
+            let _ = writeln!(out, "    Message:      {}", r.message);
+        }
+    }
 }
 
 fn snapshot_lines(out: &mut String, vs: &KubeObject, contents: &[KubeObject]) {
