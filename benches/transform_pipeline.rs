@@ -345,6 +345,7 @@ fn context(objects: &[KubeObject]) -> TransformContext {
     };
     ctx.backup = BackupFacts {
         backup_name: "nightly-bench".into(),
+        fs_backed_up_pvcs: Default::default(),
         storage_classes: vec![
             class("alicloud-disk-ssd", DISK, "Immediate"),
             class("alicloud-disk-essd", DISK, "WaitForFirstConsumer"),

@@ -605,7 +605,7 @@ fn main() -> ExitCode {
                 match mode {
                     ClusterMode::Install(args) => install::run(args).await,
                     ClusterMode::Server(args) => server::run(*args, vault_timeout).await,
-                    ClusterMode::NodeAgent(args) => node_agent::run(*args).await,
+                    ClusterMode::NodeAgent(args) => node_agent::run(*args, vault_timeout).await,
                 }
             });
             return match result {

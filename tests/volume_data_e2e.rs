@@ -19,10 +19,7 @@ use csdr::core::engine::{Engine, EngineOptions, recorded_pod_volume_backups};
 use csdr::core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr::core::object::GroupVersionResource;
 use csdr::core::ports::cluster::Cluster;
-use csdr::core::ports::pod_volume::{
-    PodVolumeBackupOutcome, PodVolumeBackupRequest, PodVolumeError, PodVolumeMover, PodVolumePhase,
-    PodVolumeRestoreOutcome, PodVolumeRestoreRequest,
-};
+use csdr::core::ports::pod_volume::{PodVolumeMover, PodVolumePhase};
 use csdr::core::ports::snapshot::CsiSnapshotter;
 use csdr::core::ports::vault::Vault;
 use csdr::core::releases::KubeRelease;

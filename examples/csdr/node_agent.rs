@@ -8,10 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use csdr::core::ports::pod_volume::PodVolumeMover;
-use csdr::kube::controller::node_agent::{
-    NodeAgentOptions, REPOSITORY_KEY_SECRET, repository_password, run_node_agent,
+use std::collections::HashMap;
+
+use csdr::core::ports::pod_volume::{
+    PodVolumeBackupOutcome, PodVolumeBackupRequest, PodVolumeError, PodVolumeMover,
+    PodVolumeRestoreOutcome, PodVolumeRestoreRequest,
 };
+use csdr::kube::controller::location::vault_request;
+use csdr::kube::controller::node_agent::{
+    LocationMover, NodeAgentOptions, REPOSITORY_KEY_SECRET, repository_password, run_node_agent,
+};
+use csdr::kube::resources::BackupLocation;
+use csdr::storage::S3Credentials;
+use csdr::storage::volume::{KubeletRoots, KubeletVolumeMover, MoverKey, RepositoryKey};
 
 use crate::targets::ClusterArg;
 use crate::{CliError, parse_duration};
@@ -36,25 +45,101 @@ pub struct NodeAgentArgs {
     pub resync: Duration,
 }
 
-/// INTEGRATION POINT: the mover doing the file work on this node.
-///
-/// It is to be `csdr_storage::volume::mover::KubeletVolumeMover` over `kubelet_root`,
-/// opening the repositories in `vault` with `password` (the Secret
-/// `csdr/csdr-repository-key`); that type is not on this branch yet, so this returns an
-/// error and `csdr node-agent` stops before taking any job.
-fn local_mover(
-    kubelet_root: &std::path::Path,
-    password: &str,
-) -> Result<Arc<dyn PodVolumeMover>, CliError> {
-    let _ = password;
-    Err(CliError::failed(format!(
-        "csdr node-agent: the kubelet volume mover (over {}) is not wired yet",
-        kubelet_root.display()
-    )))
+/// The node agent's file work: a [`KubeletVolumeMover`] over this node's kubelet root for
+/// each BackupLocation a job names, opened on first use (the location's URL, config and
+/// credential Secret, as the controller opens it) with the repository key.
+struct KubeletMovers {
+    client: kube::Client,
+    namespace: String,
+    kubelet_root: PathBuf,
+    password: String,
+    timeout: Duration,
+    opened: tokio::sync::Mutex<HashMap<String, Arc<KubeletVolumeMover>>>,
+}
+
+impl KubeletMovers {
+    async fn mover(&self, location: &str) -> Result<Arc<KubeletVolumeMover>, String> {
+        if location.is_empty() {
+            return Err("the volume job names no BackupLocation (spec.backupLocation)".into());
+        }
+        let mut opened = self.opened.lock().await;
+        if let Some(mover) = opened.get(location) {
+            return Ok(mover.clone());
+        }
+        let api: kube::Api<BackupLocation> =
+            kube::Api::namespaced(self.client.clone(), &self.namespace);
+        let found = api
+            .get_opt(location)
+            .await
+            .map_err(|e| format!("cannot read BackupLocation {location}: {e}"))?
+            .ok_or_else(|| {
+                format!(
+                    "BackupLocation {location} not found in namespace {}",
+                    self.namespace
+                )
+            })?;
+        let request = vault_request(&self.client, &self.namespace, &found)
+            .await
+            .map_err(|e| format!("BackupLocation {location}: {e}"))?;
+        let spec = crate::server::open_request(&request)
+            .map_err(|e| format!("BackupLocation {location}: {e}"))?;
+        let mut options = crate::targets::storage_options(self.timeout);
+        options.credentials = request.credentials.as_ref().map(|c| S3Credentials {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+            session_token: None,
+        });
+        let key = RepositoryKey::new(self.password.clone(), REPOSITORY_KEY_SECRET)
+            .map_err(|e| e.to_string())?;
+        let mover = KubeletVolumeMover::open(
+            &spec,
+            &options,
+            MoverKey::Key(key),
+            KubeletRoots::Fixed(self.kubelet_root.clone()),
+        )
+        .await
+        .map_err(|e| format!("BackupLocation {location}: {e}"))?;
+        let mover = Arc::new(mover);
+        opened.insert(location.to_string(), mover.clone());
+        Ok(mover)
+    }
+}
+
+#[csdr::kube::controller::async_trait]
+impl LocationMover for KubeletMovers {
+    async fn back_up_in(
+        &self,
+        location: &str,
+        request: &PodVolumeBackupRequest,
+    ) -> Result<PodVolumeBackupOutcome, PodVolumeError> {
+        let mover = self
+            .mover(location)
+            .await
+            .map_err(|reason| PodVolumeError::Repository {
+                volume: request.mount.to_string(),
+                reason,
+            })?;
+        mover.back_up(request).await
+    }
+
+    async fn restore_in(
+        &self,
+        location: &str,
+        request: &PodVolumeRestoreRequest,
+    ) -> Result<PodVolumeRestoreOutcome, PodVolumeError> {
+        let mover = self
+            .mover(location)
+            .await
+            .map_err(|reason| PodVolumeError::Repository {
+                volume: request.mount.to_string(),
+                reason,
+            })?;
+        mover.restore(request).await
+    }
 }
 
 /// Runs `csdr node-agent`.
-pub async fn run(args: NodeAgentArgs) -> Result<u8, CliError> {
+pub async fn run(args: NodeAgentArgs, vault_timeout: Duration) -> Result<u8, CliError> {
     let node = args
         .node
         .clone()
@@ -76,7 +161,14 @@ pub async fn run(args: NodeAgentArgs) -> Result<u8, CliError> {
         .map_err(|e| {
             CliError::failed(format!("the repository key ({REPOSITORY_KEY_SECRET}): {e}"))
         })?;
-    let local = local_mover(&kubelet_root, &password)?;
+    let local = Arc::new(KubeletMovers {
+        client: client.clone(),
+        namespace: args.namespace.clone(),
+        kubelet_root,
+        password,
+        timeout: vault_timeout,
+        opened: tokio::sync::Mutex::new(HashMap::new()),
+    });
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("csdr-node-agent-{}", std::process::id()));
     eprintln!("csdr node-agent {identity}: serving node {node}");

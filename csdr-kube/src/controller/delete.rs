@@ -82,7 +82,7 @@ async fn delete_backup(ctx: &Context, name: &str) -> Result<String, String> {
             .is_some();
         if present {
             // Its volume snapshots go first, then its files (§9).
-            super::jobs::engine(ctx, vault, ctx.config().await)?
+            super::jobs::engine(ctx, &location.name_any(), vault, ctx.config().await)?
                 .delete_backup(name)
                 .await
                 .map_err(|e| format!("VaultError: deleting backup {name}: {e}"))?;

@@ -18,7 +18,7 @@ use csdr_core::node_policy::{
 };
 use serde_json::{Value, json};
 
-use super::node_agent::{NODE_AGENT_NAME, NODE_AGENT_POD_LABEL, REPOSITORY_KEY_SECRET};
+use super::node_agent::{NODE_AGENT_NAME, NODE_AGENT_POD_LABEL};
 use crate::resources::crds;
 
 /// The kubelet's root folder on the nodes, mounted into the node agents at the same path.
@@ -120,8 +120,10 @@ pub fn node_agent_manifests(options: &InstallOptions) -> Vec<Value> {
             "apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels}
         }),
-        // In the csdr namespace: its volume jobs (read, and their status written) and the
-        // repository key Secret.
+        // In the csdr namespace: its volume jobs (read, and their status written), the
+        // BackupLocations they name and the Secrets those read (the repository key and each
+        // location's `spec.credential`, whose names users choose: hence every Secret of this
+        // namespace, read only).
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": NODE_AGENT_NAME, "namespace": ns, "labels": labels},
@@ -132,8 +134,9 @@ pub fn node_agent_manifests(options: &InstallOptions) -> Vec<Value> {
                 {"apiGroups": ["csdr.alibabacloud.com"],
                  "resources": ["podvolumebackups/status", "podvolumerestores/status"],
                  "verbs": ["get", "patch"]},
-                {"apiGroups": [""], "resources": ["secrets"],
-                 "resourceNames": [REPOSITORY_KEY_SECRET], "verbs": ["get"]}
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+                {"apiGroups": ["csdr.alibabacloud.com"], "resources": ["backuplocations"],
+                 "verbs": ["get"]}
             ]
         }),
         json!({
@@ -443,7 +446,12 @@ mod tests {
         for forbidden in ["create", "delete", "update"] {
             assert!(!verbs.iter().any(|v| v == forbidden), "{forbidden}");
         }
-        assert_eq!(role["rules"][2]["resourceNames"][0], "csdr-repository-key");
+        assert_eq!(
+            role["kind"], "Role",
+            "Secrets are read in the csdr namespace only"
+        );
+        assert_eq!(role["rules"][2]["resources"], json!(["secrets"]));
+        assert_eq!(role["rules"][2]["verbs"], json!(["get"]));
         let cluster_role = manifests
             .iter()
             .find(|m| m["kind"] == "ClusterRole" && m["metadata"]["name"] == "csdr-node-agent")

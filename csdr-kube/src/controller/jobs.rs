@@ -135,6 +135,7 @@ async fn location_vault(
 /// volumes' files (D3, [`super::node_agent::NodeAgentMover`]).
 pub(super) fn engine(
     ctx: &Context,
+    location: &str,
     vault: Arc<dyn csdr_core::ports::vault::Vault>,
     config: csdr_core::config::Config,
 ) -> Result<Engine, String> {
@@ -144,10 +145,13 @@ pub(super) fn engine(
             ctx.cluster.clone(),
         )))
         .vault(vault)
-        .pod_volume_mover(Arc::new(super::node_agent::NodeAgentMover::new(
-            ctx.client.clone(),
-            ctx.options.namespace.clone(),
-        )))
+        .pod_volume_mover(Arc::new(
+            super::node_agent::NodeAgentMover::new(
+                ctx.client.clone(),
+                ctx.options.namespace.clone(),
+            )
+            .with_location(location),
+        ))
         .options(EngineOptions {
             config,
             engine_namespace: ctx.options.namespace.clone(),
@@ -217,7 +221,7 @@ pub async fn reconcile_backup(
             let timeout = config.application_backup.backup_timeout;
             let abandoned = Abandoned::default();
             let vault: Arc<dyn Vault> = Arc::new(TrackedVault::new(vault, abandoned.clone()));
-            let engine = match engine(&ctx, vault, config) {
+            let engine = match engine(&ctx, &backup.spec.backup_location, vault, config) {
                 Ok(e) => e,
                 Err(e) => {
                     fail::<ApplicationBackup>(&ctx, backup.as_ref(), e).await?;
@@ -375,7 +379,7 @@ pub async fn reconcile_restore(
             let timeout = config.application_backup.backup_timeout;
             let abandoned = Abandoned::default();
             let vault: Arc<dyn Vault> = Arc::new(TrackedVault::new(vault, abandoned.clone()));
-            let engine = match engine(&ctx, vault, config) {
+            let engine = match engine(&ctx, &location, vault, config) {
                 Ok(e) => e,
                 Err(e) => {
                     fail::<ApplicationRestore>(&ctx, restore.as_ref(), e).await?;

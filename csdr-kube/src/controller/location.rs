@@ -101,18 +101,42 @@ async fn credentials(
     ctx: &Context,
     location: &BackupLocation,
 ) -> Result<Option<VaultCredentials>, String> {
+    location_credentials(&ctx.client, &ctx.options.namespace, location).await
+}
+
+/// What opens a BackupLocation's vault: its name, URL, `spec.config` and the access key of
+/// `spec.credential` read from its Secret in `namespace`. The node agents use it to open
+/// the vault a volume job names.
+pub async fn vault_request(
+    client: &kube::Client,
+    namespace: &str,
+    location: &BackupLocation,
+) -> Result<VaultRequest, String> {
+    Ok(VaultRequest {
+        name: location.name_any(),
+        url: location.spec.url.clone(),
+        config: location.spec.config.clone(),
+        credentials: location_credentials(client, namespace, location).await?,
+    })
+}
+
+async fn location_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    location: &BackupLocation,
+) -> Result<Option<VaultCredentials>, String> {
     let Some(cred) = &location.spec.credential else {
         return Ok(None);
     };
-    let api: kube::Api<Secret> = ctx.api();
+    let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);
     let secret = api
         .get_opt(&cred.name)
         .await
         .map_err(|e| format!("spec.credential: cannot read Secret {}: {e}", cred.name))?
         .ok_or_else(|| {
             format!(
-                "spec.credential: Secret {} not found in namespace {}",
-                cred.name, ctx.options.namespace
+                "spec.credential: Secret {} not found in namespace {namespace}",
+                cred.name
             )
         })?;
     let data = secret.data.unwrap_or_default();

@@ -145,6 +145,7 @@ pub fn node_refusal(
 pub struct NodeAgentMover {
     client: Client,
     namespace: String,
+    location: String,
     poll: Duration,
     timeout: Option<Duration>,
 }
@@ -153,6 +154,7 @@ impl std::fmt::Debug for NodeAgentMover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeAgentMover")
             .field("namespace", &self.namespace)
+            .field("location", &self.location)
             .field("poll", &self.poll)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -166,9 +168,16 @@ impl NodeAgentMover {
         NodeAgentMover {
             client,
             namespace: namespace.into(),
+            location: String::new(),
             poll: Duration::from_secs(1),
             timeout: None,
         }
+    }
+
+    /// Names the BackupLocation whose vault the node agents open for these jobs.
+    pub fn with_location(mut self, location: impl Into<String>) -> Self {
+        self.location = location.into();
+        self
     }
 
     /// Polls the volume jobs every `poll`.
@@ -317,7 +326,10 @@ impl PodVolumeMover for NodeAgentMover {
         let volume = request.mount.to_string();
         let mut object = PodVolumeBackup::new(
             &backup_job_name(request),
-            PodVolumeBackupSpec::from_request(request),
+            PodVolumeBackupSpec {
+                backup_location: self.location.clone(),
+                ..PodVolumeBackupSpec::from_request(request)
+            },
         );
         object.metadata.namespace = Some(self.namespace.clone());
         object.metadata.labels = Some(labels(&request.mount.node, &request.backup_name));
@@ -346,7 +358,10 @@ impl PodVolumeMover for NodeAgentMover {
         let volume = request.mount.to_string();
         let mut object = PodVolumeRestore::new(
             &restore_job_name(request),
-            PodVolumeRestoreSpec::from_request(request),
+            PodVolumeRestoreSpec {
+                backup_location: self.location.clone(),
+                ..PodVolumeRestoreSpec::from_request(request)
+            },
         );
         object.metadata.namespace = Some(self.namespace.clone());
         object.metadata.labels = Some(labels(&request.mount.node, &request.restore_name));
@@ -395,6 +410,45 @@ pub async fn repository_password(client: &Client, namespace: &str) -> Result<Str
     Ok(password)
 }
 
+/// What does a node agent's file work for the vault of a job's BackupLocation
+/// (`spec.backupLocation`). Every [`PodVolumeMover`] is one, bound to its own vault whatever
+/// the location; `csdr node-agent` opens one kubelet mover per location.
+#[async_trait]
+pub trait LocationMover: Send + Sync {
+    /// Backs up a volume into the repository of `location`'s vault.
+    async fn back_up_in(
+        &self,
+        location: &str,
+        request: &PodVolumeBackupRequest,
+    ) -> Result<PodVolumeBackupOutcome, PodVolumeError>;
+
+    /// Restores a volume from the repository of `location`'s vault.
+    async fn restore_in(
+        &self,
+        location: &str,
+        request: &PodVolumeRestoreRequest,
+    ) -> Result<PodVolumeRestoreOutcome, PodVolumeError>;
+}
+
+#[async_trait]
+impl<T: PodVolumeMover + ?Sized> LocationMover for T {
+    async fn back_up_in(
+        &self,
+        _location: &str,
+        request: &PodVolumeBackupRequest,
+    ) -> Result<PodVolumeBackupOutcome, PodVolumeError> {
+        self.back_up(request).await
+    }
+
+    async fn restore_in(
+        &self,
+        _location: &str,
+        request: &PodVolumeRestoreRequest,
+    ) -> Result<PodVolumeRestoreOutcome, PodVolumeError> {
+        self.restore(request).await
+    }
+}
+
 /// How a node agent runs.
 #[derive(Clone, Debug)]
 pub struct NodeAgentOptions {
@@ -430,7 +484,7 @@ impl Job {
 struct Agent {
     client: Client,
     options: NodeAgentOptions,
-    local: Arc<dyn PodVolumeMover>,
+    local: Arc<dyn LocationMover>,
 }
 
 impl Agent {
@@ -562,7 +616,7 @@ impl Agent {
                 tracing::info!(job = %name, "backing up a volume");
                 let result = self
                     .local
-                    .back_up(&object.spec.to_request())
+                    .back_up_in(&object.spec.backup_location, &object.spec.to_request())
                     .await
                     .map(|o| (Some(o.snapshot_id), o.bytes, o.files));
                 self.set_status(&self.backups(), &name, &done(result)).await
@@ -573,7 +627,7 @@ impl Agent {
                 tracing::info!(job = %name, "restoring a volume");
                 let result = self
                     .local
-                    .restore(&object.spec.to_request())
+                    .restore_in(&object.spec.backup_location, &object.spec.to_request())
                     .await
                     .map(|o| (None, o.bytes, o.files));
                 self.set_status(&self.restores(), &name, &done(result))
@@ -591,7 +645,7 @@ impl Agent {
 pub async fn run_node_agent(
     client: Client,
     options: NodeAgentOptions,
-    local: Arc<dyn PodVolumeMover>,
+    local: Arc<dyn LocationMover>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ControllerError> {
     let agent = Agent {

@@ -55,6 +55,10 @@ pub struct PodReference {
 pub struct PodVolumeBackupSpec {
     /// The node whose agent copies the files.
     pub node: String,
+    /// The BackupLocation whose vault holds the repository; the agent opens it (empty: the
+    /// agent's only vault).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backup_location: String,
     /// The backup it belongs to.
     pub backup_name: String,
     /// The backup's upload attempt.
@@ -95,6 +99,10 @@ pub struct PodVolumeBackupSpec {
 pub struct PodVolumeRestoreSpec {
     /// The node whose agent writes the files.
     pub node: String,
+    /// The BackupLocation whose vault holds the repository; the agent opens it (empty: the
+    /// agent's only vault).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backup_location: String,
     /// The restore it belongs to.
     pub restore_name: String,
     /// The backup the data comes from.
@@ -238,6 +246,7 @@ impl PodVolumeBackupSpec {
         let m = &request.mount;
         PodVolumeBackupSpec {
             node: m.node.clone(),
+            backup_location: String::new(),
             backup_name: request.backup_name.clone(),
             attempt: request.attempt.clone(),
             pvc_namespace: request.pvc_namespace.clone(),
@@ -274,6 +283,7 @@ impl PodVolumeRestoreSpec {
         let m = &request.mount;
         PodVolumeRestoreSpec {
             node: m.node.clone(),
+            backup_location: String::new(),
             restore_name: request.restore_name.clone(),
             backup_name: request.backup_name.clone(),
             pvc_namespace: request.pvc_namespace.clone(),
