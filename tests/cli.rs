@@ -1985,57 +1985,13 @@ fn volume_commands_back_up_list_check_and_restore_a_directory() {
         .stderr(predicate::str::contains("KEY=VALUE"));
 }
 
-/// A NAS volume with its PersistentVolume named, mounted by pod `web-1` on `node-a`.
-const NAS_APP: &str = r#"
-apiVersion: v1
-kind: Node
-metadata: {name: node-a}
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: alicloud-nas}
-provisioner: nasplugin.csi.alibabacloud.com
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: nas-uploads}
-spec:
-  storageClassName: alicloud-nas
-  capacity: {storage: 50Gi}
-  accessModes: [ReadWriteMany]
-  persistentVolumeReclaimPolicy: Retain
-  csi: {driver: nasplugin.csi.alibabacloud.com, volumeHandle: nas-uploads}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: uploads, namespace: shop}
-spec:
-  storageClassName: alicloud-nas
-  volumeName: nas-uploads
-  accessModes: [ReadWriteMany]
-  resources: {requests: {storage: 50Gi}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-1, namespace: shop}
-spec:
-  nodeName: node-a
-  containers: [{name: web, image: "nginx:1.25"}]
-  volumes:
-  - {name: files, persistentVolumeClaim: {claimName: uploads}}
-"#;
-
 #[test]
 fn backup_and_restore_carry_nas_files_through_the_simulated_kubelet() {
     let root = tempfile::tempdir().unwrap();
     let vault = file_url(&root.path().join("vault"));
     let source = root.path().join("cluster-122");
     std::fs::create_dir_all(&source).unwrap();
-    std::fs::write(source.join("app.yaml"), NAS_APP).unwrap();
+    std::fs::write(source.join("app.yaml"), support::NAS_APP).unwrap();
     let target = root.path().join("cluster-128");
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(

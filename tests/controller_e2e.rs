@@ -136,8 +136,7 @@ impl Site {
     }
 
     fn server(&self, identity: &str, vault_timeout: &str) -> Server {
-        let mut child = Command::new(csdr_binary())
-            .args([
+        let args = [
                 "--vault-timeout",
                 vault_timeout,
                 "server",
@@ -155,7 +154,15 @@ impl Site {
                 "3",
                 "--shutdown-grace",
                 "5s",
-            ])
+            ];
+        self.spawn(&args, &[])
+    }
+
+    /// A `csdr` process on this site with `args` and `envs`, its stderr kept.
+    fn spawn(&self, args: &[&str], envs: &[(&str, &Path)]) -> Server {
+        let mut child = Command::new(csdr_binary())
+            .args(args)
+            .envs(envs.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -1179,4 +1186,177 @@ spec: {{backupName: shop-kms, namespaceMapping: {{shop: {target}}}, decryptionKe
     );
     assert!(ok, "{err}");
     assert_eq!(password, "cGFzc3dvcmQ=");
+}
+
+/// The phase of `what` once it left InProgress; on anything but Completed, fails the test with
+/// `kubectl describe` and both processes' logs.
+fn assert_completed(site: &Site, what: &str, processes: &[&Server]) {
+    let phase = wait(&format!("{what} to finish"), Duration::from_secs(90), || {
+        let p = site.get(what, "{.status.phase}");
+        (!p.is_empty() && p != "InProgress" && p != "New").then_some(p)
+    });
+    if phase != "Completed" {
+        let (_, describe, _) = site.kubectl(&["-n", "csdr", "describe", what], None);
+        let logs: Vec<String> = processes
+            .iter()
+            .map(|p| p.log.lock().unwrap().clone())
+            .collect();
+        panic!("{what} ended {phase}:\n{describe}\n--- logs:\n{}", logs.join("\n---\n"));
+    }
+}
+
+/// Issue 17's node agents through the backup center: `csdr install`, a `csdr server`, and a
+/// `csdr node-agent` process for node-a reading the simulated kubelet's folders. An
+/// ApplicationBackup with backupVolumes copies the NAS claim's files into the vault's restic
+/// repository through a PodVolumeBackup the agent runs (kubectl lists it Completed on
+/// node-a); an ApplicationRestore into another namespace and NAS class gives the new claim a
+/// fresh volume holding the same files, through a PodVolumeRestore. The simulator runs no
+/// DaemonSet pods, so the agent's pod is created by the test and the agent process started
+/// by hand, as the DaemonSet would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_agents_copy_nas_files_for_application_backups_and_restores() {
+    if !kubectl_available() {
+        eprintln!("skipped: kubectl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = csdr::core::sim::SimCluster::new(KubeRelease::V1_22);
+    sim.load_documents(&[csdr::core::sim::SimDocument {
+        path: "app.yaml".into(),
+        text: support::NAS_APP.into(),
+    }])
+    .unwrap();
+    let site = Site::start(sim.clone(), dir.path(), "c122").await;
+
+    // The simulated kubelet follows the cluster, as the kubelet mounts pods' volumes.
+    let kubelet = csdr::sim_kubelet::SimKubelet::new(dir.path().join("kubelet"));
+    kubelet.sync(&sim).unwrap();
+    let data = kubelet.volume_data("nas-uploads");
+    std::fs::create_dir_all(data.join("2026")).unwrap();
+    std::fs::write(data.join("2026/cat.png"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(data.join("index.html"), "<h1>shop</h1>\n").unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let syncing = {
+        let (kubelet, sim, stop) = (kubelet.clone(), sim.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                kubelet.sync(&sim).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    let vault_dir = dir.path().join("vault");
+    let out = site.csdr(&["install", "--cluster", "kube"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ok, _, err) = site.kubectl(
+        &[
+            "-n",
+            "csdr",
+            "create",
+            "secret",
+            "generic",
+            "csdr-repository-key",
+            "--from-literal=password=correct horse battery staple",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let server = site.server("c122-a", "10s");
+    site.apply(
+        &LOCATION
+            .replace("NAME", "oss")
+            .replace("URL", &format!("file://{}", vault_dir.display())),
+    );
+    wait("oss Available", Duration::from_secs(30), || {
+        (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
+    });
+
+    // node-a's agent: its pod Running (as the DaemonSet's would be), its process started.
+    site.apply(
+        "apiVersion: v1
+kind: Pod
+metadata: {name: csdr-node-agent-a, namespace: csdr, labels: {app: csdr-node-agent}}
+spec:
+  nodeName: node-a
+  containers: [{name: node-agent, image: csdr}]
+",
+    );
+    let (ok, _, err) = site.kubectl(
+        &[
+            "-n",
+            "csdr",
+            "patch",
+            "pod",
+            "csdr-node-agent-a",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Running"}}"#,
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let agent = site.spawn(
+        &["node-agent", "--cluster", "kube", "--node", "node-a", "--resync", "1s"],
+        &[
+            ("KUBELET_ROOT_PATH", &kubelet.kubelet_root("node-a")),
+            ("POD_NAME", Path::new("csdr-node-agent-a")),
+        ],
+    );
+
+    site.apply(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationBackup
+metadata: {name: shop-files, namespace: csdr}
+spec: {includedNamespaces: [shop], backupLocation: oss, backupVolumes: true}
+",
+    );
+    assert_completed(&site, "applicationbackup/shop-files", &[&server, &agent]);
+    let (ok, listed, err) = site.kubectl(&["-n", "csdr", "get", "podvolumebackups"], None);
+    assert!(ok, "{err}");
+    let row = listed
+        .lines()
+        .find(|l| l.contains("shop-files"))
+        .unwrap_or_else(|| panic!("no PodVolumeBackup of shop-files:\n{listed}"));
+    assert!(row.contains("node-a") && row.contains("Completed"), "{listed}");
+    assert!(vault_dir.join("restic/shop/config").exists());
+
+    site.apply(
+        "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ApplicationRestore
+metadata: {name: shop-files-r, namespace: csdr}
+spec:
+  backupName: shop-files
+  namespaceMapping: {shop: shop2}
+  storageClassMapping: {alicloud-nas: extreme-nas}
+",
+    );
+    assert_completed(&site, "applicationrestore/shop-files-r", &[&server, &agent]);
+    let (ok, new_pv, err) = site.kubectl(
+        &["-n", "shop2", "get", "pvc", "uploads", "-o", "jsonpath={.spec.volumeName}"],
+        None,
+    );
+    assert!(ok && !new_pv.is_empty(), "{err}");
+    assert_ne!(new_pv, "nas-uploads");
+    let restored = kubelet.volume_data(&new_pv);
+    assert_eq!(
+        std::fs::read(restored.join("2026/cat.png")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    assert_eq!(
+        std::fs::read_to_string(restored.join("index.html")).unwrap(),
+        "<h1>shop</h1>\n"
+    );
+    let (ok, listed, err) = site.kubectl(&["-n", "csdr", "get", "podvolumerestores"], None);
+    assert!(ok, "{err}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("shop-files-r") && l.contains("Completed")),
+        "{listed}"
+    );
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    syncing.join().unwrap();
 }

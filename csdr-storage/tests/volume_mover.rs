@@ -240,6 +240,49 @@ async fn a_missing_mount_is_source_not_exist_naming_the_path_and_the_volume() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_node_agent_waits_for_a_mount_the_kubelet_is_still_making_then_gives_up() {
+    let (_vault_dir, spec) = file_vault();
+    let kubelet = tempfile::tempdir().unwrap();
+    let mover = KubeletVolumeMover::open(
+        &spec,
+        &common::options(),
+        key("a volume key"),
+        KubeletRoots::PerNode(kubelet.path().into()),
+    )
+    .await
+    .unwrap()
+    .with_mount_wait(Duration::from_secs(2));
+
+    // The mount appears 500 ms after the job starts: the backup waits for it and reads it.
+    let m = mount("node-a", "uid-late", "pv-late");
+    let late = {
+        let dir = kubelet.path().to_path_buf();
+        let m = m.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            fs::write(make_mount(&dir, &m).join("a.txt"), "late").unwrap();
+        })
+    };
+    let started = Instant::now();
+    let outcome = mover.back_up(&backup_request(m, "shop")).await.unwrap();
+    late.join().unwrap();
+    assert_eq!((outcome.files, outcome.bytes), (1, 4));
+    assert!(started.elapsed() >= Duration::from_millis(500));
+
+    // A mount that never comes fails with SOURCE_NOT_EXIST once the wait is over, not before.
+    let started = Instant::now();
+    let err = mover
+        .back_up(&backup_request(mount("node-a", "uid-1", "pv-never"), "shop"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PodVolumeError::SourceNotExist { .. }),
+        "{err:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_key_velero_password_or_kopia_data_is_a_repository_error() {
     let (_vault_dir, spec) = file_vault();
     let kubelet = tempfile::tempdir().unwrap();

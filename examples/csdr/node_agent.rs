@@ -43,6 +43,9 @@ pub struct NodeAgentArgs {
     /// How often the agent lists its volume jobs besides watching them.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub resync: Duration,
+    /// How long a job waits for the kubelet to mount a volume of a pod that has just started before it fails with SOURCE_NOT_EXIST.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub mount_wait: Duration,
 }
 
 /// The node agent's file work: a [`KubeletVolumeMover`] over this node's kubelet root for
@@ -54,6 +57,7 @@ struct KubeletMovers {
     kubelet_root: PathBuf,
     password: String,
     timeout: Duration,
+    mount_wait: Duration,
     opened: tokio::sync::Mutex<HashMap<String, Arc<KubeletVolumeMover>>>,
 }
 
@@ -98,7 +102,8 @@ impl KubeletMovers {
             KubeletRoots::Fixed(self.kubelet_root.clone()),
         )
         .await
-        .map_err(|e| format!("BackupLocation {location}: {e}"))?;
+        .map_err(|e| format!("BackupLocation {location}: {e}"))?
+        .with_mount_wait(self.mount_wait);
         let mover = Arc::new(mover);
         opened.insert(location.to_string(), mover.clone());
         Ok(mover)
@@ -167,6 +172,7 @@ pub async fn run(args: NodeAgentArgs, vault_timeout: Duration) -> Result<u8, Cli
         kubelet_root,
         password,
         timeout: vault_timeout,
+        mount_wait: args.mount_wait,
         opened: tokio::sync::Mutex::new(HashMap::new()),
     });
     let identity = std::env::var("POD_NAME")

@@ -21,6 +21,63 @@ pub const SHOP_YAML: &str = include_str!("../../examples/csdr/cluster-116/shop.y
 /// The target cluster's StorageClasses.
 pub const TARGET_STORAGE_YAML: &str = include_str!("../../examples/data/target-storage.yaml");
 
+/// A NAS volume with its PersistentVolume named, mounted by pod `web-1` on `node-a`; node
+/// `node-0` is excluded from volume jobs (C2), and class `extreme-nas` is a NAS class to
+/// restore into.
+pub const NAS_APP: &str = r#"
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-0
+  labels: {csdr.alibabacloud.com/agent-excluded: "true"}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: alicloud-nas}
+provisioner: nasplugin.csi.alibabacloud.com
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: extreme-nas}
+provisioner: nasplugin.csi.alibabacloud.com
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: nas-uploads}
+spec:
+  storageClassName: alicloud-nas
+  capacity: {storage: 50Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  csi: {driver: nasplugin.csi.alibabacloud.com, volumeHandle: nas-uploads}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: uploads, namespace: shop}
+spec:
+  storageClassName: alicloud-nas
+  volumeName: nas-uploads
+  accessModes: [ReadWriteMany]
+  resources: {requests: {storage: 50Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop}
+spec:
+  nodeName: node-a
+  containers: [{name: web, image: "nginx:1.25"}]
+  volumes:
+  - {name: files, persistentVolumeClaim: {claimName: uploads}}
+"#;
+
 /// A simulated cluster of `release` holding the shop application.
 pub fn shop_cluster(release: KubeRelease) -> SimCluster {
     let sim = SimCluster::new(release);

@@ -43,6 +43,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use csdr_core::crypto::KeyEncryptionKey;
@@ -113,7 +114,11 @@ pub struct KubeletVolumeMover {
     key: MoverKey,
     roots: KubeletRoots,
     nodes: Mutex<HashMap<String, Arc<Semaphore>>>,
+    mount_wait: Duration,
 }
+
+/// How often a volume that is not mounted yet is looked for again ([`KubeletVolumeMover::with_mount_wait`]).
+const MOUNT_POLL: Duration = Duration::from_millis(200);
 
 impl KubeletVolumeMover {
     /// A mover over the vault `spec` names, after checking the vault's identity (V3) as
@@ -136,7 +141,16 @@ impl KubeletVolumeMover {
             key,
             roots,
             nodes: Mutex::new(HashMap::new()),
+            mount_wait: Duration::ZERO,
         }
+    }
+
+    /// Looks for a volume that is not mounted yet again, every 200 ms, for up to `wait` before
+    /// failing it with `SOURCE_NOT_EXIST` (default: no wait). A node agent sets this: the
+    /// kubelet may still be mounting the volume of a pod that has just started.
+    pub fn with_mount_wait(mut self, wait: Duration) -> Self {
+        self.mount_wait = wait;
+        self
     }
 
     /// The turn-keeper of `node`'s jobs.
@@ -182,11 +196,24 @@ impl KubeletVolumeMover {
         )
     }
 
+    /// [`Self::files_of`], looked for again until the mount wait is over.
+    async fn mounted_files_of(&self, mount: &MountedVolume) -> Result<PathBuf, StorageError> {
+        let deadline = Instant::now() + self.mount_wait;
+        loop {
+            match self.files_of(mount) {
+                Err(StorageError::VolumeSource { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(MOUNT_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn back_up_now(
         &self,
         request: &PodVolumeBackupRequest,
     ) -> Result<PodVolumeBackupOutcome, StorageError> {
-        let dir = self.files_of(&request.mount)?;
+        let dir = self.mounted_files_of(&request.mount).await?;
         let repo = self.repository(&request.repository, false).await?;
         let options = VolumeBackupOptions {
             tags: request
@@ -215,7 +242,7 @@ impl KubeletVolumeMover {
         &self,
         request: &PodVolumeRestoreRequest,
     ) -> Result<PodVolumeRestoreOutcome, StorageError> {
-        let dir = self.files_of(&request.mount)?;
+        let dir = self.mounted_files_of(&request.mount).await?;
         let repo = self.repository(&request.repository, request.velero).await?;
         let summary = repo.restore(&request.snapshot_id, &dir).await?;
         Ok(PodVolumeRestoreOutcome {
