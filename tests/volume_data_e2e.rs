@@ -4,7 +4,8 @@
 //! and restored into Kubernetes 1.28 under another StorageClass, with the NAS data
 //! byte-identical in the new volume. The `restic` tool lists and checks the repository csdr
 //! wrote; the node policy keeps volume jobs off excluded nodes; a volume whose files are not
-//! there fails by name.
+//! there fails by name. A backup written by Velero, with volume data its restic uploader put
+//! in the vault (by the `restic` tool, with Velero's fixed password), restores with its files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -218,10 +219,16 @@ fn write_uploads(dir: &Path) {
 }
 
 fn restic(repo: &Path, args: &[&str]) -> std::process::Output {
+    restic_in(repo, PASSWORD, Path::new("."), args)
+}
+
+/// The `restic` tool on `repo` with `password`, run in folder `cwd`.
+fn restic_in(repo: &Path, password: &str, cwd: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("restic")
         .args(["-r", repo.to_str().unwrap(), "--no-cache"])
         .args(args)
-        .env("RESTIC_PASSWORD", PASSWORD)
+        .current_dir(cwd)
+        .env("RESTIC_PASSWORD", password)
         .output()
         .expect("the restic tool (scripts/test.sh installs it)");
     assert!(
@@ -410,4 +417,128 @@ async fn a_volume_whose_files_are_missing_fails_by_name_and_the_backup_is_partia
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].phase, PodVolumePhase::Failed);
     assert!(records[0].message.contains("SOURCE_NOT_EXIST"));
+}
+
+/// Velero's fixed restic repository password (its restic uploader's).
+const VELERO_PASSWORD: &str = "static-passw0rd";
+
+/// Turns csdr's backup `name` in the vault at `vault_dir` into one Velero wrote: no `csdr`
+/// section in `velero-backup.json` (so no checksums), and `records` as its
+/// `<name>-podvolumebackups.json.gz`.
+fn as_written_by_velero(vault_dir: &Path, name: &str, records: serde_json::Value) {
+    let folder = vault_dir.join("backups").join(name);
+    let meta = folder.join("velero-backup.json");
+    let mut backup: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert!(backup.as_object_mut().unwrap().remove("csdr").is_some());
+    std::fs::write(&meta, serde_json::to_vec(&backup).unwrap()).unwrap();
+    std::fs::write(
+        folder.join(format!("{name}-podvolumebackups.json.gz")),
+        csdr::core::gzip::gzip(&serde_json::to_vec(&records).unwrap()),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_velero_backup_with_restic_volume_data_restores_with_its_files() {
+    let source = SimCluster::new(KubeRelease::V1_22);
+    load(&source, SHOP);
+    let vault_dir = tempfile::tempdir().unwrap();
+    let vault_url = format!("file://{}", vault_dir.path().display());
+    let vault: Arc<dyn Vault> = Arc::new(
+        csdr::storage::open_url("test", &vault_url, &StorageOptions::default())
+            .await
+            .unwrap(),
+    );
+    // The objects, as a backup of the shop (Velero's layout), without volume data.
+    let mut spec = BackupSpec::new("velero-shop");
+    spec.scope.included_namespaces = vec!["shop".into()];
+    let nodes_dir = tempfile::tempdir().unwrap();
+    let nodes = SimNodes::new(&source, nodes_dir.path(), &vault_url).await;
+    let report = engine(&source, &vault, nodes.mover.clone())
+        .backup(spec)
+        .await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:?}",
+        report.status
+    );
+
+    // Velero's restic uploader: `restic backup .` in the volume's folder, into
+    // <prefix>/restic/<namespace> with Velero's password.
+    let data = tempfile::tempdir().unwrap();
+    write_uploads(data.path());
+    let before = tree(data.path());
+    let repo = vault_dir.path().join("restic/shop");
+    restic_in(&repo, VELERO_PASSWORD, Path::new("."), &["init"]);
+    let out = restic_in(
+        &repo,
+        VELERO_PASSWORD,
+        data.path(),
+        &[
+            "backup",
+            ".",
+            "--host",
+            "node-a",
+            "--tag",
+            "backup=velero-shop",
+            "--json",
+        ],
+    );
+    let snapshot_id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["snapshot_id"].as_str().map(str::to_string))
+        .expect("restic printed the snapshot id");
+    let pods = GroupVersionResource::new("", "v1", "pods");
+    let pod_uid = source
+        .get(&pods, Some("shop"), "web-1")
+        .await
+        .unwrap()
+        .unwrap()
+        .pointer("/metadata/uid")
+        .and_then(|u| u.as_str())
+        .unwrap()
+        .to_string();
+    // What Velero records: the pod and its volume, no claim.
+    as_written_by_velero(
+        vault_dir.path(),
+        "velero-shop",
+        serde_json::json!([{
+            "apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
+            "metadata": {"name": "velero-shop-x7k2p", "namespace": "velero",
+                "labels": {"velero.io/backup-name": "velero-shop"}},
+            "spec": {"node": "node-a", "volume": "files", "backupStorageLocation": "default",
+                "repoIdentifier": "s3:http://minio:9000/velero/restic/shop",
+                "uploaderType": "restic",
+                "pod": {"kind": "Pod", "namespace": "shop", "name": "web-1", "uid": pod_uid},
+                "tags": {"backup": "velero-shop", "volume": "files"}},
+            "status": {"phase": "Completed", "snapshotID": snapshot_id,
+                "path": format!("/host_pods/{pod_uid}/volumes/kubernetes.io~csi/nas-uploads/mount")}
+        }]),
+    );
+
+    let target =
+        SimCluster::new(KubeRelease::V1_28).with_snapshot_storage(source.snapshot_storage());
+    load(&target, TARGET);
+    let target_nodes_dir = tempfile::tempdir().unwrap();
+    let target_nodes = SimNodes::new(&target, target_nodes_dir.path(), &vault_url).await;
+    let mut restore = RestoreSpec::new("from-velero", "velero-shop");
+    restore
+        .storage_class_mapping
+        .insert("alicloud-nas".into(), "extreme-nas".into());
+    let report = engine(&target, &vault, target_nodes.mover.clone())
+        .restore(restore)
+        .await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:?}",
+        report.status
+    );
+    let warnings = format!("{:?}", report.status.warnings);
+    assert!(warnings.contains("written by Velero"), "{warnings}");
+    let new_pv = bound_volume(&target, "shop", "uploads").await;
+    assert_eq!(tree(&target_nodes.kubelet.volume_data(&new_pv)), before);
 }

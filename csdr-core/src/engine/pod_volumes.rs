@@ -585,20 +585,16 @@ impl DataRestores {
         map_namespace: impl Fn(&str) -> String,
     ) -> Self {
         let mut out = DataRestores::default();
-        let pods_backed_up: BTreeMap<(String, String), KubeObject> = contents
-            .resource("", "pods")
-            .map(|r| {
-                r.objects()
-                    .filter_map(|(key, obj)| {
-                        let ns = key.namespace.clone()?;
-                        Some((
-                            (ns, key.name.clone()),
-                            obj.representative(r.preferred())?.clone(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pods = contents.resource("", "pods");
+        // The backed-up pod, read whole (a spooled index holds only its head).
+        let pod_backed_up = |ns: &str, name: &str| -> Option<Result<KubeObject, String>> {
+            let pods = pods?;
+            let pod = pods.get(&crate::plan::contents::ObjectKey {
+                namespace: Some(ns.to_string()),
+                name: name.to_string(),
+            })?;
+            contents.load(pod, pod.representative_version(pods.preferred())?)
+        };
         for value in &companions.pod_volume_backups {
             let velero = value
                 .pointer("/metadata/annotations")
@@ -617,8 +613,19 @@ impl DataRestores {
                 continue;
             }
             if record.pvc_name.is_empty() {
-                let claim = pods_backed_up
-                    .get(&(record.pod_namespace.clone(), record.pod_name.clone()))
+                let pod = match pod_backed_up(&record.pod_namespace, &record.pod_name) {
+                    Some(Err(e)) => {
+                        out.warnings.push(Issue::general(format!(
+                            "volume {} of pod {}/{} is restored without data: {e}",
+                            record.pod_volume, record.pod_namespace, record.pod_name
+                        )));
+                        continue;
+                    }
+                    Some(Ok(pod)) => Some(pod),
+                    None => None,
+                };
+                let claim = pod
+                    .as_ref()
                     .and_then(|pod| pod.pointer("/spec/volumes"))
                     .and_then(Value::as_array)
                     .and_then(|volumes| {

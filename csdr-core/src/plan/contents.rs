@@ -378,15 +378,22 @@ impl BackedUpObject {
     /// The object at the given version if captured there, else at its highest-priority
     /// version (the canonical group winning ties). `None` only for an empty entry.
     pub fn representative(&self, preferred: Option<&GroupVersion>) -> Option<&KubeObject> {
-        if let Some(o) = preferred.and_then(|p| self.versions.get(p)) {
-            return Some(o);
+        self.representative_version(preferred)
+            .and_then(|v| self.versions.get(v))
+    }
+
+    /// The version [`Self::representative`] picks; with [`BackupContents::load`] it reads the
+    /// whole object from a spooled index.
+    pub fn representative_version(
+        &self,
+        preferred: Option<&GroupVersion>,
+    ) -> Option<&GroupVersion> {
+        if let Some(p) = preferred.filter(|p| self.versions.contains_key(p)) {
+            return self.versions.keys().find(|v| *v == p);
         }
-        self.versions
-            .iter()
-            .max_by(|(a, _), (b, _)| {
-                compare_priority(&a.version, &b.version).then_with(|| b.group.cmp(&a.group))
-            })
-            .map(|(_, o)| o)
+        self.versions.keys().max_by(|a, b| {
+            compare_priority(&a.version, &b.version).then_with(|| b.group.cmp(&a.group))
+        })
     }
 }
 
@@ -412,6 +419,11 @@ impl ResourceContents {
     /// Every object, ordered by namespace then name.
     pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &BackedUpObject)> {
         self.objects.iter()
+    }
+
+    /// The backed-up object `key`, if the backup holds it.
+    pub fn get(&self, key: &ObjectKey) -> Option<&BackedUpObject> {
+        self.objects.get(key)
     }
 
     /// Every version any object of the resource was captured at.

@@ -373,9 +373,13 @@ impl VolumeRepository {
             .to_indexed()
             .map_err(|e| self.fail("index", e))?;
         let snap = self.find_snapshot(&repo, id)?;
+        // csdr, and `restic backup <folder>`, store the files under the folder's path, which
+        // the snapshot records; `restic backup .` in the folder — how Velero's restic uploader
+        // runs — records the folder's path too but stores its files at the tree's root.
         let path = snap.paths.iter().next().cloned().unwrap_or_default();
         let node = repo
             .node_from_snapshot_and_path(&snap, &path)
+            .or_else(|_| repo.node_from_snapshot_and_path(&snap, ""))
             .map_err(|e| self.fail("read the snapshot's tree", e))?;
         std::fs::create_dir_all(dest).map_err(|e| StorageError::VolumeDestination {
             path: dest.display().to_string(),
