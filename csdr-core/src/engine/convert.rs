@@ -188,7 +188,8 @@ impl ConvertedVolume {
 }
 
 /// The result of a StorageClass conversion.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConvertReport {
     /// The conversion's name.
     pub name: String,
@@ -196,7 +197,9 @@ pub struct ConvertReport {
     pub backup_name: String,
     /// Phase, errors (one per failed volume), warnings, progress and times.
     pub status: JobStatus,
-    /// The claims converted.
+    /// The claims converted (`convertedVolumes` in JSON, as a ConvertToSnapshot's status
+    /// and `csdr restore create --converted-volumes` read them).
+    #[serde(rename = "convertedVolumes")]
     pub converted: Vec<ConvertedVolume>,
     /// What the conversion did, line by line.
     pub log: Vec<String>,
