@@ -137,24 +137,24 @@ impl Site {
 
     fn server(&self, identity: &str, vault_timeout: &str) -> Server {
         let args = [
-            "--vault-timeout",
-            vault_timeout,
-            "server",
-            "--cluster",
-            "kube",
-            "--identity",
-            identity,
-            "--metrics-port",
-            "0",
-            "--sync-period",
-            "1s",
-            "--heartbeat-period",
-            "1s",
-            "--lease-seconds",
-            "3",
-            "--shutdown-grace",
-            "5s",
-        ];
+                "--vault-timeout",
+                vault_timeout,
+                "server",
+                "--cluster",
+                "kube",
+                "--identity",
+                identity,
+                "--metrics-port",
+                "0",
+                "--sync-period",
+                "1s",
+                "--heartbeat-period",
+                "1s",
+                "--lease-seconds",
+                "3",
+                "--shutdown-grace",
+                "5s",
+            ];
         self.spawn(&args, &[])
     }
 
@@ -1191,24 +1191,17 @@ spec: {{backupName: shop-kms, namespaceMapping: {{shop: {target}}}, decryptionKe
 /// The phase of `what` once it left InProgress; on anything but Completed, fails the test with
 /// `kubectl describe` and both processes' logs.
 fn assert_completed(site: &Site, what: &str, processes: &[&Server]) {
-    let phase = wait(
-        &format!("{what} to finish"),
-        Duration::from_secs(90),
-        || {
-            let p = site.get(what, "{.status.phase}");
-            (!p.is_empty() && p != "InProgress" && p != "New").then_some(p)
-        },
-    );
+    let phase = wait(&format!("{what} to finish"), Duration::from_secs(90), || {
+        let p = site.get(what, "{.status.phase}");
+        (!p.is_empty() && p != "InProgress" && p != "New").then_some(p)
+    });
     if phase != "Completed" {
         let (_, describe, _) = site.kubectl(&["-n", "csdr", "describe", what], None);
         let logs: Vec<String> = processes
             .iter()
             .map(|p| p.log.lock().unwrap().clone())
             .collect();
-        panic!(
-            "{what} ended {phase}:\n{describe}\n--- logs:\n{}",
-            logs.join("\n---\n")
-        );
+        panic!("{what} ended {phase}:\n{describe}\n--- logs:\n{}", logs.join("\n---\n"));
     }
 }
 
@@ -1255,11 +1248,7 @@ async fn node_agents_copy_nas_files_for_application_backups_and_restores() {
 
     let vault_dir = dir.path().join("vault");
     let out = site.csdr(&["install", "--cluster", "kube"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (ok, _, err) = site.kubectl(
         &[
             "-n",
@@ -1309,15 +1298,7 @@ spec:
     );
     assert!(ok, "{err}");
     let agent = site.spawn(
-        &[
-            "node-agent",
-            "--cluster",
-            "kube",
-            "--node",
-            "node-a",
-            "--resync",
-            "1s",
-        ],
+        &["node-agent", "--cluster", "kube", "--node", "node-a", "--resync", "1s"],
         &[
             ("KUBELET_ROOT_PATH", &kubelet.kubelet_root("node-a")),
             ("POD_NAME", Path::new("csdr-node-agent-a")),
@@ -1338,10 +1319,7 @@ spec: {includedNamespaces: [shop], backupLocation: oss, backupVolumes: true}
         .lines()
         .find(|l| l.contains("shop-files"))
         .unwrap_or_else(|| panic!("no PodVolumeBackup of shop-files:\n{listed}"));
-    assert!(
-        row.contains("node-a") && row.contains("Completed"),
-        "{listed}"
-    );
+    assert!(row.contains("node-a") && row.contains("Completed"), "{listed}");
     assert!(vault_dir.join("restic/shop/config").exists());
 
     site.apply(
@@ -1356,15 +1334,7 @@ spec:
     );
     assert_completed(&site, "applicationrestore/shop-files-r", &[&server, &agent]);
     let (ok, new_pv, err) = site.kubectl(
-        &[
-            "-n",
-            "shop2",
-            "get",
-            "pvc",
-            "uploads",
-            "-o",
-            "jsonpath={.spec.volumeName}",
-        ],
+        &["-n", "shop2", "get", "pvc", "uploads", "-o", "jsonpath={.spec.volumeName}"],
         None,
     );
     assert!(ok && !new_pv.is_empty(), "{err}");

@@ -272,21 +272,14 @@ async fn a_node_agent_waits_for_a_mount_the_kubelet_is_still_making_then_gives_u
     // A mount that never comes fails with SOURCE_NOT_EXIST once the wait is over, not before.
     let started = Instant::now();
     let err = mover
-        .back_up(&backup_request(
-            mount("node-a", "uid-1", "pv-never"),
-            "shop",
-        ))
+        .back_up(&backup_request(mount("node-a", "uid-1", "pv-never"), "shop"))
         .await
         .unwrap_err();
     assert!(
         matches!(err, PodVolumeError::SourceNotExist { .. }),
         "{err:?}"
     );
-    assert!(
-        started.elapsed() >= Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -202,10 +202,7 @@ impl KubeletVolumeMover {
         loop {
             match self.files_of(mount) {
                 Err(StorageError::VolumeSource { .. }) if Instant::now() < deadline => {
-                    tokio::time::sleep(
-                        MOUNT_POLL.min(deadline.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
+                    tokio::time::sleep(MOUNT_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
                 }
                 other => return other,
             }
