@@ -78,6 +78,9 @@ enum Command {
     /// Restore backups, or preview a restore with --dry-run.
     #[command(subcommand)]
     Restore(RestoreCommand),
+    /// Convert a backup's file-system volume data to CSI snapshots of other StorageClasses (the FAQ's StorageClass conversion).
+    #[command(subcommand)]
+    Convert(ConvertCommand),
     /// Work with vaults (where backups are stored).
     #[command(subcommand)]
     Vault(VaultCommand),
@@ -342,6 +345,38 @@ enum RestoreCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum ConvertCommand {
+    /// Convert the claims of a backup whose data was backed up through their files to retained snapshots of the classes --storage-class-mapping names, in the target cluster: each gets a temporary claim <pvc>-for-convert<YYYYmmddHHMM> of its new class, filled with its files, snapshotted and deleted. `-o json` prints the converted volumes for `csdr restore create --converted-volumes`.
+    #[command(
+        after_help = "Examples:\n  csdr convert create shop-b --vault file:///tmp/csdr-vault --cluster kube --storage-class-mapping alicloud-nas=alicloud-disk-topology-alltype --convert-to-access-modes ReadWriteOnce -o json > shop-b-converted.json\n  csdr restore create shop-r --from-backup shop-b --vault file:///tmp/csdr-vault --cluster kube --storage-class-mapping alicloud-nas=alicloud-disk-topology-alltype --converted-volumes shop-b-converted.json\n\nExit code: 0 Completed, 2 PartiallyFailed (some volumes not converted), 1 Failed."
+    )]
+    Create(Box<ConvertCreateArgs>),
+}
+
+#[derive(Args, Debug)]
+struct ConvertCreateArgs {
+    /// The backup whose volumes are converted (the conversion is named after it). Example: shop-b
+    backup: String,
+    #[command(flatten)]
+    vault: VaultArg,
+    #[command(flatten)]
+    key: DecryptionKeyArg,
+    #[command(flatten)]
+    volume_data: VolumeDataArgs,
+    /// The cluster the snapshots are made in (the restore's target): sim:<release>[:<folder>], kube or kube:<context>. Example: --cluster kube
+    #[arg(long, value_name = "CLUSTER")]
+    cluster: ClusterArg,
+    /// The classes to convert to, old=new (a disk or NAS CSI class of the cluster). Example: --storage-class-mapping alicloud-nas=alicloud-disk-topology-alltype
+    #[arg(long, value_delimiter = ',', value_name = "OLD=NEW,…", required = true)]
+    storage_class_mapping: Vec<String>,
+    /// Access modes for the converted claims. Example: --convert-to-access-modes ReadWriteOnce
+    #[arg(long, value_delimiter = ',', value_name = "MODE,…")]
+    convert_to_access_modes: Vec<String>,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
 /// The R11 policy on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PolicyArg {
@@ -408,6 +443,9 @@ struct RestoreCreateArgs {
     /// Before the first write, send every final object to the target with dryRun=All; any rejection stops the restore (exit 1), naming the object. Objects in namespaces or of CRDs the restore creates are checked once those exist, before any of them is written (with --dry-run they are reported as not checked). Example: --preflight
     #[arg(long)]
     preflight: bool,
+    /// The volumes a StorageClass conversion of the backup made (`csdr convert create -o json` output): claims whose class --storage-class-mapping converts to the class they were converted to are restored from their snapshots instead of their files. Example: --converted-volumes shop-b-converted.json
+    #[arg(long, value_name = "FILE")]
+    converted_volumes: Option<std::path::PathBuf>,
     #[command(flatten)]
     output: OutputArg,
 }

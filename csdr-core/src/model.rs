@@ -173,6 +173,12 @@ pub struct RestoreSpec {
     /// to the target with `dryRun=All`; any rejection stops the restore, naming the object.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub preflight: bool,
+    /// Claims a StorageClass conversion of the backup turned into snapshots
+    /// ([`Engine::convert_to_snapshots`](crate::engine::Engine::convert_to_snapshots)): a
+    /// claim whose class `storage_class_mapping` sends to the class it was converted to is
+    /// restored from its converted snapshot instead of through its files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub converted_volumes: Vec<crate::engine::ConvertedVolume>,
 }
 
 /// One claim of a standalone volume restore (D5): the backed-up claim and, optionally,
@@ -240,6 +246,7 @@ impl RestoreSpec {
             dry_run: false,
             included_volumes: Vec::new(),
             preflight: false,
+            converted_volumes: Vec::new(),
         }
     }
 }

@@ -25,8 +25,9 @@ use crate::targets::{
     open_vault_with_key,
 };
 use crate::{
-    BackupCommand, BackupCreateArgs, CheckArgs, Cli, CliError, ClusterCommand, Command, GcArgs,
-    RestoreCommand, RestoreCreateArgs, ScheduleCommand, VaultCommand, phase_exit,
+    BackupCommand, BackupCreateArgs, CheckArgs, Cli, CliError, ClusterCommand, Command,
+    ConvertCommand, ConvertCreateArgs, GcArgs, RestoreCommand, RestoreCreateArgs, ScheduleCommand,
+    VaultCommand, phase_exit,
 };
 
 /// Runs a parsed command line; the exit code on success.
@@ -123,6 +124,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
                 .await
         }
         Command::Restore(RestoreCommand::Create(args)) => ctx.restore_create(*args).await,
+        Command::Convert(ConvertCommand::Create(args)) => ctx.convert_create(*args).await,
         Command::Restore(RestoreCommand::Describe {
             name,
             vault,
@@ -272,6 +274,26 @@ fn engine_builder() -> EngineBuilder {
         .spool(Arc::new(csdr::storage::TempFileSpool::default()))
 }
 
+/// The converted volumes in a file `csdr convert create -o json` wrote (its
+/// `convertedVolumes`), or a bare JSON array of them.
+fn converted_volumes(
+    path: &std::path::Path,
+) -> Result<Vec<csdr::core::engine::ConvertedVolume>, CliError> {
+    let what = format!("--converted-volumes {}", path.display());
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::failed(format!("{what}: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::failed(format!("{what}: not JSON: {e}")))?;
+    let list = match value {
+        serde_json::Value::Object(mut report) => report
+            .remove("convertedVolumes")
+            .ok_or_else(|| CliError::failed(format!("{what}: no convertedVolumes field")))?,
+        other => other,
+    };
+    serde_json::from_value(list)
+        .map_err(|e| CliError::failed(format!("{what}: convertedVolumes: {e}")))
+}
+
 fn report_issues(status: &csdr::core::model::JobStatus, job: &str, name: &str) {
     if let Some(reason) = &status.failure_reason {
         eprintln!("error: {job} {name} failed: {reason}");
@@ -392,7 +414,78 @@ impl Context {
             })
             .collect::<Result<_, _>>()?;
         spec.preflight = args.preflight;
+        if let Some(path) = &args.converted_volumes {
+            spec.converted_volumes = converted_volumes(path)?;
+        }
         Ok(spec)
+    }
+
+    async fn convert_create(&self, args: ConvertCreateArgs) -> Result<u8, CliError> {
+        let mut spec = csdr::core::engine::ConvertSpec::new(&args.backup, &args.backup);
+        spec.storage_class_mapping =
+            mapping("--storage-class-mapping", '=', &args.storage_class_mapping)?;
+        spec.convert_to_access_modes = args.convert_to_access_modes.clone();
+        spec.attempt = format!("cli-{}", Timestamp::now().as_second());
+        let kek = decryption_key(&args.key)?;
+        let vault = self.keyed_vault(&args.vault.vault, kek.clone()).await?;
+        let cluster = OpenCluster::open(&args.cluster).await?;
+        let progress = Progress::new(self.progress);
+        let mut builder = engine_builder()
+            .cluster(cluster.cluster())
+            .vault(vault)
+            .snapshotter(cluster.snapshotter()?)
+            .progress(progress.sink());
+        if let Some(mover) = cluster
+            .pod_volume_mover(
+                &args.volume_data,
+                &self.vault_spec(&args.vault.vault),
+                self.vault_timeout,
+                kek,
+            )
+            .await?
+        {
+            builder = builder.pod_volume_mover(mover);
+        }
+        let engine = builder
+            .build()
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let report = engine.convert_to_snapshots(&spec).await;
+        progress.finish();
+        if report.status.phase != JobPhase::Failed {
+            cluster.save()?;
+        }
+        report_issues(&report.status, "StorageClass conversion", &report.name);
+        print(args.output.output, &render::to_value(&report), || {
+            let mut table = vec![[
+                "CLAIM".to_string(),
+                "FROM".into(),
+                "TO".into(),
+                "SIZE".into(),
+                "SNAPSHOT".into(),
+            ]];
+            for c in &report.converted {
+                table.push([
+                    format!("{}/{}", c.pvc_namespace, c.pvc_name),
+                    c.source_storage_class.clone(),
+                    c.storage_class.clone(),
+                    c.size.clone().unwrap_or_default(),
+                    format!(
+                        "{}/{} ({})",
+                        c.snapshot.pvc_namespace,
+                        c.snapshot.snapshot_name,
+                        c.snapshot.snapshot_handle
+                    ),
+                ]);
+            }
+            format!(
+                "StorageClass conversion {} of backup {}: {}\n\n{}",
+                report.name,
+                report.backup_name,
+                report.status.phase,
+                render::table(&table)
+            )
+        })?;
+        Ok(phase_exit(report.status.phase))
     }
 
     async fn restore_create(&self, args: RestoreCreateArgs) -> Result<u8, CliError> {

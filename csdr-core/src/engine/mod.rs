@@ -8,6 +8,8 @@
 //! - [`Engine::restore`] (R1–R12): refuse non-restorable backups, download and verify, plan
 //!   with the core planner, apply in order, wait for CRDs and claims, record the result;
 //! - [`Engine::delete_backup`], [`Engine::gc`] and [`Engine::run_schedule_tick`];
+//! - [`Engine::convert_to_snapshots`]: the FAQ's StorageClass conversion of file-system
+//!   volume data into CSI snapshots of another class, which restores then start from;
 //! - volume snapshots with their backups' lifecycle (the `snapshots` module: retained while
 //!   the backup lives, removed when it fails, expires or is deleted; standalone volume
 //!   restores).
@@ -41,6 +43,7 @@
 
 mod apply;
 mod backup;
+mod convert;
 mod failure;
 mod log;
 mod maintenance;
@@ -67,6 +70,10 @@ use crate::ports::vault::Vault;
 use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::TransformOptions;
 
+pub use convert::{
+    CONVERT_NAME_LABEL, ConvertReport, ConvertSpec, ConvertedSnapshot, ConvertedVolume,
+    bind_timeout_message, temporary_claim_name,
+};
 pub use maintenance::{GcReport, ScheduleTick};
 pub use pod_volumes::{HBR_PARTIALLY_COMPLETED, VOLUME_POD_LABEL, recorded_pod_volume_backups};
 pub use preflight::PreflightReport;

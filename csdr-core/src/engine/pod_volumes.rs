@@ -57,7 +57,7 @@ pub(super) fn pods() -> GroupVersionResource {
     GroupVersionResource::new("", "v1", "pods")
 }
 
-fn claim_ref(ns: &str, name: &str) -> ObjectRef {
+pub(super) fn claim_ref(ns: &str, name: &str) -> ObjectRef {
     ObjectRef {
         group: String::new(),
         version: "v1".into(),
@@ -687,6 +687,29 @@ impl Engine {
         record: &PodVolumeBackupRecord,
         velero: bool,
     ) -> Result<String, Issue> {
+        self.fill_claim(
+            &format!("restore-{restore}"),
+            restore,
+            ns,
+            name,
+            record,
+            velero,
+        )
+        .await
+    }
+
+    /// Writes a file-system backup into claim `ns/name` through a short-lived pod of `job`
+    /// (its [`VOLUME_POD_LABEL`]); `restore` names the data restore to the mover. Used by
+    /// restores and by StorageClass conversions ([`super::convert`]).
+    pub(super) async fn fill_claim(
+        &self,
+        job: &str,
+        restore: &str,
+        ns: &str,
+        name: &str,
+        record: &PodVolumeBackupRecord,
+        velero: bool,
+    ) -> Result<String, Issue> {
         let subject = claim_ref(ns, name);
         let Some(mover) = self.pod_volume_mover.clone() else {
             return Err(Issue::about(
@@ -711,7 +734,7 @@ impl Engine {
             Err(e) => return Err(Issue::about(subject, format!("reading the claim: {e}"))),
         };
         let mount = self
-            .volume_pod(&format!("restore-{restore}"), ns, name, &pv_name, false)
+            .volume_pod(job, ns, name, &pv_name, false)
             .await
             .map_err(|why| {
                 Issue::about(subject.clone(), format!("its data was not restored: {why}"))

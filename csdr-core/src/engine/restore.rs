@@ -186,15 +186,12 @@ impl Engine {
                 ),
             ));
         }
-        let mut warnings = Vec::new();
-        // V7, R13: the tarball is streamed from the vault in ranged reads into the spool, its
-        // size and SHA-256 checked as it passes (an error is the stream's last item); then the
-        // reader verifies every entry against its digest. Nothing is applied before both.
-        let archive = self.vault.archive_stream(&spec.backup_name).await?;
-        if let Some(w) = &archive.warning {
-            log.warning(w);
-            warnings.push(Issue::general(w.clone()));
-        }
+        let labels = match spec.scope.label_selector {
+            Some(_) => HeadLabels::Kept,
+            None => HeadLabels::Dropped,
+        };
+        let (contents, companions, mut warnings) =
+            self.read_backup(&spec.backup_name, labels, log).await?;
         let spool_error = |e: std::io::Error| {
             JobError::message(
                 FailureKind::Vault,
@@ -204,57 +201,25 @@ impl Engine {
                 ),
             )
         };
-        let mut spooled = self.spool.create().map_err(spool_error)?;
-        let mut chunks = archive.chunks;
-        while let Some(chunk) = chunks.next().await {
-            spooled.append(&chunk?).map_err(spool_error)?;
-        }
-        drop(chunks);
-        let companions = self.vault.backup_companions(&spec.backup_name).await?;
-        let mut reader = ArchiveReader::new(SpoolReader::new(&*spooled));
-        if let Some(digests) = archive.entry_digests {
-            reader = reader.with_expected_digests(digests);
-        }
-        // The index holds one small record per object (its head and where its JSON text is
-        // in a second spool of the entries); the objects are read back from there when they
-        // are planned, one at a time (R13).
-        let mut index_spool = self.spool.create().map_err(spool_error)?;
-        let mut contents = BackupContents::new();
-        let labels = match spec.scope.label_selector {
-            Some(_) => HeadLabels::Kept,
-            None => HeadLabels::Dropped,
-        };
-        let mut entries = 0u64;
-        for entry in reader {
-            let entry = entry?;
-            let object = lean(entry.object);
-            let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
-            contents.add_spooled_entry(&entry.path, object, span, labels)?;
-            entries += 1;
-        }
-        drop(spooled);
-        contents.attach_spool(std::sync::Arc::from(index_spool));
-        log.info(format!(
-            "read and verified {entries} entries of backup {}",
-            spec.backup_name
-        ));
-
         let target = self
             .target_facts()
             .await
             .map_err(|e| JobError::from(e).context("reading the target cluster"))?;
         let mut backup = contents.backup_facts(&spec.backup_name);
-        let snapshots = snapshot_records(&companions);
-        backup.snapshotted_pvcs = snapshots
-            .iter()
-            .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
-            .collect();
-        let data = super::pod_volumes::DataRestores::of_backup(&companions, &contents, |ns| {
+        let mut snapshots = snapshot_records(&companions);
+        let mut data = super::pod_volumes::DataRestores::of_backup(&companions, &contents, |ns| {
             spec.namespace_mapping
                 .get(ns)
                 .cloned()
                 .unwrap_or_else(|| ns.to_string())
         });
+        for line in super::convert::use_converted_volumes(spec, &mut snapshots, &mut data) {
+            log.info(line);
+        }
+        backup.snapshotted_pvcs = snapshots
+            .iter()
+            .map(|r| (r.pvc_namespace.clone(), r.pvc_name.clone()))
+            .collect();
         for w in &data.warnings {
             log.warning(w.to_string());
         }
@@ -357,8 +322,68 @@ impl Engine {
         Ok(report)
     }
 
+    /// Streams a backup's archive from the vault into the spool, verifies it (V7, R13) and
+    /// indexes its objects; returns the contents, the backup's companions and the warnings
+    /// reading it gave. Nothing is applied before this succeeds.
+    pub(super) async fn read_backup(
+        &self,
+        backup_name: &str,
+        labels: HeadLabels,
+        log: &mut JobLog,
+    ) -> Result<(BackupContents, BackupCompanions, Vec<Issue>), JobError> {
+        let mut warnings = Vec::new();
+        // V7, R13: the tarball is streamed from the vault in ranged reads into the spool, its
+        // size and SHA-256 checked as it passes (an error is the stream's last item); then the
+        // reader verifies every entry against its digest. Nothing is applied before both.
+        let archive = self.vault.archive_stream(backup_name).await?;
+        if let Some(w) = &archive.warning {
+            log.warning(w);
+            warnings.push(Issue::general(w.clone()));
+        }
+        let spool_error = |e: std::io::Error| {
+            JobError::message(
+                FailureKind::Vault,
+                format!(
+                    "spooling backup {} to temporary storage failed: {e}; free space where temporary files go",
+                    backup_name
+                ),
+            )
+        };
+        let mut spooled = self.spool.create().map_err(spool_error)?;
+        let mut chunks = archive.chunks;
+        while let Some(chunk) = chunks.next().await {
+            spooled.append(&chunk?).map_err(spool_error)?;
+        }
+        drop(chunks);
+        let companions = self.vault.backup_companions(backup_name).await?;
+        let mut reader = ArchiveReader::new(SpoolReader::new(&*spooled));
+        if let Some(digests) = archive.entry_digests {
+            reader = reader.with_expected_digests(digests);
+        }
+        // The index holds one small record per object (its head and where its JSON text is
+        // in a second spool of the entries); the objects are read back from there when they
+        // are planned, one at a time (R13).
+        let mut index_spool = self.spool.create().map_err(spool_error)?;
+        let mut contents = BackupContents::new();
+        let mut entries = 0u64;
+        for entry in reader {
+            let entry = entry?;
+            let object = lean(entry.object);
+            let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
+            contents.add_spooled_entry(&entry.path, object, span, labels)?;
+            entries += 1;
+        }
+        drop(spooled);
+        contents.attach_spool(std::sync::Arc::from(index_spool));
+        log.info(format!(
+            "read and verified {entries} entries of backup {}",
+            backup_name
+        ));
+        Ok((contents, companions, warnings))
+    }
+
     /// What the restore needs to know about the target: discovery, StorageClasses, zones.
-    async fn target_facts(&self) -> Result<TargetFacts, ClusterError> {
+    pub(super) async fn target_facts(&self) -> Result<TargetFacts, ClusterError> {
         let discovery = self.cluster.discover().await?;
         let mut facts = TargetFacts {
             discovery,

@@ -9,8 +9,10 @@
 //!   ApplicationRestore's location, or by asking every Available location), then the
 //!   ApplicationRestore; the restored objects and the backup stay.
 //! - `Schedule`: the BackupSchedule (its backups stay, as Velero does).
-//! - `Convert`: StorageClass conversion tasks (`ConvertToSnapshot`) are not modelled yet:
-//!   there is nothing to reset, the request says so in an Event and removes itself.
+//! - `Convert`: resets the StorageClass conversion `ConvertToSnapshot` of that name: the
+//!   retained snapshots it made (listed in its status) are deleted with their data, then the
+//!   object; a restore then goes back to the volumes' files. Nothing to reset is not an
+//!   error (the Event says so).
 //!
 //! A request that fails stays with phase `Failed` and a message, and is retried; its name
 //! stays taken until it succeeds or is deleted (`kubectl -n csdr delete deleterequests …`).
@@ -26,8 +28,8 @@ use kube::runtime::controller::Action;
 use super::location::open_vault;
 use super::{Context, ControllerError};
 use crate::resources::{
-    ApplicationBackup, ApplicationRestore, BackupLocation, BackupSchedule, DeleteRequest,
-    DeleteRequestStatus, LocationPhase,
+    ApplicationBackup, ApplicationRestore, BackupLocation, BackupSchedule, ConvertToSnapshot,
+    DeleteRequest, DeleteRequestStatus, LocationPhase,
 };
 
 fn gone<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
@@ -145,6 +147,51 @@ async fn delete_restore(ctx: &Context, name: &str) -> Result<String, String> {
     })
 }
 
+/// Resets the StorageClass conversion `name`: deletes the snapshots its status lists (and
+/// their data), then the ConvertToSnapshot.
+async fn delete_convert(ctx: &Context, name: &str) -> Result<String, String> {
+    use csdr_core::ports::snapshot::{CsiSnapshotter, VolumeSnapshotRecord, VolumeSnapshotter};
+    let converts = ctx.api::<ConvertToSnapshot>();
+    let Some(object) = converts
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading ConvertToSnapshot {name}: {e}"))?
+    else {
+        return Ok(format!(
+            "no StorageClass conversion {name} exists: nothing to reset"
+        ));
+    };
+    let converted = object
+        .status
+        .map(|s| s.converted_volumes)
+        .unwrap_or_default();
+    let snapshotter = CsiSnapshotter::new(ctx.cluster.clone());
+    let mut failures = Vec::new();
+    for volume in &converted {
+        let record = VolumeSnapshotRecord::from(volume.snapshot.clone());
+        if let Err(e) = snapshotter.delete_snapshot(&record).await {
+            failures.push(format!(
+                "{}: {e}",
+                csdr_core::engine::describe_snapshot(&record)
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        // The object stays so that the next try finds the snapshots again.
+        return Err(format!(
+            "resetting StorageClass conversion {name}: {}",
+            failures.join("; ")
+        ));
+    }
+    gone(converts.delete(name, &DeleteParams::default()).await)
+        .map_err(|e| format!("deleting ConvertToSnapshot {name}: {e}"))?;
+    Ok(format!(
+        "StorageClass conversion {name} reset: {} snapshot{} deleted",
+        converted.len(),
+        if converted.len() == 1 { "" } else { "s" }
+    ))
+}
+
 /// Reconciles one DeleteRequest.
 pub async fn reconcile(
     request: Arc<DeleteRequest>,
@@ -162,9 +209,7 @@ pub async fn reconcile(
         )
         .map(|()| format!("BackupSchedule {target} deleted (its backups stay)"))
         .map_err(|e| format!("deleting BackupSchedule {target}: {e}")),
-        DeleteObjectType::Convert => Ok(format!(
-            "no StorageClass conversion of {target} is recorded: nothing to reset"
-        )),
+        DeleteObjectType::Convert => delete_convert(&ctx, &target).await,
     };
     match result {
         Ok(note) => {

@@ -225,14 +225,17 @@ pub fn install_manifests(options: &InstallOptions) -> Result<Vec<Value>, ConfigE
     }));
     out.push(console_cluster_role());
     // Cluster-wide: a backup reads every served resource; a restore creates and patches
-    // them (never deletes, R11); snapshots are created and, with their backup, deleted.
+    // them (never deletes, R11); snapshots are created and, with their backup, deleted; the
+    // short-lived pods reaching volumes and a StorageClass conversion's temporary claims are
+    // deleted once used.
     out.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": CONTROLLER_NAME, "labels": labels},
         "rules": [
             {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch", "create", "update", "patch"]},
             {"apiGroups": ["snapshot.storage.k8s.io"],
-             "resources": ["volumesnapshots", "volumesnapshotcontents"], "verbs": ["delete"]}
+             "resources": ["volumesnapshots", "volumesnapshotcontents"], "verbs": ["delete"]},
+            {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims"], "verbs": ["delete"]}
         ]
     }));
     out.push(json!({
@@ -319,7 +322,7 @@ mod tests {
                 .iter()
                 .filter(|k| *k == "CustomResourceDefinition")
                 .count(),
-            7
+            8
         );
         for k in [
             "ServiceAccount",
@@ -428,6 +431,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_controller_may_run_conversions() {
+        let manifests = install_manifests(&InstallOptions::default()).unwrap();
+        let crd = manifests
+            .iter()
+            .find(|m| {
+                m["kind"] == "CustomResourceDefinition"
+                    && m["metadata"]["name"] == "converttosnapshots.csdr.alibabacloud.com"
+            })
+            .expect("the ConvertToSnapshot CRD is installed");
+        assert_eq!(crd["spec"]["names"]["kind"], "ConvertToSnapshot");
+        let role = manifests
+            .iter()
+            .find(|m| m["kind"] == "Role" && m["metadata"]["name"] == CONTROLLER_NAME)
+            .unwrap();
+        let own = &role["rules"][0];
+        assert_eq!(own["apiGroups"], json!(["csdr.alibabacloud.com"]));
+        assert_eq!(own["resources"], json!(["*"]));
+        for verb in ["get", "list", "watch", "patch", "delete"] {
+            assert!(
+                own["verbs"].as_array().unwrap().iter().any(|v| v == verb),
+                "{verb}"
+            );
+        }
+        // Its temporary claims and pods are deleted cluster-wide, nothing else of the core group.
+        let cluster_role = manifests
+            .iter()
+            .find(|m| m["kind"] == "ClusterRole" && m["metadata"]["name"] == CONTROLLER_NAME)
+            .unwrap();
+        let core_delete = cluster_role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["apiGroups"] == json!([""]))
+            .unwrap();
+        assert_eq!(core_delete["verbs"], json!(["delete"]));
+        assert_eq!(
+            core_delete["resources"],
+            json!(["pods", "persistentvolumeclaims"])
+        );
     }
 
     #[test]

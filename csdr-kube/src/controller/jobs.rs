@@ -96,7 +96,7 @@ pub fn change_image_cases(configmaps: &[ConfigMap]) -> Vec<String> {
         .collect()
 }
 
-async fn location_vault(
+pub(super) async fn location_vault(
     ctx: &Context,
     name: &str,
     key: Option<Arc<dyn csdr_core::crypto::KeyEncryptionKey>>,
@@ -373,9 +373,11 @@ pub async fn reconcile_restore(
                 .api::<ConfigMap>()
                 .list(&ListParams::default().labels(&format!("{label}={value}")))
                 .await?;
-            let spec = restore
+            let mut spec = restore
                 .spec
                 .to_model(&name, change_image_cases(&configmaps.items));
+            spec.converted_volumes =
+                super::convert::converted_volumes(&ctx, &restore.spec.backup_name).await?;
             let timeout = config.application_backup.backup_timeout;
             let abandoned = Abandoned::default();
             let vault: Arc<dyn Vault> = Arc::new(TrackedVault::new(vault, abandoned.clone()));
@@ -449,7 +451,7 @@ pub async fn reconcile_restore(
 }
 
 /// How a job's run ended.
-enum JobEnd<T> {
+pub(super) enum JobEnd<T> {
     /// The engine returned its report.
     Done(T),
     /// It ran longer than `velero_timeout_minutes`.
@@ -463,16 +465,16 @@ enum JobEnd<T> {
 }
 
 /// How a running job is cancelled, and the uploads it leaves when it is.
-struct JobControl {
-    cancel: Arc<tokio::sync::watch::Sender<bool>>,
-    abandoned: Abandoned,
+pub(super) struct JobControl {
+    pub(super) cancel: Arc<tokio::sync::watch::Sender<bool>>,
+    pub(super) abandoned: Abandoned,
 }
 
 /// Runs a job on its own thread while renewing its heartbeat, until it ends, its object is
 /// deleted (`kubectl delete`: the job is cancelled) or `cancel` is set (the controller
 /// stops). A cancelled job's unfinished upload is removed from the vault before this
 /// returns.
-async fn run_job<K, F, Fut, T>(
+pub(super) async fn run_job<K, F, Fut, T>(
     ctx: Arc<Context>,
     kind: &str,
     name: String,
@@ -567,12 +569,12 @@ where
         .unwrap_or_else(|_| JobEnd::Broken(format!("{what}: the job's thread stopped")))
 }
 
-fn claim_status(ctx: &Context, status: &mut ApplicationJobStatus) {
+pub(super) fn claim_status(ctx: &Context, status: &mut ApplicationJobStatus) {
     status.controller = Some(ctx.options.identity.clone());
     status.heartbeat_time = Some(Timestamp::now());
 }
 
-fn register(
+pub(super) fn register(
     ctx: &Context,
     key: String,
     kind: &'static str,
@@ -611,7 +613,7 @@ async fn finish<K>(
     ctx: &Context,
     object: &K,
     claim: ApplicationJobStatus,
-    mut status: ApplicationJobStatus,
+    status: ApplicationJobStatus,
     kind: &str,
     started: std::time::Instant,
 ) where
@@ -620,6 +622,27 @@ async fn finish<K>(
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
+    finish_with(ctx, object, claim, status, kind, started, |s| s).await;
+}
+
+/// Writes a finished job's status — the job status `wrap` puts into the kind's own status
+/// (in one write, so a reader never sees the phase without the rest) — records its metrics
+/// and publishes its Event.
+pub(super) async fn finish_with<K, S>(
+    ctx: &Context,
+    object: &K,
+    claim: ApplicationJobStatus,
+    mut status: ApplicationJobStatus,
+    kind: &str,
+    started: std::time::Instant,
+    wrap: impl FnOnce(ApplicationJobStatus) -> S,
+) where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    S: serde::Serialize,
+{
     let name = object.meta().name.clone().unwrap_or_default();
     status.start_timestamp = status.start_timestamp.or(claim.start_timestamp);
     status.backup_location = claim.backup_location;
@@ -627,9 +650,6 @@ async fn finish<K>(
     status.encryption = status.encryption.or(claim.encryption);
     let phase = status.phase.unwrap_or(JobPhase::Failed);
     ctx.metrics.job_finished(kind, phase, started.elapsed());
-    if let Err(e) = ctx.apply_status::<K, _>(&name, &status).await {
-        tracing::warn!(job = %name, error = %e, "cannot write the job's result");
-    }
     let note = match &status.failure_reason {
         Some(reason) => format!("{kind} {name} {phase}: {reason}"),
         None => format!(
@@ -637,6 +657,9 @@ async fn finish<K>(
             status.errors, status.warnings
         ),
     };
+    if let Err(e) = ctx.apply_status::<K, _>(&name, &wrap(status)).await {
+        tracing::warn!(job = %name, error = %e, "cannot write the job's result");
+    }
     ctx.event(
         object,
         phase != JobPhase::Completed,
@@ -646,7 +669,11 @@ async fn finish<K>(
     .await;
 }
 
-async fn fail<K>(ctx: &Context, object: &K, reason: String) -> Result<(), ControllerError>
+pub(super) async fn fail<K>(
+    ctx: &Context,
+    object: &K,
+    reason: String,
+) -> Result<(), ControllerError>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -708,6 +735,11 @@ pub async fn stop_jobs(ctx: &Context) {
         let params = PatchParams::default();
         let result = if kind == "backup" {
             ctx.api::<ApplicationBackup>()
+                .patch_status(name, &params, &patch)
+                .await
+                .map(|_| ())
+        } else if kind == "convert" {
+            ctx.api::<crate::resources::ConvertToSnapshot>()
                 .patch_status(name, &params, &patch)
                 .await
                 .map(|_| ())

@@ -8,6 +8,8 @@
 //! - ApplicationBackup / ApplicationRestore ([`jobs`]): claim the job (status `controller`
 //!   and `heartbeatTime`), run the core [`Engine`](csdr_core::engine::Engine) on the cluster,
 //!   write the result; a job whose owner stopped heartbeating for two periods is marked Failed;
+//! - ConvertToSnapshot ([`convert`]): a StorageClass conversion, run like the jobs above;
+//!   restores of its backup start from the snapshots it made;
 //! - BackupSchedule ([`schedule`]): fires per S3;
 //! - DeleteRequest ([`delete`]): deletes the object and its vault data, then itself.
 //!
@@ -30,6 +32,7 @@
 //! Terminating — whenever the controller is down or uninstalled.
 
 pub mod cancel;
+pub mod convert;
 pub mod delete;
 pub mod install;
 pub mod jobs;
@@ -62,7 +65,8 @@ pub use install::FIELD_MANAGER;
 pub use metrics::Metrics;
 
 use crate::resources::{
-    ApplicationBackup, ApplicationRestore, BackupLocation, BackupSchedule, DeleteRequest,
+    ApplicationBackup, ApplicationRestore, BackupLocation, BackupSchedule, ConvertToSnapshot,
+    DeleteRequest,
 };
 
 /// Credentials for an S3-compatible vault, read from a BackupLocation's Secret.
@@ -430,7 +434,7 @@ fn error_policy<K: ResourceExt>(
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the five controllers until `stop` resolves; then waits up to the shutdown grace for
+/// Runs the six controllers until `stop` resolves; then waits up to the shutdown grace for
 /// running jobs and hands back the others (their claim is cleared, so the next leader
 /// starts them again).
 pub async fn run_controllers(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send) {
@@ -450,9 +454,15 @@ pub async fn run_controllers(ctx: Arc<Context>, stop: impl Future<Output = ()> +
     let deletes = Controller::new(ctx.api::<DeleteRequest>(), watch())
         .run(delete::reconcile, error_policy, ctx.clone())
         .for_each(|_| async {});
+    let converts = Controller::new(ctx.api::<ConvertToSnapshot>(), watch())
+        .run(convert::reconcile_convert, error_policy, ctx.clone())
+        .for_each(|_| async {});
     ctx.metrics.set_ready(true);
     tokio::select! {
-        _ = futures::future::join5(locations, backups, restores, schedules, deletes) => {}
+        _ = futures::future::join(
+            futures::future::join5(locations, backups, restores, schedules, deletes),
+            converts,
+        ) => {}
         () = stop => {}
     }
     ctx.metrics.set_ready(false);

@@ -105,6 +105,8 @@ impl ApplicationRestoreSpec {
             dry_run: self.dry_run,
             included_volumes: self.included_volumes.clone(),
             preflight: self.preflight,
+            // Filled by the controller from the backup's Completed ConvertToSnapshot.
+            converted_volumes: Vec::new(),
         }
     }
 }

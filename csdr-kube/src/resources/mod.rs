@@ -12,6 +12,7 @@ pub mod application_backup;
 pub mod application_restore;
 pub mod backup_location;
 pub mod backup_schedule;
+pub mod convert_to_snapshot;
 pub mod delete_request;
 pub mod job_status;
 pub mod pod_volume;
@@ -22,6 +23,7 @@ pub use backup_location::{
     BackupLocation, BackupLocationSpec, BackupLocationStatus, CredentialRef, LocationPhase,
 };
 pub use backup_schedule::{BackupSchedule, BackupScheduleSpec, BackupScheduleStatus};
+pub use convert_to_snapshot::{ConvertToSnapshot, ConvertToSnapshotSpec, ConvertToSnapshotStatus};
 pub use delete_request::{DeleteRequest, DeleteRequestSpec, DeleteRequestStatus};
 pub use job_status::{ApplicationJobStatus, JobEncryption};
 pub use pod_volume::{
@@ -40,7 +42,7 @@ pub const GROUP: &str = "csdr.alibabacloud.com";
 /// Their version.
 pub const VERSION: &str = "v1beta1";
 
-/// The CRDs of the five backup center resources and the node agents' two (D3), with
+/// The CRDs of the six backup center resources and the node agents' two (D3), with
 /// structural schemas.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![
@@ -49,6 +51,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ApplicationRestore::crd(),
         BackupSchedule::crd(),
         DeleteRequest::crd(),
+        ConvertToSnapshot::crd(),
         PodVolumeBackup::crd(),
         PodVolumeRestore::crd(),
     ];
@@ -177,6 +180,7 @@ mod tests {
                 "applicationrestores.csdr.alibabacloud.com",
                 "backupschedules.csdr.alibabacloud.com",
                 "deleterequests.csdr.alibabacloud.com",
+                "converttosnapshots.csdr.alibabacloud.com",
                 "podvolumebackups.csdr.alibabacloud.com",
                 "podvolumerestores.csdr.alibabacloud.com",
             ]
