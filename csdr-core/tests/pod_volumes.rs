@@ -655,3 +655,53 @@ fn one_unmounted_claim_is_restored_alone_under_a_new_name_with_its_files() {
         assert!(pods.items.is_empty());
     });
 }
+
+/// A short-lived volume pod labelled for `job`, made now by the simulator's clock.
+async fn leftover_pod(sim: &SimCluster, name: &str, job: &str) {
+    let pod = KubeObject::new(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop",
+                     "labels": {csdr_core::engine::VOLUME_POD_LABEL: job}},
+        "spec": {"nodeName": "node-b", "containers": [{"name": "hold", "image": "pause"}]},
+    }))
+    .unwrap();
+    sim.create(&GroupVersionResource::new("", "v1", "pods"), &pod)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn gc_removes_volume_pods_of_finished_or_crashed_jobs_and_keeps_running_ones() {
+    block_on(async {
+        let clock = clock();
+        let sim = shop(&clock);
+        let vault = vault(&clock).await;
+        let mover = SimPodVolumeMover::new(sim.clone());
+        // A pod a crashed first run of b1 left, then b1 runs to the end.
+        leftover_pod(&sim, "csdr-volume-old", "backup-b1").await;
+        leftover_pod(&sim, "csdr-volume-lost", "backup-b2").await;
+        clock.advance(Duration::from_secs(60));
+        let report = engine(&sim, &vault, &clock, Some(&mover))
+            .backup(volume_backup("b1"))
+            .await;
+        assert_eq!(report.status.phase, JobPhase::Completed);
+        // A restore that is still running has its pod.
+        clock.advance(Duration::from_secs(60));
+        leftover_pod(&sim, "csdr-volume-busy", "restore-r9").await;
+
+        let engine = engine(&sim, &vault, &clock, Some(&mover));
+        let gc = engine.gc().await.unwrap();
+        assert_eq!(gc.volume_pods_deleted, ["shop/csdr-volume-old"]);
+        let mut left = pod_names(&sim).await;
+        left.sort();
+        assert_eq!(left, ["csdr-volume-busy", "csdr-volume-lost", "web-1"]);
+
+        // Past the orphan grace period, pods of jobs that never finished go too.
+        clock.advance(engine.options().orphan_grace);
+        let gc = engine.gc().await.unwrap();
+        let mut deleted = gc.volume_pods_deleted.clone();
+        deleted.sort();
+        assert_eq!(deleted, ["shop/csdr-volume-busy", "shop/csdr-volume-lost"]);
+        assert_eq!(pod_names(&sim).await, ["web-1"]);
+    });
+}

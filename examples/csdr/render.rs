@@ -838,6 +838,7 @@ pub fn gc_value(report: &GcReport) -> Value {
         },
         "volumeSnapshotsDeleted": report.snapshots_deleted,
         "volumeSnapshotsLeft": report.snapshots_left,
+        "volumePodsDeleted": report.volume_pods_deleted,
     })
 }
 
@@ -865,6 +866,9 @@ pub fn gc_table(report: &GcReport) -> String {
     );
     for s in &report.snapshots_deleted {
         let _ = writeln!(out, "Deleted {s}");
+    }
+    for p in &report.volume_pods_deleted {
+        let _ = writeln!(out, "Deleted left-over volume pod {p}");
     }
     if !report.snapshots_left.is_empty() {
         let _ = writeln!(

@@ -22,6 +22,9 @@ pub struct GcReport {
     /// Volume snapshots of deleted backups left in the cluster: the engine has no snapshotter
     /// (no cluster was given); delete them to free their storage.
     pub snapshots_left: Vec<String>,
+    /// Short-lived volume pods (`csdr.io/volume-pod`) that crashed or interrupted jobs left
+    /// behind, deleted (`<namespace>/<name>`).
+    pub volume_pods_deleted: Vec<String>,
 }
 
 /// What one schedule tick did (S3).
@@ -56,7 +59,7 @@ impl Engine {
 
     /// Deletes every backup expired now (by the engine's clock), Failed ones included, with
     /// its volume snapshots, removes orphaned upload data older than the grace period (B10)
-    /// and the volume snapshots failed or crashed jobs left (§9).
+    /// and the volume snapshots and short-lived volume pods failed or crashed jobs left (§9).
     pub async fn gc(&self) -> Result<GcReport, VaultError> {
         let now = self.clock.now();
         let mut report = GcReport::default();
@@ -81,11 +84,85 @@ impl Engine {
             .snapshots_deleted
             .extend(removed.iter().map(super::describe_snapshot));
         report.failed.extend(failed);
+        let (removed, failed) = self.collect_volume_pods(now).await;
+        report.volume_pods_deleted = removed;
+        report.failed.extend(failed);
         report.orphans = self
             .vault
             .remove_orphans(now, self.options.orphan_grace)
             .await?;
         Ok(report)
+    }
+
+    /// Deletes the short-lived volume pods ([`super::VOLUME_POD_LABEL`]) whose job is over:
+    /// its backup or restore record is in the vault and finished after the pod was made, or
+    /// the pod is older than the orphan grace period (a crashed job's). A pod of a job that
+    /// is still running is kept.
+    async fn collect_volume_pods(&self, now: Timestamp) -> (Vec<String>, Vec<(String, String)>) {
+        use futures::TryStreamExt;
+        let label = super::VOLUME_POD_LABEL;
+        let pods = super::pod_volumes::pods();
+        let found: Vec<crate::object::KubeObject> = match self
+            .cluster
+            .list(&pods, None, Some(label), 500)
+            .try_collect()
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    vec![(format!("pods labelled {label}"), e.to_string())],
+                );
+            }
+        };
+        let grace = jiff::SignedDuration::try_from(self.options.orphan_grace)
+            .unwrap_or(jiff::SignedDuration::MAX);
+        let (mut removed, mut failed) = (Vec::new(), Vec::new());
+        for pod in found {
+            let name = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name());
+            let created = pod
+                .pointer("/metadata/creationTimestamp")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            let old = created
+                .and_then(|c| c.checked_add(grace).ok())
+                .is_some_and(|until| until <= now);
+            let finished = match pod.label(label).unwrap_or_default().split_once('-') {
+                Some(("backup", job)) => self
+                    .vault
+                    .backup_record(job)
+                    .await
+                    .map(|r| r.and_then(|r| r.status.completion_timestamp)),
+                Some(("restore", job)) => self
+                    .vault
+                    .restore(job)
+                    .await
+                    .map(|r| r.and_then(|r| r.status.completion_timestamp)),
+                _ => Ok(None),
+            };
+            let over = match finished {
+                Ok(done) => done.zip(created).is_some_and(|(done, made)| made <= done),
+                Err(e) => {
+                    failed.push((name, e.to_string()));
+                    continue;
+                }
+            };
+            if !(over || old) {
+                continue;
+            }
+            match self
+                .cluster
+                .delete(&pods, pod.namespace(), pod.name())
+                .await
+            {
+                Ok(()) | Err(crate::ports::cluster::ClusterError::NotFound { .. }) => {
+                    removed.push(name)
+                }
+                Err(e) => failed.push((name, e.to_string())),
+            }
+        }
+        (removed, failed)
     }
 
     /// One tick of a schedule now, by the engine's clock (S3): fires the backup that is due
