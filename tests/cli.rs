@@ -2103,4 +2103,51 @@ fn backup_and_restore_carry_nas_files_through_the_simulated_kubelet() {
         std::fs::read_to_string(volumes[0].join("index.html")).unwrap(),
         "<h1>shop</h1>\n"
     );
+
+    // The FAQ's StorageClass conversion into a disk class: a retained snapshot per claim.
+    let disks = root.path().join("cluster-128-disk");
+    std::fs::create_dir_all(&disks).unwrap();
+    std::fs::write(
+        disks.join("classes.yaml"),
+        "apiVersion: v1\nkind: Node\nmetadata: {name: node-x}\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: alicloud-disk-topology-alltype}\nprovisioner: diskplugin.csi.alibabacloud.com\nvolumeBindingMode: WaitForFirstConsumer\n---\napiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshotClass\nmetadata: {name: disk-snap}\ndriver: diskplugin.csi.alibabacloud.com\ndeletionPolicy: Delete\n",
+    )
+    .unwrap();
+    let convert = |mapping: &str| {
+        csdr()
+            .args(["convert", "create", "b1", "--vault", &vault, "-o", "json"])
+            .args(["--cluster", &sim("1.28", &disks)])
+            .args(["--storage-class-mapping", mapping])
+            .args(["--convert-to-access-modes", "ReadWriteOnce"])
+            .arg("--kubelet-dir")
+            .arg(root.path().join("kubelet-128-disk"))
+            .env("CSDR_REPOSITORY_PASSWORD", "volume key")
+            .output()
+            .unwrap()
+    };
+    let out = convert("alicloud-nas=fast-ssd");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("shop/uploads") && err.contains("storageclass fast-ssd not exists"),
+        "{err}"
+    );
+    let out = convert("alicloud-nas=alicloud-disk-topology-alltype");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_out(&out);
+    assert_eq!(report["status"]["phase"], "Completed", "{report}");
+    let converted = &report["convertedVolumes"][0];
+    assert_eq!(converted["pvcName"], "uploads");
+    assert_eq!(converted["storageClass"], "alicloud-disk-topology-alltype");
+    assert_eq!(converted["accessModes"][0], "ReadWriteOnce");
+    assert!(
+        converted["snapshot"]["pvcName"]
+            .as_str()
+            .unwrap()
+            .starts_with("uploads-for-convert"),
+        "{converted}"
+    );
 }
