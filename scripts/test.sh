@@ -3,6 +3,8 @@
 # S3-compatible server (moto) started on 127.0.0.1 for the vault tests and stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build from scratch: incremental caches would only add gigabytes to the target folder.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

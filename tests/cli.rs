@@ -9,43 +9,13 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-/// The example binary, built once per test run with the profile of this test binary.
-fn csdr_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // <target>/<profile>/deps/cli-<hash>
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let mut build = std::process::Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "csdr",
-                "--example",
-                "csdr",
-                "--target-dir",
-            ])
-            .arg(&target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the csdr example failed");
-        profile_dir.join("examples").join("csdr")
-    })
-}
-
 fn csdr() -> Command {
-    let mut cmd = Command::new(csdr_binary());
+    let mut cmd = Command::new(support::csdr_binary());
     cmd.env_remove("RUST_LOG");
     cmd
 }
@@ -996,7 +966,7 @@ fn cluster_serve_answers_kubectl_and_saves_its_state() {
     }
     let root = tempfile::tempdir().unwrap();
     let state = shop_folder(root.path());
-    let mut child = std::process::Command::new(csdr_binary())
+    let mut child = std::process::Command::new(support::csdr_binary())
         .args([
             "cluster",
             "serve",
@@ -1069,7 +1039,7 @@ struct Served {
 
 impl Served {
     fn start(release: &str, state: &Path) -> Served {
-        let mut child = std::process::Command::new(csdr_binary())
+        let mut child = std::process::Command::new(support::csdr_binary())
             .args(["cluster", "serve", "--release", release, "--state"])
             .arg(state)
             .stdout(Stdio::piped())

@@ -16,38 +16,11 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use csdr::core::releases::KubeRelease;
 use csdr_kube::testing::{ApiServer, Failure};
-
-/// The example binary, built once per test run with the profile of this test binary.
-fn csdr_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "csdr",
-                "--example",
-                "csdr",
-                "--target-dir",
-            ])
-            .arg(&target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building csdr failed");
-        profile_dir.join("examples").join("csdr")
-    })
-}
 
 fn kubectl_available() -> bool {
     Command::new("kubectl")
@@ -82,7 +55,7 @@ impl Site {
     }
 
     fn csdr(&self, args: &[&str]) -> std::process::Output {
-        Command::new(csdr_binary())
+        Command::new(support::csdr_binary())
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env_remove("RUST_LOG")
@@ -160,7 +133,7 @@ impl Site {
 
     /// A `csdr` process on this site with `args` and `envs`, its stderr kept.
     fn spawn(&self, args: &[&str], envs: &[(&str, &Path)]) -> Server {
-        let mut child = Command::new(csdr_binary())
+        let mut child = Command::new(support::csdr_binary())
             .args(args)
             .envs(envs.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)

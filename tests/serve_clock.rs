@@ -2,38 +2,11 @@
 //! shows a true AGE (issue 12, part 5); in-process simulators keep their manual clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// The example binary, built with the profile of this test binary.
-fn csdr_binary() -> PathBuf {
-    // <target>/<profile>/deps/serve_clock-<hash>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "csdr",
-            "--example",
-            "csdr",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the csdr example failed"
-    );
-    profile_dir.join("examples").join("csdr")
-}
 
 /// `cluster serve` killed when dropped.
 struct Served(std::process::Child);
@@ -63,7 +36,7 @@ fn request(address: &str, method: &str, path: &str, body: &str) -> serde_json::V
 
 #[test]
 fn a_served_cluster_stamps_creation_times_from_the_system_clock() {
-    let mut child = Command::new(csdr_binary())
+    let mut child = Command::new(support::csdr_binary())
         .args(["cluster", "serve", "--release", "1.28", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

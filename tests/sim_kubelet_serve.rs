@@ -3,37 +3,11 @@
 //! PersistentVolume's data (D3).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The example binary, built with the profile of this test binary.
-fn csdr_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap().to_path_buf();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "csdr",
-            "--example",
-            "csdr",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the csdr example failed"
-    );
-    profile_dir.join("examples").join("csdr")
-}
 
 /// `cluster serve` killed when dropped.
 struct Served(std::process::Child);
@@ -78,7 +52,7 @@ spec:
 #[test]
 fn pods_created_with_kubectl_see_their_volumes_in_the_kubelet_dir() {
     let kubelet = tempfile::tempdir().unwrap();
-    let mut child = Command::new(csdr_binary())
+    let mut child = Command::new(support::csdr_binary())
         .args([
             "cluster",
             "serve",

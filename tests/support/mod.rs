@@ -15,6 +15,47 @@ use serde_json::json;
 #[path = "../../csdr-storage/tests/common/tools.rs"]
 mod tools;
 
+/// The reference CLI (`examples/csdr.rs`), built once per test binary with the profile of the
+/// running test.
+///
+/// The build names the whole workspace and all its features, as `scripts/test.sh` runs
+/// `cargo test`: the example then shares every dependency artifact with the test build instead
+/// of compiling a second copy of the workspace under another feature set (which once filled
+/// the CI machine's disk).
+pub fn csdr_binary() -> &'static std::path::Path {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        // <target>/<profile>/deps/<test>-<hash>
+        let exe = std::env::current_exe().expect("the test binary has a path");
+        let profile_dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("the test binary lies in <target>/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir
+            .parent()
+            .expect("the profile folder lies in the target folder");
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "-q",
+                "--workspace",
+                "--all-features",
+                "--example",
+                "csdr",
+                "--target-dir",
+            ])
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the csdr example failed");
+        profile_dir.join("examples").join("csdr")
+    })
+}
+
 /// The shop application as YAML, in the API versions a 1.16 user wrote.
 pub const SHOP_YAML: &str = include_str!("../../examples/csdr/cluster-116/shop.yaml");
 
