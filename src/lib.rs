@@ -8,7 +8,9 @@
 //! - [`kube`] (`csdr-kube`): the Kubernetes adapter;
 //! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files;
 //! - [`sim_kubelet`]: the simulated kubelets' folders, where a simulated cluster's pods see
-//!   their volumes' files.
+//!   their volumes' files;
+//! - [`sim_workloads`]: the simulated cluster's DaemonSet controller, and its kubelets
+//!   running csdr's own image (the node agents) as processes.
 //!
 //! ```
 //! use csdr::core::model::BackupSpec;
@@ -19,6 +21,7 @@
 
 pub mod sim_folder;
 pub mod sim_kubelet;
+pub mod sim_workloads;
 
 pub use csdr_core as core;
 pub use csdr_kube as kube;
