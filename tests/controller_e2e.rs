@@ -1162,8 +1162,9 @@ spec: {{backupName: shop-kms, namespaceMapping: {{shop: {target}}}, decryptionKe
 }
 
 /// The phase of `what` once it left InProgress; on anything but Completed, fails the test with
-/// `kubectl describe` and both processes' logs.
-fn assert_completed(site: &Site, what: &str, processes: &[&Server]) {
+/// `kubectl describe`, the processes' logs and the log files of processes the simulated
+/// kubelet runs.
+fn assert_completed(site: &Site, what: &str, processes: &[&Server], log_files: &[&Path]) {
     let phase = wait(
         &format!("{what} to finish"),
         Duration::from_secs(90),
@@ -1177,6 +1178,11 @@ fn assert_completed(site: &Site, what: &str, processes: &[&Server]) {
         let logs: Vec<String> = processes
             .iter()
             .map(|p| p.log.lock().unwrap().clone())
+            .chain(
+                log_files
+                    .iter()
+                    .map(|f| std::fs::read_to_string(f).unwrap_or_default()),
+            )
             .collect();
         panic!(
             "{what} ended {phase}:\n{describe}\n--- logs:\n{}",
@@ -1185,14 +1191,14 @@ fn assert_completed(site: &Site, what: &str, processes: &[&Server]) {
     }
 }
 
-/// Issue 17's node agents through the backup center: `csdr install`, a `csdr server`, and a
-/// `csdr node-agent` process for node-a reading the simulated kubelet's folders. An
+/// Issue 17's node agents through the backup center: `csdr install`, a `csdr server`, and the
+/// DaemonSet's `csdr node-agent` process for node-a reading the simulated kubelet's folders. An
 /// ApplicationBackup with backupVolumes copies the NAS claim's files into the vault's restic
 /// repository through a PodVolumeBackup the agent runs (kubectl lists it Completed on
 /// node-a); an ApplicationRestore into another namespace and NAS class gives the new claim a
-/// fresh volume holding the same files, through a PodVolumeRestore. The simulator runs no
-/// DaemonSet pods, so the agent's pod is created by the test and the agent process started
-/// by hand, as the DaemonSet would.
+/// fresh volume holding the same files, through a PodVolumeRestore. The agent is the pod of
+/// `csdr install`'s DaemonSet on node-a (node-0 is excluded by the node policy), run by the
+/// simulated kubelet (`csdr::sim_workloads`) as a `csdr node-agent` process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn node_agents_copy_nas_files_for_application_backups_and_restores() {
     if !kubectl_available() {
@@ -1215,12 +1221,24 @@ async fn node_agents_copy_nas_files_for_application_backups_and_restores() {
     std::fs::create_dir_all(data.join("2026")).unwrap();
     std::fs::write(data.join("2026/cat.png"), vec![7u8; 100_000]).unwrap();
     std::fs::write(data.join("index.html"), "<h1>shop</h1>\n").unwrap();
+    // ... and runs the pods of csdr's image (the node agents) as processes.
+    let workloads = csdr::sim_workloads::SimWorkloads::new(
+        kubelet.clone(),
+        support::csdr_binary(),
+        site.api.url(),
+    );
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let syncing = {
-        let (kubelet, sim, stop) = (kubelet.clone(), sim.clone(), stop.clone());
+        let (kubelet, workloads, sim, stop) = (
+            kubelet.clone(),
+            workloads.clone(),
+            sim.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 kubelet.sync(&sim).unwrap();
+                workloads.sync(&sim).unwrap();
                 std::thread::sleep(Duration::from_millis(50));
             }
         })
@@ -1256,45 +1274,34 @@ async fn node_agents_copy_nas_files_for_application_backups_and_restores() {
         (site.get("backuplocation/oss", "{.status.phase}") == "Available").then_some(())
     });
 
-    // node-a's agent: its pod Running (as the DaemonSet's would be), its process started.
-    site.apply(
-        "apiVersion: v1
-kind: Pod
-metadata: {name: csdr-node-agent-a, namespace: csdr, labels: {app: csdr-node-agent}}
-spec:
-  nodeName: node-a
-  containers: [{name: node-agent, image: csdr}]
-",
-    );
-    let (ok, _, err) = site.kubectl(
+    // The DaemonSet `csdr install` made has one pod, on node-a (node-0 is excluded), whose
+    // `csdr node-agent` process the simulated kubelet runs.
+    let (ok, agents, err) = site.kubectl(
         &[
             "-n",
             "csdr",
-            "patch",
-            "pod",
-            "csdr-node-agent-a",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"phase":"Running"}}"#,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=node-agent",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}",
         ],
         None,
     );
     assert!(ok, "{err}");
-    let agent = site.spawn(
-        &[
-            "node-agent",
-            "--cluster",
-            "kube",
-            "--node",
-            "node-a",
-            "--resync",
-            "1s",
-        ],
-        &[
-            ("KUBELET_ROOT_PATH", &kubelet.kubelet_root("node-a")),
-            ("POD_NAME", Path::new("csdr-node-agent-a")),
-        ],
+    let (agent_pod, agent_node) = agents.trim().split_once(' ').unwrap();
+    assert_eq!(agent_node, "node-a", "one agent, on node-a: {agents}");
+    let agent_log = workloads.log_path("node-a", "csdr", agent_pod, "node-agent");
+    wait(
+        "the node agent serving node-a",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(&agent_log)
+                .ok()
+                .filter(|log| log.contains("serving node node-a"))
+                .map(|_| ())
+        },
     );
 
     site.apply(
@@ -1304,7 +1311,12 @@ metadata: {name: shop-files, namespace: csdr}
 spec: {includedNamespaces: [shop], backupLocation: oss, backupVolumes: true}
 ",
     );
-    assert_completed(&site, "applicationbackup/shop-files", &[&server, &agent]);
+    assert_completed(
+        &site,
+        "applicationbackup/shop-files",
+        &[&server],
+        &[&agent_log],
+    );
     let (ok, listed, err) = site.kubectl(&["-n", "csdr", "get", "podvolumebackups"], None);
     assert!(ok, "{err}");
     let row = listed
@@ -1327,7 +1339,12 @@ spec:
   storageClassMapping: {alicloud-nas: extreme-nas}
 ",
     );
-    assert_completed(&site, "applicationrestore/shop-files-r", &[&server, &agent]);
+    assert_completed(
+        &site,
+        "applicationrestore/shop-files-r",
+        &[&server],
+        &[&agent_log],
+    );
     let (ok, new_pv, err) = site.kubectl(
         &[
             "-n",

@@ -9,11 +9,22 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `cluster serve` killed when dropped.
+/// `cluster serve`, stopped when dropped: SIGTERM, so it stops the processes of its pods too,
+/// then SIGKILL if it is still there after 10 s.
 struct Served(std::process::Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -154,5 +165,160 @@ fn pods_created_with_kubectl_see_their_volumes_in_the_kubelet_dir() {
         std::fs::read_to_string(target.join("kept.txt")).unwrap(),
         "kept"
     );
+    drop(served);
+}
+
+/// Runs kubectl against `url`; panics with its error output when it fails.
+fn kubectl(url: &str, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .args(["--server", url])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Polls `check` for 30 s.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 17's node agents on a served cluster: `csdr install` (through the kubeconfig the
+/// served cluster writes into its kubelet folder) creates the node agents' DaemonSet, which
+/// gets a pod on node-a but none on node-0, labelled excluded (C2); the pod's `csdr
+/// node-agent` process fails without the repository key (CrashLoopBackOff, its error in the
+/// node's log), runs once the key's Secret exists (Running and ready, kubectl shows the
+/// DaemonSet READY 1), and stops when the DaemonSet is deleted.
+#[test]
+fn csdr_install_runs_node_agents_as_processes_on_the_nodes_the_policy_allows() {
+    let kubelet = tempfile::tempdir().unwrap();
+    let mut child = Command::new(support::csdr_binary())
+        .args([
+            "cluster",
+            "serve",
+            "--release",
+            "1.28",
+            "--port",
+            "0",
+            "--kubelet-dir",
+        ])
+        .arg(kubelet.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let served = Served(child);
+    let mut url = String::new();
+    BufReader::new(stdout).read_line(&mut url).unwrap();
+    let url = url.trim().to_string();
+
+    let nodes = kubelet.path().join("nodes.yaml");
+    std::fs::write(
+        &nodes,
+        "apiVersion: v1\nkind: Node\nmetadata: {name: node-a}\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node-0\n  labels: {csdr.alibabacloud.com/agent-excluded: \"true\"}\n",
+    )
+    .unwrap();
+    kubectl(&url, &["create", "-f", nodes.to_str().unwrap()]);
+    let kubeconfig = kubelet.path().join("kubeconfig");
+    let out = Command::new(support::csdr_binary())
+        .args(["install", "--cluster", "kube"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let pods = |field: &str| {
+        kubectl(
+            &url,
+            &[
+                "-n",
+                "csdr",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/component=node-agent",
+                "-o",
+                &format!("jsonpath={{range .items[*]}}{field}{{\"\\n\"}}{{end}}"),
+            ],
+        )
+    };
+    let pod = eventually("the node agent's pod", || {
+        let names = pods("{.metadata.name} {.spec.nodeName}");
+        (!names.trim().is_empty()).then(|| names.trim().to_string())
+    });
+    let (pod, node) = pod.split_once(' ').unwrap();
+    assert_eq!(node, "node-a", "one pod, on node-a only: {pod} {node}");
+    assert!(pod.starts_with("csdr-node-agent-"), "{pod}");
+
+    // Without the repository key the agent exits and is restarted with back-off.
+    let log = kubelet
+        .path()
+        .join(format!("nodes/node-a/logs/csdr_{pod}_node-agent.log"));
+    eventually(
+        "the agent's failure in its log and its pod's status",
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let waiting = pods("{.status.containerStatuses[0].state.waiting.reason}");
+            (text.contains("csdr-repository-key") && waiting.trim() == "CrashLoopBackOff")
+                .then_some(())
+        },
+    );
+
+    kubectl(
+        &url,
+        &[
+            "-n",
+            "csdr",
+            "create",
+            "secret",
+            "generic",
+            "csdr-repository-key",
+            "--from-literal=password=correct horse battery staple",
+        ],
+    );
+    eventually("the agent serving node-a", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let ready = pods("{.status.phase} {.status.containerStatuses[0].ready}");
+        (text.contains("serving node node-a") && ready.trim() == "Running true").then_some(())
+    });
+    let ready = eventually("the DaemonSet's status", || {
+        let ready = kubectl(
+            &url,
+            &[
+                "-n",
+                "csdr",
+                "get",
+                "ds",
+                "csdr-node-agent",
+                "-o",
+                "jsonpath={.status.desiredNumberScheduled} {.status.numberReady}",
+            ],
+        );
+        (ready == "1 1").then_some(ready)
+    });
+    assert_eq!(ready, "1 1");
+
+    kubectl(&url, &["-n", "csdr", "delete", "ds", "csdr-node-agent"]);
+    eventually("the agent's pod to go", || {
+        pods("{.metadata.name}").trim().is_empty().then_some(())
+    });
     drop(served);
 }

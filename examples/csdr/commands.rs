@@ -13,6 +13,7 @@ use csdr::core::schedule::Schedule;
 use csdr::core::sim::SimCluster;
 use csdr::kube::testing::ApiServer;
 use csdr::sim_folder;
+use csdr::sim_workloads::SimWorkloads;
 use csdr::storage::TokioTimer;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -782,12 +783,22 @@ async fn serve(
         .await
         .map_err(|e| CliError::failed(format!("--port {port}: {e}")))?;
     let url = server.url();
+    let mut workloads = None;
     if let Some(dir) = kubelet_dir {
         let kubelet = csdr::sim_kubelet::SimKubelet::new(dir);
         kubelet
             .sync(&sim)
             .map_err(|e| CliError::failed(format!("--kubelet-dir: {e}")))?;
-        tokio::spawn(keep_kubelets_in_step(sim.clone(), kubelet));
+        // Pods of csdr's image (csdr install's node agents) run as processes of this binary.
+        let program = std::env::current_exe().map_err(|e| {
+            CliError::failed(format!("--kubelet-dir: cannot find this program: {e}"))
+        })?;
+        let runtime = SimWorkloads::new(kubelet.clone(), program, url.clone());
+        runtime
+            .sync(&sim)
+            .map_err(|e| CliError::failed(format!("--kubelet-dir: {e}")))?;
+        tokio::spawn(keep_kubelets_in_step(sim.clone(), kubelet, runtime.clone()));
+        workloads = Some(runtime);
     }
     println!("{url}");
     match &state {
@@ -800,6 +811,9 @@ async fn serve(
         ),
     }
     wait_for_stop().await?;
+    if let Some(workloads) = &workloads {
+        workloads.stop_all();
+    }
     server
         .shutdown()
         .await
@@ -812,21 +826,30 @@ async fn serve(
     Ok(0)
 }
 
-/// Re-syncs the simulated kubelets whenever the served cluster was written (polled every
-/// 100 ms), so node agents see pods' volumes.
-async fn keep_kubelets_in_step(sim: SimCluster, kubelet: csdr::sim_kubelet::SimKubelet) {
+/// Re-syncs the simulated kubelets and their pods' processes whenever the served cluster was
+/// written (polled every 100 ms), so node agents run and see pods' volumes; in between, notices
+/// processes that exit.
+async fn keep_kubelets_in_step(
+    sim: SimCluster,
+    kubelet: csdr::sim_kubelet::SimKubelet,
+    workloads: SimWorkloads,
+) {
     let mut seen = sim.resource_version();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
     loop {
         tick.tick().await;
         let now = sim.resource_version();
         if now == seen {
+            workloads.poll(&sim);
             continue;
         }
         // A failure is reported once; the next write tries again.
         seen = now;
         if let Err(e) = kubelet.sync(&sim) {
             tracing::warn!(error = %e, "the simulated kubelets are out of step");
+        }
+        if let Err(e) = workloads.sync(&sim) {
+            tracing::warn!(error = %e, "the simulated kubelets' pods are out of step");
         }
     }
 }
