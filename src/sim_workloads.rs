@@ -359,16 +359,26 @@ fn is_running_and_ready(pod: &KubeObject) -> bool {
 impl SimWorkloads {
     /// The runtime for the simulated kubelets of `kubelet`, running containers of csdr's image
     /// as processes of `program` (a `csdr` binary) that reach the simulated cluster's API
-    /// server at `api_url`.
+    /// server at `api_url`. Relative folders are taken from the current folder now: the
+    /// processes run in folders of their own.
     pub fn new(
         kubelet: SimKubelet,
         program: impl Into<PathBuf>,
         api_url: impl Into<String>,
     ) -> Self {
+        let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
+        let kubelet = SimKubelet::new(absolute(kubelet.dir().to_path_buf()));
+        let program: PathBuf = program.into();
+        // A bare name (`csdr`) is looked up in PATH, as Command does; a relative path is not.
+        let program = if program.components().count() > 1 {
+            absolute(program)
+        } else {
+            program
+        };
         Self {
             inner: Arc::new(Inner {
                 kubelet,
-                program: program.into(),
+                program,
                 api_url: api_url.into(),
                 images: vec![CSDR_IMAGE_NAME.to_string()],
                 containers: Mutex::new(BTreeMap::new()),
@@ -1645,6 +1655,30 @@ mod tests {
             assert!(Instant::now() < deadline, "the process got no SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Processes run in folders of their own: a relative kubelet folder or program path is
+    /// made absolute up front, a bare program name is left for PATH.
+    #[test]
+    fn relative_paths_are_made_absolute() {
+        let workloads = SimWorkloads::new(SimKubelet::new("kubelets"), "target/csdr", "http://x");
+        assert!(workloads.kubeconfig().is_absolute());
+        assert!(
+            workloads
+                .host_path("node-a", "/var/lib/kubelet")
+                .is_absolute()
+        );
+        assert!(workloads.inner.program.is_absolute());
+        let bare = SimWorkloads::new(SimKubelet::new("/k"), "csdr", "http://x");
+        assert_eq!(bare.inner.program, PathBuf::from("csdr"));
+        assert_eq!(
+            bare.host_path("node-a", "/var/lib/kubelet/pods"),
+            PathBuf::from("/k/nodes/node-a/kubelet/pods")
+        );
+        assert_eq!(
+            bare.host_path("node-a", "/var/log"),
+            PathBuf::from("/k/nodes/node-a/host/var/log")
+        );
     }
 
     #[test]

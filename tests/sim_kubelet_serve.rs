@@ -315,6 +315,31 @@ fn csdr_install_runs_node_agents_as_processes_on_the_nodes_the_policy_allows() {
         (ready == "1 1").then_some(ready)
     });
     assert_eq!(ready, "1 1");
+    let table = kubectl(&url, &["-n", "csdr", "get", "ds"]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "NODE",
+            "SELECTOR",
+            "AGE"
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        rows[1][..7],
+        ["csdr-node-agent", "1", "1", "1", "1", "1", "<none>"],
+        "{table}"
+    );
 
     kubectl(&url, &["-n", "csdr", "delete", "ds", "csdr-node-agent"]);
     eventually("the agent's pod to go", || {

@@ -87,6 +87,7 @@ enum Builtin {
     Namespace,
     Pod,
     Deployment,
+    DaemonSet,
     Service,
     ConfigMap,
     Secret,
@@ -169,6 +170,7 @@ impl Printer {
             ("Namespace", "") => Some(Builtin::Namespace),
             ("Pod", "") => Some(Builtin::Pod),
             ("Deployment", "apps" | "extensions") => Some(Builtin::Deployment),
+            ("DaemonSet", "apps" | "extensions") => Some(Builtin::DaemonSet),
             ("Service", "") => Some(Builtin::Service),
             ("ConfigMap", "") => Some(Builtin::ConfigMap),
             ("Secret", "") => Some(Builtin::Secret),
@@ -200,6 +202,19 @@ impl Printer {
                 s("Ready"),
                 int("Up-to-date"),
                 int("Available"),
+                s("Age"),
+                wide("Containers"),
+                wide("Images"),
+                wide("Selector"),
+            ],
+            Some(Builtin::DaemonSet) => vec![
+                name_column(),
+                int("Desired"),
+                int("Current"),
+                int("Ready"),
+                int("Up-to-date"),
+                int("Available"),
+                s("Node Selector"),
                 s("Age"),
                 wide("Containers"),
                 wide("Images"),
@@ -538,6 +553,47 @@ fn builtin_cells(kind: Builtin, obj: &KubeObject, now: jiff::Timestamp) -> Vec<V
                 )),
                 json!(int("/status/updatedReplicas")),
                 json!(int("/status/availableReplicas")),
+                age,
+                json!(join("name")),
+                json!(join("image")),
+                json!(or_none(&selector)),
+            ]
+        }
+        Builtin::DaemonSet => {
+            let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            let containers = items(obj, "/spec/template/spec/containers");
+            let join = |k: &str| {
+                containers
+                    .iter()
+                    .map(|c| c.get(k).and_then(Value::as_str).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            // labels.FormatLabels: key=value pairs sorted by key.
+            let node_selector = obj
+                .pointer("/spec/template/spec/nodeSelector")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    let mut pairs: Vec<String> = m
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect();
+                    pairs.sort();
+                    pairs.join(",")
+                })
+                .unwrap_or_default();
+            let selector = obj
+                .pointer("/spec/selector")
+                .map(selector_string)
+                .unwrap_or_default();
+            vec![
+                name,
+                json!(int("/status/desiredNumberScheduled")),
+                json!(int("/status/currentNumberScheduled")),
+                json!(int("/status/numberReady")),
+                json!(int("/status/updatedNumberScheduled")),
+                json!(int("/status/numberAvailable")),
+                json!(or_none(&node_selector)),
                 age,
                 json!(join("name")),
                 json!(join("image")),
