@@ -10,7 +10,8 @@
 //! - [`sim_kubelet`]: the simulated kubelets' folders, where a simulated cluster's pods see
 //!   their volumes' files;
 //! - [`sim_workloads`]: the simulated cluster's DaemonSet controller, and its kubelets
-//!   running csdr's own image (the node agents) as processes.
+//!   running csdr's own image (the node agents) as processes;
+//! - [`SimError`]: the one error type of the three simulator modules.
 //!
 //! ```
 //! use csdr::core::model::BackupSpec;
@@ -19,9 +20,12 @@
 //! assert_eq!(spec.ttl.as_secs(), 30 * 24 * 3600);
 //! ```
 
+mod error;
 pub mod sim_folder;
 pub mod sim_kubelet;
 pub mod sim_workloads;
+
+pub use error::SimError;
 
 pub use csdr_core as core;
 pub use csdr_kube as kube;

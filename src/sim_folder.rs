@@ -37,10 +37,12 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::{SimCluster, SimDocument};
+
+use crate::error::{SimError, io};
 
 /// The file [`save`] writes to mark a folder whose layout files are the complete state.
 pub const STATE_MARKER: &str = ".csdr-sim-state";
@@ -49,55 +51,8 @@ const MARKER_TEXT: &str = "This folder holds the state of a simulated Kubernetes
 written by csdr: one file per object at <namespace>/<resource>.<group>/<name>.yaml.\n\
 While this file exists, csdr loads only those files; other YAML files here are ignored.\n";
 
-/// Why a folder could not be loaded or saved. Each message names the file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SimFolderError {
-    /// A file or folder could not be read, written, renamed or removed.
-    #[error("{path}: cannot {action}: {source}; check that the folder exists and is writable")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// `read`, `write`, `rename`, `remove`, `list`, `create folder`.
-        action: &'static str,
-        /// The system's error.
-        source: std::io::Error,
-    },
-    /// A file is not UTF-8 text.
-    #[error("{path}: not UTF-8 text; save it as UTF-8")]
-    NotText {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A document could not be loaded into the cluster.
-    #[error("{folder}/{document}; correct or remove that document")]
-    Document {
-        /// The folder.
-        folder: String,
-        /// The core's error, naming the file (relative to the folder) and document.
-        document: csdr_core::sim::DocumentError,
-    },
-    /// An object could not be exported for saving.
-    #[error("{folder}: cannot save {document}")]
-    Export {
-        /// The folder.
-        folder: String,
-        /// The core's error, naming the object.
-        document: csdr_core::sim::DocumentError,
-    },
-}
-
-fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> SimFolderError {
-    let path = path.to_path_buf();
-    move |source| SimFolderError::Io {
-        path,
-        action,
-        source,
-    }
-}
-
 /// Loads a simulated cluster of `release` from `folder`: see the [module documentation](self).
-pub fn load(release: KubeRelease, folder: &Path) -> Result<SimCluster, SimFolderError> {
+pub fn load(release: KubeRelease, folder: &Path) -> Result<SimCluster, SimError> {
     let sim = SimCluster::new(release);
     if !folder.exists() {
         return Ok(sim);
@@ -118,11 +73,11 @@ pub fn load(release: KubeRelease, folder: &Path) -> Result<SimCluster, SimFolder
         }
         let path = folder.join(&rel);
         let bytes = std::fs::read(&path).map_err(io(&path, "read"))?;
-        let text = String::from_utf8(bytes).map_err(|_| SimFolderError::NotText { path })?;
+        let text = String::from_utf8(bytes).map_err(|_| SimError::NotText { path })?;
         documents.push(SimDocument { path: rel, text });
     }
     sim.load_documents(&documents)
-        .map_err(|document| SimFolderError::Document {
+        .map_err(|document| SimError::Document {
             folder: folder.display().to_string(),
             document,
         })?;
@@ -130,10 +85,10 @@ pub fn load(release: KubeRelease, folder: &Path) -> Result<SimCluster, SimFolder
 }
 
 /// Saves `sim` into `folder` (created if missing): see the [module documentation](self).
-pub fn save(sim: &SimCluster, folder: &Path) -> Result<(), SimFolderError> {
+pub fn save(sim: &SimCluster, folder: &Path) -> Result<(), SimError> {
     let documents = sim
         .export_documents()
-        .map_err(|document| SimFolderError::Export {
+        .map_err(|document| SimError::Export {
             folder: folder.display().to_string(),
             document,
         })?;
@@ -170,7 +125,7 @@ pub fn save(sim: &SimCluster, folder: &Path) -> Result<(), SimFolderError> {
 
 /// Writes a file through a temporary file in the same folder and a rename, so a reader sees
 /// the old or the new content, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SimFolderError> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -190,7 +145,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SimFolderError> {
 }
 
 /// Every file under `dir`, as `/`-separated paths relative to `root`.
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), SimFolderError> {
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), SimError> {
     let entries = std::fs::read_dir(dir).map_err(io(dir, "list"))?;
     for entry in entries {
         let entry = entry.map_err(io(dir, "list"))?;

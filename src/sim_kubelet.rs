@@ -42,7 +42,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use csdr_core::object::{GroupVersionResource, KubeObject};
-use csdr_core::ports::cluster::ClusterError;
 use csdr_core::ports::pod_volume::{
     MountedVolume, PodVolumeBackupOutcome, PodVolumeBackupRequest, PodVolumeError, PodVolumeMover,
     PodVolumeRestoreOutcome, PodVolumeRestoreRequest,
@@ -50,29 +49,7 @@ use csdr_core::ports::pod_volume::{
 use csdr_core::sim::SimCluster;
 use csdr_storage::volume::KubeletRoots;
 
-/// Why the simulated kubelet's folders could not be brought in step with the cluster.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SimKubeletError {
-    /// A folder or symlink could not be made, read or removed.
-    #[error("{path}: cannot {action}: {source}; check that the kubelet folder is writable")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// `create folder`, `link`, `list`, `remove`.
-        action: &'static str,
-        /// The system's error.
-        source: std::io::Error,
-    },
-    /// The cluster's objects could not be read.
-    #[error("the simulated kubelet cannot list {resource}: {source}")]
-    Cluster {
-        /// The resource listed.
-        resource: String,
-        /// The cluster's error.
-        source: ClusterError,
-    },
-}
+use crate::error::{SimError, io};
 
 /// What one [`SimKubelet::sync`] found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -89,15 +66,6 @@ pub struct SyncReport {
 #[derive(Clone, Debug)]
 pub struct SimKubelet {
     dir: PathBuf,
-}
-
-fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> SimKubeletError {
-    let path = path.to_path_buf();
-    move |source| SimKubeletError::Io {
-        path,
-        action,
-        source,
-    }
 }
 
 /// The kubelet's plugin folder for a PersistentVolume's source.
@@ -154,11 +122,11 @@ impl SimKubelet {
 
     /// Brings the folders in step with the cluster's Nodes, PersistentVolumes, claims and
     /// Pods (see the [module documentation](self)).
-    pub fn sync(&self, sim: &SimCluster) -> Result<SyncReport, SimKubeletError> {
+    pub fn sync(&self, sim: &SimCluster) -> Result<SyncReport, SimError> {
         let list = |resource: &str| {
             sim.snapshot(&GroupVersionResource::new("", "v1", resource), None)
                 .map(|(items, _)| items)
-                .map_err(|source| SimKubeletError::Cluster {
+                .map_err(|source| SimError::Cluster {
                     resource: resource.to_string(),
                     source,
                 })
@@ -234,7 +202,7 @@ impl SimKubelet {
     }
 
     /// Links pod `uid`'s mount of `pv` on `node` to the volume's data.
-    fn link(&self, node: &str, uid: &str, pv: &KubeObject) -> Result<(), SimKubeletError> {
+    fn link(&self, node: &str, uid: &str, pv: &KubeObject) -> Result<(), SimError> {
         let data = self.volume_data(pv.name());
         std::fs::create_dir_all(&data).map_err(io(&data, "create folder"))?;
         let data = std::fs::canonicalize(&data).map_err(io(&data, "resolve"))?;
@@ -258,10 +226,7 @@ impl SimKubelet {
     }
 
     /// Removes the pod folders not in `kept`; returns how many.
-    fn remove_gone_pods(
-        &self,
-        kept: &BTreeSet<(String, String)>,
-    ) -> Result<usize, SimKubeletError> {
+    fn remove_gone_pods(&self, kept: &BTreeSet<(String, String)>) -> Result<usize, SimError> {
         let nodes_dir = self.dir.join("nodes");
         let nodes = match std::fs::read_dir(&nodes_dir) {
             Ok(entries) => entries,

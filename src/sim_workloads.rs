@@ -67,7 +67,8 @@ use csdr_core::ports::cluster::ClusterError;
 use csdr_core::sim::{DeleteOptions, SimCluster, Subresource, WriteOptions};
 use serde_json::{Map, Value, json};
 
-use crate::sim_kubelet::{SimKubelet, SimKubeletError};
+use crate::error::{SimError, io};
+use crate::sim_kubelet::SimKubelet;
 
 /// The image name csdr's manifests use (`csdr install --image`'s default is `csdr:latest`).
 pub const CSDR_IMAGE_NAME: &str = "csdr";
@@ -173,9 +174,9 @@ fn text<'a>(object: &'a KubeObject, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn cluster_error(resource: &str) -> impl FnOnce(ClusterError) -> SimKubeletError {
+fn cluster_error(resource: &str) -> impl FnOnce(ClusterError) -> SimError {
     let resource = resource.to_string();
-    move |source| SimKubeletError::Cluster { resource, source }
+    move |source| SimError::Cluster { resource, source }
 }
 
 /// Whether `image` names one of `names`: the last path segment of the repository, without
@@ -439,7 +440,7 @@ impl SimWorkloads {
     /// Brings DaemonSet pods, processes and pod statuses in step with the cluster (see the
     /// [module documentation](self)). Call it after the cluster changed, and
     /// [`Self::poll`] in between to notice processes that exit.
-    pub fn sync(&self, sim: &SimCluster) -> Result<WorkloadsReport, SimKubeletError> {
+    pub fn sync(&self, sim: &SimCluster) -> Result<WorkloadsReport, SimError> {
         let mut report = WorkloadsReport::default();
         self.write_kubeconfig()?;
         self.schedule_daemon_sets(sim, &mut report)?;
@@ -469,7 +470,7 @@ impl SimWorkloads {
         }
     }
 
-    fn write_kubeconfig(&self) -> Result<(), SimKubeletError> {
+    fn write_kubeconfig(&self) -> Result<(), SimError> {
         let path = self.kubeconfig();
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster: {{server: '{}'}}\nusers:\n- name: pod\n  user: {{}}\ncontexts:\n- name: sim\n  context: {{cluster: sim, user: pod}}\ncurrent-context: sim\n",
@@ -478,18 +479,9 @@ impl SimWorkloads {
         if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
             return Ok(());
         }
-        std::fs::create_dir_all(self.inner.kubelet.dir()).map_err(|source| {
-            SimKubeletError::Io {
-                path: self.inner.kubelet.dir().to_path_buf(),
-                action: "create folder",
-                source,
-            }
-        })?;
-        std::fs::write(&path, text).map_err(|source| SimKubeletError::Io {
-            path,
-            action: "write",
-            source,
-        })
+        std::fs::create_dir_all(self.inner.kubelet.dir())
+            .map_err(io(self.inner.kubelet.dir(), "create folder"))?;
+        std::fs::write(&path, text).map_err(io(&path, "write"))
     }
 
     /// Creates and deletes DaemonSet pods, and writes the DaemonSets' status.
@@ -497,7 +489,7 @@ impl SimWorkloads {
         &self,
         sim: &SimCluster,
         report: &mut WorkloadsReport,
-    ) -> Result<(), SimKubeletError> {
+    ) -> Result<(), SimError> {
         let daemon_sets_gvr = GroupVersionResource::new("apps", "v1", "daemonsets");
         let daemon_sets = match sim.snapshot(&daemon_sets_gvr, None) {
             Ok((items, _)) => items,
@@ -607,11 +599,7 @@ impl SimWorkloads {
 
     /// Starts the containers of csdr-image pods that have none yet, and stops those whose pod
     /// is gone, being deleted or moved.
-    fn run_pods(
-        &self,
-        sim: &SimCluster,
-        report: &mut WorkloadsReport,
-    ) -> Result<(), SimKubeletError> {
+    fn run_pods(&self, sim: &SimCluster, report: &mut WorkloadsReport) -> Result<(), SimError> {
         let pods = sim
             .snapshot(&gvr("", "pods"), None)
             .map_err(cluster_error("pods"))?
