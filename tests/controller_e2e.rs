@@ -1032,9 +1032,57 @@ spec: {{backupName: shop-enc, namespaceMapping: {{shop: {target}}}{key}}}
     assert!(!files_under(&vault_dir.join("restores/r-ok")).is_empty());
     leaks("restores", &["shop-sealed", "cGFzc3dvcmQ=", "web-secret"]);
 
+    // A StorageClass conversion reads the backup too: without the key it fails naming the
+    // key and the field; with the identity's Secret it reads the backup (it has no volume
+    // data to convert) and its status names the key.
+    let convert = |name: &str, secret: Option<&str>| {
+        let key = secret
+            .map(|s| format!(", decryptionKeySecretRef: {{name: {s}, key: identity.txt}}"))
+            .unwrap_or_default();
+        site.apply(&format!(
+            "apiVersion: csdr.alibabacloud.com/v1beta1
+kind: ConvertToSnapshot
+metadata: {{name: {name}, namespace: csdr}}
+spec: {{backupName: shop-enc, storageClassMapping: {{alicloud-nas: alicloud-disk}}{key}}}
+"
+        ));
+        wait(
+            &format!("{name} to finish"),
+            Duration::from_secs(60),
+            || {
+                let p = site.get(&format!("converttosnapshot/{name}"), "{.status.phase}");
+                (!p.is_empty() && p != "InProgress").then_some(p)
+            },
+        )
+    };
+    assert_eq!(convert("c-nokey", None), "Failed");
+    let reason = site.get("converttosnapshot/c-nokey", "{.status.failureReason}");
+    assert!(
+        reason.contains(&recipient)
+            && reason.contains("spec.decryptionKeySecretRef")
+            && reason.contains("nothing was converted"),
+        "{reason}"
+    );
+    let phase = convert("c-key", Some("shop-age"));
+    assert_eq!(
+        phase,
+        "Completed",
+        "{}",
+        site.get("converttosnapshot/c-key", "{.status.failureReason}")
+    );
+    assert_eq!(
+        site.get("converttosnapshot/c-key", "{.status.encryption.keyId}"),
+        recipient
+    );
+
     // No key material in any status, Event or log line.
     let mut seen = Vec::new();
-    for what in ["applicationbackup", "applicationrestore", "events"] {
+    for what in [
+        "applicationbackup",
+        "applicationrestore",
+        "converttosnapshot",
+        "events",
+    ] {
         let (ok, out, err) = site.kubectl(&["-n", "csdr", "get", what, "-o", "yaml"], None);
         assert!(ok, "{what}: {err}");
         seen.push((what.to_string(), out));

@@ -301,6 +301,7 @@ async fn a_conversion_feeds_the_restore_and_a_delete_request_resets_it() {
                         DISK_CLASS.into(),
                     )]),
                     convert_to_access_modes: vec!["ReadWriteOnce".into()],
+                    ..ConvertToSnapshotSpec::default()
                 },
             ),
         )

@@ -26,6 +26,7 @@ use super::jobs::{
 use super::{Context, ControllerError, unknown_fields_message};
 use crate::resources::{
     ApplicationBackup, ApplicationJobStatus, ConvertToSnapshot, ConvertToSnapshotStatus,
+    JobEncryption,
 };
 
 /// The converted volumes of the finished (Completed or PartiallyFailed) ConvertToSnapshots
@@ -110,6 +111,26 @@ pub async fn reconcile_convert(
                     return Ok(Action::await_change());
                 }
             };
+            // An encrypted backup's key is found and checked before anything runs (E3).
+            let kek = match super::keys::convert_key(&ctx, &convert.spec, vault.as_ref()).await {
+                Ok(k) => k,
+                Err(e) => {
+                    fail::<ConvertToSnapshot>(&ctx, convert.as_ref(), e).await?;
+                    return Ok(Action::await_change());
+                }
+            };
+            let encryption = kek.as_deref().map(JobEncryption::of_key);
+            let vault = match kek {
+                None => vault,
+                Some(kek) => match location_vault(&ctx, &location, Some(kek)).await {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Ok(Action::requeue(Duration::from_secs(1))),
+                    Err(e) => {
+                        fail::<ConvertToSnapshot>(&ctx, convert.as_ref(), e).await?;
+                        return Ok(Action::await_change());
+                    }
+                },
+            };
             let timeout = config.application_backup.backup_timeout;
             let engine = match engine(&ctx, &location, vault, config) {
                 Ok(e) => e,
@@ -124,6 +145,7 @@ pub async fn reconcile_convert(
                 phase: Some(JobPhase::InProgress),
                 start_timestamp: Some(now),
                 backup_location: Some(location),
+                encryption,
                 ..ApplicationJobStatus::default()
             };
             claim_status(&ctx, &mut claim);

@@ -4,7 +4,8 @@
 //! vault that wraps its data key with that key; its status names the key (kind and public
 //! id). An ApplicationRestore of an encrypted backup gets its key before anything runs: the
 //! backup's record says which key it needs; an age key's identity is read from the Secret of
-//! `spec.decryptionKeySecretRef`, a KMS key is used with the controller's AWS credentials.
+//! `spec.decryptionKeySecretRef`, a KMS key is used with the controller's AWS credentials. A
+//! ConvertToSnapshot, which reads the backup too, gets its key the same way.
 //! A missing or wrong key fails the restore before anything is applied, naming the key id
 //! and the Secret. Key material never reaches a status, an Event, a log or `Debug` output:
 //! only [`KeyRequest::AgeIdentity`] carries it, to the opener, and its `Debug` hides it.
@@ -16,7 +17,9 @@ use csdr_core::ports::vault::Vault;
 use k8s_openapi::api::core::v1::Secret;
 
 use super::{Context, KeyRequest};
-use crate::resources::{ApplicationBackupSpec, ApplicationRestoreSpec, SecretKeyRef};
+use crate::resources::{
+    ApplicationBackupSpec, ApplicationRestoreSpec, ConvertToSnapshotSpec, SecretKeyRef,
+};
 
 /// The start of an age identity: key material that must never be echoed.
 const AGE_IDENTITY_PREFIX: &str = "AGE-SECRET-KEY-";
@@ -57,7 +60,45 @@ pub async fn restore_key(
     spec: &ApplicationRestoreSpec,
     vault: &dyn Vault,
 ) -> Result<Option<Arc<dyn KeyEncryptionKey>>, String> {
-    let backup = &spec.backup_name;
+    let keys = DecryptionKeys {
+        secret_ref: spec.decryption_key_secret_ref.as_ref(),
+        key: spec.decryption_key.as_deref(),
+        nothing_done: "nothing was restored",
+    };
+    backup_key_for_reading(ctx, &spec.backup_name, &keys, vault).await
+}
+
+/// The key a StorageClass conversion needs to read its backup, as [`restore_key`] finds a
+/// restore's: from the conversion's `spec.decryptionKeySecretRef` or `spec.decryptionKey`.
+pub async fn convert_key(
+    ctx: &Context,
+    spec: &ConvertToSnapshotSpec,
+    vault: &dyn Vault,
+) -> Result<Option<Arc<dyn KeyEncryptionKey>>, String> {
+    let keys = DecryptionKeys {
+        secret_ref: spec.decryption_key_secret_ref.as_ref(),
+        key: spec.decryption_key.as_deref(),
+        nothing_done: "nothing was converted",
+    };
+    backup_key_for_reading(ctx, &spec.backup_name, &keys, vault).await
+}
+
+/// Where a job that reads a backup looks for its key, and what its messages say was not done.
+struct DecryptionKeys<'a> {
+    secret_ref: Option<&'a SecretKeyRef>,
+    key: Option<&'a str>,
+    nothing_done: &'static str,
+}
+
+/// The key that unwraps `backup`'s data key (`None` for a plain or missing backup), checked by
+/// unwrapping it.
+async fn backup_key_for_reading(
+    ctx: &Context,
+    backup: &str,
+    keys: &DecryptionKeys<'_>,
+    vault: &dyn Vault,
+) -> Result<Option<Arc<dyn KeyEncryptionKey>>, String> {
+    let nothing_done = keys.nothing_done;
     let record = match vault.backup_record(backup).await {
         Ok(Some(record)) => record,
         Ok(None) => return Ok(None),
@@ -73,15 +114,15 @@ pub async fn restore_key(
     );
     let (request, from) = match enc.key_kind {
         KeyKind::Age => {
-            let Some(secret) = &spec.decryption_key_secret_ref else {
+            let Some(secret) = keys.secret_ref else {
                 return Err(format!(
-                    "{what}: set spec.decryptionKeySecretRef to the Secret in namespace {ns} holding its age identity (name and key); nothing was restored"
+                    "{what}: set spec.decryptionKeySecretRef to the Secret in namespace {ns} holding its age identity (name and key); {nothing_done}"
                 ));
             };
             let source = format!("Secret {ns}/{} key {}", secret.name, secret.key);
-            let text = secret_value(ctx, secret).await.map_err(|e| {
-                format!("{what}: spec.decryptionKeySecretRef: {e}; nothing was restored")
-            })?;
+            let text = secret_value(ctx, secret)
+                .await
+                .map_err(|e| format!("{what}: spec.decryptionKeySecretRef: {e}; {nothing_done}"))?;
             (
                 KeyRequest::AgeIdentity {
                     source: source.clone(),
@@ -91,9 +132,9 @@ pub async fn restore_key(
             )
         }
         KeyKind::Kms => {
-            let key = spec
-                .decryption_key
-                .clone()
+            let key = keys
+                .key
+                .map(str::to_string)
                 .unwrap_or_else(|| format!("kms://{}", enc.key_id));
             (
                 KeyRequest::Spec(key.clone()),
@@ -102,15 +143,16 @@ pub async fn restore_key(
         }
         KeyKind::Local => {
             return Err(format!(
-                "{what}, a key held by the program that made it, which the controller cannot use; nothing was restored"
+                "{what}, a key held by the program that made it, which the controller cannot use; {nothing_done}"
             ));
         }
     };
-    let key = ctx.opener.key(&request).await.map_err(|e| {
-        format!("{what}; the key from {from} cannot be used: {e}; nothing was restored")
-    })?;
+    let key =
+        ctx.opener.key(&request).await.map_err(|e| {
+            format!("{what}; the key from {from} cannot be used: {e}; {nothing_done}")
+        })?;
     enc.data_key(key.as_ref()).await.map_err(|e| {
-        format!("{what}; the key from {from} cannot decrypt it: {e}; nothing was restored")
+        format!("{what}; the key from {from} cannot decrypt it: {e}; {nothing_done}")
     })?;
     Ok(Some(key))
 }

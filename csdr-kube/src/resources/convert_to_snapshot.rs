@@ -14,6 +14,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::SecretKeyRef;
 use super::job_status::ApplicationJobStatus;
 
 /// A StorageClass conversion of a backup's volumes.
@@ -43,6 +44,15 @@ pub struct ConvertToSnapshotSpec {
     /// Access modes the converted claims get, e.g. `[ReadWriteOnce]` for disks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub convert_to_access_modes: Vec<String>,
+    /// The Secret, in the controller's namespace, holding the age identity of the recipient
+    /// an encrypted backup was created for (E2), as an ApplicationRestore names it: the
+    /// conversion reads the backup's claims and volume records. Ignored for a plain backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption_key_secret_ref: Option<SecretKeyRef>,
+    /// The AWS KMS key of a KMS-encrypted backup as `kms://<key id or
+    /// ARN>[?region=…&endpoint=…]`, when its id alone does not say how to reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption_key: Option<String>,
 }
 
 impl ConvertToSnapshotSpec {
