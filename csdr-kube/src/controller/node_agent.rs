@@ -11,6 +11,19 @@
 //!   [`PodVolumeMover`] over the kubelet's folder, writing `InProgress`, then `Completed` or
 //!   `Failed` to the status.
 //!
+//! Lifetime of the volume jobs (as Velero's pod volume backups, owned by their Backup):
+//!
+//! - A job is owned (`metadata.ownerReferences`) by the ApplicationBackup /
+//!   ApplicationRestore of its `backupName` / `restoreName` in the csdr namespace when that
+//!   object exists, so the API server's garbage collector deletes the jobs with it (the
+//!   default background propagation of custom resources: the owner goes at once, its jobs
+//!   right after). Engine-only runs (the CLI, no such object) create jobs without an owner.
+//! - A job whose object is deleted (or gets a `deletionTimestamp`) while its agent runs it
+//!   is cancelled: the agent drops the copy's future, writes nothing more to the job and
+//!   goes on with the next one. The controller's wait for that job ends at once with a
+//!   [`PodVolumeError::NoAgent`] naming the job (`PodVolumeBackup csdr/<name> was deleted
+//!   before it finished`) instead of running into its timeout.
+//!
 //! The repositories' password is the Secret [`REPOSITORY_KEY_SECRET`] (key
 //! [`REPOSITORY_KEY_FIELD`]) in the csdr namespace: the node agents read it (their Role may
 //! get Secrets in that namespace); the operator creates it once before the first volume
@@ -32,7 +45,9 @@ use csdr_core::ports::pod_volume::{
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::watch_object;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -41,8 +56,8 @@ use serde::de::DeserializeOwned;
 use super::{ControllerError, async_trait, live_config};
 use crate::resources::pod_volume::{BACKUP_LABEL, NODE_LABEL};
 use crate::resources::{
-    PodVolumeBackup, PodVolumeBackupSpec, PodVolumeJobPhase, PodVolumeRestore,
-    PodVolumeRestoreSpec, PodVolumeStatus,
+    ApplicationBackup, ApplicationRestore, PodVolumeBackup, PodVolumeBackupSpec, PodVolumeJobPhase,
+    PodVolumeRestore, PodVolumeRestoreSpec, PodVolumeStatus,
 };
 
 /// The node agents' DaemonSet, ServiceAccount and roles.
@@ -236,7 +251,48 @@ impl NodeAgentMover {
         Ok(config)
     }
 
-    /// Creates the job (or finds the one a previous try created) and waits for its end.
+    /// The owner reference of a volume job to the ApplicationBackup / ApplicationRestore `O`
+    /// named `name` in the jobs' namespace, or `None` when there is no such object (an
+    /// engine-only run, the CLI) or it cannot be read (logged: the job then works as
+    /// before, only without being deleted with its backup).
+    ///
+    /// `controller: false`: the jobs are not reconciled by the ApplicationBackup
+    /// controller (the node agent acts on them), so no controller reference is claimed
+    /// (kube's [`Resource::controller_owner_ref`] would set `controller: true`).
+    /// `blockOwnerDeletion: false`: a foreground deletion of the ApplicationBackup need not
+    /// wait for its jobs, and setting it `true` would need `update` on the owner's
+    /// `finalizers` subresource where the API server enforces owner-reference permissions.
+    async fn owner_reference<O>(&self, name: &str) -> Option<OwnerReference>
+    where
+        O: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        if name.is_empty() {
+            return None;
+        }
+        let api: Api<O> = Api::namespaced(self.client.clone(), &self.namespace);
+        match api.get_opt(name).await {
+            Ok(Some(owner)) => owner.owner_ref(&()).map(|r| OwnerReference {
+                controller: Some(false),
+                block_owner_deletion: Some(false),
+                ..r
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(
+                    owner = %format!("{} {}/{name}", O::kind(&()), self.namespace),
+                    error = %e,
+                    "cannot read the owner of a volume job; creating the job without an owner"
+                );
+                None
+            }
+        }
+    }
+
+    /// Creates the job (or finds the one a previous try created) and waits for its end. A
+    /// job object deleted (or being deleted) before its end fails the volume at once.
     async fn run_job<K>(
         &self,
         object: K,
@@ -279,6 +335,12 @@ impl NodeAgentMover {
                 && status.phase.is_some_and(PodVolumeJobPhase::is_terminal)
             {
                 return Ok(status.clone());
+            }
+            if let Some(at) = &current.meta().deletion_timestamp {
+                return Err(failed(format!(
+                    "{shown} was deleted before it finished (deletionTimestamp {})",
+                    at.0
+                )));
             }
             if Instant::now() >= deadline {
                 return Err(PodVolumeError::Timeout {
@@ -333,6 +395,10 @@ impl PodVolumeMover for NodeAgentMover {
         );
         object.metadata.namespace = Some(self.namespace.clone());
         object.metadata.labels = Some(labels(&request.mount.node, &request.backup_name));
+        object.metadata.owner_references = self
+            .owner_reference::<ApplicationBackup>(&request.backup_name)
+            .await
+            .map(|r| vec![r]);
         let status = self.run_job(object, &volume, &config).await?;
         if status.phase == Some(PodVolumeJobPhase::Failed) {
             return Err(status.error(&volume));
@@ -365,6 +431,10 @@ impl PodVolumeMover for NodeAgentMover {
         );
         object.metadata.namespace = Some(self.namespace.clone());
         object.metadata.labels = Some(labels(&request.mount.node, &request.restore_name));
+        object.metadata.owner_references = self
+            .owner_reference::<ApplicationRestore>(&request.restore_name)
+            .await
+            .map(|r| vec![r]);
         let status = self.run_job(object, &volume, &config).await?;
         if status.phase == Some(PodVolumeJobPhase::Failed) {
             return Err(status.error(&volume));
@@ -500,24 +570,27 @@ impl Agent {
         format!("{NODE_LABEL}={}", label_value(&self.options.node))
     }
 
-    /// This node's jobs in `phase` (New: also without a status), oldest first.
+    /// This node's jobs in `phase` (New: also without a status), oldest first; jobs being
+    /// deleted (a `deletionTimestamp`) are left alone.
     async fn jobs(&self, wanted: PodVolumeJobPhase) -> Result<Vec<Job>, ControllerError> {
         let params = ListParams::default().labels(&self.selector());
         let node = self.options.node.as_str();
-        let matches = |spec_node: &str, status: Option<&PodVolumeStatus>| {
+        let matches = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                       spec_node: &str,
+                       status: Option<&PodVolumeStatus>| {
             let phase = status
                 .and_then(|s| s.phase)
                 .unwrap_or(PodVolumeJobPhase::New);
-            spec_node == node && phase == wanted
+            spec_node == node && phase == wanted && meta.deletion_timestamp.is_none()
         };
         let mut jobs: Vec<Job> = Vec::new();
         for b in self.backups().list(&params).await?.items {
-            if matches(&b.spec.node, b.status.as_ref()) {
+            if matches(&b.metadata, &b.spec.node, b.status.as_ref()) {
                 jobs.push(Job::Backup(b));
             }
         }
         for r in self.restores().list(&params).await?.items {
-            if matches(&r.spec.node, r.status.as_ref()) {
+            if matches(&r.metadata, &r.spec.node, r.status.as_ref()) {
                 jobs.push(Job::Restore(r));
             }
         }
@@ -525,12 +598,13 @@ impl Agent {
         Ok(jobs)
     }
 
+    /// Writes the status of the job `name`; `Ok(false)` when its object no longer exists.
     async fn set_status<K>(
         &self,
         api: &Api<K>,
         name: &str,
         status: &PodVolumeStatus,
-    ) -> Result<(), ControllerError>
+    ) -> Result<bool, ControllerError>
     where
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     {
@@ -538,13 +612,65 @@ impl Agent {
             what: format!("the status of {} {name}", K::kind(&())),
             source,
         })?;
-        api.patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "status": status })),
-        )
-        .await?;
-        Ok(())
+        match api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "status": status })),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `work`, the copy of the job `name`, unless the job's object is deleted (or gets
+    /// a `deletionTimestamp`) first: then the copy's future is dropped and `None` returned.
+    ///
+    /// A dropped copy stops at its next await point (a blocking step already handed to a
+    /// thread finishes first). What it wrote to the restic repository so far (packs without
+    /// a snapshot, or a half-filled restore target) stays: the repository's prune removes
+    /// unreferenced data.
+    async fn unless_deleted<K, T>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        work: impl Future<Output = T>,
+    ) -> Option<T>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    {
+        let shown = format!("{} {}/{name}", K::kind(&()), self.options.namespace);
+        let deleted = async {
+            let mut events = watch_object(api.clone(), name).default_backoff().boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(None) => return "deleted",
+                    Ok(Some(o)) if o.meta().deletion_timestamp.is_some() => {
+                        return "being deleted (deletionTimestamp set)";
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(job = %shown, error = %e, "cannot watch the running volume job")
+                    }
+                }
+            }
+            // A watcher never ends; should it, the copy goes on uncancelled.
+            std::future::pending().await
+        };
+        tokio::select! {
+            result = work => Some(result),
+            how = deleted => {
+                tracing::warn!(
+                    job = %shown,
+                    node = %self.options.node,
+                    "the volume job was {how} while it ran: cancelled; its partial data stays in the repository for prune"
+                );
+                None
+            }
+        }
     }
 
     /// Fails the jobs of this node left InProgress by a previous run of the agent: their
@@ -587,6 +713,9 @@ impl Agent {
         }
     }
 
+    /// Runs one job: `InProgress`, the local copy, then `Completed` or `Failed`. A job whose
+    /// object goes away (or starts being deleted) is cancelled and left without further
+    /// writes ([`Agent::unless_deleted`]).
     async fn process(&self, job: Job) -> Result<(), ControllerError> {
         let started = PodVolumeStatus {
             phase: Some(PodVolumeJobPhase::InProgress),
@@ -609,29 +738,49 @@ impl Agent {
                 ..PodVolumeStatus::failed(&e)
             },
         };
+        let gone = |name: &str| {
+            tracing::info!(job = %name, "the volume job was deleted; nothing more is written to it");
+        };
         match job {
             Job::Backup(object) => {
-                let name = object.name_any();
-                self.set_status(&self.backups(), &name, &started).await?;
+                let (api, name) = (self.backups(), object.name_any());
+                if !self.set_status(&api, &name, &started).await? {
+                    gone(&name);
+                    return Ok(());
+                }
                 tracing::info!(job = %name, "backing up a volume");
-                let result = self
+                let request = object.spec.to_request();
+                let work = self
                     .local
-                    .back_up_in(&object.spec.backup_location, &object.spec.to_request())
-                    .await
-                    .map(|o| (Some(o.snapshot_id), o.bytes, o.files));
-                self.set_status(&self.backups(), &name, &done(result)).await
+                    .back_up_in(&object.spec.backup_location, &request);
+                let Some(result) = self.unless_deleted(&api, &name, work).await else {
+                    return Ok(());
+                };
+                let result = result.map(|o| (Some(o.snapshot_id), o.bytes, o.files));
+                if !self.set_status(&api, &name, &done(result)).await? {
+                    gone(&name);
+                }
+                Ok(())
             }
             Job::Restore(object) => {
-                let name = object.name_any();
-                self.set_status(&self.restores(), &name, &started).await?;
+                let (api, name) = (self.restores(), object.name_any());
+                if !self.set_status(&api, &name, &started).await? {
+                    gone(&name);
+                    return Ok(());
+                }
                 tracing::info!(job = %name, "restoring a volume");
-                let result = self
+                let request = object.spec.to_request();
+                let work = self
                     .local
-                    .restore_in(&object.spec.backup_location, &object.spec.to_request())
-                    .await
-                    .map(|o| (None, o.bytes, o.files));
-                self.set_status(&self.restores(), &name, &done(result))
-                    .await
+                    .restore_in(&object.spec.backup_location, &request);
+                let Some(result) = self.unless_deleted(&api, &name, work).await else {
+                    return Ok(());
+                };
+                let result = result.map(|o| (None, o.bytes, o.files));
+                if !self.set_status(&api, &name, &done(result)).await? {
+                    gone(&name);
+                }
+                Ok(())
             }
         }
     }
@@ -640,8 +789,11 @@ impl Agent {
 /// Runs the node agent of `options.node` until `shutdown` resolves: fails the jobs a
 /// previous run left InProgress, then runs the node's PodVolumeBackups and
 /// PodVolumeRestores one at a time, oldest first, with `local` doing the file work. It
-/// watches them and also lists them every `options.resync`. An API failure is logged and
-/// retried at the next change or resync; the error returned is the first recovery's.
+/// watches them and also lists them every `options.resync`. A job deleted while it runs (its
+/// ApplicationBackup / ApplicationRestore was deleted and the garbage collector took its
+/// jobs, or someone deleted the job) is cancelled and the next one starts. An API failure
+/// is logged and retried at the next change or resync; the error returned is the first
+/// recovery's.
 pub async fn run_node_agent(
     client: Client,
     options: NodeAgentOptions,

@@ -8,6 +8,12 @@
 //! ([`run_node_agent`](crate::controller::node_agent::run_node_agent)) sets the status
 //! `InProgress`, copies the files, and sets `Completed` (snapshot id, bytes, files) or
 //! `Failed` (message) through the `/status` subresource.
+//!
+//! A job is owned (`metadata.ownerReferences`, `controller: false`, `blockOwnerDeletion:
+//! false`) by the ApplicationBackup / ApplicationRestore of its `backupName` /
+//! `restoreName` when that object exists, so the garbage collector deletes the jobs with
+//! it; a job deleted while its agent runs it is cancelled there, and the controller's wait
+//! for it fails naming the job.
 
 use std::collections::BTreeMap;
 
