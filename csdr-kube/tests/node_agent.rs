@@ -706,7 +706,7 @@ async fn delete_a_running_job(
         .unwrap()
         .unwrap_err();
     match &err {
-        PodVolumeError::NoAgent { volume, reason } => {
+        PodVolumeError::Cancelled { volume, reason } => {
             assert!(volume.contains("web-0"), "{volume}");
             assert!(
                 reason.contains(&format!(
@@ -715,7 +715,7 @@ async fn delete_a_running_job(
                 "{reason}"
             );
         }
-        other => panic!("expected NoAgent, got {other:?}"),
+        other => panic!("expected Cancelled, got {other:?}"),
     }
 
     // The agent goes on with the next job.

@@ -407,6 +407,15 @@ pub enum PodVolumeError {
         /// What the repository said.
         reason: String,
     },
+    /// The volume job was cancelled: its object was deleted (with its backup or restore, or
+    /// by hand) before it finished.
+    #[error("{volume}: {reason}")]
+    Cancelled {
+        /// The volume.
+        volume: String,
+        /// Which job went, and how.
+        reason: String,
+    },
     /// The work did not finish in time.
     #[error("{volume}: the volume job did not finish within {seconds} s")]
     Timeout {

@@ -21,7 +21,7 @@
 //! - A job whose object is deleted (or gets a `deletionTimestamp`) while its agent runs it
 //!   is cancelled: the agent drops the copy's future, writes nothing more to the job and
 //!   goes on with the next one. The controller's wait for that job ends at once with a
-//!   [`PodVolumeError::NoAgent`] naming the job (`PodVolumeBackup csdr/<name> was deleted
+//!   [`PodVolumeError::Cancelled`] naming the job (`PodVolumeBackup csdr/<name> was deleted
 //!   before it finished`) instead of running into its timeout.
 //!
 //! The repositories' password is the Secret [`REPOSITORY_KEY_SECRET`] (key
@@ -330,17 +330,23 @@ impl NodeAgentMover {
                 .get_opt(&name)
                 .await
                 .map_err(|e| failed(format!("cannot read {shown}: {e}")))?
-                .ok_or_else(|| failed(format!("{shown} was deleted before it finished")))?;
+                .ok_or_else(|| PodVolumeError::Cancelled {
+                    volume: volume.to_string(),
+                    reason: format!("{shown} was deleted before it finished"),
+                })?;
             if let Some(status) = current.status_of()
                 && status.phase.is_some_and(PodVolumeJobPhase::is_terminal)
             {
                 return Ok(status.clone());
             }
             if let Some(at) = &current.meta().deletion_timestamp {
-                return Err(failed(format!(
-                    "{shown} was deleted before it finished (deletionTimestamp {})",
-                    at.0
-                )));
+                return Err(PodVolumeError::Cancelled {
+                    volume: volume.to_string(),
+                    reason: format!(
+                        "{shown} was deleted before it finished (deletionTimestamp {})",
+                        at.0
+                    ),
+                });
             }
             if Instant::now() >= deadline {
                 return Err(PodVolumeError::Timeout {
