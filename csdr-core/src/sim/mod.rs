@@ -88,7 +88,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::convert;
-use crate::discovery::Discovery;
+use crate::discovery::{ApiResource, Discovery};
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
 use crate::patch::{apply_json_patch, apply_merge_patch};
 use crate::ports::clock::{Clock, ManualClock};
@@ -314,6 +314,11 @@ impl SimCluster {
         self.lock().get(gvr, namespace, name)
     }
 
+    /// Whether namespace `name` exists (terminating or not), without reading it.
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        self.lock().namespace_exists(name)
+    }
+
     /// How many objects the cluster holds.
     pub fn object_count(&self) -> usize {
         self.lock().len()
@@ -537,7 +542,24 @@ impl SimCluster {
 
     /// The discovery document as it is now (the release's resources plus established CRDs).
     pub fn discovery(&self) -> Discovery {
+        Discovery::clone(&self.lock().discovery)
+    }
+
+    /// [`Self::discovery`], shared instead of copied: what the API server's discovery
+    /// endpoints read on every request.
+    pub fn shared_discovery(&self) -> std::sync::Arc<Discovery> {
         self.lock().discovery.clone()
+    }
+
+    /// The resource `plural` of `group`/`version` as discovery serves it now, if it does:
+    /// what a request's path resolves to, without copying the whole discovery document.
+    pub fn api_resource(&self, group: &str, version: &str, plural: &str) -> Option<ApiResource> {
+        self.lock()
+            .discovery
+            .group(group)
+            .and_then(|g| g.versions.iter().find(|v| v.version == version))
+            .and_then(|v| v.resources.iter().find(|r| r.plural == plural))
+            .cloned()
     }
 }
 

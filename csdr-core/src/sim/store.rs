@@ -44,7 +44,12 @@ pub(crate) struct SimState {
     /// Objects carrying a `deletionTimestamp`, waiting for their finalizers.
     terminating: BTreeSet<ObjectKey>,
     builtin: Discovery,
-    pub discovery: Discovery,
+    /// Shared: discovery documents are read on every client's start, and copied only when a
+    /// CRD changes them.
+    pub discovery: std::sync::Arc<Discovery>,
+    /// `discovery.served_resources()`, computed when discovery changes: every request
+    /// resolves its resource against it.
+    served: std::sync::Arc<Vec<ServedResource>>,
     objects: BTreeMap<ObjectKey, KubeObject>,
     /// Every change, for watches.
     pub history: History,
@@ -166,7 +171,8 @@ impl SimState {
         SimState {
             terminating: BTreeSet::new(),
             builtin: discovery.clone(),
-            discovery,
+            served: std::sync::Arc::new(discovery.served_resources()),
+            discovery: std::sync::Arc::new(discovery),
             objects: BTreeMap::new(),
             history: History::new(HISTORY_CAPACITY),
             next_rv: 1,
@@ -212,8 +218,8 @@ impl SimState {
         }
     }
 
-    fn served(&self) -> Vec<ServedResource> {
-        self.discovery.served_resources()
+    fn served(&self) -> &[ServedResource] {
+        &self.served
     }
 
     /// Resolves a request's resource, or `NotFound` if the server does not serve it.
@@ -522,8 +528,7 @@ impl SimState {
             let Some(ns_name) = ns.as_deref() else {
                 return Err(invalid(&what, "metadata.namespace: Required value"));
             };
-            let ns_gvr = GroupVersionResource::new("", "v1", "namespaces");
-            if self.get(&ns_gvr, None, ns_name)?.is_none() {
+            if !self.namespace_exists(ns_name) {
                 return Err(ClusterError::NotFound {
                     what: format!("namespaces {ns_name:?}"),
                 });
@@ -582,7 +587,8 @@ impl SimState {
         if object.kind() == "CustomResourceDefinition" {
             self.refresh_crds();
         }
-        self.convert(&object, &gvr.group_version(), r.builtin)
+        // The object is already at the request's version (checked above): the answer.
+        Ok(object)
     }
 
     /// What an API server and its controllers do when an object is created.
@@ -1786,6 +1792,15 @@ impl SimState {
     }
 
     /// Whether the namespace exists and is being deleted.
+    /// Whether namespace `ns` exists (terminating or not).
+    pub fn namespace_exists(&self, ns: &str) -> bool {
+        self.objects.contains_key(&ObjectKey {
+            resource: "namespaces".into(),
+            namespace: String::new(),
+            name: ns.to_string(),
+        })
+    }
+
     pub fn namespace_terminating(&self, ns: &str) -> bool {
         self.objects
             .get(&ObjectKey {
@@ -1872,7 +1887,8 @@ impl SimState {
                 .sort_by_key(|v| all.iter().position(|a| *a == v.version));
             entry.preferred_version = all[0].clone();
         }
-        self.discovery = discovery;
+        self.served = std::sync::Arc::new(discovery.served_resources());
+        self.discovery = std::sync::Arc::new(discovery);
     }
 
     /// Loads parsed objects (see `SimCluster::load_documents`).

@@ -176,7 +176,7 @@ async fn serve(app: Arc<App>, req: axum::extract::Request) -> Response {
         Some(v) => json_response_typed(
             200,
             &{
-                let mut doc = documents::aggregated(&app.sim.discovery(), core, v);
+                let mut doc = documents::aggregated(&app.sim.shared_discovery(), core, v);
                 subresources::add_to_aggregated(&app.sim, &mut doc);
                 doc
             },
@@ -189,15 +189,17 @@ async fn serve(app: Arc<App>, req: axum::extract::Request) -> Response {
         Route::Health => Response::new(Body::from("ok")),
         Route::CoreVersions => discovery_answer(
             true,
-            documents::core_versions(&app.sim.discovery(), &app.address),
+            documents::core_versions(&app.sim.shared_discovery(), &app.address),
         ),
-        Route::Groups => discovery_answer(false, documents::group_list(&app.sim.discovery())),
-        Route::Group(name) => match documents::group(&app.sim.discovery(), &name) {
+        Route::Groups => {
+            discovery_answer(false, documents::group_list(&app.sim.shared_discovery()))
+        }
+        Route::Group(name) => match documents::group(&app.sim.shared_discovery(), &name) {
             Some(doc) => json_response(200, &doc),
             None => status_response(&Status::no_such_resource()),
         },
         Route::GroupVersion { group, version } => {
-            match documents::resource_list(&app.sim.discovery(), &group, &version) {
+            match documents::resource_list(&app.sim.shared_discovery(), &group, &version) {
                 Some(mut doc) => {
                     subresources::add_to_resource_list(&app.sim, &group, &version, &mut doc);
                     json_response(200, &doc)
@@ -478,12 +480,10 @@ impl ResourceRequest {
     }
 
     fn resolve(&self, path: ResourcePath) -> Result<Target, Status> {
-        let discovery = self.app.sim.discovery();
-        let resource = discovery
-            .group(&path.group)
-            .and_then(|g| g.versions.iter().find(|v| v.version == path.version))
-            .and_then(|v| v.resources.iter().find(|r| r.plural == path.resource))
-            .cloned()
+        let resource = self
+            .app
+            .sim
+            .api_resource(&path.group, &path.version, &path.resource)
             .ok_or_else(Status::no_such_resource)?;
         if path.namespace.is_some() && !resource.namespaced {
             return Err(Status::no_such_resource());
@@ -880,11 +880,10 @@ impl ResourceRequest {
         else {
             return Ok(());
         };
-        let gvr = GroupVersionResource::new("", "v1", "namespaces");
-        match self.app.sim.get(&gvr, None, ns).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(Status::not_found("namespaces", "", ns)),
-            Err(e) => Err(Status::internal(e.to_string())),
+        if self.app.sim.namespace_exists(ns) {
+            Ok(())
+        } else {
+            Err(Status::not_found("namespaces", "", ns))
         }
     }
 
