@@ -493,7 +493,7 @@ enum ClusterCommand {
         /// The port on 127.0.0.1; 0 picks a free one. Example: --port 8080
         #[arg(long, default_value_t = 0, value_name = "N")]
         port: u16,
-        /// Keep simulated kubelets in this folder: <DIR>/nodes/<node>/kubelet per node, pods' volumes linked to <DIR>/volumes/<pv>; re-synced after every write. DaemonSets get their pods, and pods of csdr's image (csdr install's node agents) run as processes of this program, logging to <DIR>/nodes/<node>/logs. Example: --kubelet-dir ./kubelets
+        /// Keep simulated kubelets in this folder: <DIR>/nodes/<node>/kubelet per node, pods' volumes linked to <DIR>/volumes/<pv>; re-synced after every write. DaemonSets and Jobs get their pods, and pods of csdr's image (csdr install's node agents) run as processes of this program, logging to <DIR>/nodes/<node>/logs. Example: --kubelet-dir ./kubelets
         #[arg(long, value_name = "DIR")]
         kubelet_dir: Option<std::path::PathBuf>,
     },

@@ -9,7 +9,7 @@
 //! - [`sim_folder`]: a simulated cluster kept in a folder of YAML files;
 //! - [`sim_kubelet`]: the simulated kubelets' folders, where a simulated cluster's pods see
 //!   their volumes' files;
-//! - [`sim_workloads`]: the simulated cluster's DaemonSet controller, and its kubelets
+//! - [`sim_workloads`]: the simulated cluster's DaemonSet and Job controllers, and its kubelets
 //!   running csdr's own image (the node agents) as processes;
 //! - [`SimError`]: the one error type of the three simulator modules.
 //!

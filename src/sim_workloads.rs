@@ -1,6 +1,7 @@
-//! The simulated cluster's DaemonSet controller and its kubelets' container runtime for csdr's
-//! own image: `csdr install`'s node agents run as real `csdr node-agent` processes, one per node
-//! the DaemonSet's scheduling allows, against the simulated kubelets' folders (D3, C2).
+//! The simulated cluster's DaemonSet and Job controllers and its kubelets' container runtime
+//! for csdr's own image: `csdr install`'s node agents run as real `csdr node-agent` processes,
+//! one per node the DaemonSet's scheduling allows, against the simulated kubelets' folders
+//! (D3, C2), and a Job running `csdr volume …` runs it as a process.
 //!
 //! [`SimWorkloads::sync`] does what the controller manager and the kubelets of a real cluster
 //! would, for the objects of a [`SimCluster`]:
@@ -12,6 +13,12 @@
 //!   it) and bound to its node (`spec.nodeName`); pods on nodes that no longer qualify are
 //!   deleted. The DaemonSet's status counts them (`kubectl get ds` shows DESIRED, CURRENT,
 //!   READY).
+//! - **Jobs.** A Job's pods (`<job>-<5 characters>`, labelled `job-name` and
+//!   `controller-uid`, owned by the Job) are placed on the Nodes its template may run on, in
+//!   name order, as a scheduler would, up to `parallelism` at once, until `completions` of
+//!   them succeeded (condition `Complete`, `completionTime`) or more than `backoffLimit`
+//!   failed (condition `Failed`, reason `BackoffLimitExceeded`); the status counts `active`,
+//!   `succeeded` and `failed` pods. A suspended Job gets no pods.
 //! - **Pods of csdr's image.** A pod bound to a node whose containers all run an image named
 //!   as csdr's (by default `csdr`, any registry and tag: `csdr:latest`,
 //!   `registry.example.com/team/csdr:0.1.0`) runs each container as a process of `program`:
@@ -35,8 +42,9 @@
 //! `$(VAR)` references in values are not expanded; init containers, probes, resource limits
 //! and `kubectl logs`/`exec` are not served; pods of other images are left as they are (no
 //! status is written for them); the back-off is shorter than the kubelet's 10 s to 5 min.
-//! Deployments, ReplicaSets and Jobs have no controller here: their pods exist only when
-//! created directly.
+//! Deployments and ReplicaSets have no controller here: their pods exist only when created
+//! directly; a Job's pods are not retried with a delay, and its `activeDeadlineSeconds`,
+//! indexed completions and pod failure policy are not served.
 //!
 //! ```no_run
 //! use csdr::core::releases::KubeRelease;
@@ -86,6 +94,8 @@ pub struct WorkloadsReport {
     pub pods_created: usize,
     /// DaemonSet pods deleted (their node no longer qualifies).
     pub pods_deleted: usize,
+    /// Job pods created.
+    pub job_pods_created: usize,
     /// Container processes started (first starts and restarts).
     pub started: usize,
     /// Container processes running after the sync.
@@ -331,13 +341,13 @@ fn schedulable_on(spec: &Value, node: &KubeObject) -> bool {
         .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
 }
 
-/// The uid of the DaemonSet that controls `pod`, if any.
-fn controlling_daemon_set(pod: &KubeObject) -> Option<&str> {
+/// The uid of the object of `kind` (DaemonSet, Job) that controls `pod`, if any.
+fn controller_uid<'a>(pod: &'a KubeObject, kind: &str) -> Option<&'a str> {
     pod.pointer("/metadata/ownerReferences")?
         .as_array()?
         .iter()
         .find(|r| {
-            r.get("kind").and_then(Value::as_str) == Some("DaemonSet")
+            r.get("kind").and_then(Value::as_str) == Some(kind)
                 && r.get("controller").and_then(Value::as_bool) == Some(true)
         })?
         .get("uid")?
@@ -444,6 +454,7 @@ impl SimWorkloads {
         let mut report = WorkloadsReport::default();
         self.write_kubeconfig()?;
         self.schedule_daemon_sets(sim, &mut report)?;
+        self.run_jobs(sim, &mut report)?;
         self.run_pods(sim, &mut report)?;
         self.poll_into(sim, &mut report);
         report.running = self.running();
@@ -528,7 +539,7 @@ impl SimWorkloads {
             let owned: Vec<&KubeObject> = pods
                 .iter()
                 .filter(|p| p.namespace() == Some(namespace))
-                .filter(|p| controlling_daemon_set(p) == Some(uid))
+                .filter(|p| controller_uid(p, "DaemonSet") == Some(uid))
                 .collect();
             let mut placed = BTreeSet::new();
             for pod in &owned {
@@ -592,6 +603,152 @@ impl SimWorkloads {
                     Ok(_) | Err(ClusterError::NotFound { .. } | ClusterError::Conflict { .. }) => {}
                     Err(e) => return Err(cluster_error("daemonsets")(e)),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs Jobs: creates their pods (on a node the template may run on, as the scheduler
+    /// would), up to `parallelism` at once until `completions` succeeded or more than
+    /// `backoffLimit` failed, and writes the Job's status and its `Complete` or `Failed`
+    /// condition.
+    fn run_jobs(&self, sim: &SimCluster, report: &mut WorkloadsReport) -> Result<(), SimError> {
+        let jobs_gvr = GroupVersionResource::new("batch", "v1", "jobs");
+        let jobs = match sim.snapshot(&jobs_gvr, None) {
+            Ok((items, _)) => items,
+            Err(ClusterError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(cluster_error("jobs")(e)),
+        };
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut nodes = sim
+            .snapshot(&gvr("", "nodes"), None)
+            .map_err(cluster_error("nodes"))?
+            .0;
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        let pods = sim
+            .snapshot(&gvr("", "pods"), None)
+            .map_err(cluster_error("pods"))?
+            .0;
+        let now = sim.now().to_string();
+        for job in jobs {
+            let finished = job
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        matches!(
+                            c.get("type").and_then(Value::as_str),
+                            Some("Complete" | "Failed")
+                        ) && c.get("status").and_then(Value::as_str) == Some("True")
+                    })
+                });
+            let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+            let (Some(uid), Some(namespace)) = (text(&job, "/metadata/uid"), job.namespace())
+            else {
+                continue;
+            };
+            if finished || suspended || job.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let count = |field: &str, default: u64| {
+                job.pointer(&format!("/spec/{field}"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(default)
+            };
+            let (completions, parallelism, backoff_limit) = (
+                count("completions", 1),
+                count("parallelism", 1),
+                count("backoffLimit", 6),
+            );
+            let owned: Vec<&KubeObject> = pods
+                .iter()
+                .filter(|p| p.namespace() == Some(namespace))
+                .filter(|p| controller_uid(p, "Job") == Some(uid))
+                .collect();
+            let phase = |p: &&KubeObject| text(p, "/status/phase").unwrap_or("Pending").to_string();
+            let succeeded = owned.iter().filter(|p| phase(p) == "Succeeded").count() as u64;
+            let failed = owned.iter().filter(|p| phase(p) == "Failed").count() as u64;
+            let mut active = owned.len() as u64 - succeeded - failed;
+            let template = job
+                .pointer("/spec/template")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            let spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
+            let outcome = if succeeded >= completions {
+                Some(("Complete", "", ""))
+            } else if failed > backoff_limit {
+                Some((
+                    "Failed",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ))
+            } else {
+                let eligible: Vec<&KubeObject> =
+                    nodes.iter().filter(|n| schedulable_on(&spec, n)).collect();
+                let wanted = parallelism.min(completions - succeeded);
+                let mut index = owned.len() as u64;
+                while active < wanted && !eligible.is_empty() {
+                    let node = eligible[usize::try_from(index).unwrap_or(0) % eligible.len()];
+                    let pod = job_pod(&job, uid, namespace, &template, node.name(), index);
+                    index += 1;
+                    match pod.map(|pod| {
+                        sim.create_with(&gvr("", "pods"), &pod, &WriteOptions::default())
+                    }) {
+                        Some(Ok(_)) => {
+                            report.job_pods_created += 1;
+                            active += 1;
+                        }
+                        Some(Err(ClusterError::AlreadyExists { .. })) => {}
+                        Some(Err(e)) => return Err(cluster_error("pods")(e)),
+                        None => break,
+                    }
+                }
+                None
+            };
+            let mut status = json!({
+                "active": active,
+                "succeeded": succeeded,
+                "failed": failed,
+                "startTime": job.pointer("/status/startTime").cloned().unwrap_or_else(|| json!(now)),
+            });
+            if let Some((kind, reason, message)) = outcome {
+                status["active"] = json!(0);
+                let mut c = condition(kind, true, &now);
+                if !reason.is_empty() {
+                    c["reason"] = json!(reason);
+                    c["message"] = json!(message);
+                }
+                status["conditions"] = json!([c]);
+                if kind == "Complete" {
+                    status["completionTime"] = json!(now);
+                }
+            }
+            let current = job.pointer("/status").cloned().unwrap_or(Value::Null);
+            let same = ["active", "succeeded", "failed", "conditions"]
+                .iter()
+                .all(|k| current.get(k) == status.get(k))
+                && current.get("startTime").is_some();
+            if same {
+                continue;
+            }
+            let written = sim.modify(
+                &jobs_gvr,
+                Some(namespace),
+                job.name(),
+                &WriteOptions {
+                    subresource: Subresource::Status,
+                    ..WriteOptions::default()
+                },
+                |mut current| {
+                    current.fields_mut().insert("status".into(), status);
+                    Ok(current)
+                },
+            );
+            match written {
+                Ok(_) | Err(ClusterError::NotFound { .. } | ClusterError::Conflict { .. }) => {}
+                Err(e) => return Err(cluster_error("jobs")(e)),
             }
         }
         Ok(())
@@ -1285,21 +1442,58 @@ fn daemon_set_pod(
     template: &Value,
     node: &str,
 ) -> Option<KubeObject> {
+    let name = format!("{}-{}", ds.name(), pod_suffix(uid, node));
+    owned_pod(ds, uid, namespace, template, node, name, json!({}))
+}
+
+/// The `index`th pod of a Job, on `node`, with the Job's labels (`job-name`,
+/// `controller-uid` and their `batch.kubernetes.io/` forms).
+fn job_pod(
+    job: &KubeObject,
+    uid: &str,
+    namespace: &str,
+    template: &Value,
+    node: &str,
+    index: u64,
+) -> Option<KubeObject> {
+    let name = format!("{}-{}", job.name(), pod_suffix(uid, &index.to_string()));
+    let labels = json!({
+        "job-name": job.name(), "controller-uid": uid,
+        "batch.kubernetes.io/job-name": job.name(), "batch.kubernetes.io/controller-uid": uid,
+    });
+    owned_pod(job, uid, namespace, template, node, name, labels)
+}
+
+/// A pod from `template` named `name`, controlled by `owner`, bound to `node`, with `labels`
+/// added to the template's.
+fn owned_pod(
+    owner: &KubeObject,
+    uid: &str,
+    namespace: &str,
+    template: &Value,
+    node: &str,
+    name: String,
+    labels: Value,
+) -> Option<KubeObject> {
     let mut metadata = template
         .get("metadata")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    metadata.insert(
-        "name".into(),
-        json!(format!("{}-{}", ds.name(), pod_suffix(uid, node))),
-    );
+    metadata.insert("name".into(), json!(name));
     metadata.insert("namespace".into(), json!(namespace));
+    if let Some(extra) = labels.as_object().filter(|l| !l.is_empty()) {
+        let all = metadata
+            .entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()?;
+        all.extend(extra.clone());
+    }
     metadata.insert(
         "ownerReferences".into(),
         json!([{
-            "apiVersion": "apps/v1", "kind": "DaemonSet", "name": ds.name(), "uid": uid,
-            "controller": true, "blockOwnerDeletion": true,
+            "apiVersion": owner.api_version(), "kind": owner.kind(), "name": owner.name(),
+            "uid": uid, "controller": true, "blockOwnerDeletion": true,
         }]),
     );
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
@@ -1643,6 +1837,102 @@ mod tests {
             assert!(Instant::now() < deadline, "the process got no SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn job(sim: &SimCluster, name: &str, script: &str, completions: u64, backoff_limit: u64) {
+        create(
+            sim,
+            "batch",
+            "jobs",
+            json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": "csdr"},
+                "spec": {
+                    "completions": completions, "backoffLimit": backoff_limit,
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "main", "image": "sh",
+                                            "command": ["sh", "-c", script]}],
+                        },
+                    },
+                },
+            }),
+        );
+    }
+
+    fn job_status(sim: &SimCluster, name: &str) -> KubeObject {
+        sim.get_object(
+            &GroupVersionResource::new("batch", "v1", "jobs"),
+            Some("csdr"),
+            name,
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    /// Polls until Job `name` has a condition (10 s at most).
+    fn wait_for_job(workloads: &SimWorkloads, sim: &SimCluster, name: &str) -> KubeObject {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            workloads.sync(sim).unwrap();
+            let job = job_status(sim, name);
+            if job.pointer("/status/conditions/0/type").is_some() {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {name} stays {job:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A Job's pods run one after another on a schedulable node (not the excluded-by-taint
+    /// one) until `completions` succeeded: `Complete`, with its counts; a Job whose pods fail
+    /// stops after `backoffLimit` + 1 failures: `Failed`, `BackoffLimitExceeded`.
+    #[test]
+    fn jobs_run_their_pods_to_completion_or_to_the_backoff_limit() {
+        let sim = sim_with_nodes();
+        let dir = tempfile::tempdir().unwrap();
+        let kubelet = SimKubelet::new(dir.path());
+        kubelet.sync(&sim).unwrap();
+        let workloads =
+            SimWorkloads::new(kubelet, "/bin/sh", "http://127.0.0.1:1").with_images(["sh"]);
+
+        job(&sim, "twice", "echo $HOSTNAME", 2, 6);
+        let done = wait_for_job(&workloads, &sim, "twice");
+        assert_eq!(text(&done, "/status/conditions/0/type"), Some("Complete"));
+        assert_eq!(done.pointer("/status/succeeded"), Some(&json!(2)));
+        assert_eq!(done.pointer("/status/failed"), Some(&json!(0)));
+        assert!(done.pointer("/status/completionTime").is_some());
+        let mine: Vec<KubeObject> = pods(&sim)
+            .into_iter()
+            .filter(|p| p.label("job-name") == Some("twice"))
+            .collect();
+        assert_eq!(mine.len(), 2);
+        for pod in &mine {
+            assert_eq!(text(pod, "/status/phase"), Some("Succeeded"));
+            assert_eq!(pod.label("app"), Some("twice"));
+            assert_ne!(text(pod, "/spec/nodeName"), Some("node-tainted"));
+            let log = std::fs::read_to_string(workloads.log_path(
+                text(pod, "/spec/nodeName").unwrap(),
+                "csdr",
+                pod.name(),
+                "main",
+            ))
+            .unwrap();
+            assert_eq!(log.trim(), pod.name());
+        }
+
+        job(&sim, "broken", "exit 4", 1, 1);
+        let failed = wait_for_job(&workloads, &sim, "broken");
+        assert_eq!(text(&failed, "/status/conditions/0/type"), Some("Failed"));
+        assert_eq!(
+            text(&failed, "/status/conditions/0/reason"),
+            Some("BackoffLimitExceeded")
+        );
+        assert_eq!(failed.pointer("/status/failed"), Some(&json!(2)));
+        // A finished Job gets no more pods.
+        assert_eq!(workloads.sync(&sim).unwrap().job_pods_created, 0);
     }
 
     /// Processes run in folders of their own: a relative kubelet folder or program path is
