@@ -347,3 +347,150 @@ fn csdr_install_runs_node_agents_as_processes_on_the_nodes_the_policy_allows() {
     });
     drop(served);
 }
+
+/// Issue 17's "Job pods run `csdr volume` as real processes": a Job of csdr's image on a
+/// served cluster backs up the volume of pod `web` through the simulated kubelet's path
+/// (`--pod-uid`, `--volume`, `KUBELET_ROOT_PATH` from a hostPath mount), with the repository
+/// key from a Secret; the Job completes, its log holds the snapshot id, and `csdr volume
+/// snapshots` lists it with the file's bytes in the repository.
+#[test]
+fn a_job_of_csdr_volume_backs_up_a_pods_volume_through_the_kubelet_path() {
+    let kubelet = tempfile::tempdir().unwrap();
+    let mut child = Command::new(support::csdr_binary())
+        .args([
+            "cluster",
+            "serve",
+            "--release",
+            "1.28",
+            "--port",
+            "0",
+            "--kubelet-dir",
+        ])
+        .arg(kubelet.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let served = Served(child);
+    let mut url = String::new();
+    BufReader::new(stdout).read_line(&mut url).unwrap();
+    let url = url.trim().to_string();
+
+    let manifest = kubelet.path().join("objects.yaml");
+    std::fs::write(&manifest, MANIFESTS).unwrap();
+    kubectl(
+        &url,
+        &[
+            "create",
+            "--validate=false",
+            "-f",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    let data = kubelet.path().join("volumes/pv-nas");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("hello.txt"), "hello from the NAS\n").unwrap();
+    let uid = kubectl(
+        &url,
+        &["get", "pod", "web", "-o", "jsonpath={.metadata.uid}"],
+    );
+    kubectl(
+        &url,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "repo-key",
+            "--from-literal=password=correct horse battery staple",
+        ],
+    );
+    let vault = format!("file://{}", kubelet.path().join("vault").display());
+    let job = kubelet.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"apiVersion: batch/v1
+kind: Job
+metadata: {{name: backup-uploads, namespace: default}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: volume
+        image: registry.example.com/csdr:0.1.0
+        args: [volume, backup, --pod-uid, "{uid}", --volume, pv-nas, --vault, "{vault}", --repository, default, --tag, pvc=uploads]
+        env:
+        - {{name: KUBELET_ROOT_PATH, value: /var/lib/kubelet}}
+        - name: CSDR_REPOSITORY_PASSWORD
+          valueFrom: {{secretKeyRef: {{name: repo-key, key: password}}}}
+        volumeMounts: [{{name: kubelet, mountPath: /var/lib/kubelet}}]
+      volumes: [{{name: kubelet, hostPath: {{path: /var/lib/kubelet}}}}]
+"#
+        ),
+    )
+    .unwrap();
+    kubectl(&url, &["create", "-f", job.to_str().unwrap()]);
+    let condition = eventually("the Job to finish", || {
+        let c = kubectl(
+            &url,
+            &[
+                "get",
+                "job",
+                "backup-uploads",
+                "-o",
+                "jsonpath={.status.conditions[0].type}",
+            ],
+        );
+        (!c.is_empty()).then_some(c)
+    });
+    let pod = kubectl(
+        &url,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "job-name=backup-uploads",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+    );
+    let log = std::fs::read_to_string(
+        kubelet
+            .path()
+            .join(format!("nodes/node-a/logs/default_{pod}_volume.log")),
+    )
+    .unwrap_or_default();
+    assert_eq!(condition, "Complete", "{log}");
+    let id = log
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no snapshot id in the Job's log: {log}"));
+
+    let out = Command::new(support::csdr_binary())
+        .args([
+            "volume",
+            "snapshots",
+            "--vault",
+            &vault,
+            "--repository",
+            "default",
+            "-o",
+            "json",
+        ])
+        .env("CSDR_REPOSITORY_PASSWORD", "correct horse battery staple")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.contains(id), "{listed}");
+    assert!(listed.contains("pvc=uploads"), "{listed}");
+    drop(served);
+}
