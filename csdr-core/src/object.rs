@@ -40,9 +40,17 @@ fn describe_origin(origin: &Option<String>) -> String {
 
 /// A Kubernetes object held as JSON: `apiVersion`, `kind` and `metadata.name` are guaranteed
 /// to be strings by [`KubeObject::new`]; everything else is kept as it came.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Value", into = "Value")]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
 pub struct KubeObject(Map<String, Value>);
+
+/// Serialized as its JSON object, in place: serde's `into = "Value"` would copy the whole
+/// object first, on every archive entry, spool record and request body.
+impl Serialize for KubeObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
 
 impl KubeObject {
     /// Wraps a JSON value, checking that it is an object with a string `apiVersion`, a string
@@ -623,6 +631,12 @@ mod tests {
         let obj: KubeObject = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(serde_json::to_value(&obj).unwrap(), v);
         assert_eq!(obj.pointer("/spec/x/0"), Some(&json!(1)));
+        // The text keeps the fields' order, byte for byte as the JSON value writes it.
+        assert_eq!(
+            serde_json::to_string(&obj).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+        assert!(serde_json::to_string(&obj).unwrap().starts_with("{\"apiVersion\""));
     }
 
     #[test]
