@@ -636,7 +636,11 @@ mod tests {
             serde_json::to_string(&obj).unwrap(),
             serde_json::to_string(&v).unwrap()
         );
-        assert!(serde_json::to_string(&obj).unwrap().starts_with("{\"apiVersion\""));
+        assert!(
+            serde_json::to_string(&obj)
+                .unwrap()
+                .starts_with("{\"apiVersion\"")
+        );
     }
 
     #[test]
