@@ -40,7 +40,9 @@
 //! rewritten in the container's environment values (`/var/lib/kubelet` becomes the node's
 //! kubelet root of the [`SimKubelet`], any other host path `<dir>/nodes/<node>/host/<path>`);
 //! `$(VAR)` references in values are not expanded; init containers, probes, resource limits
-//! and `kubectl logs`/`exec` are not served; pods of other images are left as they are (no
+//! and `kubectl exec` are not served (`kubectl logs` is, when the API server reads
+//! [`SimWorkloads::pod_log`], as `csdr cluster serve` does: the log file, without
+//! `--follow`); pods of other images are left as they are (no
 //! status is written for them); the back-off is shorter than the kubelet's 10 s to 5 min.
 //! Deployments and ReplicaSets have no controller here: their pods exist only when created
 //! directly; a Job's pods are not retried with a delay, and its `activeDeadlineSeconds`,
@@ -430,6 +432,14 @@ impl SimWorkloads {
             .join(node)
             .join("logs")
             .join(format!("{namespace}_{pod}_{container}.log"))
+    }
+
+    /// What `container` of `pod` wrote so far (its log file, found by the pod's node), or
+    /// `None` when it has not run here: what `kubectl logs` shows of a served cluster.
+    pub fn pod_log(&self, pod: &KubeObject, container: &str) -> Option<String> {
+        let node = text(pod, "/spec/nodeName")?;
+        let namespace = pod.namespace().unwrap_or("default");
+        std::fs::read_to_string(self.log_path(node, namespace, pod.name(), container)).ok()
     }
 
     fn containers(&self) -> MutexGuard<'_, BTreeMap<(String, String), Container>> {

@@ -199,8 +199,8 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 /// served cluster writes into its kubelet folder) creates the node agents' DaemonSet, which
 /// gets a pod on node-a but none on node-0, labelled excluded (C2); the pod's `csdr
 /// node-agent` process fails without the repository key (CrashLoopBackOff, its error in the
-/// node's log), runs once the key's Secret exists (Running and ready, kubectl shows the
-/// DaemonSet READY 1), and stops when the DaemonSet is deleted.
+/// node's log), runs once the key's Secret exists (Running and ready, `kubectl logs` shows
+/// both runs, kubectl shows the DaemonSet READY 1), and stops when the DaemonSet is deleted.
 #[test]
 fn csdr_install_runs_node_agents_as_processes_on_the_nodes_the_policy_allows() {
     let kubelet = tempfile::tempdir().unwrap();
@@ -315,6 +315,10 @@ fn csdr_install_runs_node_agents_as_processes_on_the_nodes_the_policy_allows() {
         (ready == "1 1").then_some(ready)
     });
     assert_eq!(ready, "1 1");
+    // kubectl logs reads the agent's output from the simulated kubelet.
+    let logs = kubectl(&url, &["-n", "csdr", "logs", pod]);
+    assert!(logs.contains("serving node node-a"), "{logs}");
+    assert!(logs.contains("csdr-repository-key"), "{logs}");
     let table = kubectl(&url, &["-n", "csdr", "get", "ds"]);
     let rows: Vec<Vec<&str>> = table
         .lines()

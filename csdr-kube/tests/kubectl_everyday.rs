@@ -231,3 +231,75 @@ async fn kubectl_waits_for_a_condition_on_1_16() {
 async fn kubectl_waits_for_a_condition_on_1_28() {
     wait_for_condition(KubeRelease::V1_28).await;
 }
+
+/// Logs kept per (pod, container), as a kubelet keeps them.
+struct FixedLogs;
+
+impl csdr_kube::testing::PodLogs for FixedLogs {
+    fn log(&self, pod: &csdr_core::object::KubeObject, container: &str) -> Option<String> {
+        (pod.name() == "talker" && container != "quiet")
+            .then(|| format!("{container}: one\n{container}: two\n{container}: three\n"))
+    }
+}
+
+/// `kubectl logs` reads a container's output through `…/pods/<name>/log` from where the
+/// server keeps it: the only container by default, `-c` to choose, `--tail` for the last
+/// lines; a pod with several containers and no `-c`, an unknown container and one that has
+/// written nothing get the API server's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_reads_a_containers_output() {
+    let server = ApiServer::start(support::sim(KubeRelease::V1_28))
+        .await
+        .unwrap();
+    let Some(kubectl) = Kubectl::find(&server) else {
+        return;
+    };
+    server.serve_pod_logs(std::sync::Arc::new(FixedLogs));
+    kubectl.create(
+        "apiVersion: v1
+kind: Pod
+metadata: {name: talker, namespace: default}
+spec:
+  containers: [{name: main, image: csdr}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pair, namespace: default}
+spec:
+  containers: [{name: main, image: csdr}, {name: quiet, image: csdr}]
+",
+    );
+    assert_eq!(
+        kubectl.ok(&["logs", "talker"]),
+        "main: one\nmain: two\nmain: three\n"
+    );
+    assert_eq!(
+        kubectl.ok(&["logs", "talker", "--tail", "1"]),
+        "main: three\n"
+    );
+    // kubectl picks the first container itself; the API server asked without one refuses.
+    let defaulted = kubectl.fails(&["logs", "pair"]);
+    assert!(
+        defaulted.contains("Defaulted container \"main\"")
+            && defaulted.contains("container \"main\" in pod \"pair\" is waiting to start"),
+        "{defaulted}"
+    );
+    let several = kubectl.fails(&["get", "--raw", "/api/v1/namespaces/default/pods/pair/log"]);
+    assert!(
+        several.contains(
+            "a container name must be specified for pod pair, choose one of: [main quiet]"
+        ),
+        "{several}"
+    );
+    let unknown = kubectl.fails(&["logs", "talker", "-c", "nope"]);
+    assert!(
+        unknown.contains("container nope is not valid for pod talker"),
+        "{unknown}"
+    );
+    let quiet = kubectl.fails(&["logs", "pair", "-c", "quiet"]);
+    assert!(quiet.contains("is waiting to start"), "{quiet}");
+    assert!(
+        kubectl.fails(&["logs", "absent"]).contains("not found"),
+        "a missing pod is NotFound"
+    );
+}

@@ -798,6 +798,7 @@ async fn serve(
             .sync(&sim)
             .map_err(|e| CliError::failed(format!("--kubelet-dir: {e}")))?;
         tokio::spawn(keep_kubelets_in_step(sim.clone(), kubelet, runtime.clone()));
+        server.serve_pod_logs(Arc::new(WorkloadLogs(runtime.clone())));
         workloads = Some(runtime);
     }
     println!("{url}");
@@ -824,6 +825,15 @@ async fn serve(
         eprintln!("State saved to {}.", folder.display());
     }
     Ok(0)
+}
+
+/// `kubectl logs` of a served cluster: the simulated kubelets' log files.
+struct WorkloadLogs(SimWorkloads);
+
+impl csdr::kube::testing::PodLogs for WorkloadLogs {
+    fn log(&self, pod: &csdr::core::object::KubeObject, container: &str) -> Option<String> {
+        self.0.pod_log(pod, container)
+    }
 }
 
 /// Re-syncs the simulated kubelets and their pods' processes whenever the served cluster was

@@ -157,6 +157,13 @@ impl std::fmt::Debug for ApiServer {
     }
 }
 
+/// Where the simulated API server reads a pod's container output from, as a real one asks the
+/// kubelet of the pod's node (`kubectl logs`).
+pub trait PodLogs: Send + Sync {
+    /// The output of `container` of `pod` so far, or `None` when it has not started.
+    fn log(&self, pod: &csdr_core::object::KubeObject, container: &str) -> Option<String>;
+}
+
 impl ApiServer {
     /// Serves `sim` on a free port of 127.0.0.1.
     pub async fn start(sim: SimCluster) -> Result<ApiServer, ServeError> {
@@ -198,6 +205,7 @@ impl ApiServer {
             changes,
             shutdown: stopped.clone(),
             generated: AtomicU64::new(0),
+            pod_logs: std::sync::RwLock::new(None),
         });
         let router = axum::Router::new().fallback({
             let app = app.clone();
@@ -222,6 +230,13 @@ impl ApiServer {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Serves containers' output at `GET …/pods/<name>/log` (`kubectl logs`) from `logs`,
+    /// as a real API server does from the pod's kubelet. Without it, a log request is
+    /// answered that the container is waiting to start.
+    pub fn serve_pod_logs(&self, logs: Arc<dyn PodLogs>) {
+        *self.app.pod_logs.write().unwrap_or_else(|e| e.into_inner()) = Some(logs);
     }
 
     /// The server's URL, `http://127.0.0.1:PORT`.

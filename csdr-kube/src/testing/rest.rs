@@ -50,6 +50,9 @@ pub(crate) struct App {
     /// Becomes `true` (or closes) when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     pub generated: AtomicU64,
+    /// Where `GET …/pods/<name>/log` reads containers' output (a real API server asks the
+    /// kubelet of the pod's node); `None`: no kubelet keeps logs.
+    pub pod_logs: std::sync::RwLock<Option<Arc<dyn super::PodLogs>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -516,6 +519,14 @@ impl ResourceRequest {
     async fn serve(&self, path: ResourcePath) -> Result<Response, Status> {
         let target = self.resolve(path)?;
         if let Some(sub) = target.path.subresource.as_deref() {
+            if sub == "log"
+                && target.gvr.group.is_empty()
+                && target.gvr.resource == "pods"
+                && self.method == Method::GET
+            {
+                self.require_verb(&target, "get")?;
+                return self.pod_log(&target);
+            }
             if !self.app.sim.subresources(&target.gvr).contains(&sub) {
                 return Err(Status::no_such_resource());
             }
@@ -767,6 +778,76 @@ impl ResourceRequest {
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from_stream(stream))
+            .unwrap_or_default())
+    }
+
+    /// `GET …/pods/<name>/log`: the container's output as the pod's kubelet keeps it, as
+    /// plain text; `container` names the container (required when the pod has several),
+    /// `tailLines` keeps the last lines. `follow` is answered with what is there now.
+    fn pod_log(&self, target: &Target) -> Result<Response, Status> {
+        let name = target.name();
+        let pod = self
+            .app
+            .sim
+            .get_object(&target.gvr, target.namespace.as_deref(), name)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(|| Status::not_found("pods", "", name))?;
+        let containers: Vec<String> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let container = match (self.param("container"), containers.as_slice()) {
+            (Some(c), _) if containers.iter().any(|n| n == c) => c.to_string(),
+            (Some(c), _) => {
+                return Err(Status::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )));
+            }
+            (None, [only]) => only.clone(),
+            (None, _) => {
+                return Err(Status::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                )));
+            }
+        };
+        let logs = self
+            .app
+            .pod_logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let text = logs
+            .and_then(|logs| logs.log(&pod, &container))
+            .ok_or_else(|| {
+                Status::bad_request(format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: no log has been written for it"
+                ))
+            })?;
+        let text = match self
+            .param("tailLines")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let kept = &lines[lines.len().saturating_sub(n)..];
+                let mut out = kept.join("\n");
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out
+            }
+            None => text,
+        };
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(text))
             .unwrap_or_default())
     }
 
