@@ -380,13 +380,30 @@ async fn restore_with(
     restore_configured(cluster, vault, spec, true).await
 }
 
-/// A restore whose report holds the final objects (`report_objects`, the default), or
-/// whose final objects wait in the engine's spool until they are applied (R13).
+/// A restore whose report holds the final objects (`report_objects`, the default; a small
+/// backup's index is then held in memory), or whose backed-up and final objects wait in the
+/// engine's spools until they are planned and applied (R13).
 async fn restore_configured(
     cluster: Arc<Recording>,
     vault: Arc<dyn Vault>,
     spec: RestoreSpec,
     report_objects: bool,
+) -> RestoreReport {
+    let held = match report_objects {
+        true => EngineOptions::default().restore_index_held_bytes,
+        false => 0,
+    };
+    restore_holding(cluster, vault, spec, report_objects, held).await
+}
+
+/// [`restore_configured`] with the index holding the first `index_held_bytes` of entries
+/// whole and spooling the rest.
+async fn restore_holding(
+    cluster: Arc<Recording>,
+    vault: Arc<dyn Vault>,
+    spec: RestoreSpec,
+    report_objects: bool,
+    index_held_bytes: u64,
 ) -> RestoreReport {
     let engine = Engine::builder()
         .cluster(cluster)
@@ -395,6 +412,7 @@ async fn restore_configured(
             pvc_bind_wait: Duration::from_secs(5),
             restore_transient_retries: 0,
             restore_report_objects: report_objects,
+            restore_index_held_bytes: index_held_bytes,
             ..EngineOptions::default()
         })
         .build()
@@ -894,6 +912,66 @@ fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
             let got = get(&spooled_target).await.map(as_restored);
             assert!(want.is_some(), "{} missing", o.describe());
             assert_eq!(got, want, "{}", o.describe());
+            compared += 1;
+        }
+        assert!(compared > 30, "{compared} objects compared");
+    });
+}
+
+#[test]
+fn an_index_partly_held_and_partly_spooled_restores_the_same_objects() {
+    futures::executor::block_on(async {
+        let (vault, other_vault) = (backed_up(3).await, backed_up(3).await);
+        let (held_target, mixed_target) = (
+            SimCluster::new(KubeRelease::V1_28),
+            SimCluster::new(KubeRelease::V1_28),
+        );
+        let spec = RestoreSpec::new("r1", "app-b");
+        let held = restore_configured(
+            Arc::new(Recording::new(held_target.clone(), 1)),
+            vault,
+            spec.clone(),
+            true,
+        )
+        .await;
+        // About a tenth of the entries fit in 4 KiB: the rest wait in the spool.
+        let mixed = restore_holding(
+            Arc::new(Recording::new(mixed_target.clone(), 1)),
+            other_vault,
+            spec,
+            true,
+            4096,
+        )
+        .await;
+        assert_eq!(held.status.phase, JobPhase::Completed, "{:#?}", held.status);
+        assert_eq!(
+            mixed.status.phase,
+            JobPhase::Completed,
+            "{:#?}",
+            mixed.status
+        );
+        assert_eq!(mixed.created, held.created);
+        assert_eq!(mixed.plan, held.plan);
+        let mut compared = 0;
+        for step in held.plan.creates() {
+            let o = &step.object;
+            let get = |c: &SimCluster| {
+                let c = c.clone();
+                let (gvr, ns, name) = (
+                    step.resource.clone(),
+                    o.namespace().map(String::from),
+                    o.name().to_string(),
+                );
+                async move { c.get(&gvr, ns.as_deref(), &name).await.unwrap() }
+            };
+            let want = get(&held_target).await.map(as_restored);
+            assert!(want.is_some(), "{} missing", o.describe());
+            assert_eq!(
+                get(&mixed_target).await.map(as_restored),
+                want,
+                "{}",
+                o.describe()
+            );
             compared += 1;
         }
         assert!(compared > 30, "{compared} objects compared");

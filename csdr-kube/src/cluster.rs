@@ -632,6 +632,20 @@ impl Cluster for KubeCluster {
         self.object_from(&what, gvr, Some(object.kind()), value)
     }
 
+    async fn create_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<(), ClusterError> {
+        let what = Self::describe(gvr, object.namespace(), object.name());
+        let body = serde_json::to_vec(object.fields()).map_err(|e| build_error(&what, e))?;
+        let req = Request::new(self.collection_path(gvr, object.namespace()))
+            .create(&PostParams::default(), body)
+            .map_err(|e| build_error(&what, e))?;
+        // A 2xx answer means the object was stored; its body (the stored object) is not read.
+        self.send(&what, req).await.map(|_| ())
+    }
+
     async fn update(
         &self,
         gvr: &GroupVersionResource,

@@ -310,6 +310,29 @@ async fn create_conflicts_and_update_conflicts() {
         })
     );
 
+    // The create that does not read its answer back: the same outcomes.
+    let other = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "unread", "namespace": "default"}, "data": {"k": "v"}}));
+    cluster.create_unread(&configmaps(), &other).await.unwrap();
+    let read = cluster
+        .get(&configmaps(), Some("default"), "unread")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.pointer("/data/k"), Some(&json!("v")));
+    assert_eq!(
+        cluster.create_unread(&configmaps(), &other).await,
+        Err(ClusterError::AlreadyExists {
+            what: "configmaps default/unread".into()
+        })
+    );
+    let nowhere = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "x", "namespace": "nowhere"}}));
+    assert!(matches!(
+        cluster.create_unread(&configmaps(), &nowhere).await,
+        Err(ClusterError::NotFound { .. })
+    ));
+
     let mut fresh = stored.clone();
     fresh.fields_mut().insert("data".into(), json!({"a": "2"}));
     let updated = cluster.update(&configmaps(), &fresh).await.unwrap();

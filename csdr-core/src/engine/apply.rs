@@ -242,11 +242,11 @@ impl Engine {
         &self,
         gvr: &GroupVersionResource,
         object: &KubeObject,
-    ) -> Result<KubeObject, ClusterError> {
+    ) -> Result<(), ClusterError> {
         let mut delay = FIRST_BACKOFF;
         let mut retries = 0;
         loop {
-            match self.cluster.create(gvr, object).await {
+            match self.cluster.create_unread(gvr, object).await {
                 Err(e) if e.is_transient() && retries < self.options.restore_transient_retries => {
                     tracing::debug!(object = %object.describe(), error = %e, "retrying after {delay:?}");
                     retries += 1;

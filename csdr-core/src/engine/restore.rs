@@ -364,13 +364,20 @@ impl Engine {
         // in a second spool of the entries); the objects are read back from there when they
         // are planned, one at a time (R13).
         let mut index_spool = self.spool.create().map_err(spool_error)?;
+        // The first `restore_index_held_bytes` of entries are held whole: a small backup
+        // never goes through the spool.
         let mut contents = BackupContents::new();
-        let mut entries = 0u64;
+        let (mut entries, mut held) = (0u64, 0u64);
         for entry in reader {
             let entry = entry?;
             let object = lean(entry.object);
-            let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
-            contents.add_spooled_entry(&entry.path, object, span, labels)?;
+            if held + entry.digest.size <= self.options.restore_index_held_bytes {
+                held += entry.digest.size;
+                contents.add_entry(&entry.path, object)?;
+            } else {
+                let span = write_spooled(&mut *index_spool, &object).map_err(spool_error)?;
+                contents.add_spooled_entry(&entry.path, object, span, labels)?;
+            }
             entries += 1;
         }
         drop(spooled);

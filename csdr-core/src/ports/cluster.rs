@@ -216,6 +216,17 @@ pub trait Cluster: Send + Sync {
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError>;
 
+    /// Creates an object like [`Self::create`] and only says whether it was created: for a
+    /// caller that does not read the stored object back (a restore's creates, R13), so that
+    /// an adapter can skip decoding the answer. The errors are [`Self::create`]'s.
+    async fn create_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<(), ClusterError> {
+        self.create(gvr, object).await.map(|_| ())
+    }
+
     /// Replaces an object; returns it as stored.
     async fn update(
         &self,
@@ -385,6 +396,13 @@ impl<T: Cluster + ?Sized> Cluster for std::sync::Arc<T> {
         object: &KubeObject,
     ) -> Result<KubeObject, ClusterError> {
         (**self).create(gvr, object).await
+    }
+    async fn create_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Result<(), ClusterError> {
+        (**self).create_unread(gvr, object).await
     }
     async fn update(
         &self,

@@ -50,7 +50,7 @@ async fn crds(app: &App, discovery: &Discovery) -> Result<Vec<KubeObject>, Statu
 
 /// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/...`; `None` for other routes.
 pub(crate) async fn serve(app: &App, route: &Route, headers: &HeaderMap) -> Option<Response> {
-    let discovery = app.sim.discovery();
+    let discovery = app.sim.shared_discovery();
     let release = release(app);
     let crds = match route {
         Route::OpenApiV2 | Route::OpenApiV3Index | Route::OpenApiV3 { .. } => {
@@ -158,7 +158,7 @@ pub(crate) async fn check_fields(
     } else {
         value
     };
-    let discovery = app.sim.discovery();
+    let discovery = app.sim.shared_discovery();
     let Some(kind) = discovery
         .group(&path.group)
         .and_then(|g| g.versions.iter().find(|v| v.version == path.version))
