@@ -1,8 +1,10 @@
 //! Restore throughput through HTTP against `kubectl create -f` of the same final objects
 //! (issue 15).
 //!
-//! The application of `http_backup_vs_kubectl` (a 1.16 `SimCluster`, 24 namespaces × 125
-//! objects) is backed up into a `memory://` vault.
+//! The application of `http_backup_vs_kubectl` (a 1.16 `SimCluster`, 24 namespaces × 128
+//! objects: Deployments, Pods, ConfigMaps, Secrets, Services, claims, RBAC, Jobs, CronJobs;
+//! `CSDR_BENCH_NAMESPACES` namespaces, e.g. 782 for 100,000 objects) is backed up into a
+//! `memory://` vault.
 //! A dry-run restore into Kubernetes 1.28 gives the final objects (migrated, transformed), which
 //! are written as one `v1` `List` for kubectl. Then, in interleaved rounds, each against a
 //! fresh `csdr_kube::testing::ApiServer` serving an empty 1.28 `SimCluster` with the same
@@ -120,7 +122,7 @@ fn main() {
             Err(e) => panic!("engine: {e}"),
         };
         let mut spec = BackupSpec::new("http-restore-bench");
-        spec.scope.included_namespaces = (0..NAMESPACES).map(|n| format!("app-{n:02}")).collect();
+        spec.scope.included_namespaces = (0..namespaces()).map(|n| format!("app-{n:02}")).collect();
         let backup = engine(Arc::new(source)).backup(spec).await;
         if backup.status.phase != JobPhase::Completed {
             panic!("backup: {:?}", backup.status);

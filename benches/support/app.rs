@@ -1,5 +1,5 @@
-//! The application the HTTP benches serve: 24 namespaces of 125 realistic objects each (as a
-//! Kubernetes 1.16 user wrote them), plus a StorageClass.
+//! The application the HTTP benches serve: 24 namespaces (`CSDR_BENCH_NAMESPACES`) of 128
+//! realistic objects each (as a Kubernetes 1.16 user wrote them), plus a StorageClass.
 #![allow(dead_code)]
 
 use csdr_core::object::{GroupVersionResource, KubeObject};
@@ -9,7 +9,15 @@ use serde_json::{Value, json};
 
 pub const NAMESPACES: usize = 24;
 
-/// One namespace's application: 125 objects.
+/// The namespaces to serve: `CSDR_BENCH_NAMESPACES`, default [`NAMESPACES`].
+pub fn namespaces() -> usize {
+    std::env::var("CSDR_BENCH_NAMESPACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(NAMESPACES)
+}
+
+/// One namespace's application: 128 objects.
 pub fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
     let ns = format!("app-{n:02}");
     let gvr = GroupVersionResource::new;
@@ -82,6 +90,26 @@ pub fn application(n: usize) -> Vec<(GroupVersionResource, Value)> {
                 "resources": {"requests": {"storage": "20Gi"}}}}),
         ));
     }
+    // RBAC: the application's service account, a role and its binding.
+    out.push((
+        gvr("", "v1", "serviceaccounts"),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "web", "namespace": ns}}),
+    ));
+    out.push((
+        gvr("rbac.authorization.k8s.io", "v1", "roles"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "web-reader", "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"],
+                "verbs": ["get", "list", "watch"]}]}),
+    ));
+    out.push((
+        gvr("rbac.authorization.k8s.io", "v1", "rolebindings"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "web-reader", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "web-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]}),
+    ));
     for i in 0..3 {
         out.push((
             gvr("batch", "v1", "jobs"),
@@ -114,7 +142,7 @@ pub async fn populate(sim: &SimCluster) -> usize {
         GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses"),
         class,
     )];
-    for n in 0..NAMESPACES {
+    for n in 0..namespaces() {
         objects.extend(application(n));
     }
     let count = objects.len();

@@ -2,6 +2,7 @@
 //! lines in logfmt like Velero's (`time="…" level=info msg="…"`), compressed as they are
 //! written so that a backup of many objects keeps only the compressed log in memory.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -27,6 +28,9 @@ pub(crate) fn seconds(d: jiff::SignedDuration) -> String {
 pub(crate) struct JobLog {
     clock: Arc<dyn Clock>,
     gz: GzEncoder<Vec<u8>>,
+    /// The line being written: formatted whole, then compressed in one write (formatting
+    /// straight into the encoder made a deflate call per piece of the line).
+    line: String,
 }
 
 impl JobLog {
@@ -34,6 +38,7 @@ impl JobLog {
         JobLog {
             clock,
             gz: GzEncoder::new(Vec::new(), Compression::default()),
+            line: String::new(),
         }
     }
 
@@ -44,13 +49,15 @@ impl JobLog {
             Level::Warning => "warning",
             Level::Error => "error",
         };
-        // Writing into a Vec cannot fail.
+        self.line.clear();
+        // Writing into a String or a Vec cannot fail.
         let _ = writeln!(
-            self.gz,
+            self.line,
             "time=\"{}\" level={level} msg={:?}",
             self.clock.now(),
             message.as_ref()
         );
+        let _ = self.gz.write_all(self.line.as_bytes());
     }
 
     pub(crate) fn info(&mut self, message: impl AsRef<str>) {

@@ -104,10 +104,20 @@ pub(crate) fn collect(value: &Value, prefix: &mut Path, out: &mut FieldSet) {
 /// The fields an object written to `part` sets, without the ones the server owns
 /// (`apiVersion`, `kind`, name, namespace, uid, resourceVersion, …).
 pub(crate) fn object_fields(obj: &Value, status_only: bool, skip_status: bool) -> FieldSet {
+    match obj.as_object() {
+        Some(map) => map_fields(map, status_only, skip_status),
+        None => FieldSet::new(),
+    }
+}
+
+/// [`object_fields`] of an object's top-level map (a [`crate::object::KubeObject`]'s fields,
+/// read without copying them into a `Value`).
+pub(crate) fn map_fields(
+    map: &serde_json::Map<String, Value>,
+    status_only: bool,
+    skip_status: bool,
+) -> FieldSet {
     let mut out = FieldSet::new();
-    let Some(map) = obj.as_object() else {
-        return out;
-    };
     for (k, v) in map {
         let wanted = match k.as_str() {
             "apiVersion" | "kind" => false,

@@ -168,7 +168,7 @@ impl SimState {
                     api_version: gvr.group_version().api_version(),
                     time: now.to_string(),
                     subresource: None,
-                    fields: fields::object_fields(&object.to_value(), false, skip_status),
+                    fields: fields::map_fields(object.fields(), false, skip_status),
                 };
                 Some(render(&[entry]))
             }
