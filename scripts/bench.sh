@@ -60,8 +60,11 @@ run http_backup_vs_kubectl \
 # issue 15), so the script does not run it by default.
 run restore_rss \
   env CSDR_BENCH_OBJECTS="${CSDR_BENCH_RESTORE_OBJECTS:-100000}" cargo bench -p csdr --bench restore_rss
+# Restore over HTTP: 24 namespaces (3,096 objects) unless CSDR_BENCH_HTTP_NAMESPACES is set
+# (782 for the issue's 100,000 objects).
 run http_restore_vs_kubectl \
-  env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_restore_vs_kubectl
+  env CSDR_BENCH_ROUNDS="$ROUNDS" CSDR_BENCH_NAMESPACES="${CSDR_BENCH_HTTP_NAMESPACES:-24}" \
+  cargo bench -p csdr --bench http_restore_vs_kubectl
 # Volume data against the restic tool: 200,000 small files + 1 GiB of large ones and 2,000,000
 # tiny files by default (about an hour on 2 cores); CSDR_BENCH_VOLUME_* scale it down.
 if command -v restic >/dev/null 2>&1; then
