@@ -435,13 +435,15 @@ async fn every_entry_is_checked_against_the_entry_digests_file() {
     let (vault, dir) = file_vault().await;
     backed_up(vault.clone()).await;
     let folder = dir.path().join("backups/shop-b");
-    let digests_path = folder.join("shop-b-entry-digests.jsonl.gz");
-    let gz = std::fs::read(&digests_path).unwrap();
+    let gz = std::fs::read(folder.join("shop-b-entry-digests.jsonl.gz")).unwrap();
     let mut digests = csdr::core::vault_record::decode_entry_digests("shop-b", &gz).unwrap();
 
     // The file lists every entry of the tarball, in order, with its SHA-256 and size.
     let archive = vault.download_archive("shop-b").await.unwrap();
-    assert_eq!(archive.entry_digests.as_ref(), Some(&digests));
+    assert_eq!(
+        archive.entry_digests.map(|d| d.to_vec().unwrap()).as_ref(),
+        Some(&digests)
+    );
     let read: Vec<_> = csdr::core::archive::ArchiveReader::new(&archive.bytes[..])
         .map(|e| e.unwrap().digest)
         .collect();
@@ -459,17 +461,7 @@ async fn every_entry_is_checked_against_the_entry_digests_file() {
     for d in &digests {
         csdr::core::archive::EntryDigestSink::entry(&mut w, &d.path, &d.sha256, d.size).unwrap();
     }
-    let forged = w.finish().unwrap();
-    std::fs::write(&digests_path, &forged).unwrap();
-    let meta_path = folder.join("velero-backup.json");
-    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    for f in meta["csdr"]["files"].as_array_mut().unwrap() {
-        if f["path"] == "shop-b-entry-digests.jsonl.gz" {
-            f["sha256"] = json!(csdr::core::digest::sha256_hex(&forged));
-            f["size"] = json!(forged.len());
-        }
-    }
-    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    reanchor_entry_digests(&folder, &w.finish().unwrap());
 
     let target = target_cluster(KubeRelease::V1_28);
     let report = restore_into(&target, vault, |_| {}).await;
@@ -478,6 +470,81 @@ async fn every_entry_is_checked_against_the_entry_digests_file() {
     assert!(
         reason
             .contains("integrity error: entry resources/deployments.apps/namespaces/shop/web.json"),
+        "{reason}"
+    );
+    assert!(
+        get(&target, "", "v1", "namespaces", None, "shop")
+            .await
+            .is_none()
+    );
+}
+
+/// Writes `gz` as backup shop-b's entry-digests file and records its digest in the metadata,
+/// as an attacker or a bug would have to for the restore to read it.
+fn reanchor_entry_digests(folder: &std::path::Path, gz: &[u8]) {
+    std::fs::write(folder.join("shop-b-entry-digests.jsonl.gz"), gz).unwrap();
+    let meta_path = folder.join("velero-backup.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    for f in meta["csdr"]["files"].as_array_mut().unwrap() {
+        if f["path"] == "shop-b-entry-digests.jsonl.gz" {
+            f["sha256"] = json!(csdr::core::digest::sha256_hex(gz));
+            f["size"] = json!(gz.len());
+        }
+    }
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn entry_digests_listed_in_another_order_still_verify_every_entry() {
+    // The digests are read as the archive is (R13); a list in another order than the
+    // archive's (another writer's) verifies the same entries.
+    let (vault, dir) = file_vault().await;
+    backed_up(vault.clone()).await;
+    let folder = dir.path().join("backups/shop-b");
+    let gz = std::fs::read(folder.join("shop-b-entry-digests.jsonl.gz")).unwrap();
+    let mut digests = csdr::core::vault_record::decode_entry_digests("shop-b", &gz).unwrap();
+    digests.reverse();
+    let mut w = csdr::core::vault_record::EntryDigestsWriter::new(Vec::new());
+    for d in &digests {
+        csdr::core::archive::EntryDigestSink::entry(&mut w, &d.path, &d.sha256, d.size).unwrap();
+    }
+    reanchor_entry_digests(&folder, &w.finish().unwrap());
+    let target = target_cluster(KubeRelease::V1_28);
+    let report = restore_into(&target, vault, |_| {}).await;
+    assert_eq!(
+        report.status.phase,
+        JobPhase::Completed,
+        "{:?}",
+        report.status
+    );
+    assert!(
+        get(&target, "apps", "v1", "deployments", Some("shop"), "web")
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_entry_digests_line_fails_the_restore_before_any_write() {
+    let (vault, dir) = file_vault().await;
+    backed_up(vault.clone()).await;
+    let folder = dir.path().join("backups/shop-b");
+    let gz = std::fs::read(folder.join("shop-b-entry-digests.jsonl.gz")).unwrap();
+    let text = String::from_utf8(csdr::core::gzip::gunzip(&gz).unwrap()).unwrap();
+    // The last line (the last entry's digest) damaged.
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last = lines.len() - 1;
+    lines[last] = "{\"path\": 3}";
+    let damaged = csdr::core::gzip::gzip(format!("{}\n", lines.join("\n")).as_bytes());
+    reanchor_entry_digests(&folder, &damaged);
+
+    let target = target_cluster(KubeRelease::V1_28);
+    let report = restore_into(&target, vault, |_| {}).await;
+    assert_eq!(report.status.phase, JobPhase::Failed);
+    let reason = report.status.failure_reason.unwrap();
+    assert!(
+        reason.contains("entry digests cannot be read")
+            && reason.contains(&format!("shop-b-entry-digests.jsonl.gz: line {}", last + 1)),
         "{reason}"
     );
     assert!(

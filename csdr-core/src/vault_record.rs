@@ -43,7 +43,8 @@ use crate::object::KubeObject;
 pub mod streamed;
 
 pub use streamed::{
-    EntryDigestsWriter, ResourceListWriter, decode_entry_digests, entry_digests_file_name,
+    EntryDigestIter, EntryDigestList, EntryDigestsWriter, ResourceListWriter, decode_entry_digests,
+    entry_digests_file_name,
 };
 
 /// The version of csdr's own `csdr` section of the metadata. Version 2 keeps the entries'
@@ -984,6 +985,14 @@ impl CompanionKind {
         CompanionKind::Logs,
         CompanionKind::Results,
         CompanionKind::ResourceList,
+        CompanionKind::CsiVolumeSnapshots,
+        CompanionKind::CsiVolumeSnapshotContents,
+        CompanionKind::PodVolumeBackups,
+    ];
+
+    /// The companions a restore reads: the volume lists (CSI snapshots and their contents,
+    /// file-system volume backups).
+    pub const VOLUMES: [CompanionKind; 3] = [
         CompanionKind::CsiVolumeSnapshots,
         CompanionKind::CsiVolumeSnapshotContents,
         CompanionKind::PodVolumeBackups,

@@ -138,6 +138,15 @@ pub enum IntegrityError {
         /// The first missing one in path order.
         first: String,
     },
+    /// The backup's list of entry digests cannot be read (a line that is not a digest):
+    /// nothing in the archive can be verified against it.
+    #[error(
+        "integrity error: the backup's entry digests cannot be read ({reason}); the backup cannot be verified, take a new backup"
+    )]
+    UnreadableDigests {
+        /// Why, naming the file and line.
+        reason: String,
+    },
     /// The compressed tarball differs from the recorded SHA-256 or size.
     #[error(
         "integrity error: the tarball has SHA-256 {actual_sha256} and {actual_size} bytes, expected {expected_sha256} and {expected_size} bytes"

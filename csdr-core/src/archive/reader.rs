@@ -73,52 +73,61 @@ impl<R: Read> Read for DigestReader<R> {
     }
 }
 
-/// The digests a reader still expects, by path. A path may be listed more than once (an
-/// archive may hold two entries at one path, as a tar stream allows): each occurrence is
-/// checked against its own digest, in the order they were listed.
+/// The digests a reader still expects, in the order they were listed, read as the archive is
+/// (V7, R13): a backup's digests are listed in archive order, so each entry is matched
+/// against the next listed digest and nothing is held for it. A digest listed before its
+/// entry comes (another writer's order) waits in `early` until it does. A path may be listed
+/// more than once (an archive may hold two entries at one path, as a tar stream allows): each
+/// occurrence is checked against its own digest, in the order they were listed.
 struct ExpectedDigests {
-    /// The next expected digest of each path.
-    next: HashMap<String, EntryDigest>,
-    /// Further digests of paths listed more than once, in order.
-    later: HashMap<String, VecDeque<EntryDigest>>,
+    /// The digests not read yet, in listed order.
+    listed: Box<dyn Iterator<Item = Result<EntryDigest, String>> + Send>,
+    /// Digests read ahead of their entries, per path in listed order.
+    early: HashMap<String, VecDeque<EntryDigest>>,
 }
 
 impl ExpectedDigests {
-    fn new(digests: impl IntoIterator<Item = EntryDigest>) -> Self {
-        let mut expected = ExpectedDigests {
-            next: HashMap::new(),
-            later: HashMap::new(),
-        };
-        for digest in digests {
-            if expected.next.contains_key(&digest.path) {
-                let queue = expected.later.entry(digest.path.clone()).or_default();
-                queue.push_back(digest);
-            } else {
-                expected.next.insert(digest.path.clone(), digest);
-            }
+    fn new(listed: Box<dyn Iterator<Item = Result<EntryDigest, String>> + Send>) -> Self {
+        ExpectedDigests {
+            listed,
+            early: HashMap::new(),
         }
-        expected
     }
 
-    /// The digest the next entry at `path` must have, if one is still expected.
-    fn take(&mut self, path: &str) -> Option<EntryDigest> {
-        let digest = self.next.remove(path)?;
-        if let Some(queue) = self.later.get_mut(path)
-            && let Some(following) = queue.pop_front()
-        {
+    /// The digest the next entry at `path` must have; `None` if none is still expected.
+    fn take(&mut self, path: &str) -> Result<Option<EntryDigest>, IntegrityError> {
+        if let Some(queue) = self.early.get_mut(path) {
+            let digest = queue.pop_front();
             if queue.is_empty() {
-                self.later.remove(path);
+                self.early.remove(path);
             }
-            self.next.insert(path.to_string(), following);
+            return Ok(digest);
         }
-        Some(digest)
+        for digest in self.listed.by_ref() {
+            let digest = digest.map_err(|reason| IntegrityError::UnreadableDigests { reason })?;
+            if digest.path == path {
+                return Ok(Some(digest));
+            }
+            self.early
+                .entry(digest.path.clone())
+                .or_default()
+                .push_back(digest);
+        }
+        Ok(None)
     }
 
     /// How many listed entries never came, and the first of their paths, if any.
-    fn missing(&self) -> Option<(usize, String)> {
-        let first = self.next.keys().min()?;
-        let count = self.next.len() + self.later.values().map(VecDeque::len).sum::<usize>();
-        Some((count, first.clone()))
+    fn missing(&mut self) -> Result<Option<(usize, String)>, IntegrityError> {
+        let mut count: usize = self.early.values().map(VecDeque::len).sum();
+        let mut first = self.early.keys().min().cloned();
+        for digest in self.listed.by_ref() {
+            let digest = digest.map_err(|reason| IntegrityError::UnreadableDigests { reason })?;
+            count += 1;
+            if first.as_ref().is_none_or(|f| digest.path < *f) {
+                first = Some(digest.path);
+            }
+        }
+        Ok(first.map(|first| (count, first)))
     }
 }
 
@@ -181,8 +190,23 @@ impl<R: Read> ArchiveReader<R> {
     /// Verifies every file entry (including `metadata/version`) against these digests: an
     /// entry whose SHA-256 or size differs, or that is not listed, is an
     /// [`IntegrityError`]; so, at the end, is a listed entry that never came.
-    pub fn with_expected_digests(mut self, digests: impl IntoIterator<Item = EntryDigest>) -> Self {
-        self.expected = Some(ExpectedDigests::new(digests));
+    pub fn with_expected_digests<I>(self, digests: I) -> Self
+    where
+        I: IntoIterator<Item = EntryDigest>,
+        I::IntoIter: Send + 'static,
+    {
+        self.with_listed_digests(digests.into_iter().map(Ok))
+    }
+
+    /// As [`Self::with_expected_digests`], with the digests read as the archive is: each in
+    /// the order the backup listed them, or why the list cannot be read (an
+    /// [`IntegrityError::UnreadableDigests`]). Listed in archive order, as csdr lists them,
+    /// none is held in memory while the archive is read (R13).
+    pub fn with_listed_digests(
+        mut self,
+        listed: impl Iterator<Item = Result<EntryDigest, String>> + Send + 'static,
+    ) -> Self {
+        self.expected = Some(ExpectedDigests::new(Box::new(listed)));
         self
     }
 
@@ -393,8 +417,8 @@ impl<R: Read> ArchiveReader<R> {
                 }
             }
         })?;
-        if let Some(expected) = &self.expected
-            && let Some((count, first)) = expected.missing()
+        if let Some(expected) = &mut self.expected
+            && let Some((count, first)) = expected.missing()?
         {
             return Err(IntegrityError::MissingEntries { count, first }.into());
         }
@@ -418,7 +442,7 @@ impl<R: Read> ArchiveReader<R> {
         let Some(expected) = &mut self.expected else {
             return Ok(());
         };
-        let Some(digest) = expected.take(path) else {
+        let Some(digest) = expected.take(path)? else {
             return Err(IntegrityError::UnexpectedEntry {
                 path: path.to_string(),
             });

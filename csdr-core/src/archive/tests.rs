@@ -691,6 +691,69 @@ fn verifies_entries_against_expected_digests() {
 }
 
 #[test]
+fn listed_digests_are_read_as_the_archive_is() {
+    // In archive order (as csdr lists them), each entry takes the next listed digest and
+    // nothing is read ahead: a million digests are not held while the archive is read (R13).
+    let items = sample_items();
+    let (bytes, summary) = write(&items, options(2));
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let listed = summary.entries.clone().into_iter().map(move |d| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(d)
+    });
+    let mut reader = ArchiveReader::new(&bytes[..]).with_listed_digests(listed);
+    let objects = summary.entries.len() - 1;
+    for n in 1..=objects {
+        assert!(reader.next().unwrap().is_ok());
+        // metadata/version and the n entries yielded so far.
+        assert_eq!(pulled.load(std::sync::atomic::Ordering::SeqCst), n + 1);
+    }
+    assert!(reader.next().is_none(), "{objects} objects");
+
+    // Listed in another order (another writer's), every entry is still verified.
+    let mut reversed = summary.entries.clone();
+    reversed.reverse();
+    let read: Vec<_> = ArchiveReader::new(&bytes[..])
+        .with_expected_digests(reversed.clone())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(read.len(), objects);
+    let mut changed = items.clone();
+    changed[2].object.set_label("tampered", "yes");
+    let (bytes_changed, _) = write(&changed, options(2));
+    let err = ArchiveReader::new(&bytes_changed[..])
+        .with_expected_digests(reversed)
+        .find_map(Result::err)
+        .unwrap();
+    assert!(
+        matches!(
+            &err,
+            ArchiveError::Integrity(IntegrityError::EntryMismatch { .. })
+        ),
+        "{err:?}"
+    );
+
+    // A list that cannot be read fails the reading, naming why.
+    let mut listed: Vec<Result<EntryDigest, String>> =
+        summary.entries.iter().cloned().map(Ok).collect();
+    listed[3] = Err("digests.jsonl.gz: line 4: missing field `sha256`".into());
+    let results: Vec<_> = ArchiveReader::new(&bytes[..])
+        .with_listed_digests(listed.into_iter())
+        .collect();
+    let err = results.into_iter().find_map(Result::err).unwrap();
+    assert!(
+        matches!(&err, ArchiveError::Integrity(IntegrityError::UnreadableDigests { reason })
+            if reason.contains("line 4")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("entry digests cannot be read"),
+        "{err}"
+    );
+}
+
+#[test]
 fn writer_refuses_names_that_are_not_paths() {
     let mut out = Vec::new();
     let mut writer = ArchiveWriter::new(&mut out, options(1)).unwrap();

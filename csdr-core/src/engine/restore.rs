@@ -23,7 +23,7 @@ use crate::ports::vault::VaultError;
 use crate::transform::sanitize::SERVER_SET_METADATA;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
-    BackupCompanions, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
+    BackupCompanions, CompanionKind, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
 };
 
 /// The result of a restore.
@@ -355,10 +355,16 @@ impl Engine {
             spooled.append(&chunk?).map_err(spool_error)?;
         }
         drop(chunks);
-        let companions = self.vault.backup_companions(backup_name).await?;
+        // The volume lists only: a large backup's log and resource list are not read (R13).
+        let companions = self
+            .vault
+            .backup_companions_of(backup_name, &CompanionKind::VOLUMES)
+            .await?;
         let mut reader = ArchiveReader::new(SpoolReader::new(&*spooled));
         if let Some(digests) = archive.entry_digests {
-            reader = reader.with_expected_digests(digests);
+            // Decoded one at a time as the archive is read, in the order they were listed.
+            reader =
+                reader.with_listed_digests(digests.iter().map(|d| d.map_err(|e| e.to_string())));
         }
         // The index holds one small record per object (its head and where its JSON text is
         // in a second spool of the entries); the objects are read back from there when they

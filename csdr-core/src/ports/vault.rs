@@ -33,10 +33,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use jiff::Timestamp;
 
-use crate::model::EntryDigest;
 use crate::ports::blob_store::BlobError;
 use crate::vault_record::{
-    BackupCompanions, BackupRecord, CompanionFile, RestoreCompanions, RestoreRecord,
+    BackupCompanions, BackupRecord, CompanionFile, CompanionKind, EntryDigestList,
+    RestoreCompanions, RestoreRecord,
 };
 
 /// Whether a vault can be used (V2).
@@ -102,8 +102,9 @@ pub struct VerifiedArchive {
     pub bytes: Bytes,
     /// The digest of every entry of the tarball, in archive order, from the entry-digests file
     /// (itself checked against the metadata) or from a version-1 record; `None` when the
-    /// backup records none (written by Velero, V4b). The engine checks each entry against it.
-    pub entry_digests: Option<Vec<EntryDigest>>,
+    /// backup records none (written by Velero, V4b). The engine checks each entry against it,
+    /// decoding the digests as it reads the archive.
+    pub entry_digests: Option<EntryDigestList>,
     /// Set when the bytes could not be checked because the backup has no checksums (written
     /// by Velero, V4b); the engine reports it as a warning.
     pub warning: Option<String>,
@@ -117,7 +118,7 @@ pub struct ArchiveStream {
     /// so nothing read from it may be acted on before the stream has ended without error.
     pub chunks: futures::stream::BoxStream<'static, Result<Bytes, VaultError>>,
     /// As [`VerifiedArchive::entry_digests`].
-    pub entry_digests: Option<Vec<EntryDigest>>,
+    pub entry_digests: Option<EntryDigestList>,
     /// As [`VerifiedArchive::warning`].
     pub warning: Option<String>,
 }
@@ -125,7 +126,7 @@ pub struct ArchiveStream {
 impl std::fmt::Debug for ArchiveStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArchiveStream")
-            .field("entry_digests", &self.entry_digests.as_ref().map(Vec::len))
+            .field("entry_digests", &self.entry_digests)
             .field("warning", &self.warning)
             .finish_non_exhaustive()
     }
@@ -368,6 +369,18 @@ pub trait Vault: Send + Sync {
     /// each verified against its recorded digest when there is one. Missing companions and
     /// Velero's `null` read as empty.
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError>;
+
+    /// As [`Vault::backup_companions`], reading only the companions of these kinds (the others
+    /// are left empty): a restore reads the volume lists, not a million-object backup's log
+    /// and resource list (R13). The default reads them all.
+    async fn backup_companions_of(
+        &self,
+        name: &str,
+        kinds: &[CompanionKind],
+    ) -> Result<BackupCompanions, VaultError> {
+        let _ = kinds;
+        self.backup_companions(name).await
+    }
 
     /// Stores a restore's record and files under `restores/<name>/`; create-only
     /// ([`VaultError::RestoreAlreadyExists`]).

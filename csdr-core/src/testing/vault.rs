@@ -22,7 +22,8 @@ use crate::ports::clock::{SystemTimer, Timer, within};
 use crate::ports::vault::{Vault, VaultError, VaultPhase};
 use crate::vault::{BlobVault, VaultIdentity, VaultOpenError, VaultOptions};
 use crate::vault_record::{
-    BackupRecord, CompanionFile, CompanionKind, RecordSource, RestoreCompanions, RestoreRecord,
+    BackupCompanions, BackupRecord, CompanionFile, CompanionKind, RecordSource, RestoreCompanions,
+    RestoreRecord,
 };
 
 /// One check's vault, on a fresh store.
@@ -174,10 +175,28 @@ async fn round_trip_streams_verifies_and_lays_out_like_velero(t: &Fixture) {
     let got = t.vault.download_archive("nightly").await.unwrap();
     assert!(got.warning.is_none());
     assert_eq!(got.bytes, Bytes::from(bytes));
-    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
+    assert_eq!(
+        got.entry_digests.map(|d| d.to_vec().unwrap()),
+        Some(sample_entry_digests())
+    );
     assert_eq!(
         t.vault.backup_companions("nightly").await.unwrap(),
         companions()
+    );
+    // A restore reads the volume lists alone; the log and the resource list stay unread.
+    let volumes = BackupCompanions {
+        csi_volume_snapshots: companions().csi_volume_snapshots,
+        csi_volume_snapshot_contents: companions().csi_volume_snapshot_contents,
+        pod_volume_backups: companions().pod_volume_backups,
+        ..BackupCompanions::default()
+    };
+    assert!(!volumes.csi_volume_snapshots.is_empty());
+    assert_eq!(
+        t.vault
+            .backup_companions_of("nightly", &CompanionKind::VOLUMES)
+            .await
+            .unwrap(),
+        volumes
     );
 
     // Velero's layout, and nothing left of the attempt.
@@ -940,7 +959,10 @@ async fn entry_digests_file_is_verified_and_required(t: &Fixture) {
     );
     put_raw(t, key, good).await;
     let got = t.vault.download_archive("digests").await.unwrap();
-    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
+    assert_eq!(
+        got.entry_digests.map(|d| d.to_vec().unwrap()),
+        Some(sample_entry_digests())
+    );
 }
 
 async fn a_backup_without_entry_digests_has_none(t: &Fixture) {
@@ -978,7 +1000,10 @@ async fn version_1_records_keep_their_inline_entry_digests(t: &Fixture) {
     put_raw(t, meta_key, serde_json::to_vec(&meta).unwrap()).await;
     delete_raw(t, "backups/old-format/old-format-entry-digests.jsonl.gz").await;
     let got = t.vault.download_archive("old-format").await.unwrap();
-    assert_eq!(got.entry_digests, Some(sample_entry_digests()));
+    assert_eq!(
+        got.entry_digests.map(|d| d.to_vec().unwrap()),
+        Some(sample_entry_digests())
+    );
 }
 
 async fn identity_is_fixed(t: &Fixture) {

@@ -96,8 +96,8 @@ use crate::ports::vault::{
     BackupUpload, OrphanReport, Vault, VaultError, VaultValidation, VerifiedArchive,
 };
 use crate::vault_record::{
-    BackupCompanions, BackupRecord, RESTORE_RECORD_FILE, RestoreCompanions, RestoreRecord,
-    archive_file_name, restore_logs_file_name,
+    BackupCompanions, BackupRecord, CompanionKind, RESTORE_RECORD_FILE, RestoreCompanions,
+    RestoreRecord, archive_file_name, restore_logs_file_name,
 };
 use layout::BackupKey;
 use upload::{AttemptClaim, BlobBackupUpload, StreamedFile};
@@ -547,7 +547,17 @@ impl Vault for BlobVault {
     }
 
     async fn backup_companions(&self, name: &str) -> Result<BackupCompanions, VaultError> {
-        self.inner.backup_companions(name).await
+        self.inner
+            .backup_companions(name, &CompanionKind::ALL)
+            .await
+    }
+
+    async fn backup_companions_of(
+        &self,
+        name: &str,
+        kinds: &[CompanionKind],
+    ) -> Result<BackupCompanions, VaultError> {
+        self.inner.backup_companions(name, kinds).await
     }
 
     async fn put_restore(

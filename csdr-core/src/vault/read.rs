@@ -18,7 +18,7 @@ use crate::ports::vault::{ArchiveStream, VaultError, VerifiedArchive};
 /// How many bytes of a tarball one ranged read fetches.
 pub(crate) const ARCHIVE_CHUNK: u64 = 8 << 20;
 use crate::vault_record::{
-    BackupCompanions, BackupRecord, CompanionKind, archive_file_name, decode_entry_digests,
+    BackupCompanions, BackupRecord, CompanionKind, EntryDigestList, archive_file_name,
     entry_digests_file_name,
 };
 use layout::BackupKey;
@@ -237,7 +237,7 @@ impl Inner {
         &self,
         record: &BackupRecord,
         data_key: Option<&DataKey>,
-    ) -> Result<Option<Vec<EntryDigest>>, VaultError> {
+    ) -> Result<Option<EntryDigestList>, VaultError> {
         let name = record.name();
         let digests_file = entry_digests_file_name(name);
         Ok(match record.file_digest(&digests_file) {
@@ -250,15 +250,13 @@ impl Inner {
                 };
                 self.verify(&key, &gz, d)?;
                 let gz = self.open_file(data_key, &label(name, &digests_file), &key, gz)?;
-                Some(
-                    decode_entry_digests(name, &gz).map_err(|e| VaultError::Corrupt {
-                        key: self.full_key(&key),
-                        reason: e.reason,
-                    })?,
-                )
+                // Decoded as the archive is read (R13); the file was verified against the
+                // metadata, so only a backup written wrong has a line that does not decode.
+                Some(EntryDigestList::from_gzip(name, gz))
             }
             // A record of version 1 holds the digests inline.
-            None => (!record.entries.is_empty()).then(|| record.entries.clone()),
+            None => (!record.entries.is_empty())
+                .then(|| EntryDigestList::inline(record.entries.clone())),
         })
     }
 
@@ -416,12 +414,13 @@ impl Inner {
     pub(super) async fn backup_companions(
         &self,
         name: &str,
+        kinds: &[CompanionKind],
     ) -> Result<BackupCompanions, VaultError> {
         let inner = self;
         let record = inner.visible_or_not_found(name).await?;
         let data_key = inner.data_key(&record).await?;
         let mut files = BTreeMap::new();
-        for kind in CompanionKind::ALL {
+        for &kind in kinds {
             let file = kind.file_name(name);
             if let Some((key, bytes)) = inner.backup_file(&record, &file).await? {
                 if let Some(d) = record.file_digest(&file) {

@@ -43,6 +43,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, Write};
 
+use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::Serialize;
@@ -99,20 +100,146 @@ impl<W: Write> EntryDigestSink for EntryDigestsWriter<W> {
 
 /// Reads an entry-digests file (gzip of JSON lines) of backup `backup`. An unreadable line
 /// is an error naming the file and the line number; blank lines are skipped.
+///
+/// A restore does not collect the digests: it reads them with [`EntryDigestList`] as it
+/// reads the archive.
 pub fn decode_entry_digests(backup: &str, gz: &[u8]) -> Result<Vec<EntryDigest>, RecordError> {
-    let file = entry_digests_file_name(backup);
-    let reader = io::BufReader::new(flate2::read::MultiGzDecoder::new(gz));
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| RecordError::new(&file, format!("not gzip: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let digest: EntryDigest = serde_json::from_str(&line)
-            .map_err(|e| RecordError::new(&file, format!("line {}: {e}", i + 1)))?;
-        out.push(digest);
+    EntryDigestList::from_gzip(backup, Bytes::copy_from_slice(gz))
+        .iter()
+        .collect()
+}
+
+/// A backup's entry digests (V7), kept as the entry-digests file holds them (gzip of JSON
+/// lines, a few dozen bytes an entry) and decoded one at a time, in listed order, as the
+/// restore reads the archive: a million entries are never a million values in memory (R13).
+/// A version-1 record's inline digests are kept as they are.
+///
+/// ```
+/// use bytes::Bytes;
+/// use csdr_core::archive::EntryDigestSink;
+/// use csdr_core::vault_record::{EntryDigestList, EntryDigestsWriter};
+///
+/// let mut w = EntryDigestsWriter::new(Vec::new());
+/// w.entry("metadata/version", &"ab".repeat(32), 6)?;
+/// w.entry("resources/pods/namespaces/shop/web.json", &"cd".repeat(32), 310)?;
+/// let list = EntryDigestList::from_gzip("nightly", Bytes::from(w.finish()?));
+/// let paths: Vec<String> = list.iter().map(|d| d.map(|d| d.path)).collect::<Result<_, _>>()?;
+/// assert_eq!(paths, ["metadata/version", "resources/pods/namespaces/shop/web.json"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct EntryDigestList(Listed);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Listed {
+    /// The entry-digests file of a backup, still compressed.
+    Gzip { backup: String, gz: Bytes },
+    /// Digests a version-1 record holds inline.
+    Inline(std::sync::Arc<[EntryDigest]>),
+}
+
+impl EntryDigestList {
+    /// The digests of backup `backup`'s entry-digests file, `gz` (decrypted).
+    pub fn from_gzip(backup: &str, gz: Bytes) -> Self {
+        EntryDigestList(Listed::Gzip {
+            backup: backup.to_string(),
+            gz,
+        })
     }
-    Ok(out)
+
+    /// Digests already decoded (a version-1 record's).
+    pub fn inline(digests: Vec<EntryDigest>) -> Self {
+        EntryDigestList(Listed::Inline(digests.into()))
+    }
+
+    /// The digests in listed order; an unreadable line is an error naming the file and the
+    /// line number, and ends the iteration.
+    pub fn iter(&self) -> EntryDigestIter {
+        EntryDigestIter(match &self.0 {
+            Listed::Gzip { backup, gz } => Reading::Gzip {
+                file: entry_digests_file_name(backup),
+                lines: Box::new(io::BufReader::new(flate2::read::MultiGzDecoder::new(
+                    bytes::Buf::reader(gz.clone()),
+                ))),
+                line: String::new(),
+                number: 0,
+                failed: false,
+            },
+            Listed::Inline(digests) => Reading::Inline(digests.clone(), 0),
+        })
+    }
+
+    /// Every digest, decoded.
+    ///
+    /// # Errors
+    /// As [`Self::iter`].
+    pub fn to_vec(&self) -> Result<Vec<EntryDigest>, RecordError> {
+        self.iter().collect()
+    }
+}
+
+impl std::fmt::Debug for EntryDigestList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Listed::Gzip { backup, gz } => write!(
+                f,
+                "EntryDigestList({}, {} compressed bytes)",
+                entry_digests_file_name(backup),
+                gz.len()
+            ),
+            Listed::Inline(d) => write!(f, "EntryDigestList({} inline)", d.len()),
+        }
+    }
+}
+
+/// The digests of an [`EntryDigestList`], decoded as they are asked for.
+pub struct EntryDigestIter(Reading);
+
+enum Reading {
+    Gzip {
+        file: String,
+        lines: Box<io::BufReader<flate2::read::MultiGzDecoder<bytes::buf::Reader<Bytes>>>>,
+        line: String,
+        number: usize,
+        failed: bool,
+    },
+    Inline(std::sync::Arc<[EntryDigest]>, usize),
+}
+
+impl Iterator for EntryDigestIter {
+    type Item = Result<EntryDigest, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            Reading::Inline(digests, at) => {
+                let digest = digests.get(*at).cloned();
+                *at += 1;
+                digest.map(Ok)
+            }
+            Reading::Gzip {
+                file,
+                lines,
+                line,
+                number,
+                failed,
+            } => loop {
+                if *failed {
+                    return None;
+                }
+                line.clear();
+                *number += 1;
+                let digest = match lines.read_line(line) {
+                    Ok(0) => return None,
+                    Err(e) => Err(RecordError::new(file, format!("not gzip: {e}"))),
+                    Ok(_) if line.trim().is_empty() => continue,
+                    Ok(_) => serde_json::from_str::<EntryDigest>(line)
+                        .map_err(|e| RecordError::new(file, format!("line {number}: {e}"))),
+                };
+                *failed = digest.is_err();
+                return Some(digest);
+            },
+        }
+    }
 }
 
 /// Builds a backup's resource list as gzip-compressed JSON while names arrive (see [the
