@@ -143,12 +143,13 @@ pub struct CreateStep {
     pub object: KubeObject,
     /// Where to create it: the target group, version and plural.
     pub resource: GroupVersionResource,
-    /// The backed-up object it comes from (`None` for a Namespace the plan adds).
+    /// The backed-up object it comes from (`None` for a Namespace the plan adds). Boxed, as
+    /// is `version`: a plan that leaves them out takes a pointer's room for each (R13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<ObjectRef>,
+    pub source: Option<Box<ObjectRef>>,
     /// The version choice and its reason (`None` for a Namespace the plan adds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<VersionChoice>,
+    pub version: Option<Box<VersionChoice>>,
     /// The names of the transformations that changed it, in order.
     pub transformations: Vec<String>,
     /// In a plan made by [`plan_restore_spooled`]: where the final object is in the plan's
@@ -763,8 +764,8 @@ impl<'a> Planner<'a, '_> {
             ),
             object,
             // A spooled step holds where and what to create, not how it was made (R13).
-            source: final_at.is_none().then_some(source),
-            version: final_at.is_none().then_some(choice),
+            source: final_at.is_none().then(|| Box::new(source)),
+            version: final_at.is_none().then(|| Box::new(choice)),
             transformations: match final_at {
                 None => outcome.applied.iter().map(|s| s.to_string()).collect(),
                 Some(_) => Vec::new(),
