@@ -1127,8 +1127,10 @@ impl BackupCompanions {
 /// The small files stored beside a restore's record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestoreCompanions {
-    /// The restore's log as plain text (`restore-<name>-logs.gz`).
-    pub logs: Vec<u8>,
+    /// The restore's log, gzip-compressed as it is stored (`restore-<name>-logs.gz`); empty
+    /// for an empty log. The engine compresses its log as it writes it, so a restore of a
+    /// million objects never holds its log as text (R13).
+    pub logs_gzip: Vec<u8>,
     /// Errors and warnings (`restore-<name>-results.gz`).
     pub results: JobResults,
     /// The restored objects by type (`restore-<name>-resource-list.json.gz`).
@@ -1143,7 +1145,14 @@ impl RestoreCompanions {
         let list = serde_json::to_vec(&self.resource_list)
             .map_err(|e| RecordError::new("restore resource list", e.to_string()))?;
         Ok(vec![
-            (restore_logs_file_name(restore), gzip(&self.logs)),
+            (
+                restore_logs_file_name(restore),
+                if self.logs_gzip.is_empty() {
+                    gzip(b"")
+                } else {
+                    self.logs_gzip.clone()
+                },
+            ),
             (format!("restore-{restore}-results.gz"), gzip(&results)),
             (
                 format!("restore-{restore}-resource-list.json.gz"),

@@ -611,7 +611,7 @@ impl Engine {
             super::log::seconds(finished.duration_since(started))
         ));
         let companions = RestoreCompanions {
-            logs: crate::gzip::gunzip(&log.finish()).unwrap_or_default(),
+            logs_gzip: log.finish(),
             results: JobResults::from_status(&report.status),
             resource_list,
         };

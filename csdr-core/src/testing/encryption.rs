@@ -238,7 +238,7 @@ pub async fn encryption_conformance(
     let restore_logs =
         format!("msg=\"restored Secret shop/db with {SECRET_VALUE}\"\n").into_bytes();
     let files = RestoreCompanions {
-        logs: restore_logs.clone(),
+        logs_gzip: crate::gzip::gzip(&restore_logs),
         ..RestoreCompanions::default()
     };
     keyed.put_restore(&restore, &files).await.unwrap();

@@ -377,7 +377,7 @@ async fn restores_are_stored_create_only(t: &Fixture) {
         encryption: None,
     };
     let files = RestoreCompanions {
-        logs: b"restored\n".to_vec(),
+        logs_gzip: gzip(b"restored\n"),
         ..RestoreCompanions::default()
     };
     t.vault.put_restore(&record, &files).await.unwrap();
@@ -413,7 +413,7 @@ async fn restores_are_deleted_idempotently(t: &Fixture) {
         encryption: None,
     };
     let files = RestoreCompanions {
-        logs: b"restored\n".to_vec(),
+        logs_gzip: gzip(b"restored\n"),
         ..RestoreCompanions::default()
     };
     for name in ["r1", "r2"] {
