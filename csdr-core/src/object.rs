@@ -198,6 +198,55 @@ impl KubeObject {
             .and_then(Value::as_str)
     }
 
+    /// Where this object keeps its pod spec: `/spec` for a Pod, the pod template's spec for a
+    /// workload (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job,
+    /// CronJob); `None` for any other kind.
+    pub fn pod_spec_pointer(&self) -> Option<&'static str> {
+        match self.kind() {
+            "Pod" => Some("/spec"),
+            "Deployment"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "Job" => Some("/spec/template/spec"),
+            "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
+            _ => None,
+        }
+    }
+
+    /// The PersistentVolumeClaims its pod spec mounts (`volumes[].persistentVolumeClaim`),
+    /// by name, in order; none for an object without a pod spec.
+    ///
+    /// ```
+    /// use csdr_core::object::KubeObject;
+    /// use serde_json::json;
+    ///
+    /// let cron = KubeObject::new(json!({"apiVersion": "batch/v1", "kind": "CronJob",
+    ///     "metadata": {"name": "report", "namespace": "shop"},
+    ///     "spec": {"jobTemplate": {"spec": {"template": {"spec": {"volumes": [
+    ///         {"name": "out", "persistentVolumeClaim": {"claimName": "reports"}},
+    ///         {"name": "tmp", "emptyDir": {}}]}}}}}}))?;
+    /// assert_eq!(cron.mounted_claims(), ["reports"]);
+    /// let map = KubeObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+    ///     "metadata": {"name": "settings"}}))?;
+    /// assert!(map.mounted_claims().is_empty());
+    /// # Ok::<(), csdr_core::object::ObjectError>(())
+    /// ```
+    pub fn mounted_claims(&self) -> Vec<&str> {
+        self.pod_spec_pointer()
+            .and_then(|pointer| self.pointer(&format!("{pointer}/volumes")))
+            .and_then(Value::as_array)
+            .map(|volumes| {
+                volumes
+                    .iter()
+                    .filter_map(|v| v.pointer("/persistentVolumeClaim/claimName"))
+                    .filter_map(Value::as_str)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Sets a label, creating `metadata.labels` (or replacing it if it is not a JSON object)
     /// if needed. Returns whether the object changed, i.e. the label did not already have
     /// this value.

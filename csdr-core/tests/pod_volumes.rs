@@ -148,6 +148,18 @@ fn engine(
     clock: &Arc<ManualClock>,
     mover: Option<&SimPodVolumeMover>,
 ) -> Engine {
+    engine_reporting(sim, vault, clock, mover, true)
+}
+
+/// As [`engine`]; with `report_objects` off, the restore keeps its final objects in the spool
+/// until they are applied, as the CLI's table output does (R13).
+fn engine_reporting(
+    sim: &SimCluster,
+    vault: &Arc<dyn Vault>,
+    clock: &Arc<ManualClock>,
+    mover: Option<&SimPodVolumeMover>,
+    report_objects: bool,
+) -> Engine {
     let cluster: Arc<dyn Cluster> = Arc::new(sim.clone());
     let mut builder = Engine::builder()
         .cluster(cluster.clone())
@@ -157,6 +169,7 @@ fn engine(
         .snapshotter(Arc::new(CsiSnapshotter::new(cluster)))
         .options(EngineOptions {
             pvc_bind_wait: Duration::from_millis(50),
+            restore_report_objects: report_objects,
             ..EngineOptions::default()
         });
     if let Some(mover) = mover {
@@ -480,52 +493,61 @@ fn a_nas_claim_is_restored_elsewhere_with_its_files_before_its_deployment() {
             .unwrap()
             .clone();
 
-        let other = target(&clock, &sim);
-        let there = mover.on(other.clone());
-        // Without the pod, nothing but the data restore holds the Deployment back.
-        let mut spec = restore_spec("r1", "b1");
-        spec.scope.excluded_resources = vec!["pods".into()];
-        let report = engine(&other, &vault, &clock, Some(&there))
-            .restore(spec)
-            .await;
-        assert_eq!(
-            report.status.phase,
-            JobPhase::Completed,
-            "{:?}",
-            report.status
-        );
-        let uploads = claim(&other, "shop", "uploads").await.unwrap();
-        assert_eq!(
-            uploads.pointer("/spec/storageClassName").unwrap(),
-            "nas-new"
-        );
-        assert_ne!(uploads.pointer("/spec/volumeName"), Some(&source_pv));
-        assert_eq!(
-            other.read_volume("shop", "uploads").unwrap().as_deref(),
-            Some("cat.png bytes")
-        );
-        let restores = there.restores();
-        assert_eq!(restores.len(), 1, "{restores:?}");
-        assert_eq!(restores[0].mount.node, "node-c");
-        assert!(!restores[0].velero);
-        assert_eq!(
-            there.deployments_at_restore(),
-            [("shop/uploads".to_string(), Vec::<String>::new())],
-            "the Deployment waits for its claim's data"
-        );
-        assert!(
-            other
-                .get(
-                    &GroupVersionResource::new("apps", "v1", "deployments"),
-                    Some("shop"),
-                    "web"
-                )
-                .await
-                .unwrap()
-                .is_some()
-        );
-        // The data restore's pod is gone.
-        assert!(pod_names(&other).await.is_empty());
+        // The final objects held in the plan, then waiting in the spool (R13): either way the
+        // Deployment waits for its claim's data.
+        for (report_objects, name) in [(true, "r1"), (false, "r2")] {
+            let other = target(&clock, &sim);
+            let there = mover.on(other.clone());
+            // Without the pod, nothing but the data restore holds the Deployment back.
+            let mut spec = restore_spec(name, "b1");
+            spec.scope.excluded_resources = vec!["pods".into()];
+            let report = engine_reporting(&other, &vault, &clock, Some(&there), report_objects)
+                .restore(spec)
+                .await;
+            assert_eq!(
+                report.status.phase,
+                JobPhase::Completed,
+                "{:?}",
+                report.status
+            );
+            let uploads = claim(&other, "shop", "uploads").await.unwrap();
+            assert_eq!(
+                uploads.pointer("/spec/storageClassName").unwrap(),
+                "nas-new"
+            );
+            assert_ne!(uploads.pointer("/spec/volumeName"), Some(&source_pv));
+            assert_eq!(
+                other.read_volume("shop", "uploads").unwrap().as_deref(),
+                Some("cat.png bytes")
+            );
+            // The mover's records are shared by both targets: this restore's own.
+            let restores: Vec<_> = there
+                .restores()
+                .into_iter()
+                .filter(|r| r.restore_name == name)
+                .collect();
+            assert_eq!(restores.len(), 1, "{restores:?}");
+            assert_eq!(restores[0].mount.node, "node-c");
+            assert!(!restores[0].velero);
+            assert_eq!(
+                there.deployments_at_restore().last(),
+                Some(&("shop/uploads".to_string(), Vec::<String>::new())),
+                "the Deployment waits for its claim's data (report_objects {report_objects})"
+            );
+            assert!(
+                other
+                    .get(
+                        &GroupVersionResource::new("apps", "v1", "deployments"),
+                        Some("shop"),
+                        "web"
+                    )
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            // The data restore's pod is gone.
+            assert!(pod_names(&other).await.is_empty());
+        }
     });
 }
 

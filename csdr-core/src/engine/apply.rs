@@ -337,15 +337,13 @@ impl Engine {
             if custom.contains(&step.resource.group_resource()) {
                 gates.push(Gate::CustomResources);
             }
-            if let Some(pointer) = super::snapshots::pod_spec_pointer(step.object.kind()) {
-                let ns = step.object.namespace().unwrap_or("default");
-                for claim in pod_claims(&step.object, pointer) {
-                    let key = (ns.to_string(), claim);
-                    let waits = filled.contains(&key)
-                        || (step.object.kind() == "Pod" && claims.contains(&key));
-                    if waits {
-                        gates.push(Gate::Claim(key.0, key.1));
-                    }
+            let ns = step.object.namespace().unwrap_or("default");
+            for claim in step.object.mounted_claims() {
+                let key = (ns.to_string(), claim.to_string());
+                let waits =
+                    filled.contains(&key) || (step.object.kind() == "Pod" && claims.contains(&key));
+                if waits {
+                    gates.push(Gate::Claim(key.0, key.1));
                 }
             }
             gates
@@ -715,21 +713,6 @@ fn claim_binds_at_once(ctx: &TransformContext, claim: &KubeObject) -> bool {
             .unwrap_or(true),
         None => true,
     }
-}
-
-/// The claims a pod spec at `pointer` mounts.
-fn pod_claims(pod: &KubeObject, pointer: &str) -> Vec<String> {
-    pod.pointer(&format!("{pointer}/volumes"))
-        .and_then(Value::as_array)
-        .map(|volumes| {
-            volumes
-                .iter()
-                .filter_map(|v| v.pointer("/persistentVolumeClaim/claimName"))
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Kept for the unit tests: which tier a resource is in.

@@ -48,40 +48,18 @@ pub(super) struct ClaimsInUse {
     templates: BTreeMap<(String, String), String>,
 }
 
-/// Where a kind keeps its pod spec.
-pub(super) fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("/spec"),
-        "Deployment"
-        | "ReplicaSet"
-        | "ReplicationController"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "Job" => Some("/spec/template/spec"),
-        "CronJob" => Some("/spec/jobTemplate/spec/template/spec"),
-        _ => None,
-    }
-}
-
 impl ClaimsInUse {
     /// Notes the claims an object's pods mount, if it is a workload.
     pub(super) fn note(&mut self, obj: &KubeObject) {
-        let Some(pointer) = pod_spec_pointer(obj.kind()) else {
+        if obj.pod_spec_pointer().is_none() {
             return;
-        };
+        }
         let ns = obj.namespace().unwrap_or("default").to_string();
         let user = format!("{} {ns}/{}", obj.kind(), obj.name());
-        if let Some(Value::Array(volumes)) = obj.pointer(&format!("{pointer}/volumes")) {
-            for v in volumes {
-                if let Some(name) = v
-                    .pointer("/persistentVolumeClaim/claimName")
-                    .and_then(Value::as_str)
-                {
-                    self.claims
-                        .entry((ns.clone(), name.to_string()))
-                        .or_insert_with(|| user.clone());
-                }
-            }
+        for name in obj.mounted_claims() {
+            self.claims
+                .entry((ns.clone(), name.to_string()))
+                .or_insert_with(|| user.clone());
         }
         if obj.kind() == "StatefulSet"
             && let Some(Value::Array(templates)) = obj.pointer("/spec/volumeClaimTemplates")

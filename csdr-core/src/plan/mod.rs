@@ -729,9 +729,12 @@ impl<'a> Planner<'a, '_> {
         // The plan holds its final objects until they are applied (R13), or their heads.
         let mut object = outcome.object;
         let mut final_at = None;
+        // Pods and the workloads that mount claims stay whole: the apply reads their claims
+        // (a claim bound, or filled from a file-system backup, before its workload, D4).
         if let Some(finals) = self.finals.as_deref_mut()
             && !contents::kept_whole(c.key)
             && !(c.key.group.is_empty() && c.key.plural == "pods")
+            && object.mounted_claims().is_empty()
         {
             match contents::write_spooled(finals, &object) {
                 Ok(span) => {
