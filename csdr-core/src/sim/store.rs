@@ -688,18 +688,32 @@ impl SimState {
         }
     }
 
+    /// The objects of one resource (`plural.group`), in key order: a range of the store, not
+    /// a walk over every object.
+    fn objects_of<'s>(&'s self, resource: &'s str) -> impl Iterator<Item = &'s KubeObject> + 's {
+        let from = ObjectKey {
+            resource: resource.to_string(),
+            namespace: String::new(),
+            name: String::new(),
+        };
+        self.objects
+            .range(from..)
+            .take_while(move |(k, _)| k.resource == resource)
+            .map(|(_, o)| o)
+    }
+
     fn storage_class(&self, name: &str) -> Option<KubeObject> {
         self.objects
-            .iter()
-            .find(|(k, _)| k.resource == "storageclasses.storage.k8s.io" && k.name == name)
-            .map(|(_, o)| o.clone())
+            .get(&ObjectKey {
+                resource: "storageclasses.storage.k8s.io".into(),
+                namespace: String::new(),
+                name: name.to_string(),
+            })
+            .cloned()
     }
 
     fn default_storage_class(&self) -> Option<KubeObject> {
-        self.objects
-            .iter()
-            .filter(|(k, _)| k.resource == "storageclasses.storage.k8s.io")
-            .map(|(_, o)| o)
+        self.objects_of("storageclasses.storage.k8s.io")
             .find(|o| {
                 o.annotation("storageclass.kubernetes.io/is-default-class") == Some("true")
                     || o.annotation("storageclass.beta.kubernetes.io/is-default-class")
@@ -1213,10 +1227,7 @@ impl SimState {
     /// The `subresources.<name>` block a CRD declares for a version of its resource `key`.
     pub fn crd_version_subresource(&self, key: &str, version: &str, name: &str) -> Option<Value> {
         let crd = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.resource == "customresourcedefinitions.apiextensions.k8s.io")
-            .map(|(_, o)| o)
+            .objects_of("customresourcedefinitions.apiextensions.k8s.io")
             .find(|o| crd_resource_key(o).as_deref() == Some(key))?;
         let per_version = crd
             .pointer("/spec/versions")
@@ -1816,10 +1827,8 @@ impl SimState {
     fn refresh_crds(&mut self) {
         let mut discovery = self.builtin.clone();
         let crds: Vec<KubeObject> = self
-            .objects
-            .iter()
-            .filter(|(k, _)| k.resource == "customresourcedefinitions.apiextensions.k8s.io")
-            .map(|(_, o)| o.clone())
+            .objects_of("customresourcedefinitions.apiextensions.k8s.io")
+            .cloned()
             .collect();
         for crd in crds {
             let Some(spec) = crd.fields().get("spec") else {
