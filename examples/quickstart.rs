@@ -136,9 +136,7 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     println!(
         "  {} created, {} already there, {} patched",
-        report.created.len(),
-        report.existing.len(),
-        report.patched.len()
+        report.counts.created, report.counts.existing, report.counts.patched
     );
     print_issues(&report.status.warnings, &report.status.errors);
 

@@ -1133,8 +1133,10 @@ pub struct RestoreCompanions {
     pub logs_gzip: Vec<u8>,
     /// Errors and warnings (`restore-<name>-results.gz`).
     pub results: JobResults,
-    /// The restored objects by type (`restore-<name>-resource-list.json.gz`).
-    pub resource_list: ResourceList,
+    /// The restored objects by type (`restore-<name>-resource-list.json.gz`), as
+    /// gzip-compressed JSON ([`ResourceListWriter`] writes it as objects are created); empty
+    /// for none.
+    pub resource_list_gzip: Vec<u8>,
 }
 
 impl RestoreCompanions {
@@ -1142,8 +1144,6 @@ impl RestoreCompanions {
     pub fn encode(&self, restore: &str) -> Result<Vec<(String, Vec<u8>)>, RecordError> {
         let results = serde_json::to_vec(&self.results)
             .map_err(|e| RecordError::new("restore results", e.to_string()))?;
-        let list = serde_json::to_vec(&self.resource_list)
-            .map_err(|e| RecordError::new("restore resource list", e.to_string()))?;
         Ok(vec![
             (
                 restore_logs_file_name(restore),
@@ -1156,7 +1156,11 @@ impl RestoreCompanions {
             (format!("restore-{restore}-results.gz"), gzip(&results)),
             (
                 format!("restore-{restore}-resource-list.json.gz"),
-                gzip(&list),
+                if self.resource_list_gzip.is_empty() {
+                    gzip(b"{}")
+                } else {
+                    self.resource_list_gzip.clone()
+                },
             ),
         ])
     }

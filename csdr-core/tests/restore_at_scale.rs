@@ -155,6 +155,33 @@ async fn memory_vault_on(store: MemoryBlobStore) -> Arc<dyn Vault> {
     )
 }
 
+/// The resource list a restore stored beside its record
+/// (`restores/<name>/restore-<name>-resource-list.json.gz`): every object it created, by type.
+async fn restored_list(store: &MemoryBlobStore, restore: &str) -> BTreeMap<String, Vec<String>> {
+    let key = format!("restores/{restore}/restore-{restore}-resource-list.json.gz");
+    let gz = csdr_core::ports::blob_store::BlobStore::get(store, &key)
+        .await
+        .unwrap();
+    serde_json::from_slice(&csdr_core::gzip::gunzip(&gz).unwrap()).unwrap()
+}
+
+/// `Kind` names as the resource list keys them (`<group>/<version>/<Kind>`), with
+/// `namespace/name` of each object, from the report's plan in order.
+fn planned_list(report: &RestoreReport) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in report.plan.creates() {
+        let o = &c.object;
+        let name = match o.namespace() {
+            Some(ns) => format!("{ns}/{}", o.name()),
+            None => o.name().to_string(),
+        };
+        out.entry(format!("{}/{}", o.api_version(), o.kind()))
+            .or_default()
+            .push(name);
+    }
+    out
+}
+
 async fn backed_up(namespaces: usize) -> Arc<dyn Vault> {
     backed_up_on(namespaces, MemoryBlobStore::new()).await
 }
@@ -435,7 +462,8 @@ fn every_dependency_is_created_first_when_the_final_objects_wait_in_the_spool() 
 }
 
 async fn dependencies_first(report_objects: bool) {
-    let vault = backed_up(6).await;
+    let store = MemoryBlobStore::new();
+    let vault = backed_up_on(6, store.clone()).await;
     let target = Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 2));
     let spec = RestoreSpec::new("r1", "app-b");
     let report = restore_configured(target.clone(), vault, spec, report_objects).await;
@@ -463,7 +491,7 @@ async fn dependencies_first(report_objects: bool) {
             _ => {}
         }
     }
-    assert_eq!(started.len(), report.created.len());
+    assert_eq!(started.len() as u64, report.counts.created);
     // R3: an object starts only after every object of a lower tier it may depend on — every
     // cluster-scoped one, and those of its own namespace — has been created.
     let mut checked = 0;
@@ -527,13 +555,20 @@ async fn dependencies_first(report_objects: bool) {
         mixed,
         "objects of different resources were never applied together"
     );
-    // The report stays in plan order.
+    // The report stays in plan order, its lists only when it holds objects (R13); the
+    // restore's resource list names every object created, whatever the report holds.
     let planned: Vec<_> = report
         .plan
         .creates()
         .map(|c| csdr_core::model::ObjectRef::of(&c.object))
         .collect();
-    assert_eq!(report.created, planned);
+    assert_eq!(report.counts.created, planned.len() as u64);
+    if report_objects {
+        assert_eq!(report.created, planned);
+    } else {
+        assert!(report.created.is_empty());
+    }
+    assert_eq!(restored_list(&store, "r1").await, planned_list(&report));
 }
 
 #[test]
@@ -860,7 +895,9 @@ fn as_restored(mut live: KubeObject) -> KubeObject {
 fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
     futures::executor::block_on(async {
         // Two vaults with the same backup: a restore's name is taken once per vault.
-        let (vault, other_vault) = (backed_up(3).await, backed_up(3).await);
+        let (store, other_store) = (MemoryBlobStore::new(), MemoryBlobStore::new());
+        let vault = backed_up_on(3, store.clone()).await;
+        let other_vault = backed_up_on(3, other_store.clone()).await;
         let held_target = SimCluster::new(KubeRelease::V1_28);
         let spooled_target = SimCluster::new(KubeRelease::V1_28);
         let spec = RestoreSpec::new("r1", "app-b");
@@ -885,7 +922,15 @@ fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
             "{:#?}",
             spooled.status
         );
-        assert_eq!(spooled.created, held.created);
+        // The spooled restore's report counts what it did without listing it; both restores
+        // list the same objects in the vault.
+        assert_eq!(spooled.counts, held.counts);
+        assert_eq!(spooled.counts.created, held.created.len() as u64);
+        assert!(spooled.created.is_empty());
+        assert_eq!(
+            restored_list(&other_store, "r1").await,
+            restored_list(&store, "r1").await
+        );
         // The report of the spooled restore holds heads of the ConfigMaps, not their data.
         let config_map = spooled
             .plan

@@ -658,9 +658,9 @@ pub fn restore_report_table(report: &RestoreReport) -> String {
             "Items:       {} of {} restored",
             report.status.progress.items_done, report.status.progress.total_items
         );
-        let _ = writeln!(out, "Created:     {}", report.created.len());
-        let _ = writeln!(out, "Existing:    {}", report.existing.len());
-        let _ = writeln!(out, "Patched:     {}", report.patched.len());
+        let _ = writeln!(out, "Created:     {}", report.counts.created);
+        let _ = writeln!(out, "Existing:    {}", report.counts.existing);
+        let _ = writeln!(out, "Patched:     {}", report.counts.patched);
     }
     if let Some(pre) = &report.preflight {
         let _ = writeln!(

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use super::log::JobLog;
 use super::pod_volumes::DataRestores;
-use super::restore::{Applied, RestoreReport};
+use super::restore::{Applied, Outcome, RestoreReport};
 use super::{Engine, ProgressEvent};
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
@@ -270,6 +270,7 @@ impl Engine {
         report: &mut RestoreReport,
         finals: Option<&dyn SpoolFile>,
         log: &mut JobLog,
+        restored: &mut crate::vault_record::ResourceListWriter,
     ) {
         let workers = self
             .options
@@ -582,16 +583,17 @@ impl Engine {
             }
         }
 
-        // The report, in plan order.
+        // The report, in plan order; the lists only when the report holds objects (R13).
+        let listed = self.options.restore_report_objects;
         for (step, applied) in creates.iter().zip(results) {
             let object = ObjectRef::of(&step.object);
             match applied {
-                Some(Applied::Created) => report.created.push(object),
+                Some(Applied::Created) => report.note(Outcome::Created, object, listed, restored),
                 Some(Applied::Existing(warning)) => {
                     report.status.warnings.extend(warning.map(|w| *w));
-                    report.existing.push(object);
+                    report.note(Outcome::Existing, object, listed, restored);
                 }
-                Some(Applied::Patched) => report.patched.push(object),
+                Some(Applied::Patched) => report.note(Outcome::Patched, object, listed, restored),
                 Some(Applied::Failed(issue)) => report.status.errors.push(*issue),
                 None => report.status.errors.push(Issue::about(
                     object,

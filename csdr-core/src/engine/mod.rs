@@ -77,7 +77,7 @@ pub use convert::{
 pub use maintenance::{GcReport, ScheduleTick};
 pub use pod_volumes::{HBR_PARTIALLY_COMPLETED, VOLUME_POD_LABEL, recorded_pod_volume_backups};
 pub use preflight::PreflightReport;
-pub use restore::RestoreReport;
+pub use restore::{RestoreCounts, RestoreReport};
 pub use snapshots::{SnapshotCleanup, backup_snapshot_name, describe_snapshot, recorded_snapshots};
 
 /// Options of the engine beyond the `csdr-config` ConfigMap.
@@ -113,7 +113,10 @@ pub struct EngineOptions {
     /// names the objects (`apiVersion`, `kind`, name, namespace) and where they are created,
     /// without their source, version choice and transformations (a dry run reports those),
     /// so a restore of millions of objects does not hold them all (R13); namespaces,
-    /// volumes, claims, StorageClasses, CRDs and Pods stay whole.
+    /// volumes, claims, StorageClasses, CRDs, Pods and the workloads that mount claims stay
+    /// whole. Its `created`, `existing` and `patched` lists are then left empty: the
+    /// report's `counts` say how many, and the restore's resource list in the vault names
+    /// every object created.
     pub restore_report_objects: bool,
     /// How many bytes of a backup's entries (their JSON text) a restore's index holds whole
     /// in memory; the entries read after that are spooled and the index keeps only their

@@ -61,6 +61,7 @@ const NAMESPACES: (&str, &str, &str) = ("", "v1", "namespaces");
 impl Engine {
     /// Runs a restore with pre-flight: see the [module documentation](self). Fills the report
     /// (its `preflight`, and a failure when the target rejected an object).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn restore_with_preflight(
         &self,
         spec: &RestoreSpec,
@@ -69,6 +70,7 @@ impl Engine {
         data: &super::pod_volumes::DataRestores,
         report: &mut RestoreReport,
         log: &mut JobLog,
+        restored: &mut crate::vault_record::ResourceListWriter,
     ) {
         // What exists on the target already: the namespaces the plan writes into.
         let namespaces: BTreeSet<String> = report
@@ -137,13 +139,14 @@ impl Engine {
                 .creates()
                 .map(|c| ObjectRef::of(&c.object))
                 .collect();
+            report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = report.status.progress.total_items;
             report.preflight = Some(pre);
             return;
         }
         if deferred.is_empty() {
             report.preflight = Some(pre);
-            self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
+            self.apply_concurrently(spec, ctx, snapshots, data, report, None, log, restored)
                 .await;
             return;
         }
@@ -152,7 +155,7 @@ impl Engine {
         let plan = std::mem::take(&mut report.plan);
         let (first, rest) = split_foundations(&plan);
         report.plan = first;
-        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
+        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log, restored)
             .await;
         let written: Vec<String> = report
             .created
@@ -191,7 +194,7 @@ impl Engine {
             return;
         }
         report.preflight = Some(pre);
-        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log)
+        self.apply_concurrently(spec, ctx, snapshots, data, report, None, log, restored)
             .await;
         report.plan = plan;
     }

@@ -23,7 +23,8 @@ use crate::ports::vault::VaultError;
 use crate::transform::sanitize::SERVER_SET_METADATA;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
 use crate::vault_record::{
-    BackupCompanions, CompanionKind, JobResults, ResourceList, RestoreCompanions, RestoreRecord,
+    BackupCompanions, CompanionKind, JobResults, ResourceListWriter, RestoreCompanions,
+    RestoreRecord,
 };
 
 /// The result of a restore.
@@ -40,15 +41,32 @@ pub struct RestoreReport {
     pub status: JobStatus,
     /// The plan: every step with its version choice and transformations.
     pub plan: RestorePlan,
-    /// Objects created (for a dry run: that would be created).
+    /// Objects created (for a dry run: that would be created); empty, as `existing` and
+    /// `patched` are, when the engine's `restore_report_objects` is off (R13: `counts` then
+    /// say how many, the restore's resource list in the vault which).
     pub created: Vec<ObjectRef>,
     /// Objects that already existed and were left as they were (R11).
     pub existing: Vec<ObjectRef>,
     /// Objects that already existed and were patched to the backed-up state (R11 `update`).
     pub patched: Vec<ObjectRef>,
+    /// How many objects were created, found existing and patched, whether or not the lists
+    /// above hold them.
+    pub counts: RestoreCounts,
     /// What the pre-flight found, when the restore asked for one (R15).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preflight: Option<super::preflight::PreflightReport>,
+}
+
+/// How many objects a restore created, found existing and patched (R11).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreCounts {
+    /// Objects created (for a dry run: that would be created).
+    pub created: u64,
+    /// Objects that already existed and were left as they were.
+    pub existing: u64,
+    /// Objects that already existed and were patched to the backed-up state.
+    pub patched: u64,
 }
 
 impl RestoreReport {
@@ -56,6 +74,48 @@ impl RestoreReport {
     pub fn objects(&self) -> impl Iterator<Item = &KubeObject> {
         self.plan.creates().map(|c| &c.object)
     }
+
+    /// Notes what happened to one object: counted, kept in its list when `listed`, and, when
+    /// created, named in the restore's resource list `restored`.
+    pub(super) fn note(
+        &mut self,
+        outcome: Outcome,
+        object: ObjectRef,
+        listed: bool,
+        restored: &mut ResourceListWriter,
+    ) {
+        let (count, list) = match outcome {
+            Outcome::Created => {
+                let kind = format!(
+                    "{}/{}",
+                    crate::object::GroupVersion::new(
+                        object.group.as_str(),
+                        object.version.as_str()
+                    ),
+                    object.kind
+                );
+                match &object.namespace {
+                    Some(ns) => restored.push(&kind, &format!("{ns}/{}", object.name)),
+                    None => restored.push(&kind, &object.name),
+                }
+                (&mut self.counts.created, &mut self.created)
+            }
+            Outcome::Existing => (&mut self.counts.existing, &mut self.existing),
+            Outcome::Patched => (&mut self.counts.patched, &mut self.patched),
+        };
+        *count += 1;
+        if listed {
+            list.push(object);
+        }
+    }
+}
+
+/// What a restore did with an object that it did not fail to restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Created,
+    Existing,
+    Patched,
 }
 
 /// What happened to one create step (boxed issues: the apply keeps one per object, R13).
@@ -83,6 +143,8 @@ impl Engine {
         });
         let span = tracing::info_span!("restore", name = %spec.name, backup = %spec.backup_name);
         let mut log = JobLog::new(self.clock.clone());
+        // The restore's resource list, written as objects are created (R13).
+        let mut restored = ResourceListWriter::new();
         log.info(format!(
             "restore {} of backup {} started{}",
             spec.name,
@@ -98,6 +160,7 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            counts: RestoreCounts::default(),
             preflight: None,
         };
         // The name is checked before anything is written; a taken name is not recorded.
@@ -112,7 +175,10 @@ impl Engine {
                 return report;
             }
             Ok(()) => {
-                let run = tracing::Instrument::instrument(self.run_restore(&spec, &mut log), span);
+                let run = tracing::Instrument::instrument(
+                    self.run_restore(&spec, &mut log, &mut restored),
+                    span,
+                );
                 match run.await {
                     Ok(report) => report,
                     Err(e) => failed(&e),
@@ -122,7 +188,8 @@ impl Engine {
         report.status.start_timestamp = Some(started);
         report.status.completion_timestamp = Some(self.clock.now());
         if !spec.dry_run {
-            self.record_restore(&spec, &mut report, started, log).await;
+            self.record_restore(&spec, &mut report, started, log, restored)
+                .await;
         }
         self.emit(ProgressEvent::Finished {
             phase: report.status.phase,
@@ -153,6 +220,7 @@ impl Engine {
         &self,
         spec: &RestoreSpec,
         log: &mut JobLog,
+        restored: &mut ResourceListWriter,
     ) -> Result<RestoreReport, JobError> {
         let now = self.clock.now();
         self.vault.validate(now).await.require_available()?;
@@ -228,7 +296,7 @@ impl Engine {
         if !spec.included_volumes.is_empty() {
             // D5: chosen claims alone, from their snapshots.
             return Ok(self
-                .restore_volumes_alone(spec, &contents, &snapshots, &data, warnings, log)
+                .restore_volumes_alone(spec, &contents, &snapshots, &data, warnings, log, restored)
                 .await);
         }
         let ctx = TransformContext {
@@ -288,10 +356,11 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            counts: RestoreCounts::default(),
             preflight: None,
         };
         if spec.preflight {
-            self.restore_with_preflight(spec, &ctx, &snapshots, &data, &mut report, log)
+            self.restore_with_preflight(spec, &ctx, &snapshots, &data, &mut report, log, restored)
                 .await;
         } else if spec.dry_run {
             report.created = report
@@ -299,6 +368,7 @@ impl Engine {
                 .creates()
                 .map(|c| ObjectRef::of(&c.object))
                 .collect();
+            report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = total;
         } else {
             self.apply_concurrently(
@@ -309,6 +379,7 @@ impl Engine {
                 &mut report,
                 finals.as_deref(),
                 log,
+                restored,
             )
             .await;
         }
@@ -568,20 +639,8 @@ impl Engine {
         report: &mut RestoreReport,
         started: jiff::Timestamp,
         mut log: JobLog,
+        restored: ResourceListWriter,
     ) {
-        let mut resource_list = ResourceList::new();
-        for object in &report.created {
-            let key = format!(
-                "{}/{}",
-                crate::object::GroupVersion::new(object.group.clone(), object.version.clone()),
-                object.kind
-            );
-            let name = match &object.namespace {
-                Some(ns) => format!("{ns}/{}", object.name),
-                None => object.name.clone(),
-            };
-            resource_list.entry(key).or_default().push(name);
-        }
         let record = RestoreRecord {
             spec: spec.clone(),
             status: report.status.clone(),
@@ -603,17 +662,26 @@ impl Engine {
             spec.name,
             spec.backup_name,
             report.status.phase,
-            report.created.len(),
-            report.existing.len(),
-            report.patched.len(),
+            report.counts.created,
+            report.counts.existing,
+            report.counts.patched,
             report.status.errors.len(),
             report.status.warnings.len(),
             super::log::seconds(finished.duration_since(started))
         ));
+        let resource_list_gzip = match restored.finish(&spec.name) {
+            Ok(file) => file.gzip,
+            Err(e) => {
+                report.status.warnings.push(Issue::general(format!(
+                    "the restore's resource list could not be written: {e}"
+                )));
+                Vec::new()
+            }
+        };
         let companions = RestoreCompanions {
             logs_gzip: log.finish(),
             results: JobResults::from_status(&report.status),
-            resource_list,
+            resource_list_gzip,
         };
         if let Err(e) = self.vault.put_restore(&record, &companions).await {
             report.status.warnings.push(Issue::general(format!(

@@ -24,6 +24,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::log::JobLog;
+use super::restore::Outcome;
 use super::{Engine, RestoreReport};
 use crate::model::{
     BackupSpec, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec, VolumeRestore,
@@ -584,6 +585,7 @@ impl Engine {
     /// A standalone volume restore (D5): each chosen claim is created alone, from its
     /// snapshot, under its own or a new name and namespace (a dry run lists them and writes
     /// nothing).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn restore_volumes_alone(
         &self,
         spec: &RestoreSpec,
@@ -592,6 +594,7 @@ impl Engine {
         data: &super::pod_volumes::DataRestores,
         warnings: Vec<Issue>,
         log: &mut JobLog,
+        restored: &mut crate::vault_record::ResourceListWriter,
     ) -> RestoreReport {
         let mut report = RestoreReport {
             name: spec.name.clone(),
@@ -610,6 +613,7 @@ impl Engine {
             created: Vec::new(),
             existing: Vec::new(),
             patched: Vec::new(),
+            counts: Default::default(),
             preflight: None,
         };
         let backed_up: BTreeMap<(String, String), &KubeObject> = contents
@@ -641,7 +645,8 @@ impl Engine {
                         Some(line) => log.info(format!("created {created}; {line}")),
                         None => log.info(format!("created {created} from its snapshot")),
                     }
-                    report.created.push(created);
+                    let listed = self.options.restore_report_objects;
+                    report.note(Outcome::Created, created, listed, restored);
                 }
                 Err(issue) => {
                     log.error(issue.to_string());
