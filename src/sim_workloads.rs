@@ -1847,6 +1847,17 @@ mod tests {
         });
         assert_eq!(text(&running, "/status/phase"), Some("Running"));
         assert_eq!(workloads.running(), 1);
+        // The script has set its trap once it has written its pid: a SIGTERM before that
+        // would end the shell without it (a race on a loaded machine, not what is tested).
+        let pid = kubelet.kubelet_root("node-a").join("pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pid.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the process never started its loop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         sim.delete_with(
             &gvr("", "pods"),
             Some("csdr"),
