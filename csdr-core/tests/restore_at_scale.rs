@@ -560,7 +560,7 @@ async fn dependencies_first(report_objects: bool) {
     let planned: Vec<_> = report
         .plan
         .creates()
-        .map(|c| csdr_core::model::ObjectRef::of(&c.object))
+        .map(|c| c.object.object_ref())
         .collect();
     assert_eq!(report.counts.created, planned.len() as u64);
     if report_objects {
@@ -810,7 +810,7 @@ fn a_restore_that_passes_its_preflight_restores_everything() {
         let planned: Vec<_> = report
             .plan
             .creates()
-            .map(|c| csdr_core::model::ObjectRef::of(&c.object))
+            .map(|c| c.object.object_ref())
             .collect();
         assert_eq!(report.created, planned);
         let pre = report.preflight.as_ref().expect("a pre-flight report");
@@ -931,19 +931,24 @@ fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
             restored_list(&other_store, "r1").await,
             restored_list(&store, "r1").await
         );
-        // The report of the spooled restore holds heads of the ConfigMaps, not their data.
+        // The report of the spooled restore names the ConfigMaps; their data waited in the
+        // spool.
         let config_map = spooled
             .plan
             .creates()
             .find(|c| c.object.kind() == "ConfigMap")
             .expect("a ConfigMap step");
-        assert!(config_map.final_at.is_some());
-        assert_eq!(config_map.object.pointer("/data"), None);
+        assert!(config_map.object.spooled_at().is_some());
+        assert!(config_map.object.whole().is_none());
+        assert_eq!(
+            serde_json::to_value(&config_map.object).unwrap()["metadata"]["namespace"],
+            config_map.object.namespace().unwrap()
+        );
         assert_eq!(config_map.version, None);
         // Every object is in the target exactly as the restore that held it created it.
         let mut compared = 0;
         for step in held.plan.creates() {
-            let o = &step.object;
+            let o = step.object.whole().unwrap();
             let get = |c: &SimCluster| {
                 let c = c.clone();
                 let (gvr, ns, name) = (
@@ -999,7 +1004,7 @@ fn an_index_partly_held_and_partly_spooled_restores_the_same_objects() {
         assert_eq!(mixed.plan, held.plan);
         let mut compared = 0;
         for step in held.plan.creates() {
-            let o = &step.object;
+            let o = step.object.whole().unwrap();
             let get = |c: &SimCluster| {
                 let c = c.clone();
                 let (gvr, ns, name) = (
@@ -1066,7 +1071,7 @@ fn an_interrupted_restore_run_again_under_another_name_with_update_converges() {
         assert!(second.existing.len() + second.patched.len() >= 20);
         // Every object is in the target as the backup has it.
         for step in second.plan.creates() {
-            let o = &step.object;
+            let o = step.object.whole().unwrap();
             let live = inner
                 .get(&step.resource, o.namespace(), o.name())
                 .await

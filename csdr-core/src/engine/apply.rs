@@ -37,7 +37,7 @@ use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::read_spooled;
 use crate::plan::order::RestoreOrder;
-use crate::plan::{CreateStep, PlanStep};
+use crate::plan::{CreateStep, PlanStep, StepObject};
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::spool::SpoolFile;
@@ -309,7 +309,10 @@ impl Engine {
         let immediate = |claim: &KubeObject| claim_binds_at_once(ctx, claim);
         let claims: BTreeSet<(String, String)> = creates
             .iter()
-            .filter(|c| c.object.kind() == "PersistentVolumeClaim" && immediate(&c.object))
+            .filter(|c| {
+                c.object.kind() == "PersistentVolumeClaim"
+                    && c.object.whole().is_some_and(immediate)
+            })
             .map(|c| {
                 (
                     c.object.namespace().unwrap_or("default").to_string(),
@@ -403,23 +406,22 @@ impl Engine {
                     if !wait.is_zero() {
                         self.timer.sleep(wait).await;
                     }
-                    let applied = match step.final_at {
+                    let applied = match step.object.spooled_at() {
                         None => self.apply_create(spec, snapshots, step).await,
                         // The final object, read back just before it is applied (R13).
                         Some(span) => match finals.map(|f| read_spooled(f, span)) {
                             Some(Ok(object)) => {
                                 let whole = CreateStep {
-                                    object,
+                                    object: StepObject::Whole(object),
                                     resource: step.resource.clone(),
                                     source: step.source.clone(),
                                     version: None,
                                     transformations: Vec::new(),
-                                    final_at: None,
                                 };
                                 self.apply_create(spec, snapshots, &whole).await
                             }
                             failed => Applied::Failed(Box::new(Issue::about(
-                                ObjectRef::of(&step.object),
+                                step.object.object_ref(),
                                 format!(
                                     "reading its final object back from the restore's \
                                      temporary storage failed: {}",
@@ -442,25 +444,28 @@ impl Engine {
                 Done::Object(i, applied) => {
                     in_flight -= 1;
                     let step = creates[i];
-                    let object = ObjectRef::of(&step.object);
+                    let object = step.object.object_ref();
                     match &applied {
                         Applied::Created => {
                             log.info(format!("created {object}"));
-                            if step.object.kind() == "PersistentVolumeClaim" {
+                            // Claims are planned whole (R13).
+                            if let Some(claim) = step.object.whole()
+                                && claim.kind() == "PersistentVolumeClaim"
+                            {
                                 let key = (
-                                    step.object.namespace().unwrap_or("default").to_string(),
-                                    step.object.name().to_string(),
+                                    claim.namespace().unwrap_or("default").to_string(),
+                                    claim.name().to_string(),
                                 );
                                 if filled.contains(&key) {
                                     let bind_first = claims.contains(&key);
                                     tasks.push(Box::pin(self.fill(
                                         &spec.name,
-                                        step.object.clone(),
+                                        claim.clone(),
                                         data,
                                         bind_first,
                                     )));
                                 } else if claims.contains(&key) {
-                                    tasks.push(Box::pin(self.bind(step.object.clone())));
+                                    tasks.push(Box::pin(self.bind(claim.clone())));
                                 }
                             }
                         }
@@ -586,7 +591,7 @@ impl Engine {
         // The report, in plan order; the lists only when the report holds objects (R13).
         let listed = self.options.restore_report_objects;
         for (step, applied) in creates.iter().zip(results) {
-            let object = ObjectRef::of(&step.object);
+            let object = step.object.object_ref();
             match applied {
                 Some(Applied::Created) => report.note(Outcome::Created, object, listed, restored),
                 Some(Applied::Existing(warning)) => {
@@ -734,13 +739,14 @@ mod tests {
             format!("{group}/v1")
         };
         CreateStep {
-            object: KubeObject::new(json!({"apiVersion": api, "kind": kind, "metadata": meta}))
-                .unwrap_or_else(|e| panic!("{e}")),
+            object: StepObject::Whole(
+                KubeObject::new(json!({"apiVersion": api, "kind": kind, "metadata": meta}))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
             resource: GroupVersionResource::new(group, "v1", plural),
             source: None,
             version: None,
             transformations: Vec::new(),
-            final_at: None,
         }
     }
 

@@ -137,7 +137,7 @@ impl Engine {
             report.created = report
                 .plan
                 .creates()
-                .map(|c| ObjectRef::of(&c.object))
+                .map(|c| c.object.object_ref())
                 .collect();
             report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = report.status.progress.total_items;
@@ -229,7 +229,13 @@ impl Engine {
     }
 
     async fn dry_run_one(&self, spec: &RestoreSpec, step: &CreateStep) -> Verdict {
-        let object = &step.object;
+        // A pre-flight plans with its final objects held.
+        let Some(object) = step.object.whole() else {
+            return Verdict::Rejected(Issue::about(
+                step.object.object_ref(),
+                "its final object is not held, so it cannot be sent in a server-side dry run",
+            ));
+        };
         let reject = |e: ClusterError| {
             Verdict::Rejected(Issue::about(
                 ObjectRef::of(object),

@@ -70,9 +70,10 @@ pub struct RestoreCounts {
 }
 
 impl RestoreReport {
-    /// The final objects, exactly as they are (or would be) created, in plan order.
+    /// The final objects, exactly as they are (or would be) created, in plan order; those
+    /// that waited in the spool (`EngineOptions::restore_report_objects` off) are not here.
     pub fn objects(&self) -> impl Iterator<Item = &KubeObject> {
-        self.plan.creates().map(|c| &c.object)
+        self.plan.creates().filter_map(|c| c.object.whole())
     }
 
     /// Notes what happened to one object: counted, kept in its list when `listed`, and, when
@@ -366,7 +367,7 @@ impl Engine {
             report.created = report
                 .plan
                 .creates()
-                .map(|c| ObjectRef::of(&c.object))
+                .map(|c| c.object.object_ref())
                 .collect();
             report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = total;
@@ -533,7 +534,13 @@ impl Engine {
         snapshots: &[VolumeSnapshotRecord],
         step: &CreateStep,
     ) -> Applied {
-        let object = &step.object;
+        // The apply reads a spooled final object back before it comes here.
+        let Some(object) = step.object.whole() else {
+            return Applied::Failed(Box::new(Issue::about(
+                step.object.object_ref(),
+                "its final object was not read back from the restore's temporary storage",
+            )));
+        };
         let fail =
             |reason: String| Applied::Failed(Box::new(Issue::about(ObjectRef::of(object), reason)));
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
@@ -587,7 +594,10 @@ impl Engine {
         snapshots: &[VolumeSnapshotRecord],
         step: &CreateStep,
     ) -> Result<(), String> {
-        let object = &step.object;
+        // Claims are planned whole (R13).
+        let Some(object) = step.object.whole() else {
+            return Ok(());
+        };
         if object.kind() != "PersistentVolumeClaim"
             || object
                 .pointer("/spec/dataSource/kind")

@@ -277,7 +277,7 @@ pub fn kept_whole(key: &ResourceKey) -> bool {
 /// name, namespace, labels and the mirror-pod annotation. A spooled index holds this instead
 /// of the object.
 pub fn head(object: &KubeObject) -> KubeObject {
-    head_with(object, true, true)
+    head_with(object, true)
 }
 
 /// Whether the heads of a spooled index keep the objects' labels.
@@ -289,13 +289,7 @@ pub enum HeadLabels {
     Dropped,
 }
 
-/// What names an object: `apiVersion`, `kind`, name and namespace. A plan made by
-/// [`super::plan_restore_spooled`] holds this instead of a final object it does not need.
-pub fn identity(object: &KubeObject) -> KubeObject {
-    head_with(object, false, false)
-}
-
-fn head_with(object: &KubeObject, labels: bool, selection: bool) -> KubeObject {
+fn head_with(object: &KubeObject, labels: bool) -> KubeObject {
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), Value::String(object.name().to_string()));
     if let Some(ns) = object.namespace() {
@@ -308,7 +302,7 @@ fn head_with(object: &KubeObject, labels: bool, selection: bool) -> KubeObject {
         meta.insert("labels".into(), Value::Object(labels.clone()));
     }
     let mirror = super::MIRROR_POD_ANNOTATION;
-    if let Some(value) = object.annotation(mirror).filter(|_| selection) {
+    if let Some(value) = object.annotation(mirror) {
         let mut annotations = serde_json::Map::new();
         annotations.insert(mirror.into(), Value::String(value.to_string()));
         meta.insert("annotations".into(), Value::Object(annotations));
@@ -575,7 +569,7 @@ impl BackupContents {
             (object, None)
         } else {
             let with_labels = labels == HeadLabels::Kept;
-            (head_with(&object, with_labels, true), Some(span))
+            (head_with(&object, with_labels), Some(span))
         };
         self.add_item_at(archive_item(path), object, span)
     }

@@ -58,6 +58,7 @@ pub mod contents;
 pub mod existing;
 pub mod filter;
 pub mod order;
+mod step_object;
 #[cfg(test)]
 mod tests;
 
@@ -80,7 +81,9 @@ use crate::selection::DEFAULT_ENGINE_NAMESPACE;
 use crate::transform::pipeline::{DEFAULT_PIPELINE, NamedTransform, run};
 use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of};
 use crate::transform::{TransformContext, TransformError};
+
 use crate::version_priority::highest_priority;
+pub use step_object::{SpooledObject, StepObject};
 
 use contents::{BackedUpObject, BackupContents, ObjectKey, ResourceContents, ResourceKey};
 use filter::{RestoreFilter, backup_unit, known_resources};
@@ -139,8 +142,10 @@ impl Default for PlanOptions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateStep {
-    /// The object to create, final: converted and transformed.
-    pub object: KubeObject,
+    /// The object to create, final: converted and transformed; in a plan made by
+    /// [`plan_restore_spooled`], for most objects, what names it and where it waits in the
+    /// plan's spool (R13).
+    pub object: StepObject,
     /// Where to create it: the target group, version and plural.
     pub resource: GroupVersionResource,
     /// The backed-up object it comes from (`None` for a Namespace the plan adds). Boxed, as
@@ -152,11 +157,6 @@ pub struct CreateStep {
     pub version: Option<Box<VersionChoice>>,
     /// The names of the transformations that changed it, in order.
     pub transformations: Vec<String>,
-    /// In a plan made by [`plan_restore_spooled`]: where the final object is in the plan's
-    /// spool while `object` holds only its [`identity`](contents::identity) (R13). Not
-    /// serialized.
-    #[serde(skip)]
-    pub final_at: Option<contents::EntrySpan>,
 }
 
 /// One step of a restore.
@@ -248,12 +248,12 @@ pub fn plan_restore_owned(
 }
 
 /// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
-/// (R13): each final object is written to `finals` and its create step holds only its
-/// [`identity`](contents::identity) and target resource, with [`CreateStep::final_at`] saying
-/// where the object is (read it back with [`contents::read_spooled`] when it is applied); its
-/// `source`, `version` and `transformations` are left out (a dry run has them). Namespaces,
-/// volumes, claims, StorageClasses, CRDs and Pods, whose fields the apply reads, are planned
-/// as [`plan_restore_owned`] plans them.
+/// (R13): each final object is written to `finals` and its create step holds only what
+/// names it and where it is ([`StepObject::Spooled`]; read it back with
+/// [`contents::read_spooled`] when it is applied) and its target resource; its `source`,
+/// `version` and `transformations` are left out (a dry run has them). Namespaces, volumes,
+/// claims, StorageClasses, CRDs, Pods and the workloads that mount claims, whose fields the
+/// apply reads, are planned as [`plan_restore_owned`] plans them.
 ///
 /// # Errors
 /// As [`plan_restore`]. An object that cannot be written to `finals` is in the plan's errors.
@@ -304,7 +304,9 @@ fn plan_consuming(
     for id in candidates {
         if id.key.group == CRD_GROUP && id.key.plural == CRDS {
             if let Some(step) = contents.with_taken(&id, |c| planner.plan_object(c, None)) {
-                planner.note_crd(&step.object);
+                if let Some(crd) = step.object.whole() {
+                    planner.note_crd(crd);
+                }
                 crd_steps.push(step);
             }
         } else {
@@ -726,9 +728,9 @@ impl<'a> Planner<'a, '_> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
-        // The plan holds its final objects until they are applied (R13), or their heads.
+        // The plan holds its final objects until they are applied (R13), or what names them.
         let mut object = outcome.object;
-        let mut final_at = None;
+        let mut spooled = None;
         // Pods and the workloads that mount claims stay whole: the apply reads their claims
         // (a claim bound, or filled from a file-system backup, before its workload, D4).
         if let Some(finals) = self.finals.as_deref_mut()
@@ -737,10 +739,7 @@ impl<'a> Planner<'a, '_> {
             && object.mounted_claims().is_empty()
         {
             match contents::write_spooled(finals, &object) {
-                Ok(span) => {
-                    final_at = Some(span);
-                    object = contents::identity(&object);
-                }
+                Ok(span) => spooled = Some(StepObject::spooled(&object, span)),
                 Err(e) => {
                     self.plan.errors.push(Issue::about(
                         ObjectRef::of(&object),
@@ -753,7 +752,11 @@ impl<'a> Planner<'a, '_> {
                 }
             }
         }
-        object.shrink_to_fit();
+        let held = spooled.is_none();
+        let object = spooled.unwrap_or_else(|| {
+            object.shrink_to_fit();
+            StepObject::Whole(object)
+        });
         let plural = target
             .plurals
             .get(&choice.target.group)
@@ -767,13 +770,12 @@ impl<'a> Planner<'a, '_> {
             ),
             object,
             // A spooled step holds where and what to create, not how it was made (R13).
-            source: final_at.is_none().then(|| Box::new(source)),
-            version: final_at.is_none().then(|| Box::new(choice)),
-            transformations: match final_at {
-                None => outcome.applied.iter().map(|s| s.to_string()).collect(),
-                Some(_) => Vec::new(),
+            source: held.then(|| Box::new(source)),
+            version: held.then(|| Box::new(choice)),
+            transformations: match held {
+                true => outcome.applied.iter().map(|s| s.to_string()).collect(),
+                false => Vec::new(),
             },
-            final_at,
         })
     }
 
@@ -816,12 +818,11 @@ impl<'a> Planner<'a, '_> {
                 .map(|t| t.object)
                 .unwrap_or(object);
             steps.push(CreateStep {
-                object: labelled,
+                object: StepObject::Whole(labelled),
                 resource: GroupVersionResource::new("", "v1", "namespaces"),
                 source: None,
                 version: None,
                 transformations: vec!["sanitize".into()],
-                final_at: None,
             });
         }
         steps
