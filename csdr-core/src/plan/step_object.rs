@@ -30,7 +30,9 @@ use super::contents::EntrySpan;
 use crate::model::ObjectRef;
 use crate::object::{GroupVersion, KubeObject};
 
-/// What a create step creates: see the [module documentation](self).
+/// What a create step creates: the final object itself, or, in a plan that keeps its final
+/// objects in a spool (R13), what names it (one short string) and where it waits; what only a
+/// whole object has is read through [`StepObject::whole`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepObject {
     /// The final object, converted and transformed.
