@@ -605,3 +605,26 @@ fn leases_and_events_are_ordinary_resources() {
     let page = block_on(s.list_page(&events, Some("default"), &ListOptions::default())).unwrap();
     assert_eq!(page.items.len(), 1);
 }
+
+#[test]
+fn an_update_that_changes_nothing_keeps_the_resource_version_and_sends_no_event() {
+    let s = sim();
+    let created = block_on(s.create(&deployments(), &deployment("web", 1))).unwrap();
+    let rv = meta(&created, "resourceVersion").cloned();
+    let (_, before) = s.changes_since(&deployments(), None, 0).unwrap();
+    // The stored object sent back as it is, with or without its resourceVersion.
+    let same = block_on(s.update(&deployments(), &created)).unwrap();
+    assert_eq!(meta(&same, "resourceVersion").cloned(), rv);
+    let mut unversioned = created.clone();
+    unversioned.metadata_mut().remove("resourceVersion");
+    let same = block_on(s.update(&deployments(), &unversioned)).unwrap();
+    assert_eq!(meta(&same, "resourceVersion").cloned(), rv);
+    assert_eq!(meta(&same, "generation"), Some(&json!(1)));
+    let (changes, _) = s.changes_since(&deployments(), None, before).unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    // A real change is written: a new resourceVersion and one MODIFIED event.
+    let changed = block_on(s.update(&deployments(), &deployment("web", 2))).unwrap();
+    assert_ne!(meta(&changed, "resourceVersion").cloned(), rv);
+    let (changes, _) = s.changes_since(&deployments(), None, before).unwrap();
+    assert_eq!(changes.len(), 1);
+}

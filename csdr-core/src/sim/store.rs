@@ -146,6 +146,15 @@ fn without_meta_and_status(obj: &KubeObject) -> Value {
     v
 }
 
+/// The object without `metadata.resourceVersion`: what an update compares to tell a change.
+fn without_version(obj: &KubeObject) -> Value {
+    let mut v = obj.to_value();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    v
+}
+
 fn invalid(what: &str, reason: impl Into<String>) -> ClusterError {
     ClusterError::Invalid {
         what: what.to_string(),
@@ -1386,6 +1395,11 @@ impl SimState {
                     generation
                 }),
             );
+        }
+        // A write that changes nothing is not written, as etcd's guaranteed update keeps the
+        // stored bytes: no new resourceVersion, no watch event.
+        if without_version(&updated) == without_version(&current_at_version) {
+            return Ok(current_at_version);
         }
         let mut meta = std::mem::take(updated.metadata_mut());
         self.stamp(&mut meta, now, false);
