@@ -6,10 +6,11 @@
 //! version, readable at every version served for it — including the other group of a
 //! cohabiting resource (a Deployment created as `extensions/v1beta1` is read as `apps/v1`).
 //! It behaves like an API server where the engine can tell: namespaces must exist,
-//! `resourceVersion`s advance and conflict, `AlreadyExists` / `NotFound` / `Invalid` errors,
-//! PersistentVolumeClaims bind when their StorageClass exists (dynamic provisioning creates the
-//! PV), CustomResourceDefinitions become `Established` and add their resources to discovery,
-//! Services get cluster IPs and node ports.
+//! `resourceVersion`s advance on every change (an update that changes nothing is not written:
+//! it keeps its version and sends no watch event) and conflict, `AlreadyExists` / `NotFound` /
+//! `Invalid` errors, PersistentVolumeClaims bind when their StorageClass exists (dynamic
+//! provisioning creates the PV), CustomResourceDefinitions become `Established` and add their
+//! resources to discovery, Services get cluster IPs and node ports.
 //!
 //! The lifecycle a controller relies on is the API server's: writes to an object of a type
 //! with a `status` subresource keep the stored `status`, writes to [`Subresource::Status`]
