@@ -702,13 +702,10 @@ fn backed_up_claims(contents: &BackupContents) -> BTreeMap<(String, String), Kub
     contents
         .resource("", "persistentvolumeclaims")
         .map(|r| {
-            r.objects()
-                .filter_map(|(key, obj)| {
-                    let ns = key.namespace.clone()?;
-                    Some((
-                        (ns, key.name.clone()),
-                        obj.representative(r.preferred())?.clone(),
-                    ))
+            r.whole_objects()
+                .filter_map(|(key, claim)| {
+                    let ns = key.namespace.as_deref()?;
+                    Some(((ns.to_string(), key.name.to_string()), claim.clone()))
                 })
                 .collect()
         })

@@ -589,10 +589,7 @@ impl DataRestores {
         // The backed-up pod, read whole (a spooled index holds only its head).
         let pod_backed_up = |ns: &str, name: &str| -> Option<Result<KubeObject, String>> {
             let pods = pods?;
-            let pod = pods.get(&crate::plan::contents::ObjectKey {
-                namespace: Some(ns.to_string()),
-                name: name.to_string(),
-            })?;
+            let pod = pods.get(&crate::plan::contents::ObjectKey::new(Some(ns), name))?;
             contents.load(pod, pod.representative_version(pods.preferred())?)
         };
         for value in &companions.pod_volume_backups {

@@ -619,10 +619,10 @@ impl Engine {
         let backed_up: BTreeMap<(String, String), &KubeObject> = contents
             .resource("", "persistentvolumeclaims")
             .map(|r| {
-                r.objects()
-                    .filter_map(|(key, obj)| {
-                        let ns = key.namespace.clone()?;
-                        Some(((ns, key.name.clone()), obj.representative(r.preferred())?))
+                r.whole_objects()
+                    .filter_map(|(key, claim)| {
+                        let ns = key.namespace.as_deref()?;
+                        Some(((ns.to_string(), key.name.to_string()), claim))
                     })
                     .collect()
             })

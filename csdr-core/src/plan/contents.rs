@@ -37,7 +37,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::model::ObjectRef;
 
 use crate::ports::spool::SpoolFile;
 
@@ -160,12 +162,25 @@ impl ResourceKey {
 }
 
 /// An object's identity inside one resource: namespace (none when cluster-scoped) and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The namespace is shared by every object of the index in it (one allocation per
+/// namespace, R13).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace; `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     /// The name.
-    pub name: String,
+    pub name: Box<str>,
+}
+
+impl ObjectKey {
+    /// The key of `name` in `namespace`.
+    pub fn new(namespace: Option<&str>, name: &str) -> Self {
+        ObjectKey {
+            namespace: namespace.map(Arc::from),
+            name: name.into(),
+        }
+    }
 }
 
 /// One backed-up object at every version the backup captured it at.
@@ -175,73 +190,236 @@ pub struct BackedUpObject {
     pub versions: ObjectVersions,
 }
 
-/// An object's versions, ordered by version: a map that takes no more memory than its
-/// entries (most objects are captured at one version; a restore's index holds them all, R13).
-///
-/// A version read into a spooled index ([`BackupContents::add_spooled_entry`]) holds the object's
-/// [`head`] and where its entry is in the spool; the whole object is read from there when it
-/// is planned ([`BackupContents::load`]).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ObjectVersions(Vec<(GroupVersion, KubeObject, Option<EntrySpan>)>);
+/// The type of an object at one stored version: its group, version and kind. An index keeps
+/// one per resource and version, shared by its objects (R13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredType {
+    /// The group and version.
+    pub group_version: GroupVersion,
+    /// The kind, as the objects say it.
+    pub kind: String,
+}
 
-impl ObjectVersions {
-    /// Sets the object at `version`; returns the one it replaces.
-    pub fn insert(&mut self, version: GroupVersion, object: KubeObject) -> Option<KubeObject> {
-        self.insert_at(version, object, None)
+/// What an index holds of an object at one version.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Held {
+    /// The whole object.
+    Whole(Box<KubeObject>),
+    /// What selecting it reads (R1), and where its JSON text is in the index's spool: a
+    /// spooled index ([`BackupContents::add_spooled_entry`]) holds this for every object of a
+    /// resource it does not keep whole ([`kept_whole`]).
+    Head(Head),
+}
+
+impl Held {
+    /// The whole object; `None` when the index holds its head only (read it with
+    /// [`BackupContents::load`]).
+    pub fn whole(&self) -> Option<&KubeObject> {
+        match self {
+            Held::Whole(object) => Some(object),
+            Held::Head(_) => None,
+        }
     }
 
-    fn insert_at(
-        &mut self,
-        version: GroupVersion,
-        object: KubeObject,
-        span: Option<EntrySpan>,
-    ) -> Option<KubeObject> {
-        match self.0.binary_search_by(|(v, _, _)| v.cmp(&version)) {
+    /// The object's labels (a head holds them only when the restore selects by label,
+    /// [`HeadLabels::Kept`]).
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Held::Whole(object) => object.labels(),
+            Held::Head(head) => head.extra.as_ref().and_then(|e| e.labels.as_ref()),
+        }
+    }
+
+    /// Whether the object is the mirror pod of a static pod (annotation
+    /// `kubernetes.io/config.mirror`).
+    pub fn is_mirror_pod(&self) -> bool {
+        match self {
+            Held::Whole(object) => object.annotation(super::MIRROR_POD_ANNOTATION).is_some(),
+            Held::Head(head) => head.extra.as_ref().is_some_and(|e| e.mirror),
+        }
+    }
+}
+
+/// An object a spooled index holds as its head: where its JSON text is, and the little R1's
+/// filters read besides its type and key (labels, kept only for a label selector; whether it
+/// is a mirror pod). Most heads are 24 bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Head {
+    /// Where the object's JSON text is in the index's spool.
+    pub span: EntrySpan,
+    extra: Option<Box<HeadExtra>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct HeadExtra {
+    labels: Option<Map<String, Value>>,
+    mirror: bool,
+}
+
+/// One version of an object: its shared type and what the index holds.
+#[derive(Clone, Debug, PartialEq)]
+struct StoredVersion {
+    ty: Arc<StoredType>,
+    held: Held,
+}
+
+/// An object's versions, ordered by version: most objects are captured at one version,
+/// which is held in place (R13: a restore's index holds every object).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectVersions(Versions);
+
+#[derive(Clone, Debug, Default, PartialEq)]
+enum Versions {
+    #[default]
+    None,
+    One(StoredVersion),
+    Many(Vec<StoredVersion>),
+}
+
+impl ObjectVersions {
+    fn as_slice(&self) -> &[StoredVersion] {
+        match &self.0 {
+            Versions::None => &[],
+            Versions::One(v) => std::slice::from_ref(v),
+            Versions::Many(vs) => vs,
+        }
+    }
+
+    /// Sets the whole object at `version`; returns what it replaces.
+    pub fn insert(&mut self, version: GroupVersion, object: KubeObject) -> Option<Held> {
+        let ty = Arc::new(StoredType {
+            group_version: version,
+            kind: object.kind().to_string(),
+        });
+        self.insert_held(ty, Held::Whole(Box::new(object)))
+    }
+
+    fn insert_held(&mut self, ty: Arc<StoredType>, held: Held) -> Option<Held> {
+        let version = &ty.group_version;
+        match self
+            .as_slice()
+            .binary_search_by(|v| v.ty.group_version.cmp(version))
+        {
             Ok(i) => {
-                self.0[i].2 = span;
-                Some(std::mem::replace(&mut self.0[i].1, object))
+                let slot = match &mut self.0 {
+                    Versions::One(v) => v,
+                    Versions::Many(vs) => &mut vs[i],
+                    Versions::None => return None,
+                };
+                slot.ty = ty;
+                Some(std::mem::replace(&mut slot.held, held))
             }
             Err(i) => {
-                self.0.reserve_exact(1);
-                self.0.insert(i, (version, object, span));
+                let new = StoredVersion { ty, held };
+                self.0 = match std::mem::take(&mut self.0) {
+                    Versions::None => Versions::One(new),
+                    Versions::One(old) => {
+                        let mut vs = Vec::with_capacity(2);
+                        vs.push(old);
+                        vs.insert(i, new);
+                        Versions::Many(vs)
+                    }
+                    Versions::Many(mut vs) => {
+                        vs.reserve_exact(1);
+                        vs.insert(i, new);
+                        Versions::Many(vs)
+                    }
+                };
                 None
             }
         }
     }
 
-    /// The object at `version` (its [`head`] when the index is spooled and the resource is
-    /// not one the planner reads whole).
-    pub fn get(&self, version: &GroupVersion) -> Option<&KubeObject> {
-        self.position(version).map(|i| &self.0[i].1)
+    /// What the index holds at `version` (the whole object, or its [`Head`]).
+    pub fn get(&self, version: &GroupVersion) -> Option<&Held> {
+        self.find(version).map(|v| &v.held)
     }
 
-    fn position(&self, version: &GroupVersion) -> Option<usize> {
-        self.0.binary_search_by(|(v, _, _)| v.cmp(version)).ok()
+    fn find(&self, version: &GroupVersion) -> Option<&StoredVersion> {
+        let versions = self.as_slice();
+        versions
+            .binary_search_by(|v| v.ty.group_version.cmp(version))
+            .ok()
+            .map(|i| &versions[i])
     }
 
     /// Whether the object was captured at `version`.
     pub fn contains_key(&self, version: &GroupVersion) -> bool {
-        self.get(version).is_some()
+        self.find(version).is_some()
     }
 
     /// The versions, in order.
     pub fn keys(&self) -> impl Iterator<Item = &GroupVersion> {
-        self.0.iter().map(|(v, _, _)| v)
+        self.as_slice().iter().map(|v| &v.ty.group_version)
     }
 
-    /// Version and object, in version order.
-    pub fn iter(&self) -> impl Iterator<Item = (&GroupVersion, &KubeObject)> {
-        self.0.iter().map(|(v, o, _)| (v, o))
+    /// Version and what the index holds, in version order.
+    pub fn iter(&self) -> impl Iterator<Item = (&GroupVersion, &Held)> {
+        self.as_slice()
+            .iter()
+            .map(|v| (&v.ty.group_version, &v.held))
     }
 
     /// How many versions.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
+    }
+}
+
+/// A backed-up object at its representative version, as the index holds it: its key, its
+/// type and the whole object or its head. What R1's filters and the plan's reports read.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectHead<'a> {
+    key: &'a ObjectKey,
+    ty: &'a StoredType,
+    held: &'a Held,
+}
+
+impl<'a> ObjectHead<'a> {
+    /// The name.
+    pub fn name(&self) -> &'a str {
+        &self.key.name
+    }
+
+    /// The namespace; `None` when cluster-scoped.
+    pub fn namespace(&self) -> Option<&'a str> {
+        self.key.namespace.as_deref()
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> &'a str {
+        &self.ty.kind
+    }
+
+    /// The group and version it is held at.
+    pub fn group_version(&self) -> &'a GroupVersion {
+        &self.ty.group_version
+    }
+
+    /// What the index holds: the whole object or its head.
+    pub fn held(&self) -> &'a Held {
+        self.held
+    }
+
+    /// The whole object, when the index holds it.
+    pub fn whole(&self) -> Option<&'a KubeObject> {
+        self.held.whole()
+    }
+
+    /// The reference to the object, for reports.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            group: self.ty.group_version.group.clone(),
+            version: self.ty.group_version.version.clone(),
+            kind: self.ty.kind.clone(),
+            namespace: self.key.namespace.as_deref().map(String::from),
+            name: self.key.name.to_string(),
+        }
     }
 }
 
@@ -257,7 +435,7 @@ pub struct EntrySpan {
 
 /// The resources a spooled index keeps whole, because planning reads their fields (related
 /// volumes and classes, CRDs' served versions, volume facts, Namespaces): few objects in any
-/// backup. Every other object is kept as its [`head`].
+/// backup. Every other object is kept as its [`Head`].
 const KEPT_WHOLE: [(&str, &str); 5] = [
     ("", "namespaces"),
     ("", "persistentvolumes"),
@@ -273,13 +451,6 @@ pub fn kept_whole(key: &ResourceKey) -> bool {
         .any(|(g, p)| *g == key.group && *p == key.plural)
 }
 
-/// What selecting an object reads of it (R1's filters and rules): `apiVersion`, `kind`,
-/// name, namespace, labels and the mirror-pod annotation. A spooled index holds this instead
-/// of the object.
-pub fn head(object: &KubeObject) -> KubeObject {
-    head_with(object, true)
-}
-
 /// Whether the heads of a spooled index keep the objects' labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadLabels {
@@ -289,34 +460,15 @@ pub enum HeadLabels {
     Dropped,
 }
 
-fn head_with(object: &KubeObject, labels: bool) -> KubeObject {
-    let mut meta = serde_json::Map::new();
-    meta.insert("name".into(), Value::String(object.name().to_string()));
-    if let Some(ns) = object.namespace() {
-        meta.insert("namespace".into(), Value::String(ns.to_string()));
-    }
-    if labels
-        && let Some(labels) = object.labels()
-        && !labels.is_empty()
-    {
-        meta.insert("labels".into(), Value::Object(labels.clone()));
-    }
-    let mirror = super::MIRROR_POD_ANNOTATION;
-    if let Some(value) = object.annotation(mirror) {
-        let mut annotations = serde_json::Map::new();
-        annotations.insert(mirror.into(), Value::String(value.to_string()));
-        meta.insert("annotations".into(), Value::Object(annotations));
-    }
-    let mut map = serde_json::Map::new();
-    map.insert(
-        "apiVersion".into(),
-        Value::String(object.api_version().to_string()),
-    );
-    map.insert("kind".into(), Value::String(object.kind().to_string()));
-    map.insert("metadata".into(), Value::Object(meta));
-    let mut head = KubeObject::new(Value::Object(map)).unwrap_or_else(|_| object.clone());
-    head.shrink_to_fit();
-    head
+/// The head of `object` at `span`: what R1's filters read besides its type and key.
+fn head_of(object: &KubeObject, span: EntrySpan, labels: HeadLabels) -> Head {
+    let labels = match labels {
+        HeadLabels::Kept => object.labels().filter(|l| !l.is_empty()).cloned(),
+        HeadLabels::Dropped => None,
+    };
+    let mirror = object.annotation(super::MIRROR_POD_ANNOTATION).is_some();
+    let extra = (labels.is_some() || mirror).then(|| Box::new(HeadExtra { labels, mirror }));
+    Head { span, extra }
 }
 
 /// Writes `object`'s JSON text at the end of `spool`; returns where it is.
@@ -369,11 +521,27 @@ impl PartialEq for EntrySpool {
 }
 
 impl BackedUpObject {
-    /// The object at the given version if captured there, else at its highest-priority
-    /// version (the canonical group winning ties). `None` only for an empty entry.
-    pub fn representative(&self, preferred: Option<&GroupVersion>) -> Option<&KubeObject> {
+    /// What the index holds of the object at the given version if captured there, else at
+    /// its highest-priority version (the canonical group winning ties). `None` only for an
+    /// empty entry.
+    pub fn representative(&self, preferred: Option<&GroupVersion>) -> Option<&Held> {
         self.representative_version(preferred)
             .and_then(|v| self.versions.get(v))
+    }
+
+    /// The object as [`Self::representative`] picks it, with its key and type.
+    pub fn head<'a>(
+        &'a self,
+        key: &'a ObjectKey,
+        preferred: Option<&GroupVersion>,
+    ) -> Option<ObjectHead<'a>> {
+        let version = self.representative_version(preferred)?;
+        let stored = self.versions.find(version)?;
+        Some(ObjectHead {
+            key,
+            ty: &stored.ty,
+            held: &stored.held,
+        })
     }
 
     /// The version [`Self::representative`] picks; with [`BackupContents::load`] it reads the
@@ -392,11 +560,22 @@ impl BackedUpObject {
 }
 
 /// Everything the backup holds for one canonical resource.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ResourceContents {
     groups: BTreeSet<String>,
     preferred: Option<GroupVersion>,
+    /// The types its objects are stored at, shared by them.
+    types: Vec<Arc<StoredType>>,
     objects: BTreeMap<ObjectKey, BackedUpObject>,
+}
+
+/// Equal when they hold the same objects, whatever order the shared types were met in.
+impl PartialEq for ResourceContents {
+    fn eq(&self, other: &Self) -> bool {
+        self.groups == other.groups
+            && self.preferred == other.preferred
+            && self.objects == other.objects
+    }
 }
 
 impl ResourceContents {
@@ -415,6 +594,38 @@ impl ResourceContents {
         self.objects.iter()
     }
 
+    /// Every object at its representative version, ordered by namespace then name.
+    pub fn heads(&self) -> impl Iterator<Item = ObjectHead<'_>> {
+        self.objects
+            .iter()
+            .filter_map(|(key, o)| o.head(key, self.preferred()))
+    }
+
+    /// The whole objects at their representative versions (those the index holds whole),
+    /// ordered by namespace then name.
+    pub fn whole_objects(&self) -> impl Iterator<Item = (&ObjectKey, &KubeObject)> {
+        self.objects.iter().filter_map(|(key, o)| {
+            o.representative(self.preferred())
+                .and_then(Held::whole)
+                .map(|w| (key, w))
+        })
+    }
+
+    /// The kind of its objects (of the first, at its representative version).
+    pub fn kind(&self) -> Option<&str> {
+        self.heads().next().map(|h| h.kind())
+    }
+
+    /// How many objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether it holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     /// The backed-up object `key`, if the backup holds it.
     pub fn get(&self, key: &ObjectKey) -> Option<&BackedUpObject> {
         self.objects.get(key)
@@ -426,6 +637,23 @@ impl ResourceContents {
             .values()
             .flat_map(|o| o.versions.keys())
             .collect()
+    }
+
+    /// The shared type `group_version` and `kind`.
+    fn stored_type(&mut self, group_version: GroupVersion, kind: &str) -> Arc<StoredType> {
+        if let Some(ty) = self
+            .types
+            .iter()
+            .find(|t| t.group_version == group_version && t.kind == kind)
+        {
+            return Arc::clone(ty);
+        }
+        let ty = Arc::new(StoredType {
+            group_version,
+            kind: kind.to_string(),
+        });
+        self.types.push(Arc::clone(&ty));
+        ty
     }
 
     fn claim_preferred(&mut self, canonical: &str, gv: GroupVersion) {
@@ -451,6 +679,8 @@ impl ResourceContents {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BackupContents {
     resources: BTreeMap<ResourceKey, ResourceContents>,
+    /// The namespaces of its objects, each held once.
+    namespaces: BTreeSet<Arc<str>>,
     /// Where the objects of a spooled index are (R13).
     spool: Option<EntrySpool>,
 }
@@ -550,7 +780,7 @@ impl BackupContents {
 
     /// Adds one entry read by [`crate::archive::ArchiveReader`] to a spooled index: `object`
     /// is checked against its path as [`BackupContents::add_entry`] does, then kept whole
-    /// (the resources of [`kept_whole`]) or as its [`head`], with `span`, where the caller
+    /// (the resources of [`kept_whole`]) or as its [`Head`], with `span`, where the caller
     /// wrote the object's JSON text in the spool it then attaches
     /// ([`BackupContents::attach_spool`]). A head keeps the object's labels only with
     /// [`HeadLabels::Kept`]: a restore without a label selector reads none.
@@ -565,13 +795,8 @@ impl BackupContents {
         labels: HeadLabels,
     ) -> Result<(), ContentsError> {
         let key = ResourceKey::canonical(&path.group, &path.resource);
-        let (object, span) = if kept_whole(&key) {
-            (object, None)
-        } else {
-            let with_labels = labels == HeadLabels::Kept;
-            (head_with(&object, with_labels), Some(span))
-        };
-        self.add_item_at(archive_item(path), object, span)
+        let spooled = (!kept_whole(&key)).then_some((span, labels));
+        self.add_item_at(archive_item(path), object, spooled)
     }
 
     /// The whole object `object` holds at `version`: read from the spool when the index keeps
@@ -584,23 +809,23 @@ impl BackupContents {
         object: &BackedUpObject,
         version: &GroupVersion,
     ) -> Option<Result<KubeObject, String>> {
-        let i = object.versions.position(version)?;
-        let (_, held, span) = &object.versions.0[i];
-        let Some(span) = span else {
-            return Some(Ok(held.clone()));
+        let stored = object.versions.find(version)?;
+        let head = match &stored.held {
+            Held::Whole(whole) => return Some(Ok(KubeObject::clone(whole))),
+            Held::Head(head) => head,
         };
         let fail = |reason: String| {
             format!(
-                "{} at {}: reading it back from the restore's temporary storage failed: {reason}; \
-                 free space where temporary files go and run the restore again",
-                held.describe(),
+                "reading its backed-up {} at {} back from the restore's temporary storage \
+                 failed: {reason}; free space where temporary files go and run the restore again",
+                stored.ty.kind,
                 version.api_version()
             )
         };
         let Some(spool) = &self.spool else {
             return Some(Err(fail("the index has no spool".into())));
         };
-        Some(read_spooled(&*spool.0, *span).map_err(fail))
+        Some(read_spooled(&*spool.0, head.span).map_err(fail))
     }
 
     /// Adds one archive entry as the archive reader yields it: the path's parts and the
@@ -621,7 +846,7 @@ impl BackupContents {
         &mut self,
         item: ArchiveItem<'_>,
         object: KubeObject,
-        span: Option<EntrySpan>,
+        spooled: Option<(EntrySpan, HeadLabels)>,
     ) -> Result<(), ContentsError> {
         let dir = group_resource(item.resource, item.group);
         if split_resource_dir(&dir) != Some((item.resource, item.group)) {
@@ -655,6 +880,14 @@ impl BackupContents {
                 found: object.api_version().to_string(),
             });
         }
+        let namespace = item.namespace.map(|ns| match self.namespaces.get(ns) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = Arc::from(ns);
+                self.namespaces.insert(Arc::clone(&shared));
+                shared
+            }
+        });
         let key = ResourceKey::canonical(item.group, item.resource);
         let canonical = key.group.clone();
         let contents = self.resources.entry(key).or_default();
@@ -662,16 +895,25 @@ impl BackupContents {
         if !matches!(item.version, EntryVersion::Served(_)) {
             contents.claim_preferred(&canonical, gv.clone());
         }
+        let ty = contents.stored_type(gv, object.kind());
+        let held = match spooled {
+            Some((span, labels)) => Held::Head(head_of(&object, span, labels)),
+            None => {
+                let mut object = object;
+                object.shrink_to_fit();
+                Held::Whole(Box::new(object))
+            }
+        };
         let object_key = ObjectKey {
-            namespace: item.namespace.map(str::to_string),
-            name: item.name.to_string(),
+            namespace,
+            name: item.name.into(),
         };
         contents
             .objects
             .entry(object_key)
             .or_default()
             .versions
-            .insert_at(gv, object, span);
+            .insert_held(ty, held);
         Ok(())
     }
 
@@ -690,13 +932,16 @@ impl BackupContents {
         self.resources.get(key)
     }
 
-    /// Takes one object out of the index (the resource stays, with its preferred version).
-    pub(crate) fn take_object(
+    /// Takes the objects of one resource out of the index (the resource stays, with its
+    /// preferred version), to be planned one at a time and dropped (R13).
+    pub(crate) fn take_objects(
         &mut self,
         key: &ResourceKey,
-        object: &ObjectKey,
-    ) -> Option<BackedUpObject> {
-        self.resources.get_mut(key)?.objects.remove(object)
+    ) -> BTreeMap<ObjectKey, BackedUpObject> {
+        self.resources
+            .get_mut(key)
+            .map(|r| std::mem::take(&mut r.objects))
+            .unwrap_or_default()
     }
 
     /// The number of objects (each counted once, whatever its versions).
@@ -709,11 +954,7 @@ impl BackupContents {
     pub fn backup_facts(&self, backup_name: &str) -> BackupFacts {
         let at_preferred = |group: &str, plural: &str| -> Vec<&KubeObject> {
             self.resource(group, plural)
-                .map(|r| {
-                    r.objects()
-                        .filter_map(|(_, o)| o.representative(r.preferred()))
-                        .collect()
-                })
+                .map(|r| r.whole_objects().map(|(_, o)| o).collect())
                 .unwrap_or_default()
         };
         let text = |o: &KubeObject, p: &str| o.pointer(p).and_then(Value::as_str).map(String::from);

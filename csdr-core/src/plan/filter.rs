@@ -39,7 +39,7 @@ use crate::resources::{
 };
 
 use super::PlanError;
-use super::contents::{BackupContents, ResourceKey};
+use super::contents::{BackupContents, Held, ResourceKey};
 
 /// The filters of one restore, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +134,13 @@ impl RestoreFilter {
                 .any(|n| unit.answers_to(n))
     }
 
-    /// Whether an object's labels match the label selector.
-    pub fn matches_labels(&self, object: &KubeObject) -> bool {
-        self.selector.matches_object(object)
+    /// Whether an object's labels (as the index holds them, [`Held::labels`]) match the label
+    /// selector.
+    pub fn matches_labels(&self, held: &Held) -> bool {
+        match held.labels() {
+            Some(labels) => self.selector.matches(labels),
+            None => self.selector.matches(&serde_json::Map::new()),
+        }
     }
 
     /// Which cluster-scoped objects are restored: [`ClusterResources::Related`] only when the
@@ -200,12 +204,10 @@ pub fn backed_up_crd<'a>(
     plural: &str,
 ) -> Option<&'a KubeObject> {
     let crds = contents.resource("apiextensions.k8s.io", "customresourcedefinitions")?;
-    crds.objects()
-        .filter_map(|(_, o)| o.representative(crds.preferred()))
-        .find(|crd| {
-            crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
-                && crd.pointer("/spec/names/plural").and_then(Value::as_str) == Some(plural)
-        })
+    crds.whole_objects().map(|(_, crd)| crd).find(|crd| {
+        crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+            && crd.pointer("/spec/names/plural").and_then(Value::as_str) == Some(plural)
+    })
 }
 
 /// A backed-up resource as a selection unit, with every name it answers to (both groups of
@@ -244,14 +246,7 @@ pub fn known_resources(
 ) -> Vec<SelectedResource> {
     let mut known: Vec<SelectedResource> = contents
         .resources()
-        .map(|(key, res)| {
-            let kind = res
-                .objects()
-                .find_map(|(_, o)| o.representative(res.preferred()))
-                .map(|o| o.kind().to_string())
-                .unwrap_or_default();
-            backup_unit(key, &kind, contents, discovery)
-        })
+        .map(|(key, res)| backup_unit(key, res.kind().unwrap_or_default(), contents, discovery))
         .collect();
     known.extend(builtin_resources().iter().map(|b| SelectedResource {
         primary: served(b.group, b.api_resource(KubeRelease::NEWEST)),

@@ -62,7 +62,7 @@ mod step_object;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -85,9 +85,9 @@ use crate::transform::{TransformContext, TransformError};
 use crate::version_priority::highest_priority;
 pub use step_object::{SpooledObject, StepObject};
 
-use contents::{BackedUpObject, BackupContents, ObjectKey, ResourceContents, ResourceKey};
+use contents::{BackedUpObject, BackupContents, ObjectHead, ResourceContents, ResourceKey};
 use filter::{RestoreFilter, backup_unit, known_resources};
-use order::RestoreOrder;
+use order::{ResourceRank, RestoreOrder};
 
 /// The annotation the kubelet puts on mirror pods of static pods; such pods are never restored.
 pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
@@ -207,14 +207,24 @@ struct TargetResource {
     plurals: BTreeMap<String, String>,
 }
 
-/// One object the filters let through.
+/// One object the filters let through, as it is planned.
 struct Candidate<'a> {
     /// The index, to read the whole object from when it keeps its head only (R13).
     contents: &'a BackupContents,
     key: &'a ResourceKey,
     resource: &'a ResourceContents,
     object: &'a BackedUpObject,
-    representative: &'a KubeObject,
+    head: ObjectHead<'a>,
+}
+
+/// What the filters chose, as marks on the index: per resource with something chosen, one
+/// mark per object in index order (R13: no list of the chosen objects).
+struct Selection {
+    chosen: BTreeMap<ResourceKey, Vec<bool>>,
+    /// Per Namespace object of the backup, in index order: `None` when the namespace filter
+    /// leaves it out, else whether the other filters select it in its own right (else it is
+    /// created only if an object lands in it).
+    namespaces: Vec<Option<bool>>,
 }
 
 /// Plans a restore: see the [module documentation](self).
@@ -284,61 +294,51 @@ fn plan_consuming(
         finals,
     };
 
-    // The selection borrows the index; what it chose is kept as keys, so that each object
-    // can be taken out of the index when it is planned.
-    let (candidates, namespace_objects) = {
-        let (candidates, namespaces) = planner.select(&contents, &filter);
-        let ids: Vec<CandidateId> = candidates.iter().map(CandidateId::of).collect();
-        let namespaces: Vec<(CandidateId, bool)> = namespaces
-            .iter()
-            .map(|n| (CandidateId::of(&n.candidate), n.selected))
-            .collect();
-        (ids, namespaces)
-    };
+    // The selection marks what it chose in the index; each resource's objects are then taken
+    // out of the index when they are planned, and dropped one by one (R13).
+    let selection = planner.select(&contents, &filter);
     drop(filter);
     drop(known);
 
     // Pass 1: CRDs.
-    let mut late = Vec::new();
+    let crds = ResourceKey {
+        group: CRD_GROUP.to_string(),
+        plural: CRDS.to_string(),
+    };
     let mut crd_steps = Vec::new();
-    for id in candidates {
-        if id.key.group == CRD_GROUP && id.key.plural == CRDS {
-            if let Some(step) = contents.with_taken(&id, |c| planner.plan_object(c, None)) {
+    if let Some(marks) = selection.chosen.get(&crds) {
+        contents.plan_each(&crds, |i, c| {
+            if marks.get(i) == Some(&true)
+                && let Some(step) = planner.plan_object(c, None)
+            {
                 if let Some(crd) = step.object.whole() {
                     planner.note_crd(crd);
                 }
                 crd_steps.push(step);
             }
-        } else {
-            late.push(id);
-        }
+        });
     }
 
-    // Pass 2: everything else.
-    let mut steps = Vec::new();
-    let mut targets: BTreeMap<ResourceKey, Result<TargetResource, String>> = BTreeMap::new();
-    for id in late {
-        if !targets.contains_key(&id.key) {
-            let target = planner.target_resource(&id.key);
-            targets.insert(id.key.clone(), target);
-        }
-        let Some(target) = targets.get(&id.key) else {
+    // Pass 2: everything else, resource by resource.
+    let mut steps: Vec<Box<CreateStep>> = Vec::new();
+    for (key, marks) in &selection.chosen {
+        if *key == crds {
             continue;
-        };
-        let planned = contents.with_taken(&id, |c| match target {
-            Ok(target) => planner.plan_object(c, Some(target)),
-            Err(reason) => {
-                planner.plan.not_restorable.push(Issue::about(
-                    ObjectRef::of(c.representative),
-                    reason.clone(),
-                ));
-                None
+        }
+        let target = planner.target_resource(key);
+        contents.plan_each(key, |i, c| {
+            if marks.get(i) != Some(&true) {
+                return;
+            }
+            match &target {
+                // Boxed at once: the steps are not moved again (R13: a restore's memory).
+                Ok(target) => steps.extend(planner.plan_object(c, Some(target)).map(Box::new)),
+                Err(reason) => planner
+                    .plan
+                    .not_restorable
+                    .push(Issue::about(c.head.object_ref(), reason.clone())),
             }
         });
-        if let Some(step) = planned {
-            // Boxed at once: the steps are not moved again (R13: a restore's memory).
-            steps.push(Box::new(step));
-        }
     }
 
     // Namespaces: every target namespace an object lands in, and the selected Namespace
@@ -349,15 +349,19 @@ fn plan_consuming(
         .collect();
     steps.extend(
         planner
-            .namespace_steps(&mut contents, namespace_objects, needed)
+            .namespace_steps(&mut contents, &selection.namespaces, needed)
             .into_iter()
             .map(Box::new),
     );
     drop(contents);
 
+    // R3's order: by the rank of the target resource, then namespace and name. The steps of
+    // one resource were made in index order (namespace, then name), and the Namespaces are
+    // sorted by name, so a stable sort by rank alone gives that order.
     let order = &options.order;
-    crd_steps.sort_by_cached_key(|s| step_key(order, s));
-    steps.sort_by_cached_key(|s| step_key(order, s));
+    let ranks = RankTable::of(order, crd_steps.iter().chain(steps.iter().map(|s| &**s)));
+    crd_steps.sort_by_cached_key(|s| ranks.rank(&s.resource));
+    steps.sort_by_cached_key(|s| ranks.rank(&s.resource));
     let mut plan = planner.plan;
     let waits: Vec<PlanStep> = crd_steps
         .iter()
@@ -378,60 +382,61 @@ fn plan_consuming(
     Ok(plan)
 }
 
-/// A selected object, by its resource and key in the index.
-struct CandidateId {
-    key: ResourceKey,
-    object: ObjectKey,
-}
+/// The position of each target resource in R3's order: one entry per resource, so that
+/// sorting a million steps compares integers (R13).
+struct RankTable(HashMap<GroupVersionResource, usize>);
 
-impl CandidateId {
-    fn of(c: &Candidate<'_>) -> Self {
-        CandidateId {
-            key: c.key.clone(),
-            object: ObjectKey {
-                namespace: c.representative.namespace().map(String::from),
-                name: c.representative.name().to_string(),
-            },
+impl RankTable {
+    fn of<'s>(order: &RestoreOrder, steps: impl Iterator<Item = &'s CreateStep>) -> Self {
+        let mut ranks: HashMap<GroupVersionResource, ResourceRank> = HashMap::new();
+        for step in steps {
+            if !ranks.contains_key(&step.resource) {
+                ranks.insert(step.resource.clone(), order.key(&step.resource));
+            }
         }
+        let mut sorted: Vec<(GroupVersionResource, ResourceRank)> = ranks.into_iter().collect();
+        sorted.sort_by(|a, b| a.1.cmp(&b.1));
+        // Resources of equal rank (one resource at two versions) share a position.
+        let mut positions = HashMap::with_capacity(sorted.len());
+        let mut position = 0;
+        for i in 0..sorted.len() {
+            if i > 0 && sorted[i].1 != sorted[i - 1].1 {
+                position += 1;
+            }
+            positions.insert(sorted[i].0.clone(), position);
+        }
+        RankTable(positions)
+    }
+
+    fn rank(&self, resource: &GroupVersionResource) -> usize {
+        self.0.get(resource).copied().unwrap_or(usize::MAX)
     }
 }
 
 impl BackupContents {
-    /// Takes the object `id` out of the index and gives it to `f` as a candidate; `None`
-    /// when it is not there (any more).
-    fn with_taken<T>(
-        &mut self,
-        id: &CandidateId,
-        f: impl FnOnce(&Candidate<'_>) -> Option<T>,
-    ) -> Option<T> {
-        let object = self.take_object(&id.key, &id.object)?;
-        let resource = self.resource_by_key(&id.key)?;
-        let representative = object.representative(resource.preferred())?;
-        f(&Candidate {
-            contents: self,
-            key: &id.key,
-            resource,
-            object: &object,
-            representative,
-        })
+    /// Takes the objects of `key` out of the index and gives each, with its position in
+    /// index order, to `f` as a candidate; each is dropped once `f` returns (R13).
+    fn plan_each(&mut self, key: &ResourceKey, mut f: impl FnMut(usize, &Candidate<'_>)) {
+        let objects = self.take_objects(key);
+        let Some(resource) = self.resource_by_key(key) else {
+            return;
+        };
+        for (i, (object_key, object)) in objects.into_iter().enumerate() {
+            let Some(head) = object.head(&object_key, resource.preferred()) else {
+                continue;
+            };
+            f(
+                i,
+                &Candidate {
+                    contents: self,
+                    key,
+                    resource,
+                    object: &object,
+                    head,
+                },
+            );
+        }
     }
-}
-
-type StepKey = ((usize, String), Option<String>, String);
-
-fn step_key(order: &RestoreOrder, step: &CreateStep) -> StepKey {
-    (
-        order.key(&step.resource),
-        step.object.namespace().map(String::from),
-        step.object.name().to_string(),
-    )
-}
-
-/// A Namespace object of the backup whose name passes the namespace filter, and whether the
-/// other filters select it as an object in its own right (else it is created only if needed).
-struct NamespaceObject<'a> {
-    candidate: Candidate<'a>,
-    selected: bool,
 }
 
 struct Planner<'a, 'f> {
@@ -446,69 +451,57 @@ struct Planner<'a, 'f> {
 }
 
 impl<'a> Planner<'a, '_> {
-    fn skip(&mut self, object: &KubeObject, reason: impl Into<String>) {
-        self.plan
-            .skipped
-            .push((ObjectRef::of(object), reason.into()));
+    fn skip(&mut self, head: ObjectHead<'_>, reason: impl Into<String>) {
+        self.plan.skipped.push((head.object_ref(), reason.into()));
     }
 
     /// Applies the filters and the never-restored rules.
-    fn select<'c>(
-        &mut self,
-        contents: &'c BackupContents,
-        filter: &RestoreFilter,
-    ) -> (Vec<Candidate<'c>>, Vec<NamespaceObject<'c>>) {
-        let mut chosen = Vec::new();
-        let mut cluster_related = Vec::new();
+    fn select(&mut self, contents: &BackupContents, filter: &RestoreFilter) -> Selection {
+        let mut chosen: BTreeMap<ResourceKey, Vec<bool>> = BTreeMap::new();
         let mut namespaces = Vec::new();
+        let mut related = RelatedNames::default();
+        let mut cluster_related = Vec::new();
         let engine = self.options.engine_namespace.as_str();
         for (key, resource) in contents.resources() {
-            let Some(kind) = resource
-                .objects()
-                .find_map(|(_, o)| o.representative(resource.preferred()))
-                .map(|o| o.kind().to_string())
-            else {
+            let Some(kind) = resource.kind() else {
                 continue;
             };
-            let unit = backup_unit(key, &kind, contents, &self.served);
+            let unit = backup_unit(key, kind, contents, &self.served);
             let resource_selected = filter.includes_resource(&unit);
             let never = resource
                 .stored_groups()
                 .chain(std::iter::once(key.group.as_str()))
                 .any(|g| is_never_restored(g, &key.plural));
             let is_namespace = key.group.is_empty() && key.plural == "namespaces";
-            for (object_key, object) in resource.objects() {
-                let Some(representative) = object.representative(resource.preferred()) else {
-                    continue;
-                };
-                let candidate = Candidate {
-                    contents,
-                    key,
-                    resource,
-                    object,
-                    representative,
-                };
+            let is_pod = key.group.is_empty() && key.plural == "pods";
+            let mut marks = vec![false; if is_namespace { 0 } else { resource.len() }];
+            for (i, (object_key, object)) in resource.objects().enumerate() {
+                let head = object.head(object_key, resource.preferred());
                 if is_namespace {
-                    let name = object_key.name.as_str();
-                    if name == engine {
-                        self.skip(
-                            representative,
-                            format!("the engine's own namespace {engine} is never restored"),
-                        );
-                    } else if filter.includes_namespace(name) {
-                        let selected = resource_selected && filter.matches_labels(representative);
-                        namespaces.push(NamespaceObject {
-                            candidate,
-                            selected,
-                        });
-                    }
+                    namespaces.push(head.and_then(|head| {
+                        let name = head.name();
+                        if name == engine {
+                            self.skip(
+                                head,
+                                format!("the engine's own namespace {engine} is never restored"),
+                            );
+                            None
+                        } else {
+                            filter
+                                .includes_namespace(name)
+                                .then(|| resource_selected && filter.matches_labels(head.held()))
+                        }
+                    }));
                     continue;
                 }
-                match &object_key.namespace {
+                let Some(head) = head else {
+                    continue;
+                };
+                match head.namespace() {
                     Some(ns) if ns == engine => {
                         if resource_selected {
                             self.skip(
-                                representative,
+                                head,
                                 format!(
                                     "objects in the engine's namespace {engine} are the \
                                      engine's own and never restored"
@@ -523,51 +516,69 @@ impl<'a> Planner<'a, '_> {
                 if !resource_selected {
                     continue;
                 }
-                let cluster_scoped = object_key.namespace.is_none();
+                let cluster_scoped = head.namespace().is_none();
                 let related_only =
                     cluster_scoped && filter.cluster_resources() == ClusterResources::Related;
                 if cluster_scoped && filter.cluster_resources() == ClusterResources::None {
                     continue;
                 }
-                if !related_only && !filter.matches_labels(representative) {
+                if !related_only && !filter.matches_labels(head.held()) {
                     continue;
                 }
                 if never {
-                    self.skip(
-                        representative,
-                        format!("{} are never restored", key.group_resource()),
-                    );
+                    self.skip(head, format!("{} are never restored", key.group_resource()));
                     continue;
                 }
-                if key.group.is_empty()
-                    && key.plural == "pods"
-                    && representative.annotation(MIRROR_POD_ANNOTATION).is_some()
-                {
+                if is_pod && head.held().is_mirror_pod() {
                     self.skip(
-                        representative,
+                        head,
                         "mirror pod of a static pod: the kubelet of the node that runs the \
                          static pod recreates it",
                     );
                     continue;
                 }
                 if related_only {
-                    cluster_related.push(candidate);
+                    cluster_related.push((key, i, head));
                 } else {
-                    chosen.push(candidate);
+                    marks[i] = true;
+                    related.note_chosen(key, head);
+                }
+            }
+            if marks.contains(&true) {
+                related.note_resource(key);
+                chosen.insert(key.clone(), marks);
+            }
+        }
+        for (key, i, _) in related.of(cluster_related) {
+            let len = contents
+                .resource_by_key(key)
+                .map_or(0, ResourceContents::len);
+            if let Some(mark) = chosen
+                .entry(key.clone())
+                .or_insert_with(|| vec![false; len])
+                .get_mut(i)
+            {
+                *mark = true;
+            }
+        }
+        // R10: a volume the restore would not keep is left out.
+        let volumes = ResourceKey::canonical("", "persistentvolumes");
+        if let (Some(marks), Some(pvs)) =
+            (chosen.get_mut(&volumes), contents.resource_by_key(&volumes))
+        {
+            for ((object_key, object), mark) in pvs.objects().zip(marks.iter_mut()) {
+                let Some(head) = object.head(object_key, pvs.preferred()) else {
+                    continue;
+                };
+                if let Some(pv) = head.whole().filter(|_| *mark)
+                    && let PvDisposition::Skip { reason } = pv_disposition(self.ctx, pv)
+                {
+                    self.skip(head, reason);
+                    *mark = false;
                 }
             }
         }
-        let related = related(&chosen, cluster_related);
-        chosen.extend(related);
-        let mut kept = Vec::with_capacity(chosen.len());
-        for c in chosen {
-            if let PvDisposition::Skip { reason } = pv_disposition(self.ctx, c.representative) {
-                self.skip(c.representative, reason);
-            } else {
-                kept.push(c);
-            }
-        }
-        (kept, namespaces)
+        Selection { chosen, namespaces }
     }
 
     fn note_crd(&mut self, crd: &KubeObject) {
@@ -679,22 +690,22 @@ impl<'a> Planner<'a, '_> {
                 Err(reason) => {
                     self.plan
                         .not_restorable
-                        .push(Issue::about(ObjectRef::of(c.representative), reason));
+                        .push(Issue::about(c.head.object_ref(), reason));
                     return None;
                 }
             },
         };
-        let source = ObjectRef::of(c.representative);
+        let source = c.head.object_ref();
         let object_versions: Vec<GroupVersion> = c.object.versions.keys().cloned().collect();
         let preferred = c
             .resource
             .preferred()
             .filter(|p| c.object.versions.contains_key(p))
             .cloned()
-            .unwrap_or_else(|| c.representative.group_version());
+            .unwrap_or_else(|| c.head.group_version().clone());
         let backed_up = BackedUpVersions::new(
             c.key.group_resource(),
-            c.representative.kind(),
+            c.head.kind(),
             object_versions,
             preferred,
         );
@@ -780,11 +791,12 @@ impl<'a> Planner<'a, '_> {
     }
 
     /// Namespace create steps: the selected Namespace objects of the backup and every needed
-    /// target namespace (from the backup's Namespace object if it maps there, else new).
+    /// target namespace (from the backup's Namespace object if it maps there, else new),
+    /// ordered by name.
     fn namespace_steps(
         &mut self,
         contents: &mut BackupContents,
-        namespaces: Vec<(CandidateId, bool)>,
+        namespaces: &[Option<bool>],
         mut needed: BTreeSet<String>,
     ) -> Vec<CreateStep> {
         let core = TargetResource {
@@ -795,16 +807,19 @@ impl<'a> Planner<'a, '_> {
             plurals: BTreeMap::from([(String::new(), "namespaces".to_string())]),
         };
         let mut steps = Vec::new();
-        for (id, selected) in namespaces {
-            let target = self.ctx.map_namespace(&id.object.name);
+        contents.plan_each(&ResourceKey::canonical("", "namespaces"), |i, c| {
+            let Some(selected) = namespaces.get(i).copied().flatten() else {
+                return;
+            };
+            let target = self.ctx.map_namespace(c.head.name());
             if !selected && !needed.contains(target) {
-                continue;
+                return;
             }
-            if let Some(step) = contents.with_taken(&id, |c| self.plan_object(c, Some(&core))) {
+            if let Some(step) = self.plan_object(c, Some(&core)) {
                 needed.remove(step.object.name());
                 steps.push(step);
             }
-        }
+        });
         for name in needed {
             if name == self.options.engine_namespace {
                 continue;
@@ -825,6 +840,7 @@ impl<'a> Planner<'a, '_> {
                 transformations: vec!["sanitize".into()],
             });
         }
+        steps.sort_by(|a, b| a.object.name().cmp(b.object.name()));
         steps
     }
 }
@@ -844,62 +860,82 @@ fn storage_class_name(name: &str) -> (String, String, String) {
     )
 }
 
-/// Of the cluster-scoped candidates, those related to the chosen objects: PVs bound to chosen
-/// claims (by the claim's `volumeName` or the volume's `claimRef`), the StorageClasses of those
-/// claims and volumes, the CRDs of chosen custom resources.
-fn related<'c>(chosen: &[Candidate<'c>], cluster: Vec<Candidate<'c>>) -> Vec<Candidate<'c>> {
-    let mut names = ClusterNames::new();
-    let mut claims = BTreeSet::new();
-    for c in chosen {
-        let o = c.representative;
-        if c.key.group.is_empty() && c.key.plural == "persistentvolumeclaims" {
-            if let Some(ns) = o.namespace() {
-                claims.insert((ns.to_string(), o.name().to_string()));
-            }
-            if let Some(volume) = o.pointer("/spec/volumeName").and_then(Value::as_str) {
-                names.insert((
-                    String::new(),
-                    "persistentvolumes".into(),
-                    volume.to_string(),
-                ));
-            }
-            if let Some(class) = storage_class_of(o) {
-                names.insert(storage_class_name(class));
-            }
-        } else if !c.key.group.is_empty()
-            && builtin_resource_by_plural(&c.key.group, &c.key.plural).is_none()
-        {
-            names.insert((
+/// What makes a cluster-scoped object related to the chosen ones: PVs bound to chosen claims
+/// (by the claim's `volumeName` or the volume's `claimRef`), the StorageClasses of those
+/// claims and volumes, the CRDs of chosen custom resources. Noted as objects are chosen.
+#[derive(Default)]
+struct RelatedNames {
+    names: ClusterNames,
+    claims: BTreeSet<(String, String)>,
+}
+
+impl RelatedNames {
+    /// Notes a chosen object (claims are held whole).
+    fn note_chosen(&mut self, key: &ResourceKey, head: ObjectHead<'_>) {
+        if !(key.group.is_empty() && key.plural == "persistentvolumeclaims") {
+            return;
+        }
+        let Some(o) = head.whole() else {
+            return;
+        };
+        if let Some(ns) = o.namespace() {
+            self.claims.insert((ns.to_string(), o.name().to_string()));
+        }
+        if let Some(volume) = o.pointer("/spec/volumeName").and_then(Value::as_str) {
+            self.names.insert((
+                String::new(),
+                "persistentvolumes".into(),
+                volume.to_string(),
+            ));
+        }
+        if let Some(class) = storage_class_of(o) {
+            self.names.insert(storage_class_name(class));
+        }
+    }
+
+    /// Notes a resource with chosen objects: a custom resource's CRD is related.
+    fn note_resource(&mut self, key: &ResourceKey) {
+        if !key.group.is_empty() && builtin_resource_by_plural(&key.group, &key.plural).is_none() {
+            self.names.insert((
                 CRD_GROUP.to_string(),
                 CRDS.to_string(),
-                c.key.group_resource(),
+                key.group_resource(),
             ));
         }
     }
-    let name_of = |c: &Candidate<'_>| {
-        (
-            c.key.group.clone(),
-            c.key.plural.clone(),
-            c.representative.name().to_string(),
-        )
-    };
-    let is_volume =
-        |c: &Candidate<'_>| c.key.group.is_empty() && c.key.plural == "persistentvolumes";
-    for c in cluster.iter().filter(|c| is_volume(c)) {
-        let o = c.representative;
-        let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(String::from);
-        let bound = text("/spec/claimRef/namespace")
-            .zip(text("/spec/claimRef/name"))
-            .is_some_and(|claim| claims.contains(&claim));
-        if bound || names.contains(&name_of(c)) {
-            names.insert(name_of(c));
-            if let Some(class) = storage_class_of(o) {
-                names.insert(storage_class_name(class));
+
+    /// Of the cluster-scoped candidates, those related to the chosen objects.
+    fn of<'c, T>(
+        mut self,
+        cluster: Vec<(&'c ResourceKey, T, ObjectHead<'c>)>,
+    ) -> Vec<(&'c ResourceKey, T, ObjectHead<'c>)> {
+        let name_of = |key: &ResourceKey, head: &ObjectHead<'_>| {
+            (
+                key.group.clone(),
+                key.plural.clone(),
+                head.name().to_string(),
+            )
+        };
+        let is_volume =
+            |key: &ResourceKey| key.group.is_empty() && key.plural == "persistentvolumes";
+        for (key, _, head) in cluster.iter().filter(|(key, _, _)| is_volume(key)) {
+            let Some(o) = head.whole() else {
+                continue;
+            };
+            let text = |p: &str| o.pointer(p).and_then(Value::as_str).map(String::from);
+            let bound = text("/spec/claimRef/namespace")
+                .zip(text("/spec/claimRef/name"))
+                .is_some_and(|claim| self.claims.contains(&claim));
+            if bound || self.names.contains(&name_of(key, head)) {
+                self.names.insert(name_of(key, head));
+                if let Some(class) = storage_class_of(o) {
+                    self.names.insert(storage_class_name(class));
+                }
             }
         }
+        cluster
+            .into_iter()
+            .filter(|(key, _, head)| self.names.contains(&name_of(key, head)))
+            .collect()
     }
-    cluster
-        .into_iter()
-        .filter(|c| names.contains(&name_of(c)))
-        .collect()
 }

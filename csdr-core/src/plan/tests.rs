@@ -1598,15 +1598,24 @@ fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
     let deployments = spooled.resource("apps", "deployments").unwrap();
     let (_, web) = deployments.objects().next().unwrap();
     let head = web.representative(deployments.preferred()).unwrap();
-    assert_eq!(head.label("app"), Some("web"));
-    assert_eq!(head.pointer("/spec"), None);
+    let app = head.labels().and_then(|l| l.get("app"));
+    assert_eq!(app.and_then(|v| v.as_str()), Some("web"));
+    assert!(head.whole().is_none(), "the Deployment is held as its head");
+    assert!(!head.is_mirror_pod());
+    let named = deployments.heads().next().unwrap();
+    assert_eq!(
+        (named.kind(), named.name(), named.namespace()),
+        ("Deployment", "web", Some("shop"))
+    );
+    // Claims are held whole.
+    let claims = spooled.resource("", "persistentvolumeclaims").unwrap();
+    assert!(claims.heads().all(|h| h.whole().is_some()));
     // Without a label selector the heads keep no labels.
     let unselecting = spooled_contents_of(&entries, &RestoreSpec::new("r1", "nightly-116"));
     let deployments = unselecting.resource("apps", "deployments").unwrap();
     let (_, bare) = deployments.objects().next().unwrap();
     let bare_head = bare.representative(deployments.preferred()).unwrap();
     assert_eq!(bare_head.labels(), None);
-    assert_eq!(bare_head.name(), "web");
     let v1 = GroupVersion::new("apps", "v1");
     let loaded = spooled.load(web, &v1).unwrap().unwrap();
     let (_, whole_web) = whole
@@ -1615,7 +1624,7 @@ fn a_spooled_index_holds_heads_and_plans_as_the_whole_one() {
         .objects()
         .next()
         .unwrap();
-    assert_eq!(&loaded, whole_web.versions.get(&v1).unwrap());
+    assert_eq!(Some(&loaded), whole_web.versions.get(&v1).unwrap().whole());
     assert_eq!(spooled.backup_facts("b"), whole.backup_facts("b"));
     for spec in [
         RestoreSpec::new("r1", "nightly-116"),
