@@ -127,6 +127,11 @@ async fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                     println!("      transformations: {}", c.transformations.join(", "));
                 }
             }
+            PlanStep::CreateSpooled(c) => println!(
+                "  {:<45} {} (read back from the spool)",
+                c.object.describe(),
+                c.resource.group_version()
+            ),
             PlanStep::WaitEstablished { crd } => println!("  wait for CRD {crd} to be Established"),
             PlanStep::RefreshDiscovery => println!("  refresh discovery"),
         }

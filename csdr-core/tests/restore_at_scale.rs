@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use csdr_core::discovery::Discovery;
 use csdr_core::engine::{Engine, EngineOptions, RestoreReport};
 use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
-use csdr_core::object::{GroupVersionResource, KubeObject};
+use csdr_core::object::{GroupVersion, GroupVersionResource, KubeObject};
+use csdr_core::plan::PlanStep;
 use csdr_core::plan::order::RestoreOrder;
 use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
 use csdr_core::ports::vault::Vault;
@@ -169,13 +170,14 @@ async fn restored_list(store: &MemoryBlobStore, restore: &str) -> BTreeMap<Strin
 /// `namespace/name` of each object, from the report's plan in order.
 fn planned_list(report: &RestoreReport) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for c in report.plan.creates() {
-        let o = &c.object;
-        let name = match o.namespace() {
-            Some(ns) => format!("{ns}/{}", o.name()),
-            None => o.name().to_string(),
+    for c in report.plan.all_creates() {
+        let o = c.object_ref();
+        let name = match &o.namespace {
+            Some(ns) => format!("{ns}/{}", o.name),
+            None => o.name.clone(),
         };
-        out.entry(format!("{}/{}", o.api_version(), o.kind()))
+        let api_version = GroupVersion::new(o.group.as_str(), o.version.as_str()).api_version();
+        out.entry(format!("{api_version}/{}", o.kind))
             .or_default()
             .push(name);
     }
@@ -557,11 +559,7 @@ async fn dependencies_first(report_objects: bool) {
     );
     // The report stays in plan order, its lists only when it holds objects (R13); the
     // restore's resource list names every object created, whatever the report holds.
-    let planned: Vec<_> = report
-        .plan
-        .creates()
-        .map(|c| c.object.object_ref())
-        .collect();
+    let planned: Vec<_> = report.plan.all_creates().map(|c| c.object_ref()).collect();
     assert_eq!(report.counts.created, planned.len() as u64);
     if report_objects {
         assert_eq!(report.created, planned);
@@ -807,11 +805,7 @@ fn a_restore_that_passes_its_preflight_restores_everything() {
             "{:#?}",
             report.status
         );
-        let planned: Vec<_> = report
-            .plan
-            .creates()
-            .map(|c| c.object.object_ref())
-            .collect();
+        let planned: Vec<_> = report.plan.all_creates().map(|c| c.object_ref()).collect();
         assert_eq!(report.created, planned);
         let pre = report.preflight.as_ref().expect("a pre-flight report");
         assert!(pre.deferred_checked);
@@ -935,20 +929,29 @@ fn final_objects_that_wait_in_the_spool_are_restored_exactly_as_held_ones() {
         // spool.
         let config_map = spooled
             .plan
-            .creates()
-            .find(|c| c.object.kind() == "ConfigMap")
-            .expect("a ConfigMap step");
-        assert!(config_map.object.spooled_at().is_some());
-        assert!(config_map.object.whole().is_none());
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                PlanStep::CreateSpooled(c) if c.object.kind() == "ConfigMap" => Some(c),
+                _ => None,
+            })
+            .expect("a spooled ConfigMap step");
+        assert!(config_map.object.at.len > 0);
+        assert!(
+            spooled
+                .plan
+                .creates()
+                .all(|c| c.object.kind() != "ConfigMap")
+        );
         assert_eq!(
-            serde_json::to_value(&config_map.object).unwrap()["metadata"]["namespace"],
+            serde_json::to_value(&config_map.object).unwrap()["namespace"],
             config_map.object.namespace().unwrap()
         );
-        assert_eq!(config_map.version, None);
+        assert_eq!(spooled.plan.create_count(), held.plan.create_count());
         // Every object is in the target exactly as the restore that held it created it.
         let mut compared = 0;
         for step in held.plan.creates() {
-            let o = step.object.whole().unwrap();
+            let o = &step.object;
             let get = |c: &SimCluster| {
                 let c = c.clone();
                 let (gvr, ns, name) = (
@@ -1004,7 +1007,7 @@ fn an_index_partly_held_and_partly_spooled_restores_the_same_objects() {
         assert_eq!(mixed.plan, held.plan);
         let mut compared = 0;
         for step in held.plan.creates() {
-            let o = step.object.whole().unwrap();
+            let o = &step.object;
             let get = |c: &SimCluster| {
                 let c = c.clone();
                 let (gvr, ns, name) = (
@@ -1071,7 +1074,7 @@ fn an_interrupted_restore_run_again_under_another_name_with_update_converges() {
         assert!(second.existing.len() + second.patched.len() >= 20);
         // Every object is in the target as the backup has it.
         for step in second.plan.creates() {
-            let o = step.object.whole().unwrap();
+            let o = &step.object;
             let live = inner
                 .get(&step.resource, o.namespace(), o.name())
                 .await

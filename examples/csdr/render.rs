@@ -638,6 +638,14 @@ pub fn restore_report_table(report: &RestoreReport) -> String {
                         c.object.api_version()
                     );
                 }
+                PlanStep::CreateSpooled(c) => {
+                    let _ = writeln!(
+                        out,
+                        "  {n:>3}. create {} at {}",
+                        c.object.describe(),
+                        c.object.api_version()
+                    );
+                }
                 PlanStep::WaitEstablished { crd } => {
                     let _ = writeln!(out, "  {n:>3}. wait until CRD {crd} is Established");
                 }

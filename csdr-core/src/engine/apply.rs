@@ -37,7 +37,7 @@ use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::plan::contents::read_spooled;
 use crate::plan::order::RestoreOrder;
-use crate::plan::{CreateStep, PlanStep, StepObject};
+use crate::plan::{CreateStep, PlanStep, PlannedCreate};
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::spool::SpoolFile;
@@ -74,7 +74,7 @@ struct Schedule {
 
 impl Schedule {
     /// Groups `creates` (in plan order) by tier and lane.
-    fn new(creates: &[&CreateStep], order: &RestoreOrder) -> Self {
+    fn new(creates: &[PlannedCreate<'_>], order: &RestoreOrder) -> Self {
         let mut lane_of: HashMap<Option<&str>, usize> = HashMap::new();
         lane_of.insert(None, 0);
         let mut lanes: Vec<Vec<Group>> = vec![Vec::new()];
@@ -82,12 +82,13 @@ impl Schedule {
         let mut tiers = 0;
         let mut tier_of: HashMap<&GroupVersionResource, usize> = HashMap::new();
         for (i, step) in creates.iter().enumerate() {
+            let resource = step.resource();
             let tier = *tier_of
-                .entry(&step.resource)
-                .or_insert_with(|| order.key(&step.resource).0);
+                .entry(resource)
+                .or_insert_with(|| order.key(resource).0);
             tiers = tiers.max(tier + 1);
             let next_lane = lanes.len();
-            let lane = *lane_of.entry(step.object.namespace()).or_insert(next_lane);
+            let lane = *lane_of.entry(step.namespace()).or_insert(next_lane);
             if lane == lanes.len() {
                 lanes.push(Vec::new());
             }
@@ -279,7 +280,7 @@ impl Engine {
             .restore_max_worker_num
             .get();
         let plan = std::mem::take(&mut report.plan);
-        let creates: Vec<&CreateStep> = plan.creates().collect();
+        let creates: Vec<PlannedCreate<'_>> = plan.all_creates().collect();
         let order = RestoreOrder::default();
         let mut schedule = Schedule::new(&creates, &order);
 
@@ -292,14 +293,14 @@ impl Engine {
                     crd_waits.insert(crd.clone());
                 }
                 PlanStep::RefreshDiscovery => refresh = true,
-                PlanStep::Create(_) => {}
+                PlanStep::Create(_) | PlanStep::CreateSpooled(_) => {}
             }
         }
         let custom: BTreeSet<String> = crd_waits.clone();
         let crd_creates: BTreeSet<&str> = creates
             .iter()
-            .filter(|c| is_crd(&c.resource))
-            .map(|c| c.object.name())
+            .filter(|c| is_crd(c.resource()))
+            .map(|c| c.name())
             .collect();
         let mut open_gates: BTreeSet<Gate> = BTreeSet::new();
         if !crd_waits.is_empty() || refresh {
@@ -310,13 +311,13 @@ impl Engine {
         let claims: BTreeSet<(String, String)> = creates
             .iter()
             .filter(|c| {
-                c.object.kind() == "PersistentVolumeClaim"
-                    && c.object.whole().is_some_and(immediate)
+                c.kind() == "PersistentVolumeClaim"
+                    && c.whole().is_some_and(|claim| immediate(&claim.object))
             })
             .map(|c| {
                 (
-                    c.object.namespace().unwrap_or("default").to_string(),
-                    c.object.name().to_string(),
+                    c.namespace().unwrap_or("default").to_string(),
+                    c.name().to_string(),
                 )
             })
             .collect();
@@ -324,11 +325,11 @@ impl Engine {
         // for its data.
         let filled: BTreeSet<(String, String)> = creates
             .iter()
-            .filter(|c| c.object.kind() == "PersistentVolumeClaim")
+            .filter(|c| c.kind() == "PersistentVolumeClaim")
             .map(|c| {
                 (
-                    c.object.namespace().unwrap_or("default").to_string(),
-                    c.object.name().to_string(),
+                    c.namespace().unwrap_or("default").to_string(),
+                    c.name().to_string(),
                 )
             })
             .filter(|(ns, name)| data.has(ns, name))
@@ -336,16 +337,20 @@ impl Engine {
         for (ns, name) in claims.iter().chain(&filled) {
             open_gates.insert(Gate::Claim(ns.clone(), name.clone()));
         }
-        let gates_of = |step: &CreateStep| -> Vec<Gate> {
+        let gates_of = |step: PlannedCreate<'_>| -> Vec<Gate> {
             let mut gates = Vec::new();
-            if custom.contains(&step.resource.group_resource()) {
+            if !custom.is_empty() && custom.contains(&step.resource().group_resource()) {
                 gates.push(Gate::CustomResources);
             }
-            let ns = step.object.namespace().unwrap_or("default");
-            for claim in step.object.mounted_claims() {
+            // A spooled step mounts no claim: the plan holds those whole (R13).
+            let Some(whole) = step.whole() else {
+                return gates;
+            };
+            let ns = whole.object.namespace().unwrap_or("default");
+            for claim in whole.object.mounted_claims() {
                 let key = (ns.to_string(), claim.to_string());
-                let waits =
-                    filled.contains(&key) || (step.object.kind() == "Pod" && claims.contains(&key));
+                let waits = filled.contains(&key)
+                    || (whole.object.kind() == "Pod" && claims.contains(&key));
                 if waits {
                     gates.push(Gate::Claim(key.0, key.1));
                 }
@@ -380,7 +385,7 @@ impl Engine {
                          open_gates: &BTreeSet<Gate>| {
             for i in objects {
                 let step = creates[i];
-                let resource = step.resource.to_string();
+                let resource = step.resource().to_string();
                 if !announced.contains(&resource) {
                     self.emit(ProgressEvent::Resource {
                         resource: resource.clone(),
@@ -406,32 +411,36 @@ impl Engine {
                     if !wait.is_zero() {
                         self.timer.sleep(wait).await;
                     }
-                    let applied = match step.object.spooled_at() {
-                        None => self.apply_create(spec, snapshots, step).await,
+                    let applied = match step {
+                        PlannedCreate::Whole(step) => {
+                            self.apply_create(spec, snapshots, step).await
+                        }
                         // The final object, read back just before it is applied (R13).
-                        Some(span) => match finals.map(|f| read_spooled(f, span)) {
-                            Some(Ok(object)) => {
-                                let whole = CreateStep {
-                                    object: StepObject::Whole(object),
-                                    resource: step.resource.clone(),
-                                    source: step.source.clone(),
-                                    version: None,
-                                    transformations: Vec::new(),
-                                };
-                                self.apply_create(spec, snapshots, &whole).await
-                            }
-                            failed => Applied::Failed(Box::new(Issue::about(
-                                step.object.object_ref(),
-                                format!(
-                                    "reading its final object back from the restore's \
+                        PlannedCreate::Spooled(spooled) => {
+                            match finals.map(|f| read_spooled(f, spooled.object.at)) {
+                                Some(Ok(object)) => {
+                                    let whole = CreateStep {
+                                        object,
+                                        resource: GroupVersionResource::clone(&spooled.resource),
+                                        source: None,
+                                        version: None,
+                                        transformations: Vec::new(),
+                                    };
+                                    self.apply_create(spec, snapshots, &whole).await
+                                }
+                                failed => Applied::Failed(Box::new(Issue::about(
+                                    spooled.object.object_ref(),
+                                    format!(
+                                        "reading its final object back from the restore's \
                                      temporary storage failed: {}",
-                                    match failed {
-                                        Some(Err(e)) => e,
-                                        _ => "the restore has no temporary storage".into(),
-                                    }
-                                ),
-                            ))),
-                        },
+                                        match failed {
+                                            Some(Err(e)) => e,
+                                            _ => "the restore has no temporary storage".into(),
+                                        }
+                                    ),
+                                ))),
+                            }
+                        }
                     };
                     Done::Object(i, applied)
                 }));
@@ -444,12 +453,12 @@ impl Engine {
                 Done::Object(i, applied) => {
                     in_flight -= 1;
                     let step = creates[i];
-                    let object = step.object.object_ref();
+                    let object = step.object_ref();
                     match &applied {
                         Applied::Created => {
                             log.info(format!("created {object}"));
                             // Claims are planned whole (R13).
-                            if let Some(claim) = step.object.whole()
+                            if let Some(claim) = step.whole().map(|c| &c.object)
                                 && claim.kind() == "PersistentVolumeClaim"
                             {
                                 let key = (
@@ -485,18 +494,16 @@ impl Engine {
                         }
                     }
                     // A claim that was not created here is not waited for.
-                    if step.object.kind() == "PersistentVolumeClaim"
+                    if step.kind() == "PersistentVolumeClaim"
                         && !matches!(applied, Applied::Created)
                     {
                         opened.push(Gate::Claim(
-                            step.object.namespace().unwrap_or("default").to_string(),
-                            step.object.name().to_string(),
+                            step.namespace().unwrap_or("default").to_string(),
+                            step.name().to_string(),
                         ));
                     }
-                    if is_crd(&step.resource) && crd_waits.contains(step.object.name()) {
-                        tasks.push(Box::pin(
-                            self.establish(ctx, step.object.name().to_string()),
-                        ));
+                    if is_crd(step.resource()) && crd_waits.contains(step.name()) {
+                        tasks.push(Box::pin(self.establish(ctx, step.name().to_string())));
                     }
                     results[i] = Some(applied);
                     done += 1;
@@ -591,7 +598,7 @@ impl Engine {
         // The report, in plan order; the lists only when the report holds objects (R13).
         let listed = self.options.restore_report_objects;
         for (step, applied) in creates.iter().zip(results) {
-            let object = step.object.object_ref();
+            let object = step.object_ref();
             match applied {
                 Some(Applied::Created) => report.note(Outcome::Created, object, listed, restored),
                 Some(Applied::Existing(warning)) => {
@@ -739,10 +746,8 @@ mod tests {
             format!("{group}/v1")
         };
         CreateStep {
-            object: StepObject::Whole(
-                KubeObject::new(json!({"apiVersion": api, "kind": kind, "metadata": meta}))
-                    .unwrap_or_else(|e| panic!("{e}")),
-            ),
+            object: KubeObject::new(json!({"apiVersion": api, "kind": kind, "metadata": meta}))
+                .unwrap_or_else(|e| panic!("{e}")),
             resource: GroupVersionResource::new(group, "v1", plural),
             source: None,
             version: None,
@@ -760,7 +765,7 @@ mod tests {
             step("apps", "deployments", "Deployment", Some("a"), "d"),
             step("networking.k8s.io", "ingresses", "Ingress", Some("a"), "i"),
         ];
-        let refs: Vec<&CreateStep> = steps.iter().collect();
+        let refs: Vec<PlannedCreate<'_>> = steps.iter().map(PlannedCreate::Whole).collect();
         let mut s = Schedule::new(&refs, &RestoreOrder::default());
         assert_eq!(s.release_all(), vec![0, 1]);
         assert_eq!(s.finish(0), Vec::<usize>::new());

@@ -26,7 +26,7 @@ use crate::model::{FailureKind, Issue, JobFailure, JobStatus, ObjectRef, Restore
 use crate::object::{GroupVersionResource, KubeObject};
 use crate::patch::apply_merge_patch;
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanStep, RestorePlan};
+use crate::plan::{CreateStep, RestorePlan};
 use crate::ports::cluster::ClusterError;
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::transform::TransformContext;
@@ -137,7 +137,7 @@ impl Engine {
             report.created = report
                 .plan
                 .creates()
-                .map(|c| c.object.object_ref())
+                .map(|c| ObjectRef::of(&c.object))
                 .collect();
             report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = report.status.progress.total_items;
@@ -168,7 +168,7 @@ impl Engine {
         let indices: Vec<usize> = plan
             .creates()
             .enumerate()
-            .filter(|(_, c)| !is_foundation(c))
+            .filter(|(_, c)| !is_foundation(&c.resource))
             .enumerate()
             .filter(|(_, (i, _))| deferred.contains(i))
             .map(|(at, _)| at)
@@ -230,12 +230,7 @@ impl Engine {
 
     async fn dry_run_one(&self, spec: &RestoreSpec, step: &CreateStep) -> Verdict {
         // A pre-flight plans with its final objects held.
-        let Some(object) = step.object.whole() else {
-            return Verdict::Rejected(Issue::about(
-                step.object.object_ref(),
-                "its final object is not held, so it cannot be sent in a server-side dry run",
-            ));
-        };
+        let object = &step.object;
         let reject = |e: ClusterError| {
             Verdict::Rejected(Issue::about(
                 ObjectRef::of(object),
@@ -322,8 +317,7 @@ impl Engine {
 }
 
 /// Whether a create is a namespace or a CRD: what deferred objects need first.
-fn is_foundation(step: &CreateStep) -> bool {
-    let r = &step.resource;
+fn is_foundation(r: &GroupVersionResource) -> bool {
     (r.group.is_empty() && r.resource == "namespaces")
         || (r.group == "apiextensions.k8s.io" && r.resource == "customresourcedefinitions")
 }
@@ -333,9 +327,10 @@ fn split_foundations(plan: &RestorePlan) -> (RestorePlan, RestorePlan) {
     let mut first = RestorePlan::default();
     let mut rest = RestorePlan::default();
     for step in &plan.steps {
-        match step {
-            PlanStep::Create(c) if !is_foundation(c) => rest.steps.push(step.clone()),
-            _ => first.steps.push(step.clone()),
+        if step.create().is_some_and(|c| !is_foundation(c.resource())) {
+            rest.steps.push(step.clone());
+        } else {
+            first.steps.push(step.clone());
         }
     }
     (first, rest)

@@ -73,7 +73,7 @@ impl RestoreReport {
     /// The final objects, exactly as they are (or would be) created, in plan order; those
     /// that waited in the spool (`EngineOptions::restore_report_objects` off) are not here.
     pub fn objects(&self) -> impl Iterator<Item = &KubeObject> {
-        self.plan.creates().filter_map(|c| c.object.whole())
+        self.plan.creates().map(|c| &c.object)
     }
 
     /// Notes what happened to one object: counted, kept in its list when `listed`, and, when
@@ -333,7 +333,7 @@ impl Engine {
             ..Default::default()
         };
         status.warnings.extend(plan.warnings.iter().cloned());
-        let total = plan.creates().count() as u64;
+        let total = plan.create_count() as u64;
         log.info(format!(
             "planned {} steps: {total} objects to create",
             plan.steps.len()
@@ -367,7 +367,7 @@ impl Engine {
             report.created = report
                 .plan
                 .creates()
-                .map(|c| c.object.object_ref())
+                .map(|c| ObjectRef::of(&c.object))
                 .collect();
             report.counts.created = report.created.len() as u64;
             report.status.progress.items_done = total;
@@ -534,13 +534,7 @@ impl Engine {
         snapshots: &[VolumeSnapshotRecord],
         step: &CreateStep,
     ) -> Applied {
-        // The apply reads a spooled final object back before it comes here.
-        let Some(object) = step.object.whole() else {
-            return Applied::Failed(Box::new(Issue::about(
-                step.object.object_ref(),
-                "its final object was not read back from the restore's temporary storage",
-            )));
-        };
+        let object = &step.object;
         let fail =
             |reason: String| Applied::Failed(Box::new(Issue::about(ObjectRef::of(object), reason)));
         if let Err(reason) = self.prepare_snapshot_source(spec, snapshots, step).await {
@@ -594,10 +588,7 @@ impl Engine {
         snapshots: &[VolumeSnapshotRecord],
         step: &CreateStep,
     ) -> Result<(), String> {
-        // Claims are planned whole (R13).
-        let Some(object) = step.object.whole() else {
-            return Ok(());
-        };
+        let object = &step.object;
         if object.kind() != "PersistentVolumeClaim"
             || object
                 .pointer("/spec/dataSource/kind")

@@ -58,11 +58,12 @@ pub mod contents;
 pub mod existing;
 pub mod filter;
 pub mod order;
-mod step_object;
+mod spooled_step;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -83,7 +84,7 @@ use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of}
 use crate::transform::{TransformContext, TransformError};
 
 use crate::version_priority::highest_priority;
-pub use step_object::{SpooledObject, StepObject};
+pub use spooled_step::{SpooledCreate, SpooledObject};
 
 use contents::{BackedUpObject, BackupContents, ObjectHead, ResourceContents, ResourceKey};
 use filter::{RestoreFilter, backup_unit, known_resources};
@@ -142,14 +143,12 @@ impl Default for PlanOptions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateStep {
-    /// The object to create, final: converted and transformed; in a plan made by
-    /// [`plan_restore_spooled`], for most objects, what names it and where it waits in the
-    /// plan's spool (R13).
-    pub object: StepObject,
+    /// The object to create, final: converted and transformed.
+    pub object: KubeObject,
     /// Where to create it: the target group, version and plural.
     pub resource: GroupVersionResource,
     /// The backed-up object it comes from (`None` for a Namespace the plan adds). Boxed, as
-    /// is `version`: a plan that leaves them out takes a pointer's room for each (R13).
+    /// is `version`: few readers need them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Box<ObjectRef>>,
     /// The version choice and its reason (`None` for a Namespace the plan adds).
@@ -165,6 +164,9 @@ pub struct CreateStep {
 pub enum PlanStep {
     /// Create an object.
     Create(Box<CreateStep>),
+    /// Create an object whose final form waits in the plan's spool (a plan made by
+    /// [`plan_restore_spooled`]).
+    CreateSpooled(SpooledCreate),
     /// Wait until a CustomResourceDefinition (by name) reports the `Established` condition.
     WaitEstablished {
         /// The CRD's name, `plural.group`.
@@ -172,6 +174,17 @@ pub enum PlanStep {
     },
     /// Read the target's discovery again, so the new custom resources are served.
     RefreshDiscovery,
+}
+
+impl PlanStep {
+    /// The object this step creates, when it creates one.
+    pub fn create(&self) -> Option<PlannedCreate<'_>> {
+        match self {
+            PlanStep::Create(c) => Some(PlannedCreate::Whole(c)),
+            PlanStep::CreateSpooled(c) => Some(PlannedCreate::Spooled(c)),
+            PlanStep::WaitEstablished { .. } | PlanStep::RefreshDiscovery => None,
+        }
+    }
 }
 
 /// What a restore will do: see the [module documentation](self).
@@ -191,12 +204,91 @@ pub struct RestorePlan {
 }
 
 impl RestorePlan {
-    /// The create steps, in order.
+    /// The create steps that hold their final object, in order: every create of a plan not
+    /// made by [`plan_restore_spooled`].
     pub fn creates(&self) -> impl Iterator<Item = &CreateStep> {
         self.steps.iter().filter_map(|s| match s {
             PlanStep::Create(c) => Some(c.as_ref()),
             _ => None,
         })
+    }
+
+    /// Every create step, in order, whether it holds its final object or it waits in the
+    /// plan's spool.
+    pub fn all_creates(&self) -> impl Iterator<Item = PlannedCreate<'_>> {
+        self.steps.iter().filter_map(PlanStep::create)
+    }
+
+    /// How many objects the plan creates.
+    pub fn create_count(&self) -> usize {
+        self.all_creates().count()
+    }
+}
+
+/// One create step of a plan, whether it holds its final object or not.
+#[derive(Clone, Copy, Debug)]
+pub enum PlannedCreate<'a> {
+    /// It holds its final object.
+    Whole(&'a CreateStep),
+    /// Its final object waits in the plan's spool.
+    Spooled(&'a SpooledCreate),
+}
+
+impl<'a> PlannedCreate<'a> {
+    /// Where to create the object.
+    pub fn resource(&self) -> &'a GroupVersionResource {
+        match self {
+            PlannedCreate::Whole(c) => &c.resource,
+            PlannedCreate::Spooled(c) => &c.resource,
+        }
+    }
+
+    /// The object's namespace; `None` when cluster-scoped.
+    pub fn namespace(&self) -> Option<&'a str> {
+        match self {
+            PlannedCreate::Whole(c) => c.object.namespace(),
+            PlannedCreate::Spooled(c) => c.object.namespace(),
+        }
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &'a str {
+        match self {
+            PlannedCreate::Whole(c) => c.object.name(),
+            PlannedCreate::Spooled(c) => c.object.name(),
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> &'a str {
+        match self {
+            PlannedCreate::Whole(c) => c.object.kind(),
+            PlannedCreate::Spooled(c) => c.object.kind(),
+        }
+    }
+
+    /// `Kind namespace/name`.
+    pub fn describe(&self) -> String {
+        match self {
+            PlannedCreate::Whole(c) => c.object.describe(),
+            PlannedCreate::Spooled(c) => c.object.describe(),
+        }
+    }
+
+    /// The reference a report names the object by.
+    pub fn object_ref(&self) -> ObjectRef {
+        match self {
+            PlannedCreate::Whole(c) => ObjectRef::of(&c.object),
+            PlannedCreate::Spooled(c) => c.object.object_ref(),
+        }
+    }
+
+    /// The whole step, when it holds its final object.
+    pub fn whole(&self) -> Option<&'a CreateStep> {
+        match self {
+            PlannedCreate::Whole(c) => Some(c),
+            PlannedCreate::Spooled(_) => None,
+        }
     }
 }
 
@@ -292,6 +384,7 @@ fn plan_consuming(
         plan: RestorePlan::default(),
         crds: BTreeMap::new(),
         finals,
+        resources: HashMap::new(),
     };
 
     // The selection marks what it chose in the index; each resource's objects are then taken
@@ -311,8 +404,9 @@ fn plan_consuming(
             if marks.get(i) == Some(&true)
                 && let Some(step) = planner.plan_object(c, None)
             {
-                if let Some(crd) = step.object.whole() {
-                    planner.note_crd(crd);
+                // CRDs are planned whole.
+                if let PlanStep::Create(crd) = &step {
+                    planner.note_crd(&crd.object);
                 }
                 crd_steps.push(step);
             }
@@ -320,7 +414,7 @@ fn plan_consuming(
     }
 
     // Pass 2: everything else, resource by resource.
-    let mut steps: Vec<Box<CreateStep>> = Vec::new();
+    let mut steps: Vec<PlanStep> = Vec::new();
     for (key, marks) in &selection.chosen {
         if *key == crds {
             continue;
@@ -331,8 +425,7 @@ fn plan_consuming(
                 return;
             }
             match &target {
-                // Boxed at once: the steps are not moved again (R13: a restore's memory).
-                Ok(target) => steps.extend(planner.plan_object(c, Some(target)).map(Box::new)),
+                Ok(target) => steps.extend(planner.plan_object(c, Some(target))),
                 Err(reason) => planner
                     .plan
                     .not_restorable
@@ -345,40 +438,37 @@ fn plan_consuming(
     // objects of the backup.
     let needed: BTreeSet<String> = steps
         .iter()
-        .filter_map(|s| s.object.namespace().map(String::from))
+        .filter_map(|s| s.create()?.namespace().map(String::from))
         .collect();
-    steps.extend(
-        planner
-            .namespace_steps(&mut contents, &selection.namespaces, needed)
-            .into_iter()
-            .map(Box::new),
-    );
+    steps.extend(planner.namespace_steps(&mut contents, &selection.namespaces, needed));
     drop(contents);
 
     // R3's order: by the rank of the target resource, then namespace and name. The steps of
     // one resource were made in index order (namespace, then name), and the Namespaces are
     // sorted by name, so a stable sort by rank alone gives that order.
     let order = &options.order;
-    let ranks = RankTable::of(order, crd_steps.iter().chain(steps.iter().map(|s| &**s)));
-    crd_steps.sort_by_cached_key(|s| ranks.rank(&s.resource));
-    steps.sort_by_cached_key(|s| ranks.rank(&s.resource));
+    let ranks = RankTable::of(order, crd_steps.iter().chain(&steps));
+    crd_steps.sort_by_cached_key(|s| ranks.rank(s));
+    steps.sort_by_cached_key(|s| ranks.rank(s));
     let mut plan = planner.plan;
     let waits: Vec<PlanStep> = crd_steps
         .iter()
-        .map(|s| PlanStep::WaitEstablished {
-            crd: s.object.name().to_string(),
+        .filter_map(PlanStep::create)
+        .map(|c| PlanStep::WaitEstablished {
+            crd: c.name().to_string(),
         })
         .collect();
     let any_crd = !crd_steps.is_empty();
-    plan.steps
-        .reserve_exact(2 * crd_steps.len() + usize::from(any_crd) + steps.len());
-    plan.steps
-        .extend(crd_steps.into_iter().map(|s| PlanStep::Create(Box::new(s))));
+    plan.steps = crd_steps;
     plan.steps.extend(waits);
     if any_crd {
         plan.steps.push(PlanStep::RefreshDiscovery);
     }
-    plan.steps.extend(steps.into_iter().map(PlanStep::Create));
+    if plan.steps.is_empty() {
+        plan.steps = steps;
+    } else {
+        plan.steps.append(&mut steps);
+    }
     Ok(plan)
 }
 
@@ -387,11 +477,11 @@ fn plan_consuming(
 struct RankTable(HashMap<GroupVersionResource, usize>);
 
 impl RankTable {
-    fn of<'s>(order: &RestoreOrder, steps: impl Iterator<Item = &'s CreateStep>) -> Self {
+    fn of<'s>(order: &RestoreOrder, steps: impl Iterator<Item = &'s PlanStep>) -> Self {
         let mut ranks: HashMap<GroupVersionResource, ResourceRank> = HashMap::new();
-        for step in steps {
-            if !ranks.contains_key(&step.resource) {
-                ranks.insert(step.resource.clone(), order.key(&step.resource));
+        for resource in steps.filter_map(|s| Some(s.create()?.resource())) {
+            if !ranks.contains_key(resource) {
+                ranks.insert(resource.clone(), order.key(resource));
             }
         }
         let mut sorted: Vec<(GroupVersionResource, ResourceRank)> = ranks.into_iter().collect();
@@ -408,8 +498,10 @@ impl RankTable {
         RankTable(positions)
     }
 
-    fn rank(&self, resource: &GroupVersionResource) -> usize {
-        self.0.get(resource).copied().unwrap_or(usize::MAX)
+    fn rank(&self, step: &PlanStep) -> usize {
+        step.create()
+            .and_then(|c| self.0.get(c.resource()).copied())
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -448,6 +540,8 @@ struct Planner<'a, 'f> {
     crds: BTreeMap<(String, String), KubeObject>,
     /// Where [`plan_restore_spooled`] puts the final objects it does not hold.
     finals: Option<&'f mut dyn SpoolFile>,
+    /// The target resources of spooled steps, one shared copy each.
+    resources: HashMap<GroupVersionResource, Arc<GroupVersionResource>>,
 }
 
 impl<'a> Planner<'a, '_> {
@@ -678,7 +772,7 @@ impl<'a> Planner<'a, '_> {
         &mut self,
         c: &Candidate<'_>,
         target: Option<&TargetResource>,
-    ) -> Option<CreateStep> {
+    ) -> Option<PlanStep> {
         let owned;
         let target = match target {
             Some(t) => t,
@@ -739,9 +833,18 @@ impl<'a> Planner<'a, '_> {
             }
         };
         self.plan.warnings.extend(outcome.warnings);
-        // The plan holds its final objects until they are applied (R13), or what names them.
         let mut object = outcome.object;
-        let mut spooled = None;
+        let plural = target
+            .plurals
+            .get(&choice.target.group)
+            .cloned()
+            .unwrap_or_else(|| c.key.plural.clone());
+        let resource = GroupVersionResource::new(
+            choice.target.group.clone(),
+            choice.target.version.clone(),
+            plural,
+        );
+        // The plan holds its final objects until they are applied (R13), or what names them.
         // Pods and the workloads that mount claims stay whole: the apply reads their claims
         // (a claim bound, or filled from a file-system backup, before its workload, D4).
         if let Some(finals) = self.finals.as_deref_mut()
@@ -749,8 +852,12 @@ impl<'a> Planner<'a, '_> {
             && !(c.key.group.is_empty() && c.key.plural == "pods")
             && object.mounted_claims().is_empty()
         {
-            match contents::write_spooled(finals, &object) {
-                Ok(span) => spooled = Some(StepObject::spooled(&object, span)),
+            return match contents::write_spooled(finals, &object) {
+                // A spooled step holds where and what to create, not how it was made.
+                Ok(span) => Some(PlanStep::CreateSpooled(SpooledCreate {
+                    object: SpooledObject::new(&object, span),
+                    resource: self.shared_resource(resource),
+                })),
                 Err(e) => {
                     self.plan.errors.push(Issue::about(
                         ObjectRef::of(&object),
@@ -759,35 +866,28 @@ impl<'a> Planner<'a, '_> {
                              failed: {e}; free space where temporary files go"
                         ),
                     ));
-                    return None;
+                    None
                 }
-            }
+            };
         }
-        let held = spooled.is_none();
-        let object = spooled.unwrap_or_else(|| {
-            object.shrink_to_fit();
-            StepObject::Whole(object)
-        });
-        let plural = target
-            .plurals
-            .get(&choice.target.group)
-            .cloned()
-            .unwrap_or_else(|| c.key.plural.clone());
-        Some(CreateStep {
-            resource: GroupVersionResource::new(
-                choice.target.group.clone(),
-                choice.target.version.clone(),
-                plural,
-            ),
+        object.shrink_to_fit();
+        Some(PlanStep::Create(Box::new(CreateStep {
+            resource,
             object,
-            // A spooled step holds where and what to create, not how it was made (R13).
-            source: held.then(|| Box::new(source)),
-            version: held.then(|| Box::new(choice)),
-            transformations: match held {
-                true => outcome.applied.iter().map(|s| s.to_string()).collect(),
-                false => Vec::new(),
-            },
-        })
+            source: Some(Box::new(source)),
+            version: Some(Box::new(choice)),
+            transformations: outcome.applied.iter().map(|s| s.to_string()).collect(),
+        })))
+    }
+
+    /// The target resource, shared by the spooled steps that create in it.
+    fn shared_resource(&mut self, resource: GroupVersionResource) -> Arc<GroupVersionResource> {
+        if let Some(shared) = self.resources.get(&resource) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(resource.clone());
+        self.resources.insert(resource, Arc::clone(&shared));
+        shared
     }
 
     /// Namespace create steps: the selected Namespace objects of the backup and every needed
@@ -798,7 +898,7 @@ impl<'a> Planner<'a, '_> {
         contents: &mut BackupContents,
         namespaces: &[Option<bool>],
         mut needed: BTreeSet<String>,
-    ) -> Vec<CreateStep> {
+    ) -> Vec<PlanStep> {
         let core = TargetResource {
             versions: TargetVersions::new(
                 [GroupVersion::new("", "v1")],
@@ -816,7 +916,9 @@ impl<'a> Planner<'a, '_> {
                 return;
             }
             if let Some(step) = self.plan_object(c, Some(&core)) {
-                needed.remove(step.object.name());
+                if let Some(created) = step.create() {
+                    needed.remove(created.name());
+                }
                 steps.push(step);
             }
         });
@@ -832,15 +934,18 @@ impl<'a> Planner<'a, '_> {
             let labelled = crate::transform::sanitize::sanitize(self.ctx, object.clone())
                 .map(|t| t.object)
                 .unwrap_or(object);
-            steps.push(CreateStep {
-                object: StepObject::Whole(labelled),
+            steps.push(PlanStep::Create(Box::new(CreateStep {
+                object: labelled,
                 resource: GroupVersionResource::new("", "v1", "namespaces"),
                 source: None,
                 version: None,
                 transformations: vec!["sanitize".into()],
-            });
+            })));
         }
-        steps.sort_by(|a, b| a.object.name().cmp(b.object.name()));
+        steps.sort_by(|a, b| {
+            let name = |s: &PlanStep| s.create().map(|c| c.name().to_string());
+            name(a).cmp(&name(b))
+        });
         steps
     }
 }

@@ -266,6 +266,7 @@ fn step_names(plan: &RestorePlan) -> Vec<String> {
         .iter()
         .map(|s| match s {
             PlanStep::Create(c) => format!("create {}", c.object.describe()),
+            PlanStep::CreateSpooled(c) => format!("create {}", c.object.describe()),
             PlanStep::WaitEstablished { crd } => format!("wait {crd}"),
             PlanStep::RefreshDiscovery => "refresh".to_string(),
         })
@@ -335,18 +336,12 @@ fn a_116_backup_restored_to_128() {
     );
     assert_eq!(ingress.object.api_version(), "networking.k8s.io/v1");
     assert_eq!(
-        ingress
-            .object
-            .whole()
-            .unwrap()
-            .pointer("/spec/rules/0/http/paths/0/backend"),
+        ingress.object.pointer("/spec/rules/0/http/paths/0/backend"),
         Some(&json!({"service": {"name": "web-nodeport", "port": {"number": 80}}}))
     );
     assert_eq!(
         ingress
             .object
-            .whole()
-            .unwrap()
             .pointer("/spec/rules/0/http/paths/0/pathType"),
         Some(&json!("ImplementationSpecific"))
     );
@@ -366,8 +361,6 @@ fn a_116_backup_restored_to_128() {
     );
     assert_eq!(
         crd.object
-            .whole()
-            .unwrap()
             .pointer("/spec/versions/0/schema/openAPIV3Schema/type"),
         Some(&json!("object"))
     );
@@ -428,10 +421,7 @@ fn a_116_backup_restored_to_128() {
         names("PersistentVolumeClaim shop/data"),
         ["sanitize", "access-modes", "disk-floor", "volume-binding"]
     );
-    let data = &create(&plan, "PersistentVolumeClaim shop/data")
-        .object
-        .whole()
-        .unwrap();
+    let data = &create(&plan, "PersistentVolumeClaim shop/data").object;
     assert_eq!(
         data.pointer("/spec/accessModes"),
         Some(&json!(["ReadWriteOnce"]))
@@ -448,23 +438,18 @@ fn a_116_backup_restored_to_128() {
     assert_eq!(
         create(&plan, "PersistentVolume nas-logs")
             .object
-            .whole()
-            .unwrap()
             .pointer("/spec/claimRef/uid"),
         None
     );
     assert_eq!(names("PersistentVolumeClaim shop/logs"), ["sanitize"]);
     assert_eq!(names("Service shop/web-nodeport"), ["sanitize", "services"]);
-    let nodeport = &create(&plan, "Service shop/web-nodeport")
-        .object
-        .whole()
-        .unwrap();
+    let nodeport = &create(&plan, "Service shop/web-nodeport").object;
     assert_eq!(nodeport.pointer("/spec/clusterIP"), None);
     assert_eq!(
         nodeport.pointer("/spec/ports/0/nodePort"),
         Some(&json!(30080))
     );
-    let lb = &create(&plan, "Service shop/web-lb").object.whole().unwrap();
+    let lb = &create(&plan, "Service shop/web-lb").object;
     assert_eq!(lb.pointer("/spec/healthCheckNodePort"), None);
     assert_eq!(lb.pointer("/spec/ports/0/nodePort"), Some(&json!(31443)));
     assert_eq!(lb.pointer("/status"), None);
@@ -472,13 +457,11 @@ fn a_116_backup_restored_to_128() {
     assert_eq!(
         create(&plan, "Deployment shop/web")
             .object
-            .whole()
-            .unwrap()
             .label("velero.io/restore-name"),
         Some("move-to-128")
     );
     let ns = create(&plan, "Namespace shop");
-    assert_eq!(ns.object.whole().unwrap().label("team"), Some("web"));
+    assert_eq!(ns.object.label("team"), Some("web"));
     assert!(ns.source.is_some());
 
     // Warnings: the disk claim's access modes, its size, and its new volume.
@@ -999,11 +982,7 @@ fn the_label_selector_filters_objects() {
     // The namespaces the objects land in are created although their Namespace objects do not
     // match: from the backup's Namespace object where there is one, else a new one.
     assert_eq!(
-        create(&plan, "Namespace shop")
-            .object
-            .whole()
-            .unwrap()
-            .label("team"),
+        create(&plan, "Namespace shop").object.label("team"),
         Some("shop")
     );
     assert!(create(&plan, "Namespace web-a").source.is_none());
@@ -1122,16 +1101,13 @@ fn namespaces_are_created_after_mapping() {
     assert_eq!(created_namespaces(&plan), ["shop-restored", "web-a"]);
     // From the backup's Namespace object, renamed, labels kept.
     let shop = create(&plan, "Namespace shop-restored");
-    assert_eq!(shop.object.whole().unwrap().label("team"), Some("shop"));
+    assert_eq!(shop.object.label("team"), Some("shop"));
     assert_eq!(shop.source.as_ref().unwrap().name, "shop");
     assert_eq!(shop.transformations, ["sanitize", "namespace-mapping"]);
     // No Namespace object in the backup: a plain new one, labelled with the restore.
     let web = create(&plan, "Namespace web-a");
     assert!(web.source.is_none() && web.version.is_none());
-    assert_eq!(
-        web.object.whole().unwrap().label("velero.io/restore-name"),
-        Some("r1")
-    );
+    assert_eq!(web.object.label("velero.io/restore-name"), Some("r1"));
     assert_eq!(
         web.resource,
         GroupVersionResource::new("", "v1", "namespaces")
@@ -1537,7 +1513,7 @@ fn plan_for(entries: &[Entry], spec: RestoreSpec, release: KubeRelease) -> Optio
 /// Whether an earlier CRD step of the plan serves `gvr`.
 fn served_by_crd(steps: &[&CreateStep], gvr: &GroupVersionResource) -> bool {
     steps.iter().any(|s| {
-        let o = &s.object.whole().unwrap();
+        let o = &s.object;
         o.kind() == "CustomResourceDefinition"
             && o.pointer("/spec/group") == Some(&json!(gvr.group))
             && o.pointer("/spec/names/plural") == Some(&json!(gvr.resource))
