@@ -32,6 +32,8 @@
 //! # Ok::<(), csdr_core::plan::contents::ContentsError>(())
 //! ```
 
+mod table;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
@@ -42,6 +44,9 @@ use serde_json::{Map, Value};
 use crate::model::ObjectRef;
 
 use crate::ports::spool::SpoolFile;
+use table::SortedTable;
+
+use super::ObjectName;
 
 use crate::object::{GroupVersion, KubeObject, group_resource};
 use crate::resources::canonical_group;
@@ -164,13 +169,13 @@ impl ResourceKey {
 /// An object's identity inside one resource: namespace (none when cluster-scoped) and name.
 ///
 /// The namespace is shared by every object of the index in it (one allocation per
-/// namespace, R13).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// namespace), and most names are held in place ([`ObjectName`], R13).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// The namespace; `None` for cluster-scoped objects.
     pub namespace: Option<Arc<str>>,
     /// The name.
-    pub name: Box<str>,
+    pub name: ObjectName,
 }
 
 impl ObjectKey {
@@ -566,7 +571,7 @@ pub struct ResourceContents {
     preferred: Option<GroupVersion>,
     /// The types its objects are stored at, shared by them.
     types: Vec<Arc<StoredType>>,
-    objects: BTreeMap<ObjectKey, BackedUpObject>,
+    objects: SortedTable<ObjectKey, BackedUpObject>,
 }
 
 /// Equal when they hold the same objects, whatever order the shared types were met in.
@@ -634,8 +639,8 @@ impl ResourceContents {
     /// Every version any object of the resource was captured at.
     pub fn versions(&self) -> BTreeSet<&GroupVersion> {
         self.objects
-            .values()
-            .flat_map(|o| o.versions.keys())
+            .iter()
+            .flat_map(|(_, o)| o.versions.keys())
             .collect()
     }
 
@@ -906,12 +911,11 @@ impl BackupContents {
         };
         let object_key = ObjectKey {
             namespace,
-            name: item.name.into(),
+            name: ObjectName::from(item.name),
         };
         contents
             .objects
             .entry(object_key)
-            .or_default()
             .versions
             .insert_held(ty, held);
         Ok(())
@@ -934,13 +938,10 @@ impl BackupContents {
 
     /// Takes the objects of one resource out of the index (the resource stays, with its
     /// preferred version), to be planned one at a time and dropped (R13).
-    pub(crate) fn take_objects(
-        &mut self,
-        key: &ResourceKey,
-    ) -> BTreeMap<ObjectKey, BackedUpObject> {
+    pub(crate) fn take_objects(&mut self, key: &ResourceKey) -> Vec<(ObjectKey, BackedUpObject)> {
         self.resources
             .get_mut(key)
-            .map(|r| std::mem::take(&mut r.objects))
+            .map(|r| r.objects.take())
             .unwrap_or_default()
     }
 

@@ -57,6 +57,7 @@
 pub mod contents;
 pub mod existing;
 pub mod filter;
+mod object_name;
 pub mod order;
 mod spooled_step;
 #[cfg(test)]
@@ -84,6 +85,7 @@ use crate::transform::volumes::{PvDisposition, pv_disposition, storage_class_of}
 use crate::transform::{TransformContext, TransformError};
 
 use crate::version_priority::highest_priority;
+pub use object_name::ObjectName;
 pub use spooled_step::{SpooledCreate, SpooledObject};
 
 use contents::{BackedUpObject, BackupContents, ObjectHead, ResourceContents, ResourceKey};
