@@ -352,8 +352,8 @@ pub fn plan_restore_owned(
 }
 
 /// Plans a restore as [`plan_restore_owned`] does, holding no final object it does not need
-/// (R13): each final object is written to `finals` and its create step holds only what
-/// names it and where it is ([`StepObject::Spooled`]; read it back with
+/// (R13): each final object is written to `finals` and its step
+/// ([`PlanStep::CreateSpooled`]) holds only what names it, where it is (read it back with
 /// [`contents::read_spooled`] when it is applied) and its target resource; its `source`,
 /// `version` and `transformations` are left out (a dry run has them). Namespaces, volumes,
 /// claims, StorageClasses, CRDs, Pods and the workloads that mount claims, whose fields the

@@ -21,7 +21,7 @@ use std::ops::Deref;
 /// How many bytes a name may have to be held in place.
 const INLINE: usize = 22;
 
-/// An object's name: see the [module documentation](self).
+/// An object's name, held in place when it has at most 22 bytes (R13).
 #[derive(Clone)]
 pub struct ObjectName(Repr);
 

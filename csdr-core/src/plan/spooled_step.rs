@@ -32,8 +32,8 @@ use super::contents::EntrySpan;
 use crate::model::ObjectRef;
 use crate::object::{GroupVersion, GroupVersionResource, KubeObject};
 
-/// Creating one object whose final form waits in the plan's spool: see the
-/// [module documentation](self).
+/// Creating one object whose final form waits in the plan's spool until it is applied: what
+/// names it, where its JSON text is and where to create it (R13).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpooledCreate {
