@@ -55,6 +55,26 @@ fn parse_entries(value: Option<&Value>) -> Vec<Entry> {
         .collect()
 }
 
+/// The `managedFields` of an object `manager` creates: the fields it sets, the status left out
+/// when it is a subresource (`skip_status`). An object without status needs no state to
+/// compute it, so the simulator does that before it locks its store.
+pub(super) fn create_entry(
+    manager: &str,
+    gvr: &GroupVersionResource,
+    now: Timestamp,
+    object: &KubeObject,
+    skip_status: bool,
+) -> Value {
+    render(&[Entry {
+        manager: manager.to_string(),
+        operation: "Update".into(),
+        api_version: gvr.group_version().api_version(),
+        time: now.to_string(),
+        subresource: None,
+        fields: fields::map_fields(object.fields(), false, skip_status),
+    }])
+}
+
 fn render(entries: &[Entry]) -> Value {
     Value::Array(
         entries
@@ -151,30 +171,25 @@ impl SimState {
         ))
     }
 
-    /// A create recording `manager` (operation `Update`) as owner of the fields it sets.
+    /// A create recording `manager` (operation `Update`) as owner of the fields it sets;
+    /// `managed` is those fields when the caller computed them ([`create_entry`]).
     pub fn create_managed(
         &mut self,
         gvr: &GroupVersionResource,
-        object: &KubeObject,
+        object: KubeObject,
         now: Timestamp,
         manager: Option<&str>,
+        managed: Option<Value>,
     ) -> Result<KubeObject, ClusterError> {
-        let managed = match manager {
-            Some(m) => {
+        let managed = match (managed, manager) {
+            (Some(managed), _) => Some(managed),
+            (None, Some(m)) => {
                 let (_, skip_status) = self.split(gvr, Subresource::Main)?;
-                let entry = Entry {
-                    manager: m.to_string(),
-                    operation: "Update".into(),
-                    api_version: gvr.group_version().api_version(),
-                    time: now.to_string(),
-                    subresource: None,
-                    fields: fields::map_fields(object.fields(), false, skip_status),
-                };
-                Some(render(&[entry]))
+                Some(create_entry(m, gvr, now, &object, skip_status))
             }
-            None => None,
+            (None, None) => None,
         };
-        self.insert(gvr, object.clone(), now, true, managed)
+        self.insert(gvr, object, now, true, managed)
     }
 
     /// An update (or patch) recording its field manager as owner of the fields it changed,

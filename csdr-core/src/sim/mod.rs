@@ -372,7 +372,16 @@ impl SimCluster {
         dry_run: bool,
         op: impl FnOnce(&mut SimState, jiff::Timestamp) -> Result<T, ClusterError>,
     ) -> Result<T, ClusterError> {
-        let now = self.now();
+        self.write_at(self.now(), dry_run, op)
+    }
+
+    /// [`Self::write`] at the time `now`.
+    fn write_at<T>(
+        &self,
+        now: jiff::Timestamp,
+        dry_run: bool,
+        op: impl FnOnce(&mut SimState, jiff::Timestamp) -> Result<T, ClusterError>,
+    ) -> Result<T, ClusterError> {
         let mut st = self.lock();
         if dry_run {
             let mut scratch = st.clone();
@@ -406,8 +415,26 @@ impl SimCluster {
         object: &KubeObject,
         options: &WriteOptions,
     ) -> Result<KubeObject, ClusterError> {
-        let created = self.write(options.dry_run, |st, now| {
-            st.create_managed(gvr, object, now, options.field_manager.as_deref())
+        self.create_owned(gvr, object.clone(), options)
+    }
+
+    /// [`Self::create_with`], taking the object: an API server's request body is its own, so
+    /// nothing is copied while the store is locked.
+    pub fn create_owned(
+        &self,
+        gvr: &GroupVersionResource,
+        object: KubeObject,
+        options: &WriteOptions,
+    ) -> Result<KubeObject, ClusterError> {
+        let now = self.now();
+        let manager = options.field_manager.as_deref();
+        // Without a status the status subresource plays no part: the managed fields are
+        // computed before the store is locked, so concurrent creates do not wait for them.
+        let managed = manager
+            .filter(|_| !object.fields().contains_key("status"))
+            .map(|m| managed::create_entry(m, gvr, now, &object, false));
+        let created = self.write_at(now, options.dry_run, |st, now| {
+            st.create_managed(gvr, object, now, manager, managed)
         })?;
         Ok(if options.dry_run {
             self.dry_run_answer(gvr, created)

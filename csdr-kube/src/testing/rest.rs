@@ -1018,11 +1018,12 @@ impl ResourceRequest {
         let options = self.write_options(target, "CreateOptions")?;
         let obj = self.object_from_body(target, self.body_value()?)?;
         self.namespace_must_exist(target).await?;
+        let name = obj.name().to_string();
         let created = self
             .app
             .sim
-            .create_with(&target.gvr, &obj, &options)
-            .map_err(|e| target.status(e, obj.name()))?;
+            .create_owned(&target.gvr, obj, &options)
+            .map_err(|e| target.status(e, &name))?;
         self.notify_unless(options.dry_run);
         Ok(json_response(201, &created.into_value()))
     }
