@@ -695,7 +695,7 @@ impl Engine {
 /// A backed-up object as the restore's index holds it until it is planned (R13): without the
 /// server-set metadata (`managedFields`, `uid`, `resourceVersion`, `creationTimestamp`, …)
 /// that sanitising (R4, the pipeline's first step) drops from every restored object and that
-/// nothing before it reads, and without spare capacity.
+/// nothing before it reads.
 fn lean(mut object: KubeObject) -> KubeObject {
     if let Some(meta) = object
         .fields_mut()
@@ -704,7 +704,8 @@ fn lean(mut object: KubeObject) -> KubeObject {
     {
         meta.retain(|key, _| !SERVER_SET_METADATA.contains(&key.as_str()));
     }
-    object.shrink_to_fit();
+    // Not shrunk here: a spooled entry is dropped once written, and the index shrinks the
+    // objects it holds whole.
     object
 }
 

@@ -143,7 +143,7 @@ pub struct ArchiveItem<'a> {
 }
 
 /// A canonical resource: its plural and canonical group.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ResourceKey {
     /// The canonical group (`apps` for deployments, also those stored under `extensions`).
     pub group: String,
@@ -644,29 +644,30 @@ impl ResourceContents {
             .collect()
     }
 
-    /// The shared type `group_version` and `kind`.
-    fn stored_type(&mut self, group_version: GroupVersion, kind: &str) -> Arc<StoredType> {
-        if let Some(ty) = self
-            .types
-            .iter()
-            .find(|t| t.group_version == group_version && t.kind == kind)
-        {
+    /// The shared type `group/version` and `kind`.
+    fn stored_type(&mut self, group: &str, version: &str, kind: &str) -> Arc<StoredType> {
+        if let Some(ty) = self.types.iter().find(|t| {
+            t.group_version.group == group && t.group_version.version == version && t.kind == kind
+        }) {
             return Arc::clone(ty);
         }
         let ty = Arc::new(StoredType {
-            group_version,
+            group_version: GroupVersion::new(group, version),
             kind: kind.to_string(),
         });
         self.types.push(Arc::clone(&ty));
         ty
     }
 
-    fn claim_preferred(&mut self, canonical: &str, gv: GroupVersion) {
+    fn claim_preferred(&mut self, canonical: &str, gv: &GroupVersion) {
+        if self.preferred.as_ref() == Some(gv) {
+            return;
+        }
         let better = match &self.preferred {
             None => true,
             Some(current) => {
                 let in_canonical = |g: &GroupVersion| g.group == canonical;
-                in_canonical(&gv)
+                in_canonical(gv)
                     .cmp(&in_canonical(current))
                     .then_with(|| compare_priority(&gv.version, &current.version))
                     .then_with(|| current.group.cmp(&gv.group))
@@ -675,19 +676,39 @@ impl ResourceContents {
             }
         };
         if better {
-            self.preferred = Some(gv);
+            self.preferred = Some(gv.clone());
         }
     }
 }
 
 /// The index of a backup's objects: see the [module documentation](self).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct BackupContents {
     resources: BTreeMap<ResourceKey, ResourceContents>,
     /// The namespaces of its objects, each held once.
     namespaces: BTreeSet<Arc<str>>,
     /// Where the objects of a spooled index are (R13).
     spool: Option<EntrySpool>,
+    /// The group and plural of the last entry's directory, and their canonical key.
+    last_resource: (String, String, ResourceKey),
+}
+
+/// Whether `plural` and `group` make a resource directory `<plural>[.<group>]` that
+/// [`split_resource_dir`] splits back into them.
+fn valid_resource_dir(plural: &str, group: &str) -> bool {
+    !plural.is_empty()
+        && !plural.contains(['/', '.'])
+        && !group.contains('/')
+        && (group.is_empty() || !group.starts_with('.') && !group.ends_with('.'))
+}
+
+/// Equal when they index the same objects, whatever order they were added in.
+impl PartialEq for BackupContents {
+    fn eq(&self, other: &Self) -> bool {
+        self.resources == other.resources
+            && self.namespaces == other.namespaces
+            && self.spool == other.spool
+    }
 }
 
 /// Splits `deployments.apps` into (`deployments`, `apps`), `pods` into (`pods`, ``).
@@ -853,10 +874,12 @@ impl BackupContents {
         object: KubeObject,
         spooled: Option<(EntrySpan, HeadLabels)>,
     ) -> Result<(), ContentsError> {
-        let dir = group_resource(item.resource, item.group);
-        if split_resource_dir(&dir) != Some((item.resource, item.group)) {
+        // Checked without building strings: an index of a million objects adds two million
+        // entries (R13); the directory is spelled out only in an error.
+        let dir = || group_resource(item.resource, item.group);
+        if !valid_resource_dir(item.resource, item.group) {
             return Err(ContentsError::BadResourceDir {
-                dir,
+                dir: dir(),
                 object: object.describe(),
             });
         }
@@ -866,22 +889,24 @@ impl BackupContents {
                 None => item.name.to_string(),
             };
             return Err(ContentsError::PathMismatch {
-                dir,
+                dir: dir(),
                 path,
                 object: object.describe(),
             });
         }
-        let gv = match item.version {
-            EntryVersion::Plain => object.group_version(),
-            EntryVersion::Preferred(v) | EntryVersion::Served(v) => {
-                GroupVersion::new(item.group, v)
-            }
+        let (object_group, object_version) = match object.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", object.api_version()),
         };
-        if gv.group != item.group || object.group_version() != gv {
+        let version = match item.version {
+            EntryVersion::Plain => object_version,
+            EntryVersion::Preferred(v) | EntryVersion::Served(v) => v,
+        };
+        if object_group != item.group || object_version != version {
             return Err(ContentsError::VersionMismatch {
-                dir,
+                dir: dir(),
                 object: object.describe(),
-                expected: GroupVersion::new(item.group, gv.version).api_version(),
+                expected: GroupVersion::new(item.group, version).api_version(),
                 found: object.api_version().to_string(),
             });
         }
@@ -893,14 +918,24 @@ impl BackupContents {
                 shared
             }
         });
-        let key = ResourceKey::canonical(item.group, item.resource);
-        let canonical = key.group.clone();
-        let contents = self.resources.entry(key).or_default();
-        contents.groups.insert(item.group.to_string());
-        if !matches!(item.version, EntryVersion::Served(_)) {
-            contents.claim_preferred(&canonical, gv.clone());
+        // An archive lists a resource's entries together: its canonical key is found once.
+        let last = &mut self.last_resource;
+        if last.0 != item.group || last.1 != item.resource {
+            *last = (
+                item.group.to_string(),
+                item.resource.to_string(),
+                ResourceKey::canonical(item.group, item.resource),
+            );
         }
-        let ty = contents.stored_type(gv, object.kind());
+        let key = &self.last_resource.2;
+        let contents = self.resources.entry(key.clone()).or_default();
+        if !contents.groups.contains(item.group) {
+            contents.groups.insert(item.group.to_string());
+        }
+        let ty = contents.stored_type(item.group, version, object.kind());
+        if !matches!(item.version, EntryVersion::Served(_)) {
+            contents.claim_preferred(&key.group, &ty.group_version);
+        }
         let held = match spooled {
             Some((span, labels)) => Held::Head(head_of(&object, span, labels)),
             None => {
