@@ -1033,71 +1033,127 @@ fn an_index_partly_held_and_partly_spooled_restores_the_same_objects() {
 
 #[test]
 fn an_interrupted_restore_run_again_under_another_name_with_update_converges() {
+    futures::executor::block_on(interrupted_restore_converges(true));
+}
+
+/// The same with the final objects waiting in the spool: they are sent as the text the plan
+/// wrote, and parsed only to settle an `AlreadyExists`.
+#[test]
+fn an_interrupted_restore_converges_when_the_final_objects_wait_in_the_spool() {
+    futures::executor::block_on(interrupted_restore_converges(false));
+}
+
+async fn interrupted_restore_converges(report_objects: bool) {
     use csdr_core::model::ExistingResourcePolicy;
     use csdr_core::plan::existing::{ExistingAction, existing_action};
-    futures::executor::block_on(async {
-        let vault = backed_up(3).await;
-        let inner = SimCluster::new(KubeRelease::V1_28);
-        // The first attempt loses its connection after 20 creates.
-        let mut cut = Recording::new(inner.clone(), 0);
-        cut.fail_after = Some(20);
-        let first = restore(Arc::new(cut), vault.clone(), "r1").await;
-        assert_eq!(first.status.phase, JobPhase::PartiallyFailed);
-        assert_eq!(first.created.len(), 20);
-        // Meanwhile someone edits a restored object.
-        let cms = GroupVersionResource::new("", "v1", "configmaps");
-        if let Some(cm) = inner.get(&cms, Some("ns0"), "settings-a").await.unwrap() {
-            inner
-                .patch_merge(
-                    &cms,
-                    Some("ns0"),
-                    cm.name(),
-                    &serde_json::json!({"data": {"a": "edited"}}),
-                )
-                .await
-                .unwrap();
-        }
-        // Run again under another name, updating what exists.
-        let mut spec = RestoreSpec::new("r2", "app-b");
-        spec.existing_resource_policy = ExistingResourcePolicy::Update;
-        let second = restore_with(Arc::new(Recording::new(inner.clone(), 0)), vault, spec).await;
-        assert_eq!(
-            second.status.phase,
-            JobPhase::Completed,
-            "{:#?}",
-            second.status
-        );
+    let vault = backed_up(3).await;
+    let inner = SimCluster::new(KubeRelease::V1_28);
+    // The first attempt loses its connection after 20 creates.
+    let mut cut = Recording::new(inner.clone(), 0);
+    cut.fail_after = Some(20);
+    let first = restore_configured(
+        Arc::new(cut),
+        vault.clone(),
+        RestoreSpec::new("r1", "app-b"),
+        report_objects,
+    )
+    .await;
+    assert_eq!(first.status.phase, JobPhase::PartiallyFailed);
+    assert_eq!(
+        first.status.progress.items_done,
+        first.plan.create_count() as u64
+    );
+    assert_eq!(first.status.errors.len(), first.plan.create_count() - 20);
+    // Meanwhile someone edits a restored object.
+    let cms = GroupVersionResource::new("", "v1", "configmaps");
+    let edited = inner.get(&cms, Some("ns0"), "settings-a").await.unwrap();
+    if let Some(cm) = &edited {
+        inner
+            .patch_merge(
+                &cms,
+                Some("ns0"),
+                cm.name(),
+                &serde_json::json!({"data": {"a": "edited"}}),
+            )
+            .await
+            .unwrap();
+    }
+    // Run again under another name, updating what exists.
+    let mut spec = RestoreSpec::new("r2", "app-b");
+    spec.existing_resource_policy = ExistingResourcePolicy::Update;
+    let second = restore_configured(
+        Arc::new(Recording::new(inner.clone(), 0)),
+        vault.clone(),
+        spec.clone(),
+        report_objects,
+    )
+    .await;
+    assert_eq!(
+        second.status.phase,
+        JobPhase::Completed,
+        "{:#?}",
+        second.status
+    );
+    let counts = second.counts;
+    assert_eq!(
+        counts.created + counts.existing + counts.patched,
+        second.plan.create_count() as u64
+    );
+    assert!(counts.existing + counts.patched >= 20, "{counts:?}");
+    assert!(
+        counts.patched >= 1,
+        "the edited ConfigMap is patched back: {counts:?}"
+    );
+    if report_objects {
         assert_eq!(
             second.created.len() + second.existing.len() + second.patched.len(),
-            second.plan.creates().count()
+            second.plan.create_count()
         );
-        assert!(second.existing.len() + second.patched.len() >= 20);
-        // Every object is in the target as the backup has it.
-        for step in second.plan.creates() {
-            let o = &step.object;
-            let live = inner
-                .get(&step.resource, o.namespace(), o.name())
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("{} missing", o.describe()));
-            if o.kind() != "Namespace" {
-                // Compared without the restore's own label (which alone would make the live
-                // object count as this restore's creation).
-                let mut desired = o.clone();
-                if let Some(labels) = desired.metadata_mut().get_mut("labels")
-                    && let Some(labels) = labels.as_object_mut()
-                {
-                    labels.remove("velero.io/restore-name");
-                }
-                assert_eq!(
-                    existing_action(ExistingResourcePolicy::Update, &desired, &live),
-                    ExistingAction::Skip,
-                    "{} differs from the backup",
-                    o.describe()
-                );
+        assert!(
+            second
+                .patched
+                .iter()
+                .any(|o| o.kind == "ConfigMap" && o.name == "settings-a"),
+            "the edited ConfigMap is patched back: {:?}",
+            second.patched
+        );
+    }
+    assert!(edited.is_some(), "the first attempt created ns0/settings-a");
+    // Every object is in the target as the backup has it: the final objects as a dry run of
+    // the same restore plans them.
+    spec.dry_run = true;
+    let desired = restore_configured(
+        Arc::new(Recording::new(SimCluster::new(KubeRelease::V1_28), 0)),
+        vault,
+        spec,
+        true,
+    )
+    .await;
+    assert_eq!(desired.plan.creates().count(), second.plan.create_count());
+    for step in desired.plan.creates() {
+        let o = &step.object;
+        let live = inner
+            .get(&step.resource, o.namespace(), o.name())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} missing", o.describe()));
+        if o.kind() != "Namespace" {
+            // Compared without the restore's own label (which alone would make the live
+            // object count as this restore's creation).
+            let mut desired = o.clone();
+            if let Some(labels) = desired.metadata_mut().get_mut("labels")
+                && let Some(labels) = labels.as_object_mut()
+            {
+                labels.remove("velero.io/restore-name");
             }
+            assert_eq!(
+                existing_action(ExistingResourcePolicy::Update, &desired, &live),
+                ExistingAction::Skip,
+                "{} differs from the backup",
+                o.describe()
+            );
         }
-    });
+    }
 }
 
 #[test]

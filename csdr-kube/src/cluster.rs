@@ -29,7 +29,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use csdr_core::discovery::{DiscoveredGroup, DiscoveredVersion, Discovery};
 use csdr_core::object::{GroupVersionResource, KubeObject};
-use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
+use csdr_core::ports::cluster::{
+    Cluster, ClusterError, ListOptions, ObjectPage, ObjectText, WaitCondition,
+};
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
@@ -195,6 +197,17 @@ impl KubeCluster {
         request: http::Request<Vec<u8>>,
     ) -> Result<Answer, ClusterError> {
         let (parts, body) = request.into_parts();
+        self.send_body(what, &parts, Bytes::from(body)).await
+    }
+
+    /// [`Self::send`] with the request's head and body apart: the body is shared, not
+    /// copied, by each attempt.
+    async fn send_body(
+        &self,
+        what: &str,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<Answer, ClusterError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -644,6 +657,22 @@ impl Cluster for KubeCluster {
             .map_err(|e| build_error(&what, e))?;
         // A 2xx answer means the object was stored; its body (the stored object) is not read.
         self.send(&what, req).await.map(|_| ())
+    }
+
+    async fn create_text_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &ObjectText<'_>,
+    ) -> Result<(), ClusterError> {
+        let what = Self::describe(gvr, object.namespace, object.name);
+        // The text is sent as it is: no parse, no second serialization.
+        let req = Request::new(self.collection_path(gvr, object.namespace))
+            .create(&PostParams::default(), Vec::new())
+            .map_err(|e| build_error(&what, e))?;
+        let (parts, _) = req.into_parts();
+        self.send_body(&what, &parts, object.json.clone())
+            .await
+            .map(|_| ())
     }
 
     async fn update(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use csdr_core::discovery::Discovery;
 use csdr_core::object::{GroupVersionResource, KubeObject};
-use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, WaitCondition};
+use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectText, WaitCondition};
 use csdr_core::releases::KubeRelease;
 use csdr_kube::testing::{ApiServer, Failure};
 use csdr_kube::{KubeCluster, RetryPolicy};
@@ -294,6 +294,73 @@ async fn an_expired_token_without_a_continuation_fails_the_list() {
     }
     let expected: Vec<String> = (0..25).map(|i| format!("cm-{i:02}")).collect();
     assert_eq!(names, expected);
+}
+
+/// A create given as JSON text (a restore's spooled final objects) sends the text as it is:
+/// the object is stored as a parsed create stores it, a refusal the server answers as
+/// transient is retried with the same text, and the errors are those of a create.
+#[tokio::test]
+async fn a_create_given_as_text_is_stored_as_sent() {
+    let (server, cluster) = serve(KubeRelease::V1_28).await;
+    let value = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "as-text", "namespace": "default", "labels": {"app": "a"}},
+        "data": {"k": "v", "quoted": "a \"b\" \\ c", "unicode": "é ✓"}});
+    let text = |namespace, name| ObjectText {
+        namespace,
+        name,
+        json: serde_json::to_vec(&value).unwrap().into(),
+    };
+    let path = "/api/v1/namespaces/default/configmaps";
+    server.inject_failures(path, Failure::ServiceUnavailable, 2);
+    cluster
+        .create_text_unread(&configmaps(), &text(Some("default"), "as-text"))
+        .await
+        .unwrap();
+    assert_eq!(server.pending_failures(path), 0, "retried past both 503s");
+    let stored = cluster
+        .get(&configmaps(), Some("default"), "as-text")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.pointer("/data"), value.pointer("/data"));
+    assert_eq!(stored.pointer("/metadata/labels/app"), Some(&json!("a")));
+    assert!(stored.pointer("/metadata/uid").is_some());
+
+    assert_eq!(
+        cluster
+            .create_text_unread(&configmaps(), &text(Some("default"), "as-text"))
+            .await,
+        Err(ClusterError::AlreadyExists {
+            what: "configmaps default/as-text".into()
+        })
+    );
+    // The URL is the text's namespace; the server checks the body against it, as the API
+    // server does.
+    assert!(matches!(
+        cluster
+            .create_text_unread(&configmaps(), &text(Some("nowhere"), "as-text"))
+            .await,
+        Err(ClusterError::Invalid { what, reason })
+            if what == "configmaps nowhere/as-text" && reason.contains("does not match the namespace")
+    ));
+    // Text that is no JSON is refused by the server as a bad request, naming the object.
+    let broken = ObjectText {
+        namespace: Some("default"),
+        name: "broken",
+        json: bytes::Bytes::from_static(b"{\"apiVersion\": \"v1\", \"kind\""),
+    };
+    let refused = cluster.create_text_unread(&configmaps(), &broken).await;
+    assert!(
+        matches!(&refused, Err(ClusterError::Invalid { what, reason })
+            if what == "configmaps default/broken" && reason.contains("not valid JSON")),
+        "{refused:?}"
+    );
+    // The port's default (for adapters that do not send text) parses it and says so.
+    assert!(matches!(
+        broken.parse(),
+        Err(ClusterError::Invalid { what, reason })
+            if what == "default/broken" && reason.contains("does not parse")
+    ));
 }
 
 #[tokio::test]

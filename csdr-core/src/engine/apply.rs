@@ -35,9 +35,8 @@ use super::restore::{Applied, Outcome, RestoreReport};
 use super::{Engine, ProgressEvent};
 use crate::model::{Issue, ObjectRef, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::read_spooled;
 use crate::plan::order::RestoreOrder;
-use crate::plan::{CreateStep, PlanStep, PlannedCreate};
+use crate::plan::{PlanStep, PlannedCreate};
 use crate::ports::cluster::{ClusterError, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
 use crate::ports::spool::SpoolFile;
@@ -244,12 +243,31 @@ impl Engine {
         gvr: &GroupVersionResource,
         object: &KubeObject,
     ) -> Result<(), ClusterError> {
+        self.with_backoff(
+            || object.describe(),
+            || self.cluster.create_unread(gvr, object),
+        )
+        .await
+    }
+
+    /// Runs `write`, retrying a transient refusal (429, 5xx, network) after a growing
+    /// back-off, `EngineOptions::restore_transient_retries` times at most; `what` names the
+    /// object in the debug log.
+    pub(super) async fn with_backoff<W, F>(
+        &self,
+        what: impl Fn() -> String,
+        mut write: W,
+    ) -> Result<(), ClusterError>
+    where
+        W: FnMut() -> F,
+        F: Future<Output = Result<(), ClusterError>>,
+    {
         let mut delay = FIRST_BACKOFF;
         let mut retries = 0;
         loop {
-            match self.cluster.create_unread(gvr, object).await {
+            match write().await {
                 Err(e) if e.is_transient() && retries < self.options.restore_transient_retries => {
-                    tracing::debug!(object = %object.describe(), error = %e, "retrying after {delay:?}");
+                    tracing::debug!(object = %what(), error = %e, "retrying after {delay:?}");
                     retries += 1;
                     self.timer.sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
@@ -417,29 +435,7 @@ impl Engine {
                         }
                         // The final object, read back just before it is applied (R13).
                         PlannedCreate::Spooled(spooled) => {
-                            match finals.map(|f| read_spooled(f, spooled.object.at)) {
-                                Some(Ok(object)) => {
-                                    let whole = CreateStep {
-                                        object,
-                                        resource: GroupVersionResource::clone(&spooled.resource),
-                                        source: None,
-                                        version: None,
-                                        transformations: Vec::new(),
-                                    };
-                                    self.apply_create(spec, snapshots, &whole).await
-                                }
-                                failed => Applied::Failed(Box::new(Issue::about(
-                                    spooled.object.object_ref(),
-                                    format!(
-                                        "reading its final object back from the restore's \
-                                     temporary storage failed: {}",
-                                        match failed {
-                                            Some(Err(e)) => e,
-                                            _ => "the restore has no temporary storage".into(),
-                                        }
-                                    ),
-                                ))),
-                            }
+                            self.apply_spooled(spec, finals, spooled).await
                         }
                     };
                     Done::Object(i, applied)
@@ -733,6 +729,7 @@ fn claim_binds_at_once(ctx: &TransformContext, claim: &KubeObject) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::CreateStep;
     use serde_json::json;
 
     fn step(group: &str, plural: &str, kind: &str, ns: Option<&str>, name: &str) -> CreateStep {

@@ -12,13 +12,15 @@ use super::{Engine, ProgressEvent};
 use crate::archive::ArchiveReader;
 use crate::model::{FailureKind, Issue, JobPhase, JobStatus, ObjectRef, Progress, RestoreSpec};
 use crate::object::{GroupVersionResource, KubeObject};
-use crate::plan::contents::{BackupContents, HeadLabels, write_spooled};
+use crate::plan::contents::{BackupContents, HeadLabels, read_spooled_text, write_spooled};
 use crate::plan::existing::{ExistingAction, existing_action};
-use crate::plan::{CreateStep, PlanOptions, RestorePlan, plan_restore_owned, plan_restore_spooled};
+use crate::plan::{
+    CreateStep, PlanOptions, RestorePlan, SpooledCreate, plan_restore_owned, plan_restore_spooled,
+};
 use crate::ports::clock::within;
-use crate::ports::cluster::{ClusterError, WaitCondition};
+use crate::ports::cluster::{ClusterError, ObjectText, WaitCondition};
 use crate::ports::snapshot::VolumeSnapshotRecord;
-use crate::ports::spool::SpoolReader;
+use crate::ports::spool::{SpoolFile, SpoolReader};
 use crate::ports::vault::VaultError;
 use crate::transform::sanitize::SERVER_SET_METADATA;
 use crate::transform::{StorageClassFacts, TargetFacts, TransformContext};
@@ -541,43 +543,99 @@ impl Engine {
             return fail(reason);
         }
         match self.create_with_backoff(&step.resource, object).await {
-            Ok(_) => Applied::Created,
+            Ok(()) => Applied::Created,
             Err(ClusterError::AlreadyExists { .. }) => {
-                if object.kind() == "Namespace" {
-                    return Applied::Existing(None); // a namespace step only ensures it exists
-                }
-                let live = match self
-                    .cluster
-                    .get(&step.resource, object.namespace(), object.name())
-                    .await
-                {
-                    Ok(Some(live)) => live,
-                    Ok(None) => return fail("already exists, then vanished".into()),
-                    Err(e) => return fail(e.to_string()),
-                };
-                match existing_action(spec.existing_resource_policy, object, &live) {
-                    ExistingAction::CreatedByThisRestore => Applied::Created,
-                    ExistingAction::Skip => Applied::Existing(None),
-                    ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(Box::new(w))),
-                    ExistingAction::Patch(patch) => {
-                        match self
-                            .cluster
-                            .patch_merge(&step.resource, object.namespace(), object.name(), &patch)
-                            .await
-                        {
-                            Ok(_) => Applied::Patched,
-                            // R11: a failed update is a warning, not an abort.
-                            Err(e) => Applied::Existing(Some(Box::new(Issue::about(
-                                ObjectRef::of(object),
-                                format!(
-                                    "already exists; updating it to the backed-up state failed: {e}"
-                                ),
-                            )))),
-                        }
-                    }
-                }
+                self.apply_existing(spec, &step.resource, object).await
             }
             Err(e) => fail(format!("could not be restored: {e}")),
+        }
+    }
+
+    /// Applies a final object the plan spooled (R13): its JSON text is read back and sent as
+    /// the plan wrote it, parsed only if the object exists already.
+    pub(super) async fn apply_spooled(
+        &self,
+        spec: &RestoreSpec,
+        finals: Option<&dyn SpoolFile>,
+        step: &SpooledCreate,
+    ) -> Applied {
+        let fail = |reason: String| {
+            Applied::Failed(Box::new(Issue::about(step.object.object_ref(), reason)))
+        };
+        let json = match finals.map(|f| read_spooled_text(f, step.object.at)) {
+            Some(Ok(json)) => json,
+            failed => {
+                return fail(format!(
+                    "reading its final object back from the restore's temporary storage \
+                     failed: {}",
+                    match failed {
+                        Some(Err(e)) => e,
+                        _ => "the restore has no temporary storage".into(),
+                    }
+                ));
+            }
+        };
+        let text = ObjectText {
+            namespace: step.object.namespace(),
+            name: step.object.name(),
+            json: json.into(),
+        };
+        let created = self
+            .with_backoff(
+                || step.object.object_ref().to_string(),
+                || self.cluster.create_text_unread(&step.resource, &text),
+            )
+            .await;
+        match created {
+            Ok(()) => Applied::Created,
+            Err(ClusterError::AlreadyExists { .. }) => match text.parse() {
+                Ok(object) => self.apply_existing(spec, &step.resource, &object).await,
+                Err(e) => fail(e.to_string()),
+            },
+            Err(e) => fail(format!("could not be restored: {e}")),
+        }
+    }
+
+    /// What a create that met `AlreadyExists` ends as: R11's existing-resource policy
+    /// applied to the live object (a namespace step only ensures the namespace exists).
+    async fn apply_existing(
+        &self,
+        spec: &RestoreSpec,
+        resource: &GroupVersionResource,
+        object: &KubeObject,
+    ) -> Applied {
+        let fail =
+            |reason: String| Applied::Failed(Box::new(Issue::about(ObjectRef::of(object), reason)));
+        if object.kind() == "Namespace" {
+            return Applied::Existing(None);
+        }
+        let live = match self
+            .cluster
+            .get(resource, object.namespace(), object.name())
+            .await
+        {
+            Ok(Some(live)) => live,
+            Ok(None) => return fail("already exists, then vanished".into()),
+            Err(e) => return fail(e.to_string()),
+        };
+        match existing_action(spec.existing_resource_policy, object, &live) {
+            ExistingAction::CreatedByThisRestore => Applied::Created,
+            ExistingAction::Skip => Applied::Existing(None),
+            ExistingAction::SkipWithWarning(w) => Applied::Existing(Some(Box::new(w))),
+            ExistingAction::Patch(patch) => {
+                match self
+                    .cluster
+                    .patch_merge(resource, object.namespace(), object.name(), &patch)
+                    .await
+                {
+                    Ok(_) => Applied::Patched,
+                    // R11: a failed update is a warning, not an abort.
+                    Err(e) => Applied::Existing(Some(Box::new(Issue::about(
+                        ObjectRef::of(object),
+                        format!("already exists; updating it to the backed-up state failed: {e}"),
+                    )))),
+                }
+            }
         }
     }
 

@@ -495,6 +495,17 @@ pub fn write_spooled(spool: &mut dyn SpoolFile, object: &KubeObject) -> std::io:
 /// # Errors
 /// Why it cannot be read or parsed.
 pub fn read_spooled(spool: &dyn SpoolFile, span: EntrySpan) -> Result<KubeObject, String> {
+    let bytes = read_spooled_text(spool, span)?;
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()))
+}
+
+/// The JSON text [`write_spooled`] wrote at `span`, unparsed.
+///
+/// # Errors
+/// Why it cannot be read.
+pub fn read_spooled_text(spool: &dyn SpoolFile, span: EntrySpan) -> Result<Vec<u8>, String> {
     let mut bytes = vec![0; span.len as usize];
     let mut at = 0;
     while at < bytes.len() {
@@ -504,9 +515,7 @@ pub fn read_spooled(spool: &dyn SpoolFile, span: EntrySpan) -> Result<KubeObject
             Err(e) => return Err(e.to_string()),
         }
     }
-    serde_json::from_slice::<Value>(&bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()))
+    Ok(bytes)
 }
 
 /// The spool a spooled index reads whole objects from.

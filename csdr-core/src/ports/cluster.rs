@@ -31,6 +31,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
 
@@ -120,6 +121,39 @@ impl ClusterError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, ClusterError::Unavailable { .. })
+    }
+}
+
+/// An object as the JSON text of its manifest, with the names that place it: what
+/// [`Cluster::create_text_unread`] sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectText<'a> {
+    /// The object's namespace (`None` when cluster-scoped).
+    pub namespace: Option<&'a str>,
+    /// The object's name.
+    pub name: &'a str,
+    /// The whole object as JSON text (a JSON object with `apiVersion`, `kind` and
+    /// `metadata`), as it is to be stored.
+    pub json: Bytes,
+}
+
+impl ObjectText<'_> {
+    /// The text parsed into an object.
+    ///
+    /// # Errors
+    /// [`ClusterError::Invalid`] naming the object when the text is not an object's JSON.
+    pub fn parse(&self) -> Result<KubeObject, ClusterError> {
+        let what = || match self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.to_string(),
+        };
+        serde_json::from_slice::<Value>(&self.json)
+            .map_err(|e| e.to_string())
+            .and_then(|v| KubeObject::new(v).map_err(|e| e.to_string()))
+            .map_err(|reason| ClusterError::Invalid {
+                what: what(),
+                reason: format!("its JSON text does not parse: {reason}"),
+            })
     }
 }
 
@@ -225,6 +259,20 @@ pub trait Cluster: Send + Sync {
         object: &KubeObject,
     ) -> Result<(), ClusterError> {
         self.create(gvr, object).await.map(|_| ())
+    }
+
+    /// Creates an object given as JSON text, like [`Self::create_unread`]: for a caller that
+    /// holds the object as text already (a restore's spooled final objects, R13), so that an
+    /// adapter can send the text as it is instead of parsing it and writing it out again. The
+    /// default parses the text ([`ObjectText::parse`]) and calls [`Self::create_unread`].
+    /// The errors are [`Self::create`]'s.
+    async fn create_text_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &ObjectText<'_>,
+    ) -> Result<(), ClusterError> {
+        let parsed = object.parse()?;
+        self.create_unread(gvr, &parsed).await
     }
 
     /// Replaces an object; returns it as stored.
@@ -403,6 +451,13 @@ impl<T: Cluster + ?Sized> Cluster for std::sync::Arc<T> {
         object: &KubeObject,
     ) -> Result<(), ClusterError> {
         (**self).create_unread(gvr, object).await
+    }
+    async fn create_text_unread(
+        &self,
+        gvr: &GroupVersionResource,
+        object: &ObjectText<'_>,
+    ) -> Result<(), ClusterError> {
+        (**self).create_text_unread(gvr, object).await
     }
     async fn update(
         &self,
