@@ -20,7 +20,8 @@ use csdr_core::releases::KubeRelease;
 use csdr_core::vault::{BlobVault, MemoryBlobStore, VaultIdentity, VaultOptions};
 use csdr_kube::KubeCluster;
 use csdr_kube::controller::{
-    Context, ControllerOptions, Metrics, VaultOpener, VaultRequest, async_trait, run,
+    Context, ControllerOptions, JobConnections, Metrics, VaultOpener, VaultRequest, async_trait,
+    run,
 };
 use csdr_kube::resources::{
     ApplicationBackup, ApplicationBackupSpec, ApplicationRestore, ApplicationRestoreSpec,
@@ -72,6 +73,8 @@ impl VaultOpener for MemoryOpener {
 struct Cluster {
     server: ApiServer,
     client: Client,
+    /// How many connections of their own the controller's jobs made.
+    job_connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Cluster {
@@ -102,7 +105,11 @@ impl Cluster {
             async move { l.list(&ListParams::default()).await.ok() }
         })
         .await;
-        Cluster { server, client }
+        Cluster {
+            server,
+            client,
+            job_connections: Arc::default(),
+        }
     }
 
     fn api<K>(&self) -> Api<K>
@@ -134,6 +141,17 @@ impl Cluster {
             heartbeat_period: Duration::from_millis(500),
             lease_seconds: 2,
             shutdown_grace: Duration::from_secs(5),
+            // Each job connects on its own thread, as `csdr server` does.
+            job_connections: Some(JobConnections::new({
+                let (cluster, made) = (cluster.clone(), self.job_connections.clone());
+                move || {
+                    made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    cluster
+                        .connect_again()
+                        .map(|c| Arc::new(c) as Arc<dyn csdr_core::ports::cluster::Cluster>)
+                        .map_err(|e| e.to_string())
+                }
+            })),
             ..ControllerOptions::default()
         };
         let ctx = Context::new(
@@ -443,6 +461,15 @@ async fn the_backup_center_backs_up_syncs_restores_schedules_and_deletes() {
     .await;
     assert_eq!(restored.phase, Some(JobPhase::Completed), "{restored:?}");
     assert_eq!(restored.backup_location.as_deref(), Some("oss"));
+    // The backup and the restore each ran on a connection of their own.
+    for cluster in [&source, &target] {
+        assert!(
+            cluster
+                .job_connections
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 1
+        );
+    }
     let copy: Api<ConfigMap> = Api::namespaced(target.client.clone(), "shop-copy");
     assert_eq!(
         copy.get("settings").await.unwrap().data.unwrap()["color"],

@@ -9,7 +9,7 @@ use csdr::core::crypto::KeyEncryptionKey;
 use csdr::core::ports::vault::Vault;
 use csdr::kube::KubeCluster;
 use csdr::kube::controller::{
-    Context, ControllerOptions, KeyRequest, Metrics, VaultOpener, VaultRequest,
+    Context, ControllerOptions, JobConnections, KeyRequest, Metrics, VaultOpener, VaultRequest,
     run as run_controller,
 };
 
@@ -187,16 +187,17 @@ pub(crate) async fn terminated() {
 /// Runs `csdr server`.
 pub async fn run(args: ServerArgs, vault_timeout: Duration) -> Result<u8, CliError> {
     let client = crate::install::client_for(&args.cluster, "server").await?;
-    let cluster: Arc<dyn csdr::core::ports::cluster::Cluster> =
-        match OpenCluster::open(&args.cluster).await? {
-            OpenCluster::Kube { config, .. } => Arc::new(
-                KubeCluster::from_config(*config)
-                    .map_err(|e| CliError::failed(format!("--cluster: {e}")))?,
-            ),
-            OpenCluster::Sim { .. } => {
-                return Err(CliError::failed("--cluster: not an API server"));
-            }
-        };
+    let cluster = match OpenCluster::open(&args.cluster).await? {
+        OpenCluster::Kube { config, .. } => Arc::new(
+            KubeCluster::from_config(*config)
+                .map_err(|e| CliError::failed(format!("--cluster: {e}")))?,
+        ),
+        OpenCluster::Sim { .. } => {
+            return Err(CliError::failed("--cluster: not an API server"));
+        }
+    };
+    // Each job connects on its own thread (see `JobConnections`).
+    let job_connections = Some(JobConnections::again(cluster.clone()));
     let identity = args
         .identity
         .clone()
@@ -219,12 +220,13 @@ pub async fn run(args: ServerArgs, vault_timeout: Duration) -> Result<u8, CliErr
         heartbeat_period: args.heartbeat_period,
         lease_seconds: args.lease_seconds,
         shutdown_grace: args.shutdown_grace,
+        job_connections,
         ..ControllerOptions::default()
     };
     let opener = Arc::new(StorageOpener {
         timeout: vault_timeout,
     });
-    let ctx = Context::new(client, cluster, opener, options, metrics);
+    let ctx = Context::new(client, cluster.clone(), opener, options, metrics);
     run_controller(ctx, terminated())
         .await
         .map_err(|e| CliError::failed(e.to_string()))?;

@@ -344,6 +344,13 @@ impl Engine {
         EngineBuilder::default()
     }
 
+    /// The same engine on another connection to the same cluster: e.g. one made on the
+    /// runtime a job runs on, so that its requests stay there.
+    pub fn with_cluster(mut self, cluster: Arc<dyn Cluster>) -> Engine {
+        self.cluster = cluster;
+        self
+    }
+
     /// The engine's options.
     pub fn options(&self) -> &EngineOptions {
         &self.options

@@ -21,7 +21,7 @@ use kube::runtime::controller::Action;
 use super::cancel::Abandoned;
 use super::jobs::{
     JobControl, JobDecision, JobEnd, claim_status, decide, engine, fail, finish_with,
-    location_vault, register, run_job,
+    location_vault, on_job_connection, register, run_job,
 };
 use super::{Context, ControllerError, unknown_fields_message};
 use crate::resources::{
@@ -165,6 +165,7 @@ pub async fn reconcile_convert(
             let task_ctx = ctx.clone();
             let task_cancel = cancel.clone();
             let object = convert.as_ref().clone();
+            let connections = ctx.options.job_connections.clone();
             let task = tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let end = run_job::<ConvertToSnapshot, _, _, _>(
@@ -177,7 +178,11 @@ pub async fn reconcile_convert(
                         cancel: task_cancel,
                         abandoned: Abandoned::default(),
                     },
-                    move || async move { engine.convert_to_snapshots(&spec).await },
+                    move || async move {
+                        on_job_connection(engine, connections.as_ref())
+                            .convert_to_snapshots(&spec)
+                            .await
+                    },
                 )
                 .await;
                 let (status, converted) = match end {

@@ -24,7 +24,7 @@ use kube::runtime::controller::Action;
 
 use super::cancel::{Abandoned, TrackedVault};
 use super::location::open_vault_with_key;
-use super::{Context, ControllerError, RunningJob, unknown_fields_message};
+use super::{Context, ControllerError, JobConnections, RunningJob, unknown_fields_message};
 use crate::resources::{
     ApplicationBackup, ApplicationJobStatus, ApplicationRestore, BackupLocation, JobEncryption,
     LocationPhase, SYNCED_LABEL,
@@ -161,6 +161,20 @@ pub(super) fn engine(
         .map_err(|e| e.to_string())
 }
 
+/// `engine` on a connection of the job's own when the controller makes them
+/// ([`super::ControllerOptions::job_connections`]); called on the job's thread, so that the
+/// connection's requests run there.
+pub(super) fn on_job_connection(engine: Engine, connections: Option<&JobConnections>) -> Engine {
+    match connections.map(JobConnections::connect) {
+        Some(Ok(cluster)) => engine.with_cluster(cluster),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the job shares the controller's connection: one of its own could not be made");
+            engine
+        }
+        None => engine,
+    }
+}
+
 /// Reconciles one ApplicationBackup.
 pub async fn reconcile_backup(
     backup: Arc<ApplicationBackup>,
@@ -249,6 +263,7 @@ pub async fn reconcile_backup(
             let task_ctx = ctx.clone();
             let task_cancel = cancel.clone();
             let object = backup.as_ref().clone();
+            let connections = ctx.options.job_connections.clone();
             let task = tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let end = run_job::<ApplicationBackup, _, _, _>(
@@ -261,7 +276,11 @@ pub async fn reconcile_backup(
                         cancel: task_cancel,
                         abandoned,
                     },
-                    move || async move { engine.backup(spec).await },
+                    move || async move {
+                        on_job_connection(engine, connections.as_ref())
+                            .backup(spec)
+                            .await
+                    },
                 )
                 .await;
                 let status = match end {
@@ -412,6 +431,7 @@ pub async fn reconcile_restore(
             let task_ctx = ctx.clone();
             let task_cancel = cancel.clone();
             let object = restore.as_ref().clone();
+            let connections = ctx.options.job_connections.clone();
             let task = tokio::spawn(async move {
                 let started = std::time::Instant::now();
                 let end = run_job::<ApplicationRestore, _, _, _>(
@@ -424,7 +444,11 @@ pub async fn reconcile_restore(
                         cancel: task_cancel,
                         abandoned,
                     },
-                    move || async move { engine.restore(spec).await },
+                    move || async move {
+                        on_job_connection(engine, connections.as_ref())
+                            .restore(spec)
+                            .await
+                    },
                 )
                 .await;
                 let status = match end {

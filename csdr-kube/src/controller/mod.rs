@@ -182,6 +182,53 @@ pub struct ControllerOptions {
     pub lease_seconds: u64,
     /// How long a stopping controller waits for its running jobs before handing them back.
     pub shutdown_grace: Duration,
+    /// How a job makes a connection of its own to the cluster (`None`: jobs share
+    /// [`Context::cluster`]).
+    pub job_connections: Option<JobConnections>,
+}
+
+/// How a job connects to the cluster on its own thread.
+///
+/// The controller runs each backup, restore and conversion on a thread of its own with a
+/// current-thread runtime. With this, a job makes a connection there (e.g.
+/// [`crate::KubeCluster::connect_again`]) rather than sending each request through the
+/// runtime [`Context::cluster`] was made on; a job whose connection cannot be made shares
+/// [`Context::cluster`] (logged).
+#[derive(Clone)]
+pub struct JobConnections(Arc<dyn Fn() -> Result<Arc<dyn Cluster>, String> + Send + Sync>);
+
+impl JobConnections {
+    /// Connections made by `connect`, called on the job's thread.
+    pub fn new(
+        connect: impl Fn() -> Result<Arc<dyn Cluster>, String> + Send + Sync + 'static,
+    ) -> Self {
+        JobConnections(Arc::new(connect))
+    }
+
+    /// New connections to the cluster `cluster` talks to
+    /// ([`crate::KubeCluster::connect_again`]).
+    pub fn again(cluster: Arc<crate::KubeCluster>) -> Self {
+        Self::new(move || {
+            cluster
+                .connect_again()
+                .map(|c| Arc::new(c) as Arc<dyn Cluster>)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    /// A new connection.
+    ///
+    /// # Errors
+    /// Why it could not be made.
+    pub fn connect(&self) -> Result<Arc<dyn Cluster>, String> {
+        (self.0)()
+    }
+}
+
+impl Debug for JobConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobConnections")
+    }
 }
 
 impl Default for ControllerOptions {
@@ -195,6 +242,7 @@ impl Default for ControllerOptions {
             lease_name: "csdr-controller-leader".into(),
             lease_seconds: 15,
             shutdown_grace: Duration::from_secs(30),
+            job_connections: None,
         }
     }
 }
