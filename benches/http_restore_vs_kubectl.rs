@@ -10,14 +10,19 @@
 //! fresh `csdr_kube::testing::ApiServer` serving an empty 1.28 `SimCluster` with the same
 //! StorageClass:
 //! - `engine restore`: `Engine::restore` through `KubeCluster::from_url` (discovery, target
-//!   facts, plan, apply with `restore_max_worker_num` workers, claim waits);
+//!   facts, plan, apply with `restore_max_worker_num` workers, claim waits), run as the
+//!   controller runs a restore job: on a thread of its own with a current-thread runtime and a
+//!   connection made there (`KubeCluster::connect_again`), while the API server keeps the
+//!   bench's two-worker runtime (`CSDR_BENCH_ENGINE_RUNTIME=shared` runs it on that runtime
+//!   instead, as an application embedding the engine in its own runtime may);
 //! - `kubectl`: `kubectl --server http://127.0.0.1:PORT create -f objects.json`.
 //!
 //! Prints both times (medians), objects/s, and the ratio (goal ≤ 0.25, and ≥ 2,000 objects/s).
 //! Skips, saying so, only if kubectl is absent.
 //!
 //! Run: `cargo bench --bench http_restore_vs_kubectl` (`CSDR_BENCH_ROUNDS` rounds, default 3;
-//! 1 when run without `--bench`; `CSDR_BENCH_WORKERS` restore workers, default 5).
+//! 1 when run without `--bench`; `CSDR_BENCH_WORKERS` restore workers, default 5;
+//! `CSDR_BENCH_ENGINE_RUNTIME=shared`, see above).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -111,6 +116,10 @@ fn main() {
             options.config.application_backup.restore_max_worker_num = n;
         }
         let workers = options.config.application_backup.restore_max_worker_num.get();
+        // CSDR_BENCH_ENGINE_RUNTIME=shared runs the restore on the bench's runtime (the one
+        // serving the API server) instead of a job thread of its own.
+        let shared_runtime = std::env::var("CSDR_BENCH_ENGINE_RUNTIME").is_ok_and(|v| v == "shared");
+        let runtime_name = if shared_runtime { "shared" } else { "job" };
         let engine = |cluster: Arc<dyn Cluster>| match Engine::builder()
             .cluster(cluster)
             .vault(vault.clone())
@@ -148,18 +157,44 @@ fn main() {
             panic!("write {}: {e}", file.display());
         }
         println!(
-            "http_restore_vs_kubectl: {count} final objects ({} backed up) from 1.16 into 1.28, {workers} restore workers",
+            "http_restore_vs_kubectl: {count} final objects ({} backed up) from 1.16 into 1.28, {workers} restore workers, engine on the {runtime_name} runtime",
             backup.status.progress.items_done
         );
         let (mut engine_times, mut kubectl_times) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             let server = serve(target().await).await;
+            let spec = RestoreSpec::new(format!("r{round}"), "http-restore-bench");
+            let start = Instant::now();
             let cluster = match KubeCluster::from_url(&server.url()) {
                 Ok(c) => Arc::new(c),
                 Err(e) => panic!("KubeCluster: {e}"),
             };
-            let start = Instant::now();
-            let report = engine(cluster).restore(RestoreSpec::new(format!("r{round}"), "http-restore-bench")).await;
+            let restore = engine(cluster.clone());
+            let report = if shared_runtime {
+                // On the runtime that serves the API server, as an application embedding the
+                // engine in its own runtime may run it.
+                restore.restore(spec).await
+            } else {
+                // As the controller runs a restore job: on a thread of its own with a
+                // current-thread runtime, on a connection made there.
+                let job = std::thread::spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => panic!("job runtime: {e}"),
+                    };
+                    runtime.block_on(async move {
+                        let own = match cluster.connect_again() {
+                            Ok(c) => Arc::new(c),
+                            Err(e) => panic!("KubeCluster: {e}"),
+                        };
+                        restore.with_cluster(own).restore(spec).await
+                    })
+                });
+                match tokio::task::spawn_blocking(move || job.join()).await {
+                    Ok(Ok(r)) => r,
+                    _ => panic!("the restore's thread panicked"),
+                }
+            };
             let engine_time = start.elapsed();
             if report.status.phase != JobPhase::Completed || report.created.len() != count {
                 // (every final object but the StorageClass is created)
@@ -216,7 +251,7 @@ fn main() {
         let ratio = engine_time.as_secs_f64() / kubectl_time.as_secs_f64();
         let rate = count as f64 / engine_time.as_secs_f64();
         println!(
-            "RESULT http_restore_vs_kubectl measured={:.3}s baseline={:.3}s ratio={ratio:.3} goal=0.25 objects_per_s={rate:.0} kubectl_objects_per_s={:.0} met={} objects={count} workers={workers} rounds={rounds}",
+            "RESULT http_restore_vs_kubectl measured={:.3}s baseline={:.3}s ratio={ratio:.3} goal=0.25 objects_per_s={rate:.0} kubectl_objects_per_s={:.0} met={} objects={count} workers={workers} engine_runtime={runtime_name} rounds={rounds}",
             engine_time.as_secs_f64(),
             kubectl_time.as_secs_f64(),
             count as f64 / kubectl_time.as_secs_f64(),
