@@ -1099,6 +1099,38 @@ fn kube_clusters_are_reached_through_the_kubeconfig() {
                     .and(predicate::str::contains("apps/v1/Deployment")),
             );
     }
+    // A restore into the served cluster (on a thread and connection of its own, as the
+    // controller runs one), copying the namespace: everything is created, as a backup of the
+    // copy then shows.
+    csdr()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["restore", "create", "copy", "--from-backup", "current"])
+        .args(["--cluster", "kube", "--vault", &vault])
+        .args(["--namespace-mapping", "shop:shop-copy"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("Phase:       Completed")
+                .and(predicate::str::contains("Created:     0").not()),
+        );
+    csdr()
+        .env("KUBECONFIG", &kubeconfig)
+        .args([
+            "backup",
+            "create",
+            "of-copy",
+            "--cluster",
+            "kube",
+            "--vault",
+            &vault,
+        ])
+        .args(["--include-namespaces", "shop-copy"])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("Phase:       Completed")
+                .and(predicate::str::contains("apps/v1/Deployment")),
+        );
     // A context that does not exist is named in the error.
     csdr()
         .env("KUBECONFIG", &kubeconfig)

@@ -11,6 +11,7 @@ use csdr::core::ports::vault::{Vault, VaultError, VaultPhase};
 use csdr::core::releases::KubeRelease;
 use csdr::core::schedule::Schedule;
 use csdr::core::sim::SimCluster;
+use csdr::kube::KubeCluster;
 use csdr::kube::testing::ApiServer;
 use csdr::sim_folder;
 use csdr::sim_workloads::SimWorkloads;
@@ -534,7 +535,12 @@ impl Context {
         let engine = builder
             .build()
             .map_err(|e| CliError::failed(e.to_string()))?;
-        let report = engine.restore(spec).await;
+        let report = match &cluster {
+            OpenCluster::Kube { cluster, .. } => {
+                restore_on_own_thread(cluster.clone(), engine, spec).await?
+            }
+            OpenCluster::Sim { .. } => engine.restore(spec).await,
+        };
         progress.finish();
         if !report.dry_run && report.status.phase != JobPhase::Failed {
             cluster.save()?;
@@ -880,4 +886,46 @@ async fn wait_for_stop() -> Result<(), CliError> {
     {
         tokio::signal::ctrl_c().await.map_err(fail)
     }
+}
+
+/// Runs a restore into a real cluster as the controller runs a restore job: on a thread of its
+/// own with a current-thread runtime and a connection to the cluster made there
+/// (`KubeCluster::connect_again`), so that its requests do not cross between threads
+/// (BENCHMARKS.md, 2026-12-07). A connection that cannot be made again leaves the restore on
+/// the one it has.
+async fn restore_on_own_thread(
+    cluster: Arc<KubeCluster>,
+    engine: Engine,
+    spec: RestoreSpec,
+) -> Result<RestoreReport, CliError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("csdr-restore".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot start the restore's runtime: {e}")));
+                    return;
+                }
+            };
+            let report = runtime.block_on(async move {
+                let engine = match cluster.connect_again() {
+                    Ok(own) => engine.with_cluster(Arc::new(own)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the restore shares the CLI's connection");
+                        engine
+                    }
+                };
+                engine.restore(spec).await
+            });
+            let _ = tx.send(Ok(report));
+        })
+        .map_err(|e| CliError::failed(format!("cannot start the restore's thread: {e}")))?;
+    rx.await
+        .map_err(|_| CliError::failed("the restore's thread stopped before it finished"))?
+        .map_err(CliError::failed)
 }
