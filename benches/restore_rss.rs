@@ -28,7 +28,9 @@ use csdr_core::discovery::Discovery;
 use csdr_core::engine::{Engine, EngineOptions};
 use csdr_core::model::{BackupSpec, JobPhase, RestoreSpec};
 use csdr_core::object::{GroupVersionResource, KubeObject};
-use csdr_core::ports::cluster::{Cluster, ClusterError, ListOptions, ObjectPage, WaitCondition};
+use csdr_core::ports::cluster::{
+    Cluster, ClusterError, ListOptions, ObjectPage, ObjectText, WaitCondition,
+};
 use csdr_core::releases::KubeRelease;
 use csdr_core::sim::SimCluster;
 use csdr_storage::{StorageOptions, TempFileSpool, TokioTimer};
@@ -74,6 +76,15 @@ impl Cluster for Counting {
     ) -> Result<KubeObject, ClusterError> {
         self.created.fetch_add(1, Ordering::Relaxed);
         Ok(object.clone())
+    }
+    // Like `KubeCluster`, a spooled final object is taken as the text it is, unparsed.
+    async fn create_text_unread(
+        &self,
+        _: &GroupVersionResource,
+        _: &ObjectText<'_>,
+    ) -> Result<(), ClusterError> {
+        self.created.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
     async fn update(
         &self,

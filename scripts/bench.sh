@@ -56,12 +56,12 @@ run backup_rss \
 run http_backup_vs_kubectl \
   env CSDR_BENCH_ROUNDS="$ROUNDS" cargo bench -p csdr --bench http_backup_vs_kubectl
 # Restore memory: its own default (100,000 objects) unless CSDR_BENCH_RESTORE_OBJECTS is set;
-# the goal is for 1,000,000 objects (208 MiB on 2026-12-06, about 70 s with its backup;
+# the goal is for 1,000,000 objects (207 MiB on 2026-12-07, about 70 s with its backup;
 # BENCHMARKS.md, issue 15), which the script does not run by default.
 run restore_rss \
   env CSDR_BENCH_OBJECTS="${CSDR_BENCH_RESTORE_OBJECTS:-100000}" cargo bench -p csdr --bench restore_rss
 # Restore over HTTP: 24 namespaces (3,096 objects) unless CSDR_BENCH_HTTP_NAMESPACES is set
-# (782 for the issue's 100,000 objects: 0.234 on 2026-12-07, about 4 minutes for 3 rounds).
+# (782 for the issue's 100,000 objects: 0.235 on 2026-12-07, about 4 minutes for 3 rounds).
 # The restore runs as the controller runs a job (its own thread and connection);
 # CSDR_BENCH_ENGINE_RUNTIME=shared runs it on the runtime serving the simulator instead.
 run http_restore_vs_kubectl \

@@ -155,6 +155,9 @@ pub(super) fn engine(
         .options(EngineOptions {
             config,
             engine_namespace: ctx.options.namespace.clone(),
+            // A job's status holds counts, not objects: a restore's final objects wait in the
+            // spool until applied, so its memory stays bounded at any size (R13).
+            restore_report_objects: false,
             ..EngineOptions::default()
         })
         .build()
