@@ -57,6 +57,14 @@ pub(crate) struct Entry {
 }
 
 /// The bounded change log.
+/// Where the change log was when a dry run began ([`History::hold`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HistoryMark {
+    len: usize,
+    capacity: usize,
+    complete_after: u64,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct History {
     entries: VecDeque<Arc<Entry>>,
@@ -81,6 +89,25 @@ impl History {
             }
         }
         self.entries.push_back(Arc::new(entry));
+    }
+
+    /// Marks where the log is, for [`Self::release`], and keeps every change from now on
+    /// (none is dropped for capacity until then).
+    pub fn hold(&mut self) -> HistoryMark {
+        let mark = HistoryMark {
+            len: self.entries.len(),
+            capacity: self.capacity,
+            complete_after: self.complete_after,
+        };
+        self.capacity = usize::MAX;
+        mark
+    }
+
+    /// Forgets the changes logged since `mark` was taken ([`Self::hold`]).
+    pub fn release(&mut self, mark: HistoryMark) {
+        self.entries.truncate(mark.len);
+        self.capacity = mark.capacity;
+        self.complete_after = mark.complete_after;
     }
 
     /// Forgets every change: a watch can only start at `resource_version` or later (after a

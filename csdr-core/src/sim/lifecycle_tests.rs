@@ -628,3 +628,144 @@ fn an_update_that_changes_nothing_keeps_the_resource_version_and_sends_no_event(
     let (changes, _) = s.changes_since(&deployments(), None, before).unwrap();
     assert_eq!(changes.len(), 1);
 }
+
+/// A dry run undoes everything its write did — the objects it stored, bound or deleted, the
+/// change log (even one at capacity), discovery, the counters behind uids, resourceVersions
+/// and cluster IPs, the terminating set — without copying the store: a cluster that ran
+/// every kind of dry run goes on exactly as its twin that ran none.
+#[test]
+fn a_dry_run_of_any_write_leaves_the_cluster_as_its_twin_without_it() {
+    let clock = Arc::new(crate::ports::clock::ManualClock::new(
+        "2026-12-07T00:00:00Z".parse().unwrap(),
+    ));
+    let twin = || {
+        let s = sim().with_clock(clock.clone());
+        s.set_history_capacity(4);
+        let pv = json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pv-a"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/data"}}});
+        let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "fast"}, "provisioner": "disk.csi.example.com",
+            "volumeBindingMode": "Immediate"});
+        let guarded = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "guarded", "namespace": "default", "finalizers": ["example.com/keep"]}});
+        let owner = block_on(s.create(&deployments(), &deployment("owner", 1))).unwrap();
+        let owned = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "owned", "namespace": "default", "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "Deployment", "name": "owner",
+                "uid": meta(&owner, "uid").unwrap()}]}});
+        for (gvr, o) in [
+            (GroupVersionResource::new("", "v1", "persistentvolumes"), pv),
+            (
+                GroupVersionResource::new("storage.k8s.io", "v1", "storageclasses"),
+                class,
+            ),
+            (configmaps(), guarded),
+            (configmaps(), owned),
+        ] {
+            block_on(s.create(&gvr, &obj(o))).unwrap();
+        }
+        s
+    };
+    let (tried, plain) = (twin(), twin());
+    // The log kept (4 changes) as a watch from 3 changes back reads it.
+    let state = |s: &SimCluster| {
+        let since = s.resource_version() - 3;
+        (
+            s.export_documents().unwrap(),
+            s.resource_version(),
+            s.discovery(),
+            s.changes_since(&configmaps(), None, since).map(|(c, _)| c),
+            s.changes_since(&deployments(), None, since).map(|(c, _)| c),
+        )
+    };
+    let before = state(&tried);
+    assert_eq!(before, state(&plain));
+
+    let dry = WriteOptions {
+        dry_run: true,
+        ..WriteOptions::default()
+    };
+    let creates = [
+        (
+            namespaces(),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        ),
+        (
+            GroupVersionResource::new("", "v1", "services"),
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"type": "NodePort", "ports": [{"port": 80}]}}),
+        ),
+        // Binds the existing volume (a write to another object).
+        (
+            GroupVersionResource::new("", "v1", "persistentvolumeclaims"),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "static", "namespace": "default"},
+                "spec": {"volumeName": "pv-a", "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+        // Provisions a new volume.
+        (
+            GroupVersionResource::new("", "v1", "persistentvolumeclaims"),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "dynamic", "namespace": "default"},
+                "spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+        // Changes discovery.
+        (
+            GroupVersionResource::new("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets"},
+                    "versions": [{"name": "v1", "served": true, "storage": true}]}}),
+        ),
+    ];
+    for (gvr, o) in &creates {
+        let would_be = tried.create_with(gvr, &obj(o.clone()), &dry).unwrap();
+        assert!(meta(&would_be, "uid").is_some(), "{}", would_be.describe());
+    }
+    // Deletes: one that waits for a finalizer (terminating), one that collects a dependent.
+    let dry_delete = DeleteOptions {
+        dry_run: true,
+        ..DeleteOptions::default()
+    };
+    tried
+        .delete_with(&configmaps(), Some("default"), "guarded", &dry_delete)
+        .unwrap();
+    tried
+        .delete_with(&deployments(), Some("default"), "owner", &dry_delete)
+        .unwrap();
+    // An update.
+    let mut v = get(&tried, &deployments(), Some("default"), "owner")
+        .unwrap()
+        .to_value();
+    v["spec"]["replicas"] = json!(3);
+    tried.update_with(&deployments(), &obj(v), &dry).unwrap();
+    assert_eq!(state(&tried), before);
+
+    // The twins go on alike: the same uids, resourceVersions and IPs, the same log.
+    for s in [&tried, &plain] {
+        for (gvr, o) in &creates {
+            block_on(s.create(gvr, &obj(o.clone()))).unwrap();
+        }
+        s.delete_with(
+            &configmaps(),
+            Some("default"),
+            "guarded",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+        s.delete_with(
+            &deployments(),
+            Some("default"),
+            "owner",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+    }
+    assert_eq!(state(&tried), state(&plain));
+}

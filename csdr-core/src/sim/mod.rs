@@ -365,8 +365,8 @@ impl SimCluster {
         st.update(gvr, &obj, now)
     }
 
-    /// Runs a write on the state, or on a scratch copy of it for a dry run (every check runs;
-    /// nothing is kept, no resourceVersion is used, no watch sees it).
+    /// Runs a write on the state, or as a dry run that is undone once it has run (every check
+    /// runs; nothing is kept, no resourceVersion is used, no watch sees it).
     fn write<T>(
         &self,
         dry_run: bool,
@@ -384,9 +384,7 @@ impl SimCluster {
     ) -> Result<T, ClusterError> {
         let mut st = self.lock();
         if dry_run {
-            let mut scratch = st.clone();
-            scratch.snapshots.storage = scratch.snapshots.storage.detached_copy();
-            op(&mut scratch, now)
+            st.dry_run(|st| op(st, now))
         } else {
             op(&mut st, now)
         }

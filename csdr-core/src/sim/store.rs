@@ -65,6 +65,24 @@ pub(crate) struct SimState {
     pub inconsistent_continue: bool,
     /// The CSI snapshot controller (see the `snapshots` module).
     pub snapshots: SnapshotController,
+    /// During a dry run ([`SimState::dry_run`]): each object an operation wrote, with what
+    /// was stored before (`None`: nothing), in order, so that the run can be undone.
+    journal: Option<Vec<(ObjectKey, Option<KubeObject>)>>,
+}
+
+/// What a dry run puts back when it ends: every field an operation may change, except the
+/// objects and the change log, whose changes it undoes one by one.
+struct Checkpoint {
+    terminating: BTreeSet<ObjectKey>,
+    discovery: std::sync::Arc<Discovery>,
+    served: std::sync::Arc<Vec<ServedResource>>,
+    history: super::history::HistoryMark,
+    next_rv: u64,
+    next_uid: u64,
+    next_ip: u32,
+    next_port: u32,
+    continue_epoch: u64,
+    snapshots: SnapshotController,
 }
 
 /// Where a resource's `scale` subresource reads and writes (JSON pointers into the object).
@@ -193,6 +211,94 @@ impl SimState {
             continue_epoch: 0,
             inconsistent_continue: true,
             snapshots: SnapshotController::default(),
+            journal: None,
+        }
+    }
+
+    /// Runs `op` as a server-side dry run (`dryRun=All`): on this state, every check and
+    /// side effect as for a real write, then every change undone — the objects it wrote from
+    /// a journal, the rest from a checkpoint of the few fields an operation changes — so a
+    /// dry run costs what the write costs, not a copy of the whole store. Snapshot data lives
+    /// in storage shared with other clusters: the run works on a copy of it.
+    pub fn dry_run<T>(&mut self, op: impl FnOnce(&mut SimState) -> T) -> T {
+        let checkpoint = self.checkpoint();
+        self.snapshots.storage = self.snapshots.storage.detached_copy();
+        self.journal = Some(Vec::new());
+        let result = op(self);
+        self.roll_back(checkpoint);
+        result
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        // Every field is named: one added later must be put back here, or said to be one no
+        // operation changes.
+        let SimState {
+            terminating,
+            builtin: _,
+            discovery,
+            served,
+            objects: _,
+            history,
+            next_rv,
+            next_uid,
+            next_ip,
+            next_port,
+            converter: _,
+            rejections: _,
+            continue_epoch,
+            inconsistent_continue: _,
+            snapshots,
+            journal: _,
+        } = self;
+        Checkpoint {
+            terminating: terminating.clone(),
+            discovery: discovery.clone(),
+            served: served.clone(),
+            history: history.hold(),
+            next_rv: *next_rv,
+            next_uid: *next_uid,
+            next_ip: *next_ip,
+            next_port: *next_port,
+            continue_epoch: *continue_epoch,
+            snapshots: snapshots.clone(),
+        }
+    }
+
+    fn roll_back(&mut self, checkpoint: Checkpoint) {
+        for (key, previous) in self.journal.take().unwrap_or_default().into_iter().rev() {
+            match previous {
+                Some(object) => self.objects.insert(key, object),
+                None => self.objects.remove(&key),
+            };
+        }
+        let Checkpoint {
+            terminating,
+            discovery,
+            served,
+            history,
+            next_rv,
+            next_uid,
+            next_ip,
+            next_port,
+            continue_epoch,
+            snapshots,
+        } = checkpoint;
+        self.terminating = terminating;
+        self.discovery = discovery;
+        self.served = served;
+        self.history.release(history);
+        self.next_rv = next_rv;
+        self.next_uid = next_uid;
+        self.next_ip = next_ip;
+        self.next_port = next_port;
+        self.continue_epoch = continue_epoch;
+        self.snapshots = snapshots;
+    }
+
+    /// Notes in the dry run's journal (if one runs) what `key` held before a write.
+    fn journal_write(&mut self, key: &ObjectKey) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.push((key.clone(), self.objects.get(key).cloned()));
         }
     }
 
@@ -755,6 +861,7 @@ impl SimState {
                 namespace: String::new(),
                 name: pv_name,
             };
+            self.journal_write(&key);
             if let Some(pv) = self.objects.get_mut(&key) {
                 let mut v = pv.to_value();
                 v["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": ns, "name": name, "apiVersion": "v1"});
@@ -1730,6 +1837,7 @@ impl SimState {
     /// Stores an object, logging the change (`ADDED` or `MODIFIED`) at the resourceVersion
     /// it carries.
     fn put(&mut self, key: ObjectKey, obj: KubeObject) {
+        self.journal_write(&key);
         let logged = obj.clone();
         let previous = self.objects.insert(key.clone(), obj);
         let resource_version = logged
@@ -1754,6 +1862,7 @@ impl SimState {
     /// Removes an object for good, logging a `DELETED` change at a new resourceVersion (an
     /// etcd delete is a revision of its own).
     fn take(&mut self, key: &ObjectKey) -> Option<KubeObject> {
+        self.journal_write(key);
         let removed = self.objects.remove(key)?;
         self.terminating.remove(key);
         let resource_version = self.next_rv;
