@@ -224,9 +224,13 @@ impl SimState {
         let checkpoint = self.checkpoint();
         self.snapshots.storage = self.snapshots.storage.detached_copy();
         self.journal = Some(Vec::new());
-        let result = op(self);
+        // Undone even if the write panics, so that the store stays as it was.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(self)));
         self.roll_back(checkpoint);
-        result
+        match result {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     fn checkpoint(&mut self) -> Checkpoint {
